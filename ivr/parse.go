@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -53,7 +55,7 @@ func decode(c *collector, data []byte) *Script {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		addYAMLError(c, err)
+		addSyntaxError(c, data, err)
 		return nil
 	}
 	if len(root.Content) == 0 {
@@ -75,6 +77,18 @@ func decode(c *collector, data []byte) *Script {
 		s.lines[doc.Content[i].Value] = doc.Content[i].Line
 	}
 	return &s
+}
+
+// addSyntaxError reports a YAML syntax error. The decoder names the line
+// where the enclosing block starts; a second parser pinpoints the line of the
+// mistake itself, so that is preferred when it agrees there is one.
+func addSyntaxError(c *collector, data []byte, err error) {
+	var se *goccy.SyntaxError
+	if _, perr := goccyparser.ParseBytes(data, 0); errors.As(perr, &se) && se.Token != nil && se.Token.Position != nil {
+		c.errorf(se.Token.Position.Line, "YAML syntax: %s", se.Message)
+		return
+	}
+	addYAMLError(c, err)
 }
 
 func addYAMLError(c *collector, err error) {

@@ -166,8 +166,10 @@ type Class struct {
 
 	Line int `yaml:"-"`
 
-	program *vm.Program // compiled When; nil means always
-	always  bool        // When is constant true
+	program    *vm.Program // compiled When; nil means always
+	always     bool        // When is constant true
+	never      bool        // When is constant false
+	shadowedBy string      // an earlier class that always matches
 }
 
 // Routes a class may name.

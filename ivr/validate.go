@@ -60,6 +60,27 @@ func validate(c *collector, s *Script) {
 	}
 	validateFlow(c, s)
 	validateTexts(c, s)
+	warnUnreachableClasses(c, s)
+}
+
+// warnUnreachableClasses reports classes that no run can end in: their rule
+// never holds (or an earlier class always matches) and no knock-out names them.
+func warnUnreachableClasses(c *collector, s *Script) {
+	knockOuts := map[string]bool{}
+	for _, q := range s.Questions {
+		for _, a := range q.actions() {
+			knockOuts[a.Class] = true
+		}
+	}
+	for _, cl := range s.Classes {
+		switch {
+		case knockOuts[cl.Name]:
+		case cl.shadowedBy != "":
+			c.warnf(cl.Line, "class %q is unreachable: class %q before it always matches, and no knock-out answer sets it", cl.Name, cl.shadowedBy)
+		case cl.never:
+			c.warnf(cl.Line, "class %q is unreachable: its rule never holds and no knock-out answer sets it", cl.Name)
+		}
+	}
 }
 
 func validateHeader(c *collector, s *Script) {
@@ -163,14 +184,11 @@ func validateClasses(c *collector, s *Script, dims map[string]bool) {
 			}
 			cl.program = prog
 			if b, ok := prog.Node().(*ast.BoolNode); ok {
-				cl.always = b.Value
-				if !b.Value {
-					c.warnf(cl.Line, "class %q never matches (when is always false); it can only be reached as a knock-out", cl.Name)
-				}
+				cl.always, cl.never = b.Value, !b.Value
 			}
 		}
 		if catchAll != "" {
-			c.warnf(cl.Line, "class %q is unreachable: class %q before it always matches", cl.Name, catchAll)
+			cl.shadowedBy = catchAll
 		} else if cl.always {
 			catchAll = cl.Name
 		}

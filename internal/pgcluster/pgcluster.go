@@ -175,7 +175,12 @@ func (c *Cluster) Stop(ctx context.Context) error {
 
 func (c *Cluster) prepareDir() error {
 	dir := c.cfg.DataDir
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Parents are created searchable (the cluster's user must enter them);
+	// the data directory itself stays private.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	if c.cred == nil {

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/internal/pgcluster"
+	"github.com/qualdial/qualdial/migrations"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// databaseConfig says where the data lives.
+type databaseConfig struct {
+	// URL of an existing PostgreSQL database. Empty: a private cluster in
+	// DataDir.
+	URL string
+	// DataDir holds the private cluster when URL is empty.
+	DataDir string
+	// RunAs is the OS user of the private cluster when running as root.
+	RunAs string
+}
+
+func (c *databaseConfig) validate() error {
+	if c.URL == "" && c.DataDir == "" {
+		return errors.New("no database: set QUALDIAL_DATABASE_URL (or --database-url), or --data-dir for a private PostgreSQL")
+	}
+	if c.URL == "" && !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("--data-dir %q must be an absolute path", c.DataDir)
+	}
+	return nil
+}
+
+// serveConfig configures "qualdial serve".
+type serveConfig struct {
+	DB databaseConfig
+	// HTTPAddr is the API's listen address.
+	HTTPAddr string
+	// ShutdownTimeout bounds the graceful stop after SIGTERM.
+	ShutdownTimeout time.Duration
+	// LogFormat is text or json; LogLevel is debug, info, warn or error.
+	LogFormat, LogLevel string
+}
+
+func (c *serveConfig) validate() error {
+	if err := c.DB.validate(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("--http %q must be host:port, like 127.0.0.1:8080 or :8080", c.HTTPAddr)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %s must be positive", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// defaultDataDir is where the private PostgreSQL lives by default: the
+// user's state directory, or /var/lib/qualdial for root (whose home the
+// cluster's unprivileged user cannot enter).
+func (e *env) defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/qualdial/postgres"
+	}
+	if d := e.getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "qualdial", "postgres")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "qualdial", "postgres")
+	}
+	return filepath.Join(os.TempDir(), "qualdial", "postgres")
+}
+
+// envOr returns the first non-empty environment variable of names, or def.
+func (e *env) envOr(def string, names ...string) string {
+	for _, n := range names {
+		if v := e.getenv(n); v != "" {
+			return v
+		}
+	}
+	return def
+}
+
+func (e *env) databaseFlags(cmd *cobra.Command, c *databaseConfig) {
+	cmd.Flags().StringVar(&c.URL, "database-url", e.envOr("", "QUALDIAL_DATABASE_URL", "DATABASE_URL"),
+		"PostgreSQL URL (env QUALDIAL_DATABASE_URL, then DATABASE_URL); empty starts a private PostgreSQL")
+	cmd.Flags().StringVar(&c.DataDir, "data-dir", e.envOr(e.defaultDataDir(), "QUALDIAL_DATA_DIR"),
+		"data directory of the private PostgreSQL (env QUALDIAL_DATA_DIR)")
+	cmd.Flags().StringVar(&c.RunAs, "pg-user", e.envOr("", "QUALDIAL_PG_USER"),
+		"OS user that runs the private PostgreSQL when qualdial runs as root (env QUALDIAL_PG_USER; default postgres, else nobody)")
+}
+
+func (e *env) logFlags(cmd *cobra.Command, format, level *string) {
+	cmd.Flags().StringVar(format, "log-format", e.envOr("text", "QUALDIAL_LOG_FORMAT"), "log format: text or json (env QUALDIAL_LOG_FORMAT)")
+	cmd.Flags().StringVar(level, "log-level", e.envOr("info", "QUALDIAL_LOG_LEVEL"), "log level: debug, info, warn or error (env QUALDIAL_LOG_LEVEL)")
+}
+
+func (e *env) newLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// openDatabase connects to the configured database, or starts the private
+// cluster, and applies migrations. close releases everything.
+func openDatabase(ctx context.Context, cfg databaseConfig, log *slog.Logger) (pool *pgxpool.Pool, st migrations.Status, close func(), err error) {
+	var cluster *pgcluster.Cluster
+	url := cfg.URL
+	if url == "" {
+		cluster, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: cfg.DataDir, RunAs: cfg.RunAs, Logger: log})
+		if err != nil {
+			return nil, st, nil, err
+		}
+		url = cluster.URL()
+		log.Info("using private PostgreSQL", "data_dir", cfg.DataDir)
+	}
+	stopCluster := func() {
+		if cluster != nil {
+			if err := cluster.Stop(context.Background()); err != nil {
+				log.Error("stopping private PostgreSQL", "error", err)
+			}
+		}
+	}
+	pool, err = pgxpool.New(ctx, url)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		stopCluster()
+		return nil, st, nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if st, err = migrations.Up(ctx, pool, log); err != nil {
+		pool.Close()
+		stopCluster()
+		return nil, st, nil, err
+	}
+	return pool, st, func() { pool.Close(); stopCluster() }, nil
+}
+
+func (e *env) serveCommand() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and workers; migrates the database on start",
+		Long: `Run qualdial: the HTTP API with /healthz and /readyz. The database is migrated on
+start. With no database URL, a private PostgreSQL is started from the system's
+PostgreSQL binaries in --data-dir. SIGTERM or Ctrl-C stops gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			log, err := e.newLogger(cfg.LogFormat, cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, log)
+		},
+	}
+	e.databaseFlags(cmd, &cfg.DB)
+	e.logFlags(cmd, &cfg.LogFormat, &cfg.LogLevel)
+	cmd.Flags().StringVar(&cfg.HTTPAddr, "http", e.envOr("127.0.0.1:8080", "QUALDIAL_HTTP_ADDR"), "HTTP listen address (env QUALDIAL_HTTP_ADDR)")
+	timeout, _ := time.ParseDuration(e.envOr("30s", "QUALDIAL_SHUTDOWN_TIMEOUT"))
+	cmd.Flags().DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", timeout, "how long a graceful stop may take (env QUALDIAL_SHUTDOWN_TIMEOUT)")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	pool, _, closeDB, err := openDatabase(ctx, cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	handler, err := api.New(api.Config{DB: pool, Logger: log.With("component", "api"), Version: version})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("qualdial serving", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func (e *env) migrateCommand() *cobra.Command {
+	var (
+		cfg               databaseConfig
+		logFormat, logLvl string
+	)
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations (River's included)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			log, err := e.newLogger(logFormat, logLvl)
+			if err != nil {
+				return err
+			}
+			_, st, closeDB, err := openDatabase(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			closeDB()
+			fmt.Fprintf(e.stdout, "database is up to date: schema version %d (applied now: %d qualdial, %d River migrations)\n",
+				st.Version, len(st.Applied), len(st.RiverApplied))
+			return nil
+		},
+	}
+	e.databaseFlags(cmd, &cfg)
+	e.logFlags(cmd, &logFormat, &logLvl)
+	return cmd
+}
