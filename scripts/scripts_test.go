@@ -23,7 +23,7 @@ func TestShippedScripts(t *testing.T) {
 		"bant-en": {
 			{"1,1,1,1,120#,1", "sql", "sales", 90},
 			{"1,1,1,1,500#,2", "sql", "sales", 90},
-			{"1,1,2,2,120#,2", "mql", "nurture", 50},  // budget planned, shared decision
+			{"1,1,2,2,120#,2", "mql", "nurture", 55},  // budget planned, shared decision
 			{"1,1,1,3,5#,1", "mql", "nurture", 55},    // no authority: never sql
 			{"1,1,3,1,1000#,1", "mql", "nurture", 60}, // no budget: never sql
 			{"1,1,3,3,3#,3", "disqualified", "none", -5},
