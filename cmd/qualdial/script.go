@@ -197,6 +197,8 @@ type simStep struct {
 	Input *ivr.Input
 	// Answer is the answer the input produced, if any.
 	Answer *ivr.Answer
+	// Note says what the input did when it produced no answer.
+	Note string
 }
 
 func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simulation {
@@ -220,8 +222,15 @@ func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simul
 		if err != nil { // cannot happen for a state this loop produced
 			break
 		}
-		if len(next.Answers) > before {
+		switch {
+		case len(next.Answers) > before:
 			step.Answer = &next.Answers[len(next.Answers)-1]
+		case next.Outcome == ivr.OutcomeOptedOut:
+			step.Note = "  → opt-out"
+		case next.Outcome == ivr.OutcomeIncomplete && !in.Hangup:
+			step.Note = "  → no valid answer after the retries: call ends"
+		case in.Keys != "":
+			step.Note = "  → not accepted"
 		}
 		sim.Steps = append(sim.Steps, step)
 		st, turn = next, nextTurn
@@ -233,7 +242,7 @@ func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simul
 func (sim simulation) print(w io.Writer) {
 	for _, step := range sim.Steps {
 		for _, p := range step.Turn.Prompts {
-			fmt.Fprintf(w, "  say   %-9s %s\n", "["+string(p.Kind)+"]", p.Text)
+			fmt.Fprintf(w, "  say   %-10s %s\n", "["+string(p.Kind)+"]", p.Text)
 		}
 		if step.Input == nil {
 			continue
@@ -245,9 +254,9 @@ func (sim simulation) print(w io.Writer) {
 		case in.Hangup:
 			fmt.Fprintf(w, "  hangup %s\n", wait)
 		case in.Timeout:
-			fmt.Fprintf(w, "  timeout %s\n", wait)
+			fmt.Fprintf(w, "  timeout %s%s\n", wait, step.Note)
 		default:
-			fmt.Fprintf(w, "  press %s %s%s\n", in.Keys, wait, points(step.Answer))
+			fmt.Fprintf(w, "  press %s %s%s%s\n", in.Keys, wait, points(step.Answer), step.Note)
 		}
 	}
 	r := sim.Result
@@ -270,10 +279,7 @@ func (sim simulation) print(w io.Writer) {
 }
 
 func points(a *ivr.Answer) string {
-	if a == nil {
-		return "  → not accepted"
-	}
-	if len(a.Points) == 0 {
+	if a == nil || len(a.Points) == 0 {
 		return ""
 	}
 	var parts []string

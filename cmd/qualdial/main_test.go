@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qualdial/qualdial/internal/pgtest"
+)
+
+// TestMain doubles as the qualdial binary for tests that need a real
+// process (signals): the test binary re-executes itself with
+// QUALDIAL_TEST_RUN_MAIN=1.
+func TestMain(m *testing.M) {
+	if os.Getenv("QUALDIAL_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	pgtest.Main(m)
+}
+
+// runCLI runs one command line in-process with the given environment.
+func runCLI(t *testing.T, environ map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string { return environ[k] }
+	code = run(t.Context(), args, getenv, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestScriptCheck(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, nil, "script", "check", "bant-en", "bant-ru", "anum-en", "champ-en", "faint-en")
+	if code != 0 || strings.Count(out, ": ok: ") != 5 || errOut != "" {
+		t.Fatalf("shipped scripts: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.yaml")
+	src, _ := os.ReadFile(filepath.Join("..", "..", "scripts", "bant-en.yaml"))
+	src = bytes.Replace(src, []byte("next: authority}\n      \"2\""), []byte("next: authorty}\n      \"2\""), 1)
+	src = bytes.Replace(src, []byte(`"1": {score: {timeline: 20}`), []byte(`"1": {score: {timelines: 20}`), 1)
+	if err := os.WriteFile(broken, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, nil, "script", "check", broken)
+	if code != 1 {
+		t.Fatalf("broken script: exit %d, want 1\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		broken + `:33: question "budget" key 1: next "authorty" is not a question or an ending (did you mean "authority"?)`,
+		broken + `:52: question "timeline" key 1: score names unknown dimension "timelines" (did you mean "timeline"?)`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing\n  %s\nin\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(out, "ok") {
+		t.Errorf("broken script reported ok: %s", out)
+	}
+
+	// Warnings are printed but do not fail.
+	warn := filepath.Join(dir, "warn.yaml")
+	os.WriteFile(warn, bytes.Replace(src0(t), []byte("Press 1 to start, or press 9"), []byte("Press one to start, or press 9"), 1), 0o644)
+	code, _, errOut = runCLI(t, nil, "script", "check", warn)
+	if code != 0 || !strings.Contains(errOut, warn+`:21: warning: question "intro" does not announce key(s) 1`) {
+		t.Fatalf("warning: exit %d\n%s", code, errOut)
+	}
+
+	if code, _, errOut := runCLI(t, nil, "script", "check", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("missing file: exit %d %s", code, errOut)
+	}
+}
+
+func src0(t *testing.T) []byte {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "scripts", "bant-en.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func TestScriptSimulateJSON(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,1,1,1,120#,1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		ScriptID      string         `json:"script_id"`
+		ScriptVersion int            `json:"script_version"`
+		Outcome       string         `json:"outcome"`
+		Class         string         `json:"class"`
+		Route         string         `json:"route"`
+		Total         int            `json:"total"`
+		Scores        map[string]int `json:"scores"`
+		SLA           string         `json:"sla"`
+		Answers       []struct {
+			Question string         `json:"question"`
+			Keys     string         `json:"keys"`
+			Points   map[string]int `json:"points"`
+		} `json:"answers"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.ScriptID != "bant-en" || res.ScriptVersion != 1 || res.Outcome != "completed" || res.Class != "sql" ||
+		res.Route != "sales" || res.Total != 90 || res.SLA != "24h" || len(res.Answers) != 6 {
+		t.Fatalf("result: %+v", res)
+	}
+	if res.Scores["budget"] != 30 || res.Scores["need"] != 15 || res.Answers[4].Question != "seats" || res.Answers[4].Keys != "120#" || res.Answers[4].Points["need"] != 15 {
+		t.Fatalf("scores/answers: %+v", res)
+	}
+	for _, key := range []string{"script_id", "script_version", "outcome", "class", "route", "total", "scores", "answers", "explanation"} {
+		if _, ok := raw[key]; !ok {
+			t.Errorf("JSON lacks %q", key)
+		}
+	}
+}
+
+func TestScriptSimulateTranscript(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,1,7,timeout,9", "--lead", "first_name=Ann")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"say   [identify] Hello, this is an automated call from Acme Software",
+		"Hi Ann. Four quick questions",
+		"press 7 (question budget, try 1",
+		"→ not accepted",
+		"say   [invalid]  Sorry, that is not one of the options.",
+		"timeout (question budget, try 2",
+		"say   [opt_out]  Understood. We will not call you again. Goodbye.",
+		"outcome  opted_out",
+		"why      pressed the opt-out key 9 at question budget",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,x"); code != 1 || !strings.Contains(errOut, `--keys item 2 "x"`) {
+		t.Errorf("bad keys: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--lead", "nonsense"); code != 1 || !strings.Contains(errOut, "name=value") {
+		t.Errorf("bad lead: exit %d %s", code, errOut)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	url := pgtest.EmptyURL(t)
+	code, out, errOut := runCLI(t, map[string]string{"QUALDIAL_DATABASE_URL": url}, "migrate", "--log-level", "warn")
+	if code != 0 || !strings.Contains(out, "schema version 1 (applied now: 1 qualdial, ") {
+		t.Fatalf("first migrate: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, map[string]string{"DATABASE_URL": url}, "migrate", "--log-level", "warn")
+	if code != 0 || !strings.Contains(out, "applied now: 0 qualdial, 0 River") {
+		t.Fatalf("second migrate: exit %d\n%s", code, out)
+	}
+}
+
+// serveProc is "qualdial serve" running as a real process.
+type serveProc struct {
+	cmd     *exec.Cmd
+	base    string        // http://127.0.0.1:port
+	logDone chan struct{} // closed when stderr is drained
+	mu      sync.Mutex
+	log     bytes.Buffer
+}
+
+func (p *serveProc) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// startServe runs "qualdial serve" and waits until it listens.
+func startServe(t *testing.T, environ []string, args ...string) *serveProc {
+	t.Helper()
+	p := &serveProc{logDone: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	p.cmd.Env = append(environ, "QUALDIAL_TEST_RUN_MAIN=1")
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "qualdial serving" {
+				addr <- line.Addr
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+		return p
+	case <-p.logDone:
+		t.Fatalf("serve exited before listening:\n%s", p.Log())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not start in 60s:\n%s", p.Log())
+	}
+	return nil
+}
+
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *serveProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.logDone: // stderr closes when the process exits
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop within 30s of SIGTERM:\n%s", p.Log())
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.Log())
+	}
+}
+
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "QUALDIAL_") && !strings.HasPrefix(kv, "DATABASE_URL=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestServeMigratesReportsReadyAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	url := pgtest.EmptyURL(t)
+	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url))
+	if code, body := getStatus(t, p.base+"/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	if code, body := getStatus(t, p.base+"/healthz"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Fatalf("/healthz = %d %s", code, body)
+	}
+	if !strings.Contains(p.Log(), `"msg":"migrations applied"`) {
+		t.Errorf("serve did not migrate on start:\n%s", p.Log())
+	}
+	p.stop(t)
+	if !strings.Contains(p.Log(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in log:\n%s", p.Log())
+	}
+}
+
+// TestServeWithNoDatabaseConfigured is the fresh-machine case: no database
+// URL at all, so serve starts its own PostgreSQL (as an unprivileged user
+// when run as root), and stops it again on SIGTERM.
+func TestServeWithNoDatabaseConfigured(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "qd-serve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	dataDir := filepath.Join(dir, "state", "pg")
+	for round := 1; round <= 2; round++ { // a restart reuses the cluster
+		p := startServe(t, cleanEnv(), "--data-dir", dataDir)
+		if code, body := getStatus(t, p.base+"/readyz"); code != 200 {
+			t.Fatalf("round %d: /readyz = %d %s\n%s", round, code, body, p.Log())
+		}
+		p.stop(t)
+		log := p.Log()
+		if !strings.Contains(log, "private PostgreSQL stopped") {
+			t.Fatalf("round %d: private PostgreSQL not stopped:\n%s", round, log)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); !os.IsNotExist(err) {
+			t.Fatalf("round %d: postmaster.pid left behind: %v", round, err)
+		}
+		created := strings.Contains(log, "creating private PostgreSQL cluster")
+		if created != (round == 1) {
+			t.Fatalf("round %d: cluster created=%v", round, created)
+		}
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--http", "8080", "--database-url", "postgres://x"}, `--http "8080" must be host:port`},
+		{[]string{"serve", "--data-dir", "relative", "--database-url", ""}, `--data-dir "relative" must be an absolute path`},
+		{[]string{"serve", "--log-format", "xml", "--database-url", "postgres://x"}, `--log-format "xml": use text or json`},
+		{[]string{"serve", "--shutdown-timeout", "0s", "--database-url", "postgres://x"}, `--shutdown-timeout 0s must be positive`},
+	} {
+		code, _, errOut := runCLI(t, nil, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestUnreachableDatabaseIsNotReady(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var errOut bytes.Buffer
+	code := run(ctx, []string{"serve", "--http", "127.0.0.1:0", "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"},
+		func(string) string { return "" }, io.Discard, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "connect to database") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
