@@ -350,3 +350,32 @@ func TestUnreachableDatabaseIsNotReady(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
+
+// TestReadmeExamples keeps the README honest: its script example must pass
+// "script check" without a warning, and its simulate example must print what
+// the README shows.
+func TestReadmeExamples(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	if !ok {
+		t.Fatal("README has no yaml example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	file := filepath.Join(t.TempDir(), "example.yaml")
+	os.WriteFile(file, []byte(example), 0o644)
+	if code, _, errOut := runCLI(t, nil, "script", "check", file); code != 0 || errOut != "" {
+		t.Fatalf("README example: exit %d\n%s", code, errOut)
+	}
+	_, out, _ := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,1,1,1,120#,1", "--lead", "first_name=Ann")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "why") || strings.HasPrefix(line, "class") || strings.Contains(line, "press 120#") {
+			if !strings.Contains(string(readme), line) {
+				t.Errorf("README does not show simulate's line %q", line)
+			}
+		}
+	}
+}

@@ -1,0 +1,43 @@
+# qualdial — the commands the README and CI use.
+GO       ?= go
+PKGS     ?= ./...
+FUZZTIME ?= 60s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build test test-private lint fuzz bench run clean
+
+all: lint test build
+
+## build: the qualdial binary in bin/
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/qualdial ./cmd/qualdial
+
+## test: every test, with the race detector (the README's test command)
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+## test-private: the database tests against a private PostgreSQL started from
+## the system binaries, as on a machine with no server running
+test-private:
+	QUALDIAL_TEST_PG=private $(GO) test -count=1 ./migrations/... ./internal/... ./cmd/...
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fuzz: the script loader and the engine, FUZZTIME each
+fuzz:
+	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzEngine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+
+## bench: all benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## run: qualdial serve on its defaults (private PostgreSQL, 127.0.0.1:8080)
+run:
+	$(GO) run ./cmd/qualdial serve
+
+clean:
+	rm -rf bin
