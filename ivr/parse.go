@@ -145,7 +145,7 @@ func checkFields(c *collector, n *yaml.Node, t reflect.Type, where string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode || t == reflect.TypeFor[Duration]() {
+		if n.Kind != yaml.MappingNode {
 			return
 		}
 		fields := yamlFields(t)
@@ -199,9 +199,6 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 			name = strings.ToLower(f.Name)
 		}
 		out[name] = f.Type
-	}
-	if t == reflect.TypeFor[Range]() {
-		delete(out, "line")
 	}
 	return out
 }
