@@ -1,0 +1,380 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// FrameInterval is the packet time of every stream: 20 ms.
+const FrameInterval = 20 * time.Millisecond
+
+// SessionConfig configures one call's RTP session.
+type SessionConfig struct {
+	// Conn is the local RTP socket. The session owns it from now on and
+	// closes it in Close. Required.
+	Conn *net.UDPConn
+	// Remote is where to send RTP. With Latch, it follows the source of the
+	// packets received (symmetric RTP through NAT). Required.
+	Remote *net.UDPAddr
+	// Latch makes the session send to wherever the far end's RTP comes from.
+	Latch bool
+	// Codec for audio sent and received.
+	Codec Codec
+	// SendEventPT is the telephone-event payload type of the far end's SDP;
+	// negative when it offered none (SendKey then fails).
+	SendEventPT int
+	// RecvEventPT is the telephone-event payload type we offered; negative
+	// for none.
+	RecvEventPT int
+	// DetectInband listens for DTMF tones in the received audio.
+	DetectInband bool
+	// MediaTimeout ends the session (Timeout is closed) when no RTP arrives
+	// for this long; zero means 30 s.
+	MediaTimeout time.Duration
+	// Record keeps the decoded audio received, for Heard.
+	Record bool
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Session is one call's RTP: a sender that paces a 20 ms frame every tick
+// (prompt audio, else silence, so NATs stay open and timestamps stay honest)
+// and a receiver that turns telephone-events and in-band tones into keys.
+// Its methods are safe for concurrent use.
+type Session struct {
+	cfg   SessionConfig
+	ssrc  uint32
+	keys  chan byte
+	stop  chan struct{}
+	done  sync.WaitGroup
+	close sync.Once
+
+	mu       sync.Mutex
+	remote   *net.UDPAddr
+	queue    []byte        // G.711 waiting to be sent
+	queueEnd chan struct{} // closed when queue drains or is cleared
+	events   []Event       // telephone-events waiting to be sent
+	heard    []int16
+
+	timedOut   chan struct{}
+	started    int64 // UnixNano
+	lastRecv   atomic.Int64
+	framesSent atomic.Int64
+	framesRecv atomic.Int64
+	jitter     *JitterStats
+}
+
+// NewSession starts the sender and receiver goroutines.
+func NewSession(cfg SessionConfig) (*Session, error) {
+	if cfg.Conn == nil || cfg.Remote == nil {
+		return nil, errors.New("media: Conn and Remote are required")
+	}
+	if cfg.MediaTimeout == 0 {
+		cfg.MediaTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{
+		cfg:      cfg,
+		ssrc:     rand.Uint32(),
+		keys:     make(chan byte, 64),
+		stop:     make(chan struct{}),
+		remote:   cfg.Remote,
+		timedOut: make(chan struct{}),
+		started:  time.Now().UnixNano(),
+		jitter:   &JitterStats{},
+	}
+	s.done.Add(2)
+	go s.sendLoop()
+	go s.recvLoop()
+	return s, nil
+}
+
+// Keys delivers the keys pressed, from RFC 4733 events or in-band tones.
+func (s *Session) Keys() <-chan byte { return s.keys }
+
+// InjectKey delivers a key that arrived by signalling (SIP INFO). It never
+// blocks: a key that does not fit the buffer is dropped.
+func (s *Session) InjectKey(k byte) {
+	select {
+	case s.keys <- k:
+	default:
+	}
+}
+
+// Timeout is closed when no RTP has arrived for the media timeout.
+func (s *Session) Timeout() <-chan struct{} { return s.timedOut }
+
+// Play sends audio (G.711 in the session's codec) and returns when it has
+// all been sent, or at once with ctx's error when ctx ends first — the rest
+// is then dropped (barge-in).
+func (s *Session) Play(ctx context.Context, g711 []byte) error {
+	if len(g711) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	if s.queueEnd != nil {
+		close(s.queueEnd) // a new prompt replaces an unfinished one
+	}
+	s.queue, s.queueEnd = g711, done
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.clearQueue(done)
+		return ctx.Err()
+	case <-s.stop:
+		return net.ErrClosed
+	}
+}
+
+func (s *Session) clearQueue(which chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queueEnd == which {
+		s.queue, s.queueEnd = nil, nil
+		close(which)
+	}
+}
+
+// SendKey sends a key press as RFC 4733 telephone-events lasting ms
+// milliseconds. It returns once the events are queued.
+func (s *Session) SendKey(key byte, ms int) error {
+	if s.cfg.SendEventPT < 0 {
+		return errors.New("media: the far end did not offer telephone-event")
+	}
+	evs, err := EventSequence(key, max(ms/int(FrameInterval/time.Millisecond), 2))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.events = append(s.events, evs...)
+	s.mu.Unlock()
+	return nil
+}
+
+// Heard returns the audio received so far when recording.
+func (s *Session) Heard() []int16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int16(nil), s.heard...)
+}
+
+// Stats reports packets sent and received and the sender's pacing.
+func (s *Session) Stats() (sent, received int64, jitter *JitterStats) {
+	return s.framesSent.Load(), s.framesRecv.Load(), s.jitter
+}
+
+// LocalAddr is the RTP socket's address.
+func (s *Session) LocalAddr() *net.UDPAddr { return s.cfg.Conn.LocalAddr().(*net.UDPAddr) }
+
+// Close stops both goroutines and closes the socket. It is idempotent.
+func (s *Session) Close() error {
+	var err error
+	s.close.Do(func() {
+		close(s.stop)
+		err = s.cfg.Conn.Close()
+		s.done.Wait()
+		s.mu.Lock()
+		if s.queueEnd != nil {
+			close(s.queueEnd)
+			s.queueEnd = nil
+		}
+		s.mu.Unlock()
+	})
+	return err
+}
+
+// sendLoop sends one packet every 20 ms against an absolute schedule, so
+// that pacing never drifts over a long prompt and a late wake-up does not
+// cause a burst: ticks missed by more than a frame are skipped.
+func (s *Session) sendLoop() {
+	defer s.done.Done()
+	seq := uint16(rand.Uint32())
+	ts := rand.Uint32()
+	var eventTS uint32
+	inEvent := false
+	marker := true
+	silence := make([]byte, FrameSamples)
+	for i := range silence {
+		silence[i] = s.cfg.Codec.Silence()
+	}
+	buf := make([]byte, 1500)
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var last time.Time
+	for n := int64(0); ; n++ {
+		select {
+		case <-s.stop:
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		if !last.IsZero() {
+			s.jitter.Add(now.Sub(last))
+		}
+		last = now
+
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: seq, Timestamp: ts}}
+		s.mu.Lock()
+		remote := s.remote
+		switch {
+		case len(s.events) > 0:
+			ev := s.events[0]
+			s.events = s.events[1:]
+			if !inEvent {
+				eventTS, inEvent, pkt.Marker = ts, true, true
+			}
+			pkt.PayloadType = uint8(s.cfg.SendEventPT)
+			pkt.Timestamp = eventTS
+			pkt.Payload = ev.AppendTo(buf[1200:1200])
+			if ev.End && (len(s.events) == 0 || !s.events[0].End) {
+				inEvent = false
+			}
+		case len(s.queue) > 0:
+			k := min(FrameSamples, len(s.queue))
+			frame := s.queue[:k]
+			s.queue = s.queue[k:]
+			if k < FrameSamples {
+				frame = append(append(buf[1300:1300], frame...), silence[k:]...)
+			}
+			if len(s.queue) == 0 && s.queueEnd != nil {
+				close(s.queueEnd)
+				s.queueEnd = nil
+			}
+			pkt.PayloadType, pkt.Payload = uint8(s.cfg.Codec), frame
+		default:
+			pkt.PayloadType, pkt.Payload = uint8(s.cfg.Codec), silence
+		}
+		s.mu.Unlock()
+		if marker {
+			pkt.Marker, marker = true, false
+		}
+		if b, err := pkt.Header.MarshalTo(buf); err == nil {
+			b += copy(buf[b:], pkt.Payload)
+			if _, err := s.cfg.Conn.WriteToUDP(buf[:b], remote); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.cfg.Logger.Warn("rtp send failed", "error", err)
+			}
+			s.framesSent.Add(1)
+		}
+		seq++
+		ts += FrameSamples
+
+		next := start.Add(time.Duration(n+1) * FrameInterval)
+		if behind := time.Since(next); behind > FrameInterval {
+			// Overslept (a stalled machine): skip the missed ticks, keeping
+			// the timestamp in step with real time.
+			skip := int64(behind / FrameInterval)
+			n += skip
+			ts += uint32(skip) * FrameSamples
+			next = start.Add(time.Duration(n+1) * FrameInterval)
+		}
+		timer.Reset(time.Until(next))
+	}
+}
+
+func (s *Session) recvLoop() {
+	defer s.done.Done()
+	buf := make([]byte, 1500)
+	var events EventDetector
+	var tones *ToneDetector
+	if s.cfg.DetectInband {
+		tones = NewToneDetector()
+	}
+	pcm := make([]int16, 0, FrameSamples*2)
+	lastEvent := time.Time{}
+	for {
+		_ = s.cfg.Conn.SetReadDeadline(time.Now().Add(min(s.cfg.MediaTimeout, 200*time.Millisecond)))
+		n, from, err := s.cfg.Conn.ReadFromUDP(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if !lastEvent.IsZero() && time.Since(lastEvent) > 200*time.Millisecond {
+					if k, ok := events.Flush(); ok {
+						s.InjectKey(k)
+					}
+				}
+				if s.idleFor() > s.cfg.MediaTimeout {
+					s.markTimedOut()
+				}
+				select {
+				case <-s.stop:
+					return
+				default:
+					continue
+				}
+			}
+			return // closed
+		}
+		var pkt rtp.Packet
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+			continue
+		}
+		s.framesRecv.Add(1)
+		s.lastRecv.Store(time.Now().UnixNano())
+		if s.cfg.Latch {
+			s.mu.Lock()
+			if s.remote.Port != from.Port || !s.remote.IP.Equal(from.IP) {
+				s.remote = from
+			}
+			s.mu.Unlock()
+		}
+		switch {
+		case s.cfg.RecvEventPT >= 0 && int(pkt.PayloadType) == s.cfg.RecvEventPT:
+			lastEvent = time.Now()
+			for _, k := range events.Feed(pkt.SSRC, pkt.Timestamp, pkt.Payload) {
+				s.InjectKey(k)
+			}
+		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
+			if tones == nil && !s.cfg.Record {
+				continue
+			}
+			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
+			if tones != nil {
+				if k, ok := tones.Feed(pcm); ok {
+					s.InjectKey(k)
+				}
+			}
+			if s.cfg.Record {
+				s.mu.Lock()
+				s.heard = append(s.heard, pcm...)
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (s *Session) idleFor() time.Duration {
+	last := s.lastRecv.Load()
+	if last == 0 {
+		last = s.started
+	}
+	return time.Duration(time.Now().UnixNano() - last)
+}
+
+func (s *Session) markTimedOut() {
+	select {
+	case <-s.timedOut:
+	default:
+		close(s.timedOut)
+		s.cfg.Logger.Info("media timeout: no RTP received", "timeout", s.cfg.MediaTimeout.String())
+	}
+}
+
+// String describes the session for logs.
+func (s *Session) String() string {
+	return fmt.Sprintf("rtp %s→%s %s", s.LocalAddr(), s.cfg.Remote, s.cfg.Codec)
+}
