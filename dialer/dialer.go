@@ -1,0 +1,138 @@
+// Package dialer is the seam between qualification and telephony. A [Driver]
+// places a call and returns it answered or fails with a classified
+// [*DialError]; a [Call] plays one script turn at a time and reports the keys
+// pressed, a timeout or a hang-up; [Run] drives an ivr engine over a call.
+// The SIP and Twilio drivers implement it in subpackages.
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// Driver places outbound calls.
+type Driver interface {
+	// Dial calls req.To and returns once the call is answered. Any other
+	// end is a *DialError with its disposition. Cancelling ctx before the
+	// answer abandons the call on the wire (SIP CANCEL).
+	Dial(ctx context.Context, req DialRequest) (Call, error)
+}
+
+// DialRequest says whom to call and how.
+type DialRequest struct {
+	// To is a SIP URI, or an E.164 number the driver routes via its trunk.
+	To string
+	// CallerID is the number presented (required by law for telemarketing).
+	CallerID string
+	// CallerName is the display name, optional.
+	CallerName string
+	// RingTimeout is how long to let it ring; at least 15 s in campaigns.
+	RingTimeout time.Duration
+	// MaxDuration caps the answered call; zero means the driver's default.
+	MaxDuration time.Duration
+	// Language and Voice pick the text-to-speech voice for prompts.
+	Language, Voice string
+	// Logger is the call's logger (with lead and attempt ids); nil: driver's.
+	Logger *slog.Logger
+}
+
+// Call is an answered call. Its methods may be called from one goroutine at
+// a time (the one that owns the call), except Hangup and Done.
+type Call interface {
+	// ID is the provider's call id (SIP Call-ID, Twilio CallSid).
+	ID() string
+	// Turn plays the turn's prompts and, unless it is final, collects up
+	// to MaxDigits keys: stopping at FinishOn, and waiting Timeout for the
+	// first key after the prompts end (and between keys). A key pressed
+	// during the prompts stops them (barge-in) and counts. A hang-up is
+	// reported as Input{Hangup: true} with a nil error.
+	Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error)
+	// Hangup ends the call. It is idempotent, safe after the far end hung
+	// up, and uses its own short timeout, so it works on a cancelled ctx.
+	Hangup(ctx context.Context) error
+	// Done is closed when the call has ended for any reason.
+	Done() <-chan struct{}
+}
+
+// Disposition is how a dial attempt ended, classified once, here.
+type Disposition string
+
+// Dispositions.
+const (
+	Answered      Disposition = "answered"
+	Busy          Disposition = "busy"
+	NoAnswer      Disposition = "no_answer"
+	Rejected      Disposition = "rejected" // declined: never retried
+	InvalidNumber Disposition = "invalid_number"
+	Congestion    Disposition = "congestion"
+	Machine       Disposition = "machine"
+	Canceled      Disposition = "canceled"
+	Failed        Disposition = "failed"
+)
+
+// Final reports whether the number must not be retried automatically.
+func (d Disposition) Final() bool { return d == Rejected || d == InvalidNumber }
+
+// DialError is a call that was not answered (or failed while being set up).
+type DialError struct {
+	Disposition Disposition
+	// SIPCode and Reason of the final response, when there was one.
+	SIPCode int
+	Reason  string
+	// ProviderCode is a provider's own error code (e.g. Twilio's).
+	ProviderCode int
+	// Ambiguous: the person may have been reached (no final response, or a
+	// failure after the answer). Never redial automatically.
+	Ambiguous bool
+	Err       error
+}
+
+func (e *DialError) Error() string {
+	msg := string(e.Disposition)
+	if e.SIPCode != 0 {
+		msg += fmt.Sprintf(" (%d %s)", e.SIPCode, e.Reason)
+	}
+	if e.Ambiguous {
+		msg += " [ambiguous]"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ClassifySIP maps a final SIP response to a disposition. 2xx is Answered.
+func ClassifySIP(code int) Disposition {
+	switch {
+	case code >= 200 && code < 300:
+		return Answered
+	case code == 486 || code == 600:
+		return Busy
+	case code == 408 || code == 480 || code == 487:
+		return NoAnswer
+	case code == 603 || code == 403 || code == 607 || code == 608:
+		return Rejected
+	case code == 404 || code == 484 || code == 604 || code == 410 || code == 485:
+		return InvalidNumber
+	case code == 500 || code == 502 || code == 503 || code == 504:
+		return Congestion
+	}
+	return Failed
+}
+
+// AsDialError returns err's *DialError, or wraps an unclassified error as
+// an ambiguous failure: when in doubt, assume the phone may have rung.
+func AsDialError(err error) *DialError {
+	var de *DialError
+	if errors.As(err, &de) {
+		return de
+	}
+	return &DialError{Disposition: Failed, Ambiguous: true, Err: err}
+}

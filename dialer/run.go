@@ -1,0 +1,93 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// Event is one moment of a call's timeline.
+type Event struct {
+	At time.Time `json:"at"`
+	// Kind: prompt, keys, timeout, hangup, error.
+	Kind     string `json:"kind"`
+	Question string `json:"question,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Keys     string `json:"keys,omitempty"`
+}
+
+// Outcome is what Run returns: the engine's final state and result and what
+// happened when.
+type Outcome struct {
+	State    ivr.State
+	Result   ivr.Result
+	Timeline []Event
+	// Err is a telephony failure mid-call (the state then ends as
+	// incomplete, with the answers given so far).
+	Err error
+}
+
+// Clock gives Run the time; tests may fix it.
+type Clock func() time.Time
+
+// Run plays an engine's script over an answered call, turn by turn, until
+// the script ends or the call does, then hangs up. It owns the call: nothing
+// else may use it meanwhile. The returned outcome always has a result; a
+// call that ends mid-script is incomplete with the answers so far. lead fills
+// the script's placeholders.
+func Run(ctx context.Context, call Call, eng *ivr.Engine, lead map[string]string, now Clock) Outcome {
+	if now == nil {
+		now = time.Now
+	}
+	var out Outcome
+	st, turn := eng.Start(lead)
+	for {
+		for _, p := range turn.Prompts {
+			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "prompt", Question: turn.Question, Text: p.Text})
+		}
+		in, err := call.Turn(ctx, turn)
+		if turn.Final {
+			break
+		}
+		if err != nil {
+			out.Err = err
+			in = ivr.Input{Hangup: true}
+			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "error", Question: turn.Question, Text: err.Error()})
+		}
+		switch {
+		case in.Hangup && out.Err == nil:
+			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "hangup", Question: turn.Question})
+		case in.Timeout || (in.Keys == "" && !in.Hangup):
+			in = ivr.Input{Timeout: true}
+			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "timeout", Question: turn.Question})
+		case in.Keys != "":
+			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "keys", Question: turn.Question, Keys: in.Keys})
+		}
+		next, nextTurn, nerr := eng.Next(st, in)
+		if nerr != nil { // only for foreign states; cannot happen here
+			out.Err = errors.Join(out.Err, nerr)
+			break
+		}
+		st, turn = next, nextTurn
+		if in.Hangup {
+			break
+		}
+	}
+	_ = call.Hangup(context.WithoutCancel(ctx))
+	out.State = st
+	out.Result = eng.Result(st)
+	return out
+}
+
+// KeysHeard joins every key press of a timeline, e.g. "1,1,120#".
+func (o Outcome) KeysHeard() []string {
+	var keys []string
+	for _, e := range o.Timeline {
+		if e.Kind == "keys" {
+			keys = append(keys, e.Keys)
+		}
+	}
+	return keys
+}
