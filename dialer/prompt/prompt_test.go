@@ -1,0 +1,119 @@
+package prompt
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/ivr"
+)
+
+func rms(x []int16) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s / float64(max(len(x), 1)))
+}
+
+func sine(freq float64, rate, n int) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(10000 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+func TestResample(t *testing.T) {
+	t.Parallel()
+	// A 1 kHz tone survives 22.05 kHz → 8 kHz; a 6 kHz tone (above 4 kHz
+	// Nyquist) is filtered out instead of aliasing to 2 kHz.
+	pass := Resample(sine(1000, 22050, 22050), 22050, 8000)
+	stop := Resample(sine(6000, 22050, 22050), 22050, 8000)
+	if len(pass) < 7990 || len(pass) > 8010 {
+		t.Fatalf("1 s became %d samples", len(pass))
+	}
+	if r := rms(pass[100 : len(pass)-100]); r < 6500 {
+		t.Errorf("1 kHz tone rms %.0f after resampling, want about 7071", r)
+	}
+	if r := rms(stop[100 : len(stop)-100]); r > 700 {
+		t.Errorf("6 kHz tone leaks with rms %.0f", r)
+	}
+}
+
+func TestWAVRoundTrip(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "x.wav")
+	in := sine(440, 8000, 4000)
+	if err := WriteWAVFile(path, in); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	out, err := DecodeWAV(bytes.NewReader(b))
+	if err != nil || len(out) != len(in) || out[123] != in[123] {
+		t.Fatalf("round trip: %d samples, %v", len(out), err)
+	}
+	if _, err := DecodeWAV(bytes.NewReader([]byte("not a wav file at all, clearly"))); err == nil {
+		t.Error("garbage decoded")
+	}
+}
+
+func TestSourceRecordedAndPlaceholder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rec := sine(300, 8000, 8000)
+	WriteWAVFile(filepath.Join(dir, "q.wav"), rec)
+	b, _ := os.ReadFile(filepath.Join(dir, "q.wav"))
+	src := &Source{FS: fstest.MapFS{"prompts/q.wav": {Data: b}}, ESpeak: "/nonexistent/espeak-ng", Placeholder: true}
+	got, err := src.Audio(t.Context(), ivr.Prompt{Text: "Press 1.", Audio: "prompts/q.wav"}, "en-US", "")
+	if err != nil || len(got) != len(rec) {
+		t.Fatalf("recorded: %d samples, %v", len(got), err)
+	}
+	got, err = src.Audio(t.Context(), ivr.Prompt{Text: "Fourteen chars"}, "en-US", "")
+	if err != nil || len(got) < media.SampleRate {
+		t.Fatalf("placeholder: %d samples, %v", len(got), err)
+	}
+	strict := &Source{ESpeak: "/nonexistent/espeak-ng"}
+	if _, err := strict.Audio(t.Context(), ivr.Prompt{Text: "x"}, "en-US", ""); err == nil {
+		t.Error("no TTS and no placeholder: want an error")
+	}
+}
+
+func TestSpeak(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("espeak-ng is required in CI")
+		}
+		t.Skip(err)
+	}
+	src := &Source{CacheDir: t.TempDir()}
+	for _, tc := range []struct{ text, lang string }{{"Press 1 for yes.", "en-US"}, {"Нажмите 1.", "ru-RU"}} {
+		pcm, err := src.Speak(t.Context(), tc.text, tc.lang, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secs := float64(len(pcm)) / media.SampleRate; secs < 0.5 || secs > 5 || rms(pcm) < 300 {
+			t.Fatalf("%q: %.1f s, rms %.0f", tc.text, secs, rms(pcm))
+		}
+		// Speech must not sound like keys to our own in-band detector.
+		d := media.NewToneDetector()
+		for i := 0; i+media.FrameSamples <= len(pcm); i += media.FrameSamples {
+			if k, ok := d.Feed(pcm[i : i+media.FrameSamples]); ok {
+				t.Errorf("%q: speech detected as key %q (talk-off)", tc.text, k)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(src.CacheDir, "*.wav"))
+	if len(files) != 2 {
+		t.Errorf("cache holds %d files, want 2", len(files))
+	}
+	if v := Voice("ru-RU", ""); v != "ru" {
+		t.Errorf("Voice(ru-RU) = %s", v)
+	}
+}
