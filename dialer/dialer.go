@@ -117,7 +117,7 @@ func ClassifySIP(code int) Disposition {
 		return Busy
 	case code == 408 || code == 480 || code == 487:
 		return NoAnswer
-	case code == 603 || code == 403 || code == 607 || code == 608:
+	case code == 603 || code == 607 || code == 608:
 		return Rejected
 	case code == 404 || code == 484 || code == 604 || code == 410 || code == 485:
 		return InvalidNumber

@@ -42,6 +42,11 @@ type SessionConfig struct {
 	MediaTimeout time.Duration
 	// Record keeps the decoded audio received, for Heard.
 	Record bool
+	// OnAudio, if set, gets each received audio frame, decoded. It runs on
+	// the receiving goroutine and must not block.
+	OnAudio func(pcm []int16)
+	// Mute sends nothing at all (to test the far end's media timeout).
+	Mute bool
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -119,34 +124,45 @@ func (s *Session) Timeout() <-chan struct{} { return s.timedOut }
 // all been sent, or at once with ctx's error when ctx ends first — the rest
 // is then dropped (barge-in).
 func (s *Session) Play(ctx context.Context, g711 []byte) error {
-	if len(g711) == 0 {
-		return nil
-	}
-	done := make(chan struct{})
-	s.mu.Lock()
-	if s.queueEnd != nil {
-		close(s.queueEnd) // a new prompt replaces an unfinished one
-	}
-	s.queue, s.queueEnd = g711, done
-	s.mu.Unlock()
+	done := s.StartPlayback(g711)
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		s.clearQueue(done)
+		s.StopPlayback()
 		return ctx.Err()
 	case <-s.stop:
 		return net.ErrClosed
 	}
 }
 
-func (s *Session) clearQueue(which chan struct{}) {
+// StartPlayback queues audio (G.711 in the session's codec) to be sent and
+// returns a channel closed when it has all been sent or was stopped. Audio
+// still playing is replaced.
+func (s *Session) StartPlayback(g711 []byte) <-chan struct{} {
+	done := make(chan struct{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.queueEnd == which {
-		s.queue, s.queueEnd = nil, nil
-		close(which)
+	if s.queueEnd != nil {
+		close(s.queueEnd)
 	}
+	if len(g711) == 0 {
+		close(done)
+		s.queue, s.queueEnd = nil, nil
+		return done
+	}
+	s.queue, s.queueEnd = g711, done
+	return done
+}
+
+// StopPlayback drops the audio not yet sent (barge-in).
+func (s *Session) StopPlayback() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queueEnd != nil {
+		close(s.queueEnd)
+	}
+	s.queue, s.queueEnd = nil, nil
 }
 
 // SendKey sends a key press as RFC 4733 telephone-events lasting ms
@@ -176,6 +192,9 @@ func (s *Session) Heard() []int16 {
 func (s *Session) Stats() (sent, received int64, jitter *JitterStats) {
 	return s.framesSent.Load(), s.framesRecv.Load(), s.jitter
 }
+
+// Codec is the session's audio codec.
+func (s *Session) Codec() Codec { return s.cfg.Codec }
 
 // LocalAddr is the RTP socket's address.
 func (s *Session) LocalAddr() *net.UDPAddr { return s.cfg.Conn.LocalAddr().(*net.UDPAddr) }
@@ -263,7 +282,7 @@ func (s *Session) sendLoop() {
 		if marker {
 			pkt.Marker, marker = true, false
 		}
-		if b, err := pkt.Header.MarshalTo(buf); err == nil {
+		if b, err := pkt.Header.MarshalTo(buf); err == nil && !s.cfg.Mute {
 			b += copy(buf[b:], pkt.Payload)
 			if _, err := s.cfg.Conn.WriteToUDP(buf[:b], remote); err != nil && !errors.Is(err, net.ErrClosed) {
 				s.cfg.Logger.Warn("rtp send failed", "error", err)
@@ -339,7 +358,7 @@ func (s *Session) recvLoop() {
 				s.InjectKey(k)
 			}
 		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
-			if tones == nil && !s.cfg.Record {
+			if tones == nil && !s.cfg.Record && s.cfg.OnAudio == nil {
 				continue
 			}
 			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
@@ -347,6 +366,9 @@ func (s *Session) recvLoop() {
 				if k, ok := tones.Feed(pcm); ok {
 					s.InjectKey(k)
 				}
+			}
+			if s.cfg.OnAudio != nil {
+				s.cfg.OnAudio(pcm)
 			}
 			if s.cfg.Record {
 				s.mu.Lock()

@@ -189,13 +189,14 @@ func Voice(language, voice string) string {
 	return base
 }
 
-// Placeholder is a soft 440 Hz beep followed by silence as long as text
-// would take to say (about 14 characters a second).
+// Placeholder is a soft 440 Hz hum as long as text would take to say
+// (about 14 characters a second): audible, never mistaken for a DTMF key,
+// and with no pauses, so a listener can tell where the prompt ends.
 func Placeholder(text string) []int16 {
 	secs := 0.3 + float64(utf8.RuneCountInString(text))/14
 	out := make([]int16, int(secs*media.SampleRate))
-	for i := range min(len(out), media.SampleRate/10) {
-		out[i] = int16(2000 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
+	for i := range out {
+		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
 	}
 	return out
 }

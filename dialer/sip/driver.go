@@ -1,0 +1,517 @@
+// Package sip is qualdial's SIP driver: outbound calls over a SIP trunk (or
+// straight to SIP URIs) with sipgo for signalling and the media package for
+// RTP. It plays script prompts as G.711 and hears keys sent as RFC 4733
+// telephone-events, SIP INFO or in-band tones.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// PromptSource turns a prompt into 8 kHz audio; *prompt.Source is one.
+type PromptSource interface {
+	Audio(ctx context.Context, p ivr.Prompt, language, voice string) ([]int16, error)
+}
+
+// Config configures the driver. Zero values mean the documented defaults.
+type Config struct {
+	// ListenAddr is the local UDP address for SIP; port 0 picks a free one.
+	// Default 0.0.0.0:5060.
+	ListenAddr string
+	// PublicHost is the address put in Via, Contact and SDP: the address
+	// the trunk can reach us at. Default: the listen IP; required when
+	// listening on all interfaces.
+	PublicHost string
+	// Trunk is host[:port] of the SIP trunk: E.164 numbers are dialled as
+	// sip:+E164@Trunk. SIP URIs are dialled as they are.
+	Trunk string
+	// OutboundProxy (host:port) receives every INVITE, whatever its URI.
+	OutboundProxy string
+	// Username and Password answer 401/407 digest challenges.
+	Username, Password string
+	// RTPPortMin and RTPPortMax bound the RTP ports; zero: any free port.
+	RTPPortMin, RTPPortMax int
+	// Codecs offered, in order of preference; default PCMU, PCMA.
+	Codecs []media.Codec
+	// DisableInband turns off in-band DTMF detection (on by default; RFC
+	// 4733 and SIP INFO are always accepted).
+	DisableInband bool
+	// NoResponseTimeout gives up on an INVITE that gets no response at all
+	// (not even 100 Trying); default 8s. The call is then ambiguous.
+	NoResponseTimeout time.Duration
+	// MaxCallDuration hangs up answered calls that run longer; default 10m.
+	MaxCallDuration time.Duration
+	// MediaTimeout ends a call when no RTP arrives for this long; default 20s.
+	MediaTimeout time.Duration
+	// Prompts renders prompt audio. Required for calls that say anything.
+	Prompts PromptSource
+	// UserAgent is the User-Agent header; default "qualdial".
+	UserAgent string
+	// Logger is the driver's logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.ListenAddr == "" {
+		out.ListenAddr = "0.0.0.0:5060"
+	}
+	if len(out.Codecs) == 0 {
+		out.Codecs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	if out.NoResponseTimeout == 0 {
+		out.NoResponseTimeout = 8 * time.Second
+	}
+	if out.MaxCallDuration == 0 {
+		out.MaxCallDuration = 10 * time.Minute
+	}
+	if out.MediaTimeout == 0 {
+		out.MediaTimeout = 20 * time.Second
+	}
+	if out.UserAgent == "" {
+		out.UserAgent = "qualdial"
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	host, _, err := net.SplitHostPort(c.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("sip: ListenAddr %q must be host:port, like 0.0.0.0:5060", c.ListenAddr)
+	}
+	if ip := net.ParseIP(host); (host == "" || (ip != nil && ip.IsUnspecified())) && c.PublicHost == "" {
+		return fmt.Errorf("sip: listening on all interfaces (%s): set PublicHost to the address the trunk reaches us at", c.ListenAddr)
+	}
+	if c.RTPPortMin < 0 || c.RTPPortMax > 65535 || c.RTPPortMin > c.RTPPortMax {
+		return fmt.Errorf("sip: RTP port range %d-%d is invalid", c.RTPPortMin, c.RTPPortMax)
+	}
+	if (c.RTPPortMin == 0) != (c.RTPPortMax == 0) {
+		return errors.New("sip: set both RTPPortMin and RTPPortMax, or neither")
+	}
+	for _, codec := range c.Codecs {
+		if codec != media.PCMU && codec != media.PCMA {
+			return fmt.Errorf("sip: codec %d is not supported: use PCMU (0) or PCMA (8)", codec)
+		}
+	}
+	if c.NoResponseTimeout < 0 || c.MaxCallDuration < 0 || c.MediaTimeout < 0 {
+		return errors.New("sip: timeouts must not be negative")
+	}
+	return nil
+}
+
+// Driver places SIP calls. Create it with New; Close it when done.
+type Driver struct {
+	cfg    Config
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dua    *sipgo.DialogUA
+	conn   net.PacketConn
+	addr   *net.UDPAddr // actual SIP listen address
+	host   string       // public host
+	ports  *portPool
+
+	mu    sync.Mutex
+	calls map[string]*call // by SIP dialog id
+
+	closeOnce sync.Once
+}
+
+var _ dialer.Driver = (*Driver)(nil)
+
+// New starts the driver's SIP listener.
+func New(cfg Config) (*Driver, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenPacket("udp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen on %s: %w", cfg.ListenAddr, err)
+	}
+	addr := conn.LocalAddr().(*net.UDPAddr)
+	host := cfg.PublicHost
+	if host == "" {
+		host = addr.IP.String()
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(addr.Port),
+		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(cfg.Logger))
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	d := &Driver{
+		cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, addr: addr, host: host,
+		ports: newPortPool(cfg.RTPPortMin, cfg.RTPPortMax),
+		calls: make(map[string]*call),
+		dua: &sipgo.DialogUA{Client: client, RewriteContact: true,
+			ContactHDR: gosip.ContactHeader{Address: gosip.Uri{User: "qualdial", Host: host, Port: addr.Port}}},
+	}
+	srv.OnBye(d.onBye)
+	srv.OnInfo(d.onInfo)
+	srv.OnInvite(d.onInvite)
+	srv.OnUpdate(d.onUpdate)
+	srv.OnOptions(func(req *gosip.Request, tx gosip.ServerTransaction) {
+		_ = tx.Respond(gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", nil))
+	})
+	srv.OnAck(func(*gosip.Request, gosip.ServerTransaction) {}) // ACKs of re-INVITE answers
+	go func() { _ = srv.ServeUDP(conn) }()
+	if err := awaitListener(client, addr); err != nil {
+		d.Close()
+		return nil, err
+	}
+	cfg.Logger.Info("sip driver listening", "addr", addr.String(), "public_host", host)
+	return d, nil
+}
+
+// awaitListener returns once the SIP server owns its socket, so that
+// requests leave from it: it sends OPTIONS to itself until one is answered.
+func awaitListener(client *sipgo.Client, addr *net.UDPAddr) error {
+	self := *addr
+	if self.IP.IsUnspecified() {
+		self.IP = net.IPv4(127, 0, 0, 1)
+	}
+	var uri gosip.Uri
+	if err := gosip.ParseUri("sip:ping@"+self.String(), &uri); err != nil {
+		return err
+	}
+	var last error
+	for range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		_, last = client.Do(ctx, gosip.NewRequest(gosip.OPTIONS, uri))
+		cancel()
+		if last == nil {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("sip: listener on %s did not come up: %w", addr, last)
+}
+
+// Addr is the SIP listen address (with the port chosen when it was 0).
+func (d *Driver) Addr() *net.UDPAddr { return d.addr }
+
+// Close stops listening and hangs up calls still up. It is idempotent.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		calls := make([]*call, 0, len(d.calls))
+		for _, c := range d.calls {
+			calls = append(calls, c)
+		}
+		d.mu.Unlock()
+		for _, c := range calls {
+			_ = c.Hangup(context.Background())
+		}
+		_ = d.srv.Close()
+		_ = d.ua.Close()
+		_ = d.conn.Close()
+	})
+	return nil
+}
+
+// target turns a DialRequest's To into a SIP URI.
+func (d *Driver) target(to string) (gosip.Uri, error) {
+	var uri gosip.Uri
+	switch {
+	case strings.HasPrefix(to, "sip:") || strings.HasPrefix(to, "sips:"):
+		if err := gosip.ParseUri(to, &uri); err != nil {
+			return uri, fmt.Errorf("invalid SIP URI %q: %w", to, err)
+		}
+		return uri, nil
+	case strings.HasPrefix(to, "+") && len(to) > 4 && strings.Trim(to[1:], "0123456789") == "":
+		if d.cfg.Trunk == "" {
+			return uri, fmt.Errorf("cannot dial %s: no SIP trunk is configured for phone numbers", maskPhone(to))
+		}
+		err := gosip.ParseUri("sip:"+to+"@"+d.cfg.Trunk, &uri)
+		return uri, err
+	}
+	return uri, fmt.Errorf("cannot dial %q: use an E.164 number (+15551234567) or a SIP URI", to)
+}
+
+// Dial places a call and returns it once answered.
+func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call, error) {
+	log := req.Logger
+	if log == nil {
+		log = d.cfg.Logger
+	}
+	log = log.With("to", maskPhone(req.To))
+	uri, err := d.target(req.To)
+	if err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: err}
+	}
+	if req.CallerID == "" {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: errors.New("no caller ID: one is required to place calls")}
+	}
+	rtpConn, err := d.ports.listen(d.addr.IP)
+	if err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: fmt.Errorf("rtp port: %w", err)}
+	}
+	keepConn := false
+	defer func() {
+		if !keepConn {
+			rtpConn.Close()
+		}
+	}()
+	offer, err := media.BuildSDP(d.host, rtpConn.LocalAddr().(*net.UDPAddr).Port, d.cfg.Codecs, rand.Uint64()>>1)
+	if err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: err}
+	}
+
+	invite := gosip.NewRequest(gosip.INVITE, uri)
+	invite.SetBody(offer)
+	from := &gosip.FromHeader{DisplayName: req.CallerName, Address: gosip.Uri{User: req.CallerID, Host: d.host}, Params: gosip.NewParams()}
+	from.Params.Add("tag", gosip.GenerateTagN(16))
+	invite.AppendHeader(from)
+	invite.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	invite.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+	if d.cfg.OutboundProxy != "" {
+		invite.SetDestination(d.cfg.OutboundProxy)
+	}
+	sess, err := d.dua.WriteInvite(ctx, invite)
+	if err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.Congestion, Err: fmt.Errorf("send INVITE: %w", err)}
+	}
+	log = log.With("call_id", invite.CallID().Value())
+	log.Debug("INVITE sent")
+
+	// Ring timeout cancels (CANCEL on the wire once something answered
+	// provisionally); with no response at all, give up without a CANCEL.
+	ringCtx, cancelRing := context.WithCancelCause(ctx)
+	defer cancelRing(nil)
+	var provisional sync.Once
+	gotResponse := make(chan struct{})
+	ring := req.RingTimeout
+	if ring <= 0 {
+		ring = 25 * time.Second
+	}
+	ringTimer := time.AfterFunc(ring, func() { cancelRing(errRingTimeout) })
+	defer ringTimer.Stop()
+	noResponse := time.AfterFunc(d.cfg.NoResponseTimeout, func() {
+		select {
+		case <-gotResponse:
+		default:
+			cancelRing(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	defer noResponse.Stop()
+	err = sess.WaitAnswer(ringCtx, sipgo.AnswerOptions{
+		Username: d.cfg.Username, Password: d.cfg.Password,
+		OnResponse: func(res *gosip.Response) error {
+			provisional.Do(func() { close(gotResponse) })
+			return nil
+		},
+	})
+	if err != nil {
+		_ = sess.Close()
+		return nil, d.classifyDialError(ctx, ringCtx, sess, err, gotResponse)
+	}
+	if err := sess.Ack(ctx); err != nil {
+		_ = sess.Close()
+		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: fmt.Errorf("ACK: %w", err)}
+	}
+	remote, err := media.ParseSDP(sess.InviteResponse.Body(), d.cfg.Codecs)
+	if err != nil {
+		log.Warn("unusable SDP answer; hanging up", "error", err, "sdp", string(sess.InviteResponse.Body()))
+		_ = sess.Bye(context.WithoutCancel(ctx))
+		_ = sess.Close()
+		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
+	}
+	msess, err := media.NewSession(media.SessionConfig{
+		Conn: rtpConn, Remote: remote.Addr, Latch: true, Codec: remote.Codec,
+		SendEventPT: remote.EventPT, RecvEventPT: media.EventPT, DetectInband: !d.cfg.DisableInband,
+		MediaTimeout: d.cfg.MediaTimeout, Logger: log,
+	})
+	if err != nil {
+		_ = sess.Bye(context.WithoutCancel(ctx))
+		_ = sess.Close()
+		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
+	}
+	keepConn = true
+	c := newCall(d, sess, msess, req, log)
+	d.mu.Lock()
+	d.calls[sess.ID] = c
+	d.mu.Unlock()
+	log.Info("call answered", "codec", remote.Codec.String(), "rfc4733", remote.EventPT >= 0)
+	return c, nil
+}
+
+var errRingTimeout = errors.New("ring timeout")
+
+func (d *Driver) classifyDialError(ctx, ringCtx context.Context, sess *sipgo.DialogClientSession, err error, gotResponse <-chan struct{}) error {
+	var resp *sipgo.ErrDialogResponse
+	if errors.As(err, &resp) {
+		code := resp.Res.StatusCode
+		return &dialer.DialError{Disposition: dialer.ClassifySIP(code), SIPCode: code, Reason: resp.Res.Reason}
+	}
+	responded := false
+	select {
+	case <-gotResponse:
+		responded = true
+	default:
+	}
+	code, reason := 0, ""
+	if r := sess.InviteResponse; r != nil && r.StatusCode >= 200 {
+		code, reason = r.StatusCode, r.Reason
+	}
+	switch cause := context.Cause(ringCtx); {
+	case errors.Is(cause, errRingTimeout):
+		return &dialer.DialError{Disposition: dialer.NoAnswer, SIPCode: code, Reason: reason, Err: errRingTimeout}
+	case errors.Is(cause, sipgo.WaitAnswerForceCancelErr):
+		return &dialer.DialError{Disposition: dialer.Congestion, Ambiguous: true,
+			Err: fmt.Errorf("no response to INVITE within %s", d.cfg.NoResponseTimeout)}
+	case ctx.Err() != nil:
+		return &dialer.DialError{Disposition: dialer.Canceled, SIPCode: code, Reason: reason, Ambiguous: responded && code == 0, Err: ctx.Err()}
+	}
+	// Transport errors, timer B: the far end may or may not have rung.
+	return &dialer.DialError{Disposition: dialer.Congestion, SIPCode: code, Reason: reason, Ambiguous: responded, Err: err}
+}
+
+func (d *Driver) lookup(req *gosip.Request) *call {
+	id, err := gosip.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[id]
+}
+
+func (d *Driver) forget(c *call) {
+	d.mu.Lock()
+	delete(d.calls, c.sess.ID)
+	d.mu.Unlock()
+}
+
+func respond(tx gosip.ServerTransaction, req *gosip.Request, code int, reason string) {
+	_ = tx.Respond(gosip.NewResponseFromRequest(req, code, reason, nil))
+}
+
+// onBye: the far end hung up.
+func (d *Driver) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
+	c := d.lookup(req)
+	if c == nil {
+		respond(tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	_ = c.sess.ReadBye(req, tx)
+	c.remoteHangup()
+}
+
+// onInfo takes DTMF sent as SIP INFO (application/dtmf-relay or
+// application/dtmf).
+func (d *Driver) onInfo(req *gosip.Request, tx gosip.ServerTransaction) {
+	c := d.lookup(req)
+	if c == nil {
+		respond(tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(h.Value()))
+	}
+	key, ok := parseInfoDTMF(ct, req.Body())
+	if !ok {
+		respond(tx, req, gosip.StatusOK, "OK") // INFO for other packages: accept and ignore
+		return
+	}
+	respond(tx, req, gosip.StatusOK, "OK")
+	c.media.InjectKey(key)
+}
+
+// parseInfoDTMF reads "Signal=5\r\nDuration=160" (dtmf-relay) or "5" (dtmf).
+func parseInfoDTMF(contentType string, body []byte) (byte, bool) {
+	var sig string
+	switch {
+	case strings.HasPrefix(contentType, "application/dtmf-relay"):
+		for _, line := range strings.Split(string(body), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				sig = strings.TrimSpace(v)
+			}
+		}
+	case strings.HasPrefix(contentType, "application/dtmf"):
+		sig = strings.TrimSpace(string(body))
+	default:
+		return 0, false
+	}
+	if n, err := strconv.Atoi(sig); err == nil && n >= 0 && n < 16 { // event codes: 10 = *, 11 = #
+		return media.Keys[n], true
+	}
+	if len(sig) == 1 {
+		if _, ok := media.EventCode(strings.ToUpper(sig)[0]); ok {
+			return strings.ToUpper(sig)[0], true
+		}
+	}
+	return 0, false
+}
+
+// onInvite answers re-INVITEs of our calls with our unchanged SDP, and
+// turns away new calls: qualdial only calls out.
+func (d *Driver) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	c := d.lookup(req)
+	if c == nil {
+		respond(tx, req, gosip.StatusTemporarilyUnavailable, "qualdial does not take inbound calls")
+		return
+	}
+	res := gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", c.sess.InviteRequest.Body())
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(&d.dua.ContactHDR)
+	_ = tx.Respond(res)
+}
+
+// onUpdate accepts session refreshes (RFC 3311) of our calls.
+func (d *Driver) onUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
+	if d.lookup(req) == nil {
+		respond(tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	respond(tx, req, gosip.StatusOK, "OK")
+}
+
+// maskPhone keeps a phone number's country code and last two digits for
+// logs: +1********67.
+func maskPhone(s string) string {
+	if strings.HasPrefix(s, "sip:") {
+		user, host, ok := strings.Cut(strings.TrimPrefix(s, "sip:"), "@")
+		if ok {
+			return "sip:" + maskPhone(user) + "@" + host
+		}
+		return s
+	}
+	if len(s) <= 5 {
+		return s
+	}
+	return s[:2] + strings.Repeat("*", len(s)-4) + s[len(s)-2:]
+}

@@ -1,0 +1,212 @@
+package softphone
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/qualdial/qualdial/dialer/media"
+)
+
+// step is one item of a persona's Keys.
+type step struct {
+	keys    string
+	early   bool // during the prompt (barge-in)
+	timeout bool
+	hangup  bool
+}
+
+func parseSteps(s string) ([]step, error) {
+	var out []step
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		st := step{}
+		if strings.HasPrefix(item, "~") {
+			st.early, item = true, item[1:]
+		}
+		switch item {
+		case "timeout":
+			st.timeout = true
+		case "hangup":
+			st.hangup = true
+		default:
+			if item == "" || strings.Trim(item, media.Keys) != "" {
+				return nil, fmt.Errorf("keys item %d %q: use keys (0-9 * # A-D), timeout or hangup, optionally prefixed by ~", i+1, item)
+			}
+			st.keys = item
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// promptEnd is how long the line must stay quiet after a prompt before the
+// persona answers: longer than the pauses inside a spoken prompt.
+const promptEnd = 700 * time.Millisecond
+
+// listener tracks when the caller last spoke.
+type listener struct {
+	lastVoice atomic.Int64 // UnixNano of the last frame with sound
+	voiced    atomic.Bool  // sound since the last reset
+}
+
+func (l *listener) frame(pcm []int16) {
+	var sum float64
+	for _, v := range pcm {
+		sum += float64(v) * float64(v)
+	}
+	if math.Sqrt(sum/float64(max(len(pcm), 1))) > 150 {
+		l.lastVoice.Store(time.Now().UnixNano())
+		l.voiced.Store(true)
+	}
+}
+
+// wait blocks until the caller has spoken and then (unless early) gone
+// quiet, or the call ends.
+func (l *listener) wait(ctx context.Context, early bool) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var voiceAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if !l.voiced.Load() {
+			continue
+		}
+		if voiceAt.IsZero() {
+			voiceAt = time.Now()
+		}
+		if early && time.Since(voiceAt) > 400*time.Millisecond {
+			return true
+		}
+		if !early && time.Since(time.Unix(0, l.lastVoice.Load())) >= promptEnd {
+			return true
+		}
+	}
+}
+
+func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per Persona, rec *Record) error {
+	codecs := []media.Codec{media.PCMU, media.PCMA}
+	offer, err := media.ParseSDP(req.Body(), codecs)
+	if err != nil {
+		_ = dlg.Respond(gosip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return err
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.addr.IP})
+	if err != nil {
+		_ = dlg.Respond(gosip.StatusServiceUnavailable, "Service Unavailable", nil)
+		return err
+	}
+	answer, err := media.BuildSDP(p.addr.IP.String(), conn.LocalAddr().(*net.UDPAddr).Port, []media.Codec{offer.Codec}, uint64(time.Now().UnixNano())>>1)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	var heard listener
+	ms, err := media.NewSession(media.SessionConfig{
+		Conn: conn, Remote: offer.Addr, Codec: offer.Codec, SendEventPT: offer.EventPT, RecvEventPT: -1,
+		Record: p.cfg.Record, OnAudio: heard.frame, Mute: per.Silent, MediaTimeout: time.Hour,
+	})
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer ms.Close()
+	if err := dlg.RespondSDP(answer); err != nil { // waits for the ACK
+		return fmt.Errorf("answer: %w", err)
+	}
+	p.update(rec, func(r *Record) { r.Answered = true })
+	defer func() {
+		p.update(rec, func(r *Record) {
+			r.Ended = time.Now()
+			r.Heard = len(ms.Heard())
+			if r.ByeFrom == "" {
+				r.ByeFrom = "caller"
+			}
+		})
+	}()
+
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-dlg.Context().Done(): // the caller's BYE
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	steps, _ := parseSteps(per.Keys)
+	for _, st := range steps {
+		if !heard.wait(ctx, st.early) {
+			return nil
+		}
+		heard.voiced.Store(false)
+		switch {
+		case st.timeout:
+		case st.hangup:
+			p.update(rec, func(r *Record) { r.ByeFrom = "phone" })
+			bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := dlg.Bye(bctx)
+			bcancel()
+			return err
+		default:
+			if err := p.press(ctx, dlg, ms, per.DTMF, st.keys); err != nil {
+				return err
+			}
+			p.update(rec, func(r *Record) { r.Pressed = append(r.Pressed, st.keys) })
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// press sends keys one after another, as a person would.
+func (p *Phone) press(ctx context.Context, dlg *sipgo.DialogServerSession, ms *media.Session, mode, keys string) error {
+	for i := range len(keys) {
+		k := keys[i]
+		switch mode {
+		case DTMFInfo:
+			info := gosip.NewRequest(gosip.INFO, dlg.InviteRequest.Contact().Address)
+			info.AppendHeader(gosip.NewHeader("Content-Type", "application/dtmf-relay"))
+			info.SetBody([]byte(fmt.Sprintf("Signal=%c\r\nDuration=100\r\n", k)))
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			res, err := dlg.Do(rctx, info)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("INFO %c: %w", k, err)
+			}
+			if res.StatusCode != 200 {
+				return fmt.Errorf("INFO %c: %d %s", k, res.StatusCode, res.Reason)
+			}
+		case DTMFInband:
+			tone := append(media.Tone(k, 100), make([]int16, 480)...)
+			if err := ms.Play(ctx, ms.Codec().Encode(nil, tone)); err != nil {
+				return err
+			}
+			continue
+		default:
+			if err := ms.SendKey(k, 100); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
