@@ -78,6 +78,9 @@ type Prompt struct {
 	// Personalized is set when Text was filled from lead fields: recorded
 	// Audio then says the generic version.
 	Personalized bool `json:"personalized,omitempty"`
+	// Generic is Text as said to a lead without any fields (placeholder
+	// defaults): what pre-rendered audio says. Set when Personalized.
+	Generic string `json:"generic,omitempty"`
 }
 
 // Turn tells the driver what to do next: play Prompts in order, then, unless
@@ -308,6 +311,8 @@ func (e *Engine) final(prompts ...Prompt) Turn {
 
 func (e *Engine) prompt(st State, kind PromptKind, text, audio string) Prompt {
 	p := Prompt{Kind: kind, Text: render(text, st.Vars), Audio: audio}
-	p.Personalized = strings.Contains(text, "{{")
+	if strings.Contains(text, "{{") {
+		p.Personalized, p.Generic = true, render(text, nil)
+	}
 	return p
 }

@@ -348,3 +348,33 @@ func (q *Question) finishOn() string {
 	}
 	return ""
 }
+
+// Texts lists every text the script may say, as said to a lead without any
+// fields (placeholder defaults), without duplicates: what `qualdial prompts
+// render` turns into audio.
+func (s *Script) Texts() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		if t = render(t, nil); t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	add(s.Identify)
+	for _, q := range s.Questions {
+		add(q.Say)
+		add(q.Invalid)
+	}
+	add(s.Defaults.Invalid)
+	add(s.Defaults.NoInput)
+	add(s.Defaults.Goodbye)
+	add(s.OptOut.Say)
+	for _, c := range s.Classes {
+		add(c.Say)
+	}
+	for _, name := range sortedKeys(s.Endings) {
+		add(s.Endings[name].Say)
+	}
+	return out
+}

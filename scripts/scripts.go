@@ -11,11 +11,23 @@ import (
 	"strings"
 )
 
-//go:embed *.yaml
+//go:embed *.yaml prompts
 var files embed.FS
 
 // FS holds the shipped scripts as "<id>.yaml" at its root.
 var FS fs.FS = files
+
+// Prompts holds the shipped scripts' texts rendered to speech, in the layout
+// of package prompt (voice/hash.ul), so calls need no TTS installed.
+var Prompts fs.FS = mustSub(files, "prompts")
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
 
 // Names lists the shipped script files, sorted.
 func Names() []string {

@@ -1,9 +1,11 @@
 package scripts_test
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scripts"
 )
@@ -141,6 +143,28 @@ func TestShippedScriptsFollowTheRules(t *testing.T) {
 		first := s.Question(s.Start)
 		if !strings.Contains(first.Say, "9") {
 			t.Errorf("%s: the first question does not offer the opt-out key", name)
+		}
+	}
+}
+
+// TestShippedPromptsAreRendered keeps scripts/prompts in step with the
+// scripts' wording: every text must have rendered speech, so calls need no
+// TTS. After changing a text, run the command in scripts/prompts/README.md.
+func TestShippedPromptsAreRendered(t *testing.T) {
+	t.Parallel()
+	for _, name := range scripts.Names() {
+		data, _ := scripts.Read(name)
+		s := ivr.MustParse(name, data)
+		voice := prompt.Voice(s.Language, s.Voice)
+		for _, text := range s.Texts() {
+			b, err := fs.ReadFile(scripts.Prompts, prompt.StorePath(voice, text))
+			if err != nil {
+				t.Errorf("%s: no rendered audio for %q: run go run ./cmd/qualdial prompts render --out scripts/prompts scripts/*.yaml", name, text)
+				continue
+			}
+			if secs := float64(len(b)) / 8000; secs < 0.3 || secs > 20 {
+				t.Errorf("%s: %q renders to %.1fs of audio", name, text, secs)
+			}
 		}
 	}
 }

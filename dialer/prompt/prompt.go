@@ -1,7 +1,11 @@
-// Package prompt turns script prompts into 8 kHz audio for the SIP driver:
-// recorded audio named by the script, else text-to-speech with espeak-ng
-// (cached by text and voice), else — when allowed — a placeholder as long as
-// the text would take to say.
+// Package prompt turns script prompts into 8 kHz audio for the SIP driver,
+// trying in order: recorded audio named by the script; speech rendered
+// earlier (by `qualdial prompts render`, or cached); espeak-ng now; the
+// pre-rendered generic version of a personalised prompt; and — when allowed —
+// a placeholder hum as long as the text would take to say.
+//
+// Rendered speech is stored as headerless G.711 μ-law at 8 kHz, one file per
+// voice and text: <voice>/<sha256(text)[:16]>.ul.
 package prompt
 
 import (
@@ -37,7 +41,10 @@ var ErrNoTTS = errors.New("espeak-ng is not installed (Debian/Ubuntu: apt-get in
 type Source struct {
 	// FS holds recorded audio; a prompt's Audio is a path in it.
 	FS fs.FS
-	// CacheDir keeps TTS renders across runs; empty: memory only.
+	// Rendered holds speech rendered in advance (read only), such as the
+	// shipped scripts' prompts.
+	Rendered fs.FS
+	// CacheDir keeps speech rendered at run time; empty: memory only.
 	CacheDir string
 	// ESpeak is the espeak-ng binary; empty: looked up on PATH.
 	ESpeak string
@@ -82,24 +89,79 @@ func (s *Source) Audio(ctx context.Context, p ivr.Prompt, language, voice string
 }
 
 func (s *Source) resolve(ctx context.Context, p ivr.Prompt, language, voice string) ([]int16, error) {
-	// Recorded audio says the generic text: a personalised prompt prefers TTS.
+	// Recorded audio says the generic text: a personalised prompt prefers
+	// speech of its own text.
+	var recorded []int16
 	if p.Audio != "" && s.FS != nil {
-		recorded, err := s.recorded(p.Audio)
-		if err == nil && (!p.Personalized || !s.ttsAvailable()) {
-			return recorded, nil
-		}
+		pcm, err := s.recorded(p.Audio)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		if err == nil && !p.Personalized {
+			return pcm, nil
+		}
+		recorded = pcm
+	}
+	v := Voice(language, voice)
+	if pcm, ok := s.stored(v, p.Text); ok {
+		return pcm, nil
 	}
 	pcm, err := s.Speak(ctx, p.Text, language, voice)
-	if errors.Is(err, ErrNoTTS) && s.Placeholder {
+	if !errors.Is(err, ErrNoTTS) {
+		return pcm, err
+	}
+	// No TTS: fall back to the generic version of a personalised prompt.
+	if recorded != nil {
+		return recorded, nil
+	}
+	if p.Personalized {
+		if pcm, ok := s.stored(v, p.Generic); ok {
+			return pcm, nil
+		}
+	}
+	if s.Placeholder {
 		s.warn.Do(func() {
-			s.logger().Warn("no text-to-speech: prompts play as placeholder tones; install espeak-ng or render prompts")
+			s.logger().Warn("no text-to-speech: prompts play as placeholder hums; install espeak-ng or run qualdial prompts render")
 		})
 		return Placeholder(p.Text), nil
 	}
-	return pcm, err
+	return nil, fmt.Errorf("no audio for %q: %w", p.Text, err)
+}
+
+// StorePath is where rendered speech of text in voice is kept, relative
+// to a render directory.
+func StorePath(voice, text string) string {
+	sum := sha256.Sum256([]byte(voice + "\x00" + text))
+	return voice + "/" + hex.EncodeToString(sum[:8]) + ".ul"
+}
+
+// stored looks for rendered speech in Rendered, then CacheDir.
+func (s *Source) stored(voice, text string) ([]int16, bool) {
+	name := StorePath(voice, text)
+	if s.Rendered != nil {
+		if b, err := fs.ReadFile(s.Rendered, name); err == nil {
+			return media.PCMU.Decode(nil, b), true
+		}
+	}
+	if s.CacheDir != "" {
+		if b, err := os.ReadFile(filepath.Join(s.CacheDir, filepath.FromSlash(name))); err == nil {
+			return media.PCMU.Decode(nil, b), true
+		}
+	}
+	return nil, false
+}
+
+// Store writes rendered speech under dir in the layout Source reads.
+func Store(dir, voice, text string, pcm []int16) error {
+	path := filepath.Join(dir, filepath.FromSlash(StorePath(voice, text)))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, media.PCMU.Encode(nil, pcm), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func (s *Source) logger() *slog.Logger {
@@ -138,22 +200,13 @@ func (s *Source) ttsAvailable() bool {
 	return err == nil
 }
 
-// Speak renders text with espeak-ng, using CacheDir when set.
+// Speak renders text with espeak-ng and keeps it in CacheDir when set.
 func (s *Source) Speak(ctx context.Context, text, language, voice string) ([]int16, error) {
 	bin, err := s.espeak()
 	if err != nil {
 		return nil, err
 	}
 	v := Voice(language, voice)
-	var cached string
-	if s.CacheDir != "" {
-		sum := sha256.Sum256([]byte(v + "\x00" + text))
-		cached = filepath.Join(s.CacheDir, hex.EncodeToString(sum[:16])+".wav")
-		if f, err := os.Open(cached); err == nil {
-			defer f.Close()
-			return DecodeWAV(f)
-		}
-	}
 	cmd := exec.CommandContext(ctx, bin, "-v", v, "-s", "160", "--stdout", text)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -164,9 +217,9 @@ func (s *Source) Speak(ctx context.Context, text, language, voice string) ([]int
 	if err != nil {
 		return nil, fmt.Errorf("espeak-ng output: %w", err)
 	}
-	if cached != "" {
-		if err := os.MkdirAll(s.CacheDir, 0o755); err == nil {
-			_ = WriteWAVFile(cached, pcm)
+	if s.CacheDir != "" {
+		if err := Store(s.CacheDir, v, text, pcm); err != nil {
+			s.logger().Warn("cannot cache prompt audio", "dir", s.CacheDir, "error", err)
 		}
 	}
 	return pcm, nil

@@ -65,10 +65,10 @@ func TestWAVRoundTrip(t *testing.T) {
 
 func TestSourceRecordedAndPlaceholder(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	recDir := t.TempDir()
 	rec := sine(300, 8000, 8000)
-	WriteWAVFile(filepath.Join(dir, "q.wav"), rec)
-	b, _ := os.ReadFile(filepath.Join(dir, "q.wav"))
+	WriteWAVFile(filepath.Join(recDir, "q.wav"), rec)
+	b, _ := os.ReadFile(filepath.Join(recDir, "q.wav"))
 	src := &Source{FS: fstest.MapFS{"prompts/q.wav": {Data: b}}, ESpeak: "/nonexistent/espeak-ng", Placeholder: true}
 	got, err := src.Audio(t.Context(), ivr.Prompt{Text: "Press 1.", Audio: "prompts/q.wav"}, "en-US", "")
 	if err != nil || len(got) != len(rec) {
@@ -77,6 +77,16 @@ func TestSourceRecordedAndPlaceholder(t *testing.T) {
 	got, err = src.Audio(t.Context(), ivr.Prompt{Text: "Fourteen chars"}, "en-US", "")
 	if err != nil || len(got) < media.SampleRate {
 		t.Fatalf("placeholder: %d samples, %v", len(got), err)
+	}
+	// A personalised prompt without TTS falls back to the rendered generic text.
+	dir := t.TempDir()
+	if err := Store(dir, "en-us", "Hi there.", sine(300, 8000, 800)); err != nil {
+		t.Fatal(err)
+	}
+	noTTS := &Source{Rendered: os.DirFS(dir), ESpeak: "/nonexistent/espeak-ng"}
+	got, err = noTTS.Audio(t.Context(), ivr.Prompt{Text: "Hi Ann.", Personalized: true, Generic: "Hi there."}, "en-US", "")
+	if err != nil || len(got) != 800 {
+		t.Fatalf("generic fallback: %d samples, %v", len(got), err)
 	}
 	strict := &Source{ESpeak: "/nonexistent/espeak-ng"}
 	if _, err := strict.Audio(t.Context(), ivr.Prompt{Text: "x"}, "en-US", ""); err == nil {
@@ -109,7 +119,7 @@ func TestSpeak(t *testing.T) {
 			}
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(src.CacheDir, "*.wav"))
+	files, _ := filepath.Glob(filepath.Join(src.CacheDir, "*", "*.ul"))
 	if len(files) != 2 {
 		t.Errorf("cache holds %d files, want 2", len(files))
 	}
