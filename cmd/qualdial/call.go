@@ -136,7 +136,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				return e.report(rep, asJSON)
 			}
 			out := dialer.Run(cmd.Context(), call, ivr.NewEngine(s), lead, nil)
-			rep.Disposition, rep.SIPCode, rep.CallID = string(dialer.Answered), 200, call.ID()
+			rep.Disposition, rep.SIPCode, rep.Reason, rep.CallID = string(dialer.Answered), 200, "OK", call.ID()
 			rep.KeysHeard = out.KeysHeard()
 			if rep.KeysHeard == nil {
 				rep.KeysHeard = []string{}
