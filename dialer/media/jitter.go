@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// jitterBuckets hold |interval − 20 ms| in 0.1 ms steps up to 100 ms.
-const jitterBuckets = 1000
+// jitterBuckets hold |interval − 20 ms| in 0.1 ms steps up to 25 ms; the
+// last one also takes everything above.
+const jitterBuckets = 250
 
 // JitterStats is a histogram of how far each send interval strayed from
 // 20 ms. It is safe for concurrent use and costs no allocation per packet.

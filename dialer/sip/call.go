@@ -103,11 +103,11 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 
 prompts:
 	for _, p := range t.Prompts {
-		pcm, err := c.d.cfg.Prompts.Audio(ctx, p, c.req.Language, c.req.Voice)
+		audio, err := c.d.encoded(ctx, p, c.req.Language, c.req.Voice, c.media.Codec())
 		if err != nil {
 			return ivr.Input{}, fmt.Errorf("prompt audio for %q: %w", p.Text, err)
 		}
-		played := c.media.StartPlayback(c.media.Codec().Encode(nil, pcm))
+		played := c.media.StartPlayback(audio)
 		for {
 			var keyCh <-chan byte
 			if !t.Final {
@@ -176,7 +176,8 @@ func (c *call) Hangup(ctx context.Context) error {
 		c.hangupErr = errors.Join(c.hangupErr, c.media.Close())
 		_ = c.sess.Close()
 		c.d.forget(c)
-		sent, recv, _ := c.media.Stats()
+		sent, recv, jitter := c.media.Stats()
+		c.d.jitter.Merge(jitter)
 		c.log.Info("call ended", "by_far_end", c.remoteBye.Load(), "rtp_sent", sent, "rtp_received", recv)
 	})
 	return c.hangupErr

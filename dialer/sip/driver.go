@@ -133,6 +133,11 @@ type Driver struct {
 	mu    sync.Mutex
 	calls map[string]*call // by SIP dialog id
 
+	jitter *media.JitterStats // RTP send pacing of ended calls
+
+	audioMu sync.Mutex
+	audio   map[audioKey][]byte // prompts encoded in G.711, shared by calls
+
 	closeOnce sync.Once
 }
 
@@ -173,8 +178,10 @@ func New(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, addr: addr, host: host,
-		ports: newPortPool(cfg.RTPPortMin, cfg.RTPPortMax),
-		calls: make(map[string]*call),
+		ports:  newPortPool(cfg.RTPPortMin, cfg.RTPPortMax),
+		calls:  make(map[string]*call),
+		jitter: &media.JitterStats{},
+		audio:  make(map[audioKey][]byte),
 		dua: &sipgo.DialogUA{Client: client, RewriteContact: true,
 			ContactHDR: gosip.ContactHeader{Address: gosip.Uri{User: "qualdial", Host: host, Port: addr.Port}}},
 	}
@@ -221,6 +228,43 @@ func awaitListener(client *sipgo.Client, addr *net.UDPAddr) error {
 
 // Addr is the SIP listen address (with the port chosen when it was 0).
 func (d *Driver) Addr() *net.UDPAddr { return d.addr }
+
+type audioKey struct {
+	text, audio, language, voice string
+	codec                        media.Codec
+}
+
+// maxEncodedPrompts bounds the encoded-prompt cache; personalised prompts
+// make it churn, so it is simply emptied when full.
+const maxEncodedPrompts = 2048
+
+// encoded returns a prompt's audio in the codec, encoding each prompt once:
+// thousands of calls then share one read-only copy of every prompt.
+func (d *Driver) encoded(ctx context.Context, p ivr.Prompt, language, voice string, codec media.Codec) ([]byte, error) {
+	key := audioKey{p.Text, p.Audio, language, voice, codec}
+	d.audioMu.Lock()
+	b, ok := d.audio[key]
+	d.audioMu.Unlock()
+	if ok {
+		return b, nil
+	}
+	pcm, err := d.cfg.Prompts.Audio(ctx, p, language, voice)
+	if err != nil {
+		return nil, err
+	}
+	b = codec.Encode(make([]byte, 0, len(pcm)), pcm)
+	d.audioMu.Lock()
+	if len(d.audio) >= maxEncodedPrompts {
+		clear(d.audio)
+	}
+	d.audio[key] = b
+	d.audioMu.Unlock()
+	return b, nil
+}
+
+// SendJitter is how far RTP send intervals strayed from 20 ms, over every
+// call that has ended.
+func (d *Driver) SendJitter() *media.JitterStats { return d.jitter }
 
 // Close stops listening and hangs up calls still up. It is idempotent.
 func (d *Driver) Close() error {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +21,17 @@ import (
 // hum, so calls take seconds, not minutes of speech.
 type hum struct{ length time.Duration }
 
+var hums sync.Map // length → []int16, like the caching real source
+
 func (h hum) Audio(ctx context.Context, p ivr.Prompt, language, voice string) ([]int16, error) {
-	n := int(h.length.Seconds() * media.SampleRate)
-	out := make([]int16, n)
+	if v, ok := hums.Load(h.length); ok {
+		return v.([]int16), nil
+	}
+	out := make([]int16, int(h.length.Seconds()*media.SampleRate))
 	for i := range out {
 		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
 	}
+	hums.Store(h.length, out)
 	return out, nil
 }
 
