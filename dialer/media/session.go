@@ -33,7 +33,8 @@ type SessionConfig struct {
 	// negative when it offered none (SendKey then fails).
 	SendEventPT int
 	// RecvEventPT is the telephone-event payload type we offered; negative
-	// for none.
+	// for none. Events arriving with SendEventPT are accepted too: some far
+	// ends send with their own payload type.
 	RecvEventPT int
 	// DetectInband listens for DTMF tones in the received audio.
 	DetectInband bool
@@ -352,7 +353,8 @@ func (s *Session) recvLoop() {
 			s.mu.Unlock()
 		}
 		switch {
-		case s.cfg.RecvEventPT >= 0 && int(pkt.PayloadType) == s.cfg.RecvEventPT:
+		case (s.cfg.RecvEventPT >= 0 && int(pkt.PayloadType) == s.cfg.RecvEventPT) ||
+			(s.cfg.SendEventPT >= 0 && int(pkt.PayloadType) == s.cfg.SendEventPT):
 			lastEvent = time.Now()
 			for _, k := range events.Feed(pkt.SSRC, pkt.Timestamp, pkt.Payload) {
 				s.InjectKey(k)

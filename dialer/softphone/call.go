@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/dialer/prompt"
 )
 
 // step is one item of a persona's Keys.
@@ -130,9 +132,19 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 	}
 	p.update(rec, func(r *Record) { r.Answered = true })
 	defer func() {
+		heardPCM := ms.Heard()
+		file := ""
+		if p.cfg.RecordDir != "" {
+			file = filepath.Join(p.cfg.RecordDir, fmt.Sprintf("%s-%s.wav", safeName(rec.User), safeName(rec.CallID)))
+			if err := prompt.WriteWAVFile(file, heardPCM); err != nil {
+				p.log.Warn("softphone: cannot write recording", "file", file, "error", err)
+				file = ""
+			}
+		}
 		p.update(rec, func(r *Record) {
 			r.Ended = time.Now()
-			r.Heard = len(ms.Heard())
+			r.Heard = len(heardPCM)
+			r.File = file
 			if r.ByeFrom == "" {
 				r.ByeFrom = "caller"
 			}
@@ -171,6 +183,16 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// safeName keeps letters, digits, + - . _ for file names.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (r == '+' || r == '-' || r == '.' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')) {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // press sends keys one after another, as a person would.

@@ -43,7 +43,7 @@ type Persona struct {
 	// DTMF is rfc4733 (default), info or inband.
 	DTMF string `yaml:"dtmf"`
 	// AnswerAfter makes a "busy-then-answer" lead: the first N calls get
-	// Code, later ones are answered.
+	// Code (whatever Answer says), later ones are answered.
 	AnswerAfter int `yaml:"answer_after"`
 	// Silent stops sending RTP after answering (to test media timeouts).
 	Silent bool `yaml:"silent"`
@@ -61,6 +61,9 @@ type Config struct {
 	Username, Password string
 	// Record keeps the audio each call heard (for Calls).
 	Record bool
+	// RecordDir, if set, gets a WAV file of what each answered call heard:
+	// <user>-<call-id>.wav. It implies Record.
+	RecordDir string
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -112,6 +115,7 @@ type Record struct {
 	Pressed  []string  // keys sent, per step
 	ByeFrom  string    // "caller", "phone" or "" while up
 	Heard    int       // samples of audio heard
+	File     string    // recording, with RecordDir
 	Started  time.Time // INVITE received
 	Ended    time.Time
 }
@@ -143,6 +147,12 @@ func Start(cfg Config) (*Phone, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RecordDir != "" {
+		cfg.Record = true
+		if err := os.MkdirAll(cfg.RecordDir, 0o755); err != nil {
+			return nil, fmt.Errorf("softphone: record dir: %w", err)
+		}
 	}
 	if err := cfg.Default.validate(); err != nil {
 		return nil, fmt.Errorf("softphone: default persona: %w", err)
@@ -312,8 +322,12 @@ func (p *Phone) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if code == 0 {
 		code = gosip.StatusBusyHere
 	}
+	reject := per.Answer == "reject"
+	if per.AnswerAfter > 0 { // busy-then-answer: reject the first calls only
+		reject = nth <= per.AnswerAfter
+	}
 	switch {
-	case per.Answer == "reject" || (per.AnswerAfter > 0 && nth <= per.AnswerAfter):
+	case reject:
 		time.Sleep(50 * time.Millisecond)
 		_ = dlg.Respond(code, reasonFor(code), nil)
 		p.update(rec, func(r *Record) { r.Ended = time.Now() })
