@@ -244,7 +244,7 @@ func (e *env) softphoneCommand() *cobra.Command {
 		listen, keys, personasFile, dtmf, answer string
 		code                                     int
 		ring                                     time.Duration
-		username, password                       string
+		username, password, recordDir            string
 	)
 	cmd := &cobra.Command{
 		Use:   "softphone --listen ADDR",
@@ -263,7 +263,7 @@ can be a whole call list:
 It runs until interrupted and prints each call when it ends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := softphone.Config{ListenAddr: listen, Username: username, Password: password,
+			cfg := softphone.Config{ListenAddr: listen, Username: username, Password: password, RecordDir: recordDir,
 				Default: softphone.Persona{Answer: answer, Code: code, Keys: keys, DTMF: dtmf, Ring: ring}}
 			if personasFile != "" {
 				ps, err := softphone.LoadPersonas(personasFile)
@@ -291,6 +291,7 @@ It runs until interrupted and prints each call when it ends.`,
 	fl.DurationVar(&ring, "ring", 500*time.Millisecond, "how long to ring before answering")
 	fl.StringVar(&username, "username", "", "demand digest auth with this username")
 	fl.StringVar(&password, "password", "", "and this password")
+	fl.StringVar(&recordDir, "record", "", "directory for a WAV file of what each call heard")
 	return cmd
 }
 
@@ -316,7 +317,11 @@ func (e *env) watchCalls(ctx context.Context, p *softphone.Phone) error {
 			case c.Answered:
 				state = "answered, hung up by " + c.ByeFrom
 			}
-			fmt.Fprintf(e.stdout, "call to %s: %s; pressed %s; %.1fs\n", c.User, state, strings.Join(c.Pressed, ","), c.Ended.Sub(c.Started).Seconds())
+			fmt.Fprintf(e.stdout, "call to %s: %s; pressed %s; %.1fs", c.User, state, strings.Join(c.Pressed, ","), c.Ended.Sub(c.Started).Seconds())
+			if c.File != "" {
+				fmt.Fprintf(e.stdout, "; heard %s", c.File)
+			}
+			fmt.Fprintln(e.stdout)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/pgtest"
 )
 
@@ -369,6 +370,19 @@ func TestReadmeExamples(t *testing.T) {
 	os.WriteFile(file, []byte(example), 0o644)
 	if code, _, errOut := runCLI(t, nil, "script", "check", file); code != 0 || errOut != "" {
 		t.Fatalf("README example: exit %d\n%s", code, errOut)
+	}
+	// The persona file example loads.
+	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(body, "+15550001") {
+			continue
+		}
+		pf := filepath.Join(t.TempDir(), "personas.yaml")
+		os.WriteFile(pf, []byte(body), 0o644)
+		ps, err := softphone.LoadPersonas(pf)
+		if err != nil || len(ps) < 8 {
+			t.Fatalf("README persona example: %d personas, %v", len(ps), err)
+		}
 	}
 	_, out, _ := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,1,1,1,120#,1", "--lead", "first_name=Ann")
 	for _, line := range strings.Split(out, "\n") {
