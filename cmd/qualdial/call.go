@@ -104,14 +104,9 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			if err != nil {
 				return err
 			}
-			file, data, err := readScript(scriptName)
+			file, s, err := e.loadScript(scriptName)
 			if err != nil {
 				return err
-			}
-			s, ds := ivr.Parse(file, data)
-			if s == nil {
-				fmt.Fprintln(e.stderr, ds.Errors())
-				return exitError{code: 1}
 			}
 			lead, err := parseLead(leadKVs)
 			if err != nil {
@@ -340,14 +335,9 @@ Texts already rendered are skipped. Shipped scripts are rendered into scripts/pr
 			src := &prompt.Source{}
 			rendered, skipped := 0, 0
 			for _, name := range args {
-				file, data, err := readScript(name)
+				file, s, err := e.loadScript(name)
 				if err != nil {
 					return err
-				}
-				s, ds := ivr.Parse(file, data)
-				if s == nil {
-					fmt.Fprintln(e.stderr, ds.Errors())
-					return exitError{code: 1}
 				}
 				voice := prompt.Voice(s.Language, s.Voice)
 				for _, text := range s.Texts() {

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/sipptest"
 )
 
 type callJSON struct {
@@ -62,35 +56,8 @@ func TestCallAgainstSoftphone(t *testing.T) {
 // and the right class.
 func TestCallAgainstSipp(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("sipp is required in CI (Debian package sip-tester)")
-		}
-		t.Skip("sipp not installed")
-	}
-	free := func() int {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	port := free()
-	sf, _ := filepath.Abs("../../dialer/sip/testdata/lead-keys.xml")
-	sipp := exec.Command(bin, "-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
-		"-mp", strconv.Itoa(free()), "-cp", strconv.Itoa(free()), "-m", "1", "-nostdin", "-timeout", "40s")
-	sipp.Dir = t.TempDir()
-	var sippOut bytes.Buffer
-	sipp.Stdout, sipp.Stderr = &sippOut, &sippOut
-	if err := sipp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sipp.Process.Kill()
-	time.Sleep(300 * time.Millisecond)
-
-	code, out, errOut := runCLI(t, nil, "call", "--to", "sip:lead@127.0.0.1:"+strconv.Itoa(port),
+	peer := sipptest.Start(t, "../../dialer/sip/testdata/lead-keys.xml")
+	code, out, errOut := runCLI(t, nil, "call", "--to", peer.URI,
 		"--script", "../../dialer/sip/testdata/sipp-lead.yaml", "--caller-id", "+15550100", "--json")
 	var res callJSON
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
@@ -99,7 +66,5 @@ func TestCallAgainstSipp(t *testing.T) {
 	if !slices.Equal(res.KeysHeard, []string{"1", "2", "120#"}) || res.Class != "sql" || res.Outcome != "completed" {
 		t.Fatalf("report %+v", res)
 	}
-	if err := sipp.Wait(); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, sippOut.String())
-	}
+	peer.Wait(t)
 }

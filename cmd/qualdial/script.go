@@ -40,6 +40,21 @@ func readScript(name string) (string, []byte, error) {
 	return "", nil, err
 }
 
+// loadScript reads and parses a script that must be valid: its errors are
+// printed and the command exits 1.
+func (e *env) loadScript(name string) (string, *ivr.Script, error) {
+	file, data, err := readScript(name)
+	if err != nil {
+		return "", nil, err
+	}
+	s, ds := ivr.Parse(file, data)
+	if s == nil {
+		fmt.Fprintln(e.stderr, ds.Errors())
+		return "", nil, exitError{code: 1}
+	}
+	return file, s, nil
+}
+
 func (e *env) scriptCheckCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE…",
@@ -117,14 +132,9 @@ the keys pressed for that question (e.g. 1, or 120# for a number), "timeout" for
 key, or "hangup". If the items run out before the script ends, the lead hangs up.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file, data, err := readScript(args[0])
+			_, s, err := e.loadScript(args[0])
 			if err != nil {
 				return err
-			}
-			s, ds := ivr.Parse(file, data)
-			if s == nil {
-				fmt.Fprintln(e.stderr, ds.Errors())
-				return exitError{code: 1}
 			}
 			inputs, err := parseInputs(keys)
 			if err != nil {

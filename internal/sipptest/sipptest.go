@@ -1,0 +1,92 @@
+// Package sipptest runs sipp (Debian package sip-tester) as an independent
+// SIP peer in tests. Without sipp, tests are skipped locally and fail when
+// CI is set.
+package sipptest
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Peer is one sipp process running a UAS scenario for one call.
+type Peer struct {
+	// URI dials the peer.
+	URI  string
+	done chan error
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+func (p *Peer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *Peer) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// FreePort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// Start runs sipp with the scenario file for one call on loopback.
+func Start(t testing.TB, scenario string) *Peer {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("sipp is required in CI (Debian package sip-tester)")
+		}
+		t.Skip("sipp not installed (apt-get install sip-tester)")
+	}
+	sf, err := filepath.Abs(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(FreePort(t)), "-cp", strconv.Itoa(FreePort(t)),
+		"-m", "1", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"), "-timeout", "40s")
+	cmd.Dir = dir
+	p := &Peer{URI: "sip:lead@127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	time.Sleep(300 * time.Millisecond) // sipp binds its ports
+	return p
+}
+
+// Wait requires sipp to finish its scenario successfully.
+func (p *Peer) Wait(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("sipp failed: %v\n%s", err, p.output())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("sipp did not finish")
+	}
+}
