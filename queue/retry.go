@@ -1,0 +1,81 @@
+package queue
+
+import (
+	"time"
+
+	"github.com/qualdial/qualdial/dialer"
+)
+
+// RetryPolicy is how a campaign retries definite non-answers.
+type RetryPolicy struct {
+	MaxAttempts int
+	Busy        time.Duration
+	NoAnswer    time.Duration
+	Congestion  time.Duration
+	Incomplete  time.Duration
+	Machine     time.Duration
+}
+
+// DefaultRetryPolicy is DESIGN.md's: 4 attempts; busy 15 m, no answer 2 h,
+// congestion 10 m, incomplete 1 day, machine 4 h.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, Busy: 15 * time.Minute, NoAnswer: 2 * time.Hour,
+	Congestion: 10 * time.Minute, Incomplete: 24 * time.Hour, Machine: 4 * time.Hour}
+
+// Verdict is what happens to a lead after an attempt.
+type Verdict struct {
+	// Retry: call again at RetryAt (before the calling window is applied).
+	Retry   bool
+	RetryAt time.Time
+	// Status is the lead's status when it is not retried.
+	Status string
+	Reason string
+}
+
+// Lead statuses set by the dialer.
+const (
+	StatusQueued        = "queued"
+	StatusScheduled     = "scheduled"
+	StatusDialing       = "dialing"
+	StatusRetryWait     = "retry_wait"
+	StatusBlocked       = "blocked"
+	StatusQualified     = "qualified"
+	StatusOptedOut      = "opted_out"
+	StatusUnreachable   = "unreachable"
+	StatusRejected      = "rejected"
+	StatusInvalidNumber = "invalid_number"
+	StatusFailed        = "failed"
+)
+
+// Decide applies the policy to an attempt that ended at `ended` with a
+// disposition (and, when answered, an outcome). attempts counts the attempts
+// made so far, this one included. Timers start from the real attempt.
+func (p RetryPolicy) Decide(d dialer.Disposition, outcome string, ambiguous bool, attempts int, ended time.Time) Verdict {
+	var delay time.Duration
+	switch {
+	case d == dialer.Answered && outcome == "opted_out":
+		return Verdict{Status: StatusOptedOut, Reason: "pressed the opt-out key"}
+	case d == dialer.Answered && outcome == "completed":
+		return Verdict{Status: StatusQualified, Reason: "answered the questionnaire"}
+	case d == dialer.Rejected:
+		return Verdict{Status: StatusRejected, Reason: "declined the call: never called again"}
+	case d == dialer.InvalidNumber:
+		return Verdict{Status: StatusInvalidNumber, Reason: "the number does not exist"}
+	case d == dialer.Busy:
+		delay = p.Busy
+	case d == dialer.NoAnswer:
+		delay = p.NoAnswer
+	case d == dialer.Congestion && !ambiguous:
+		delay = p.Congestion
+	case d == dialer.Machine:
+		delay = p.Machine
+	default:
+		// Answered but incomplete (hung up midway, no valid key), or an
+		// ambiguous end: the person may have been reached, so never now —
+		// only after the incomplete delay, as a new attempt.
+		delay = p.Incomplete
+	}
+	if attempts >= p.MaxAttempts {
+		return Verdict{Status: StatusUnreachable, Reason: "no answer after the maximum number of attempts"}
+	}
+	return Verdict{Retry: true, RetryAt: ended.Add(delay), Status: StatusRetryWait, Reason: "retry after " + string(d)}
+}
