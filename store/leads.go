@@ -1,0 +1,393 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// LeadParams creates a lead. Phone must already be E.164.
+type LeadParams struct {
+	CampaignID int64
+	Phone      string
+	FirstName  string
+	LastName   string
+	Email      string
+	Company    string
+	TimeZone   string
+	Region     string
+	PostalCode string
+	Source     string // api, web_form, import, cli, manual, recall
+	ExternalID string
+	Attributes map[string]string
+	Consent    Consent
+}
+
+// Consent is the lead's permission to be called, as captured.
+type Consent struct {
+	Source  string
+	Text    string
+	Version string
+	At      time.Time
+	IP      netip.Addr
+	Page    string
+}
+
+// Lead is a lead with its dialing state and result.
+type Lead struct {
+	ID            int64
+	CampaignID    int64
+	Phone         string
+	FirstName     string
+	LastName      string
+	Email         string
+	Company       string
+	TimeZone      string
+	Region        string
+	Country       string // the campaign's default country
+	Attributes    map[string]string
+	HasConsent    bool
+	Status        string
+	StatusReason  string
+	NextAttemptAt *time.Time
+	AttemptCount  int
+	Outcome       string
+	Class         string
+	Route         string
+	Total         *int
+	SalesStage    string
+	SLADueAt      *time.Time
+	CreatedAt     time.Time
+}
+
+// Fields returns the lead's fields for script placeholders.
+func (l *Lead) Fields() map[string]string {
+	f := map[string]string{"first_name": l.FirstName, "last_name": l.LastName, "company": l.Company, "email": l.Email}
+	for k, v := range l.Attributes {
+		if _, ok := f[k]; !ok {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// InsertLead adds a lead to a campaign. A lead whose phone (or external id)
+// is already in the campaign is not inserted again: the existing id is
+// returned with created false.
+func InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, created bool, err error) {
+	attrs, err := json.Marshal(orEmpty(p.Attributes))
+	if err != nil {
+		return 0, false, err
+	}
+	var consentAt, consentIP any
+	if !p.Consent.At.IsZero() {
+		consentAt = p.Consent.At
+	}
+	if p.Consent.IP.IsValid() {
+		consentIP = p.Consent.IP
+	}
+	source := p.Source
+	if source == "" {
+		source = "api"
+	}
+	err = db.QueryRow(ctx, `INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone, region,
+		postal_code, source, external_id, attributes, consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		p.CampaignID, p.Phone, nullString(p.FirstName), nullString(p.LastName), nullString(p.Email), nullString(p.Company),
+		nullString(p.TimeZone), nullString(p.Region), nullString(p.PostalCode), source, nullString(p.ExternalID), attrs,
+		nullString(p.Consent.Source), nullString(p.Consent.Text), nullString(p.Consent.Version), consentAt, consentIP,
+		nullString(p.Consent.Page)).Scan(&id)
+	if err == nil {
+		return id, true, AddEvent(ctx, db, id, "system", "lead.created", map[string]any{"source": source})
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("insert lead: %w", err)
+	}
+	err = db.QueryRow(ctx, `SELECT id FROM leads WHERE campaign_id = $1 AND (phone = $2 OR external_id = $3) ORDER BY id LIMIT 1`,
+		p.CampaignID, p.Phone, nullString(p.ExternalID)).Scan(&id)
+	if err != nil {
+		return 0, false, fmt.Errorf("find duplicate lead: %w", err)
+	}
+	return id, false, nil
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+const leadColumns = `l.id, l.campaign_id, l.phone, coalesce(l.first_name, ''), coalesce(l.last_name, ''), coalesce(l.email, ''),
+	coalesce(l.company, ''), coalesce(l.time_zone, ''), coalesce(l.region, ''), c.default_country, l.attributes,
+	l.consent_at IS NOT NULL OR l.consent_source IS NOT NULL, l.status, coalesce(l.status_reason, ''), l.next_attempt_at,
+	l.attempt_count, coalesce(l.outcome, ''), coalesce(l.class, ''), coalesce(l.route, ''), l.total,
+	coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at`
+
+func scanLead(row pgx.Row) (*Lead, error) {
+	var l Lead
+	var attrs []byte
+	err := row.Scan(&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
+		&l.Country, &attrs, &l.HasConsent, &l.Status, &l.StatusReason, &l.NextAttemptAt, &l.AttemptCount, &l.Outcome,
+		&l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal(attrs, &l.Attributes)
+	return &l, nil
+}
+
+// GetLead loads a lead.
+func GetLead(ctx context.Context, db DB, id int64) (*Lead, error) {
+	return scanLead(db.QueryRow(ctx, `SELECT `+leadColumns+` FROM leads l JOIN campaigns c ON c.id = l.campaign_id WHERE l.id = $1`, id))
+}
+
+// Leads lists a campaign's leads by id.
+func (s *Store) Leads(ctx context.Context, campaignID int64) ([]*Lead, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+leadColumns+` FROM leads l JOIN campaigns c ON c.id = l.campaign_id
+		WHERE l.campaign_id = $1 ORDER BY l.id`, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Lead
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// SetLeadStatus records why a lead is (not yet) being called and when it
+// will be.
+func SetLeadStatus(ctx context.Context, db DB, id int64, status, reason string, next *time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE leads SET status = $2, status_reason = $3, next_attempt_at = $4, updated_at = now() WHERE id = $1`,
+		id, status, nullString(reason), next)
+	if err != nil {
+		return fmt.Errorf("lead %d status %s: %w", id, status, err)
+	}
+	return nil
+}
+
+// OnDNC reports whether a number is on the do-not-call list.
+func OnDNC(ctx context.Context, db DB, phone string) (bool, error) {
+	var on bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dnc WHERE phone = $1)`, phone).Scan(&on)
+	return on, err
+}
+
+// AddDNC puts a number on the do-not-call list (idempotent).
+func AddDNC(ctx context.Context, db DB, phone, source, reason string, campaignID, leadID int64) error {
+	_, err := db.Exec(ctx, `INSERT INTO dnc (phone, source, reason, campaign_id, lead_id) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (phone) DO NOTHING`, phone, source, nullString(reason), zeroNull(campaignID), zeroNull(leadID))
+	if err != nil {
+		return fmt.Errorf("add %s to DNC: %w", phone, err)
+	}
+	return nil
+}
+
+// AttemptsSince counts call attempts to a number, across campaigns.
+func AttemptsSince(ctx context.Context, db DB, phone string, since time.Time) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM call_attempts a JOIN leads l ON l.id = a.lead_id
+		WHERE l.phone = $1 AND a.started_at >= $2`, phone, since).Scan(&n)
+	return n, err
+}
+
+// Attempt is a call attempt.
+type Attempt struct {
+	ID        int64
+	LeadID    int64
+	No        int
+	State     string
+	Worker    string
+	StartedAt time.Time
+}
+
+// OpenAttempt returns the lead's unfinished attempt, or ErrNotFound.
+func OpenAttempt(ctx context.Context, db DB, leadID int64) (*Attempt, error) {
+	var a Attempt
+	err := db.QueryRow(ctx, `SELECT id, lead_id, attempt_no, state, coalesce(worker, ''), started_at FROM call_attempts
+		WHERE lead_id = $1 AND state <> 'finished'`, leadID).Scan(&a.ID, &a.LeadID, &a.No, &a.State, &a.Worker, &a.StartedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return &a, err
+}
+
+// StartAttempt writes the attempt row before the call is placed. It fails
+// with ErrAttemptOpen when another attempt of the lead is unfinished.
+func StartAttempt(ctx context.Context, db DB, leadID, campaignID int64, driver, worker string, script *ivr.Script) (*Attempt, error) {
+	a := Attempt{LeadID: leadID, State: "dialing", Worker: worker}
+	err := db.QueryRow(ctx, `WITH bumped AS (
+			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = now(), status = 'dialing',
+				status_reason = NULL, next_attempt_at = NULL, updated_at = now()
+			WHERE id = $1 RETURNING attempt_count)
+		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version)
+		SELECT $1, $2, attempt_count, $3, $4, $5, $6 FROM bumped RETURNING id, attempt_no, started_at`,
+		leadID, campaignID, driver, worker, script.ID, script.Version).Scan(&a.ID, &a.No, &a.StartedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "call_attempts_one_open" {
+		return nil, ErrAttemptOpen
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start attempt for lead %d: %w", leadID, err)
+	}
+	return &a, nil
+}
+
+// CountOpenAttempts counts a campaign's calls in progress, in every process.
+func CountOpenAttempts(ctx context.Context, db DB, campaignID int64) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND state <> 'finished'`, campaignID).Scan(&n)
+	return n, err
+}
+
+// MarkAnswered records that the call was answered.
+func MarkAnswered(ctx context.Context, db DB, attemptID int64, callID string) error {
+	_, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'in_progress', answered_at = now(), provider_call_id = $2
+		WHERE id = $1 AND state = 'dialing'`, attemptID, nullString(callID))
+	return err
+}
+
+// AttemptResult is everything an attempt produced.
+type AttemptResult struct {
+	AttemptID    int64
+	LeadID       int64
+	Disposition  string
+	SIPCode      int
+	Reason       string
+	Ambiguous    bool
+	ProviderCode int
+	Result       *ivr.Result // nil when the call was not answered
+	// Lead status afterwards, why, and when the next attempt is due.
+	Status string
+	Why    string
+	Next   *time.Time
+	// SLA applies to a lead routed to sales (the class's, else the campaign's).
+	SLA time.Duration
+	// Actor is who writes the result (worker:host/pid).
+	Actor string
+}
+
+// FinishAttempt writes an attempt's outcome: the attempt, its answers, the
+// lead's status and result (with the sales deadline for sales-ready leads)
+// and the events — in the caller's transaction.
+func FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
+	var outcome, class any
+	if r.Result != nil {
+		outcome, class = string(r.Result.Outcome), r.Result.Class
+	}
+	if _, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
+		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = now() WHERE id = $1`,
+		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class); err != nil {
+		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
+	}
+	event := map[string]any{"attempt_id": r.AttemptID, "disposition": r.Disposition, "status": r.Status}
+	if r.SIPCode != 0 {
+		event["sip_code"] = r.SIPCode
+	}
+	if r.Result == nil {
+		if err := SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
+			return err
+		}
+		return AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+	}
+	res := r.Result
+	for i, a := range res.Answers {
+		points, _ := json.Marshal(a.Points)
+		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points); err != nil {
+			return fmt.Errorf("save answer %s: %w", a.Question, err)
+		}
+	}
+	scores, _ := json.Marshal(res.Scores)
+	event["outcome"], event["class"], event["total"] = res.Outcome, res.Class, res.Total
+	if res.Outcome == ivr.OutcomeIncomplete {
+		// Partial answers stay with the attempt; the lead keeps any earlier result.
+		if err := SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
+			return err
+		}
+		return AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+	}
+	route := res.Route
+	if _, err := db.Exec(ctx, `UPDATE leads SET status = $2, status_reason = $3, next_attempt_at = $4, outcome = $5, class = $6,
+		route = $7, scores = $8, total = $9, script_id = $10, script_version = $11,
+		qualified_at = CASE WHEN $5 = 'completed' THEN now() ELSE qualified_at END,
+		recall_at = CASE WHEN $12::interval > '0' THEN now() + $12::interval END,
+		sales_stage = CASE WHEN $7 = 'sales' THEN 'open' ELSE sales_stage END,
+		sla_due_at = CASE WHEN $7 = 'sales' THEN now() + $13::interval ELSE sla_due_at END,
+		sla_status = CASE WHEN $7 = 'sales' THEN 'pending' ELSE sla_status END,
+		updated_at = now() WHERE id = $1`,
+		r.LeadID, r.Status, nullString(r.Why), r.Next, string(res.Outcome), res.Class, route, scores, res.Total,
+		res.ScriptID, res.ScriptVersion, res.RecallAfter.Std(), r.SLA); err != nil {
+		return fmt.Errorf("save result of lead %d: %w", r.LeadID, err)
+	}
+	if err := AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event); err != nil {
+		return err
+	}
+	switch {
+	case route == ivr.RouteSales:
+		return AddEvent(ctx, db, r.LeadID, r.Actor, "lead.qualified", map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
+	case res.Outcome == ivr.OutcomeOptedOut:
+		return AddEvent(ctx, db, r.LeadID, r.Actor, "lead.opted_out", nil)
+	}
+	return nil
+}
+
+// StaleAttempts lists unfinished attempts started before the cutoff: their
+// process died mid-call.
+func StaleAttempts(ctx context.Context, db DB, before time.Time) ([]Attempt, error) {
+	rows, err := db.Query(ctx, `SELECT id, lead_id, attempt_no, state, coalesce(worker, ''), started_at FROM call_attempts
+		WHERE state <> 'finished' AND started_at < $1 ORDER BY id`, before)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Attempt, error) {
+		var a Attempt
+		err := row.Scan(&a.ID, &a.LeadID, &a.No, &a.State, &a.Worker, &a.StartedAt)
+		return a, err
+	})
+}
+
+// MarkSLABreaches flags sales-ready leads whose follow-up deadline passed
+// without contact, and returns their ids (each gets an event).
+func MarkSLABreaches(ctx context.Context, db DB, now time.Time) ([]int64, error) {
+	rows, err := db.Query(ctx, `UPDATE leads SET sla_status = 'breached', updated_at = now()
+		WHERE sla_status = 'pending' AND sla_due_at < $1 AND sales_stage IN ('open', 'accepted') RETURNING id`, now)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := AddEvent(ctx, db, id, "system", "lead.sla_breached", nil); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,109 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func script(t *testing.T) *ivr.Script {
+	t.Helper()
+	src, err := os.ReadFile("../scripts/bant-en.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ivr.MustParse("bant-en.yaml", src)
+}
+
+func TestCampaignLeadAttemptLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(pgtest.DB(t))
+	busy := 2 * time.Second
+	c, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "spring", ScriptID: "bant-en", CallerID: "+15550100",
+		WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, RetryBusy: &busy, MaxConcurrent: 3, CallsPerSecond: 2.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != "draft" || c.MaxAttempts != 4 || c.RetryBusy != busy || c.RetryNoAnswer != 2*time.Hour ||
+		c.WindowStart != 8*time.Hour || len(c.WindowDays) != 6 || c.CallsPerSecond != 2.5 || c.RingTimeout != 25*time.Second || c.SLA != 24*time.Hour {
+		t.Fatalf("campaign %+v", c)
+	}
+	sc := script(t)
+	if err := s.StartCampaign(ctx, c.ID, sc, []byte("yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = s.Campaign(ctx, c.ID); c.Status != "active" || c.ScriptVersion != 1 || c.ScriptYAML != "yaml" {
+		t.Fatalf("started campaign %+v", c)
+	}
+
+	id, created, err := store.InsertLead(ctx, s.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann",
+		ExternalID: "crm-1", Attributes: map[string]string{"plan": "pro"}})
+	if err != nil || !created {
+		t.Fatal(err, created)
+	}
+	for _, dup := range []store.LeadParams{{CampaignID: c.ID, Phone: "+12125550123"}, {CampaignID: c.ID, Phone: "+12125550999", ExternalID: "crm-1"}} {
+		again, created, err := store.InsertLead(ctx, s.Pool(), dup)
+		if err != nil || created || again != id {
+			t.Fatalf("duplicate %+v: %d %v %v", dup, again, created, err)
+		}
+	}
+	lead, err := store.GetLead(ctx, s.Pool(), id)
+	if err != nil || lead.Fields()["plan"] != "pro" || lead.Fields()["first_name"] != "Ann" || lead.Country != "US" {
+		t.Fatalf("lead %+v %v", lead, err)
+	}
+
+	a, err := store.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc)
+	if err != nil || a.No != 1 {
+		t.Fatal(a, err)
+	}
+	if _, err := store.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc); !errors.Is(err, store.ErrAttemptOpen) {
+		t.Fatalf("second open attempt: %v", err)
+	}
+	if n, _ := store.CountOpenAttempts(ctx, s.Pool(), c.ID); n != 1 {
+		t.Errorf("open attempts %d", n)
+	}
+	eng := ivr.NewEngine(sc)
+	st, _ := eng.Start(nil)
+	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
+	}
+	res := eng.Result(st)
+	if err := store.FinishAttempt(ctx, s.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered", SIPCode: 200,
+		Result: &res, Status: "qualified", SLA: 24 * time.Hour, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	lead, _ = store.GetLead(ctx, s.Pool(), id)
+	if lead.Status != "qualified" || lead.Class != "sql" || lead.Route != "sales" || lead.SalesStage != "open" ||
+		lead.SLADueAt == nil || time.Until(*lead.SLADueAt) < 23*time.Hour || *lead.Total != 90 || lead.AttemptCount != 1 {
+		t.Fatalf("lead after the call %+v", lead)
+	}
+	var answers, events int
+	s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM answers WHERE lead_id = $1), (SELECT count(*) FROM lead_events WHERE lead_id = $1)`, id).Scan(&answers, &events)
+	if answers != 6 || events != 3 { // created, call.ended, lead.qualified
+		t.Errorf("answers %d, events %d", answers, events)
+	}
+	if ids, err := store.MarkSLABreaches(ctx, s.Pool(), time.Now().Add(25*time.Hour)); err != nil || len(ids) != 1 || ids[0] != id {
+		t.Errorf("breaches %v %v", ids, err)
+	}
+	if n, _ := store.AttemptsSince(ctx, s.Pool(), "+12125550123", time.Now().Add(-time.Hour)); n != 1 {
+		t.Errorf("attempts in the last hour: %d", n)
+	}
+	if err := store.AddDNC(ctx, s.Pool(), "+12125550123", "opt_out", "", c.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AddDNC(ctx, s.Pool(), "+12125550123", "manual", "", 0, 0); err != nil {
+		t.Fatalf("adding twice: %v", err)
+	}
+	if on, _ := store.OnDNC(ctx, s.Pool(), "+12125550123"); !on {
+		t.Error("not on DNC")
+	}
+}
