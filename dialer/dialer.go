@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/qualdial/qualdial/ivr"
@@ -135,4 +136,19 @@ func AsDialError(err error) *DialError {
 		return de
 	}
 	return &DialError{Disposition: Failed, Ambiguous: true, Err: err}
+}
+
+// MaskPhone hides a phone number in logs but for its first two and last two
+// characters: +1********67. SIP URIs keep their host.
+func MaskPhone(s string) string {
+	if rest, ok := strings.CutPrefix(s, "sip:"); ok {
+		if user, host, ok := strings.Cut(rest, "@"); ok {
+			return "sip:" + MaskPhone(user) + "@" + host
+		}
+		return s
+	}
+	if len(s) <= 5 {
+		return s
+	}
+	return s[:2] + strings.Repeat("*", len(s)-4) + s[len(s)-2:]
 }

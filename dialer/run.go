@@ -29,21 +29,37 @@ type Outcome struct {
 	Err error
 }
 
-// Clock gives Run the time; tests may fix it.
-type Clock func() time.Time
+// RunOptions are Run's optional inputs.
+type RunOptions struct {
+	// Lead fills the script's {{placeholders}}.
+	Lead map[string]string
+	// Now is the clock of the timeline; nil means time.Now.
+	Now func() time.Time
+	// OnEnd runs once the script has ended, before its final prompts are
+	// played: an opt-out is written to the do-not-call list before the
+	// goodbye. Its error is kept in Outcome.Err; the goodbye still plays.
+	OnEnd func(ctx context.Context, st ivr.State) error
+}
 
 // Run plays an engine's script over an answered call, turn by turn, until
 // the script ends or the call does, then hangs up. It owns the call: nothing
 // else may use it meanwhile. The returned outcome always has a result; a
-// call that ends mid-script is incomplete with the answers so far. lead fills
-// the script's placeholders.
-func Run(ctx context.Context, call Call, eng *ivr.Engine, lead map[string]string, now Clock) Outcome {
+// call that ends mid-script is incomplete with the answers so far.
+func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outcome {
+	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
 	var out Outcome
-	st, turn := eng.Start(lead)
+	st, turn := eng.Start(opts.Lead)
+	ended := false
 	for {
+		if turn.Final && !ended && opts.OnEnd != nil {
+			ended = true
+			if err := opts.OnEnd(ctx, st); err != nil {
+				out.Err = errors.Join(out.Err, err)
+			}
+		}
 		for _, p := range turn.Prompts {
 			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "prompt", Question: turn.Question, Text: p.Text})
 		}
@@ -73,6 +89,11 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, lead map[string]string
 		st, turn = next, nextTurn
 		if in.Hangup {
 			break
+		}
+	}
+	if !ended && opts.OnEnd != nil {
+		if err := opts.OnEnd(ctx, st); err != nil {
+			out.Err = errors.Join(out.Err, err)
 		}
 	}
 	_ = call.Hangup(context.WithoutCancel(ctx))

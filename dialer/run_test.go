@@ -62,7 +62,7 @@ func TestRun(t *testing.T) {
 	fixed := func() time.Time { return time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) }
 
 	c := &scriptedCall{inputs: keys("1", "1", "1", "1", "120#", "1")}
-	out := Run(t.Context(), c, e, map[string]string{"first_name": "Ann"}, fixed)
+	out := Run(t.Context(), c, e, RunOptions{Lead: map[string]string{"first_name": "Ann"}, Now: fixed})
 	if out.Err != nil || out.Result.Class != "sql" || c.hangups != 1 || !c.turns[len(c.turns)-1].Final {
 		t.Fatalf("complete run: %+v, hangups %d", out.Result, c.hangups)
 	}
@@ -74,13 +74,13 @@ func TestRun(t *testing.T) {
 	}
 
 	c = &scriptedCall{inputs: append(keys("1", "1"), ivr.Input{Timeout: true}, ivr.Input{Keys: "2"})}
-	out = Run(t.Context(), c, e, nil, nil)
+	out = Run(t.Context(), c, e, RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeIncomplete || len(out.Result.Answers) != 3 || c.hangups != 1 {
 		t.Fatalf("hang-up midway: %+v", out.Result)
 	}
 
 	c = &scriptedCall{inputs: keys("1", "1", "1"), errAt: 3}
-	out = Run(t.Context(), c, e, nil, nil)
+	out = Run(t.Context(), c, e, RunOptions{})
 	if out.Err == nil || out.Result.Outcome != ivr.OutcomeIncomplete || len(out.Result.Answers) != 2 {
 		t.Fatalf("failure mid-call: err %v, %+v", out.Err, out.Result)
 	}

@@ -391,3 +391,28 @@ func MarkSLABreaches(ctx context.Context, db DB, now time.Time) ([]int64, error)
 	}
 	return ids, nil
 }
+
+// AttemptStartsSince lists when calls to a number started, across
+// campaigns, oldest first.
+func AttemptStartsSince(ctx context.Context, db DB, phone string, since time.Time) ([]time.Time, error) {
+	rows, err := db.Query(ctx, `SELECT a.started_at FROM call_attempts a JOIN leads l ON l.id = a.lead_id
+		WHERE l.phone = $1 AND a.started_at >= $2 ORDER BY a.started_at`, phone, since)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[time.Time])
+}
+
+// TakePaceSlot reserves the campaign's next dialing slot — slots are
+// 1/callsPerSecond apart, for every process — and returns how long to wait
+// for it. Rolling back the transaction gives the slot back.
+func TakePaceSlot(ctx context.Context, db DB, campaignID int64, callsPerSecond float64) (time.Duration, error) {
+	var secs float64
+	err := db.QueryRow(ctx, `UPDATE campaigns SET pace_next_at = greatest(pace_next_at, clock_timestamp()) + make_interval(secs => 1.0 / $2)
+		WHERE id = $1 RETURNING extract(epoch FROM pace_next_at - make_interval(secs => 1.0 / $2) - clock_timestamp())::float8`,
+		campaignID, callsPerSecond).Scan(&secs)
+	if err != nil {
+		return 0, fmt.Errorf("pace campaign %d: %w", campaignID, err)
+	}
+	return max(time.Duration(secs*float64(time.Second)), 0), nil
+}

@@ -145,7 +145,7 @@ func benchCalls(b *testing.B, n int) {
 				return
 			}
 			answered.Add(1)
-			out := dialer.Run(ctx, call, eng, nil, nil)
+			out := dialer.Run(ctx, call, eng, dialer.RunOptions{})
 			heard.Add(int64(len(out.KeysHeard())))
 		})
 		time.Sleep(2 * time.Millisecond) // 500 calls/s ramp, not one burst

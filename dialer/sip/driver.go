@@ -296,7 +296,7 @@ func (d *Driver) target(to string) (gosip.Uri, error) {
 		return uri, nil
 	case strings.HasPrefix(to, "+") && len(to) > 4 && strings.Trim(to[1:], "0123456789") == "":
 		if d.cfg.Trunk == "" {
-			return uri, fmt.Errorf("cannot dial %s: no SIP trunk is configured for phone numbers", maskPhone(to))
+			return uri, fmt.Errorf("cannot dial %s: no SIP trunk is configured for phone numbers", dialer.MaskPhone(to))
 		}
 		err := gosip.ParseUri("sip:"+to+"@"+d.cfg.Trunk, &uri)
 		return uri, err
@@ -310,7 +310,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if log == nil {
 		log = d.cfg.Logger
 	}
-	log = log.With("to", maskPhone(req.To))
+	log = log.With("to", dialer.MaskPhone(req.To))
 	uri, err := d.target(req.To)
 	if err != nil {
 		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: err}
@@ -542,20 +542,4 @@ func (d *Driver) onUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	respond(tx, req, gosip.StatusOK, "OK")
-}
-
-// maskPhone keeps a phone number's country code and last two digits for
-// logs: +1********67.
-func maskPhone(s string) string {
-	if strings.HasPrefix(s, "sip:") {
-		user, host, ok := strings.Cut(strings.TrimPrefix(s, "sip:"), "@")
-		if ok {
-			return "sip:" + maskPhone(user) + "@" + host
-		}
-		return s
-	}
-	if len(s) <= 5 {
-		return s
-	}
-	return s[:2] + strings.Repeat("*", len(s)-4) + s[len(s)-2:]
 }

@@ -85,7 +85,7 @@ func TestFullBANTCallForEachDTMFMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := dialer.Run(t.Context(), call, bant(t), map[string]string{"first_name": "Ann"}, nil)
+			out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{Lead: map[string]string{"first_name": "Ann"}})
 			if out.Err != nil || out.Result.Class != "sql" || out.Result.Total != 90 {
 				t.Fatalf("result %+v, err %v", out.Result, out.Err)
 			}
@@ -195,7 +195,7 @@ func TestRemoteHangupMidPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeIncomplete || len(out.Result.Answers) != 2 || out.Result.Explanation.EndedAt != "budget" {
 		t.Fatalf("result %+v", out.Result)
 	}
@@ -211,7 +211,7 @@ func TestBargeIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeOptedOut {
 		t.Fatalf("result %+v", out.Result)
 	}
@@ -257,7 +257,7 @@ func TestMediaTimeoutEndsTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeIncomplete || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %s: %+v", time.Since(start), out.Result)
 	}

@@ -35,7 +35,7 @@ func TestTrunkAndOutboundProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeOptedOut {
 		t.Fatalf("result %+v", out.Result)
 	}
@@ -53,7 +53,7 @@ func TestMaxCallDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	if out.Err == nil || !strings.Contains(out.Err.Error(), "maximum call duration") || out.Result.Outcome != ivr.OutcomeIncomplete {
 		t.Fatalf("err %v, result %+v", out.Err, out.Result)
 	}
@@ -131,7 +131,7 @@ func TestReInviteAndUpdateAreAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := dialer.Run(t.Context(), call, bant(t), nil, nil)
+	out := dialer.Run(t.Context(), call, bant(t), dialer.RunOptions{})
 	for range 2 {
 		select {
 		case r := <-results:

@@ -1,6 +1,10 @@
 package sip
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/qualdial/qualdial/dialer"
+)
 
 func TestParseInfoDTMF(t *testing.T) {
 	t.Parallel()
@@ -33,8 +37,8 @@ func TestMaskPhone(t *testing.T) {
 		"sip:+15551234567@trunk.example": "sip:+1********67@trunk.example",
 		"sip:lead@127.0.0.1:5070":        "sip:lead@127.0.0.1:5070",
 	} {
-		if got := maskPhone(in); got != want {
-			t.Errorf("maskPhone(%q) = %q, want %q", in, got, want)
+		if got := dialer.MaskPhone(in); got != want {
+			t.Errorf("MaskPhone(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

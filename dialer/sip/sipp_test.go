@@ -27,7 +27,7 @@ func TestSippLeadPressesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := dialer.Run(t.Context(), call, eng, nil, nil)
+	out := dialer.Run(t.Context(), call, eng, dialer.RunOptions{})
 	if got := out.KeysHeard(); !slices.Equal(got, []string{"1", "2", "120#"}) {
 		t.Fatalf("keys heard %v, want [1 2 120#]; timeline %+v", got, out.Timeline)
 	}

@@ -84,7 +84,7 @@ func TestBusyThenAnswerAndRecording(t *testing.T) {
 		t.Fatalf("second call: %v", err)
 	}
 	src, _ := os.ReadFile("../../scripts/bant-en.yaml")
-	out := dialer.Run(t.Context(), call, ivr.NewEngine(ivr.MustParse("bant-en.yaml", src)), nil, nil)
+	out := dialer.Run(t.Context(), call, ivr.NewEngine(ivr.MustParse("bant-en.yaml", src)), dialer.RunOptions{})
 	if out.Result.Outcome != ivr.OutcomeOptedOut {
 		t.Fatalf("second call: %+v", out.Result)
 	}

@@ -1,0 +1,195 @@
+// Package queue runs campaign dialing on River: one dial job per lead,
+// pre-dial checks (DNC, consent, calling window, attempt caps, campaign
+// state), pacing shared by every process, the call itself through a
+// dialer.Driver, the result in one transaction, and retries by snoozing the
+// job. Periodic jobs watch the sales SLA and reconcile attempts left open by
+// a crashed process.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/store"
+)
+
+// QueueDial is the River queue of dial jobs.
+const QueueDial = "dial"
+
+// DialArgs is the job that calls one lead, as often as the campaign's retry
+// policy allows: retries snooze the same job.
+type DialArgs struct {
+	LeadID int64 `json:"lead_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (DialArgs) Kind() string { return "dial_lead" }
+
+// InsertOpts: one live dial job per lead; infrastructure errors retry.
+func (DialArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDial, MaxAttempts: 20, UniqueOpts: river.UniqueOpts{
+		ByArgs:  true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+	}}
+}
+
+// Config configures the dialing queue.
+type Config struct {
+	// Drivers places calls, by campaign driver name ("sip", "twilio").
+	Drivers map[string]dialer.Driver
+	// MaxCalls is how many calls this process places at once (its share of
+	// the trunk's channels); default 100.
+	MaxCalls int
+	// NumberCapPer24h caps attempts to one number in 24 hours across all
+	// campaigns; default 3.
+	NumberCapPer24h int
+	// PaceWait is how long a dial waits in-process for a concurrency or
+	// pacing slot before snoozing; default 10s.
+	PaceWait time.Duration
+	// FetchCooldown is River's minimum gap between fetches; default 20ms
+	// (speed to lead).
+	FetchCooldown time.Duration
+	// SLAWatchInterval and ReconcileInterval run the periodic jobs;
+	// defaults 1m and 1m.
+	SLAWatchInterval, ReconcileInterval time.Duration
+	// SoftStopTimeout bounds how long Stop lets calls in progress finish;
+	// default 2m.
+	SoftStopTimeout time.Duration
+	// Now is the clock; nil means time.Now. Tests fix it to check windows.
+	Now func() time.Time
+	// Worker names this process in attempts; default host/pid.
+	Worker string
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.MaxCalls == 0 {
+		out.MaxCalls = 100
+	}
+	if out.NumberCapPer24h == 0 {
+		out.NumberCapPer24h = 3
+	}
+	if out.PaceWait == 0 {
+		out.PaceWait = 10 * time.Second
+	}
+	if out.FetchCooldown == 0 {
+		out.FetchCooldown = 20 * time.Millisecond
+	}
+	if out.SLAWatchInterval == 0 {
+		out.SLAWatchInterval = time.Minute
+	}
+	if out.ReconcileInterval == 0 {
+		out.ReconcileInterval = time.Minute
+	}
+	if out.SoftStopTimeout == 0 {
+		out.SoftStopTimeout = 2 * time.Minute
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	if out.Worker == "" {
+		host, _ := os.Hostname()
+		out.Worker = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	if len(c.Drivers) == 0 {
+		return errors.New("queue: no drivers: configure SIP or Twilio")
+	}
+	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 {
+		return errors.New("queue: limits must not be negative")
+	}
+	return nil
+}
+
+// Queue is the dialing machinery of one process.
+type Queue struct {
+	cfg    Config
+	store  *store.Store
+	client *river.Client[pgx.Tx]
+	calls  chan struct{} // this process's call slots
+}
+
+// New builds the River client and its workers; Start begins working.
+func New(st *store.Store, cfg Config) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	q := &Queue{cfg: cfg, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &dialWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &slaWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &reconcileWorker{q: q}); err != nil {
+		return nil, err
+	}
+	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
+		Queues: map[string]river.QueueConfig{
+			QueueDial:          {MaxWorkers: cfg.MaxCalls},
+			river.QueueDefault: {MaxWorkers: 4},
+		},
+		Workers:              workers,
+		FetchCooldown:        cfg.FetchCooldown,
+		FetchPollInterval:    time.Second,
+		JobTimeout:           -1, // per worker: dial jobs set their own from the campaign
+		RescueStuckJobsAfter: 2 * time.Hour,
+		SoftStopTimeout:      cfg.SoftStopTimeout,
+		Logger:               cfg.Logger.With("component", "river"),
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.SLAWatchInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return SLAWatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "sla_watch", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Start begins fetching and working jobs.
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop stops taking jobs and lets calls in progress finish, up to the soft
+// stop timeout; then their contexts are cancelled (calls hang up politely).
+func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+
+// StopAndCancel hangs up calls in progress at once (BYE) and stops.
+func (q *Queue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
+
+// Client exposes the River client (for River UI and tests).
+func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
+
+// EnqueueTx schedules a lead's dial job in the caller's transaction: in the
+// same transaction that inserts the lead, so a lead is never without its
+// job. No ScheduledAt is set, so River starts it at once; the worker itself
+// snoozes it to the next legal moment if needed.
+func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
+	if _, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: leadID}, nil); err != nil {
+		return fmt.Errorf("enqueue dial of lead %d: %w", leadID, err)
+	}
+	return store.SetLeadStatus(ctx, tx, leadID, StatusQueued, "waiting for a dialer", nil)
+}

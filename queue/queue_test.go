@@ -1,0 +1,236 @@
+package queue_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/dialer/sip"
+	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// hum plays every prompt as 300 ms of tone: calls take seconds.
+type hum struct{}
+
+func (hum) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
+	out := make([]int16, 2400)
+	for i := range out {
+		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
+	}
+	return out, nil
+}
+
+type bundle struct {
+	store *store.Store
+	queue *queue.Queue
+	phone *softphone.Phone
+	camp  *store.Campaign
+	now   func() time.Time
+}
+
+// setup runs the whole dialing path on real PostgreSQL, River and SIP. The
+// clock runs at real speed but is shifted so that it is 11:00 in New York.
+func setup(t *testing.T, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	st := store.New(pgtest.DB(t))
+	phone, err := softphone.Start(softphone.Config{Personas: personas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: hum{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { drv.Close() })
+
+	ny, _ := time.LoadLocation("America/New_York")
+	real := time.Now()
+	l := real.In(ny)
+	target := time.Date(l.Year(), l.Month(), l.Day(), 11, 0, 0, 0, ny)
+	offset := target.Sub(real)
+	now := func() time.Time { return time.Now().Add(offset) }
+
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, Now: now, PaceWait: 2 * time.Second,
+		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		q.Stop(sctx)
+	})
+	cp.Name, cp.ScriptID, cp.CallerID = "e2e", "bant-en", "+15550100"
+	cp.WindowDays, cp.WindowStart, cp.WindowEnd = []int{1, 2, 3, 4, 5, 6, 7}, 9*time.Hour, 20*time.Hour
+	c, err := st.CreateCampaign(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	if err := st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{store: st, queue: q, phone: phone, camp: c, now: now}
+}
+
+func (b *bundle) addLeads(t *testing.T, leads ...store.LeadParams) map[string]int64 {
+	t.Helper()
+	ids := map[string]int64{}
+	err := b.store.Tx(context.Background(), func(tx pgx.Tx) error {
+		for _, l := range leads {
+			l.CampaignID = b.camp.ID
+			id, _, err := store.InsertLead(context.Background(), tx, l)
+			if err != nil {
+				return err
+			}
+			if err := b.queue.EnqueueTx(context.Background(), tx, id); err != nil {
+				return err
+			}
+			ids[l.Phone] = id
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// waitStatuses polls until every lead has its wanted status.
+func (b *bundle) waitStatuses(t *testing.T, ids map[string]int64, want map[string]string, within time.Duration) map[string]*store.Lead {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := map[string]*store.Lead{}
+		done := true
+		for phone, id := range ids {
+			l, err := store.GetLead(context.Background(), b.store.Pool(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[phone] = l
+			if w, ok := want[phone]; ok && l.Status != w {
+				done = false
+			}
+		}
+		if done {
+			return got
+		}
+		if time.Now().After(deadline) {
+			for phone, l := range got {
+				t.Logf("%s: status %s (%s), attempts %d, class %s", phone, l.Status, l.StatusReason, l.AttemptCount, l.Class)
+			}
+			t.Fatal("leads did not reach their statuses in time")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestCampaignEndToEnd(t *testing.T) {
+	t.Parallel()
+	hot := "1,1,1,1,120#,1"
+	personas := map[string]softphone.Persona{
+		"+12125550101": {Keys: hot},
+		"+12125550102": {Keys: "1,1,2,2,120#,2", DTMF: softphone.DTMFInfo},
+		"+12125550103": {Keys: "9"},
+		"+12125550104": {Answer: "reject", Code: 603},
+		"+12125550105": {Code: 486, AnswerAfter: 1, Keys: hot},
+		"+12125550106": {Answer: "noanswer"},
+		"+12125550107": {Keys: "1,1,hangup"},
+		"+12125550108": {Keys: hot}, // on the DNC list: must never ring
+		"+12125550109": {Keys: hot}, // in a zone where it is night: must not ring
+		"+12125550110": {Answer: "reject", Code: 404},
+	}
+	second, zero := time.Second, time.Duration(0)
+	b := setup(t, personas, store.CampaignParams{MaxAttempts: 2, RetryBusy: &zero, RetryNoAnswer: &zero, RetryIncompl: &second,
+		RingTimeout: 15 * time.Second, MaxConcurrent: 4, CallsPerSecond: 5})
+	ctx := context.Background()
+	if err := store.AddDNC(ctx, b.store.Pool(), "+12125550108", "manual", "asked by email", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var leads []store.LeadParams
+	for phone := range personas {
+		lp := store.LeadParams{Phone: phone, FirstName: "Lead", Source: "api"}
+		if phone == "+12125550109" {
+			lp.TimeZone = "Asia/Tokyo" // 01:00 there when it is 11:00 in New York
+		}
+		leads = append(leads, lp)
+	}
+	ids := b.addLeads(t, leads...)
+	got := b.waitStatuses(t, ids, map[string]string{
+		"+12125550101": queue.StatusQualified,
+		"+12125550102": queue.StatusQualified,
+		"+12125550103": queue.StatusOptedOut,
+		"+12125550104": queue.StatusRejected,
+		"+12125550105": queue.StatusQualified,
+		"+12125550106": queue.StatusUnreachable,
+		"+12125550107": queue.StatusUnreachable,
+		"+12125550108": queue.StatusBlocked,
+		"+12125550109": queue.StatusScheduled,
+		"+12125550110": queue.StatusInvalidNumber,
+	}, 2*time.Minute)
+
+	for phone, want := range map[string]struct {
+		class    string
+		attempts int
+	}{
+		"+12125550101": {"sql", 1}, "+12125550102": {"mql", 1}, "+12125550103": {"opted_out", 1},
+		"+12125550104": {"", 1}, "+12125550105": {"sql", 2}, "+12125550106": {"", 2}, "+12125550107": {"", 2},
+		"+12125550108": {"", 0}, "+12125550109": {"", 0}, "+12125550110": {"", 1},
+	} {
+		l := got[phone]
+		if l.Class != want.class || l.AttemptCount != want.attempts {
+			t.Errorf("%s: class %q attempts %d; want %q %d (%s)", phone, l.Class, l.AttemptCount, want.class, want.attempts, l.StatusReason)
+		}
+	}
+	if l := got["+12125550101"]; l.SalesStage != "open" || l.SLADueAt == nil || l.Route != "sales" {
+		t.Errorf("hot lead: stage %q route %q sla %v", l.SalesStage, l.Route, l.SLADueAt)
+	}
+	if on, _ := store.OnDNC(ctx, b.store.Pool(), "+12125550103"); !on {
+		t.Error("opted-out number not on the DNC list")
+	}
+	if l := got["+12125550109"]; l.NextAttemptAt == nil || l.StatusReason == "" {
+		t.Errorf("night-time lead does not say when it will be called: %+v", l)
+	}
+	// Every INVITE was its own attempt: never two for one call, never to the
+	// DNC or night-time numbers.
+	invites := map[string]int{}
+	for _, c := range b.phone.Calls() {
+		if c.Invites != 1 {
+			t.Errorf("call %s to %s got %d INVITEs", c.CallID, c.User, c.Invites)
+		}
+		invites[c.User]++
+	}
+	for phone, l := range got {
+		if invites[phone] != l.AttemptCount {
+			t.Errorf("%s: %d calls reached the phone, %d attempts recorded", phone, invites[phone], l.AttemptCount)
+		}
+	}
+	// The opted-out number is never called again, even if re-added.
+	ids2 := b.addLeads(t, store.LeadParams{Phone: "+12125550103", ExternalID: "again"})
+	if id := ids2["+12125550103"]; id != ids["+12125550103"] {
+		t.Errorf("re-added lead got a new id %d", id)
+	}
+	var answers int
+	b.store.Pool().QueryRow(ctx, `SELECT count(*) FROM answers WHERE lead_id = $1`, ids["+12125550107"]).Scan(&answers)
+	if answers != 4 { // two answers per incomplete attempt are kept
+		t.Errorf("hang-up lead: %d partial answers kept, want 4", answers)
+	}
+}
