@@ -2,6 +2,10 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,11 +57,17 @@ const staleAfter = 75 * time.Minute
 
 func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
 	q := w.q
-	stale, err := store.StaleAttempts(ctx, q.store.Pool(), q.cfg.Now().Add(-staleAfter))
+	open, err := store.StaleAttempts(ctx, q.store.Pool(), q.cfg.Now().Add(time.Minute))
 	if err != nil {
 		return err
 	}
-	for _, a := range stale {
+	cutoff := q.cfg.Now().Add(-staleAfter)
+	for _, a := range open {
+		// Abandoned: its process is gone from this host, or it is older
+		// than any call can be.
+		if !processGone(a.Worker, q.host) && a.StartedAt.After(cutoff) {
+			continue
+		}
 		lead, err := store.GetLead(ctx, q.store.Pool(), a.LeadID)
 		if err != nil {
 			return err
@@ -76,4 +86,18 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 		}
 	}
 	return nil
+}
+
+// processGone reports whether a worker name ("host/pid") names a process
+// of this host that no longer runs.
+func processGone(worker, host string) bool {
+	h, p, ok := strings.Cut(worker, "/")
+	if !ok || h != host {
+		return false
+	}
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

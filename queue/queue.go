@@ -67,7 +67,9 @@ type Config struct {
 	SoftStopTimeout time.Duration
 	// Now is the clock; nil means time.Now. Tests fix it to check windows.
 	Now func() time.Time
-	// Worker names this process in attempts; default host/pid.
+	// Worker names this process in attempts; default host/pid, which lets
+	// a restarted process on the same host see that the owner of an
+	// unfinished attempt is gone.
 	Worker string
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -122,6 +124,7 @@ func (c *Config) validate() error {
 // Queue is the dialing machinery of one process.
 type Queue struct {
 	cfg    Config
+	host   string
 	store  *store.Store
 	client *river.Client[pgx.Tx]
 	calls  chan struct{} // this process's call slots
@@ -133,7 +136,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	q := &Queue{cfg: cfg, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
+	host, _ := os.Hostname()
+	q := &Queue{cfg: cfg, host: host, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &dialWorker{q: q}); err != nil {
 		return nil, err

@@ -393,3 +393,20 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestDemo runs "qualdial demo --exit" on its own database: every persona
+// must end as expected (the command exits 1 otherwise) and the table must
+// show the funnel.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, map[string]string{"QUALDIAL_DATABASE_URL": pgtest.URL(t)}, "demo", "--exit")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"Personas", "hot               10     qualified    qualified (sql) 10", "opt-out           5      opted_out    opted_out 5",
+		"Attempts by disposition", "Speed to first dial", "Sales-ready leads (15)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -8,16 +8,23 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/internal/pgcluster"
 	"github.com/qualdial/qualdial/migrations"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -53,6 +60,13 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	// LogFormat is text or json; LogLevel is debug, info, warn or error.
 	LogFormat, LogLevel string
+	// SIP configures the SIP driver; Workers false runs the API only.
+	SIP     sipFlags
+	Workers bool
+	// MaxCalls is this process's share of the trunk's channels.
+	MaxCalls int
+	// NumberCap caps calls to one number per 24 h across campaigns.
+	NumberCap int
 }
 
 func (c *serveConfig) validate() error {
@@ -64,6 +78,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s must be positive", c.ShutdownTimeout)
+	}
+	if c.MaxCalls < 1 || c.NumberCap < 1 {
+		return fmt.Errorf("--max-calls and --number-cap must be at least 1")
 	}
 	return nil
 }
@@ -164,9 +181,13 @@ func (e *env) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP API and workers; migrates the database on start",
-		Long: `Run qualdial: the HTTP API with /healthz and /readyz. The database is migrated on
-start. With no database URL, a private PostgreSQL is started from the system's
-PostgreSQL binaries in --data-dir. SIGTERM or Ctrl-C stops gracefully.`,
+		Long: `Run qualdial: the dial workers (River jobs that call leads over SIP) and the
+HTTP API with /healthz and /readyz. The database is migrated on start. With no
+database URL, a private PostgreSQL is started from the system's PostgreSQL binaries
+in --data-dir. Several serve processes on one database share the work.
+
+SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up to
+--shutdown-timeout); a second signal hangs them up at once (BYE).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cfg.validate(); err != nil {
@@ -176,23 +197,54 @@ PostgreSQL binaries in --data-dir. SIGTERM or Ctrl-C stops gracefully.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, log)
+			return e.serve(cmd.Context(), cfg, log)
 		},
 	}
 	e.databaseFlags(cmd, &cfg.DB)
 	e.logFlags(cmd, &cfg.LogFormat, &cfg.LogLevel)
 	cmd.Flags().StringVar(&cfg.HTTPAddr, "http", e.envOr("127.0.0.1:8080", "QUALDIAL_HTTP_ADDR"), "HTTP listen address (env QUALDIAL_HTTP_ADDR)")
-	timeout, _ := time.ParseDuration(e.envOr("30s", "QUALDIAL_SHUTDOWN_TIMEOUT"))
-	cmd.Flags().DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", timeout, "how long a graceful stop may take (env QUALDIAL_SHUTDOWN_TIMEOUT)")
+	timeout, _ := time.ParseDuration(e.envOr("2m", "QUALDIAL_SHUTDOWN_TIMEOUT"))
+	cmd.Flags().DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", timeout, "how long calls in progress may take to finish on SIGTERM (env QUALDIAL_SHUTDOWN_TIMEOUT)")
+	cmd.Flags().BoolVar(&cfg.Workers, "workers", e.envOr("true", "QUALDIAL_WORKERS") == "true", "run dial workers (false: API only) (env QUALDIAL_WORKERS)")
+	cmd.Flags().IntVar(&cfg.MaxCalls, "max-calls", envInt(e.envOr("100", "QUALDIAL_MAX_CALLS")), "calls this process places at once (env QUALDIAL_MAX_CALLS)")
+	cmd.Flags().IntVar(&cfg.NumberCap, "number-cap", envInt(e.envOr("3", "QUALDIAL_NUMBER_CAP")), "calls to one number per 24 h across campaigns (env QUALDIAL_NUMBER_CAP)")
+	e.addSIPFlags(cmd, &cfg.SIP)
 	return cmd
 }
 
-func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+func envInt(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	pool, _, closeDB, err := openDatabase(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	var q *queue.Queue
+	if cfg.Workers {
+		sipCfg, err := cfg.SIP.config(e.promptSource("", log), log.With("component", "sip"))
+		if err != nil {
+			return err
+		}
+		drv, err := sip.New(sipCfg)
+		if err != nil {
+			return err
+		}
+		defer drv.Close()
+		q, err = queue.New(store.New(pool), queue.Config{Drivers: map[string]dialer.Driver{"sip": drv},
+			MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap, SoftStopTimeout: cfg.ShutdownTimeout,
+			Logger: log.With("component", "queue")})
+		if err != nil {
+			return err
+		}
+		if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		log.Info("dial workers running", "sip", drv.Addr().String(), "max_calls", cfg.MaxCalls)
+	}
 	handler, err := api.New(api.Config{DB: pool, Logger: log.With("component", "api"), Version: version})
 	if err != nil {
 		return err
@@ -216,9 +268,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	log.Info("shutting down: no new calls; calls in progress may finish", "timeout", cfg.ShutdownTimeout.String())
+	// A second signal hangs up calls in progress at once.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout+10*time.Second)
 	defer cancel()
+	if q != nil {
+		stopped := make(chan error, 1)
+		go func() { stopped <- q.Stop(sctx) }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				log.Warn("workers did not stop cleanly", "error", err)
+			}
+		case <-again:
+			log.Warn("second signal: hanging up calls in progress")
+			if err := q.StopAndCancel(sctx); err != nil {
+				log.Warn("workers did not stop cleanly", "error", err)
+			}
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
