@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/scripts"
+	"github.com/qualdial/qualdial/store"
+)
+
+// campaignWithLeads creates an active BANT campaign open all day and week,
+// and its leads with their dial jobs, in a migrated database.
+func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones []string) (*store.Store, map[string]int64) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := store.New(pool)
+	cp.Name, cp.ScriptID, cp.CallerID = "workers", "bant-en", "+15550100"
+	cp.WindowDays, cp.WindowStart, cp.WindowEnd = []int{1, 2, 3, 4, 5, 6, 7}, 8*time.Hour, 21*time.Hour
+	c, err := st.CreateCampaign(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := scripts.Read("bant-en")
+	if err := st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
+		t.Fatal(err)
+	}
+	// A queue that only enqueues (it is never started).
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	zone := daytimeZone(time.Now())
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		for _, p := range phones {
+			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
+			if err != nil {
+				return err
+			}
+			ids[p] = id
+			if err := q.EnqueueTx(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ids
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCrashMidCallNeverDialsTwice kills a serve process while it is on a
+// call, starts another one, and checks that the lead is not lost, not
+// dialled again, and that its open attempt is settled.
+func TestCrashMidCallNeverDialsTwice(t *testing.T) {
+	t.Parallel()
+	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "timeout,timeout,timeout,timeout"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	url := pgtest.URL(t)
+	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{"+15557770001"})
+	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
+	flags := []string{"--sip-trunk", phone.Addr().String()}
+
+	a := startServe(t, env, flags...)
+	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
+		c := phone.Calls()
+		return len(c) == 1 && c[0].Answered
+	})
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.logDone
+	_ = a.cmd.Wait()
+	ctx := context.Background()
+	if _, err := store.OpenAttempt(ctx, st.Pool(), ids["+15557770001"]); err != nil {
+		t.Fatalf("no open attempt after the crash: %v", err)
+	}
+
+	b := startServe(t, env, flags...)
+	defer b.stop(t)
+	waitUntil(t, 20*time.Second, "the attempt to be settled", func() bool {
+		_, err := store.OpenAttempt(ctx, st.Pool(), ids["+15557770001"])
+		return err == store.ErrNotFound
+	})
+	var disposition string
+	var ambiguous bool
+	if err := st.Pool().QueryRow(ctx, `SELECT disposition, ambiguous FROM call_attempts WHERE lead_id = $1`, ids["+15557770001"]).Scan(&disposition, &ambiguous); err != nil {
+		t.Fatal(err)
+	}
+	lead, _ := store.GetLead(ctx, st.Pool(), ids["+15557770001"])
+	if disposition != "failed" || !ambiguous || lead.Status != queue.StatusRetryWait || lead.NextAttemptAt == nil || time.Until(*lead.NextAttemptAt) < 23*time.Hour {
+		t.Fatalf("attempt %s ambiguous=%v; lead %s next %v (%s)", disposition, ambiguous, lead.Status, lead.NextAttemptAt, lead.StatusReason)
+	}
+	time.Sleep(6 * time.Second) // River's scheduler would have picked up a redial by now
+	if n := len(phone.Calls()); n != 1 {
+		t.Fatalf("the lead was called %d times; want once", n)
+	}
+}
+
+// TestSeveralServeProcessesShareTheWork runs three serve processes on one
+// database: every lead is called exactly once, and the campaign's limits of
+// 2 concurrent calls and 2 calls per second hold across the processes.
+func TestSeveralServeProcessesShareTheWork(t *testing.T) {
+	t.Parallel()
+	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "~1,~2"}}) // student knock-out: a short call
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	var phones []string
+	for i := range 12 {
+		phones = append(phones, fmt.Sprintf("+1555888%04d", i))
+	}
+	url := pgtest.URL(t)
+	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 2, CallsPerSecond: 2}, phones)
+	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
+	for range 3 {
+		p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+		defer p.stop(t)
+	}
+	ctx := context.Background()
+	waitUntil(t, 90*time.Second, "every lead to be qualified", func() bool {
+		var n int
+		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE status = 'qualified'`).Scan(&n)
+		return n == len(phones)
+	})
+	calls := phone.Calls()
+	users := map[string]int{}
+	for _, c := range calls {
+		users[c.User]++
+		if c.Invites != 1 {
+			t.Errorf("call to %s got %d INVITEs", c.User, c.Invites)
+		}
+	}
+	for _, p := range phones {
+		if users[p] != 1 {
+			t.Errorf("%s was called %d times", p, users[p])
+		}
+		if l, _ := store.GetLead(ctx, st.Pool(), ids[p]); l.AttemptCount != 1 {
+			t.Errorf("%s: %d attempts", p, l.AttemptCount)
+		}
+	}
+	// Concurrency: never more than 2 calls up at once.
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	var starts []time.Time
+	for _, c := range calls {
+		edges = append(edges, edge{c.Started, 1}, edge{c.Ended, -1})
+		starts = append(starts, c.Started)
+	}
+	sort.Slice(edges, func(i, j int) bool {
+		if edges[i].at.Equal(edges[j].at) {
+			return edges[i].delta < edges[j].delta
+		}
+		return edges[i].at.Before(edges[j].at)
+	})
+	up, peak := 0, 0
+	for _, e := range edges {
+		up += e.delta
+		peak = max(peak, up)
+	}
+	if peak > 2 {
+		t.Errorf("%d calls were up at once; the campaign allows 2", peak)
+	}
+	// Pace: INVITEs at least 1/2 s apart (a little slack for the network).
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < 450*time.Millisecond {
+			t.Errorf("INVITEs %d and %d only %s apart; the campaign paces 2 calls/s", i-1, i, gap)
+		}
+	}
+	var workers int
+	_ = st.Pool().QueryRow(ctx, `SELECT count(DISTINCT worker) FROM call_attempts`).Scan(&workers)
+	if workers < 2 {
+		t.Errorf("only %d process did the work", workers)
+	}
+}
