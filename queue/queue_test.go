@@ -42,7 +42,7 @@ type bundle struct {
 
 // setup runs the whole dialing path on real PostgreSQL, River and SIP. The
 // clock runs at real speed but is shifted so that it is 11:00 in New York.
-func setup(t *testing.T, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
+func setup(t testing.TB, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	st := store.New(pgtest.DB(t))
@@ -90,7 +90,7 @@ func setup(t *testing.T, personas map[string]softphone.Persona, cp store.Campaig
 	return &bundle{store: st, queue: q, phone: phone, camp: c, now: now}
 }
 
-func (b *bundle) addLeads(t *testing.T, leads ...store.LeadParams) map[string]int64 {
+func (b *bundle) addLeads(t testing.TB, leads ...store.LeadParams) map[string]int64 {
 	t.Helper()
 	ids := map[string]int64{}
 	err := b.store.Tx(context.Background(), func(tx pgx.Tx) error {
@@ -232,5 +232,34 @@ func TestCampaignEndToEnd(t *testing.T) {
 	b.store.Pool().QueryRow(ctx, `SELECT count(*) FROM answers WHERE lead_id = $1`, ids["+12125550107"]).Scan(&answers)
 	if answers != 4 { // two answers per incomplete attempt are kept
 		t.Errorf("hang-up lead: %d partial answers kept, want 4", answers)
+	}
+}
+
+func TestConsentAndPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, map[string]softphone.Persona{"default": {Keys: "9"}}, store.CampaignParams{RequireConsent: true})
+	ids := b.addLeads(t,
+		store.LeadParams{Phone: "+12125550201"}, // no consent captured
+		store.LeadParams{Phone: "+12125550202", Consent: store.Consent{Source: "web_form", Text: "I agree to be called", At: time.Now()}},
+	)
+	got := b.waitStatuses(t, ids, map[string]string{"+12125550201": queue.StatusBlocked, "+12125550202": queue.StatusOptedOut}, time.Minute)
+	if got["+12125550201"].StatusReason != "no consent captured, and the campaign requires it" {
+		t.Errorf("blocked lead says %q", got["+12125550201"].StatusReason)
+	}
+	// Pausing stops new dials at once.
+	if err := b.store.SetCampaignStatus(ctx, b.camp.ID, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	ids = b.addLeads(t, store.LeadParams{Phone: "+12125550203", Consent: store.Consent{Source: "web_form", At: time.Now()}})
+	time.Sleep(3 * time.Second)
+	l, _ := store.GetLead(ctx, b.store.Pool(), ids["+12125550203"])
+	if l.AttemptCount != 0 || l.StatusReason != "campaign paused" {
+		t.Fatalf("lead of a paused campaign: %+v", l)
+	}
+	for _, c := range b.phone.Calls() {
+		if c.User == "+12125550201" || c.User == "+12125550203" {
+			t.Errorf("%s was called", c.User)
+		}
 	}
 }
