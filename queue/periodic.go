@@ -56,7 +56,14 @@ type reconcileWorker struct {
 const staleAfter = 75 * time.Minute
 
 func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
-	q := w.q
+	return w.q.reconcileAbandoned(ctx)
+}
+
+// reconcileAbandoned settles unfinished attempts whose process is gone from
+// this host, or that are older than any call can be. Every process runs it
+// when it starts (no leader needed: the dead-process test is local), and the
+// River leader runs it periodically.
+func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	open, err := store.StaleAttempts(ctx, q.store.Pool(), q.cfg.Now().Add(time.Minute))
 	if err != nil {
 		return err

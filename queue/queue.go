@@ -174,8 +174,14 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
-// Start begins fetching and working jobs.
-func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+// Start settles attempts left open by a dead predecessor on this host, then
+// begins fetching and working jobs.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.reconcileAbandoned(ctx); err != nil {
+		return fmt.Errorf("reconcile interrupted calls: %w", err)
+	}
+	return q.client.Start(ctx)
+}
 
 // Stop stops taking jobs and lets calls in progress finish, up to the soft
 // stop timeout; then their contexts are cancelled (calls hang up politely).

@@ -148,7 +148,9 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 2, CallsPerSecond: 2}, phones)
 	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
 	for range 3 {
-		p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+		// Two calls per process at most, so that one process cannot fetch
+		// every job at once: the campaign's limits must hold across them.
+		p := startServe(t, env, "--sip-trunk", phone.Addr().String(), "--max-calls", "2")
 		defer p.stop(t)
 	}
 	ctx := context.Background()
