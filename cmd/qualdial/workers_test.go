@@ -213,3 +213,45 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 		t.Errorf("only %d process did the work", workers)
 	}
 }
+
+// TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal: SIGTERM stops
+// taking calls but leaves the call in progress up; a second SIGTERM hangs it
+// up politely (BYE) and the attempt is recorded, not left open.
+func TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal(t *testing.T) {
+	t.Parallel()
+	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "timeout,timeout,timeout,timeout"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	url := pgtest.URL(t)
+	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{"+15556660001"})
+	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--sip-trunk", phone.Addr().String())
+	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
+		c := phone.Calls()
+		return len(c) == 1 && c[0].Answered
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.logDone:
+		t.Fatalf("serve exited at the first SIGTERM with a call in progress:\n%s", p.Log())
+	case <-time.After(2 * time.Second):
+	}
+	if c := phone.Calls()[0]; c.ByeFrom != "" {
+		t.Fatalf("the call was hung up by %q at the first signal", c.ByeFrom)
+	}
+	p.stop(t) // the second SIGTERM
+	if c := phone.Calls()[0]; c.ByeFrom != "caller" {
+		t.Errorf("after the second signal the call ended by %q, want a BYE from the caller", c.ByeFrom)
+	}
+	ctx := context.Background()
+	if _, err := store.OpenAttempt(ctx, st.Pool(), ids["+15556660001"]); err != store.ErrNotFound {
+		t.Errorf("attempt left open: %v", err)
+	}
+	l, _ := store.GetLead(ctx, st.Pool(), ids["+15556660001"])
+	if l.Status != queue.StatusRetryWait {
+		t.Errorf("lead %s (%s); want retry_wait after an interrupted call", l.Status, l.StatusReason)
+	}
+}
