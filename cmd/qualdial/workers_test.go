@@ -79,48 +79,54 @@ func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) 
 	}
 }
 
+// onLongCall starts a softphone lead that stays on the line, a campaign
+// calling it, and a serve process; it returns once the call is answered.
+func onLongCall(t *testing.T, phoneNumber string) (*serveProc, *softphone.Phone, *store.Store, int64, []string) {
+	t.Helper()
+	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "timeout,timeout,timeout,timeout"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	url := pgtest.URL(t)
+	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{phoneNumber})
+	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
+	p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
+		c := phone.Calls()
+		return len(c) == 1 && c[0].Answered
+	})
+	return p, phone, st, ids[phoneNumber], env
+}
+
 // TestCrashMidCallNeverDialsTwice kills a serve process while it is on a
 // call, starts another one, and checks that the lead is not lost, not
 // dialled again, and that its open attempt is settled.
 func TestCrashMidCallNeverDialsTwice(t *testing.T) {
 	t.Parallel()
-	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "timeout,timeout,timeout,timeout"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
-	url := pgtest.URL(t)
-	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{"+15557770001"})
-	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
-	flags := []string{"--sip-trunk", phone.Addr().String()}
-
-	a := startServe(t, env, flags...)
-	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
-		c := phone.Calls()
-		return len(c) == 1 && c[0].Answered
-	})
+	a, phone, st, leadID, env := onLongCall(t, "+15557770001")
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-a.logDone
 	_ = a.cmd.Wait()
 	ctx := context.Background()
-	if _, err := store.OpenAttempt(ctx, st.Pool(), ids["+15557770001"]); err != nil {
+	if _, err := store.OpenAttempt(ctx, st.Pool(), leadID); err != nil {
 		t.Fatalf("no open attempt after the crash: %v", err)
 	}
 
-	b := startServe(t, env, flags...)
+	b := startServe(t, env, "--sip-trunk", phone.Addr().String())
 	defer b.stop(t)
 	waitUntil(t, 20*time.Second, "the attempt to be settled", func() bool {
-		_, err := store.OpenAttempt(ctx, st.Pool(), ids["+15557770001"])
+		_, err := store.OpenAttempt(ctx, st.Pool(), leadID)
 		return err == store.ErrNotFound
 	})
 	var disposition string
 	var ambiguous bool
-	if err := st.Pool().QueryRow(ctx, `SELECT disposition, ambiguous FROM call_attempts WHERE lead_id = $1`, ids["+15557770001"]).Scan(&disposition, &ambiguous); err != nil {
+	if err := st.Pool().QueryRow(ctx, `SELECT disposition, ambiguous FROM call_attempts WHERE lead_id = $1`, leadID).Scan(&disposition, &ambiguous); err != nil {
 		t.Fatal(err)
 	}
-	lead, _ := store.GetLead(ctx, st.Pool(), ids["+15557770001"])
+	lead, _ := store.GetLead(ctx, st.Pool(), leadID)
 	if disposition != "failed" || !ambiguous || lead.Status != queue.StatusRetryWait || lead.NextAttemptAt == nil || time.Until(*lead.NextAttemptAt) < 23*time.Hour {
 		t.Fatalf("attempt %s ambiguous=%v; lead %s next %v (%s)", disposition, ambiguous, lead.Status, lead.NextAttemptAt, lead.StatusReason)
 	}
@@ -219,18 +225,7 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 // up politely (BYE) and the attempt is recorded, not left open.
 func TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal(t *testing.T) {
 	t.Parallel()
-	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "timeout,timeout,timeout,timeout"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
-	url := pgtest.URL(t)
-	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{"+15556660001"})
-	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--sip-trunk", phone.Addr().String())
-	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
-		c := phone.Calls()
-		return len(c) == 1 && c[0].Answered
-	})
+	p, phone, st, leadID, _ := onLongCall(t, "+15556660001")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +242,10 @@ func TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal(t *testing.T) {
 		t.Errorf("after the second signal the call ended by %q, want a BYE from the caller", c.ByeFrom)
 	}
 	ctx := context.Background()
-	if _, err := store.OpenAttempt(ctx, st.Pool(), ids["+15556660001"]); err != store.ErrNotFound {
+	if _, err := store.OpenAttempt(ctx, st.Pool(), leadID); err != store.ErrNotFound {
 		t.Errorf("attempt left open: %v", err)
 	}
-	l, _ := store.GetLead(ctx, st.Pool(), ids["+15556660001"])
+	l, _ := store.GetLead(ctx, st.Pool(), leadID)
 	if l.Status != queue.StatusRetryWait {
 		t.Errorf("lead %s (%s); want retry_wait after an interrupted call", l.Status, l.StatusReason)
 	}
