@@ -203,3 +203,19 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
 	}
 	return store.SetLeadStatus(ctx, tx, leadID, StatusQueued, "waiting for a dialer", nil)
 }
+
+// EnqueueManyTx schedules dial jobs for many new leads in the caller's
+// transaction (an import), with River's COPY-based bulk insert.
+func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error {
+	const batch = 50000
+	for start := 0; start < len(leadIDs); start += batch {
+		params := make([]river.InsertManyParams, 0, min(batch, len(leadIDs)-start))
+		for _, id := range leadIDs[start:min(start+batch, len(leadIDs))] {
+			params = append(params, river.InsertManyParams{Args: DialArgs{LeadID: id}})
+		}
+		if _, err := q.client.InsertManyFastTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("enqueue %d dial jobs: %w", len(params), err)
+		}
+	}
+	return nil
+}
