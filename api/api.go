@@ -1,15 +1,22 @@
-// Package api is qualdial's HTTP interface: health and readiness probes now,
-// and the JSON API for web-form intake, call-list uploads and the sales pull
-// as it grows. HTTP status codes are chosen here and nowhere else.
+// Package api is qualdial's HTTP interface: web-form intake, call-list
+// uploads, campaigns, the do-not-call list, and the sales pull, plus health
+// and readiness probes. Every endpoint checks the API key's role; errors are
+// RFC 9457 problem+json. HTTP status codes are chosen here and nowhere else.
 package api
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
 )
 
 // Pinger reports whether the database answers; *pgxpool.Pool implements it.
@@ -17,9 +24,21 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Dialer is what the API needs of the dialing queue.
+type Dialer interface {
+	EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error
+	EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
+	Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (queue.DialStatus, error)
+}
+
 // Config configures the handler.
 type Config struct {
-	// DB is checked by /readyz. Required.
+	// Store is the database. Required for the /v1 API; without it only the
+	// probes are served.
+	Store *store.Store
+	// Dialer schedules calls for new leads. Required with Store.
+	Dialer Dialer
+	// DB is checked by /readyz; default Store's pool.
 	DB Pinger
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
@@ -27,17 +46,27 @@ type Config struct {
 	Version string
 	// ReadyTimeout bounds the database check of /readyz; default 2s.
 	ReadyTimeout time.Duration
+	// MaxBody bounds JSON and form bodies; default 1 MiB.
+	MaxBody int64
+	// MaxUpload bounds call-list uploads; default 2 GiB.
+	MaxUpload int64
 }
 
 func (c *Config) validate() error {
-	if c.DB == nil {
-		return errors.New("api: Config.DB is required")
+	if c.DB == nil && c.Store == nil {
+		return errors.New("api: Config.Store (or DB for probes only) is required")
 	}
-	if c.ReadyTimeout < 0 {
-		return errors.New("api: Config.ReadyTimeout must not be negative")
+	if c.Store != nil && c.Dialer == nil {
+		return errors.New("api: Config.Dialer is required with Store")
+	}
+	if c.ReadyTimeout < 0 || c.MaxBody < 0 || c.MaxUpload < 0 {
+		return errors.New("api: timeouts and limits must not be negative")
 	}
 	return nil
 }
+
+//go:embed openapi.yaml
+var openAPI []byte
 
 // New returns the HTTP handler.
 func New(cfg Config) (http.Handler, error) {
@@ -50,15 +79,61 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
-	s := &server{cfg: cfg}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxUpload == 0 {
+		cfg.MaxUpload = 2 << 30
+	}
+	if cfg.DB == nil {
+		cfg.DB = cfg.Store.Pool()
+	}
+	s := &server{cfg: cfg, store: cfg.Store}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	return mux, nil
+	if cfg.Store != nil {
+		s.routes(mux)
+	}
+	return s.recoverer(mux), nil
 }
 
 type server struct {
-	cfg Config
+	cfg   Config
+	store *store.Store
+}
+
+func (s *server) routes(mux *http.ServeMux) {
+	any := []string{store.RoleAdmin, store.RoleMarketing, store.RoleSales}
+	mkt := []string{store.RoleAdmin, store.RoleMarketing}
+	sales := []string{store.RoleAdmin, store.RoleSales}
+	route := func(pattern string, h handlerFunc, roles ...string) { mux.Handle(pattern, s.auth(h, roles)) }
+
+	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openAPI)
+	})
+	route("POST /v1/leads", s.createLead, store.RoleAdmin, store.RoleMarketing, store.RoleIntake)
+	route("GET /v1/leads", s.listLeads, any...)
+	route("GET /v1/leads/export.csv", s.exportLeads, any...)
+	route("POST /v1/leads/next", s.claimNext, sales...)
+	route("GET /v1/leads/{id}", s.getLead, any...)
+	for _, action := range []string{store.ActionContacted, store.ActionWon, store.ActionLost, store.ActionRecycle, store.ActionRelease} {
+		route("POST /v1/leads/{id}/"+action, s.salesAction(action), sales...)
+	}
+	route("POST /v1/campaigns", s.createCampaign, mkt...)
+	route("GET /v1/campaigns/{id}", s.getCampaign, any...)
+	route("PATCH /v1/campaigns/{id}", s.updateCampaign, mkt...)
+	for _, action := range []string{"start", "pause", "resume", "finish"} {
+		route("POST /v1/campaigns/{id}/"+action, s.campaignAction(action), mkt...)
+	}
+	route("GET /v1/campaigns/{id}/stats", s.campaignStats, any...)
+	route("POST /v1/campaigns/{id}/imports", s.importLeads, mkt...)
+	route("GET /v1/campaigns/{id}/imports/{import}", s.getImport, mkt...)
+	route("GET /v1/campaigns/{id}/imports/{import}/rejects.csv", s.importRejects, mkt...)
+	route("POST /v1/dnc", s.addDNC, mkt...)
+	route("GET /v1/dnc/{phone}", s.checkDNC, any...)
+	route("DELETE /v1/dnc/{phone}", s.removeDNC, store.RoleAdmin)
 }
 
 // healthz answers as long as the process serves HTTP (liveness).

@@ -112,9 +112,6 @@ func (c *Config) withDefaults() Config {
 }
 
 func (c *Config) validate() error {
-	if len(c.Drivers) == 0 {
-		return errors.New("queue: no drivers: configure SIP or Twilio")
-	}
 	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 {
 		return errors.New("queue: limits must not be negative")
 	}
@@ -130,7 +127,8 @@ type Queue struct {
 	calls  chan struct{} // this process's call slots
 }
 
-// New builds the River client and its workers; Start begins working.
+// New builds the River client and its workers; Start begins working. A
+// Queue that is never started (an API-only process) still enqueues.
 func New(st *store.Store, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -177,6 +175,9 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 // Start settles attempts left open by a dead predecessor on this host, then
 // begins fetching and working jobs.
 func (q *Queue) Start(ctx context.Context) error {
+	if len(q.cfg.Drivers) == 0 {
+		return errors.New("queue: no drivers to call with: configure SIP or Twilio")
+	}
 	if err := q.reconcileAbandoned(ctx); err != nil {
 		return fmt.Errorf("reconcile interrupted calls: %w", err)
 	}

@@ -347,3 +347,29 @@ func policy(c *store.Campaign) RetryPolicy {
 	return RetryPolicy{MaxAttempts: c.MaxAttempts, Busy: c.RetryBusy, NoAnswer: c.RetryNoAnswer,
 		Congestion: c.RetryCongest, Incomplete: c.RetryIncompl, Machine: c.RetryMachine}
 }
+
+// DialStatus says whether a lead will be called now, later, or never.
+type DialStatus struct {
+	Status string     // queued, scheduled, blocked
+	Reason string     // why not now, in words
+	Next   *time.Time // when, for scheduled
+}
+
+// Explain runs the pre-dial checks for a lead without dialing, so intake
+// can answer "queued now" or "scheduled for T because …".
+func (q *Queue) Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (DialStatus, error) {
+	if c.Status != "active" {
+		return DialStatus{Status: StatusQueued, Reason: "campaign " + c.Status}, nil
+	}
+	check, err := q.preDial(ctx, lead, c, q.cfg.Now())
+	switch {
+	case err != nil:
+		return DialStatus{}, err
+	case check.block != "":
+		return DialStatus{Status: StatusBlocked, Reason: check.block}, nil
+	case !check.waitUntil.IsZero():
+		next := check.waitUntil
+		return DialStatus{Status: StatusScheduled, Reason: check.reason, Next: &next}, nil
+	}
+	return DialStatus{Status: StatusQueued, Reason: "dialing now"}, nil
+}

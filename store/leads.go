@@ -416,3 +416,101 @@ func TakePaceSlot(ctx context.Context, db DB, campaignID int64, callsPerSecond f
 	}
 	return max(time.Duration(secs*float64(time.Second)), 0), nil
 }
+
+// AttemptView is an attempt as the lead history shows it.
+type AttemptView struct {
+	No          int          `json:"attempt"`
+	Driver      string       `json:"driver"`
+	State       string       `json:"state"`
+	Disposition string       `json:"disposition,omitempty"`
+	SIPCode     *int         `json:"sip_code,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+	Ambiguous   bool         `json:"ambiguous"`
+	Outcome     string       `json:"outcome,omitempty"`
+	Class       string       `json:"class,omitempty"`
+	StartedAt   time.Time    `json:"started_at"`
+	AnsweredAt  *time.Time   `json:"answered_at,omitempty"`
+	EndedAt     *time.Time   `json:"ended_at,omitempty"`
+	Answers     []AnswerView `json:"answers"`
+}
+
+// AnswerView is one answer given on a call.
+type AnswerView struct {
+	Question string         `json:"question"`
+	Keys     string         `json:"keys"`
+	Value    *int64         `json:"value,omitempty"`
+	Points   map[string]int `json:"points"`
+}
+
+// EventView is one audit-trail entry.
+type EventView struct {
+	At    time.Time      `json:"at"`
+	Actor string         `json:"actor"`
+	Kind  string         `json:"kind"`
+	Data  map[string]any `json:"data"`
+}
+
+// LeadHistory returns a lead's attempts with their answers, and its events.
+func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, []EventView, error) {
+	rows, err := s.pool.Query(ctx, `SELECT a.id, a.attempt_no, a.driver, a.state, coalesce(a.disposition, ''), a.sip_code, coalesce(a.reason, ''),
+		a.ambiguous, coalesce(a.outcome, ''), coalesce(a.class, ''), a.started_at, a.answered_at, a.ended_at
+		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, leadID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var attempts []AttemptView
+	var ids []int64
+	for rows.Next() {
+		var a AttemptView
+		var id int64
+		if err := rows.Scan(&id, &a.No, &a.Driver, &a.State, &a.Disposition, &a.SIPCode, &a.Reason, &a.Ambiguous, &a.Outcome, &a.Class,
+			&a.StartedAt, &a.AnsweredAt, &a.EndedAt); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		a.Answers = []AnswerView{}
+		attempts = append(attempts, a)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for i, id := range ids {
+		ar, err := s.pool.Query(ctx, `SELECT question, keys, value, points FROM answers WHERE attempt_id = $1 ORDER BY seq`, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for ar.Next() {
+			var v AnswerView
+			var points []byte
+			if err := ar.Scan(&v.Question, &v.Keys, &v.Value, &points); err != nil {
+				ar.Close()
+				return nil, nil, err
+			}
+			_ = json.Unmarshal(points, &v.Points)
+			attempts[i].Answers = append(attempts[i].Answers, v)
+		}
+		ar.Close()
+	}
+	er, err := s.pool.Query(ctx, `SELECT at, actor, kind, data FROM lead_events WHERE lead_id = $1 ORDER BY at, id`, leadID)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, err := pgx.CollectRows(er, func(row pgx.CollectableRow) (EventView, error) {
+		var e EventView
+		var data []byte
+		err := row.Scan(&e.At, &e.Actor, &e.Kind, &data)
+		_ = json.Unmarshal(data, &e.Data)
+		return e, err
+	})
+	return attempts, events, err
+}
+
+// CampaignByName finds a campaign by its name.
+func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+	return scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE name = $1`, name))
+}
+
+// RemoveDNC takes a number off the do-not-call list; false if it was not on it.
+func RemoveDNC(ctx context.Context, db DB, phone string) (bool, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM dnc WHERE phone = $1`, phone)
+	return tag.RowsAffected() > 0, err
+}

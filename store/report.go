@@ -14,6 +14,7 @@ type CampaignReport struct {
 	ByStatus      []Count // lead status → leads
 	ByClass       []Count // class of qualified or opted-out leads → leads
 	Dispositions  []Count // attempt disposition → attempts
+	SLA           []Count // sales SLA status (pending, met, breached) → leads
 	Attempts      int
 	SalesReady    []SalesLead
 	FirstDialP50  time.Duration // lead created → first attempt started
@@ -60,6 +61,9 @@ func (s *Store) Report(ctx context.Context, campaignID int64) (*CampaignReport, 
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	if r.Dispositions, err = counts(`SELECT coalesce(disposition, state), count(*) FROM call_attempts WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1`); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if r.SLA, err = counts(`SELECT sla_status, count(*) FROM leads WHERE campaign_id = $1 AND sla_status IS NOT NULL GROUP BY 1 ORDER BY 1`); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	for _, c := range r.ByStatus {

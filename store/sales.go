@@ -128,3 +128,33 @@ func (s *Store) Transition(ctx context.Context, leadID, userID int64, action str
 	}
 	return GetLead(ctx, s.pool, leadID)
 }
+
+// ExportQualified streams leads that completed the questionnaire (route
+// sales by default, or the given route) with their scores, for CSV export.
+func (s *Store) ExportQualified(ctx context.Context, route string, each func([]string) error) error {
+	if route == "" {
+		route = "sales"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id::text, campaign_id::text, phone, coalesce(first_name, ''), coalesce(last_name, ''),
+		coalesce(email, ''), coalesce(company, ''), coalesce(class, ''), coalesce(route, ''), coalesce(total::text, ''),
+		coalesce(sales_stage, ''), coalesce(to_char(sla_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), coalesce(scores::text, '{}')
+		FROM leads WHERE outcome = 'completed' AND route = $1 ORDER BY sla_due_at NULLS LAST, id`, route)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	row := make([]string, 13)
+	ptrs := make([]any, len(row))
+	for i := range row {
+		ptrs[i] = &row[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		if err := each(row); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -227,3 +227,33 @@ func AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data
 	}
 	return nil
 }
+
+// SetCampaignScript stores the script a draft campaign will pin on start.
+func (s *Store) SetCampaignScript(ctx context.Context, id int64, yaml string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET script_yaml = $2, updated_at = now() WHERE id = $1`, id, yaml)
+	return err
+}
+
+// UpdateCampaign changes a campaign's calling policy (not its name or
+// script). Zero values keep the current setting.
+func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) error {
+	var days any
+	if len(p.WindowDays) > 0 {
+		days = p.WindowDays
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET caller_id = coalesce($2, caller_id), caller_name = coalesce($3, caller_name),
+		default_country = coalesce($4, default_country), window_days = coalesce($5::smallint[], window_days),
+		window_start = coalesce($6::time, window_start), window_end = coalesce($7::time, window_end),
+		max_attempts = coalesce($8, max_attempts), retry_busy = coalesce($9, retry_busy), retry_no_answer = coalesce($10, retry_no_answer),
+		retry_congestion = coalesce($11, retry_congestion), retry_incomplete = coalesce($12, retry_incomplete),
+		ring_timeout = coalesce($13, ring_timeout), max_call_length = coalesce($14, max_call_length),
+		max_concurrent_calls = coalesce($15, max_concurrent_calls), calls_per_second = coalesce($16::numeric, calls_per_second),
+		sla = coalesce($17, sla), require_consent = $18, updated_at = now() WHERE id = $1`,
+		id, zeroNull(p.CallerID), zeroNull(p.CallerName), zeroNull(p.DefaultCountry), days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
+		zeroNull(p.MaxAttempts), nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
+		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent)
+	if err != nil {
+		return fmt.Errorf("update campaign %d: %w", id, err)
+	}
+	return nil
+}

@@ -245,7 +245,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 		}
 		return nil
 	}
-	handler, err := api.New(api.Config{DB: pool, Logger: log, Version: version})
+	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log, Version: version})
 	if err != nil {
 		return err
 	}

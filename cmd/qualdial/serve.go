@@ -223,7 +223,8 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		return err
 	}
 	defer closeDB()
-	var q *queue.Queue
+	st := store.New(pool)
+	drivers := map[string]dialer.Driver{}
 	if cfg.Workers {
 		sipCfg, err := cfg.SIP.config(e.promptSource("", log), log.With("component", "sip"))
 		if err != nil {
@@ -234,18 +235,20 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 			return err
 		}
 		defer drv.Close()
-		q, err = queue.New(store.New(pool), queue.Config{Drivers: map[string]dialer.Driver{"sip": drv},
-			MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap, SoftStopTimeout: cfg.ShutdownTimeout,
-			Logger: log.With("component", "queue")})
-		if err != nil {
-			return err
-		}
+		drivers["sip"] = drv
+	}
+	q, err := queue.New(st, queue.Config{Drivers: drivers, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
+		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue")})
+	if err != nil {
+		return err
+	}
+	if cfg.Workers { // otherwise the queue only enqueues, for the API
 		if err := q.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
-		log.Info("dial workers running", "sip", drv.Addr().String(), "max_calls", cfg.MaxCalls)
+		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	handler, err := api.New(api.Config{DB: pool, Logger: log.With("component", "api"), Version: version})
+	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: version})
 	if err != nil {
 		return err
 	}
@@ -275,7 +278,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	defer signal.Stop(again)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout+10*time.Second)
 	defer cancel()
-	if q != nil {
+	if cfg.Workers {
 		stopped := make(chan error, 1)
 		go func() { stopped <- q.Stop(sctx) }()
 		select {
@@ -328,3 +331,4 @@ func (e *env) migrateCommand() *cobra.Command {
 	e.logFlags(cmd, &logFormat, &logLvl)
 	return cmd
 }
+

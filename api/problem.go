@@ -1,0 +1,132 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/store"
+)
+
+// Problem is an RFC 9457 error body.
+type Problem struct {
+	Type   string              `json:"type"`
+	Title  string              `json:"title"`
+	Status int                 `json:"status"`
+	Detail string              `json:"detail,omitempty"`
+	Errors []intake.FieldError `json:"errors,omitempty"`
+}
+
+// apiError carries a status chosen by a handler.
+type apiError struct {
+	status int
+	detail string
+	fields []intake.FieldError
+}
+
+func (e *apiError) Error() string { return e.detail }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+func invalid(fields ...intake.FieldError) error {
+	return &apiError{status: http.StatusUnprocessableEntity, detail: "the request has invalid fields", fields: fields}
+}
+
+func notFound(what string) error {
+	return &apiError{status: http.StatusNotFound, detail: what + " not found"}
+}
+
+// handlerFunc is an endpoint that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, key *store.APIKey) error
+
+// writeError maps an error to a problem+json response, once, here. Details of
+// unexpected errors (SQL, internals) are logged, never sent.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := Problem{Type: "about:blank"}
+	var ae *apiError
+	var fe intake.Errors
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		p.Status, p.Detail, p.Errors = ae.status, ae.detail, ae.fields
+	case errors.As(err, &fe):
+		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, "the request has invalid fields", fe
+	case errors.Is(err, store.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrConflict):
+		p.Status, p.Detail = http.StatusConflict, err.Error()
+	case errors.As(err, &mbe):
+		p.Status, p.Detail = http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)
+	case errors.Is(err, context.Canceled):
+		p.Status, p.Detail = 499, "the client went away"
+	default:
+		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		p.Status, p.Detail = http.StatusInternalServerError, "internal error; it has been logged"
+	}
+	p.Title = http.StatusText(p.Status)
+	if p.Title == "" {
+		p.Title = "Client Closed Request"
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="qualdial"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// auth checks the API key and its role, then runs the handler.
+func (s *server) auth(h handlerFunc, roles []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			token = r.Header.Get("X-API-Key")
+		}
+		if token == "" {
+			s.writeError(w, r, &apiError{status: http.StatusUnauthorized, detail: "send an API key: Authorization: Bearer <key>"})
+			return
+		}
+		key, err := s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+		if errors.Is(err, store.ErrBadKey) {
+			s.writeError(w, r, &apiError{status: http.StatusUnauthorized, detail: "the API key is not valid or was revoked"})
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		allowed := false
+		for _, role := range roles {
+			allowed = allowed || key.Role == role
+		}
+		if !allowed {
+			s.writeError(w, r, &apiError{status: http.StatusForbidden,
+				detail: fmt.Sprintf("role %s may not use this endpoint (allowed: %s)", key.Role, strings.Join(roles, ", "))})
+			return
+		}
+		if err := h(w, r, key); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// recoverer turns a panic into a 500 problem without leaking it.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
