@@ -326,6 +326,9 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	return nil
 }
 
+// ParseMapping reads "Handy:phone,Vorname:first_name".
+func ParseMapping(s string) (map[string]string, error) { return parseMapping(s) }
+
 // parseMapping reads "Handy:phone,Vorname:first_name".
 func parseMapping(s string) (map[string]string, error) {
 	m := map[string]string{}

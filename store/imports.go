@@ -123,18 +123,19 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 	steps := []struct {
 		sql    string
 		counts *int
+		args   []any
 	}{
 		{`WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
 			RETURNING s.row_number, 'duplicate of row ' || f.row_number AS reason, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, min(reason), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates},
+			INSERT INTO import_rejects SELECT $1, row_number, min(reason), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
 		{`WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC},
+			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
 		{`WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
 			RETURNING s.row_number, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'already in the campaign', min(raw) FROM d GROUP BY row_number`, &imp.Duplicates},
+			INSERT INTO import_rejects SELECT $1, row_number, 'already in the campaign', min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID, imp.CampaignID}},
 	}
 	for _, st := range steps {
-		tag, err := tx.Exec(ctx, st.sql, imp.ID, imp.CampaignID)
+		tag, err := tx.Exec(ctx, st.sql, st.args...)
 		if err != nil {
 			return fmt.Errorf("sort rows: %w", err)
 		}
@@ -152,8 +153,8 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 	}
 	imp.Accepted = len(ids)
 	if _, err := tx.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data)
-		SELECT id, 'import:' || $1, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint)
-		FROM leads WHERE import_id = $1`, imp.ID); err != nil {
+		SELECT id, 'import:' || $1::bigint, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint)
+		FROM leads WHERE import_id = $1::bigint`, imp.ID); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
 	if enqueue != nil && len(ids) > 0 {

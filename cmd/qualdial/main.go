@@ -63,6 +63,6 @@ func (e *env) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(e.scriptCommand(), e.serveCommand(), e.migrateCommand(), e.callCommand(), e.softphoneCommand(), e.promptsCommand(), e.demoCommand())
+	root.AddCommand(e.scriptCommand(), e.serveCommand(), e.migrateCommand(), e.callCommand(), e.softphoneCommand(), e.promptsCommand(), e.demoCommand(), e.apikeyCommand(), e.importCommand())
 	return root
 }
