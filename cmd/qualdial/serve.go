@@ -331,4 +331,3 @@ func (e *env) migrateCommand() *cobra.Command {
 	e.logFlags(cmd, &logFormat, &logLvl)
 	return cmd
 }
-
