@@ -410,3 +410,38 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIKeyAndImportCommands: a key printed once works against the API
+// (served by a real serve process), and qualdial import reports rows.
+func TestAPIKeyAndImportCommands(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	env := map[string]string{"QUALDIAL_DATABASE_URL": url}
+	code, key, errOut := runCLI(t, env, "apikey", "create", "--role", "marketing", "--name", "Mia from marketing")
+	key = strings.TrimSpace(key)
+	if code != 0 || !strings.HasPrefix(key, "qd_") || !strings.Contains(errOut, "shown only now") {
+		t.Fatalf("apikey: exit %d %q %s", code, key, errOut)
+	}
+	if code, _, errOut := runCLI(t, env, "apikey", "create", "--role", "root", "--name", "x"); code != 1 || !strings.Contains(errOut, "use admin, marketing, sales or intake") {
+		t.Errorf("bad role: exit %d %s", code, errOut)
+	}
+	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--workers=false")
+	defer p.stop(t)
+	req, _ := http.NewRequest("POST", p.base+"/v1/campaigns", strings.NewReader(`{"name": "cli", "script_id": "bant-en", "caller_id": "+15550100"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("create campaign with the new key: %d", res.StatusCode)
+	}
+	file := filepath.Join(t.TempDir(), "list.csv")
+	os.WriteFile(file, []byte("phone;name\n+12125550101;Ann\n+12125550101;Ann again\nnope;Bob\n"), 0o644)
+	code, out, errOut := runCLI(t, env, "import", "--campaign", "cli", file)
+	if code != 0 || !strings.Contains(out, "3 rows: 1 accepted, 1 duplicates, 0 on the DNC list, 1 rejected") || !strings.Contains(out, "row 4: phone:") {
+		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
