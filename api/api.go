@@ -101,6 +101,7 @@ func New(cfg Config) (http.Handler, error) {
 type server struct {
 	cfg   Config
 	store *store.Store
+	keys  keyCache
 }
 
 func (s *server) routes(mux *http.ServeMux) {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -362,22 +364,75 @@ func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 			"no phone column among %q: name it phone (or telephone, mobile…) or pass mapping=<column>:phone", rd.Header())})
 	}
 	delim := string(rd.Delimiter())
+	// Normalising phone numbers with libphonenumber is the costly part:
+	// rows are built on every core. Order does not matter — duplicates are
+	// resolved by row number in the database — and the channels keep
+	// memory flat.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		item store.ImportItem
+		err  error
+	}
+	records := make(chan intake.Record, 1024)
+	items := make(chan result, 1024)
+	var readErr error
+	go func() {
+		defer close(records)
+		for {
+			rec, err := rd.Next()
+			var re *intake.RowError
+			switch {
+			case errors.As(err, &re):
+				select {
+				case items <- result{item: store.ImportItem{Row: re.Row, Reject: re.Err.Error(), Raw: strings.Join(rec.Raw, delim)}}:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			case errors.Is(err, io.EOF):
+				return
+			case err != nil:
+				readErr = err
+				return
+			}
+			select {
+			case records <- rec:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var workers sync.WaitGroup
+	for range runtime.NumCPU() {
+		workers.Go(func() {
+			for rec := range records {
+				raw := strings.Join(rec.Raw, delim)
+				it := store.ImportItem{Row: rec.Row, Raw: raw}
+				if l, err := intake.Build(rec.Values, mapping, c.DefaultCountry); err != nil {
+					it.Reject = err.Error()
+				} else {
+					p := leadParams(c.ID, l, "import")
+					it.Lead = &p
+				}
+				select {
+				case items <- result{item: it}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	go func() { workers.Wait(); close(items) }()
 	next := func() (store.ImportItem, error) {
-		rec, err := rd.Next()
-		var re *intake.RowError
-		switch {
-		case errors.As(err, &re):
-			return store.ImportItem{Row: re.Row, Reject: re.Err.Error(), Raw: strings.Join(rec.Raw, delim)}, nil
-		case err != nil:
-			return store.ImportItem{}, err
+		r, ok := <-items
+		if !ok {
+			if readErr != nil {
+				return store.ImportItem{}, readErr
+			}
+			return store.ImportItem{}, io.EOF
 		}
-		raw := strings.Join(rec.Raw, delim)
-		l, err := intake.Build(rec.Values, mapping, c.DefaultCountry)
-		if err != nil {
-			return store.ImportItem{Row: rec.Row, Reject: err.Error(), Raw: raw}, nil
-		}
-		p := leadParams(c.ID, l, "import")
-		return store.ImportItem{Row: rec.Row, Lead: &p, Raw: raw}, nil
+		return r.item, r.err
 	}
 	return st.ImportLeads(ctx, c.ID, filename, next, func(ctx context.Context, tx pgx.Tx, ids []int64) error {
 		return d.EnqueueManyTx(ctx, tx, ids)

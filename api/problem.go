@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/store"
@@ -92,7 +94,7 @@ func (s *server) auth(h handlerFunc, roles []string) http.Handler {
 			s.writeError(w, r, &apiError{status: http.StatusUnauthorized, detail: "send an API key: Authorization: Bearer <key>"})
 			return
 		}
-		key, err := s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+		key, err := s.keys.authenticate(r.Context(), s.store, strings.TrimSpace(token))
 		if errors.Is(err, store.ErrBadKey) {
 			s.writeError(w, r, &apiError{status: http.StatusUnauthorized, detail: "the API key is not valid or was revoked"})
 			return
@@ -129,4 +131,38 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// keyCache remembers valid keys for a short while, so a busy rep's requests
+// do not each look their key up; a revoked key stops working within keyTTL.
+type keyCache struct {
+	mu   sync.Mutex
+	keys map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     *store.APIKey
+	expires time.Time
+}
+
+const keyTTL = 30 * time.Second
+
+func (c *keyCache) authenticate(ctx context.Context, st *store.Store, token string) (*store.APIKey, error) {
+	c.mu.Lock()
+	if k, ok := c.keys[token]; ok && time.Now().Before(k.expires) {
+		c.mu.Unlock()
+		return k.key, nil
+	}
+	c.mu.Unlock()
+	key, err := st.Authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.keys == nil || len(c.keys) > 10000 {
+		c.keys = map[string]cachedKey{}
+	}
+	c.keys[token] = cachedKey{key: key, expires: time.Now().Add(keyTTL)}
+	c.mu.Unlock()
+	return key, nil
 }

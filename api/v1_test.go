@@ -581,3 +581,8 @@ func TestCampaignsAndDNC(t *testing.T) {
 }
 
 func readScript() ([]byte, error) { return os.ReadFile("../scripts/bant-en.yaml") }
+
+func jsonDecode(res *http.Response, v any) error {
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(v)
+}

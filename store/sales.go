@@ -56,24 +56,18 @@ func (s *Store) SalesLeads(ctx context.Context, f SalesFilter) ([]*Lead, error) 
 // ClaimNext gives the calling rep the most urgent open lead, atomically:
 // two reps asking at once never get the same one. ErrNotFound when none.
 func (s *Store) ClaimNext(ctx context.Context, userID int64, campaignID int64) (*Lead, error) {
-	var id int64
-	err := s.Tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = now(), updated_at = now()
+	// One statement: claim, record the event, return the lead.
+	l, err := scanLead(s.pool.QueryRow(ctx, `WITH l AS (
+			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = now(), updated_at = now()
 			WHERE id = (SELECT id FROM leads WHERE sales_stage = 'open' AND ($2 = 0 OR campaign_id = $2)
 				ORDER BY sla_due_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-			RETURNING id`, userID, campaignID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		return AddEvent(ctx, tx, id, fmt.Sprintf("user:%d", userID), "lead.accepted", nil)
-	})
+			RETURNING *),
+		ev AS (INSERT INTO lead_events (lead_id, actor, kind) SELECT id, 'user:' || $1::bigint, 'lead.accepted' FROM l)
+		SELECT `+leadColumns+` FROM l JOIN campaigns c ON c.id = l.campaign_id`, userID, campaignID))
 	if err != nil {
 		return nil, err
 	}
-	return GetLead(ctx, s.pool, id)
+	return l, nil
 }
 
 // Sales actions.
