@@ -135,6 +135,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	route("POST /v1/dnc", s.addDNC, mkt...)
 	route("GET /v1/dnc/{phone}", s.checkDNC, any...)
 	route("DELETE /v1/dnc/{phone}", s.removeDNC, store.RoleAdmin)
+	route("POST /v1/webhooks", s.createWebhook, store.RoleAdmin)
+	route("GET /v1/webhooks", s.listWebhooks, store.RoleAdmin)
+	route("DELETE /v1/webhooks/{id}", s.deleteWebhook, store.RoleAdmin)
 }
 
 // healthz answers as long as the process serves HTTP (liveness).

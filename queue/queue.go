@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -65,6 +66,10 @@ type Config struct {
 	// SoftStopTimeout bounds how long Stop lets calls in progress finish;
 	// default 2m.
 	SoftStopTimeout time.Duration
+	// WebhookInterval is how often pending CRM webhooks are dispatched;
+	// default 2s. WebhookBackoff is the first retry delay, doubling after;
+	// default 5s.
+	WebhookInterval, WebhookBackoff time.Duration
 	// Now is the clock; nil means time.Now. Tests fix it to check windows.
 	Now func() time.Time
 	// Worker names this process in attempts; default host/pid, which lets
@@ -97,6 +102,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.SoftStopTimeout == 0 {
 		out.SoftStopTimeout = 2 * time.Minute
+	}
+	if out.WebhookInterval == 0 {
+		out.WebhookInterval = 2 * time.Second
+	}
+	if out.WebhookBackoff == 0 {
+		out.WebhookBackoff = 5 * time.Second
 	}
 	if out.Now == nil {
 		out.Now = time.Now
@@ -146,6 +157,12 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, &reconcileWorker{q: q}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &webhookDispatchWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &webhookWorker{q: q, client: &http.Client{Timeout: 15 * time.Second}}); err != nil {
+		return nil, err
+	}
 	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			QueueDial:          {MaxWorkers: cfg.MaxCalls},
@@ -163,6 +180,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return SLAWatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "sla_watch", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return WebhookDispatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "webhook_dispatch", RunOnStart: true}),
 		},
 	})
 	if err != nil {

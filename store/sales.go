@@ -86,7 +86,7 @@ var transitions = map[string]struct {
 	kind string
 }{
 	ActionContacted: {[]string{"open", "accepted"}, `sales_stage = 'contacted', contacted_at = now(),
-		assigned_to = coalesce(assigned_to, $2),
+		assigned_to = coalesce(assigned_to, nullif($2::bigint, 0)),
 		sla_status = CASE WHEN sla_status = 'breached' OR now() > sla_due_at THEN 'breached' ELSE 'met' END`, "lead.contacted"},
 	ActionWon:     {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = now()`, "lead.won"},
 	ActionLost:    {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = now()`, "lead.lost"},

@@ -221,7 +221,10 @@ func AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data
 	if err != nil {
 		return err
 	}
-	_, err = db.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data) VALUES ($1, $2, $3, $4)`, leadID, actor, kind, b)
+	// The event and its webhook deliveries (outbox) in one statement.
+	_, err = db.Exec(ctx, `WITH e AS (INSERT INTO lead_events (lead_id, actor, kind, data) VALUES ($1, $2, $3, $4) RETURNING id, kind)
+		INSERT INTO webhook_deliveries (subscription_id, event_id)
+		SELECT s.id, e.id FROM e JOIN webhook_subscriptions s ON s.active AND e.kind = ANY(s.events)`, leadID, actor, kind, b)
 	if err != nil {
 		return fmt.Errorf("lead %d event %s: %w", leadID, kind, err)
 	}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/store"
+)
+
+// createWebhook subscribes a CRM's URL to lead events. The signing secret
+// is in the answer, once.
+func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	var body struct {
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+	}
+	if err := s.readJSON(w, r, &body); err != nil {
+		return err
+	}
+	var errs intake.Errors
+	if u, err := url.Parse(body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, intake.FieldError{Field: "url", Message: "an http(s) URL is required"})
+	}
+	if len(body.Events) == 0 {
+		body.Events = store.WebhookEvents
+	}
+	for _, e := range body.Events {
+		if !slices.Contains(store.WebhookEvents, e) {
+			errs = append(errs, intake.FieldError{Field: "events", Message: fmt.Sprintf("%q: use %v", e, store.WebhookEvents)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	sub, err := s.store.CreateSubscription(r.Context(), body.URL, body.Events)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, sub)
+	return nil
+}
+
+func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	subs, err := s.store.Subscriptions(r.Context())
+	if err != nil {
+		return err
+	}
+	if subs == nil {
+		subs = []store.Subscription{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": subs})
+	return nil
+}
+
+func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteSubscription(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+		return notFound("webhook")
+	} else if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
