@@ -23,7 +23,7 @@ func TestWebhookDeliveredWithRetries(t *testing.T) {
 	ctx := context.Background()
 	type hit struct {
 		id, event, sig, ts string
-		body                []byte
+		body               []byte
 	}
 	var mu sync.Mutex
 	var hits []hit
