@@ -1,11 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +118,12 @@ func (s *server) auth(h handlerFunc, roles []string) http.Handler {
 				detail: fmt.Sprintf("role %s may not use this endpoint (allowed: %s)", key.Role, strings.Join(roles, ", "))})
 			return
 		}
+		if key.HMACSecret != "" {
+			if err := s.verifySignature(w, r, key.HMACSecret); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		if err := h(w, r, key); err != nil {
 			s.writeError(w, r, err)
 		}
@@ -165,4 +177,35 @@ func (c *keyCache) authenticate(ctx context.Context, st *store.Store, token stri
 	c.keys[token] = cachedKey{key: key, expires: time.Now().Add(keyTTL)}
 	c.mu.Unlock()
 	return key, nil
+}
+
+// signatureWindow is how old a signed request may be (replays after it fail).
+const signatureWindow = 5 * time.Minute
+
+// verifySignature checks X-Qualdial-Signature: v1=hex(HMAC-SHA256(secret,
+// timestamp + "." + body)), with X-Qualdial-Timestamp (Unix seconds) within
+// five minutes. The body is read and put back for the handler.
+func (s *server) verifySignature(w http.ResponseWriter, r *http.Request, secret string) error {
+	unauthorized := func(msg string) error { return &apiError{status: http.StatusUnauthorized, detail: msg} }
+	ts := r.Header.Get("X-Qualdial-Timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return unauthorized("this key requires signed requests: send X-Qualdial-Timestamp and X-Qualdial-Signature")
+	}
+	if d := time.Since(time.Unix(sec, 0)); d > signatureWindow || d < -signatureWindow {
+		return unauthorized("X-Qualdial-Timestamp is more than 5 minutes off")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	want := "v1=" + hex.EncodeToString(m.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Qualdial-Signature"))) {
+		return unauthorized("X-Qualdial-Signature does not match the body")
+	}
+	return nil
 }

@@ -586,3 +586,52 @@ func jsonDecode(res *http.Response, v any) error {
 	defer res.Body.Close()
 	return json.NewDecoder(res.Body).Decode(v)
 }
+
+// A key that requires signatures rejects unsigned, stale and forged
+// requests and takes correctly signed ones; webhooks are managed by admins.
+func TestSignedIntakeAndWebhooks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.campaign(t, "signed", nil)
+	token, key, _ := b.st.CreateAPIKey(ctx, store.RoleIntake, "provider")
+	secret, err := b.st.RequireSignature(ctx, key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.keys["signed"] = token
+	body := `{"campaign": "signed", "phone": "+12125550150"}`
+	now := fmt.Sprint(time.Now().Unix())
+	for _, tc := range []struct {
+		name, ts, sig string
+		want          int
+	}{
+		{"unsigned", "", "", 401},
+		{"stale", fmt.Sprint(time.Now().Add(-10 * time.Minute).Unix()), queue.Sign(secret, fmt.Sprint(time.Now().Add(-10*time.Minute).Unix()), []byte(body)), 401},
+		{"forged", now, queue.Sign("whsec_wrong_secret_value", now, []byte(body)), 401},
+		{"signed", now, queue.Sign(secret, now, []byte(body)), 202},
+	} {
+		res := b.do(t, "POST", "/v1/leads", "signed", "application/json", strings.NewReader(body), "X-Qualdial-Timestamp", tc.ts, "X-Qualdial-Signature", tc.sig)
+		if res.status != tc.want {
+			t.Errorf("%s: %d, want %d: %s", tc.name, res.status, tc.want, res.body)
+		}
+	}
+	res := b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", strings.NewReader(`{"url": "https://crm.example/hooks", "events": ["lead.qualified"]}`))
+	if res.status != 201 || !strings.HasPrefix(res.json(t)["secret"].(string), "whsec_") {
+		t.Fatalf("subscribe: %d %s", res.status, res.body)
+	}
+	if res := b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", strings.NewReader(`{"url": "ftp://x", "events": ["lead.eaten"]}`)); res.status != 422 || len(res.json(t)["errors"].([]any)) != 2 {
+		t.Errorf("bad subscription: %d %s", res.status, res.body)
+	}
+	if res := b.do(t, "POST", "/v1/webhooks", store.RoleMarketing, "application/json", strings.NewReader(`{"url": "https://x"}`)); res.status != 403 {
+		t.Errorf("marketing subscribing: %d", res.status)
+	}
+	res = b.do(t, "GET", "/v1/webhooks", store.RoleAdmin, "", nil)
+	hooks := res.json(t)["webhooks"].([]any)
+	if len(hooks) != 1 || hooks[0].(map[string]any)["secret"] != nil {
+		t.Errorf("list: %s", res.body)
+	}
+	if res := b.do(t, "DELETE", fmt.Sprintf("/v1/webhooks/%v", hooks[0].(map[string]any)["id"]), store.RoleAdmin, "", nil); res.status != 204 {
+		t.Errorf("delete: %d", res.status)
+	}
+}

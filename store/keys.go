@@ -28,6 +28,9 @@ type APIKey struct {
 	Role   string
 	Prefix string
 	UserID int64 // 0 for keys without a person (intake)
+	// HMACSecret, when set, means requests with this key must be signed
+	// (form providers that sign their webhooks).
+	HMACSecret string
 }
 
 // ErrBadKey is returned for a missing, malformed, unknown or revoked key.
@@ -79,10 +82,10 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*APIKey, error)
 		return nil, ErrBadKey
 	}
 	k := &APIKey{Prefix: parts[0] + "_" + parts[1]}
-	var hash []byte
+	var hash, hmacSecret []byte
 	var user *int64
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, user_id, secret_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL`,
-		k.Prefix).Scan(&k.ID, &k.Name, &k.Role, &user, &hash)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, user_id, secret_hash, hmac_secret FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL`,
+		k.Prefix).Scan(&k.ID, &k.Name, &k.Role, &user, &hash, &hmacSecret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrBadKey
 	}
@@ -96,5 +99,18 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*APIKey, error)
 	if user != nil {
 		k.UserID = *user
 	}
+	k.HMACSecret = string(hmacSecret)
 	return k, nil
+}
+
+// RequireSignature gives a key a new signing secret and returns it: from
+// now on requests with the key must carry an HMAC signature.
+func (s *Store) RequireSignature(ctx context.Context, keyID int64) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := "whsec_" + hex.EncodeToString(b)
+	_, err := s.pool.Exec(ctx, `UPDATE api_keys SET hmac_secret = $2 WHERE id = $1`, keyID, []byte(secret))
+	return secret, err
 }

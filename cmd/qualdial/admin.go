@@ -20,6 +20,7 @@ func (e *env) apikeyCommand() *cobra.Command {
 	var (
 		db         databaseConfig
 		role, name string
+		signed     bool
 	)
 	create := &cobra.Command{
 		Use:   "create --role R --name N",
@@ -41,18 +42,28 @@ leads), sales (the sales pull: list, next, contacted/won/lost/recycle/release), 
 				return err
 			}
 			defer closeDB()
-			token, key, err := store.New(pool).CreateAPIKey(cmd.Context(), role, name)
+			st := store.New(pool)
+			token, key, err := st.CreateAPIKey(cmd.Context(), role, name)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(e.stdout, token)
 			fmt.Fprintf(e.stderr, "created %s key %q (id %d, prefix %s); it is shown only now\n", key.Role, key.Name, key.ID, key.Prefix)
+			if signed {
+				secret, err := st.RequireSignature(cmd.Context(), key.ID)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, secret)
+				fmt.Fprintln(e.stderr, "requests with this key must be signed: X-Qualdial-Timestamp and X-Qualdial-Signature = v1=hex(HMAC-SHA256(secret, timestamp + \".\" + body)); the secret (second line) is shown only now")
+			}
 			return nil
 		},
 	}
 	e.databaseFlags(create, &db)
 	create.Flags().StringVar(&role, "role", "", "admin, marketing, sales or intake")
 	create.Flags().StringVar(&name, "name", "", "who or what holds the key, e.g. a rep's name or a form's")
+	create.Flags().BoolVar(&signed, "signed", false, "require HMAC-signed requests with this key (for form providers that sign)")
 	cmd.AddCommand(create)
 	return cmd
 }
