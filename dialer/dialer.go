@@ -40,6 +40,27 @@ type DialRequest struct {
 	Language, Voice string
 	// Logger is the call's logger (with lead and attempt ids); nil: driver's.
 	Logger *slog.Logger
+	// Script and Lead are the script (YAML) and lead fields of the call,
+	// for drivers whose calls run the script away from the caller's
+	// goroutine (webhook-driven, see Runner). Others ignore them.
+	Script []byte
+	Lead   map[string]string
+}
+
+// Runner is a Call that runs the script itself — a webhook-driven call,
+// whose turns are answered by HTTP handlers on any replica. Use RunCall,
+// which picks Runner or the turn loop of Run.
+type Runner interface {
+	RunScript(ctx context.Context, eng *ivr.Engine, opts RunOptions) Outcome
+}
+
+// RunCall runs the script over the call: by the call itself when it is a
+// Runner, else turn by turn with Run.
+func RunCall(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outcome {
+	if r, ok := call.(Runner); ok {
+		return r.RunScript(ctx, eng, opts)
+	}
+	return Run(ctx, call, eng, opts)
 }
 
 // Call is an answered call. Its methods may be called from one goroutine at

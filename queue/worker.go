@@ -276,7 +276,8 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	log = log.With("attempt", a.No)
 	log.Info("dialing")
 	call, err := drv.Dial(ctx, dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
-		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log})
+		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields()})
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: "worker:" + q.cfg.Worker}
 	var outcome string
 	if err != nil {
@@ -287,7 +288,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		if err := store.MarkAnswered(ctx, db, a.ID, call.ID()); err != nil {
 			log.Warn("cannot mark the attempt answered", "error", err)
 		}
-		out := dialer.Run(ctx, call, eng, dialer.RunOptions{Lead: lead.Fields(), Now: q.cfg.Now,
+		out := dialer.RunCall(ctx, call, eng, dialer.RunOptions{Lead: lead.Fields(), Now: q.cfg.Now,
 			OnEnd: func(ctx context.Context, st ivr.State) error {
 				if st.Outcome != ivr.OutcomeOptedOut {
 					return nil

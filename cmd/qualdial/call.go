@@ -130,7 +130,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				rep.KeysHeard = []string{}
 				return e.report(rep, asJSON)
 			}
-			out := dialer.Run(cmd.Context(), call, ivr.NewEngine(s), dialer.RunOptions{Lead: lead})
+			out := dialer.RunCall(cmd.Context(), call, ivr.NewEngine(s), dialer.RunOptions{Lead: lead})
 			rep.Disposition, rep.SIPCode, rep.Reason, rep.CallID = string(dialer.Answered), 200, "OK", call.ID()
 			rep.KeysHeard = out.KeysHeard()
 			if rep.KeysHeard == nil {

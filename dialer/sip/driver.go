@@ -360,7 +360,14 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if ring <= 0 {
 		ring = 25 * time.Second
 	}
-	ringTimer := time.AfterFunc(ring, func() { cancelRing(errRingTimeout) })
+	ringTimer := time.AfterFunc(ring, func() {
+		select {
+		case <-gotResponse:
+			cancelRing(errRingTimeout) // CANCEL on the wire
+		default:
+			cancelRing(sipgo.WaitAnswerForceCancelErr) // nothing to CANCEL yet: stop waiting
+		}
+	})
 	defer ringTimer.Stop()
 	noResponse := time.AfterFunc(d.cfg.NoResponseTimeout, func() {
 		select {

@@ -1,0 +1,394 @@
+// Package twilio is qualdial's Twilio driver: calls are created with the
+// REST API (twilio-go) and run by TwiML webhooks. The handlers are
+// stateless — each call's engine state lives in the database, keyed by a
+// random token in the webhook URLs — so any replica can serve any webhook,
+// and every webhook is checked against X-Twilio-Signature.
+package twilio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	twilio "github.com/twilio/twilio-go"
+	twclient "github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// SessionStore keeps call sessions as JSON; *store.Store implements it.
+type SessionStore interface {
+	CreateSession(ctx context.Context, token string, data []byte) error
+	Session(ctx context.Context, token string) ([]byte, error)
+	UpdateSession(ctx context.Context, token string, fn func([]byte) ([]byte, error)) error
+}
+
+// Config configures the driver and its webhook handler.
+type Config struct {
+	// AccountSID and AuthToken authenticate REST calls and sign webhooks.
+	AccountSID, AuthToken string
+	// PublicURL is where Twilio reaches qualdial's webhooks, e.g.
+	// https://dialer.example.com — exactly as Twilio calls it, since
+	// signatures cover the URL. The handler is mounted at /twilio/.
+	PublicURL string
+	// APIBaseURL overrides https://api.twilio.com (a proxy, or a fake
+	// Twilio in tests).
+	APIBaseURL string
+	// Sessions stores call state. Required.
+	Sessions SessionStore
+	// MachineDetection asks Twilio to tell people from answering machines;
+	// machines are hung up on and reported as the machine disposition.
+	MachineDetection bool
+	// Poll is how often the dialing worker looks at the call's session;
+	// default 100ms.
+	Poll time.Duration
+	// HTTPClient for REST calls; default 15s timeout.
+	HTTPClient *http.Client
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.AccountSID == "" || c.AuthToken == "":
+		return errors.New("twilio: account SID and auth token are required (console.twilio.com → Account Info)")
+	case c.PublicURL == "":
+		return errors.New("twilio: PublicURL is required: the https address Twilio reaches qualdial's /twilio/ webhooks at")
+	case c.Sessions == nil:
+		return errors.New("twilio: Sessions is required")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("twilio: PublicURL %q must be an absolute http(s) URL", c.PublicURL)
+	}
+	return nil
+}
+
+// Driver places calls through Twilio.
+type Driver struct {
+	cfg    Config
+	rest   *twilio.RestClient
+	public string
+}
+
+var _ dialer.Driver = (*Driver)(nil)
+
+// rewriteHost sends the REST client's requests to another base URL
+// (twilio-go has no base-URL option).
+type rewriteHost struct {
+	target *url.URL
+	next   http.RoundTripper
+}
+
+func (t rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = t.target.Scheme, t.target.Host, t.target.Host
+	return t.next.RoundTrip(r)
+}
+
+// New returns the driver. Mount Handler() at /twilio/.
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 15 * time.Second}
+	}
+	if cfg.APIBaseURL != "" {
+		u, err := url.Parse(cfg.APIBaseURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("twilio: APIBaseURL %q is not a URL", cfg.APIBaseURL)
+		}
+		next := hc.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		hc = &http.Client{Timeout: hc.Timeout, Transport: rewriteHost{target: u, next: next}}
+	}
+	c := &twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken), HTTPClient: hc}
+	c.SetAccountSid(cfg.AccountSID)
+	return &Driver{cfg: cfg, rest: twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}),
+		public: strings.TrimSuffix(cfg.PublicURL, "/")}, nil
+}
+
+// session is one call's state, shared by the worker and the webhooks.
+type session struct {
+	Token      string            `json:"token"`
+	CallSid    string            `json:"call_sid,omitempty"`
+	Status     string            `json:"status"` // Twilio's CallStatus, last seen
+	AnsweredBy string            `json:"answered_by,omitempty"`
+	ErrorCode  int               `json:"error_code,omitempty"`
+	Answered   bool              `json:"answered"`
+	Machine    bool              `json:"machine,omitempty"`
+	Script     string            `json:"script"`
+	Lead       map[string]string `json:"lead,omitempty"`
+	Language   string            `json:"language,omitempty"`
+	Voice      string            `json:"voice,omitempty"`
+	State      *ivr.State        `json:"state,omitempty"`
+	Turn       *ivr.Turn         `json:"turn,omitempty"` // the last turn served
+	Seq        int               `json:"seq"`            // turns served; gathers carry it
+	Timeline   []dialer.Event    `json:"timeline,omitempty"`
+	Done       bool              `json:"done"`
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (d *Driver) load(ctx context.Context, token string) (*session, error) {
+	b, err := d.cfg.Sessions.Session(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	var s session
+	return &s, json.Unmarshal(b, &s)
+}
+
+func (d *Driver) update(ctx context.Context, token string, fn func(*session) error) (*session, error) {
+	var out session
+	err := d.cfg.Sessions.UpdateSession(ctx, token, func(b []byte) ([]byte, error) {
+		if err := json.Unmarshal(b, &out); err != nil {
+			return nil, err
+		}
+		if err := fn(&out); err != nil {
+			return nil, err
+		}
+		return json.Marshal(&out)
+	})
+	return &out, err
+}
+
+// Dial creates the call and waits until it is answered or fails.
+func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call, error) {
+	log := req.Logger
+	if log == nil {
+		log = d.cfg.Logger
+	}
+	if !strings.HasPrefix(req.To, "+") {
+		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: fmt.Errorf("twilio dials E.164 numbers, not %q", req.To)}
+	}
+	if req.CallerID == "" {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: errors.New("no caller ID: one is required to place calls")}
+	}
+	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: req.Language, Voice: req.Voice}
+	data, _ := json.Marshal(s)
+	if err := d.cfg.Sessions.CreateSession(ctx, s.Token, data); err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: err}
+	}
+	ring := int(req.RingTimeout.Seconds())
+	if ring < 5 {
+		ring = 25
+	}
+	p := &api.CreateCallParams{}
+	p.SetTo(req.To).SetFrom(req.CallerID).SetUrl(d.hook("voice", s.Token, 0)).SetMethod("POST").
+		SetStatusCallback(d.hook("status", s.Token, 0)).SetStatusCallbackMethod("POST").
+		SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"}).SetTimeout(ring)
+	if req.MaxDuration > 0 {
+		p.SetTimeLimit(int(req.MaxDuration.Seconds()))
+	}
+	if d.cfg.MachineDetection {
+		p.SetMachineDetection("Enable")
+	}
+	created, err := d.rest.Api.CreateCall(p)
+	if err != nil {
+		return nil, classifyRESTError(err)
+	}
+	sid := ""
+	if created.Sid != nil {
+		sid = *created.Sid
+	}
+	if _, err := d.update(ctx, s.Token, func(s *session) error { s.CallSid = sid; return nil }); err != nil {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: err}
+	}
+	log = log.With("call_sid", sid)
+	log.Debug("twilio call created")
+	tick := time.NewTicker(d.cfg.Poll)
+	defer tick.Stop()
+	deadline := time.After(time.Duration(ring)*time.Second + 30*time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			d.end(sid, "canceled")
+			return nil, &dialer.DialError{Disposition: dialer.Canceled, Err: ctx.Err()}
+		case <-deadline:
+			d.end(sid, "canceled")
+			return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: errors.New("twilio reported neither an answer nor a final status")}
+		case <-tick.C:
+		}
+		cur, err := d.load(ctx, s.Token)
+		if err != nil {
+			continue
+		}
+		switch {
+		case cur.Machine:
+			return nil, &dialer.DialError{Disposition: dialer.Machine, Reason: cur.AnsweredBy}
+		case cur.Answered:
+			return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: req.MaxDuration}, nil
+		case cur.Done:
+			return nil, failure(cur)
+		}
+	}
+}
+
+func (d *Driver) hook(kind, token string, seq int) string {
+	u := d.public + "/twilio/" + kind + "?s=" + token
+	if seq > 0 {
+		u += fmt.Sprintf("&seq=%d", seq)
+	}
+	return u
+}
+
+// end stops a call: canceled before the answer, completed after.
+func (d *Driver) end(sid, status string) {
+	if sid == "" {
+		return
+	}
+	p := &api.UpdateCallParams{}
+	p.SetStatus(status)
+	if _, err := d.rest.Api.UpdateCall(sid, p); err != nil && status == "canceled" {
+		p.SetStatus("completed") // answered meanwhile
+		_, _ = d.rest.Api.UpdateCall(sid, p)
+	}
+}
+
+// Twilio error codes that mean the number must not be called again.
+var neverCall = map[int]dialer.Disposition{
+	13224: dialer.InvalidNumber, 13225: dialer.Rejected, 21211: dialer.InvalidNumber, 21214: dialer.InvalidNumber,
+	21217: dialer.InvalidNumber, 21610: dialer.Rejected, 32203: dialer.Rejected,
+}
+
+// failure classifies a call that ended without an answer.
+func failure(s *session) *dialer.DialError {
+	if d, ok := neverCall[s.ErrorCode]; ok {
+		return &dialer.DialError{Disposition: d, ProviderCode: s.ErrorCode, Reason: s.Status}
+	}
+	switch s.Status {
+	case "busy":
+		return &dialer.DialError{Disposition: dialer.Busy, Reason: s.Status}
+	case "no-answer":
+		return &dialer.DialError{Disposition: dialer.NoAnswer, Reason: s.Status}
+	case "canceled":
+		return &dialer.DialError{Disposition: dialer.Canceled, Reason: s.Status}
+	case "completed":
+		return &dialer.DialError{Disposition: dialer.NoAnswer, Reason: "completed before an answer"}
+	}
+	return &dialer.DialError{Disposition: dialer.Failed, ProviderCode: s.ErrorCode, Reason: s.Status, Ambiguous: s.Status != "failed"}
+}
+
+// classifyRESTError maps a Calls.json error: 429 and queue-full answers
+// are congestion (back off), others fail.
+func classifyRESTError(err error) *dialer.DialError {
+	var te *twclient.TwilioRestError
+	if errors.As(err, &te) {
+		if d, ok := neverCall[te.Code]; ok {
+			return &dialer.DialError{Disposition: d, ProviderCode: te.Code, Reason: te.Message, Err: err}
+		}
+		if te.Status == http.StatusTooManyRequests || te.Code == 20429 || te.Status >= 500 {
+			return &dialer.DialError{Disposition: dialer.Congestion, ProviderCode: te.Code, Reason: te.Message, Err: err}
+		}
+		return &dialer.DialError{Disposition: dialer.Failed, ProviderCode: te.Code, Reason: te.Message, Err: err}
+	}
+	return &dialer.DialError{Disposition: dialer.Congestion, Err: err}
+}
+
+// call is an answered Twilio call; its script runs in the webhooks.
+type call struct {
+	d      *Driver
+	token  string
+	sid    string
+	log    *slog.Logger
+	maxDur time.Duration
+	ended  bool
+}
+
+var _ dialer.Runner = (*call)(nil)
+
+func (c *call) ID() string { return c.sid }
+
+// Turn is not used: the webhooks run the turns (see RunScript).
+func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
+	return ivr.Input{}, errors.New("twilio calls run their script in the webhooks: use dialer.RunCall")
+}
+
+func (c *call) Done() <-chan struct{} {
+	ch := make(chan struct{})
+	if c.ended {
+		close(ch)
+	}
+	return ch
+}
+
+// Hangup ends the call (idempotent).
+func (c *call) Hangup(ctx context.Context) error {
+	if !c.ended {
+		c.ended = true
+		c.d.end(c.sid, "completed")
+	}
+	return nil
+}
+
+// RunScript waits while the webhooks run the script, calls OnEnd as soon as
+// the script has ended, and returns the outcome when Twilio reports the call
+// completed.
+func (c *call) RunScript(ctx context.Context, eng *ivr.Engine, opts dialer.RunOptions) dialer.Outcome {
+	tick := time.NewTicker(c.d.cfg.Poll)
+	defer tick.Stop()
+	var limit <-chan time.Time
+	if c.maxDur > 0 {
+		limit = time.After(c.maxDur + 30*time.Second)
+	}
+	onEnd := false
+	var out dialer.Outcome
+	for {
+		var s *session
+		select {
+		case <-ctx.Done():
+			out.Err = ctx.Err()
+			_ = c.Hangup(context.WithoutCancel(ctx))
+		case <-limit:
+			out.Err = errors.New("maximum call duration reached")
+			_ = c.Hangup(context.WithoutCancel(ctx))
+		case <-tick.C:
+		}
+		s, err := c.d.load(context.WithoutCancel(ctx), c.token)
+		if err != nil {
+			continue
+		}
+		if s.State != nil && s.State.Done() && !onEnd && opts.OnEnd != nil {
+			onEnd = true
+			if err := opts.OnEnd(ctx, *s.State); err != nil {
+				out.Err = errors.Join(out.Err, err)
+			}
+		}
+		if s.Done || out.Err != nil {
+			c.ended = true
+			st := ivr.State{}
+			if s.State != nil {
+				st = *s.State
+			}
+			if !onEnd && opts.OnEnd != nil {
+				_ = opts.OnEnd(ctx, st)
+			}
+			out.State, out.Result, out.Timeline = st, eng.Result(st), s.Timeline
+			return out
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package twilio_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/dialer/sip"
+	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type hum struct{}
+
+func (hum) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
+	out := make([]int16, 2400)
+	for i := range out {
+		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
+	}
+	return out, nil
+}
+
+// outcome is what must be the same whichever driver placed the call.
+type outcome struct {
+	disposition dialer.Disposition
+	result      ivr.Result
+}
+
+func (o outcome) summary() string {
+	var answers []string
+	for _, a := range o.result.Answers {
+		answers = append(answers, a.Question+"="+a.Keys)
+	}
+	return fmt.Sprintf("%s %s class=%s total=%d scores=%v answers=%v", o.disposition, o.result.Outcome, o.result.Class,
+		o.result.Total, o.result.Scores, answers)
+}
+
+type twilioBundle struct {
+	driver *twilio.Driver
+	fake   *fakeTwilio
+	hooks  *httptest.Server
+}
+
+func newTwilio(t *testing.T, personas map[string]fakePersona, machineDetection bool) *twilioBundle {
+	t.Helper()
+	st := store.New(pgtest.DB(t))
+	fake := newFakeTwilio(t, personas)
+	var handler http.Handler
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(hooks.Close)
+	d, err := twilio.New(twilio.Config{AccountSID: fake.sid, AuthToken: fake.token, PublicURL: hooks.URL, APIBaseURL: fake.srv.URL,
+		Sessions: st, MachineDetection: machineDetection, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = d.Handler()
+	return &twilioBundle{driver: d, fake: fake, hooks: hooks}
+}
+
+func bant(t *testing.T) ([]byte, *ivr.Engine) {
+	t.Helper()
+	src, err := os.ReadFile("../../scripts/bant-en.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, ivr.NewEngine(ivr.MustParse("bant-en.yaml", src))
+}
+
+func place(t *testing.T, drv dialer.Driver, to string, src []byte, eng *ivr.Engine) outcome {
+	t.Helper()
+	call, err := drv.Dial(t.Context(), dialer.DialRequest{To: to, CallerID: "+15550100", RingTimeout: 15 * time.Second,
+		Script: src, Lead: map[string]string{"first_name": "Ann"}, Language: "en-US"})
+	if err != nil {
+		var de *dialer.DialError
+		if !errors.As(err, &de) {
+			t.Fatalf("dial: %v", err)
+		}
+		return outcome{disposition: de.Disposition}
+	}
+	out := dialer.RunCall(t.Context(), call, eng, dialer.RunOptions{Lead: map[string]string{"first_name": "Ann"}})
+	return outcome{disposition: dialer.Answered, result: out.Result}
+}
+
+// TestDriverParity runs the same scripts and key sequences through the SIP
+// driver (to the softphone) and the Twilio driver (to the fake Twilio) and
+// requires the same disposition, answers, scores and class.
+func TestDriverParity(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		number string
+		sip    softphone.Persona
+		twilio fakePersona
+	}{
+		{"hot lead", "+12125550301", softphone.Persona{Keys: "1,1,1,1,120#,1"}, fakePersona{steps: []string{"1", "1", "1", "1", "120#", "1"}}},
+		{"warm lead, Twilio retries webhooks", "+12125550302", softphone.Persona{Keys: "1,1,2,2,40#,2"}, fakePersona{steps: []string{"1", "1", "2", "2", "40#", "2"}, retries: true}},
+		{"student knock-out", "+12125550303", softphone.Persona{Keys: "1,2"}, fakePersona{steps: []string{"1", "2"}}},
+		{"opt-out", "+12125550304", softphone.Persona{Keys: "1,9"}, fakePersona{steps: []string{"1", "9"}}},
+		{"hang-up midway", "+12125550305", softphone.Persona{Keys: "1,1,1,hangup"}, fakePersona{steps: []string{"1", "1", "1", "hangup"}}},
+		{"wrong key then right", "+12125550306", softphone.Persona{Keys: "1,1,7,1,1,500#,1"}, fakePersona{steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}},
+		{"no key, then answers", "+12125550307", softphone.Persona{Keys: "1,timeout,1,1,1,120#,3"}, fakePersona{steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}},
+		{"busy", "+12125550308", softphone.Persona{Answer: "reject", Code: 486}, fakePersona{answer: "busy"}},
+		{"no answer", "+12125550309", softphone.Persona{Answer: "noanswer"}, fakePersona{answer: "no-answer"}},
+	}
+	sipPersonas, twPersonas := map[string]softphone.Persona{}, map[string]fakePersona{}
+	for _, c := range cases {
+		sipPersonas[c.number], twPersonas[c.number] = c.sip, c.twilio
+	}
+	// t.Cleanup, not defer: the parallel subtests run after this function returns.
+	phone, err := softphone.Start(softphone.Config{Personas: sipPersonas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	sd, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: hum{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sd.Close() })
+	tw := newTwilio(t, twPersonas, false)
+	src, eng := bant(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			viaSIP := place(t, sd, c.number, src, eng)
+			viaTwilio := place(t, tw.driver, c.number, src, eng)
+			if viaSIP.summary() != viaTwilio.summary() {
+				t.Errorf("drivers disagree:\n  sip:    %s\n  twilio: %s", viaSIP.summary(), viaTwilio.summary())
+			}
+			if viaSIP.result.Explanation.Reason != viaTwilio.result.Explanation.Reason {
+				t.Errorf("explanations differ:\n  sip:    %s\n  twilio: %s", viaSIP.result.Explanation.Reason, viaTwilio.result.Explanation.Reason)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		tw.fake.mu.Lock()
+		defer tw.fake.mu.Unlock()
+		if tw.fake.repeats == 0 {
+			t.Error("no webhook was repeated: the retry case did not run")
+		}
+		for _, form := range tw.fake.created {
+			if form.Get("From") != "+15550100" || form.Get("Timeout") != "15" || len(form["StatusCallbackEvent"]) != 4 {
+				t.Errorf("Calls.json form %v", form)
+			}
+		}
+	})
+}
+
+func TestMachineAndFinalFailures(t *testing.T) {
+	t.Parallel()
+	tw := newTwilio(t, map[string]fakePersona{
+		"+12125550401": {answer: "machine"},
+		"+12125550402": {answer: "failed", code: 32203}, // carrier block: never call again
+		"+12125550403": {answer: "failed", code: 13224}, // invalid number
+	}, true)
+	src, eng := bant(t)
+	for number, want := range map[string]dialer.Disposition{"+12125550401": dialer.Machine, "+12125550402": dialer.Rejected, "+12125550403": dialer.InvalidNumber} {
+		if got := place(t, tw.driver, number, src, eng); got.disposition != want {
+			t.Errorf("%s: %s, want %s", number, got.disposition, want)
+		}
+	}
+	if f := tw.fake.created[0]; f.Get("MachineDetection") != "Enable" {
+		t.Errorf("machine detection not requested: %v", f)
+	}
+}
+
+// Webhooks without a valid signature get 403; unknown calls 404.
+func TestWebhookSecurity(t *testing.T) {
+	t.Parallel()
+	tw := newTwilio(t, map[string]fakePersona{}, false)
+	form := url.Values{"CallSid": {"CA1"}, "CallStatus": {"in-progress"}}
+	for _, tc := range []struct {
+		name, path, sig string
+		want            int
+	}{
+		{"no signature", "/twilio/voice?s=nope0000000000000000", "", 403},
+		{"forged", "/twilio/voice?s=nope0000000000000000", "bm90IGEgc2lnbmF0dXJl", 403},
+		{"signed for another URL", "/twilio/voice?s=nope0000000000000000", tw.fake.sign("https://elsewhere.example/twilio/voice", form), 403},
+		{"signed, unknown call", "/twilio/voice?s=nope0000000000000000", tw.fake.sign(tw.hooks.URL+"/twilio/voice?s=nope0000000000000000", form), 404},
+	} {
+		req, _ := http.NewRequest("POST", tw.hooks.URL+tc.path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tc.sig != "" {
+			req.Header.Set("X-Twilio-Signature", tc.sig)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, res.StatusCode, tc.want)
+		}
+	}
+	if _, err := twilio.New(twilio.Config{AccountSID: "AC1", AuthToken: "x", PublicURL: "not a url", Sessions: nil}); err == nil {
+		t.Error("bad config accepted")
+	}
+}

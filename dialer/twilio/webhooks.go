@@ -1,0 +1,250 @@
+package twilio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	"github.com/twilio/twilio-go/twiml"
+
+	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/ivr"
+)
+
+// Handler serves Twilio's webhooks under /twilio/: voice (the call was
+// answered: first turn), gather (keys or a timeout: next turn) and status
+// (call progress). Requests must carry a valid X-Twilio-Signature for the
+// configured public URL (403 otherwise) and a known session (404).
+func (d *Driver) Handler() http.Handler {
+	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken), engines: map[string]*ivr.Engine{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /twilio/voice", h.signed(h.voice))
+	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
+	mux.HandleFunc("POST /twilio/status", h.signed(h.status))
+	return mux
+}
+
+type hooks struct {
+	d         *Driver
+	validator twclient.RequestValidator
+
+	mu      sync.Mutex
+	engines map[string]*ivr.Engine // by script text
+}
+
+// signed checks the signature against the URL Twilio called (the public
+// URL, not r.Host: behind a proxy they differ) and the form body.
+func (h *hooks) signed(next func(w http.ResponseWriter, r *http.Request, form url.Values)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		full := h.d.public + r.URL.Path
+		if r.URL.RawQuery != "" {
+			full += "?" + r.URL.RawQuery
+		}
+		if !h.validator.ValidateBody(full, body, r.Header.Get("X-Twilio-Signature")) {
+			h.d.cfg.Logger.Warn("twilio webhook with a bad signature", "path", r.URL.Path, "remote", r.RemoteAddr)
+			problem(w, http.StatusForbidden, "X-Twilio-Signature does not match")
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			problem(w, http.StatusBadRequest, "the body is not a form")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next(w, r, form)
+	}
+}
+
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`, http.StatusText(status), status, detail)
+}
+
+func (h *hooks) engine(script string) (*ivr.Engine, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.engines[script]; ok {
+		return e, nil
+	}
+	s, ds := ivr.Parse("script.yaml", []byte(script))
+	if s == nil {
+		return nil, ds.Err()
+	}
+	e := ivr.NewEngine(s)
+	if len(h.engines) > 256 {
+		clear(h.engines)
+	}
+	h.engines[script] = e
+	return e, nil
+}
+
+// errUnknown means the token names no session, or the CallSid another call.
+var errUnknown = errors.New("unknown call")
+
+// step loads the session under lock, applies fn, saves, and answers with
+// the TwiML fn returns.
+func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn func(s *session, e *ivr.Engine) (string, error)) {
+	token := r.URL.Query().Get("s")
+	var out string
+	_, err := h.d.update(r.Context(), token, func(s *session) error {
+		if s.CallSid != "" && form.Get("CallSid") != "" && form.Get("CallSid") != s.CallSid {
+			return errUnknown
+		}
+		e, err := h.engine(s.Script)
+		if err != nil {
+			return err
+		}
+		out, err = fn(s, e)
+		return err
+	})
+	switch {
+	case err == nil:
+		if out != "" {
+			w.Header().Set("Content-Type", "application/xml")
+			_, _ = io.WriteString(w, out)
+		} else {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case errors.Is(err, errUnknown) || strings.Contains(err.Error(), "not found"):
+		problem(w, http.StatusNotFound, "unknown call")
+	default:
+		h.d.cfg.Logger.Error("twilio webhook failed", "path", r.URL.Path, "error", err)
+		problem(w, http.StatusInternalServerError, "internal error; it has been logged")
+	}
+}
+
+// voice: the call was answered. Machines are hung up on; people hear the
+// first turn.
+func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.CallSid == "" {
+			s.CallSid = form.Get("CallSid")
+		}
+		if ab := form.Get("AnsweredBy"); strings.HasPrefix(ab, "machine") || ab == "fax" {
+			s.AnsweredBy, s.Machine = ab, true
+			return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+		}
+		if s.State != nil && s.Turn != nil { // a retried voice webhook: same answer
+			return h.render(s)
+		}
+		s.Answered, s.Status = true, "in-progress"
+		st, turn := e.Start(s.Lead)
+		return h.serve(s, st, turn)
+	})
+}
+
+// gather: keys (Digits) or, via the Redirect after Gather, a timeout.
+func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		seq, _ := strconv.Atoi(r.URL.Query().Get("seq"))
+		if s.State == nil || s.Turn == nil || seq != s.Seq || s.State.Done() {
+			// A repeat of a webhook already answered (Twilio retries) or out of
+			// order: answer with the current turn again, count nothing.
+			return h.render(s)
+		}
+		in := ivr.Input{Timeout: true}
+		if digits := form.Get("Digits"); digits != "" {
+			// Twilio drops the finish key; put it back so answers read as on SIP.
+			if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
+				digits += s.Turn.FinishOn
+			}
+			in = ivr.Input{Keys: digits}
+		}
+		now := time.Now()
+		if in.Keys != "" {
+			s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "keys", Question: s.Turn.Question, Keys: in.Keys})
+		} else {
+			s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "timeout", Question: s.Turn.Question})
+		}
+		st, turn, err := e.Next(*s.State, in)
+		if err != nil {
+			return "", err
+		}
+		return h.serve(s, st, turn)
+	})
+}
+
+// status: progress callbacks and the final status.
+func (h *hooks) status(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.CallSid == "" {
+			s.CallSid = form.Get("CallSid")
+		}
+		status := form.Get("CallStatus")
+		if s.Done {
+			return "", nil // final status already recorded; late or repeated callback
+		}
+		s.Status = status
+		if code, err := strconv.Atoi(form.Get("ErrorCode")); err == nil {
+			s.ErrorCode = code
+		}
+		if ab := form.Get("AnsweredBy"); ab != "" {
+			s.AnsweredBy = ab
+		}
+		switch status {
+		case "completed", "busy", "no-answer", "failed", "canceled":
+			s.Done = true
+			if s.State != nil && !s.State.Done() {
+				// Hung up mid-script: the answers so far stay.
+				st, _, err := e.Next(*s.State, ivr.Input{Hangup: true})
+				if err == nil {
+					s.State = &st
+				}
+				s.Timeline = append(s.Timeline, dialer.Event{At: time.Now(), Kind: "hangup", Question: s.Turn.Question})
+			}
+		}
+		return "", nil
+	})
+}
+
+// serve stores the new state and turn and renders the turn.
+func (h *hooks) serve(s *session, st ivr.State, turn ivr.Turn) (string, error) {
+	s.State, s.Turn = &st, &turn
+	s.Seq++
+	now := time.Now()
+	for _, p := range turn.Prompts {
+		s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "prompt", Question: turn.Question, Text: p.Text})
+	}
+	return h.render(s)
+}
+
+// render is the TwiML of the session's current turn: prompts inside a
+// Gather (a key interrupts them), then a Redirect that reports a timeout;
+// or, for the final turn, the prompts and a Hangup.
+func (h *hooks) render(s *session) (string, error) {
+	t := s.Turn
+	if t == nil {
+		return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+	}
+	var says []twiml.Element
+	for _, p := range t.Prompts {
+		says = append(says, twiml.VoiceSay{Message: p.Text, Language: s.Language, Voice: s.Voice})
+	}
+	if t.Final {
+		return twiml.Voice(append(says, twiml.VoiceHangup{}))
+	}
+	action := h.d.hook("gather", s.Token, s.Seq)
+	timeout := max(1, int(t.Timeout.Std().Round(time.Second)/time.Second))
+	gather := twiml.VoiceGather{Input: "dtmf", NumDigits: strconv.Itoa(t.MaxDigits), Timeout: strconv.Itoa(timeout),
+		Action: action, Method: "POST", ActionOnEmptyResult: "false", InnerElements: says}
+	if t.FinishOn != "" {
+		gather.FinishOnKey = t.FinishOn
+	} else {
+		gather.OptionalAttributes = map[string]string{"finishOnKey": ""}
+	}
+	return twiml.Voice([]twiml.Element{gather, twiml.VoiceRedirect{Method: "POST", Url: action}})
+}
