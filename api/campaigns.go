@@ -33,6 +33,7 @@ type campaignJSON struct {
 	ScriptID           string            `json:"script_id"`
 	ScriptVersion      int               `json:"script_version,omitempty"`
 	Script             string            `json:"script,omitempty"` // YAML, instead of a shipped script_id
+	Driver             string            `json:"driver,omitempty"` // sip (default) or twilio
 	CallerID           string            `json:"caller_id"`
 	CallerName         string            `json:"caller_name,omitempty"`
 	DefaultCountry     string            `json:"default_country,omitempty"`
@@ -56,7 +57,7 @@ type windowJSON struct {
 func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
-	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion,
+	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
 		CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      &windowJSON{Days: c.WindowDays, Start: clock(c.WindowStart), End: clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
@@ -89,7 +90,10 @@ func (j campaignJSON) params() (store.CampaignParams, []byte, error) {
 	var errs intake.Errors
 	p := store.CampaignParams{Name: strings.TrimSpace(j.Name), ScriptID: j.ScriptID, CallerID: j.CallerID, CallerName: j.CallerName,
 		DefaultCountry: strings.ToUpper(j.DefaultCountry), MaxAttempts: j.MaxAttempts, MaxConcurrent: j.MaxConcurrentCalls,
-		CallsPerSecond: j.CallsPerSecond, RequireConsent: j.RequireConsent}
+		CallsPerSecond: j.CallsPerSecond, RequireConsent: j.RequireConsent, Driver: j.Driver}
+	if j.Driver != "" && j.Driver != "sip" && j.Driver != "twilio" {
+		errs = append(errs, intake.FieldError{Field: "driver", Message: "use sip or twilio"})
+	}
 	if p.Name == "" {
 		errs = append(errs, intake.FieldError{Field: "name", Message: "required"})
 	}

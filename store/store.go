@@ -251,10 +251,11 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) 
 		retry_congestion = coalesce($11, retry_congestion), retry_incomplete = coalesce($12, retry_incomplete),
 		ring_timeout = coalesce($13, ring_timeout), max_call_length = coalesce($14, max_call_length),
 		max_concurrent_calls = coalesce($15, max_concurrent_calls), calls_per_second = coalesce($16::numeric, calls_per_second),
-		sla = coalesce($17, sla), require_consent = $18, updated_at = now() WHERE id = $1`,
+		sla = coalesce($17, sla), require_consent = $18, driver = coalesce($19, driver), updated_at = now() WHERE id = $1`,
 		id, zeroNull(p.CallerID), zeroNull(p.CallerName), zeroNull(p.DefaultCountry), days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		zeroNull(p.MaxAttempts), nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
-		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent)
+		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent,
+		zeroNull(p.Driver))
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

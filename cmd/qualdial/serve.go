@@ -21,6 +21,7 @@ import (
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
+	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
 	"github.com/qualdial/qualdial/migrations"
 	"github.com/qualdial/qualdial/queue"
@@ -61,7 +62,9 @@ type serveConfig struct {
 	// LogFormat is text or json; LogLevel is debug, info, warn or error.
 	LogFormat, LogLevel string
 	// SIP configures the SIP driver; Workers false runs the API only.
-	SIP     sipFlags
+	SIP sipFlags
+	// Twilio configures the Twilio driver (when an account SID is set).
+	Twilio  twilioFlags
 	Workers bool
 	// MaxCalls is this process's share of the trunk's channels.
 	MaxCalls int
@@ -209,6 +212,12 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	cmd.Flags().IntVar(&cfg.MaxCalls, "max-calls", envInt(e.envOr("100", "QUALDIAL_MAX_CALLS")), "calls this process places at once (env QUALDIAL_MAX_CALLS)")
 	cmd.Flags().IntVar(&cfg.NumberCap, "number-cap", envInt(e.envOr("3", "QUALDIAL_NUMBER_CAP")), "calls to one number per 24 h across campaigns (env QUALDIAL_NUMBER_CAP)")
 	e.addSIPFlags(cmd, &cfg.SIP)
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", e.envOr("", "QUALDIAL_TWILIO_ACCOUNT_SID"), "Twilio account SID; enables campaigns with driver twilio (env QUALDIAL_TWILIO_ACCOUNT_SID)")
+	fl.StringVar(&cfg.Twilio.token, "twilio-auth-token", e.envOr("", "QUALDIAL_TWILIO_AUTH_TOKEN"), "Twilio auth token (env QUALDIAL_TWILIO_AUTH_TOKEN)")
+	fl.StringVar(&cfg.Twilio.publicURL, "twilio-public-url", e.envOr("", "QUALDIAL_TWILIO_PUBLIC_URL"), "https URL where Twilio reaches this server's /twilio/ webhooks (env QUALDIAL_TWILIO_PUBLIC_URL)")
+	fl.StringVar(&cfg.Twilio.apiURL, "twilio-api-url", e.envOr("", "QUALDIAL_TWILIO_API_URL"), "Twilio REST base URL override, for a proxy (env QUALDIAL_TWILIO_API_URL)")
+	fl.BoolVar(&cfg.Twilio.amd, "twilio-machine-detection", e.envOr("", "QUALDIAL_TWILIO_MACHINE_DETECTION") == "true", "hang up on answering machines (env QUALDIAL_TWILIO_MACHINE_DETECTION)")
 	return cmd
 }
 
@@ -225,6 +234,9 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	defer closeDB()
 	st := store.New(pool)
 	drivers := map[string]dialer.Driver{}
+	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
+		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
+	}
 	if cfg.Workers {
 		sipCfg, err := cfg.SIP.config(e.promptSource("", log), log.With("component", "sip"))
 		if err != nil {
@@ -237,6 +249,16 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		defer drv.Close()
 		drivers["sip"] = drv
 	}
+	var twilioHooks http.Handler
+	if cfg.Twilio.sid != "" {
+		tw, err := twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
+			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio")})
+		if err != nil {
+			return err
+		}
+		drivers["twilio"] = tw
+		twilioHooks = tw.Handler()
+	}
 	q, err := queue.New(st, queue.Config{Drivers: drivers, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
 		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue")})
 	if err != nil {
@@ -248,9 +270,16 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: version})
+	apiHandler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: version})
 	if err != nil {
 		return err
+	}
+	handler := apiHandler
+	if twilioHooks != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/twilio/", twilioHooks)
+		mux.Handle("/", apiHandler)
+		handler = mux
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -330,4 +359,10 @@ func (e *env) migrateCommand() *cobra.Command {
 	e.databaseFlags(cmd, &cfg)
 	e.logFlags(cmd, &logFormat, &logLvl)
 	return cmd
+}
+
+// twilioFlags are the Twilio driver's settings.
+type twilioFlags struct {
+	sid, token, publicURL, apiURL string
+	amd                           bool
 }
