@@ -19,6 +19,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/internal/twiliotest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
@@ -52,18 +53,18 @@ func (o outcome) summary() string {
 
 type twilioBundle struct {
 	driver *twilio.Driver
-	fake   *fakeTwilio
+	fake   *twiliotest.Twilio
 	hooks  *httptest.Server
 }
 
-func newTwilio(t *testing.T, personas map[string]fakePersona, machineDetection bool) *twilioBundle {
+func newTwilio(t *testing.T, personas map[string]twiliotest.Persona, machineDetection bool) *twilioBundle {
 	t.Helper()
 	st := store.New(pgtest.DB(t))
-	fake := newFakeTwilio(t, personas)
+	fake := twiliotest.New(t, personas)
 	var handler http.Handler
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(hooks.Close)
-	d, err := twilio.New(twilio.Config{AccountSID: fake.sid, AuthToken: fake.token, PublicURL: hooks.URL, APIBaseURL: fake.srv.URL,
+	d, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(),
 		Sessions: st, MachineDetection: machineDetection, Poll: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -105,19 +106,19 @@ func TestDriverParity(t *testing.T) {
 		name   string
 		number string
 		sip    softphone.Persona
-		twilio fakePersona
+		twilio twiliotest.Persona
 	}{
-		{"hot lead", "+12125550301", softphone.Persona{Keys: "1,1,1,1,120#,1"}, fakePersona{steps: []string{"1", "1", "1", "1", "120#", "1"}}},
-		{"warm lead, Twilio retries webhooks", "+12125550302", softphone.Persona{Keys: "1,1,2,2,40#,2"}, fakePersona{steps: []string{"1", "1", "2", "2", "40#", "2"}, retries: true}},
-		{"student knock-out", "+12125550303", softphone.Persona{Keys: "1,2"}, fakePersona{steps: []string{"1", "2"}}},
-		{"opt-out", "+12125550304", softphone.Persona{Keys: "1,9"}, fakePersona{steps: []string{"1", "9"}}},
-		{"hang-up midway", "+12125550305", softphone.Persona{Keys: "1,1,1,hangup"}, fakePersona{steps: []string{"1", "1", "1", "hangup"}}},
-		{"wrong key then right", "+12125550306", softphone.Persona{Keys: "1,1,7,1,1,500#,1"}, fakePersona{steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}},
-		{"no key, then answers", "+12125550307", softphone.Persona{Keys: "1,timeout,1,1,1,120#,3"}, fakePersona{steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}},
-		{"busy", "+12125550308", softphone.Persona{Answer: "reject", Code: 486}, fakePersona{answer: "busy"}},
-		{"no answer", "+12125550309", softphone.Persona{Answer: "noanswer"}, fakePersona{answer: "no-answer"}},
+		{"hot lead", "+12125550301", softphone.Persona{Keys: "1,1,1,1,120#,1"}, twiliotest.Persona{Steps: []string{"1", "1", "1", "1", "120#", "1"}}},
+		{"warm lead, Twilio retries webhooks", "+12125550302", softphone.Persona{Keys: "1,1,2,2,40#,2"}, twiliotest.Persona{Steps: []string{"1", "1", "2", "2", "40#", "2"}, Retries: true}},
+		{"student knock-out", "+12125550303", softphone.Persona{Keys: "1,2"}, twiliotest.Persona{Steps: []string{"1", "2"}}},
+		{"opt-out", "+12125550304", softphone.Persona{Keys: "1,9"}, twiliotest.Persona{Steps: []string{"1", "9"}}},
+		{"hang-up midway", "+12125550305", softphone.Persona{Keys: "1,1,1,hangup"}, twiliotest.Persona{Steps: []string{"1", "1", "1", "hangup"}}},
+		{"wrong key then right", "+12125550306", softphone.Persona{Keys: "1,1,7,1,1,500#,1"}, twiliotest.Persona{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}},
+		{"no key, then answers", "+12125550307", softphone.Persona{Keys: "1,timeout,1,1,1,120#,3"}, twiliotest.Persona{Steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}},
+		{"busy", "+12125550308", softphone.Persona{Answer: "reject", Code: 486}, twiliotest.Persona{Answer: "busy"}},
+		{"no answer", "+12125550309", softphone.Persona{Answer: "noanswer"}, twiliotest.Persona{Answer: "no-answer"}},
 	}
-	sipPersonas, twPersonas := map[string]softphone.Persona{}, map[string]fakePersona{}
+	sipPersonas, twPersonas := map[string]softphone.Persona{}, map[string]twiliotest.Persona{}
 	for _, c := range cases {
 		sipPersonas[c.number], twPersonas[c.number] = c.sip, c.twilio
 	}
@@ -148,12 +149,10 @@ func TestDriverParity(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		tw.fake.mu.Lock()
-		defer tw.fake.mu.Unlock()
-		if tw.fake.repeats == 0 {
+		if tw.fake.Repeats() == 0 {
 			t.Error("no webhook was repeated: the retry case did not run")
 		}
-		for _, form := range tw.fake.created {
+		for _, form := range tw.fake.Calls() {
 			if form.Get("From") != "+15550100" || form.Get("Timeout") != "15" || len(form["StatusCallbackEvent"]) != 4 {
 				t.Errorf("Calls.json form %v", form)
 			}
@@ -163,10 +162,10 @@ func TestDriverParity(t *testing.T) {
 
 func TestMachineAndFinalFailures(t *testing.T) {
 	t.Parallel()
-	tw := newTwilio(t, map[string]fakePersona{
-		"+12125550401": {answer: "machine"},
-		"+12125550402": {answer: "failed", code: 32203}, // carrier block: never call again
-		"+12125550403": {answer: "failed", code: 13224}, // invalid number
+	tw := newTwilio(t, map[string]twiliotest.Persona{
+		"+12125550401": {Answer: "machine"},
+		"+12125550402": {Answer: "failed", Code: 32203}, // carrier block: never call again
+		"+12125550403": {Answer: "failed", Code: 13224}, // invalid number
 	}, true)
 	src, eng := bant(t)
 	for number, want := range map[string]dialer.Disposition{"+12125550401": dialer.Machine, "+12125550402": dialer.Rejected, "+12125550403": dialer.InvalidNumber} {
@@ -174,7 +173,7 @@ func TestMachineAndFinalFailures(t *testing.T) {
 			t.Errorf("%s: %s, want %s", number, got.disposition, want)
 		}
 	}
-	if f := tw.fake.created[0]; f.Get("MachineDetection") != "Enable" {
+	if f := tw.fake.Calls()[0]; f.Get("MachineDetection") != "Enable" {
 		t.Errorf("machine detection not requested: %v", f)
 	}
 }
@@ -182,7 +181,7 @@ func TestMachineAndFinalFailures(t *testing.T) {
 // Webhooks without a valid signature get 403; unknown calls 404.
 func TestWebhookSecurity(t *testing.T) {
 	t.Parallel()
-	tw := newTwilio(t, map[string]fakePersona{}, false)
+	tw := newTwilio(t, map[string]twiliotest.Persona{}, false)
 	form := url.Values{"CallSid": {"CA1"}, "CallStatus": {"in-progress"}}
 	for _, tc := range []struct {
 		name, path, sig string
@@ -190,8 +189,8 @@ func TestWebhookSecurity(t *testing.T) {
 	}{
 		{"no signature", "/twilio/voice?s=nope0000000000000000", "", 403},
 		{"forged", "/twilio/voice?s=nope0000000000000000", "bm90IGEgc2lnbmF0dXJl", 403},
-		{"signed for another URL", "/twilio/voice?s=nope0000000000000000", tw.fake.sign("https://elsewhere.example/twilio/voice", form), 403},
-		{"signed, unknown call", "/twilio/voice?s=nope0000000000000000", tw.fake.sign(tw.hooks.URL+"/twilio/voice?s=nope0000000000000000", form), 404},
+		{"signed for another URL", "/twilio/voice?s=nope0000000000000000", tw.fake.Sign("https://elsewhere.example/twilio/voice", form), 403},
+		{"signed, unknown call", "/twilio/voice?s=nope0000000000000000", tw.fake.Sign(tw.hooks.URL+"/twilio/voice?s=nope0000000000000000", form), 404},
 	} {
 		req, _ := http.NewRequest("POST", tw.hooks.URL+tc.path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -1,4 +1,9 @@
-package twilio_test
+// Package twiliotest is a fake Twilio for tests: it takes Calls.json like
+// Twilio (basic auth, form fields, a JSON CallSid back) and then calls the
+// webhooks the way Twilio does — signed form posts with CallSid, CallStatus,
+// Digits, AnsweredBy, status callbacks, and now and then the same webhook
+// twice — acting out a persona per number. It is test code, not product.
+package twiliotest
 
 import (
 	"crypto/hmac"
@@ -20,16 +25,13 @@ import (
 	"time"
 )
 
-// fakeTwilio behaves like Twilio on the wire: it takes Calls.json (basic
-// auth, form fields, a JSON CallSid back), then calls the webhooks the way
-// Twilio does — signed form posts with CallSid, CallStatus, Digits,
-// AnsweredBy, status callbacks — acting out a persona per number.
-type fakeTwilio struct {
-	t        *testing.T
+// Twilio is a running fake.
+type Twilio struct {
+	t        testing.TB
 	srv      *httptest.Server
-	sid      string
-	token    string
-	personas map[string]fakePersona
+	SID      string // account SID the REST calls must use
+	Token    string // auth token: REST password and webhook signing key
+	personas map[string]Persona
 	seq      atomic.Int64
 
 	mu      sync.Mutex
@@ -37,28 +39,47 @@ type fakeTwilio struct {
 	repeats int          // webhooks deliberately sent twice
 }
 
-type fakePersona struct {
-	answer  string // "" (answer), busy, no-answer, failed, machine
-	code    int    // ErrorCode with failed
-	steps   []string
-	retries bool // send every gather webhook twice, as Twilio sometimes does
+// Persona is how the callee of one number behaves.
+type Persona struct {
+	Answer  string   // "" (answer), busy, no-answer, failed, machine
+	Code    int      // ErrorCode with failed
+	Steps   []string // per prompt: keys (1, 120#), timeout or hangup
+	Retries bool     // send every gather webhook twice, as Twilio sometimes does
 }
 
-func newFakeTwilio(t *testing.T, personas map[string]fakePersona) *fakeTwilio {
-	f := &fakeTwilio{t: t, sid: "AC0123456789abcdef0123456789abcdef", token: "0123456789abcdef0123456789abcdef", personas: personas}
+// New starts a fake Twilio, stopped when the test ends.
+func New(t testing.TB, personas map[string]Persona) *Twilio {
+	f := &Twilio{t: t, SID: "AC0123456789abcdef0123456789abcdef", Token: "0123456789abcdef0123456789abcdef", personas: personas}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serveREST))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *fakeTwilio) serveREST(w http.ResponseWriter, r *http.Request) {
+// URL is the fake REST API's base URL.
+func (f *Twilio) URL() string { return f.srv.URL }
+
+// Calls returns the Calls.json forms received so far.
+func (f *Twilio) Calls() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.created)
+}
+
+// Repeats counts webhooks sent twice on purpose.
+func (f *Twilio) Repeats() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.repeats
+}
+
+func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
-	if !ok || user != f.sid || pass != f.token {
+	if !ok || user != f.SID || pass != f.Token {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"code": 20003, "message": "Authenticate", "status": 401}`)
 		return
 	}
-	if r.Method != "POST" || r.URL.Path != "/2010-04-01/Accounts/"+f.sid+"/Calls.json" {
+	if r.Method != "POST" || r.URL.Path != "/2010-04-01/Accounts/"+f.SID+"/Calls.json" {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"code": 20404, "message": "not found", "status": 404}`)
 		return
@@ -82,22 +103,22 @@ func (f *fakeTwilio) serveREST(w http.ResponseWriter, r *http.Request) {
 	go f.act(callSid, form)
 }
 
-// sign computes X-Twilio-Signature: base64(HMAC-SHA1(token, URL + sorted key+value pairs)).
-func (f *fakeTwilio) sign(fullURL string, form url.Values) string {
+// Sign computes X-Twilio-Signature: base64(HMAC-SHA1(token, URL + sorted key+value pairs)).
+func (f *Twilio) Sign(fullURL string, form url.Values) string {
 	s := fullURL
 	for _, k := range slices.Sorted(maps.Keys(form)) {
 		s += k + form.Get(k)
 	}
-	m := hmac.New(sha1.New, []byte(f.token))
+	m := hmac.New(sha1.New, []byte(f.Token))
 	m.Write([]byte(s))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
 // post sends a signed webhook and returns the TwiML answer.
-func (f *fakeTwilio) post(target string, form url.Values) (string, int) {
+func (f *Twilio) post(target string, form url.Values) (string, int) {
 	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", f.sign(target, form))
+	req.Header.Set("X-Twilio-Signature", f.Sign(target, form))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Errorf("webhook %s: %v", target, err)
@@ -126,9 +147,9 @@ type gather struct {
 	Says        []string `xml:"Say"`
 }
 
-func (f *fakeTwilio) act(callSid string, call url.Values) {
+func (f *Twilio) act(callSid string, call url.Values) {
 	p := f.personas[call.Get("To")]
-	base := url.Values{"CallSid": {callSid}, "AccountSid": {f.sid}, "From": {call.Get("From")}, "To": {call.Get("To")}, "Direction": {"outbound-api"}}
+	base := url.Values{"CallSid": {callSid}, "AccountSid": {f.SID}, "From": {call.Get("From")}, "To": {call.Get("To")}, "Direction": {"outbound-api"}}
 	status := func(s string, extra ...string) {
 		form := maps.Clone(base)
 		form.Set("CallStatus", s)
@@ -139,24 +160,24 @@ func (f *fakeTwilio) act(callSid string, call url.Values) {
 	}
 	status("initiated")
 	status("ringing")
-	switch p.answer {
+	switch p.Answer {
 	case "busy", "no-answer":
 		time.Sleep(200 * time.Millisecond)
-		status(p.answer)
+		status(p.Answer)
 		return
 	case "failed":
-		status("failed", "ErrorCode", strconv.Itoa(p.code))
+		status("failed", "ErrorCode", strconv.Itoa(p.Code))
 		return
 	}
 	status("in-progress")
 	voice := maps.Clone(base)
 	voice.Set("CallStatus", "in-progress")
 	voice.Set("AnsweredBy", "human")
-	if p.answer == "machine" {
+	if p.Answer == "machine" {
 		voice.Set("AnsweredBy", "machine_start")
 	}
 	body, code := f.post(call.Get("Url"), voice)
-	steps := slices.Clone(p.steps)
+	steps := slices.Clone(p.Steps)
 	for turns := 0; turns < 50; turns++ {
 		if code != 200 {
 			f.t.Errorf("webhook answered %d: %s", code, body)
@@ -195,7 +216,7 @@ func (f *fakeTwilio) act(callSid string, call url.Values) {
 			form.Set("Digits", strings.TrimSuffix(step, doc.Gather.FinishOnKey))
 			form.Set("FinishedOnKey", "")
 		}
-		if p.retries {
+		if p.Retries {
 			f.post(target, form)
 			f.mu.Lock()
 			f.repeats++
