@@ -388,13 +388,12 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		_ = sess.Close()
 		return nil, d.classifyDialError(ctx, ringCtx, sess, err, gotResponse)
 	}
-	if err := sess.Ack(ctx); err != nil {
-		_ = sess.Close()
-		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: fmt.Errorf("ACK: %w", err)}
-	}
+	// Set the call up before the ACK: the far end may send INFO or a
+	// re-INVITE as soon as it has the ACK.
 	remote, err := media.ParseSDP(sess.InviteResponse.Body(), d.cfg.Codecs)
 	if err != nil {
 		log.Warn("unusable SDP answer; hanging up", "error", err, "sdp", string(sess.InviteResponse.Body()))
+		_ = sess.Ack(ctx)
 		_ = sess.Bye(context.WithoutCancel(ctx))
 		_ = sess.Close()
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
@@ -405,6 +404,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		MediaTimeout: d.cfg.MediaTimeout, Logger: log,
 	})
 	if err != nil {
+		_ = sess.Ack(ctx)
 		_ = sess.Bye(context.WithoutCancel(ctx))
 		_ = sess.Close()
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
@@ -414,6 +414,10 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	d.mu.Lock()
 	d.calls[sess.ID] = c
 	d.mu.Unlock()
+	if err := sess.Ack(ctx); err != nil {
+		_ = c.Hangup(context.WithoutCancel(ctx))
+		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: fmt.Errorf("ACK: %w", err)}
+	}
 	log.Info("call answered", "codec", remote.Codec.String(), "rfc4733", remote.EventPT >= 0)
 	return c, nil
 }
