@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,9 +20,9 @@ import (
 
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
@@ -234,7 +233,7 @@ func BenchmarkIntakeToInvite(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: quietPrompts{}})
+		drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(200 * time.Millisecond)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -252,7 +251,7 @@ func BenchmarkIntakeToInvite(b *testing.B) {
 			WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxConcurrent: 100, CallsPerSecond: 100})
 		src, _ := readScript()
 		_ = st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src)
-		zone := daytimeZone()
+		zone := fixture.DaytimeZone(time.Now())
 		sent := map[string]time.Time{}
 		tick := time.NewTicker(time.Second / rate)
 		for i := range leads {
@@ -290,24 +289,4 @@ func BenchmarkIntakeToInvite(b *testing.B) {
 		drv.Close()
 		phone.Close()
 	}
-}
-
-type quietPrompts struct{}
-
-func (quietPrompts) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
-	out := make([]int16, media.FrameSamples*10)
-	for i := range out {
-		out[i] = int16(1000 * math.Sin(float64(i)/3))
-	}
-	return out, nil
-}
-
-func daytimeZone() string {
-	for _, name := range []string{"America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo", "Australia/Sydney", "Asia/Kolkata"} {
-		loc, _ := time.LoadLocation(name)
-		if h := time.Now().In(loc).Hour(); h >= 10 && h < 17 {
-			return name
-		}
-	}
-	return "UTC"
 }

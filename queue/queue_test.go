@@ -2,7 +2,6 @@ package queue_test
 
 import (
 	"context"
-	"math"
 	"os"
 	"testing"
 	"time"
@@ -10,9 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
@@ -20,17 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// hum plays every prompt as 300 ms of tone: calls take seconds.
-type hum struct{}
-
-func (hum) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
-	out := make([]int16, 2400)
-	for i := range out {
-		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
-	}
-	return out, nil
-}
 
 type bundle struct {
 	store *store.Store
@@ -51,7 +39,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: hum{}})
+	drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/internal/twiliotest"
 	"github.com/qualdial/qualdial/ivr"
@@ -56,14 +57,7 @@ func TestTwilioCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := map[string]int64{}
-	zone := "America/New_York"
-	for _, name := range []string{"America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo", "Australia/Sydney", "Asia/Kolkata"} {
-		loc, _ := time.LoadLocation(name)
-		if h := time.Now().In(loc).Hour(); h >= 10 && h < 17 {
-			zone = name
-			break
-		}
-	}
+	zone := fixture.DaytimeZone(time.Now())
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
 		for _, p := range []string{"+12125550501", "+12125550502", "+12125550503"} {
 			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})

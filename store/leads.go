@@ -168,16 +168,11 @@ func (s *Store) Leads(ctx context.Context, campaignID int64) ([]*Lead, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Lead
-	for rows.Next() {
-		l, err := scanLead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return collectLeads(rows)
+}
+
+func collectLeads(rows pgx.Rows) ([]*Lead, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Lead, error) { return scanLead(row) })
 }
 
 // SetLeadStatus records why a lead is (not yet) being called and when it

@@ -41,16 +41,7 @@ func (s *Store) SalesLeads(ctx context.Context, f SalesFilter) ([]*Lead, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list sales leads: %w", err)
 	}
-	defer rows.Close()
-	var out []*Lead
-	for rows.Next() {
-		l, err := scanLead(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return collectLeads(rows)
 }
 
 // ClaimNext gives the calling rep the most urgent open lead, atomically:

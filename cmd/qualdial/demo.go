@@ -20,6 +20,7 @@ import (
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/scripts"
@@ -49,23 +50,6 @@ var demoPersonas = []demoPersona{
 }
 
 var demoFirstNames = []string{"Ann", "Boris", "Chen", "Dana", "Emeka", "Farah", "Gus", "Hana", "Ivan", "Jo"}
-
-// daytimeZone returns a zone where it is between 10:00 and 17:00 now, so the
-// demo's calls fall inside the legal calling hours wherever it runs.
-func daytimeZone(now time.Time) string {
-	for _, name := range []string{"America/New_York", "America/Chicago", "America/Los_Angeles", "Pacific/Honolulu",
-		"Europe/London", "Europe/Berlin", "Europe/Moscow", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo",
-		"Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo", "Atlantic/Azores", "America/Anchorage"} {
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			continue
-		}
-		if h := now.In(loc).Hour(); h >= 10 && h < 17 {
-			return name
-		}
-	}
-	return "UTC"
-}
 
 func (e *env) demoCommand() *cobra.Command {
 	var (
@@ -122,7 +106,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	run := time.Now().Unix() % 1000
 	personas := map[string]softphone.Persona{}
 	var leads []store.LeadParams
-	zone := daytimeZone(time.Now())
+	zone := fixture.DaytimeZone(time.Now())
 	n := 0
 	for _, p := range demoPersonas {
 		for range p.count {

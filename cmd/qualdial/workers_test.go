@@ -14,6 +14,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
@@ -48,7 +49,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 		t.Fatal(err)
 	}
 	ids := map[string]int64{}
-	zone := daytimeZone(time.Now())
+	zone := fixture.DaytimeZone(time.Now())
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
 		for _, p := range phones {
 			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})

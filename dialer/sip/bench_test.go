@@ -18,6 +18,7 @@ import (
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -123,7 +124,7 @@ func benchCalls(b *testing.B, n int) {
 	if len(ready) != 2 || ready[0] != "ready" {
 		b.Fatalf("softphone: %q", lines.Text())
 	}
-	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: hum{3 * time.Second}, MediaTimeout: 30 * time.Second})
+	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(3 * time.Second), MediaTimeout: 30 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,37 +3,17 @@ package sip_test
 import (
 	"context"
 	"errors"
-	"math"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 )
-
-// hum is a fast prompt source for tests: every prompt is a short 440 Hz
-// hum, so calls take seconds, not minutes of speech.
-type hum struct{ length time.Duration }
-
-var hums sync.Map // length → []int16, like the caching real source
-
-func (h hum) Audio(ctx context.Context, p ivr.Prompt, language, voice string) ([]int16, error) {
-	if v, ok := hums.Load(h.length); ok {
-		return v.([]int16), nil
-	}
-	out := make([]int16, int(h.length.Seconds()*media.SampleRate))
-	for i := range out {
-		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
-	}
-	hums.Store(h.length, out)
-	return out, nil
-}
 
 func bant(t *testing.T) *ivr.Engine {
 	t.Helper()
@@ -55,7 +35,7 @@ func setup(t *testing.T, dcfg sip.Config, pcfg softphone.Config) *bundle {
 		dcfg.ListenAddr = "127.0.0.1:0"
 	}
 	if dcfg.Prompts == nil {
-		dcfg.Prompts = hum{300 * time.Millisecond}
+		dcfg.Prompts = fixture.Hum(300 * time.Millisecond)
 	}
 	d, err := sip.New(dcfg)
 	if err != nil {
@@ -190,7 +170,7 @@ func TestDialFailuresAreClassified(t *testing.T) {
 
 func TestRemoteHangupMidPrompt(t *testing.T) {
 	t.Parallel()
-	b := setup(t, sip.Config{Prompts: hum{2 * time.Second}}, softphone.Config{Default: softphone.Persona{Keys: "1,1,~hangup"}})
+	b := setup(t, sip.Config{Prompts: fixture.Hum(2 * time.Second)}, softphone.Config{Default: softphone.Persona{Keys: "1,1,~hangup"}})
 	call, err := b.dial(t.Context(), "leaver", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +186,7 @@ func TestRemoteHangupMidPrompt(t *testing.T) {
 
 func TestBargeIn(t *testing.T) {
 	t.Parallel()
-	b := setup(t, sip.Config{Prompts: hum{4 * time.Second}}, softphone.Config{Default: softphone.Persona{Keys: "~9"}})
+	b := setup(t, sip.Config{Prompts: fixture.Hum(4 * time.Second)}, softphone.Config{Default: softphone.Persona{Keys: "~9"}})
 	call, err := b.dial(t.Context(), "impatient", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -26,7 +27,7 @@ func TestTrunkAndOutboundProxy(t *testing.T) {
 	}
 	defer p.Close()
 	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: "trunk.example.invalid", OutboundProxy: p.Addr().String(),
-		Prompts: hum{300 * time.Millisecond}, RTPPortMin: 40000, RTPPortMax: 40100})
+		Prompts: fixture.Hum(300 * time.Millisecond), RTPPortMin: 40000, RTPPortMax: 40100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestReInviteAndUpdateAreAnswered(t *testing.T) {
 	go func() { _ = srv.ServeUDP(conn) }()
 	time.Sleep(100 * time.Millisecond)
 
-	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: hum{2 * time.Second}})
+	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/sipptest"
 	"github.com/qualdial/qualdial/ivr"
 )
@@ -16,7 +17,7 @@ import (
 func TestSippLeadPressesKeys(t *testing.T) {
 	t.Parallel()
 	peer := sipptest.Start(t, "testdata/lead-keys.xml")
-	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: hum{300 * time.Millisecond}})
+	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(300 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestSippLeadRejects(t *testing.T) {
 		t.Run(tc.scenario, func(t *testing.T) {
 			t.Parallel()
 			peer := sipptest.Start(t, "testdata/"+tc.scenario)
-			d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: hum{}})
+			d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(0)})
 			if err != nil {
 				t.Fatal(err)
 			}

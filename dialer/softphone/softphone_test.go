@@ -1,8 +1,6 @@
 package softphone_test
 
 import (
-	"context"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,10 +8,10 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -48,16 +46,6 @@ default: {keys: "9"}
 	}
 }
 
-type tone struct{}
-
-func (tone) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
-	out := make([]int16, 2400)
-	for i := range out {
-		out[i] = int16(3000 * math.Sin(2*math.Pi*500*float64(i)/media.SampleRate))
-	}
-	return out, nil
-}
-
 // A busy-then-answer lead rejects the first call and answers the next, and
 // the recording holds the prompts it heard.
 func TestBusyThenAnswerAndRecording(t *testing.T) {
@@ -70,7 +58,7 @@ func TestBusyThenAnswerAndRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: tone{}})
+	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,8 @@
 package twilio_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,10 +12,10 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/internal/twiliotest"
 	"github.com/qualdial/qualdial/ivr"
@@ -25,16 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-type hum struct{}
-
-func (hum) Audio(context.Context, ivr.Prompt, string, string) ([]int16, error) {
-	out := make([]int16, 2400)
-	for i := range out {
-		out[i] = int16(1500 * math.Sin(2*math.Pi*440*float64(i)/media.SampleRate))
-	}
-	return out, nil
-}
 
 // outcome is what must be the same whichever driver placed the call.
 type outcome struct {
@@ -128,7 +116,7 @@ func TestDriverParity(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	sd, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: hum{}})
+	sd, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
