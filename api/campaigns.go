@@ -34,6 +34,7 @@ type campaignJSON struct {
 	ScriptVersion      int               `json:"script_version,omitempty"`
 	Script             string            `json:"script,omitempty"` // YAML, instead of a shipped script_id
 	Driver             string            `json:"driver,omitempty"` // sip (default) or twilio
+	MachineDetection   string            `json:"machine_detection,omitempty"`
 	CallerID           string            `json:"caller_id"`
 	CallerName         string            `json:"caller_name,omitempty"`
 	DefaultCountry     string            `json:"default_country,omitempty"`
@@ -58,7 +59,8 @@ func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
-		CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
+		MachineDetection: c.MachineDetection,
+		CallerID:         c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      &windowJSON{Days: c.WindowDays, Start: clock(c.WindowStart), End: clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
@@ -90,7 +92,12 @@ func (j campaignJSON) params() (store.CampaignParams, []byte, error) {
 	var errs intake.Errors
 	p := store.CampaignParams{Name: strings.TrimSpace(j.Name), ScriptID: j.ScriptID, CallerID: j.CallerID, CallerName: j.CallerName,
 		DefaultCountry: strings.ToUpper(j.DefaultCountry), MaxAttempts: j.MaxAttempts, MaxConcurrent: j.MaxConcurrentCalls,
-		CallsPerSecond: j.CallsPerSecond, RequireConsent: j.RequireConsent, Driver: j.Driver}
+		CallsPerSecond: j.CallsPerSecond, RequireConsent: j.RequireConsent, Driver: j.Driver, MachineDetection: j.MachineDetection}
+	switch j.MachineDetection {
+	case "", "off", "hangup", "message":
+	default:
+		errs = append(errs, intake.FieldError{Field: "machine_detection", Message: "use off, hangup or message"})
+	}
 	if j.Driver != "" && j.Driver != "sip" && j.Driver != "twilio" {
 		errs = append(errs, intake.FieldError{Field: "driver", Message: "use sip or twilio"})
 	}

@@ -45,6 +45,10 @@ type DialRequest struct {
 	// goroutine (webhook-driven, see Runner). Others ignore them.
 	Script []byte
 	Lead   map[string]string
+	// MachineDetection is off, hangup (hang up on answering machines) or
+	// message (leave the script's identify line, then hang up), for drivers
+	// that detect machines; empty means the driver's default.
+	MachineDetection string
 }
 
 // Runner is a Call that runs the script itself — a webhook-driven call,

@@ -277,7 +277,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	log.Info("dialing")
 	call, err := drv.Dial(ctx, dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
-		Script: []byte(c.ScriptYAML), Lead: lead.Fields()})
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection})
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: "worker:" + q.cfg.Worker}
 	var outcome string
 	if err != nil {

@@ -75,37 +75,41 @@ type Campaign struct {
 	CallsPerSecond float64
 	SLA            time.Duration
 	RequireConsent bool
+	// MachineDetection is off, hangup or message (drivers that detect
+	// answering machines: hang up, or leave the identify line first).
+	MachineDetection string
 }
 
 // CampaignParams creates a campaign. Zero values take the database
 // defaults of DESIGN.md.
 type CampaignParams struct {
-	Name           string
-	ScriptID       string
-	CallerID       string
-	CallerName     string
-	DefaultCountry string
-	Driver         string
-	WindowDays     []int
-	WindowStart    time.Duration
-	WindowEnd      time.Duration
-	MaxAttempts    int
-	RetryBusy      *time.Duration
-	RetryNoAnswer  *time.Duration
-	RetryCongest   *time.Duration
-	RetryIncompl   *time.Duration
-	RingTimeout    time.Duration
-	MaxCallLength  time.Duration
-	MaxConcurrent  int
-	CallsPerSecond float64
-	SLA            time.Duration
-	RequireConsent bool
+	Name             string
+	ScriptID         string
+	CallerID         string
+	CallerName       string
+	DefaultCountry   string
+	Driver           string
+	WindowDays       []int
+	WindowStart      time.Duration
+	WindowEnd        time.Duration
+	MaxAttempts      int
+	RetryBusy        *time.Duration
+	RetryNoAnswer    *time.Duration
+	RetryCongest     *time.Duration
+	RetryIncompl     *time.Duration
+	RingTimeout      time.Duration
+	MaxCallLength    time.Duration
+	MaxConcurrent    int
+	CallsPerSecond   float64
+	SLA              time.Duration
+	RequireConsent   bool
+	MachineDetection string
 }
 
 const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0), coalesce(script_yaml, ''), driver, caller_id,
 	coalesce(caller_name, ''), default_country, window_days, window_start, window_end, max_attempts,
 	retry_busy, retry_no_answer, retry_congestion, retry_incomplete, retry_machine, ring_timeout, max_call_length,
-	max_concurrent_calls, calls_per_second::float8, sla, require_consent`
+	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -114,7 +118,7 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.Status, &c.ScriptID, &c.ScriptVersion, &c.ScriptYAML, &c.Driver, &c.CallerID,
 		&c.CallerName, &c.DefaultCountry, &days, &ws, &we, &c.MaxAttempts,
 		&c.RetryBusy, &c.RetryNoAnswer, &c.RetryCongest, &c.RetryIncompl, &c.RetryMachine, &c.RingTimeout, &c.MaxCallLength,
-		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent)
+		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -159,18 +163,18 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 	}
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
-		ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent)
+		ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection)
 		VALUES ($1, $2, $3, $4, coalesce($5, 'US'), coalesce($6, 'sip'), coalesce($7::smallint[], '{1,2,3,4,5,6}'),
 		coalesce($8::time, '09:00'), coalesce($9::time, '20:00'), coalesce($10, 4), coalesce($11, '15 minutes'::interval),
 		coalesce($12, '2 hours'::interval), coalesce($13, '10 minutes'::interval), coalesce($14, '1 day'::interval),
 		coalesce($15, '25 seconds'::interval), coalesce($16, '5 minutes'::interval), coalesce($17, 10), coalesce($18::numeric, 1),
-		coalesce($19, '24 hours'::interval), $20)
+		coalesce($19, '24 hours'::interval), $20, coalesce($21, 'off'))
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), zeroNull(p.DefaultCountry), zeroNull(p.Driver),
 		days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), zeroNull(p.MaxAttempts),
 		nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
-		zeroNull(p.SLA), p.RequireConsent)
+		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection))
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -251,11 +255,12 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) 
 		retry_congestion = coalesce($11, retry_congestion), retry_incomplete = coalesce($12, retry_incomplete),
 		ring_timeout = coalesce($13, ring_timeout), max_call_length = coalesce($14, max_call_length),
 		max_concurrent_calls = coalesce($15, max_concurrent_calls), calls_per_second = coalesce($16::numeric, calls_per_second),
-		sla = coalesce($17, sla), require_consent = $18, driver = coalesce($19, driver), updated_at = now() WHERE id = $1`,
+		sla = coalesce($17, sla), require_consent = $18, driver = coalesce($19, driver),
+		machine_detection = coalesce($20, machine_detection), updated_at = now() WHERE id = $1`,
 		id, zeroNull(p.CallerID), zeroNull(p.CallerName), zeroNull(p.DefaultCountry), days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		zeroNull(p.MaxAttempts), nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent,
-		zeroNull(p.Driver))
+		zeroNull(p.Driver), zeroNull(p.MachineDetection))
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

@@ -46,8 +46,9 @@ type Config struct {
 	APIBaseURL string
 	// Sessions stores call state. Required.
 	Sessions SessionStore
-	// MachineDetection asks Twilio to tell people from answering machines;
-	// machines are hung up on and reported as the machine disposition.
+	// MachineDetection asks Twilio to tell people from answering machines
+	// for calls whose request does not say (campaigns do); machines are hung
+	// up on and reported as the machine disposition.
 	MachineDetection bool
 	// Poll is how often the dialing worker looks at the call's session;
 	// default 100ms.
@@ -129,22 +130,24 @@ func New(cfg Config) (*Driver, error) {
 
 // session is one call's state, shared by the worker and the webhooks.
 type session struct {
-	Token      string            `json:"token"`
-	CallSid    string            `json:"call_sid,omitempty"`
-	Status     string            `json:"status"` // Twilio's CallStatus, last seen
-	AnsweredBy string            `json:"answered_by,omitempty"`
-	ErrorCode  int               `json:"error_code,omitempty"`
-	Answered   bool              `json:"answered"`
-	Machine    bool              `json:"machine,omitempty"`
-	Script     string            `json:"script"`
-	Lead       map[string]string `json:"lead,omitempty"`
-	Language   string            `json:"language,omitempty"`
-	Voice      string            `json:"voice,omitempty"`
-	State      *ivr.State        `json:"state,omitempty"`
-	Turn       *ivr.Turn         `json:"turn,omitempty"` // the last turn served
-	Seq        int               `json:"seq"`            // turns served; gathers carry it
-	Timeline   []dialer.Event    `json:"timeline,omitempty"`
-	Done       bool              `json:"done"`
+	Token      string `json:"token"`
+	CallSid    string `json:"call_sid,omitempty"`
+	Status     string `json:"status"` // Twilio's CallStatus, last seen
+	AnsweredBy string `json:"answered_by,omitempty"`
+	ErrorCode  int    `json:"error_code,omitempty"`
+	Answered   bool   `json:"answered"`
+	Machine    bool   `json:"machine,omitempty"`
+	// MachineMode is hangup or message: what a machine gets.
+	MachineMode string            `json:"machine_mode,omitempty"`
+	Script      string            `json:"script"`
+	Lead        map[string]string `json:"lead,omitempty"`
+	Language    string            `json:"language,omitempty"`
+	Voice       string            `json:"voice,omitempty"`
+	State       *ivr.State        `json:"state,omitempty"`
+	Turn        *ivr.Turn         `json:"turn,omitempty"` // the last turn served
+	Seq         int               `json:"seq"`            // turns served; gathers carry it
+	Timeline    []dialer.Event    `json:"timeline,omitempty"`
+	Done        bool              `json:"done"`
 }
 
 func newToken() string {
@@ -188,7 +191,14 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if req.CallerID == "" {
 		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: errors.New("no caller ID: one is required to place calls")}
 	}
+	amd := req.MachineDetection
+	if amd == "" && d.cfg.MachineDetection {
+		amd = "hangup"
+	}
 	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: req.Language, Voice: req.Voice}
+	if amd == "hangup" || amd == "message" {
+		s.MachineMode = amd
+	}
 	data, _ := json.Marshal(s)
 	if err := d.cfg.Sessions.CreateSession(ctx, s.Token, data); err != nil {
 		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: err}
@@ -204,7 +214,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if req.MaxDuration > 0 {
 		p.SetTimeLimit(int(req.MaxDuration.Seconds()))
 	}
-	if d.cfg.MachineDetection {
+	if s.MachineMode != "" {
 		p.SetMachineDetection("Enable")
 	}
 	created, err := d.rest.Api.CreateCall(p)

@@ -154,6 +154,7 @@ func TestMachineAndFinalFailures(t *testing.T) {
 		"+12125550401": {Answer: "machine"},
 		"+12125550402": {Answer: "failed", Code: 32203}, // carrier block: never call again
 		"+12125550403": {Answer: "failed", Code: 13224}, // invalid number
+		"+12125550404": {Answer: "machine"},
 	}, true)
 	src, eng := bant(t)
 	for number, want := range map[string]dialer.Disposition{"+12125550401": dialer.Machine, "+12125550402": dialer.Rejected, "+12125550403": dialer.InvalidNumber} {
@@ -163,6 +164,18 @@ func TestMachineAndFinalFailures(t *testing.T) {
 	}
 	if f := tw.fake.Calls()[0]; f.Get("MachineDetection") != "Enable" {
 		t.Errorf("machine detection not requested: %v", f)
+	}
+	// A campaign that leaves a message: the machine hears who called.
+	call, err := tw.driver.Dial(t.Context(), dialer.DialRequest{To: "+12125550404", CallerID: "+15550100", RingTimeout: 15 * time.Second,
+		Script: src, MachineDetection: "message", Language: "en-US"})
+	if de := (*dialer.DialError)(nil); !errors.As(err, &de) || de.Disposition != dialer.Machine || call != nil {
+		t.Fatalf("message to a machine: %v", err)
+	}
+	for i := 0; i < 50 && len(tw.fake.Heard("+12125550404")) == 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if heard := tw.fake.Heard("+12125550404"); len(heard) != 1 || !strings.HasPrefix(heard[0], "Hello, this is an automated call from Acme Software") {
+		t.Errorf("the machine heard %q", heard)
 	}
 }
 

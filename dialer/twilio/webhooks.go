@@ -136,6 +136,11 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 		}
 		if ab := form.Get("AnsweredBy"); strings.HasPrefix(ab, "machine") || ab == "fax" {
 			s.AnsweredBy, s.Machine = ab, true
+			if s.MachineMode == "message" && ab != "fax" {
+				// Leave who called, nothing more: the lead is called again later.
+				_, turn := e.Start(s.Lead)
+				return twiml.Voice([]twiml.Element{twiml.VoiceSay{Message: turn.Prompts[0].Text, Language: s.Language, Voice: s.Voice}, twiml.VoiceHangup{}})
+			}
 			return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
 		}
 		if s.State != nil && s.Turn != nil { // a retried voice webhook: same answer

@@ -35,8 +35,9 @@ type Twilio struct {
 	seq      atomic.Int64
 
 	mu      sync.Mutex
-	created []url.Values // Calls.json forms received
-	repeats int          // webhooks deliberately sent twice
+	created []url.Values        // Calls.json forms received
+	repeats int                 // webhooks deliberately sent twice
+	heard   map[string][]string // number → everything said to it
 }
 
 // Persona is how the callee of one number behaves.
@@ -63,6 +64,13 @@ func (f *Twilio) Calls() []url.Values {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.created)
+}
+
+// Heard returns what was said (Say) to a number, in order.
+func (f *Twilio) Heard(number string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.heard[number])
 }
 
 // Repeats counts webhooks sent twice on purpose.
@@ -188,6 +196,15 @@ func (f *Twilio) act(callSid string, call url.Values) {
 			f.t.Errorf("TwiML does not parse: %v\n%s", err, body)
 			return
 		}
+		f.mu.Lock()
+		if f.heard == nil {
+			f.heard = map[string][]string{}
+		}
+		if doc.Gather != nil {
+			f.heard[call.Get("To")] = append(f.heard[call.Get("To")], doc.Gather.Says...)
+		}
+		f.heard[call.Get("To")] = append(f.heard[call.Get("To")], doc.Says...)
+		f.mu.Unlock()
 		if doc.Gather == nil {
 			if doc.Hangup == nil {
 				f.t.Errorf("TwiML neither gathers nor hangs up: %s", body)
