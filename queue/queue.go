@@ -51,6 +51,9 @@ type Config struct {
 	// MaxCalls is how many calls this process places at once (its share of
 	// the trunk's channels); default 100.
 	MaxCalls int
+	// DriverCPS caps calls per second per driver account across all
+	// campaigns and processes, e.g. {"twilio": 1} (Twilio's default limit).
+	DriverCPS map[string]float64
 	// NumberCapPer24h caps attempts to one number in 24 hours across all
 	// campaigns; default 3.
 	NumberCapPer24h int

@@ -39,7 +39,7 @@ func TestTwilioCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	handler = tw.Handler()
-	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"twilio": tw}, ReconcileInterval: time.Hour})
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"twilio": tw}, DriverCPS: map[string]float64{"twilio": 2}, ReconcileInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,13 @@ func TestTwilioCampaign(t *testing.T) {
 	}
 	if on, _ := store.OnDNC(ctx, st.Pool(), "+12125550502"); !on {
 		t.Error("opt-out not on the DNC list")
+	}
+	// The account's 2 calls per second held, though the campaign allows more.
+	times := fake.CallTimes()
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap < 450*time.Millisecond {
+			t.Errorf("Calls.json requests %d and %d only %s apart", i-1, i, gap)
+		}
 	}
 	var sid string
 	st.Pool().QueryRow(ctx, `SELECT provider_call_id FROM call_attempts WHERE lead_id = $1`, ids["+12125550501"]).Scan(&sid)

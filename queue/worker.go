@@ -243,6 +243,13 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 			if wait, err = store.TakePaceSlot(ctx, tx, c.ID, c.CallsPerSecond); err != nil {
 				return err
 			}
+			if cps := q.cfg.DriverCPS[c.Driver]; cps > 0 {
+				account, err := store.TakeDriverSlot(ctx, tx, c.Driver, cps)
+				if err != nil {
+					return err
+				}
+				wait = max(wait, account)
+			}
 			if wait > q.cfg.PaceWait {
 				full = true
 				return errRollback

@@ -509,3 +509,17 @@ func RemoveDNC(ctx context.Context, db DB, phone string) (bool, error) {
 	tag, err := db.Exec(ctx, `DELETE FROM dnc WHERE phone = $1`, phone)
 	return tag.RowsAffected() > 0, err
 }
+
+// TakeDriverSlot reserves the next dialing slot of a driver's account —
+// slots 1/callsPerSecond apart across all campaigns and processes — and
+// returns how long to wait for it. Rolling back gives it back.
+func TakeDriverSlot(ctx context.Context, db DB, driver string, callsPerSecond float64) (time.Duration, error) {
+	var secs float64
+	err := db.QueryRow(ctx, `INSERT INTO driver_pacing AS p (driver, next_at) VALUES ($1, clock_timestamp() + make_interval(secs => 1.0 / $2))
+		ON CONFLICT (driver) DO UPDATE SET next_at = greatest(p.next_at, clock_timestamp()) + make_interval(secs => 1.0 / $2)
+		RETURNING extract(epoch FROM next_at - make_interval(secs => 1.0 / $2) - clock_timestamp())::float8`, driver, callsPerSecond).Scan(&secs)
+	if err != nil {
+		return 0, fmt.Errorf("pace driver %s: %w", driver, err)
+	}
+	return max(time.Duration(secs*float64(time.Second)), 0), nil
+}

@@ -170,7 +170,7 @@ func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	url := pgtest.EmptyURL(t)
 	code, out, errOut := runCLI(t, map[string]string{"QUALDIAL_DATABASE_URL": url}, "migrate", "--log-level", "warn")
-	if code != 0 || !strings.Contains(out, "schema version 4 (applied now: 4 qualdial, ") {
+	if code != 0 || !strings.Contains(out, "schema version 5 (applied now: 5 qualdial, ") {
 		t.Fatalf("first migrate: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, map[string]string{"DATABASE_URL": url}, "migrate", "--log-level", "warn")

@@ -217,6 +217,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	fl.StringVar(&cfg.Twilio.token, "twilio-auth-token", e.envOr("", "QUALDIAL_TWILIO_AUTH_TOKEN"), "Twilio auth token (env QUALDIAL_TWILIO_AUTH_TOKEN)")
 	fl.StringVar(&cfg.Twilio.publicURL, "twilio-public-url", e.envOr("", "QUALDIAL_TWILIO_PUBLIC_URL"), "https URL where Twilio reaches this server's /twilio/ webhooks (env QUALDIAL_TWILIO_PUBLIC_URL)")
 	fl.StringVar(&cfg.Twilio.apiURL, "twilio-api-url", e.envOr("", "QUALDIAL_TWILIO_API_URL"), "Twilio REST base URL override, for a proxy (env QUALDIAL_TWILIO_API_URL)")
+	twCPS, _ := strconv.ParseFloat(e.envOr("1", "QUALDIAL_TWILIO_CPS"), 64)
+	fl.Float64Var(&cfg.Twilio.cps, "twilio-cps", twCPS, "calls per second the Twilio account allows, across all campaigns and replicas (env QUALDIAL_TWILIO_CPS)")
 	fl.BoolVar(&cfg.Twilio.amd, "twilio-machine-detection", e.envOr("", "QUALDIAL_TWILIO_MACHINE_DETECTION") == "true", "hang up on answering machines (env QUALDIAL_TWILIO_MACHINE_DETECTION)")
 	return cmd
 }
@@ -259,7 +261,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		drivers["twilio"] = tw
 		twilioHooks = tw.Handler()
 	}
-	q, err := queue.New(st, queue.Config{Drivers: drivers, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
+	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
 		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue")})
 	if err != nil {
 		return err
@@ -365,4 +367,5 @@ func (e *env) migrateCommand() *cobra.Command {
 type twilioFlags struct {
 	sid, token, publicURL, apiURL string
 	amd                           bool
+	cps                           float64
 }

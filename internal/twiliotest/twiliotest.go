@@ -36,6 +36,7 @@ type Twilio struct {
 
 	mu      sync.Mutex
 	created []url.Values        // Calls.json forms received
+	times   []time.Time         // when each was received
 	repeats int                 // webhooks deliberately sent twice
 	heard   map[string][]string // number → everything said to it
 }
@@ -73,6 +74,13 @@ func (f *Twilio) Heard(number string) []string {
 	return slices.Clone(f.heard[number])
 }
 
+// CallTimes returns when each Calls.json request arrived.
+func (f *Twilio) CallTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.times)
+}
+
 // Repeats counts webhooks sent twice on purpose.
 func (f *Twilio) Repeats() int {
 	f.mu.Lock()
@@ -103,6 +111,7 @@ func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.created = append(f.created, form)
+	f.times = append(f.times, time.Now())
 	f.mu.Unlock()
 	callSid := fmt.Sprintf("CA%032d", f.seq.Add(1))
 	w.Header().Set("Content-Type", "application/json")
