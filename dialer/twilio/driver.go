@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	twilio "github.com/twilio/twilio-go"
@@ -251,7 +252,11 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		case cur.Machine:
 			return nil, &dialer.DialError{Disposition: dialer.Machine, Reason: cur.AnsweredBy}
 		case cur.Answered:
-			return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: req.MaxDuration}, nil
+			maxDur := req.MaxDuration
+			if maxDur <= 0 {
+				maxDur = time.Hour
+			}
+			return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: maxDur, done: make(chan struct{})}, nil
 		case cur.Done:
 			return nil, failure(cur)
 		}
@@ -326,7 +331,8 @@ type call struct {
 	sid    string
 	log    *slog.Logger
 	maxDur time.Duration
-	ended  bool
+	done   chan struct{}
+	once   sync.Once
 }
 
 var _ dialer.Runner = (*call)(nil)
@@ -338,18 +344,23 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 	return ivr.Input{}, errors.New("twilio calls run their script in the webhooks: use dialer.RunCall")
 }
 
-func (c *call) Done() <-chan struct{} {
-	ch := make(chan struct{})
-	if c.ended {
-		close(ch)
+func (c *call) Done() <-chan struct{} { return c.done }
+
+func (c *call) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
-	return ch
 }
+
+func (c *call) markEnded() { c.once.Do(func() { close(c.done) }) }
 
 // Hangup ends the call (idempotent).
 func (c *call) Hangup(ctx context.Context) error {
-	if !c.ended {
-		c.ended = true
+	if !c.ended() {
+		c.markEnded()
 		c.d.end(c.sid, "completed")
 	}
 	return nil
@@ -361,10 +372,7 @@ func (c *call) Hangup(ctx context.Context) error {
 func (c *call) RunScript(ctx context.Context, eng *ivr.Engine, opts dialer.RunOptions) dialer.Outcome {
 	tick := time.NewTicker(c.d.cfg.Poll)
 	defer tick.Stop()
-	var limit <-chan time.Time
-	if c.maxDur > 0 {
-		limit = time.After(c.maxDur + 30*time.Second)
-	}
+	limit := time.After(c.maxDur + 30*time.Second)
 	onEnd := false
 	var out dialer.Outcome
 	for {
@@ -389,7 +397,7 @@ func (c *call) RunScript(ctx context.Context, eng *ivr.Engine, opts dialer.RunOp
 			}
 		}
 		if s.Done || out.Err != nil {
-			c.ended = true
+			c.markEnded()
 			st := ivr.State{}
 			if s.State != nil {
 				st = *s.State
