@@ -26,10 +26,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## fuzz: the script loader and the engine, FUZZTIME each
+## fuzz: the script loader and engine, RFC 4733, SDP and CSV readers, FUZZTIME each
 fuzz:
 	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzEngine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./intake -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 ## bench: all benchmarks
 bench:
