@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,4 +251,51 @@ func TestConsentAndPause(t *testing.T) {
 			t.Errorf("%s was called", c.User)
 		}
 	}
+}
+
+// TestNumberCapAcrossCampaigns: a number called in one campaign counts
+// against the 24-hour cap in every campaign.
+func TestNumberCapAcrossCampaigns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, map[string]softphone.Persona{"default": {Answer: "reject", Code: 603}}, store.CampaignParams{})
+	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550601"})
+	b.waitStatuses(t, ids, map[string]string{"+12125550601": queue.StatusRejected}, 30*time.Second)
+
+	// A second campaign on the same database, same number, with a cap of 1.
+	q2, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, Now: b.now, NumberCapPer24h: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := b.store.CreateCampaign(ctx, store.CampaignParams{Name: "second", ScriptID: "bant-en", CallerID: "+15550100",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 9 * time.Hour, WindowEnd: 20 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	if err := b.store.StartCampaign(ctx, c2.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := store.InsertLead(ctx, b.store.Pool(), store.LeadParams{CampaignID: c2.ID, Phone: "+12125550601"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead, _ := store.GetLead(ctx, b.store.Pool(), id)
+	st, err := q2.Explain(ctx, lead, mustCampaign(t, b.store, c2.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != queue.StatusScheduled || !strings.Contains(st.Reason, "calls to this number in 24 hours") || st.Next == nil ||
+		st.Next.Sub(b.now()) < 23*time.Hour {
+		t.Fatalf("second campaign's lead: %+v", st)
+	}
+}
+
+func mustCampaign(t *testing.T, st *store.Store, id int64) *store.Campaign {
+	t.Helper()
+	c, err := st.Campaign(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
