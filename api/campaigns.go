@@ -61,16 +61,12 @@ func toCampaignJSON(c *store.Campaign) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
 		MachineDetection: c.MachineDetection,
 		CallerID:         c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
-		Window:      &windowJSON{Days: c.WindowDays, Start: clock(c.WindowStart), End: clock(c.WindowEnd)},
+		Window:      &windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
 			"incomplete": dur(c.RetryIncompl), "machine": dur(c.RetryMachine)},
 		RingTimeout: dur(c.RingTimeout), MaxCallLength: dur(c.MaxCallLength), MaxConcurrentCalls: c.MaxConcurrent,
 		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent}
-}
-
-func clock(d time.Duration) string {
-	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
 func (s *server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
@@ -327,7 +323,7 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if v := r.URL.Query().Get("charset"); v != "" {
 		charset = v
 	}
-	mapping, err := parseMapping(r.URL.Query().Get("mapping"))
+	mapping, err := ParseMapping(r.URL.Query().Get("mapping"))
 	if err != nil {
 		return err
 	}
@@ -339,11 +335,8 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	return nil
 }
 
-// ParseMapping reads "Handy:phone,Vorname:first_name".
-func ParseMapping(s string) (map[string]string, error) { return parseMapping(s) }
-
-// parseMapping reads "Handy:phone,Vorname:first_name".
-func parseMapping(s string) (map[string]string, error) {
+// ParseMapping reads column renames: "Handy:phone,Vorname:first_name".
+func ParseMapping(s string) (map[string]string, error) {
 	m := map[string]string{}
 	if s == "" {
 		return m, nil

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -200,10 +199,8 @@ func (s *server) verifySignature(w http.ResponseWriter, r *http.Request, secret 
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts + "."))
-	m.Write(body)
-	want := "v1=" + hex.EncodeToString(m.Sum(nil))
+	// The same scheme qualdial signs its own webhooks with.
+	want := queue.Sign(secret, ts, body)
 	if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Qualdial-Signature"))) {
 		return unauthorized("X-Qualdial-Signature does not match the body")
 	}

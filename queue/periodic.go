@@ -64,7 +64,7 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 // when it starts (no leader needed: the dead-process test is local), and the
 // River leader runs it periodically.
 func (q *Queue) reconcileAbandoned(ctx context.Context) error {
-	open, err := store.StaleAttempts(ctx, q.store.Pool(), q.cfg.Now().Add(time.Minute))
+	open, err := store.OpenAttempts(ctx, q.store.Pool())
 	if err != nil {
 		return err
 	}

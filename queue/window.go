@@ -38,12 +38,13 @@ func (w Window) Validate() error {
 		}
 	}
 	if w.Start < earliest || w.End > latest || w.Start >= w.End {
-		return fmt.Errorf("calling window %s–%s must lie within 08:00–21:00 and end after it starts", clock(w.Start), clock(w.End))
+		return fmt.Errorf("calling window %s–%s must lie within 08:00–21:00 and end after it starts", Clock(w.Start), Clock(w.End))
 	}
 	return nil
 }
 
-func clock(d time.Duration) string {
+// Clock formats a time of day (an offset from midnight) as HH:MM.
+func Clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
@@ -56,7 +57,7 @@ func (w Window) String() string {
 			ds = append(ds, names[d])
 		}
 	}
-	return strings.Join(ds, ",") + " " + clock(w.Start) + "-" + clock(w.End)
+	return strings.Join(ds, ",") + " " + Clock(w.Start) + "-" + Clock(w.End)
 }
 
 // openIn reports whether the window is open at t in one zone.

@@ -203,14 +203,6 @@ func AddDNC(ctx context.Context, db DB, phone, source, reason string, campaignID
 	return nil
 }
 
-// AttemptsSince counts call attempts to a number, across campaigns.
-func AttemptsSince(ctx context.Context, db DB, phone string, since time.Time) (int, error) {
-	var n int
-	err := db.QueryRow(ctx, `SELECT count(*) FROM call_attempts a JOIN leads l ON l.id = a.lead_id
-		WHERE l.phone = $1 AND a.started_at >= $2`, phone, since).Scan(&n)
-	return n, err
-}
-
 // Attempt is a call attempt.
 type Attempt struct {
 	ID        int64
@@ -352,11 +344,10 @@ func FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
 	return nil
 }
 
-// StaleAttempts lists unfinished attempts started before the cutoff: their
-// process died mid-call.
-func StaleAttempts(ctx context.Context, db DB, before time.Time) ([]Attempt, error) {
+// OpenAttempts lists every unfinished attempt, oldest first.
+func OpenAttempts(ctx context.Context, db DB) ([]Attempt, error) {
 	rows, err := db.Query(ctx, `SELECT id, lead_id, attempt_no, state, coalesce(worker, ''), started_at FROM call_attempts
-		WHERE state <> 'finished' AND started_at < $1 ORDER BY id`, before)
+		WHERE state <> 'finished' ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

@@ -94,8 +94,8 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	if ids, err := store.MarkSLABreaches(ctx, s.Pool(), time.Now().Add(25*time.Hour)); err != nil || len(ids) != 1 || ids[0] != id {
 		t.Errorf("breaches %v %v", ids, err)
 	}
-	if n, _ := store.AttemptsSince(ctx, s.Pool(), "+12125550123", time.Now().Add(-time.Hour)); n != 1 {
-		t.Errorf("attempts in the last hour: %d", n)
+	if starts, _ := store.AttemptStartsSince(ctx, s.Pool(), "+12125550123", time.Now().Add(-time.Hour)); len(starts) != 1 {
+		t.Errorf("attempts in the last hour: %d", len(starts))
 	}
 	if err := store.AddDNC(ctx, s.Pool(), "+12125550123", "opt_out", "", c.ID, id); err != nil {
 		t.Fatal(err)

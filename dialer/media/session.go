@@ -316,8 +316,14 @@ func (s *Session) recvLoop() {
 	}
 	pcm := make([]int16, 0, FrameSamples*2)
 	lastEvent := time.Time{}
+	wait := min(s.cfg.MediaTimeout, 200*time.Millisecond)
+	var deadlineSet time.Time
 	for {
-		_ = s.cfg.Conn.SetReadDeadline(time.Now().Add(min(s.cfg.MediaTimeout, 200*time.Millisecond)))
+		// Move the read deadline at most every 50 ms, not on every packet.
+		if now := time.Now(); now.Sub(deadlineSet) > 50*time.Millisecond {
+			_ = s.cfg.Conn.SetReadDeadline(now.Add(wait))
+			deadlineSet = now
+		}
 		n, from, err := s.cfg.Conn.ReadFromUDP(buf)
 		if err != nil {
 			var ne net.Error
@@ -334,6 +340,7 @@ func (s *Session) recvLoop() {
 				case <-s.stop:
 					return
 				default:
+					deadlineSet = time.Time{} // expired: set a new one
 					continue
 				}
 			}

@@ -195,11 +195,6 @@ func (s *Source) espeak() (string, error) {
 	return p, nil
 }
 
-func (s *Source) ttsAvailable() bool {
-	_, err := s.espeak()
-	return err == nil
-}
-
 // Speak renders text with espeak-ng and keeps it in CacheDir when set.
 func (s *Source) Speak(ctx context.Context, text, language, voice string) ([]int16, error) {
 	bin, err := s.espeak()
