@@ -79,7 +79,7 @@ func BenchmarkImport1M(b *testing.B) {
 	writeCallList(b, path, rows)
 	ctx := context.Background()
 	for range b.N {
-		st := store.New(pgtest.DB(b))
+		st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
 		q, err := queue.New(st, queue.Config{})
 		if err != nil {
 			b.Fatal(err)
@@ -155,7 +155,7 @@ func BenchmarkNextClaim(b *testing.B) {
 	}
 	ctx := context.Background()
 	for range b.N {
-		st := store.New(pgtest.DB(b))
+		st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
 		q, _ := queue.New(st, queue.Config{})
 		h, err := api.New(api.Config{Store: st, Dialer: q})
 		if err != nil {
@@ -163,10 +163,10 @@ func BenchmarkNextClaim(b *testing.B) {
 		}
 		srv := httptest.NewServer(h)
 		c, _ := st.CreateCampaign(ctx, store.CampaignParams{Name: "bench", ScriptID: "bant-en", CallerID: "+15550100"})
-		if _, err := st.Pool().Exec(ctx, `INSERT INTO leads (campaign_id, phone, status, outcome, class, route, total, sales_stage, sla_due_at, sla_status)
+		if _, err := st.Pool().Exec(ctx, `INSERT INTO leads (campaign_id, phone, status, outcome, class, route, total, sales_stage, sla_due_at, sla_status, created_at, updated_at)
 			SELECT $1, '+1555' || lpad(g::text, 7, '0'), 'qualified', 'completed', 'sql', 'sales', 90, 'open',
-				now() + (g % 86400) * interval '1 second', 'pending'
-			FROM generate_series(1, $2) g`, c.ID, leads); err != nil {
+				$3::timestamptz + (g % 86400) * interval '1 second', 'pending', $3, $3
+			FROM generate_series(1, $2) g`, c.ID, leads, st.Now()); err != nil {
 			b.Fatal(err)
 		}
 		_, _ = st.Pool().Exec(ctx, `ANALYZE leads`)
@@ -228,7 +228,7 @@ func BenchmarkIntakeToInvite(b *testing.B) {
 	const leads, rate = 200, 20
 	ctx := context.Background()
 	for range b.N {
-		st := store.New(pgtest.DB(b))
+		st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
 		phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Answer: "reject", Code: 603}})
 		if err != nil {
 			b.Fatal(err)
@@ -251,7 +251,7 @@ func BenchmarkIntakeToInvite(b *testing.B) {
 			WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxConcurrent: 100, CallsPerSecond: 100})
 		src, _ := readScript()
 		_ = st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src)
-		zone := fixture.DaytimeZone(time.Now())
+		zone := fixture.DaytimeZone(st.Now())
 		sent := map[string]time.Time{}
 		tick := time.NewTicker(time.Second / rate)
 		for i := range leads {

@@ -149,7 +149,7 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	var id int64
 	var created bool
 	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
-		id, created, err = store.InsertLead(ctx, tx, leadParams(c.ID, l, "web_form"))
+		id, created, err = s.store.InsertLead(ctx, tx, leadParams(c.ID, l, "web_form"))
 		if err != nil || !created {
 			return err
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
@@ -47,7 +48,7 @@ var (
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	st := store.New(pgtest.DB(t))
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	q, err := queue.New(st, queue.Config{}) // enqueues; never started
 	if err != nil {
 		t.Fatal(err)
@@ -380,11 +381,11 @@ func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 	eng := ivr.NewEngine(sc)
 	var ids []int64
 	for i := range n {
-		id, _, err := store.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i)})
+		id, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := store.StartAttempt(ctx, b.st.Pool(), id, campaign, "sip", "test", sc)
+		a, err := b.st.StartAttempt(ctx, b.st.Pool(), id, campaign, "sip", "test", sc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +395,7 @@ func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 		}
 		r := eng.Result(st)
 		sla := time.Duration(i+1) * time.Hour // lead i is due i+1 hours from now
-		if err := store.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
+		if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
 			Result: &r, Status: "qualified", SLA: sla, Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}

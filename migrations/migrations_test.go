@@ -72,15 +72,15 @@ func TestConstraintsProtectTheData(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.DB(t)
 	var campaignID, leadID int64
-	err := pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id) VALUES ('spring', 'bant-en', '+15550100') RETURNING id`).Scan(&campaignID)
+	err := pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, created_at, updated_at) VALUES ('spring', 'bant-en', '+15550100', now(), now()) RETURNING id`).Scan(&campaignID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = pool.QueryRow(ctx, `INSERT INTO leads (campaign_id, phone, external_id) VALUES ($1, '+12125550123', 'crm-1') RETURNING id`, campaignID).Scan(&leadID)
+	err = pool.QueryRow(ctx, `INSERT INTO leads (campaign_id, phone, external_id, created_at, updated_at) VALUES ($1, '+12125550123', 'crm-1', now(), now()) RETURNING id`, campaignID).Scan(&leadID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver) VALUES ($1, $2, 1, 'sip')`, leadID, campaignID); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, started_at) VALUES ($1, $2, 1, 'sip', now())`, leadID, campaignID); err != nil {
 		t.Fatal(err)
 	}
 
@@ -89,20 +89,22 @@ func TestConstraintsProtectTheData(t *testing.T) {
 		sql  string
 		code string // SQLSTATE
 	}{
-		{"duplicate phone in campaign", `INSERT INTO leads (campaign_id, phone) VALUES ($1, '+12125550123')`, "23505"},
-		{"duplicate external id in campaign", `INSERT INTO leads (campaign_id, phone, external_id) VALUES ($1, '+12125550199', 'crm-1')`, "23505"},
-		{"phone not E.164", `INSERT INTO leads (campaign_id, phone) VALUES ($1, '212-555-0123')`, "23514"},
-		{"unknown lead status", `INSERT INTO leads (campaign_id, phone, status) VALUES ($1, '+12125550124', 'maybe')`, "23514"},
-		{"lead of a missing campaign", `INSERT INTO leads (campaign_id, phone) VALUES ($1 + 1000, '+12125550125')`, "23503"},
-		{"sales stage without SLA deadline", `INSERT INTO leads (campaign_id, phone, sales_stage) VALUES ($1, '+12125550126', 'open')`, "23514"},
-		{"calling window past 21:00", `INSERT INTO campaigns (name, script_id, caller_id, window_end) VALUES ('late' || $1::bigint::text, 'x', '+1', '22:00')`, "23514"},
-		{"ring timeout under 15s", `INSERT INTO campaigns (name, script_id, caller_id, ring_timeout) VALUES ('short' || $1::bigint::text, 'x', '+1', '10 seconds')`, "23514"},
-		{"active campaign without pinned script", `INSERT INTO campaigns (name, script_id, caller_id, status) VALUES ('act' || $1::bigint::text, 'x', '+1', 'active')`, "23514"},
+		{"duplicate phone in campaign", `INSERT INTO leads (campaign_id, phone, created_at, updated_at) VALUES ($1, '+12125550123', now(), now())`, "23505"},
+		{"duplicate external id in campaign", `INSERT INTO leads (campaign_id, phone, external_id, created_at, updated_at) VALUES ($1, '+12125550199', 'crm-1', now(), now())`, "23505"},
+		{"phone not E.164", `INSERT INTO leads (campaign_id, phone, created_at, updated_at) VALUES ($1, '212-555-0123', now(), now())`, "23514"},
+		{"unknown lead status", `INSERT INTO leads (campaign_id, phone, status, created_at, updated_at) VALUES ($1, '+12125550124', 'maybe', now(), now())`, "23514"},
+		{"lead of a missing campaign", `INSERT INTO leads (campaign_id, phone, created_at, updated_at) VALUES ($1 + 1000, '+12125550125', now(), now())`, "23503"},
+		{"sales stage without SLA deadline", `INSERT INTO leads (campaign_id, phone, sales_stage, created_at, updated_at) VALUES ($1, '+12125550126', 'open', now(), now())`, "23514"},
+		{"lead without its time (one clock: no default now())", `INSERT INTO leads (campaign_id, phone) VALUES ($1, '+12125550127')`, "23502"},
+		{"event without its time", `INSERT INTO lead_events (lead_id, actor, kind) SELECT id, 'test', 'x' FROM leads WHERE campaign_id = $1`, "23502"},
+		{"calling window past 21:00", `INSERT INTO campaigns (name, script_id, caller_id, window_end, created_at, updated_at) VALUES ('late' || $1::bigint::text, 'x', '+1', '22:00', now(), now())`, "23514"},
+		{"ring timeout under 15s", `INSERT INTO campaigns (name, script_id, caller_id, ring_timeout, created_at, updated_at) VALUES ('short' || $1::bigint::text, 'x', '+1', '10 seconds', now(), now())`, "23514"},
+		{"active campaign without pinned script", `INSERT INTO campaigns (name, script_id, caller_id, status, created_at, updated_at) VALUES ('act' || $1::bigint::text, 'x', '+1', 'active', now(), now())`, "23514"},
 		{"unknown disposition", `UPDATE call_attempts SET disposition = 'maybe' WHERE campaign_id = $1`, "23514"},
 		{"finished attempt without disposition", `UPDATE call_attempts SET state = 'finished' WHERE campaign_id = $1`, "23514"},
-		{"second open attempt for a lead", `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver) SELECT id, campaign_id, 2, 'sip' FROM leads WHERE campaign_id = $1`, "23505"},
-		{"unknown API key role", `INSERT INTO api_keys (name, role, prefix, secret_hash) VALUES ('k' || $1::bigint::text, 'root', 'qd_x', sha256('x'))`, "23514"},
-		{"DNC entry not E.164", `INSERT INTO dnc (phone, source, campaign_id) VALUES ('5550123', 'manual', $1)`, "23514"},
+		{"second open attempt for a lead", `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, started_at) SELECT id, campaign_id, 2, 'sip', now() FROM leads WHERE campaign_id = $1`, "23505"},
+		{"unknown API key role", `INSERT INTO api_keys (name, role, prefix, secret_hash, created_at) VALUES ('k' || $1::bigint::text, 'root', 'qd_x', sha256('x'), now())`, "23514"},
+		{"DNC entry not E.164", `INSERT INTO dnc (phone, source, campaign_id, created_at) VALUES ('5550123', 'manual', $1, now())`, "23514"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pool.Exec(ctx, tc.sql, campaignID)

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -95,7 +96,7 @@ func benchSpeedToLead(b *testing.B) {
 		<-tick.C
 		phone := fmt.Sprintf("+1555444%04d", i)
 		err := bd.store.Tx(ctx, func(tx pgx.Tx) error {
-			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, TimeZone: "America/New_York"})
+			id, _, err := bd.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, TimeZone: fixture.DaytimeZone(bd.store.Now())})
 			if err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ func benchSpeedToLead(b *testing.B) {
 	paced := setup(b, decline, store.CampaignParams{MaxConcurrent: 50, CallsPerSecond: 5})
 	var batch []store.LeadParams
 	for i := range 60 {
-		batch = append(batch, store.LeadParams{Phone: fmt.Sprintf("+1555333%04d", i), TimeZone: "America/New_York"})
+		batch = append(batch, store.LeadParams{Phone: fmt.Sprintf("+1555333%04d", i), TimeZone: fixture.DaytimeZone(bd.store.Now())})
 	}
 	paced.addLeads(b, batch...)
 	deadline = time.Now().Add(40 * time.Second)

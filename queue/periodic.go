@@ -30,7 +30,7 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 	var ids []int64
 	err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		ids, err = store.MarkSLABreaches(ctx, tx, w.q.cfg.Now())
+		ids, err = w.q.store.MarkSLABreaches(ctx, tx)
 		return err
 	})
 	if len(ids) > 0 {
@@ -68,7 +68,7 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cutoff := q.cfg.Now().Add(-staleAfter)
+	cutoff := q.store.Now().Add(-staleAfter)
 	for _, a := range open {
 		// Abandoned: its process is gone from this host, or it is older
 		// than any call can be.

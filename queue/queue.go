@@ -73,8 +73,6 @@ type Config struct {
 	// default 2s. WebhookBackoff is the first retry delay, doubling after;
 	// default 5s.
 	WebhookInterval, WebhookBackoff time.Duration
-	// Now is the clock; nil means time.Now. Tests fix it to check windows.
-	Now func() time.Time
 	// Worker names this process in attempts; default host/pid, which lets
 	// a restarted process on the same host see that the owner of an
 	// unfinished attempt is gone.
@@ -111,9 +109,6 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.WebhookBackoff == 0 {
 		out.WebhookBackoff = 5 * time.Second
-	}
-	if out.Now == nil {
-		out.Now = time.Now
 	}
 	if out.Worker == "" {
 		host, _ := os.Hostname()
@@ -224,7 +219,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
 	if _, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: leadID}, nil); err != nil {
 		return fmt.Errorf("enqueue dial of lead %d: %w", leadID, err)
 	}
-	return store.SetLeadStatus(ctx, tx, leadID, StatusQueued, "waiting for a dialer", nil)
+	return q.store.SetLeadStatus(ctx, tx, leadID, StatusQueued, "waiting for a dialer", nil)
 }
 
 // EnqueueManyTx schedules dial jobs for many new leads in the caller's

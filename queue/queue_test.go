@@ -29,12 +29,15 @@ type bundle struct {
 	now   func() time.Time
 }
 
-// setup runs the whole dialing path on real PostgreSQL, River and SIP. The
-// clock runs at real speed but is shifted so that it is 11:00 in New York.
+// setup runs the whole dialing path on real PostgreSQL, River and SIP, on
+// the tests' clock (real time, or QUALDIAL_TEST_CLOCK): leads are placed in
+// zones where it is day or night at that clock, so the suite passes at any
+// hour.
 func setup(t testing.TB, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	st := store.New(pgtest.DB(t))
+	now := fixture.Clock()
+	st := store.New(pgtest.DB(t), store.Config{Now: now})
 	phone, err := softphone.Start(softphone.Config{Personas: personas})
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +49,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	}
 	t.Cleanup(func() { drv.Close() })
 
-	ny, _ := time.LoadLocation("America/New_York")
-	real := time.Now()
-	l := real.In(ny)
-	target := time.Date(l.Year(), l.Month(), l.Day(), 11, 0, 0, 0, ny)
-	offset := target.Sub(real)
-	now := func() time.Time { return time.Now().Add(offset) }
-
-	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, Now: now, PaceWait: 2 * time.Second,
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, PaceWait: 2 * time.Second,
 		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +81,10 @@ func (b *bundle) addLeads(t testing.TB, leads ...store.LeadParams) map[string]in
 	err := b.store.Tx(context.Background(), func(tx pgx.Tx) error {
 		for _, l := range leads {
 			l.CampaignID = b.camp.ID
-			id, _, err := store.InsertLead(context.Background(), tx, l)
+			if l.TimeZone == "" {
+				l.TimeZone = fixture.DaytimeZone(b.now())
+			}
+			id, _, err := b.store.InsertLead(context.Background(), tx, l)
 			if err != nil {
 				return err
 			}
@@ -151,14 +150,14 @@ func TestCampaignEndToEnd(t *testing.T) {
 	b := setup(t, personas, store.CampaignParams{MaxAttempts: 2, RetryBusy: &zero, RetryNoAnswer: &zero, RetryIncompl: &second,
 		RingTimeout: 15 * time.Second, MaxConcurrent: 4, CallsPerSecond: 5})
 	ctx := context.Background()
-	if err := store.AddDNC(ctx, b.store.Pool(), "+12125550108", "manual", "asked by email", 0, 0); err != nil {
+	if err := b.store.AddDNC(ctx, b.store.Pool(), "+12125550108", "manual", "asked by email", 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	var leads []store.LeadParams
 	for phone := range personas {
 		lp := store.LeadParams{Phone: phone, FirstName: "Lead", Source: "api"}
 		if phone == "+12125550109" {
-			lp.TimeZone = "Asia/Tokyo" // 01:00 there when it is 11:00 in New York
+			lp.TimeZone = fixture.NightZone(b.now())
 		}
 		leads = append(leads, lp)
 	}
@@ -230,7 +229,7 @@ func TestConsentAndPause(t *testing.T) {
 	b := setup(t, map[string]softphone.Persona{"default": {Keys: "9"}}, store.CampaignParams{RequireConsent: true})
 	ids := b.addLeads(t,
 		store.LeadParams{Phone: "+12125550201"}, // no consent captured
-		store.LeadParams{Phone: "+12125550202", Consent: store.Consent{Source: "web_form", Text: "I agree to be called", At: time.Now()}},
+		store.LeadParams{Phone: "+12125550202", Consent: store.Consent{Source: "web_form", Text: "I agree to be called", At: b.now()}},
 	)
 	got := b.waitStatuses(t, ids, map[string]string{"+12125550201": queue.StatusBlocked, "+12125550202": queue.StatusOptedOut}, time.Minute)
 	if got["+12125550201"].StatusReason != "no consent captured, and the campaign requires it" {
@@ -240,7 +239,7 @@ func TestConsentAndPause(t *testing.T) {
 	if err := b.store.SetCampaignStatus(ctx, b.camp.ID, "paused"); err != nil {
 		t.Fatal(err)
 	}
-	ids = b.addLeads(t, store.LeadParams{Phone: "+12125550203", Consent: store.Consent{Source: "web_form", At: time.Now()}})
+	ids = b.addLeads(t, store.LeadParams{Phone: "+12125550203", Consent: store.Consent{Source: "web_form", At: b.now()}})
 	time.Sleep(3 * time.Second)
 	l, _ := store.GetLead(ctx, b.store.Pool(), ids["+12125550203"])
 	if l.AttemptCount != 0 || l.StatusReason != "campaign paused" {
@@ -263,7 +262,7 @@ func TestNumberCapAcrossCampaigns(t *testing.T) {
 	b.waitStatuses(t, ids, map[string]string{"+12125550601": queue.StatusRejected}, 30*time.Second)
 
 	// A second campaign on the same database, same number, with a cap of 1.
-	q2, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, Now: b.now, NumberCapPer24h: 1})
+	q2, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, NumberCapPer24h: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +275,7 @@ func TestNumberCapAcrossCampaigns(t *testing.T) {
 	if err := b.store.StartCampaign(ctx, c2.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
 		t.Fatal(err)
 	}
-	id, _, err := store.InsertLead(ctx, b.store.Pool(), store.LeadParams{CampaignID: c2.ID, Phone: "+12125550601"})
+	id, _, err := b.store.InsertLead(ctx, b.store.Pool(), store.LeadParams{CampaignID: c2.ID, Phone: "+12125550601", TimeZone: fixture.DaytimeZone(b.now())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func TestTwilioCampaign(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := store.New(pgtest.DB(t))
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	fake := twiliotest.New(t, map[string]twiliotest.Persona{
 		"+12125550501": {Steps: []string{"1", "1", "1", "1", "120#", "1"}},
 		"+12125550502": {Steps: []string{"9"}},
@@ -57,10 +57,10 @@ func TestTwilioCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := map[string]int64{}
-	zone := fixture.DaytimeZone(time.Now())
+	zone := fixture.DaytimeZone(st.Now())
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
 		for _, p := range []string{"+12125550501", "+12125550502", "+12125550503"} {
-			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
+			id, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
 			if err != nil {
 				return err
 			}

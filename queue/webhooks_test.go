@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
@@ -41,7 +42,7 @@ func TestWebhookDeliveredWithRetries(t *testing.T) {
 	}))
 	defer crm.Close()
 
-	st := store.New(pgtest.DB(t))
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, WebhookInterval: 200 * time.Millisecond,
 		WebhookBackoff: 100 * time.Millisecond, ReconcileInterval: time.Hour})
 	if err != nil {
@@ -56,7 +57,7 @@ func TestWebhookDeliveredWithRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := st.CreateCampaign(ctx, store.CampaignParams{Name: "wh", ScriptID: "bant-en", CallerID: "+15550100"})
-	id, _, _ := store.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann"})
+	id, _, _ := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann"})
 	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = now() + interval '1 day', sla_status = 'pending' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 		return err
 	}
 	log = log.With("campaign_id", camp.ID, "phone", dialer.MaskPhone(lead.Phone))
-	now := q.cfg.Now()
+	now := q.store.Now()
 
 	// An attempt left open by a crashed process is settled, never redialled now.
 	if a, err := store.OpenAttempt(ctx, db, lead.ID); err == nil {
@@ -82,10 +82,10 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	}
 	switch camp.Status {
 	case "draft", "paused":
-		_ = store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign "+camp.Status, nil)
+		_ = q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign "+camp.Status, nil)
 		return river.JobSnooze(30 * time.Second)
 	case "finished":
-		return store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign finished before this lead was called", nil)
+		return q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign finished before this lead was called", nil)
 	}
 
 	check, err := q.preDial(ctx, lead, camp, now)
@@ -95,15 +95,15 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	if check.block != "" {
 		log.Info("lead blocked", "reason", check.block)
 		return q.store.Tx(ctx, func(tx pgx.Tx) error {
-			if err := store.SetLeadStatus(ctx, tx, lead.ID, StatusBlocked, check.block, nil); err != nil {
+			if err := q.store.SetLeadStatus(ctx, tx, lead.ID, StatusBlocked, check.block, nil); err != nil {
 				return err
 			}
-			return store.AddEvent(ctx, tx, lead.ID, "system", "lead.blocked", map[string]any{"reason": check.block})
+			return q.store.AddEvent(ctx, tx, lead.ID, "system", "lead.blocked", map[string]any{"reason": check.block})
 		})
 	}
 	if check.waitUntil.After(now) {
 		next := check.waitUntil
-		if err := store.SetLeadStatus(ctx, db, lead.ID, StatusScheduled, check.reason, &next); err != nil {
+		if err := q.store.SetLeadStatus(ctx, db, lead.ID, StatusScheduled, check.reason, &next); err != nil {
 			return err
 		}
 		return snooze(now, next)
@@ -133,7 +133,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 		return err
 	}
 	if attempt == nil {
-		_ = store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "waiting for a free line (campaign concurrency or pace)", nil)
+		_ = q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "waiting for a free line (campaign concurrency or pace)", nil)
 		return river.JobSnooze(wait)
 	}
 	if wait > 0 {
@@ -240,11 +240,11 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 				full = true
 				return nil
 			}
-			if wait, err = store.TakePaceSlot(ctx, tx, c.ID, c.CallsPerSecond); err != nil {
+			if wait, err = q.store.TakePaceSlot(ctx, tx, c.ID, c.CallsPerSecond); err != nil {
 				return err
 			}
 			if cps := q.cfg.DriverCPS[c.Driver]; cps > 0 {
-				account, err := store.TakeDriverSlot(ctx, tx, c.Driver, cps)
+				account, err := q.store.TakeDriverSlot(ctx, tx, c.Driver, cps)
 				if err != nil {
 					return err
 				}
@@ -254,7 +254,7 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 				full = true
 				return errRollback
 			}
-			attempt, err = store.StartAttempt(ctx, tx, lead.ID, c.ID, c.Driver, q.cfg.Worker, script)
+			attempt, err = q.store.StartAttempt(ctx, tx, lead.ID, c.ID, c.Driver, q.cfg.Worker, script)
 			return err
 		})
 		if errors.Is(err, errRollback) {
@@ -292,16 +292,16 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		res.Disposition, res.SIPCode, res.Reason, res.Ambiguous, res.ProviderCode = string(de.Disposition), de.SIPCode, de.Reason, de.Ambiguous, de.ProviderCode
 		log.Info("not answered", "disposition", de.Disposition, "sip_code", de.SIPCode)
 	} else {
-		if err := store.MarkAnswered(ctx, db, a.ID, call.ID()); err != nil {
+		if err := q.store.MarkAnswered(ctx, db, a.ID, call.ID()); err != nil {
 			log.Warn("cannot mark the attempt answered", "error", err)
 		}
-		out := dialer.RunCall(ctx, call, eng, dialer.RunOptions{Lead: lead.Fields(), Now: q.cfg.Now,
+		out := dialer.RunCall(ctx, call, eng, dialer.RunOptions{Lead: lead.Fields(), Now: q.store.Now,
 			OnEnd: func(ctx context.Context, st ivr.State) error {
 				if st.Outcome != ivr.OutcomeOptedOut {
 					return nil
 				}
 				// On the list before the goodbye is said.
-				return store.AddDNC(context.WithoutCancel(ctx), db, lead.Phone, "opt_out", "pressed the opt-out key", c.ID, lead.ID)
+				return q.store.AddDNC(context.WithoutCancel(ctx), db, lead.Phone, "opt_out", "pressed the opt-out key", c.ID, lead.ID)
 			}})
 		if out.Err != nil {
 			log.Warn("call ended with an error", "error", out.Err)
@@ -314,7 +314,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	if res.SLA == 0 {
 		res.SLA = c.SLA
 	}
-	ended := q.cfg.Now()
+	ended := q.store.Now()
 	verdict := policy(c).Decide(dialer.Disposition(res.Disposition), outcome, res.Ambiguous, a.No, ended)
 	res.Status, res.Why = verdict.Status, verdict.Reason
 	if verdict.Retry {
@@ -326,7 +326,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	}
 	// Write the outcome even when the job's context ended (shutdown).
 	wctx := context.WithoutCancel(ctx)
-	if err := q.store.Tx(wctx, func(tx pgx.Tx) error { return store.FinishAttempt(wctx, tx, res) }); err != nil {
+	if err := q.store.Tx(wctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(wctx, tx, res) }); err != nil {
 		return fmt.Errorf("record attempt %d: %w", a.ID, err)
 	}
 	if res.Next != nil {
@@ -338,7 +338,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 // reconcile settles an attempt whose process died: the person may have been
 // reached, so it is not redialled now; the lead is retried as incomplete.
 func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lead, c *store.Campaign) (*time.Time, error) {
-	now := q.cfg.Now()
+	now := q.store.Now()
 	v := policy(c).Decide(dialer.Failed, "", true, a.No, now)
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Disposition: string(dialer.Failed), Ambiguous: true,
 		Reason: "interrupted: the process placing the call stopped (worker " + a.Worker + ")",
@@ -347,7 +347,7 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 		res.Next = &v.RetryAt
 	}
 	q.cfg.Logger.Warn("reconciled an interrupted attempt", "lead_id", lead.ID, "attempt", a.No, "worker", a.Worker)
-	err := q.store.Tx(ctx, func(tx pgx.Tx) error { return store.FinishAttempt(ctx, tx, res) })
+	err := q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
 	return res.Next, err
 }
 
@@ -369,7 +369,7 @@ func (q *Queue) Explain(ctx context.Context, lead *store.Lead, c *store.Campaign
 	if c.Status != "active" {
 		return DialStatus{Status: StatusQueued, Reason: "campaign " + c.Status}, nil
 	}
-	check, err := q.preDial(ctx, lead, c, q.cfg.Now())
+	check, err := q.preDial(ctx, lead, c, q.store.Now())
 	switch {
 	case err != nil:
 		return DialStatus{}, err

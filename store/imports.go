@@ -50,15 +50,15 @@ type Enqueuer func(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
 func (s *Store) ImportLeads(ctx context.Context, campaignID int64, filename string, next func() (ImportItem, error),
 	enqueue Enqueuer, progress func(rows int)) (*Import, error) {
 	var imp Import
-	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename) VALUES ($1, $2) RETURNING id, started_at`,
-		campaignID, nullString(filename)).Scan(&imp.ID, &imp.StartedAt); err != nil {
+	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename, started_at) VALUES ($1, $2, $3) RETURNING id, started_at`,
+		campaignID, nullString(filename), s.now()).Scan(&imp.ID, &imp.StartedAt); err != nil {
 		return nil, fmt.Errorf("start import: %w", err)
 	}
 	imp.CampaignID, imp.Filename = campaignID, filename
 	err := s.Tx(ctx, func(tx pgx.Tx) error { return s.importRows(ctx, tx, &imp, next, enqueue, progress) })
 	if err != nil {
-		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1`,
-			imp.ID, err.Error())
+		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1`,
+			imp.ID, err.Error(), s.now())
 		return nil, fmt.Errorf("import %d: %w", imp.ID, err)
 	}
 	return s.Import(ctx, imp.ID)
@@ -143,18 +143,18 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 	}
 	ids, err := pgx.CollectRows(mustQuery(ctx, tx, `INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone,
 		region, postal_code, source, external_id, import_id, attributes, consent_source, consent_text, consent_version, consent_at,
-		consent_ip, consent_page, status, status_reason)
+		consent_ip, consent_page, status, status_reason, created_at, updated_at)
 		SELECT $1, phone, first_name, last_name, email, company, time_zone, region, postal_code, 'import', external_id, $2, attributes,
-			consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer'
+			consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3
 		FROM import_stage ORDER BY row_number
-		ON CONFLICT DO NOTHING RETURNING id`, imp.CampaignID, imp.ID), pgx.RowTo[int64])
+		ON CONFLICT DO NOTHING RETURNING id`, imp.CampaignID, imp.ID, s.now()), pgx.RowTo[int64])
 	if err != nil {
 		return fmt.Errorf("insert leads: %w", err)
 	}
 	imp.Accepted = len(ids)
-	if _, err := tx.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data)
-		SELECT id, 'import:' || $1::bigint, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint)
-		FROM leads WHERE import_id = $1::bigint`, imp.ID); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data, at)
+		SELECT id, 'import:' || $1::bigint, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint), $2
+		FROM leads WHERE import_id = $1::bigint`, imp.ID, s.now()); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
 	if enqueue != nil && len(ids) > 0 {
@@ -165,7 +165,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 	imp.TotalRows = rows
 	imp.Rejected = len(rejects)
 	_, err = tx.Exec(ctx, `UPDATE imports SET status = 'completed', total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
-		rejected = $6, finished_at = now() WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected)
+		rejected = $6, finished_at = $7 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected, s.now())
 	return err
 }
 

@@ -61,13 +61,13 @@ func (s *Store) CreateAPIKey(ctx context.Context, role, name string) (string, *A
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
 		var user any
 		if role != RoleIntake {
-			if err := tx.QueryRow(ctx, `INSERT INTO users (name) VALUES ($1) RETURNING id`, name).Scan(&k.UserID); err != nil {
+			if err := tx.QueryRow(ctx, `INSERT INTO users (name, created_at) VALUES ($1, $2) RETURNING id`, name, s.now()).Scan(&k.UserID); err != nil {
 				return err
 			}
 			user = k.UserID
 		}
-		return tx.QueryRow(ctx, `INSERT INTO api_keys (user_id, name, role, prefix, secret_hash) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			user, name, role, k.Prefix, sum[:]).Scan(&k.ID)
+		return tx.QueryRow(ctx, `INSERT INTO api_keys (user_id, name, role, prefix, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			user, name, role, k.Prefix, sum[:], s.now()).Scan(&k.ID)
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("create API key: %w", err)

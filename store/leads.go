@@ -89,7 +89,7 @@ func nullString(s string) any {
 // InsertLead adds a lead to a campaign. A lead whose phone (or external id)
 // is already in the campaign is not inserted again: the existing id is
 // returned with created false.
-func InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, created bool, err error) {
+func (s *Store) InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, created bool, err error) {
 	attrs, err := json.Marshal(orEmpty(p.Attributes))
 	if err != nil {
 		return 0, false, err
@@ -106,15 +106,16 @@ func InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, created boo
 		source = "api"
 	}
 	err = db.QueryRow(ctx, `INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone, region,
-		postal_code, source, external_id, attributes, consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		postal_code, source, external_id, attributes, consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page,
+		created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
 		ON CONFLICT DO NOTHING RETURNING id`,
 		p.CampaignID, p.Phone, nullString(p.FirstName), nullString(p.LastName), nullString(p.Email), nullString(p.Company),
 		nullString(p.TimeZone), nullString(p.Region), nullString(p.PostalCode), source, nullString(p.ExternalID), attrs,
 		nullString(p.Consent.Source), nullString(p.Consent.Text), nullString(p.Consent.Version), consentAt, consentIP,
-		nullString(p.Consent.Page)).Scan(&id)
+		nullString(p.Consent.Page), s.now()).Scan(&id)
 	if err == nil {
-		return id, true, AddEvent(ctx, db, id, "system", "lead.created", map[string]any{"source": source})
+		return id, true, s.AddEvent(ctx, db, id, "system", "lead.created", map[string]any{"source": source})
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, fmt.Errorf("insert lead: %w", err)
@@ -177,9 +178,9 @@ func collectLeads(rows pgx.Rows) ([]*Lead, error) {
 
 // SetLeadStatus records why a lead is (not yet) being called and when it
 // will be.
-func SetLeadStatus(ctx context.Context, db DB, id int64, status, reason string, next *time.Time) error {
-	_, err := db.Exec(ctx, `UPDATE leads SET status = $2, status_reason = $3, next_attempt_at = $4, updated_at = now() WHERE id = $1`,
-		id, status, nullString(reason), next)
+func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, status, reason string, next *time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE leads SET status = $2, status_reason = $3, next_attempt_at = $4, updated_at = $5 WHERE id = $1`,
+		id, status, nullString(reason), next, s.now())
 	if err != nil {
 		return fmt.Errorf("lead %d status %s: %w", id, status, err)
 	}
@@ -194,9 +195,9 @@ func OnDNC(ctx context.Context, db DB, phone string) (bool, error) {
 }
 
 // AddDNC puts a number on the do-not-call list (idempotent).
-func AddDNC(ctx context.Context, db DB, phone, source, reason string, campaignID, leadID int64) error {
-	_, err := db.Exec(ctx, `INSERT INTO dnc (phone, source, reason, campaign_id, lead_id) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (phone) DO NOTHING`, phone, source, nullString(reason), zeroNull(campaignID), zeroNull(leadID))
+func (s *Store) AddDNC(ctx context.Context, db DB, phone, source, reason string, campaignID, leadID int64) error {
+	_, err := db.Exec(ctx, `INSERT INTO dnc (phone, source, reason, campaign_id, lead_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (phone) DO NOTHING`, phone, source, nullString(reason), zeroNull(campaignID), zeroNull(leadID), s.now())
 	if err != nil {
 		return fmt.Errorf("add %s to DNC: %w", phone, err)
 	}
@@ -226,15 +227,15 @@ func OpenAttempt(ctx context.Context, db DB, leadID int64) (*Attempt, error) {
 
 // StartAttempt writes the attempt row before the call is placed. It fails
 // with ErrAttemptOpen when another attempt of the lead is unfinished.
-func StartAttempt(ctx context.Context, db DB, leadID, campaignID int64, driver, worker string, script *ivr.Script) (*Attempt, error) {
+func (s *Store) StartAttempt(ctx context.Context, db DB, leadID, campaignID int64, driver, worker string, script *ivr.Script) (*Attempt, error) {
 	a := Attempt{LeadID: leadID, State: "dialing", Worker: worker}
 	err := db.QueryRow(ctx, `WITH bumped AS (
-			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = now(), status = 'dialing',
-				status_reason = NULL, next_attempt_at = NULL, updated_at = now()
+			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
+				status_reason = NULL, next_attempt_at = NULL, updated_at = $7
 			WHERE id = $1 RETURNING attempt_count)
-		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version)
-		SELECT $1, $2, attempt_count, $3, $4, $5, $6 FROM bumped RETURNING id, attempt_no, started_at`,
-		leadID, campaignID, driver, worker, script.ID, script.Version).Scan(&a.ID, &a.No, &a.StartedAt)
+		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at)
+		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7 FROM bumped RETURNING id, attempt_no, started_at`,
+		leadID, campaignID, driver, worker, script.ID, script.Version, s.now()).Scan(&a.ID, &a.No, &a.StartedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "call_attempts_one_open" {
 		return nil, ErrAttemptOpen
@@ -253,9 +254,9 @@ func CountOpenAttempts(ctx context.Context, db DB, campaignID int64) (int, error
 }
 
 // MarkAnswered records that the call was answered.
-func MarkAnswered(ctx context.Context, db DB, attemptID int64, callID string) error {
-	_, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'in_progress', answered_at = now(), provider_call_id = $2
-		WHERE id = $1 AND state = 'dialing'`, attemptID, nullString(callID))
+func (s *Store) MarkAnswered(ctx context.Context, db DB, attemptID int64, callID string) error {
+	_, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'in_progress', answered_at = $3, provider_call_id = $2
+		WHERE id = $1 AND state = 'dialing'`, attemptID, nullString(callID), s.now())
 	return err
 }
 
@@ -282,14 +283,15 @@ type AttemptResult struct {
 // FinishAttempt writes an attempt's outcome: the attempt, its answers, the
 // lead's status and result (with the sales deadline for sales-ready leads)
 // and the events — in the caller's transaction.
-func FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
+func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
+	now := s.now()
 	var outcome, class any
 	if r.Result != nil {
 		outcome, class = string(r.Result.Outcome), r.Result.Class
 	}
 	if _, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
-		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = now() WHERE id = $1`,
-		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class); err != nil {
+		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9 WHERE id = $1`,
+		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now); err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}
 	event := map[string]any{"attempt_id": r.AttemptID, "disposition": r.Disposition, "status": r.Status}
@@ -297,16 +299,16 @@ func FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
 		event["sip_code"] = r.SIPCode
 	}
 	if r.Result == nil {
-		if err := SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
+		if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
 			return err
 		}
-		return AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
 	}
 	res := r.Result
 	for i, a := range res.Answers {
 		points, _ := json.Marshal(a.Points)
-		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points); err != nil {
+		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points, answered_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points, now); err != nil {
 			return fmt.Errorf("save answer %s: %w", a.Question, err)
 		}
 	}
@@ -314,32 +316,32 @@ func FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
 	event["outcome"], event["class"], event["total"] = res.Outcome, res.Class, res.Total
 	if res.Outcome == ivr.OutcomeIncomplete {
 		// Partial answers stay with the attempt; the lead keeps any earlier result.
-		if err := SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
+		if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Status, r.Why, r.Next); err != nil {
 			return err
 		}
-		return AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
 	}
 	route := res.Route
 	if _, err := db.Exec(ctx, `UPDATE leads SET status = $2, status_reason = $3, next_attempt_at = $4, outcome = $5, class = $6,
 		route = $7, scores = $8, total = $9, script_id = $10, script_version = $11,
-		qualified_at = CASE WHEN $5 = 'completed' THEN now() ELSE qualified_at END,
-		recall_at = CASE WHEN $12::interval > '0' THEN now() + $12::interval END,
+		qualified_at = CASE WHEN $5 = 'completed' THEN $14 ELSE qualified_at END,
+		recall_at = CASE WHEN $12::interval > '0' THEN $14 + $12::interval END,
 		sales_stage = CASE WHEN $7 = 'sales' THEN 'open' ELSE sales_stage END,
-		sla_due_at = CASE WHEN $7 = 'sales' THEN now() + $13::interval ELSE sla_due_at END,
+		sla_due_at = CASE WHEN $7 = 'sales' THEN $14 + $13::interval ELSE sla_due_at END,
 		sla_status = CASE WHEN $7 = 'sales' THEN 'pending' ELSE sla_status END,
-		updated_at = now() WHERE id = $1`,
+		updated_at = $14 WHERE id = $1`,
 		r.LeadID, r.Status, nullString(r.Why), r.Next, string(res.Outcome), res.Class, route, scores, res.Total,
-		res.ScriptID, res.ScriptVersion, res.RecallAfter.Std(), r.SLA); err != nil {
+		res.ScriptID, res.ScriptVersion, res.RecallAfter.Std(), r.SLA, now); err != nil {
 		return fmt.Errorf("save result of lead %d: %w", r.LeadID, err)
 	}
-	if err := AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event); err != nil {
+	if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event); err != nil {
 		return err
 	}
 	switch {
 	case route == ivr.RouteSales:
-		return AddEvent(ctx, db, r.LeadID, r.Actor, "lead.qualified", map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "lead.qualified", map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
 	case res.Outcome == ivr.OutcomeOptedOut:
-		return AddEvent(ctx, db, r.LeadID, r.Actor, "lead.opted_out", nil)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "lead.opted_out", nil)
 	}
 	return nil
 }
@@ -360,9 +362,9 @@ func OpenAttempts(ctx context.Context, db DB) ([]Attempt, error) {
 
 // MarkSLABreaches flags sales-ready leads whose follow-up deadline passed
 // without contact, and returns their ids (each gets an event).
-func MarkSLABreaches(ctx context.Context, db DB, now time.Time) ([]int64, error) {
-	rows, err := db.Query(ctx, `UPDATE leads SET sla_status = 'breached', updated_at = now()
-		WHERE sla_status = 'pending' AND sla_due_at < $1 AND sales_stage IN ('open', 'accepted') RETURNING id`, now)
+func (s *Store) MarkSLABreaches(ctx context.Context, db DB) ([]int64, error) {
+	rows, err := db.Query(ctx, `UPDATE leads SET sla_status = 'breached', updated_at = $1
+		WHERE sla_status = 'pending' AND sla_due_at < $1 AND sales_stage IN ('open', 'accepted') RETURNING id`, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +373,7 @@ func MarkSLABreaches(ctx context.Context, db DB, now time.Time) ([]int64, error)
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := AddEvent(ctx, db, id, "system", "lead.sla_breached", nil); err != nil {
+		if err := s.AddEvent(ctx, db, id, "system", "lead.sla_breached", nil); err != nil {
 			return nil, err
 		}
 	}
@@ -392,15 +394,16 @@ func AttemptStartsSince(ctx context.Context, db DB, phone string, since time.Tim
 // TakePaceSlot reserves the campaign's next dialing slot — slots are
 // 1/callsPerSecond apart, for every process — and returns how long to wait
 // for it. Rolling back the transaction gives the slot back.
-func TakePaceSlot(ctx context.Context, db DB, campaignID int64, callsPerSecond float64) (time.Duration, error) {
-	var secs float64
-	err := db.QueryRow(ctx, `UPDATE campaigns SET pace_next_at = greatest(pace_next_at, clock_timestamp()) + make_interval(secs => 1.0 / $2)
-		WHERE id = $1 RETURNING extract(epoch FROM pace_next_at - make_interval(secs => 1.0 / $2) - clock_timestamp())::float8`,
-		campaignID, callsPerSecond).Scan(&secs)
+func (s *Store) TakePaceSlot(ctx context.Context, db DB, campaignID int64, callsPerSecond float64) (time.Duration, error) {
+	now := s.now()
+	var slot time.Time
+	err := db.QueryRow(ctx, `UPDATE campaigns SET pace_next_at = greatest(pace_next_at, $3) + make_interval(secs => 1.0 / $2)
+		WHERE id = $1 RETURNING pace_next_at - make_interval(secs => 1.0 / $2)`,
+		campaignID, callsPerSecond, now).Scan(&slot)
 	if err != nil {
 		return 0, fmt.Errorf("pace campaign %d: %w", campaignID, err)
 	}
-	return max(time.Duration(secs*float64(time.Second)), 0), nil
+	return max(slot.Sub(now), 0), nil
 }
 
 // AttemptView is an attempt as the lead history shows it.
@@ -496,7 +499,7 @@ func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, err
 }
 
 // RemoveDNC takes a number off the do-not-call list; false if it was not on it.
-func RemoveDNC(ctx context.Context, db DB, phone string) (bool, error) {
+func (s *Store) RemoveDNC(ctx context.Context, db DB, phone string) (bool, error) {
 	tag, err := db.Exec(ctx, `DELETE FROM dnc WHERE phone = $1`, phone)
 	return tag.RowsAffected() > 0, err
 }
@@ -504,13 +507,14 @@ func RemoveDNC(ctx context.Context, db DB, phone string) (bool, error) {
 // TakeDriverSlot reserves the next dialing slot of a driver's account —
 // slots 1/callsPerSecond apart across all campaigns and processes — and
 // returns how long to wait for it. Rolling back gives it back.
-func TakeDriverSlot(ctx context.Context, db DB, driver string, callsPerSecond float64) (time.Duration, error) {
-	var secs float64
-	err := db.QueryRow(ctx, `INSERT INTO driver_pacing AS p (driver, next_at) VALUES ($1, clock_timestamp() + make_interval(secs => 1.0 / $2))
-		ON CONFLICT (driver) DO UPDATE SET next_at = greatest(p.next_at, clock_timestamp()) + make_interval(secs => 1.0 / $2)
-		RETURNING extract(epoch FROM next_at - make_interval(secs => 1.0 / $2) - clock_timestamp())::float8`, driver, callsPerSecond).Scan(&secs)
+func (s *Store) TakeDriverSlot(ctx context.Context, db DB, driver string, callsPerSecond float64) (time.Duration, error) {
+	now := s.now()
+	var slot time.Time
+	err := db.QueryRow(ctx, `INSERT INTO driver_pacing AS p (driver, next_at) VALUES ($1, $3::timestamptz + make_interval(secs => 1.0 / $2))
+		ON CONFLICT (driver) DO UPDATE SET next_at = greatest(p.next_at, $3) + make_interval(secs => 1.0 / $2)
+		RETURNING next_at - make_interval(secs => 1.0 / $2)`, driver, callsPerSecond, now).Scan(&slot)
 	if err != nil {
 		return 0, fmt.Errorf("pace driver %s: %w", driver, err)
 	}
-	return max(time.Duration(secs*float64(time.Second)), 0), nil
+	return max(slot.Sub(now), 0), nil
 }

@@ -49,12 +49,12 @@ func (s *Store) SalesLeads(ctx context.Context, f SalesFilter) ([]*Lead, error) 
 func (s *Store) ClaimNext(ctx context.Context, userID int64, campaignID int64) (*Lead, error) {
 	// One statement: claim, record the event, return the lead.
 	l, err := scanLead(s.pool.QueryRow(ctx, `WITH l AS (
-			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = now(), updated_at = now()
+			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = $3, updated_at = $3
 			WHERE id = (SELECT id FROM leads WHERE sales_stage = 'open' AND ($2 = 0 OR campaign_id = $2)
 				ORDER BY sla_due_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
 			RETURNING *),
-		ev AS (INSERT INTO lead_events (lead_id, actor, kind) SELECT id, 'user:' || $1::bigint, 'lead.accepted' FROM l)
-		SELECT `+leadColumns+` FROM l JOIN campaigns c ON c.id = l.campaign_id`, userID, campaignID))
+		ev AS (INSERT INTO lead_events (lead_id, actor, kind, at) SELECT id, 'user:' || $1::bigint, 'lead.accepted', $3 FROM l)
+		SELECT `+leadColumns+` FROM l JOIN campaigns c ON c.id = l.campaign_id`, userID, campaignID, s.now()))
 	if err != nil {
 		return nil, err
 	}
@@ -76,12 +76,12 @@ var transitions = map[string]struct {
 	set  string
 	kind string
 }{
-	ActionContacted: {[]string{"open", "accepted"}, `sales_stage = 'contacted', contacted_at = now(),
+	ActionContacted: {[]string{"open", "accepted"}, `sales_stage = 'contacted', contacted_at = $5,
 		assigned_to = coalesce(assigned_to, nullif($2::bigint, 0)),
-		sla_status = CASE WHEN sla_status = 'breached' OR now() > sla_due_at THEN 'breached' ELSE 'met' END`, "lead.contacted"},
-	ActionWon:     {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = now()`, "lead.won"},
-	ActionLost:    {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = now()`, "lead.lost"},
-	ActionRecycle: {[]string{"open", "accepted", "contacted"}, `sales_stage = 'recycled', route = 'nurture', recall_at = $3, closed_at = now()`, "lead.recycled"},
+		sla_status = CASE WHEN sla_status = 'breached' OR $5 > sla_due_at THEN 'breached' ELSE 'met' END`, "lead.contacted"},
+	ActionWon:     {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = $5`, "lead.won"},
+	ActionLost:    {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = $5`, "lead.lost"},
+	ActionRecycle: {[]string{"open", "accepted", "contacted"}, `sales_stage = 'recycled', route = 'nurture', recall_at = $3, closed_at = $5`, "lead.recycled"},
 	ActionRelease: {[]string{"accepted"}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, "lead.released"},
 }
 
@@ -95,8 +95,8 @@ func (s *Store) Transition(ctx context.Context, leadID, userID int64, action str
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
 		// $2 (the rep) and $3 (the recall time) are typed here because not
 		// every action's SET uses them.
-		tag, err := tx.Exec(ctx, `UPDATE leads SET `+t.set+`, updated_at = now() WHERE id = $1 AND sales_stage = ANY($4)
-			AND $2::bigint IS NOT NULL AND ($3::timestamptz IS NULL OR $3::timestamptz IS NOT NULL)`, leadID, userID, recallAt, t.from)
+		tag, err := tx.Exec(ctx, `UPDATE leads SET `+t.set+`, updated_at = $5::timestamptz WHERE id = $1 AND sales_stage = ANY($4)
+			AND $2::bigint IS NOT NULL AND ($3::timestamptz IS NULL OR $3::timestamptz IS NOT NULL)`, leadID, userID, recallAt, t.from, s.now())
 		if err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (s *Store) Transition(ctx context.Context, leadID, userID int64, action str
 			}
 			return ErrConflict
 		}
-		return AddEvent(ctx, tx, leadID, fmt.Sprintf("user:%d", userID), t.kind, nil)
+		return s.AddEvent(ctx, tx, leadID, fmt.Sprintf("user:%d", userID), t.kind, nil)
 	})
 	if err != nil {
 		return nil, err

@@ -32,13 +32,31 @@ var ErrNotFound = errors.New("not found")
 // unfinished attempt: dialing again could reach the person twice.
 var ErrAttemptOpen = errors.New("the lead has an unfinished call attempt")
 
-// Store is the database.
+// Store is the database, and the one clock that every stored time and
+// every cutoff comes from: SQL never calls now(), so a shifted clock (tests,
+// a replica whose clock is off) can never be mixed with the database's.
 type Store struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Config configures a Store.
+type Config struct {
+	// Now is the clock of every stored time and cutoff; nil means
+	// time.Now. Tests shift it to run at any hour of the day.
+	Now func() time.Time
 }
 
 // New returns a Store on a migrated database.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, cfg Config) *Store {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{pool: pool, now: cfg.Now}
+}
+
+// Now is the store's clock: what every stored time and cutoff is taken from.
+func (s *Store) Now() time.Time { return s.now() }
 
 // Pool returns the connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -163,18 +181,19 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 	}
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
-		ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection)
+		ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
+		created_at, updated_at)
 		VALUES ($1, $2, $3, $4, coalesce($5, 'US'), coalesce($6, 'sip'), coalesce($7::smallint[], '{1,2,3,4,5,6}'),
 		coalesce($8::time, '09:00'), coalesce($9::time, '20:00'), coalesce($10, 4), coalesce($11, '15 minutes'::interval),
 		coalesce($12, '2 hours'::interval), coalesce($13, '10 minutes'::interval), coalesce($14, '1 day'::interval),
 		coalesce($15, '25 seconds'::interval), coalesce($16, '5 minutes'::interval), coalesce($17, 10), coalesce($18::numeric, 1),
-		coalesce($19, '24 hours'::interval), $20, coalesce($21, 'off'))
+		coalesce($19, '24 hours'::interval), $20, coalesce($21, 'off'), $22, $22)
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), zeroNull(p.DefaultCountry), zeroNull(p.Driver),
 		days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), zeroNull(p.MaxAttempts),
 		nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
-		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection))
+		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), s.now())
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -192,8 +211,8 @@ func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
 // running campaign.
 func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script, yaml []byte) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = 'active', script_id = $2, script_version = $3, script_yaml = $4,
-		started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1 AND status IN ('draft', 'paused', 'active')`,
-		id, script.ID, script.Version, string(yaml))
+		started_at = coalesce(started_at, $5), updated_at = $5 WHERE id = $1 AND status IN ('draft', 'paused', 'active')`,
+		id, script.ID, script.Version, string(yaml), s.now())
 	if err != nil {
 		return fmt.Errorf("start campaign %d: %w", id, err)
 	}
@@ -205,8 +224,8 @@ func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script,
 
 // SetCampaignStatus pauses, resumes or finishes a campaign.
 func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now(),
-		finished_at = CASE WHEN $2 = 'finished' THEN now() ELSE finished_at END WHERE id = $1`, id, status)
+	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $3,
+		finished_at = CASE WHEN $2 = 'finished' THEN $3 ELSE finished_at END WHERE id = $1`, id, status, s.now())
 	if err != nil {
 		return fmt.Errorf("campaign %d → %s: %w", id, status, err)
 	}
@@ -216,8 +235,8 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) 
 	return nil
 }
 
-// AddEvent records a change of a lead.
-func AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data map[string]any) error {
+// AddEvent records a change of a lead, in db (the transaction of the change).
+func (s *Store) AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}
 	}
@@ -226,9 +245,9 @@ func AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data
 		return err
 	}
 	// The event and its webhook deliveries (outbox) in one statement.
-	_, err = db.Exec(ctx, `WITH e AS (INSERT INTO lead_events (lead_id, actor, kind, data) VALUES ($1, $2, $3, $4) RETURNING id, kind)
-		INSERT INTO webhook_deliveries (subscription_id, event_id)
-		SELECT s.id, e.id FROM e JOIN webhook_subscriptions s ON s.active AND e.kind = ANY(s.events)`, leadID, actor, kind, b)
+	_, err = db.Exec(ctx, `WITH e AS (INSERT INTO lead_events (lead_id, actor, kind, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id, kind)
+		INSERT INTO webhook_deliveries (subscription_id, event_id, created_at)
+		SELECT s.id, e.id, $5 FROM e JOIN webhook_subscriptions s ON s.active AND e.kind = ANY(s.events)`, leadID, actor, kind, b, s.now())
 	if err != nil {
 		return fmt.Errorf("lead %d event %s: %w", leadID, kind, err)
 	}
@@ -237,7 +256,7 @@ func AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data
 
 // SetCampaignScript stores the script a draft campaign will pin on start.
 func (s *Store) SetCampaignScript(ctx context.Context, id int64, yaml string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET script_yaml = $2, updated_at = now() WHERE id = $1`, id, yaml)
+	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET script_yaml = $2, updated_at = $3 WHERE id = $1`, id, yaml, s.now())
 	return err
 }
 
@@ -256,11 +275,11 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) 
 		ring_timeout = coalesce($13, ring_timeout), max_call_length = coalesce($14, max_call_length),
 		max_concurrent_calls = coalesce($15, max_concurrent_calls), calls_per_second = coalesce($16::numeric, calls_per_second),
 		sla = coalesce($17, sla), require_consent = $18, driver = coalesce($19, driver),
-		machine_detection = coalesce($20, machine_detection), updated_at = now() WHERE id = $1`,
+		machine_detection = coalesce($20, machine_detection), updated_at = $21 WHERE id = $1`,
 		id, zeroNull(p.CallerID), zeroNull(p.CallerName), zeroNull(p.DefaultCountry), days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		zeroNull(p.MaxAttempts), nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent,
-		zeroNull(p.Driver), zeroNull(p.MachineDetection))
+		zeroNull(p.Driver), zeroNull(p.MachineDetection), s.now())
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

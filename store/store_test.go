@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
@@ -26,7 +27,11 @@ func script(t *testing.T) *ivr.Script {
 func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := store.New(pgtest.DB(t))
+	// A clock the test moves: 25 hours later the sales deadline has passed.
+	clock := fixture.Clock()
+	var skew time.Duration
+	now := func() time.Time { return clock().Add(skew) }
+	s := store.New(pgtest.DB(t), store.Config{Now: now})
 	busy := 2 * time.Second
 	c, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "spring", ScriptID: "bant-en", CallerID: "+15550100",
 		WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, RetryBusy: &busy, MaxConcurrent: 3, CallsPerSecond: 2.5})
@@ -45,13 +50,13 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		t.Fatalf("started campaign %+v", c)
 	}
 
-	id, created, err := store.InsertLead(ctx, s.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann",
+	id, created, err := s.InsertLead(ctx, s.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann",
 		ExternalID: "crm-1", Attributes: map[string]string{"plan": "pro"}})
 	if err != nil || !created {
 		t.Fatal(err, created)
 	}
 	for _, dup := range []store.LeadParams{{CampaignID: c.ID, Phone: "+12125550123"}, {CampaignID: c.ID, Phone: "+12125550999", ExternalID: "crm-1"}} {
-		again, created, err := store.InsertLead(ctx, s.Pool(), dup)
+		again, created, err := s.InsertLead(ctx, s.Pool(), dup)
 		if err != nil || created || again != id {
 			t.Fatalf("duplicate %+v: %d %v %v", dup, again, created, err)
 		}
@@ -61,11 +66,11 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		t.Fatalf("lead %+v %v", lead, err)
 	}
 
-	a, err := store.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc)
+	a, err := s.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc)
 	if err != nil || a.No != 1 {
 		t.Fatal(a, err)
 	}
-	if _, err := store.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc); !errors.Is(err, store.ErrAttemptOpen) {
+	if _, err := s.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc); !errors.Is(err, store.ErrAttemptOpen) {
 		t.Fatalf("second open attempt: %v", err)
 	}
 	if n, _ := store.CountOpenAttempts(ctx, s.Pool(), c.ID); n != 1 {
@@ -77,13 +82,13 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
 	}
 	res := eng.Result(st)
-	if err := store.FinishAttempt(ctx, s.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered", SIPCode: 200,
+	if err := s.FinishAttempt(ctx, s.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered", SIPCode: 200,
 		Result: &res, Status: "qualified", SLA: 24 * time.Hour, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	lead, _ = store.GetLead(ctx, s.Pool(), id)
 	if lead.Status != "qualified" || lead.Class != "sql" || lead.Route != "sales" || lead.SalesStage != "open" ||
-		lead.SLADueAt == nil || time.Until(*lead.SLADueAt) < 23*time.Hour || *lead.Total != 90 || lead.AttemptCount != 1 {
+		lead.SLADueAt == nil || lead.SLADueAt.Sub(now()) < 23*time.Hour || *lead.Total != 90 || lead.AttemptCount != 1 {
 		t.Fatalf("lead after the call %+v", lead)
 	}
 	var answers, events int
@@ -91,16 +96,23 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	if answers != 6 || events != 3 { // created, call.ended, lead.qualified
 		t.Errorf("answers %d, events %d", answers, events)
 	}
-	if ids, err := store.MarkSLABreaches(ctx, s.Pool(), time.Now().Add(25*time.Hour)); err != nil || len(ids) != 1 || ids[0] != id {
-		t.Errorf("breaches %v %v", ids, err)
+	if ids, err := s.MarkSLABreaches(ctx, s.Pool()); err != nil || len(ids) != 0 {
+		t.Errorf("breaches before the deadline: %v %v", ids, err)
 	}
-	if starts, _ := store.AttemptStartsSince(ctx, s.Pool(), "+12125550123", time.Now().Add(-time.Hour)); len(starts) != 1 {
+	if starts, _ := store.AttemptStartsSince(ctx, s.Pool(), "+12125550123", now().Add(-time.Hour)); len(starts) != 1 {
 		t.Errorf("attempts in the last hour: %d", len(starts))
 	}
-	if err := store.AddDNC(ctx, s.Pool(), "+12125550123", "opt_out", "", c.ID, id); err != nil {
+	skew = 25 * time.Hour
+	if ids, err := s.MarkSLABreaches(ctx, s.Pool()); err != nil || len(ids) != 1 || ids[0] != id {
+		t.Errorf("breaches %v %v", ids, err)
+	}
+	if starts, _ := store.AttemptStartsSince(ctx, s.Pool(), "+12125550123", now().Add(-time.Hour)); len(starts) != 0 {
+		t.Errorf("attempts in the last hour: %d", len(starts))
+	}
+	if err := s.AddDNC(ctx, s.Pool(), "+12125550123", "opt_out", "", c.ID, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.AddDNC(ctx, s.Pool(), "+12125550123", "manual", "", 0, 0); err != nil {
+	if err := s.AddDNC(ctx, s.Pool(), "+12125550123", "manual", "", 0, 0); err != nil {
 		t.Fatalf("adding twice: %v", err)
 	}
 	if on, _ := store.OnDNC(ctx, s.Pool(), "+12125550123"); !on {

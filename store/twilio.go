@@ -10,7 +10,7 @@ import (
 
 // CreateSession stores a webhook-driven call's session (opaque JSON).
 func (s *Store) CreateSession(ctx context.Context, token string, data []byte) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO twilio_sessions (token, data) VALUES ($1, $2)`, token, data)
+	_, err := s.pool.Exec(ctx, `INSERT INTO twilio_sessions (token, data, created_at, updated_at) VALUES ($1, $2, $3, $3)`, token, data, s.now())
 	if err != nil {
 		return fmt.Errorf("create call session: %w", err)
 	}
@@ -44,7 +44,7 @@ func (s *Store) UpdateSession(ctx context.Context, token string, fn func([]byte)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE twilio_sessions SET data = $2, call_sid = coalesce(nullif($2::jsonb->>'call_sid', ''), call_sid), updated_at = now() WHERE token = $1`, token, out)
+		_, err = tx.Exec(ctx, `UPDATE twilio_sessions SET data = $2, call_sid = coalesce(nullif($2::jsonb->>'call_sid', ''), call_sid), updated_at = $3 WHERE token = $1`, token, out, s.now())
 		return err
 	})
 }

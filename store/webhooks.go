@@ -32,8 +32,8 @@ func (s *Store) CreateSubscription(ctx context.Context, url string, events []str
 		return nil, err
 	}
 	sub := &Subscription{URL: url, Events: events, Secret: "whsec_" + hex.EncodeToString(b), Active: true}
-	err := s.pool.QueryRow(ctx, `INSERT INTO webhook_subscriptions (url, events, secret) VALUES ($1, $2, $3) RETURNING id, created_at`,
-		url, events, sub.Secret).Scan(&sub.ID, &sub.CreatedAt)
+	err := s.pool.QueryRow(ctx, `INSERT INTO webhook_subscriptions (url, events, secret, created_at) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
+		url, events, sub.Secret, s.now()).Scan(&sub.ID, &sub.CreatedAt)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", url, err)
 	}
@@ -118,6 +118,6 @@ func (s *Store) RecordDelivery(ctx context.Context, id int64, status int, errMsg
 		state = "failed"
 	}
 	_, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, last_error = $3, state = $4,
-		delivered_at = CASE WHEN $5 THEN now() END WHERE id = $1`, id, zeroNull(status), nullString(errMsg), state, delivered)
+		delivered_at = CASE WHEN $5 THEN $6::timestamptz END WHERE id = $1`, id, zeroNull(status), nullString(errMsg), state, delivered, s.now())
 	return err
 }

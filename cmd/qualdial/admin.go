@@ -42,7 +42,7 @@ leads), sales (the sales pull: list, next, contacted/won/lost/recycle/release), 
 				return err
 			}
 			defer closeDB()
-			st := store.New(pool)
+			st := store.New(pool, store.Config{})
 			token, key, err := st.CreateAPIKey(cmd.Context(), role, name)
 			if err != nil {
 				return err
@@ -103,7 +103,7 @@ rows that cannot be imported are listed with their row number and reason.`,
 				return err
 			}
 			defer closeDB()
-			st := store.New(pool)
+			st := store.New(pool, store.Config{})
 			var c *store.Campaign
 			if id, perr := strconv.ParseInt(campaign, 10, 64); perr == nil {
 				c, err = st.Campaign(cmd.Context(), id)

@@ -99,7 +99,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 		return err
 	}
 	defer closeDB()
-	st := store.New(pool)
+	st := store.New(pool, store.Config{})
 
 	// Each run gets its own numbers: the last run's opt-outs are on the DNC
 	// list, and its numbers have used their calls for the day.
@@ -160,7 +160,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
 		for _, l := range leads {
 			l.CampaignID = c.ID
-			id, _, err := store.InsertLead(ctx, tx, l)
+			id, _, err := st.InsertLead(ctx, tx, l)
 			if err != nil {
 				return err
 			}

@@ -234,7 +234,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		return err
 	}
 	defer closeDB()
-	st := store.New(pool)
+	st := store.New(pool, store.Config{})
 	drivers := map[string]dialer.Driver{}
 	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
 		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
@@ -254,7 +254,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	var twilioHooks http.Handler
 	if cfg.Twilio.sid != "" {
 		tw, err := twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
-			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio")})
+			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio")})
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	st := store.New(pool)
+	st := store.New(pool, store.Config{})
 	cp.Name, cp.ScriptID, cp.CallerID = "workers", "bant-en", "+15550100"
 	cp.WindowDays, cp.WindowStart, cp.WindowEnd = []int{1, 2, 3, 4, 5, 6, 7}, 8*time.Hour, 21*time.Hour
 	c, err := st.CreateCampaign(ctx, cp)
@@ -52,7 +52,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 	zone := fixture.DaytimeZone(time.Now())
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
 		for _, p := range phones {
-			id, _, err := store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
+			id, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
 			if err != nil {
 				return err
 			}

@@ -56,6 +56,9 @@ type Config struct {
 	Poll time.Duration
 	// HTTPClient for REST calls; default 15s timeout.
 	HTTPClient *http.Client
+	// Now is the clock of the call timelines; nil means time.Now (serve
+	// passes the store's, so every stored time comes from one clock).
+	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -107,6 +110,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

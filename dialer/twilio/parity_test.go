@@ -47,7 +47,7 @@ type twilioBundle struct {
 
 func newTwilio(t *testing.T, personas map[string]twiliotest.Persona, machineDetection bool) *twilioBundle {
 	t.Helper()
-	st := store.New(pgtest.DB(t))
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	fake := twiliotest.New(t, personas)
 	var handler http.Handler
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))

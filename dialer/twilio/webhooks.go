@@ -169,7 +169,7 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 			}
 			in = ivr.Input{Keys: digits}
 		}
-		now := time.Now()
+		now := h.d.cfg.Now()
 		if in.Keys != "" {
 			s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "keys", Question: s.Turn.Question, Keys: in.Keys})
 		} else {
@@ -209,7 +209,7 @@ func (h *hooks) status(w http.ResponseWriter, r *http.Request, form url.Values) 
 				if err == nil {
 					s.State = &st
 				}
-				s.Timeline = append(s.Timeline, dialer.Event{At: time.Now(), Kind: "hangup", Question: s.Turn.Question})
+				s.Timeline = append(s.Timeline, dialer.Event{At: h.d.cfg.Now(), Kind: "hangup", Question: s.Turn.Question})
 			}
 		}
 		return "", nil
@@ -220,7 +220,7 @@ func (h *hooks) status(w http.ResponseWriter, r *http.Request, form url.Values) 
 func (h *hooks) serve(s *session, st ivr.State, turn ivr.Turn) (string, error) {
 	s.State, s.Turn = &st, &turn
 	s.Seq++
-	now := time.Now()
+	now := h.d.cfg.Now()
 	for _, p := range turn.Prompts {
 		s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "prompt", Question: turn.Question, Text: p.Text})
 	}
