@@ -164,7 +164,7 @@ func BenchmarkNextClaim(b *testing.B) {
 		srv := httptest.NewServer(h)
 		c, _ := st.CreateCampaign(ctx, store.CampaignParams{Name: "bench", ScriptID: "bant-en", CallerID: "+15550100"})
 		if _, err := st.Pool().Exec(ctx, `INSERT INTO leads (campaign_id, phone, status, outcome, class, route, total, sales_stage, sla_due_at, sla_status, created_at, updated_at)
-			SELECT $1, '+1555' || lpad(g::text, 7, '0'), 'qualified', 'completed', 'sql', 'sales', 90, 'open',
+			SELECT $1, '+1555' || lpad(g::text, 7, '0'), 'completed', 'completed', 'sql', 'sales', 90, 'open',
 				$3::timestamptz + (g % 86400) * interval '1 second', 'pending', $3, $3
 			FROM generate_series(1, $2) g`, c.ID, leads, st.Now()); err != nil {
 			b.Fatal(err)

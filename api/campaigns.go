@@ -496,7 +496,8 @@ func (s *server) addDNC(w http.ResponseWriter, r *http.Request, key *store.APIKe
 	if err != nil {
 		return invalid(intake.FieldError{Field: "phone", Message: err.Error()})
 	}
-	if err := s.store.AddDNC(r.Context(), s.store.Pool(), phone, "api", values["reason"], 0, 0); err != nil {
+	if _, err := s.store.AddDNC(r.Context(), s.store.Pool(), store.DNCEntry{Phone: phone, Source: store.DNCAPI, Reason: values["reason"],
+		Actor: keyActor(key)}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"phone": phone, "on_dnc": true})
@@ -529,7 +530,7 @@ func (s *server) removeDNC(w http.ResponseWriter, r *http.Request, key *store.AP
 	if err != nil {
 		return err
 	}
-	removed, err := s.store.RemoveDNC(r.Context(), s.store.Pool(), phone)
+	removed, err := s.store.RemoveDNC(r.Context(), s.store.Pool(), phone, keyActor(key), r.URL.Query().Get("reason"))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/internal/fixture"
@@ -385,7 +386,13 @@ func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := b.st.StartAttempt(ctx, b.st.Pool(), id, campaign, "sip", "test", sc)
+		var a *store.Attempt
+		err = b.st.Tx(ctx, func(tx pgx.Tx) error {
+			var err error
+			a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i),
+				Driver: "sip", Worker: "test", Script: sc})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +403,7 @@ func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 		r := eng.Result(st)
 		sla := time.Duration(i+1) * time.Hour // lead i is due i+1 hours from now
 		if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
-			Result: &r, Status: "qualified", SLA: sla, Actor: "test"}); err != nil {
+			Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)

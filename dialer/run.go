@@ -39,6 +39,11 @@ type RunOptions struct {
 	// played: an opt-out is written to the do-not-call list before the
 	// goodbye. Its error is kept in Outcome.Err; the goodbye still plays.
 	OnEnd func(ctx context.Context, st ivr.State) error
+	// OnTurn runs after every answer, timeout or hang-up with the script's
+	// new state, so the caller can keep what was heard so far (a crash
+	// mid-call is then settled from it). It runs on the call's goroutine
+	// between turns: keep it short and bounded.
+	OnTurn func(ctx context.Context, st ivr.State)
 }
 
 // Run plays an engine's script over an answered call, turn by turn, until
@@ -87,6 +92,9 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 			break
 		}
 		st, turn = next, nextTurn
+		if opts.OnTurn != nil {
+			opts.OnTurn(ctx, st)
+		}
 		if in.Hangup {
 			break
 		}

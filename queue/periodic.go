@@ -39,6 +39,46 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 	return err
 }
 
+// RecallArgs is the periodic job that starts nurture recalls whose time
+// has come: each lead gets a new round of calls, as a new dial job.
+type RecallArgs struct{}
+
+// Kind implements river.JobArgs.
+func (RecallArgs) Kind() string { return "nurture_recall" }
+
+type recallWorker struct {
+	river.WorkerDefaults[RecallArgs]
+	q *Queue
+}
+
+// recallBatch is how many recalls one transaction starts.
+const recallBatch = 500
+
+func (w *recallWorker) Work(ctx context.Context, job *river.Job[RecallArgs]) error {
+	for {
+		n := 0
+		err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
+			ids, err := w.q.store.DueRecalls(ctx, tx, recallBatch)
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			n = len(ids)
+			params := make([]river.InsertManyParams, len(ids))
+			for i, id := range ids {
+				params[i] = river.InsertManyParams{Args: DialArgs{LeadID: id}}
+			}
+			_, err = w.q.client.InsertManyTx(ctx, tx, params)
+			return err
+		})
+		if n > 0 {
+			w.q.cfg.Logger.Info("nurture recalls started", "leads", n)
+		}
+		if err != nil || n < recallBatch {
+			return err
+		}
+	}
+}
+
 // ReconcileArgs is the periodic job that settles attempts left open by a
 // process that died mid-call.
 type ReconcileArgs struct{}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -63,9 +65,10 @@ type Config struct {
 	// FetchCooldown is River's minimum gap between fetches; default 20ms
 	// (speed to lead).
 	FetchCooldown time.Duration
-	// SLAWatchInterval and ReconcileInterval run the periodic jobs;
-	// defaults 1m and 1m.
-	SLAWatchInterval, ReconcileInterval time.Duration
+	// SLAWatchInterval, ReconcileInterval and RecallInterval run the
+	// periodic jobs (SLA breaches, interrupted calls, nurture recalls);
+	// default 1m each.
+	SLAWatchInterval, ReconcileInterval, RecallInterval time.Duration
 	// SoftStopTimeout bounds how long Stop lets calls in progress finish;
 	// default 2m.
 	SoftStopTimeout time.Duration
@@ -101,6 +104,9 @@ func (c *Config) withDefaults() Config {
 	if out.ReconcileInterval == 0 {
 		out.ReconcileInterval = time.Minute
 	}
+	if out.RecallInterval == 0 {
+		out.RecallInterval = time.Minute
+	}
 	if out.SoftStopTimeout == 0 {
 		out.SoftStopTimeout = 2 * time.Minute
 	}
@@ -134,6 +140,9 @@ type Queue struct {
 	store  *store.Store
 	client *river.Client[pgx.Tx]
 	calls  chan struct{} // this process's call slots
+
+	mu      sync.Mutex
+	engines map[engineKey]*ivr.Engine // pinned scripts, parsed once
 }
 
 // New builds the River client and its workers; Start begins working. A
@@ -153,6 +162,9 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &reconcileWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &recallWorker{q: q}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &webhookDispatchWorker{q: q}); err != nil {
@@ -178,6 +190,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return SLAWatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "sla_watch", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RecallInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RecallArgs{}, nil }, &river.PeriodicJobOpts{ID: "nurture_recall", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return WebhookDispatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "webhook_dispatch", RunOnStart: true}),
 		},
@@ -219,7 +233,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
 	if _, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: leadID}, nil); err != nil {
 		return fmt.Errorf("enqueue dial of lead %d: %w", leadID, err)
 	}
-	return q.store.SetLeadStatus(ctx, tx, leadID, StatusQueued, "waiting for a dialer", nil)
+	return q.store.SetLeadStatus(ctx, tx, leadID, "system", StatusQueued, "waiting for a dialer", nil)
 }
 
 // EnqueueManyTx schedules dial jobs for many new leads in the caller's

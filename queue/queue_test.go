@@ -150,7 +150,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 	b := setup(t, personas, store.CampaignParams{MaxAttempts: 2, RetryBusy: &zero, RetryNoAnswer: &zero, RetryIncompl: &second,
 		RingTimeout: 15 * time.Second, MaxConcurrent: 4, CallsPerSecond: 5})
 	ctx := context.Background()
-	if err := b.store.AddDNC(ctx, b.store.Pool(), "+12125550108", "manual", "asked by email", 0, 0); err != nil {
+	if _, err := b.store.AddDNC(ctx, b.store.Pool(), store.DNCEntry{Phone: "+12125550108", Source: store.DNCManual, Reason: "asked by email"}); err != nil {
 		t.Fatal(err)
 	}
 	var leads []store.LeadParams
@@ -163,11 +163,11 @@ func TestCampaignEndToEnd(t *testing.T) {
 	}
 	ids := b.addLeads(t, leads...)
 	got := b.waitStatuses(t, ids, map[string]string{
-		"+12125550101": queue.StatusQualified,
-		"+12125550102": queue.StatusQualified,
+		"+12125550101": queue.StatusCompleted,
+		"+12125550102": queue.StatusCompleted,
 		"+12125550103": queue.StatusOptedOut,
 		"+12125550104": queue.StatusRejected,
-		"+12125550105": queue.StatusQualified,
+		"+12125550105": queue.StatusCompleted,
 		"+12125550106": queue.StatusUnreachable,
 		"+12125550107": queue.StatusUnreachable,
 		"+12125550108": queue.StatusBlocked,

@@ -31,14 +31,15 @@ type Verdict struct {
 	Reason string
 }
 
-// Lead statuses set by the dialer.
+// Lead statuses set by the dialer: a lead's progress. Whether it is
+// sales-ready is its class (sql, mql, disqualified…), never its status.
 const (
 	StatusQueued        = "queued"
 	StatusScheduled     = "scheduled"
 	StatusDialing       = "dialing"
 	StatusRetryWait     = "retry_wait"
 	StatusBlocked       = "blocked"
-	StatusQualified     = "qualified"
+	StatusCompleted     = "completed"
 	StatusOptedOut      = "opted_out"
 	StatusUnreachable   = "unreachable"
 	StatusRejected      = "rejected"
@@ -55,7 +56,7 @@ func (p RetryPolicy) Decide(d dialer.Disposition, outcome string, ambiguous bool
 	case d == dialer.Answered && outcome == "opted_out":
 		return Verdict{Status: StatusOptedOut, Reason: "pressed the opt-out key"}
 	case d == dialer.Answered && outcome == "completed":
-		return Verdict{Status: StatusQualified, Reason: "answered the questionnaire"}
+		return Verdict{Status: StatusCompleted, Reason: "answered the questionnaire"}
 	case d == dialer.Rejected:
 		return Verdict{Status: StatusRejected, Reason: "declined the call: never called again"}
 	case d == dialer.InvalidNumber:

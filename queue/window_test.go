@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -84,26 +85,79 @@ func TestWindowValidate(t *testing.T) {
 
 func TestZones(t *testing.T) {
 	t.Parallel()
+	const (
+		ny, chi, den, la = "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"
+		boise, ndc       = "America/Boise", "America/North_Dakota/Center"
+	)
 	for _, tc := range []struct {
-		explicit, region, country, phone string
-		want                             []string
+		name string
+		p    Place
+		want []string // in any order
 	}{
-		{"Europe/Paris", "CA", "US", "+12125550123", []string{"Europe/Paris"}},
-		{"", "CA", "US", "+12125550123", []string{"America/Los_Angeles"}},
-		{"", "", "", "+12125550123", []string{"America/New_York"}},
-		{"", "", "", "+442071234567", []string{"Europe/London"}},
+		{"explicit zone alone", Place{TimeZone: "Europe/Paris", Region: "CA", Country: "US", Phone: "+12125550123"}, []string{"Europe/Paris"}},
+		{"state and a number of another state: both", Place{Region: "CA", Country: "US", Phone: "+12125550123"}, []string{la, ny}},
+		{"number alone", Place{Phone: "+12125550123"}, []string{ny}},
+		{"number abroad", Place{Phone: "+442071234567"}, []string{"Europe/London"}},
+		// Split states: the state's every zone, and the number's.
+		{"TX with a 915 El Paso number", Place{Region: "TX", Country: "US", Phone: "+19155550100"}, []string{chi, den}},
+		{"TX by name", Place{Region: "Texas", Country: "US", Phone: "+12145550100"}, []string{chi, den}},
+		{"TX, El Paso ZIP, 915 number", Place{Region: "TX", PostalCode: "79901", Country: "US", Phone: "+19155550100"}, []string{den}},
+		{"TX, Dallas ZIP, 915 number: the number is not overridden", Place{Region: "TX", PostalCode: "75201", Country: "US", Phone: "+19155550100"}, []string{chi, den}},
+		{"TX, Dallas ZIP, 214 number", Place{Region: "TX", PostalCode: "75201-1234", Country: "US", Phone: "+12145550100"}, []string{chi}},
+		{"ID with a 208 number", Place{Region: "ID", Country: "US", Phone: "+12085550100"}, []string{boise, la}},
+		{"ID, Boise ZIP", Place{Region: "ID", PostalCode: "83702", Country: "US", Phone: "+12085550100"}, []string{boise, la}},
+		{"ND with a 701 number", Place{Region: "ND", Country: "US", Phone: "+17015550100"}, []string{chi, den, ndc}},
+		{"FL with an 850 panhandle number", Place{Region: "FL", Country: "US", Phone: "+18505550100"}, []string{ny, chi}},
+		{"FL, Pensacola ZIP, 850 number", Place{Region: "FL", PostalCode: "32501", Country: "US", Phone: "+18505550100"}, []string{chi, ny}},
+		{"FL, Miami ZIP, 305 number", Place{Region: "FL", PostalCode: "33101", Country: "US", Phone: "+13055550100"}, []string{ny}},
+		{"ZIP without a state", Place{PostalCode: "79901", Country: "US", Phone: "+19155550100"}, []string{den}},
+		{"ZIP of another state than given is ignored", Place{Region: "NY", PostalCode: "79901", Country: "US", Phone: "+12125550123"}, []string{ny}},
+		{"toll-free number with a state: the state", Place{Region: "NY", Country: "US", Phone: "+18005550123"}, []string{ny}},
+		{"Canadian province", Place{Region: "ON", Country: "CA", Phone: "+14165550100"}, []string{"America/Toronto", "America/Winnipeg"}},
 	} {
-		zs, err := Zones(tc.explicit, tc.region, tc.country, tc.phone)
-		if err != nil || len(zs) != len(tc.want) || zs[0].String() != tc.want[0] {
-			t.Errorf("%+v: %v %v", tc, zs, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			zs, err := Zones(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, z := range zs {
+				got = append(got, z.String())
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("zones %v; want %v", got, want)
+			}
+		})
 	}
-	// A toll-free number spans many zones: calls need all of them open.
-	if zs, err := Zones("", "", "", "+18005550123"); err != nil || len(zs) < 4 {
+	// A toll-free number alone spans many zones: calls need all of them open.
+	if zs, err := Zones(Place{Phone: "+18005550123"}); err != nil || len(zs) < 4 {
 		t.Errorf("toll-free: %d zones, %v", len(zs), err)
 	}
-	if _, err := Zones("Mars/Olympus", "", "", "+12125550123"); err == nil {
+	if _, err := Zones(Place{TimeZone: "Mars/Olympus", Phone: "+12125550123"}); err == nil {
 		t.Error("unknown zone accepted")
+	}
+}
+
+// TestSplitStateWindow: at 08:30 in New York a Florida panhandle lead is
+// not called (07:30 in Pensacola), and it is at 09:00 Central.
+func TestSplitStateWindow(t *testing.T) {
+	t.Parallel()
+	zs, err := Zones(Place{Region: "FL", Country: "US", Phone: "+18505550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	at := time.Date(2026, 12, 2, 9, 30, 0, 0, ny) // a Wednesday
+	w := Window{Days: []int{1, 2, 3, 4, 5}, Start: 9 * time.Hour, End: 20 * time.Hour}
+	if w.Open(at, zs) {
+		t.Fatal("open at 09:30 New York, 08:30 Central")
+	}
+	next, ok := w.NextOpen(at, zs)
+	if want := time.Date(2026, 12, 2, 10, 0, 0, 0, ny); !ok || !next.Equal(want) {
+		t.Errorf("next open %v; want %v (09:00 Central)", next, want)
 	}
 }
 
@@ -129,7 +183,7 @@ func TestRetryPolicy(t *testing.T) {
 		{dialer.Rejected, "", false, 1, 0, StatusRejected},
 		{dialer.InvalidNumber, "", false, 1, 0, StatusInvalidNumber},
 		{dialer.Answered, "opted_out", false, 1, 0, StatusOptedOut},
-		{dialer.Answered, "completed", false, 4, 0, StatusQualified},
+		{dialer.Answered, "completed", false, 4, 0, StatusCompleted},
 	} {
 		v := p.Decide(tc.d, tc.outcome, tc.ambiguous, tc.attempts, end)
 		if v.Status != tc.status || v.Retry != (tc.retryIn != 0) || (v.Retry && !v.RetryAt.Equal(end.Add(tc.retryIn))) {

@@ -2,10 +2,10 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,9 +20,6 @@ import (
 type dialWorker struct {
 	river.WorkerDefaults[DialArgs]
 	q *Queue
-
-	mu      sync.Mutex
-	engines map[engineKey]*ivr.Engine // pinned scripts, parsed once
 }
 
 type engineKey struct {
@@ -62,6 +59,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	}
 	log = log.With("campaign_id", camp.ID, "phone", dialer.MaskPhone(lead.Phone))
 	now := q.store.Now()
+	actor := q.actor()
 
 	// An attempt left open by a crashed process is settled, never redialled now.
 	if a, err := store.OpenAttempt(ctx, db, lead.ID); err == nil {
@@ -74,18 +72,18 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 		return err
 	}
 	switch lead.Status {
-	case StatusQualified, StatusOptedOut, StatusUnreachable, StatusRejected, StatusInvalidNumber, StatusBlocked, StatusFailed:
-		return nil // nothing more to do for this lead
+	case StatusCompleted, StatusOptedOut, StatusUnreachable, StatusRejected, StatusInvalidNumber, StatusBlocked, StatusFailed:
+		return nil // nothing more to do for this lead (a recall starts a new job)
 	}
 	if lead.NextAttemptAt != nil && lead.NextAttemptAt.After(now) {
 		return snooze(now, *lead.NextAttemptAt)
 	}
 	switch camp.Status {
 	case "draft", "paused":
-		_ = q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign "+camp.Status, nil)
+		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "campaign "+camp.Status, nil)
 		return river.JobSnooze(30 * time.Second)
 	case "finished":
-		return q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "campaign finished before this lead was called", nil)
+		return q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "campaign finished before this lead was called", nil)
 	}
 
 	check, err := q.preDial(ctx, lead, camp, now)
@@ -95,21 +93,17 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	if check.block != "" {
 		log.Info("lead blocked", "reason", check.block)
 		return q.store.Tx(ctx, func(tx pgx.Tx) error {
-			if err := q.store.SetLeadStatus(ctx, tx, lead.ID, StatusBlocked, check.block, nil); err != nil {
+			if err := q.store.SetLeadStatus(ctx, tx, lead.ID, actor, StatusBlocked, check.block, nil); err != nil {
 				return err
 			}
-			return q.store.AddEvent(ctx, tx, lead.ID, "system", "lead.blocked", map[string]any{"reason": check.block})
+			return q.store.AddEvent(ctx, tx, lead.ID, actor, "lead.blocked", map[string]any{"reason": check.block})
 		})
 	}
 	if check.waitUntil.After(now) {
-		next := check.waitUntil
-		if err := q.store.SetLeadStatus(ctx, db, lead.ID, StatusScheduled, check.reason, &next); err != nil {
-			return err
-		}
-		return snooze(now, next)
+		return q.schedule(ctx, lead.ID, check.waitUntil, check.reason)
 	}
 
-	eng, script, err := w.engine(camp)
+	eng, script, err := q.engine(camp)
 	if err != nil {
 		return river.JobCancel(err) // the pinned script no longer parses: nothing a retry fixes
 	}
@@ -129,38 +123,86 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	}
 	defer func() { <-q.calls }()
 	attempt, wait, err := q.startAttempt(ctx, lead, camp, script)
+	var capped *store.CappedError
+	if errors.As(err, &capped) {
+		// Another campaign took the number's last call meanwhile.
+		until := capped.Until
+		if open, ok := (Window{Days: camp.WindowDays, Start: camp.WindowStart, End: camp.WindowEnd}).NextOpen(until, check.zones); ok {
+			until = open
+		}
+		return q.schedule(ctx, lead.ID, until, capped.Error())
+	}
 	if err != nil {
 		return err
 	}
 	if attempt == nil {
-		_ = q.store.SetLeadStatus(ctx, db, lead.ID, StatusQueued, "waiting for a free line (campaign concurrency or pace)", nil)
+		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "waiting for a free line (campaign concurrency or pace)", nil)
 		return river.JobSnooze(wait)
 	}
 	if wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-		}
+		sleep(ctx, wait)
 	}
+	q.sendGate(ctx, camp, attempt)
 	return q.dial(ctx, log, drv, eng, script, lead, camp, check.zones, attempt)
 }
 
-func (w *dialWorker) engine(c *store.Campaign) (*ivr.Engine, *ivr.Script, error) {
+// actor names this process in events.
+func (q *Queue) actor() string { return "worker:" + q.cfg.Worker }
+
+// schedule records that a lead waits until t, and why, and snoozes its job.
+func (q *Queue) schedule(ctx context.Context, leadID int64, t time.Time, why string) error {
+	if err := q.store.SetLeadStatus(ctx, q.store.Pool(), leadID, q.actor(), StatusScheduled, why, &t); err != nil {
+		return err
+	}
+	return snooze(q.store.Now(), t)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// sendGate holds the INVITE until the campaign's (and the driver account's)
+// previous one went out 1/calls-per-second ago, in every process, and
+// records when it goes. A cancelled ctx lets it go at once: the dial then
+// fails as canceled without reaching the wire.
+func (q *Queue) sendGate(ctx context.Context, c *store.Campaign, a *store.Attempt) {
+	g := store.SendGate{AttemptID: a.ID, CampaignID: c.ID, CallsPerSecond: c.CallsPerSecond, Driver: c.Driver, DriverCPS: q.cfg.DriverCPS[c.Driver]}
+	for ctx.Err() == nil {
+		wait, err := q.store.PassSendGate(ctx, g)
+		if err != nil {
+			q.cfg.Logger.Warn("pacing gate unavailable; dialing on the reserved slot", "attempt_id", a.ID, "error", err)
+			return
+		}
+		if wait <= 0 {
+			return
+		}
+		sleep(ctx, wait)
+	}
+}
+
+// engine returns the engine of a campaign's pinned script, parsed once.
+func (q *Queue) engine(c *store.Campaign) (*ivr.Engine, *ivr.Script, error) {
 	key := engineKey{c.ID, c.ScriptVersion}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if e, ok := w.engines[key]; ok {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e, ok := q.engines[key]; ok {
 		return e, e.Script(), nil
 	}
 	s, ds := ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
 	if s == nil {
 		return nil, nil, fmt.Errorf("campaign %d: pinned script: %w", c.ID, ds.Err())
 	}
-	if w.engines == nil {
-		w.engines = make(map[engineKey]*ivr.Engine)
+	if q.engines == nil {
+		q.engines = make(map[engineKey]*ivr.Engine)
 	}
 	e := ivr.NewEngine(s)
-	w.engines[key] = e
+	q.engines[key] = e
 	return e, s, nil
 }
 
@@ -181,7 +223,7 @@ func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign
 	if c.RequireConsent && !lead.HasConsent {
 		return preDialCheck{block: "no consent captured, and the campaign requires it"}, nil
 	}
-	zones, err := Zones(lead.TimeZone, lead.Region, lead.Country, lead.Phone)
+	zones, err := q.zones(lead)
 	if err != nil {
 		return preDialCheck{block: err.Error()}, nil
 	}
@@ -211,6 +253,11 @@ func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign
 	return preDialCheck{zones: zones}, nil
 }
 
+// zones are the time zones a lead may be in.
+func (q *Queue) zones(l *store.Lead) ([]*time.Location, error) {
+	return Zones(Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
+}
+
 func zoneNames(zones []*time.Location) string {
 	if len(zones) == 1 {
 		return zones[0].String()
@@ -220,8 +267,10 @@ func zoneNames(zones []*time.Location) string {
 
 // startAttempt takes the campaign's concurrency and pacing slots and writes
 // the attempt row, atomically under a per-campaign lock shared by every
-// process. It returns the attempt and how long to wait for its pacing slot,
-// or no attempt and how long to snooze when the campaign is full.
+// process (and, inside it, the number's lock for the 24-hour cap across
+// campaigns). It returns the attempt and how long to wait for its pacing
+// slot, or no attempt and how long to snooze when the campaign is full, or a
+// *store.CappedError.
 func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Campaign, script *ivr.Script) (*store.Attempt, time.Duration, error) {
 	deadline := time.Now().Add(q.cfg.PaceWait)
 	for {
@@ -254,7 +303,8 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 				full = true
 				return errRollback
 			}
-			attempt, err = q.store.StartAttempt(ctx, tx, lead.ID, c.ID, c.Driver, q.cfg.Worker, script)
+			attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: c.ID, Phone: lead.Phone,
+				Driver: c.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h})
 			return err
 		})
 		if errors.Is(err, errRollback) {
@@ -276,6 +326,16 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 
 var errRollback = errors.New("rollback")
 
+// saveTimeout bounds one write of a call's progress; finishTries and
+// finishBackoff bound how long a finished call's result is retried when the
+// database is unavailable (about two minutes), before the job is left to
+// River's retry, which settles the attempt from its saved state.
+const (
+	saveTimeout   = 2 * time.Second
+	finishTries   = 8
+	finishBackoff = time.Second
+)
+
 // dial places the call, runs the script and records everything.
 func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, eng *ivr.Engine, script *ivr.Script,
 	lead *store.Lead, c *store.Campaign, zones []*time.Location, a *store.Attempt) error {
@@ -285,7 +345,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	call, err := drv.Dial(ctx, dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
 		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection})
-	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: "worker:" + q.cfg.Worker}
+	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: q.actor()}
 	var outcome string
 	if err != nil {
 		de := dialer.AsDialError(err)
@@ -296,12 +356,20 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 			log.Warn("cannot mark the attempt answered", "error", err)
 		}
 		out := dialer.RunCall(ctx, call, eng, dialer.RunOptions{Lead: lead.Fields(), Now: q.store.Now,
+			OnTurn: func(ctx context.Context, st ivr.State) {
+				// What was heard so far: a crash settles from it.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+				defer cancel()
+				if err := q.store.SaveAttemptState(sctx, db, a.ID, st); err != nil {
+					log.Warn("cannot save the call's progress", "error", err)
+				}
+			},
 			OnEnd: func(ctx context.Context, st ivr.State) error {
 				if st.Outcome != ivr.OutcomeOptedOut {
 					return nil
 				}
 				// On the list before the goodbye is said.
-				return q.store.AddDNC(context.WithoutCancel(ctx), db, lead.Phone, "opt_out", "pressed the opt-out key", c.ID, lead.ID)
+				return q.optOut(context.WithoutCancel(ctx), lead, c)
 			}})
 		if out.Err != nil {
 			log.Warn("call ended with an error", "error", out.Err)
@@ -311,11 +379,45 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		res.SLA = out.Result.SLA.Std()
 		log.Info("call finished", "outcome", out.Result.Outcome, "class", out.Result.Class, "total", out.Result.Total)
 	}
+	q.decide(&res, c, zones, outcome, lead.RoundAttempts+1)
+	// Write the outcome even when the job's context ended (shutdown), and
+	// retry while the database is away: the answers must not be lost.
+	wctx := context.WithoutCancel(ctx)
+	var werr error
+	for try := range finishTries {
+		werr = q.store.Tx(wctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(wctx, tx, res) })
+		if werr == nil || errors.Is(werr, store.ErrNotFound) {
+			werr = nil
+			break
+		}
+		log.Warn("cannot record the call; retrying", "error", werr, "try", try+1)
+		sleep(wctx, finishBackoff<<min(try, 4))
+	}
+	if werr != nil {
+		return fmt.Errorf("record attempt %d: %w", a.ID, werr)
+	}
+	if res.Status == StatusRetryWait && res.Next != nil {
+		return snooze(q.store.Now(), *res.Next)
+	}
+	return nil // done; a nurture recall starts a new job when its time comes
+}
+
+// optOut puts the lead's number on the do-not-call list.
+func (q *Queue) optOut(ctx context.Context, lead *store.Lead, c *store.Campaign) error {
+	_, err := q.store.AddDNC(ctx, q.store.Pool(), store.DNCEntry{Phone: lead.Phone, Source: store.DNCOptOut,
+		Reason: "pressed the opt-out key", CampaignID: c.ID, LeadID: lead.ID, Actor: q.actor()})
+	return err
+}
+
+// decide fills in the lead's status after an attempt: retry (moved into the
+// calling window), done, or a nurture recall. round is the attempt's number
+// in the lead's current round.
+func (q *Queue) decide(res *store.AttemptResult, c *store.Campaign, zones []*time.Location, outcome string, round int) {
 	if res.SLA == 0 {
 		res.SLA = c.SLA
 	}
-	ended := q.store.Now()
-	verdict := policy(c).Decide(dialer.Disposition(res.Disposition), outcome, res.Ambiguous, a.No, ended)
+	now := q.store.Now()
+	verdict := policy(c).Decide(dialer.Disposition(res.Disposition), outcome, res.Ambiguous, round, now)
 	res.Status, res.Why = verdict.Status, verdict.Reason
 	if verdict.Retry {
 		next, ok := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}.NextOpen(verdict.RetryAt, zones)
@@ -324,31 +426,73 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		}
 		res.Next = &next
 	}
-	// Write the outcome even when the job's context ended (shutdown).
-	wctx := context.WithoutCancel(ctx)
-	if err := q.store.Tx(wctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(wctx, tx, res) }); err != nil {
-		return fmt.Errorf("record attempt %d: %w", a.ID, err)
+	if r := res.Result; r != nil && r.Outcome == ivr.OutcomeCompleted {
+		res.Why = fmt.Sprintf("answered the questionnaire: class %s, route %s", r.Class, r.Route)
+		if r.Route == ivr.RouteNurture && r.RecallAfter > 0 {
+			at := now.Add(r.RecallAfter.Std())
+			res.RecallAt, res.Next = &at, &at
+			res.Why += fmt.Sprintf("; nurture: called again from %s (recall_after %s)", at.UTC().Format(time.RFC3339), r.RecallAfter)
+		}
 	}
-	if res.Next != nil {
-		return snooze(ended, *res.Next)
-	}
-	return nil
 }
 
-// reconcile settles an attempt whose process died: the person may have been
-// reached, so it is not redialled now; the lead is retried as incomplete.
+// reconcile settles an attempt whose process died (or whose result could
+// not be written): the person may have been reached, so it is not redialled
+// now. What was heard — the script's state saved after every answer — is
+// kept: a finished script counts as finished, a partial one as incomplete
+// with its answers; a call nothing was heard on is retried as incomplete.
 func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lead, c *store.Campaign) (*time.Time, error) {
-	now := q.store.Now()
-	v := policy(c).Decide(dialer.Failed, "", true, a.No, now)
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Disposition: string(dialer.Failed), Ambiguous: true,
-		Reason: "interrupted: the process placing the call stopped (worker " + a.Worker + ")",
-		Status: v.Status, Why: "last call was interrupted; " + v.Reason, Actor: "reconciler:" + q.cfg.Worker}
-	if v.Retry {
-		res.Next = &v.RetryAt
+		Reason: "interrupted: the process placing the call stopped (worker " + a.Worker + ")", Actor: "reconciler:" + q.cfg.Worker}
+	outcome := ""
+	if len(a.EngineState) > 0 {
+		if r, err := q.heard(c, a.EngineState); err != nil {
+			q.cfg.Logger.Warn("cannot read an interrupted call's progress", "attempt_id", a.ID, "error", err)
+		} else {
+			res.Disposition, res.Result, outcome = string(dialer.Answered), r, string(r.Outcome)
+			res.SLA = r.SLA.Std()
+			res.Reason += "; settled from what was heard"
+			if r.Outcome == ivr.OutcomeOptedOut {
+				if err := q.optOut(ctx, lead, c); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
-	q.cfg.Logger.Warn("reconciled an interrupted attempt", "lead_id", lead.ID, "attempt", a.No, "worker", a.Worker)
+	zones, _ := q.zones(lead)
+	q.decide(&res, c, zones, outcome, lead.RoundAttempts)
+	if res.Result == nil || res.Result.Outcome == ivr.OutcomeIncomplete {
+		res.Why = "last call was interrupted; " + res.Why
+	}
+	q.cfg.Logger.Warn("reconciled an interrupted attempt", "lead_id", lead.ID, "attempt", a.No, "worker", a.Worker, "outcome", outcome)
 	err := q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // settled meanwhile by another process
+	}
+	if res.Status != StatusRetryWait {
+		return nil, err // finished: no retry to snooze for
+	}
 	return res.Next, err
+}
+
+// heard turns a saved script state into the result so far: a state that
+// had not ended ends as a hang-up (incomplete, with its answers).
+func (q *Queue) heard(c *store.Campaign, state []byte) (*ivr.Result, error) {
+	eng, _, err := q.engine(c)
+	if err != nil {
+		return nil, err
+	}
+	var st ivr.State
+	if err := json.Unmarshal(state, &st); err != nil {
+		return nil, err
+	}
+	if !st.Done() {
+		if st, _, err = eng.Next(st, ivr.Input{Hangup: true}); err != nil {
+			return nil, err
+		}
+	}
+	r := eng.Result(st)
+	return &r, nil
 }
 
 func policy(c *store.Campaign) RetryPolicy {

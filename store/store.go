@@ -285,3 +285,11 @@ func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) 
 	}
 	return nil
 }
+
+// jsonObject encodes an event's data (never nil: {}).
+func jsonObject(m map[string]any) ([]byte, error) {
+	if m == nil {
+		m = map[string]any{}
+	}
+	return json.Marshal(m)
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
@@ -66,11 +68,20 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		t.Fatalf("lead %+v %v", lead, err)
 	}
 
-	a, err := s.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc)
+	start := func() (*store.Attempt, error) {
+		var a *store.Attempt
+		err := s.Tx(ctx, func(tx pgx.Tx) error {
+			var err error
+			a, err = s.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: c.ID, Phone: "+12125550123", Driver: "sip", Worker: "test", Script: sc})
+			return err
+		})
+		return a, err
+	}
+	a, err := start()
 	if err != nil || a.No != 1 {
 		t.Fatal(a, err)
 	}
-	if _, err := s.StartAttempt(ctx, s.Pool(), id, c.ID, "sip", "test", sc); !errors.Is(err, store.ErrAttemptOpen) {
+	if _, err := start(); !errors.Is(err, store.ErrAttemptOpen) {
 		t.Fatalf("second open attempt: %v", err)
 	}
 	if n, _ := store.CountOpenAttempts(ctx, s.Pool(), c.ID); n != 1 {
@@ -83,18 +94,20 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	}
 	res := eng.Result(st)
 	if err := s.FinishAttempt(ctx, s.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered", SIPCode: 200,
-		Result: &res, Status: "qualified", SLA: 24 * time.Hour, Actor: "test"}); err != nil {
+		Result: &res, Status: "completed", SLA: 24 * time.Hour, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	lead, _ = store.GetLead(ctx, s.Pool(), id)
-	if lead.Status != "qualified" || lead.Class != "sql" || lead.Route != "sales" || lead.SalesStage != "open" ||
+	if lead.Status != "completed" || lead.Class != "sql" || lead.Route != "sales" || lead.SalesStage != "open" ||
 		lead.SLADueAt == nil || lead.SLADueAt.Sub(now()) < 23*time.Hour || *lead.Total != 90 || lead.AttemptCount != 1 {
 		t.Fatalf("lead after the call %+v", lead)
 	}
-	var answers, events int
-	s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM answers WHERE lead_id = $1), (SELECT count(*) FROM lead_events WHERE lead_id = $1)`, id).Scan(&answers, &events)
-	if answers != 6 || events != 3 { // created, call.ended, lead.qualified
-		t.Errorf("answers %d, events %d", answers, events)
+	var answers int
+	var kinds []string
+	s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM answers WHERE lead_id = $1),
+		(SELECT array_agg(kind ORDER BY id) FROM lead_events WHERE lead_id = $1)`, id).Scan(&answers, &kinds)
+	if want := []string{"lead.created", "call.started", "lead.status", "call.ended", "lead.qualified"}; answers != 6 || !slices.Equal(kinds, want) {
+		t.Errorf("answers %d, events %v; want 6 and %v", answers, kinds, want)
 	}
 	if ids, err := s.MarkSLABreaches(ctx, s.Pool()); err != nil || len(ids) != 0 {
 		t.Errorf("breaches before the deadline: %v %v", ids, err)
@@ -109,10 +122,10 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	if starts, _ := store.AttemptStartsSince(ctx, s.Pool(), "+12125550123", now().Add(-time.Hour)); len(starts) != 0 {
 		t.Errorf("attempts in the last hour: %d", len(starts))
 	}
-	if err := s.AddDNC(ctx, s.Pool(), "+12125550123", "opt_out", "", c.ID, id); err != nil {
+	if added, err := s.AddDNC(ctx, s.Pool(), store.DNCEntry{Phone: "+12125550123", Source: store.DNCOptOut, CampaignID: c.ID, LeadID: id}); err != nil || !added {
 		t.Fatal(err)
 	}
-	if err := s.AddDNC(ctx, s.Pool(), "+12125550123", "manual", "", 0, 0); err != nil {
+	if added, err := s.AddDNC(ctx, s.Pool(), store.DNCEntry{Phone: "+12125550123", Source: store.DNCManual}); err != nil || added {
 		t.Fatalf("adding twice: %v", err)
 	}
 	if on, _ := store.OnDNC(ctx, s.Pool(), "+12125550123"); !on {

@@ -38,12 +38,12 @@ type demoPersona struct {
 // The demo's leads press keys while the prompts play (~keys), so a call
 // takes seconds instead of a minute of speech.
 var demoPersonas = []demoPersona{
-	{"hot", 10, softphone.Persona{Keys: "~1,~1,~1,~1,~250#,~1"}, queue.StatusQualified},
-	{"warm", 10, softphone.Persona{Keys: "~1,~1,~2,~2,~40#,~2", DTMF: softphone.DTMFInfo}, queue.StatusQualified},
-	{"cold", 7, softphone.Persona{Keys: "~1,~1,~3,~3,~3#,~3"}, queue.StatusQualified},
-	{"student", 3, softphone.Persona{Keys: "~1,~2"}, queue.StatusQualified},
+	{"hot", 10, softphone.Persona{Keys: "~1,~1,~1,~1,~250#,~1"}, queue.StatusCompleted},
+	{"warm", 10, softphone.Persona{Keys: "~1,~1,~2,~2,~40#,~2", DTMF: softphone.DTMFInfo}, queue.StatusCompleted},
+	{"cold", 7, softphone.Persona{Keys: "~1,~1,~3,~3,~3#,~3"}, queue.StatusCompleted},
+	{"student", 3, softphone.Persona{Keys: "~1,~2"}, queue.StatusCompleted},
 	{"opt-out", 5, softphone.Persona{Keys: "~9"}, queue.StatusOptedOut},
-	{"busy-then-answer", 5, softphone.Persona{Code: 486, AnswerAfter: 1, Keys: "~1,~1,~1,~1,~120#,~1"}, queue.StatusQualified},
+	{"busy-then-answer", 5, softphone.Persona{Code: 486, AnswerAfter: 1, Keys: "~1,~1,~1,~1,~120#,~1"}, queue.StatusCompleted},
 	{"no-answer", 3, softphone.Persona{Answer: "noanswer"}, queue.StatusUnreachable},
 	{"hang-up-midway", 4, softphone.Persona{Keys: "~1,~1,~hangup"}, queue.StatusUnreachable},
 	{"decline", 3, softphone.Persona{Answer: "reject", Code: 603}, queue.StatusRejected},
@@ -177,7 +177,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 
 	// Wait until every lead has settled.
 	deadline := time.Now().Add(timeout)
-	final := map[string]bool{queue.StatusQualified: true, queue.StatusOptedOut: true, queue.StatusUnreachable: true,
+	final := map[string]bool{queue.StatusCompleted: true, queue.StatusOptedOut: true, queue.StatusUnreachable: true,
 		queue.StatusRejected: true, queue.StatusInvalidNumber: true, queue.StatusBlocked: true, queue.StatusFailed: true}
 	lastLine := ""
 	for {
@@ -323,7 +323,7 @@ func checkPersonas(w io.Writer, leads []*store.Lead) bool {
 		}
 		t.n++
 		got := l.Status
-		if l.Class != "" && l.Status == queue.StatusQualified {
+		if l.Class != "" && l.Status == queue.StatusCompleted {
 			got += " (" + l.Class + ")"
 		}
 		t.got[got]++

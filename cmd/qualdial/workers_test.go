@@ -163,7 +163,7 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 	ctx := context.Background()
 	waitUntil(t, 90*time.Second, "every lead to be qualified", func() bool {
 		var n int
-		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE status = 'qualified'`).Scan(&n)
+		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE status = 'completed'`).Scan(&n)
 		return n == len(phones)
 	})
 	calls := phone.Calls()

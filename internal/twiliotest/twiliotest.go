@@ -138,7 +138,9 @@ func (f *Twilio) post(target string, form url.Values) (string, int) {
 	req.Header.Set("X-Twilio-Signature", f.Sign(target, form))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		f.t.Errorf("webhook %s: %v", target, err)
+		if f.t.Context().Err() == nil { // not a late callback after the test ended
+			f.t.Errorf("webhook %s: %v", target, err)
+		}
 		return "", 0
 	}
 	defer res.Body.Close()
