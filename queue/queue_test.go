@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type bundle struct {
 	phone *softphone.Phone
 	camp  *store.Campaign
 	now   func() time.Time
+	skew  *atomic.Int64 // moves the clock forward (days of a recall)
 }
 
 // setup runs the whole dialing path on real PostgreSQL, River and SIP, on
@@ -36,7 +38,8 @@ type bundle struct {
 func setup(t testing.TB, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	now := fixture.Clock()
+	base, skew := fixture.Clock(), new(atomic.Int64)
+	now := func() time.Time { return base().Add(time.Duration(skew.Load())) }
 	st := store.New(pgtest.DB(t), store.Config{Now: now})
 	phone, err := softphone.Start(softphone.Config{Personas: personas})
 	if err != nil {
@@ -50,7 +53,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	t.Cleanup(func() { drv.Close() })
 
 	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, PaceWait: 2 * time.Second,
-		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour})
+		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +75,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	if err := st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{store: st, queue: q, phone: phone, camp: c, now: now}
+	return &bundle{store: st, queue: q, phone: phone, camp: c, now: now, skew: skew}
 }
 
 func (b *bundle) addLeads(t testing.TB, leads ...store.LeadParams) map[string]int64 {
@@ -297,4 +300,83 @@ func mustCampaign(t *testing.T, st *store.Store, id int64) *store.Campaign {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestNurtureRecall: a nurture lead (class mql, recall_after 30d) is called
+// again when its recall time comes, as a new attempt with its own answers
+// and result, and is then recalled again later.
+func TestNurtureRecall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, map[string]softphone.Persona{"default": {Keys: "1,1,2,2,120#,2"}}, store.CampaignParams{})
+	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550701"})
+	id := ids["+12125550701"]
+	got := b.waitStatuses(t, ids, map[string]string{"+12125550701": queue.StatusCompleted}, time.Minute)
+	first := got["+12125550701"]
+	if first.Class != "mql" || first.Route != "nurture" || first.RecallAt == nil || first.NextAttemptAt == nil ||
+		!first.NextAttemptAt.Equal(*first.RecallAt) || first.RecallAt.Sub(b.now()) < 29*24*time.Hour {
+		t.Fatalf("after the first call: %+v", first)
+	}
+	if !strings.Contains(first.StatusReason, "called again from") {
+		t.Errorf("status reason %q does not say when it is called again", first.StatusReason)
+	}
+	time.Sleep(2 * time.Second) // recall checks run meanwhile: not yet due
+	if n := len(b.phone.Calls()); n != 1 {
+		t.Fatalf("%d calls before the recall time; want 1", n)
+	}
+	b.skew.Add(int64(31 * 24 * time.Hour))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		l, _ := store.GetLead(ctx, b.store.Pool(), id)
+		if l.AttemptCount == 2 && l.Status == queue.StatusCompleted {
+			if l.Class != "mql" || l.RecallAt == nil || !l.RecallAt.After(*first.RecallAt) || l.RoundAttempts != 1 {
+				t.Errorf("after the recall: %+v", l)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recalled: %+v", l)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var answered, answers int
+	b.store.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM call_attempts WHERE lead_id = $1 AND disposition = 'answered'),
+		(SELECT count(DISTINCT attempt_id) FROM answers WHERE lead_id = $1)`, id).Scan(&answered, &answers)
+	if answered != 2 || answers != 2 || len(b.phone.Calls()) != 2 {
+		t.Errorf("%d answered attempts with answers on %d, %d calls; want 2, 2, 2", answered, answers, len(b.phone.Calls()))
+	}
+	var recalled int
+	b.store.Pool().QueryRow(ctx, `SELECT count(*) FROM lead_events WHERE lead_id = $1 AND kind = 'lead.recalled'`, id).Scan(&recalled)
+	if recalled != 1 {
+		t.Errorf("%d lead.recalled events; want 1", recalled)
+	}
+}
+
+// TestResultSavedThroughDatabaseErrors: the database refuses the first
+// writes of a finished call's answers (a fault injected in the real
+// database); the write is retried, nothing is lost, and the lead is called
+// once.
+func TestResultSavedThroughDatabaseErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, map[string]softphone.Persona{"default": {Keys: "1,1,1,1,120#,1"}}, store.CampaignParams{})
+	if _, err := b.store.Pool().Exec(ctx, `CREATE SEQUENCE injected_faults;
+		CREATE FUNCTION refuse_answers() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('injected_faults') <= 3 THEN RAISE EXCEPTION 'injected fault: the database is failing over'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_answers BEFORE INSERT ON answers FOR EACH ROW EXECUTE FUNCTION refuse_answers();`); err != nil {
+		t.Fatal(err)
+	}
+	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550702"})
+	got := b.waitStatuses(t, ids, map[string]string{"+12125550702": queue.StatusCompleted}, time.Minute)
+	l := got["+12125550702"]
+	var answers, faults int
+	b.store.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM answers WHERE lead_id = $1), (SELECT last_value FROM injected_faults)`,
+		l.ID).Scan(&answers, &faults)
+	if l.Class != "sql" || l.AttemptCount != 1 || answers != 6 || faults < 4 || len(b.phone.Calls()) != 1 {
+		t.Errorf("class %q, %d attempts, %d answers, %d writes tried, %d calls; want sql, 1, 6, ≥ 4, 1",
+			l.Class, l.AttemptCount, answers, faults, len(b.phone.Calls()))
+	}
 }
