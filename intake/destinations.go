@@ -117,8 +117,12 @@ func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string) error {
 			"%s is a %s number: campaigns do not call it unless %s is in allowed_number_types", shown, typ, typ)}
 	}
 	if len(d.Countries) > 0 && !slices.ContainsFunc(d.Countries, func(c string) bool { return strings.EqualFold(strings.TrimSpace(c), region) }) {
+		allowed := strings.Join(d.Countries, ", ")
+		if checkText(allowed, 1024, false) != "" {
+			allowed = quoteShort(allowed)
+		}
 		return &DestinationError{Phone: e164, Type: typ, Country: region, reason: fmt.Sprintf(
-			"%s is a number in %s: this campaign calls only %s unless %s is in allowed_countries", shown, region, strings.Join(d.Countries, ", "), region)}
+			"%s is a number in %s: this campaign calls only %s unless %s is in allowed_countries", shown, region, allowed, region)}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -90,7 +91,10 @@ func parsePhone(raw, country string) (phone, error) {
 		if emergencyOrShort(num) {
 			return p, fmt.Errorf("%q is an emergency or short number: %w", raw, ErrEmergency)
 		}
-		return p, fmt.Errorf("%q is not a valid phone number for %s", raw, regionOf(num, country))
+		if r := regionOf(num, country); r != "" {
+			return p, fmt.Errorf("%q is not a valid phone number for %s", raw, r)
+		}
+		return p, fmt.Errorf("%q is not a valid phone number", raw)
 	}
 	p.num, p.ext = num, ext
 	p.e164 = phonenumbers.Format(num, phonenumbers.E164)
@@ -134,9 +138,13 @@ func digitsOf(s string) string {
 	}, s)
 }
 
+// regionOf names the region of a number, else def if it is one.
 func regionOf(num *phonenumbers.PhoneNumber, def string) string {
 	if r := phonenumbers.GetRegionCodeForNumber(num); r != "" && r != "ZZ" {
 		return r
 	}
-	return def
+	if _, ok := slices.BinarySearch(regions(), def); ok {
+		return def
+	}
+	return ""
 }
