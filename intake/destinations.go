@@ -95,34 +95,42 @@ func (d Destinations) Check(e164 string) error {
 	if err != nil {
 		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not a phone number", quoteShort(e164))}
 	}
-	return d.check(num, e164)
+	return d.check(num, e164, false)
 }
 
-func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string) error {
-	shown := phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
-	if emergencyOrShort(num) {
-		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is an emergency or short number: %v", shown, ErrEmergency)}
+// check is Check for a parsed number; valid says it is known to be valid.
+func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string, valid bool) error {
+	shown := func() string { return phonenumbers.Format(num, phonenumbers.INTERNATIONAL) }
+	if !valid && !phonenumbers.IsValidNumber(num) {
+		if emergencyOrShort(num) {
+			return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is an emergency or short number: %v", shown(), ErrEmergency)}
+		}
+		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not a valid phone number", shown())}
 	}
-	if !phonenumbers.IsValidNumber(num) {
-		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not a valid phone number", shown)}
+	if isEmergency(num) { // no valid number is one, but this is the line that must hold
+		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is an emergency number: %v", shown(), ErrEmergency)}
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
 	typ := typeName(phonenumbers.GetNumberType(num))
 	types := d.Types
 	if len(types) == 0 {
 		types = defaultNumberTypes
 	}
 	if !slices.Contains(types, typ) {
-		return &DestinationError{Phone: e164, Type: typ, Country: region, reason: fmt.Sprintf(
-			"%s is a %s number: campaigns do not call it unless %s is in allowed_number_types", shown, typ, typ)}
+		return &DestinationError{Phone: e164, Type: typ, Country: phonenumbers.GetRegionCodeForNumber(num), reason: fmt.Sprintf(
+			"%s is a %s number: campaigns do not call it unless %s is in allowed_number_types", shown(), typ, typ)}
 	}
-	if len(d.Countries) > 0 && !slices.ContainsFunc(d.Countries, func(c string) bool { return strings.EqualFold(strings.TrimSpace(c), region) }) {
+	// Valid for one of the countries is cheaper to ask than which country
+	// (+1 has 25).
+	if len(d.Countries) > 0 && !slices.ContainsFunc(d.Countries, func(c string) bool {
+		return phonenumbers.IsValidNumberForRegion(num, strings.ToUpper(strings.TrimSpace(c)))
+	}) {
+		region := phonenumbers.GetRegionCodeForNumber(num)
 		allowed := strings.Join(d.Countries, ", ")
 		if checkText(allowed, 1024, false) != "" {
 			allowed = quoteShort(allowed)
 		}
 		return &DestinationError{Phone: e164, Type: typ, Country: region, reason: fmt.Sprintf(
-			"%s is a number in %s: this campaign calls only %s unless %s is in allowed_countries", shown, region, allowed, region)}
+			"%s is a number in %s: this campaign calls only %s unless %s is in allowed_countries", shown(), region, allowed, region)}
 	}
 	return nil
 }

@@ -328,7 +328,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 		case err != nil:
 			errs = append(errs, FieldError{"phone", err.Error()})
 		case o.Destinations != nil:
-			if err := o.Destinations.check(p.num, p.e164); err != nil {
+			if err := o.Destinations.check(p.num, p.e164, true); err != nil {
 				errs = append(errs, FieldError{"phone", err.Error()})
 			}
 		}

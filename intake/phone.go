@@ -122,11 +122,17 @@ func spreadsheetDigits(raw, lead, frac, exp string) (digits, warning string, err
 }
 
 // emergencyOrShort reports whether an invalid number is an emergency
-// number or a short code where it would be dialled.
+// number or a short code in the country of its calling code.
 func emergencyOrShort(num *phonenumbers.PhoneNumber) bool {
 	region := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
-	nsn := phonenumbers.GetNationalSignificantNumber(num)
-	return phonenumbers.IsEmergencyNumber(nsn, region) || phonenumbers.IsValidShortNumberForRegion(num, region)
+	return isEmergency(num) || phonenumbers.IsValidShortNumberForRegion(num, region)
+}
+
+// isEmergency reports whether a number is exactly an emergency number in
+// the country of its calling code.
+func isEmergency(num *phonenumbers.PhoneNumber) bool {
+	region := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+	return phonenumbers.IsEmergencyNumber(phonenumbers.GetNationalSignificantNumber(num), region)
 }
 
 func digitsOf(s string) string {

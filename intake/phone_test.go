@@ -92,7 +92,11 @@ func TestDestinations(t *testing.T) {
 		{DefaultDestinations("GB"), "+447031234567", "is a personal_number number", "personal_number", "GB"},
 		{Destinations{Types: []string{"premium_rate"}, Countries: []string{"US"}}, "+19005550123", "", "", ""},
 		{Destinations{Types: []string{"premium_rate"}}, "+12125550123", "fixed_line_or_mobile", "fixed_line_or_mobile", "US"},
-		{Destinations{}, "+442079460958", "", "", ""}, // zero value: default types, any country
+		{Destinations{}, "+442079460958", "", "", ""},                                // zero value: default types, any country
+		{Destinations{Countries: []string{"gb", "001"}}, "+80012345678", "", "", ""}, // international freephone
+		{Destinations{Countries: []string{"GB"}}, "+80012345678", "is a number in 001", "toll_free", "001"},
+		{Destinations{Countries: []string{"CA"}}, "+16135550123", "", "", ""},
+		{Destinations{Countries: []string{"CA"}}, "+12125550123", "calls only CA unless US is in allowed_countries", "fixed_line_or_mobile", "US"},
 		{Destinations{}, "+19005550123", "premium_rate", "premium_rate", "US"},
 		{us, "12125550123", "not an E.164 number", "", ""},
 		{us, "+1212", "not a valid phone number", "", ""},
