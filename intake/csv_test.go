@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -421,4 +422,36 @@ func FuzzCSV(f *testing.F) {
 			compareWithEncodingCSV(t, src)
 		}
 	})
+}
+
+// TestCSVLinearWork: however quotes are scattered, a broken quote's lines
+// are read again at most about once: the work stays linear in the input
+// (1.25 times the input at most here).
+func TestCSVLinearWork(t *testing.T) {
+	t.Parallel()
+	alphabet := []byte("\"\"\",,\naaaa")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for seed := range 40 {
+		src := make([]byte, 20_000)
+		for i := range src {
+			src[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		copy(src, "a,b\n")
+		for _, max := range []int{64, 1024} {
+			c, err := NewCSVWith(bytes.NewReader(src), CSVOptions{MaxRowBytes: max})
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			for {
+				if _, err := c.Next(); err == io.EOF {
+					break
+				} else if errors.Is(err, errSplit) {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			}
+			if c.sp.scanned > 2*int64(len(src)) {
+				t.Errorf("seed %d, max %d: scanned %d bytes of %d", seed, max, c.sp.scanned, len(src))
+			}
+		}
+	}
 }
