@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,13 +21,15 @@ const (
 	CharsetDetected = "detected" // guessed from the bytes
 )
 
+var charsets = []string{"utf-8", "windows-1251", "cp1251", "windows-1252", "cp1252", "iso-8859-1", "latin1",
+	"utf-16 (with a byte-order mark)", "utf-16le", "utf-16be", "us-ascii"}
+
 // Charsets lists the charset names NewCSV accepts. iso-8859-1 and latin1
 // are read as windows-1252, as browsers do (the WHATWG Encoding Standard):
 // the two agree on every printable Latin-1 character. us-ascii and ascii
 // mean "detect": ASCII is a subset of every charset here, and a file
 // labelled ASCII that is not is usually UTF-8.
-var Charsets = []string{"utf-8", "windows-1251", "cp1251", "windows-1252", "cp1252", "iso-8859-1", "latin1",
-	"utf-16 (with a byte-order mark)", "utf-16le", "utf-16be", "us-ascii"}
+func Charsets() []string { return slices.Clone(charsets) }
 
 // charsetState is how a file's bytes become text.
 type charsetState struct {
@@ -137,7 +140,7 @@ func charsetName(label string) (string, error) {
 	case "utf-16be":
 		return "utf-16be", nil
 	}
-	return "", fmt.Errorf("charset %s is not supported: use %s", quoteShort(label), strings.Join(Charsets, ", "))
+	return "", fmt.Errorf("charset %s is not supported: use %s", quoteShort(label), strings.Join(charsets, ", "))
 }
 
 // guessCharset picks UTF-8 when the bytes hold valid multi-byte UTF-8
