@@ -122,37 +122,3 @@ func TestCSVDialects(t *testing.T) {
 		t.Fatalf("extra fields: ok %d bad %+v", len(ok), bad)
 	}
 }
-
-func FuzzCSV(f *testing.F) {
-	f.Add("phone,name\n+12125550101,\"A\nB\"\n", "")
-	f.Add("\ufeffa;b\r\n1;2", "")
-	f.Fuzz(func(t *testing.T, src, charset string) {
-		c, err := NewCSV(strings.NewReader(src), charset)
-		if err != nil {
-			return
-		}
-		last := 0
-		for i := 0; i < 10000; i++ {
-			r, err := c.Next()
-			if err == io.EOF {
-				return
-			}
-			var re *RowError
-			if err != nil && !errors.As(err, &re) {
-				return
-			}
-			row := r.Row
-			if re != nil {
-				row = re.Row
-			}
-			if row < last {
-				t.Fatalf("row numbers went back: %d after %d", row, last)
-			}
-			last = row
-			if err == nil {
-				_, _ = Build(r.Values, nil, "US")
-			}
-		}
-		t.Fatal("more than 10000 records from a small input")
-	})
-}
