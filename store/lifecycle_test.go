@@ -213,10 +213,10 @@ func TestConsentDefinition(t *testing.T) {
 	}{
 		{store.Consent{Source: "web_form", At: at}, true},
 		{store.Consent{Source: "web_form", Text: "I agree to be called", At: at}, true},
-		{store.Consent{Source: "web_form"}, false},              // when?
-		{store.Consent{At: at, Text: "I agree"}, false},         // from where?
-		{store.Consent{Source: "no", At: at}, false},            // a refusal
-		{store.Consent{Source: " No ", At: at}, false},          // a refusal
+		{store.Consent{Source: "web_form"}, false},      // when?
+		{store.Consent{At: at, Text: "I agree"}, false}, // from where?
+		{store.Consent{Source: "no", At: at}, false},    // a refusal
+		{store.Consent{Source: " No ", At: at}, false},  // a refusal
 		{store.Consent{Source: "web_form", Text: "false", At: at}, false},
 		{store.Consent{Source: "paper form", Text: "yes", At: at}, true},
 	} {
