@@ -45,8 +45,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /healthz.
 	Version string
-	// ReadyTimeout bounds the database check of /readyz; default 2s.
+	// ReadyTimeout bounds the database check of /readyz; default 2s. Give
+	// DB a connection of its own (not the request pool), so that /readyz
+	// answers while every request connection is busy.
 	ReadyTimeout time.Duration
+	// DBTimeout bounds one request's database work: a database that is
+	// down, hung or locked answers 503 with Retry-After instead of holding
+	// the request; default 2s. Imports and exports, which stream, get
+	// StreamTimeout instead (default 30m).
+	DBTimeout, StreamTimeout time.Duration
+	// RetryAfter is what a 503 tells clients to wait; default 5s.
+	RetryAfter time.Duration
 	// MaxBody bounds JSON and form bodies; default 1 MiB.
 	MaxBody int64
 	// MaxUpload bounds call-list uploads; default 2 GiB.
@@ -60,7 +69,7 @@ func (c *Config) validate() error {
 	if c.Store != nil && c.Dialer == nil {
 		return errors.New("api: Config.Dialer is required with Store")
 	}
-	if c.ReadyTimeout < 0 || c.MaxBody < 0 || c.MaxUpload < 0 {
+	if c.ReadyTimeout < 0 || c.MaxBody < 0 || c.MaxUpload < 0 || c.DBTimeout < 0 || c.StreamTimeout < 0 || c.RetryAfter < 0 {
 		return errors.New("api: timeouts and limits must not be negative")
 	}
 	return nil
@@ -82,6 +91,15 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.DBTimeout == 0 {
+		cfg.DBTimeout = 2 * time.Second
+	}
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = 30 * time.Minute
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = 5 * time.Second
 	}
 	if cfg.MaxUpload == 0 {
 		cfg.MaxUpload = 2 << 30

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
@@ -70,8 +72,13 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusConflict, err.Error()
 	case errors.As(err, &mbe):
 		p.Status, p.Detail = http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		p.Status, p.Detail = 499, "the client went away"
+	case databaseUnavailable(err):
+		s.cfg.Logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		secs := int(s.cfg.RetryAfter.Round(time.Second) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		p.Status, p.Detail = http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable or busy; retry in %d s", max(secs, 1))
 	default:
 		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error; it has been logged"
@@ -88,9 +95,45 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// auth checks the API key and its role, then runs the handler.
+// databaseUnavailable reports an error that says the database cannot answer
+// now — down, unreachable, hung past the request's deadline, locked, out of
+// connections, shutting down — as opposed to a bug: the client should retry.
+func databaseUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"),          // insufficient resources (too many connections…)
+			strings.HasPrefix(pgErr.Code, "57"),          // query canceled, admin shutdown, cannot connect now
+			pgErr.Code == "55P03",                        // lock not available (lock_timeout)
+			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// withDBDeadline bounds a request's database work: DBTimeout, or
+// StreamTimeout for the endpoints that stream (imports, CSV exports).
+func (s *server) withDBDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	d := s.cfg.DBTimeout
+	if strings.HasSuffix(r.URL.Path, ".csv") || (r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/imports")) {
+		d = s.cfg.StreamTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	return r.WithContext(ctx), cancel
+}
+
+// auth checks the API key and its role, then runs the handler, with the
+// request's database deadline.
 func (s *server) auth(h handlerFunc, roles []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, cancel := s.withDBDeadline(r)
+		defer cancel()
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			token = r.Header.Get("X-API-Key")
