@@ -32,21 +32,22 @@ type demoPersona struct {
 	kind    string
 	count   int
 	persona softphone.Persona
-	expect  string // the status it should end in
+	status  string // the status (progress) it should end in
+	class   string // and the class (verdict), if its call gives one
 }
 
 // The demo's leads press keys while the prompts play (~keys), so a call
 // takes seconds instead of a minute of speech.
 var demoPersonas = []demoPersona{
-	{"hot", 10, softphone.Persona{Keys: "~1,~1,~1,~1,~250#,~1"}, queue.StatusCompleted},
-	{"warm", 10, softphone.Persona{Keys: "~1,~1,~2,~2,~40#,~2", DTMF: softphone.DTMFInfo}, queue.StatusCompleted},
-	{"cold", 7, softphone.Persona{Keys: "~1,~1,~3,~3,~3#,~3"}, queue.StatusCompleted},
-	{"student", 3, softphone.Persona{Keys: "~1,~2"}, queue.StatusCompleted},
-	{"opt-out", 5, softphone.Persona{Keys: "~9"}, queue.StatusOptedOut},
-	{"busy-then-answer", 5, softphone.Persona{Code: 486, AnswerAfter: 1, Keys: "~1,~1,~1,~1,~120#,~1"}, queue.StatusCompleted},
-	{"no-answer", 3, softphone.Persona{Answer: "noanswer"}, queue.StatusUnreachable},
-	{"hang-up-midway", 4, softphone.Persona{Keys: "~1,~1,~hangup"}, queue.StatusUnreachable},
-	{"decline", 3, softphone.Persona{Answer: "reject", Code: 603}, queue.StatusRejected},
+	{"hot", 10, softphone.Persona{Keys: "~1,~1,~1,~1,~250#,~1"}, queue.StatusCompleted, "sql"},
+	{"warm", 10, softphone.Persona{Keys: "~1,~1,~2,~2,~40#,~2", DTMF: softphone.DTMFInfo}, queue.StatusCompleted, "mql"},
+	{"cold", 7, softphone.Persona{Keys: "~1,~1,~3,~3,~3#,~3"}, queue.StatusCompleted, "disqualified"},
+	{"student", 3, softphone.Persona{Keys: "~1,~2"}, queue.StatusCompleted, "disqualified"},
+	{"opt-out", 5, softphone.Persona{Keys: "~9"}, queue.StatusOptedOut, "opted_out"},
+	{"busy-then-answer", 5, softphone.Persona{Code: 486, AnswerAfter: 1, Keys: "~1,~1,~1,~1,~120#,~1"}, queue.StatusCompleted, "sql"},
+	{"no-answer", 3, softphone.Persona{Answer: "noanswer"}, queue.StatusUnreachable, ""},
+	{"hang-up-midway", 4, softphone.Persona{Keys: "~1,~1,~hangup"}, queue.StatusUnreachable, ""},
+	{"decline", 3, softphone.Persona{Answer: "reject", Code: 603}, queue.StatusRejected, ""},
 }
 
 var demoFirstNames = []string{"Ann", "Boris", "Chen", "Dana", "Emeka", "Farah", "Gus", "Hana", "Ivan", "Jo"}
@@ -303,17 +304,20 @@ func printReport(w io.Writer, r *store.CampaignReport, took time.Duration) {
 	fmt.Fprintf(w, "\ndone in %s\n", took.Round(time.Second))
 }
 
-// checkPersonas prints each persona's expected and actual outcome and
-// reports whether every lead ended as its persona should.
+// checkPersonas prints each persona's expected and actual outcome — its
+// status (how far the calls got) and its class (the verdict), side by side,
+// never one for the other — and reports whether every lead ended as its
+// persona should.
 func checkPersonas(w io.Writer, leads []*store.Lead) bool {
 	type tally struct {
-		expect string
-		got    map[string]int
+		p      demoPersona
+		status map[string]int
+		class  map[string]int
 		n      int
 	}
 	byKind := map[string]*tally{}
 	for _, p := range demoPersonas {
-		byKind[p.kind] = &tally{expect: p.expect, got: map[string]int{}}
+		byKind[p.kind] = &tally{p: p, status: map[string]int{}, class: map[string]int{}}
 	}
 	ok := true
 	for _, l := range leads {
@@ -322,19 +326,24 @@ func checkPersonas(w io.Writer, leads []*store.Lead) bool {
 			continue
 		}
 		t.n++
-		got := l.Status
-		if l.Class != "" && l.Status == queue.StatusCompleted {
-			got += " (" + l.Class + ")"
+		t.status[l.Status]++
+		class := l.Class
+		if class == "" {
+			class = "-"
 		}
-		t.got[got]++
-		ok = ok && l.Status == t.expect
+		t.class[class]++
+		ok = ok && l.Status == t.p.status && l.Class == t.p.class
 	}
-	fmt.Fprintln(w, "\nPersonas")
+	fmt.Fprintln(w, "\nPersonas (status: how far the calls got; class: the verdict)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  persona\tleads\texpected\tresult")
+	fmt.Fprintln(tw, "  persona\tleads\texpected status\tstatus\texpected class\tclass")
 	for _, p := range demoPersonas {
 		t := byKind[p.kind]
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", p.kind, t.n, t.expect, countLine(t.got))
+		want := p.class
+		if want == "" {
+			want = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\n", p.kind, t.n, p.status, countLine(t.status), want, countLine(t.class))
 	}
 	_ = tw.Flush()
 	return ok
