@@ -188,7 +188,9 @@ func findKey(ctx context.Context, st *store.Store, arg string) (int64, error) {
 // cliDatabase is the database of the apikey and import commands: the usual
 // flags, or --demo for the database "qualdial demo" uses.
 type cliDatabase struct {
-	db   databaseConfig
+	// db is what the database flags say.
+	db databaseConfig
+	// demo replaces db's data directory with the demo's (--demo).
 	demo bool
 }
 

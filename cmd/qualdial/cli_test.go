@@ -162,6 +162,8 @@ func TestMalformedEnvironmentFailsStartup(t *testing.T) {
 		{[]string{"serve"}, "QUALDIAL_SIP_LISTEN", "5060", "must be host:port"},
 		{[]string{"serve"}, "QUALDIAL_RTP_PORT_MIN", "low", "expected a whole number"},
 		{[]string{"migrate"}, "QUALDIAL_LOG_FORMAT", "xml", "use text or json"},
+		{[]string{"migrate"}, "QUALDIAL_DATA_DIR", "state/pg", "must be an absolute path"},
+		{[]string{"demo"}, "QUALDIAL_DEMO_DATA_DIR", "demo-pg", "must be an absolute path"},
 		{[]string{"call", "--to", "sip:x@127.0.0.1:9", "--script", "bant-en", "--caller-id", "+15550100"}, "QUALDIAL_SIP_CODECS", "PCMU,G722", `"G722" is not PCMU or PCMA`},
 		{[]string{"call", "--to", "sip:x@127.0.0.1:9", "--script", "bant-en", "--caller-id", "+15550100"}, "QUALDIAL_RTP_PORT_MAX", "20000-30000", "expected a whole number"},
 	} {

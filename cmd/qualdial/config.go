@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -127,6 +128,24 @@ func (h *hostPortValue) Set(s string) error {
 		return fmt.Errorf("must be host:port, like %s", h.example)
 	}
 	*h.v = s
+	return nil
+}
+
+// absPathValue is a directory flag that must be an absolute path.
+type absPathValue struct{ v *string }
+
+func newAbsPath(p *string, def string) *absPathValue {
+	*p = def
+	return &absPathValue{v: p}
+}
+
+func (a *absPathValue) String() string { return *a.v }
+func (a *absPathValue) Type() string   { return "path" }
+func (a *absPathValue) Set(s string) error {
+	if !filepath.IsAbs(s) {
+		return errors.New("must be an absolute path")
+	}
+	*a.v = s
 	return nil
 }
 

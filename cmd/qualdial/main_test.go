@@ -336,7 +336,7 @@ func TestServeConfigErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve", "--http", "8080", "--database-url", "postgres://x"}, `invalid argument "8080" for "--http" flag: must be host:port`},
-		{[]string{"serve", "--data-dir", "relative", "--database-url", ""}, `--data-dir "relative" must be an absolute path`},
+		{[]string{"serve", "--data-dir", "relative", "--database-url", ""}, `invalid argument "relative" for "--data-dir" flag: must be an absolute path`},
 		{[]string{"serve", "--log-format", "xml", "--database-url", "postgres://x"}, `invalid argument "xml" for "--log-format" flag: use text or json`},
 		{[]string{"serve", "--shutdown-timeout", "0s", "--database-url", "postgres://x"}, `--shutdown-timeout 0s (env QUALDIAL_SHUTDOWN_TIMEOUT) must be positive`},
 	} {

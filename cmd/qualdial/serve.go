@@ -116,7 +116,7 @@ func (e *env) databaseFlagsIn(cmd *cobra.Command, c *databaseConfig, dataDir, da
 	fl := cmd.Flags()
 	fl.StringVar(&c.URL, "database-url", "", "PostgreSQL URL; empty starts a private PostgreSQL")
 	e.bindEnv(fl, "database-url", "QUALDIAL_DATABASE_URL", "DATABASE_URL")
-	fl.StringVar(&c.DataDir, "data-dir", dataDir, "data directory of the private PostgreSQL")
+	fl.Var(newAbsPath(&c.DataDir, dataDir), "data-dir", "data directory of the private PostgreSQL")
 	e.bindEnv(fl, "data-dir", dataDirEnv)
 	fl.StringVar(&c.RunAs, "pg-user", "", "OS user that runs the private PostgreSQL when qualdial runs as root (default postgres, else nobody)")
 	e.bindEnv(fl, "pg-user", "QUALDIAL_PG_USER")
