@@ -227,7 +227,7 @@ func TestBusyPortFailsFirst(t *testing.T) {
 }
 
 // TestQuietRiver: River's INFO records are logged at DEBUG; its warnings,
-// and everyone else's INFO, are untouched.
+// its records of failed jobs, and everyone else's INFO are untouched.
 func TestQuietRiver(t *testing.T) {
 	t.Parallel()
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
@@ -235,12 +235,14 @@ func TestQuietRiver(t *testing.T) {
 		log := slog.New(quietRiver{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level})})
 		river := log.With("component", "queue").With("component", "river").WithGroup("g")
 		river.Info("River client started")
+		river.Info("Job errored", "error", "boom", "job_id", 1)
 		river.Warn("River warns")
 		river.Debug("River debug")
 		log.With("component", "queue").Info("dial workers running")
 		got := buf.String()
 		for msg, want := range map[string]string{
 			"River client started": map[slog.Level]string{slog.LevelInfo: "", slog.LevelDebug: "DEBUG"}[level],
+			"Job errored":          "INFO",
 			"River warns":          "WARN",
 			"River debug":          map[slog.Level]string{slog.LevelInfo: "", slog.LevelDebug: "DEBUG"}[level],
 			"dial workers running": "INFO",

@@ -290,6 +290,7 @@ func TestServeMigratesReportsReadyAndStopsOnSIGTERM(t *testing.T) {
 	}
 	// River's chatter (client started/stopped, producer job counts,
 	// maintenance runs) is DEBUG: none of it at the default level, info.
+	// (No job fails here, so no River record has an error.)
 	for _, line := range strings.Split(p.Log(), "\n") {
 		if strings.Contains(line, `"component":"river"`) && !strings.Contains(line, `"level":"WARN"`) && !strings.Contains(line, `"level":"ERROR"`) {
 			t.Errorf("River logs below WARN at log level info: %s", line)
