@@ -107,7 +107,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.DB == nil {
 		cfg.DB = cfg.Store.Pool()
 	}
-	s := &server{cfg: cfg, store: cfg.Store}
+	s := &server{cfg: cfg, store: cfg.Store, keys: keyCache{log: cfg.Logger}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -157,6 +157,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	route("POST /v1/webhooks", s.createWebhook, store.RoleAdmin)
 	route("GET /v1/webhooks", s.listWebhooks, store.RoleAdmin)
 	route("DELETE /v1/webhooks/{id}", s.deleteWebhook, store.RoleAdmin)
+	route("GET /v1/apikeys", s.listAPIKeys, store.RoleAdmin)
+	route("DELETE /v1/apikeys/{id}", s.revokeAPIKey, store.RoleAdmin)
 }
 
 // healthz answers as long as the process serves HTTP (liveness).

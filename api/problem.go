@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -185,40 +184,6 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// keyCache remembers valid keys for a short while, so a busy rep's requests
-// do not each look their key up; a revoked key stops working within keyTTL.
-type keyCache struct {
-	mu   sync.Mutex
-	keys map[string]cachedKey
-}
-
-type cachedKey struct {
-	key     *store.APIKey
-	expires time.Time
-}
-
-const keyTTL = 30 * time.Second
-
-func (c *keyCache) authenticate(ctx context.Context, st *store.Store, token string) (*store.APIKey, error) {
-	c.mu.Lock()
-	if k, ok := c.keys[token]; ok && time.Now().Before(k.expires) {
-		c.mu.Unlock()
-		return k.key, nil
-	}
-	c.mu.Unlock()
-	key, err := st.Authenticate(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if c.keys == nil || len(c.keys) > 10000 {
-		c.keys = map[string]cachedKey{}
-	}
-	c.keys[token] = cachedKey{key: key, expires: time.Now().Add(keyTTL)}
-	c.mu.Unlock()
-	return key, nil
 }
 
 // signatureWindow is how old a signed request may be (replays after it fail).

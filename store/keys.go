@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -113,4 +114,77 @@ func (s *Store) RequireSignature(ctx context.Context, keyID int64) (string, erro
 	secret := "whsec_" + hex.EncodeToString(b)
 	_, err := s.pool.Exec(ctx, `UPDATE api_keys SET hmac_secret = $2 WHERE id = $1`, keyID, []byte(secret))
 	return secret, err
+}
+
+// APIKeyInfo is what a listing shows of a key: never its secret, its hash
+// or its signing secret.
+type APIKeyInfo struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Prefix string `json:"prefix"`
+	// Signed is set when requests with the key must be HMAC-signed.
+	Signed    bool      `json:"signed"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastUsedAt is when the key last authenticated a request, to within a
+	// minute (see TouchAPIKey); nil if never.
+	LastUsedAt *time.Time `json:"last_used_at"`
+	// RevokedAt is when the key was revoked; nil while it works.
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+const apiKeyInfoColumns = `id, name, role, prefix, hmac_secret IS NOT NULL, created_at, last_used_at, revoked_at`
+
+func scanAPIKeyInfo(row pgx.Row) (*APIKeyInfo, error) {
+	var k APIKeyInfo
+	if err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.Signed, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// ListAPIKeys returns every key, revoked ones included, oldest first.
+func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKeyInfo, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyInfoColumns+` FROM api_keys ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (APIKeyInfo, error) {
+		k, err := scanAPIKeyInfo(row)
+		if err != nil {
+			return APIKeyInfo{}, err
+		}
+		return *k, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// RevokeAPIKey revokes a key at the given time and returns it. Revoking a
+// revoked key changes nothing: it keeps the time of its first revocation.
+// An unknown id is ErrNotFound.
+func (s *Store) RevokeAPIKey(ctx context.Context, id int64, at time.Time) (*APIKeyInfo, error) {
+	k, err := scanAPIKeyInfo(s.pool.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2)
+		WHERE id = $1 RETURNING `+apiKeyInfoColumns, id, at))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoke API key %d: %w", id, err)
+	}
+	return k, nil
+}
+
+// TouchAPIKey records that a key was used at the given time. It writes only
+// when the recorded use is a minute old or more, so that callers may call it
+// for every request and busy keys do not each cost a row update.
+func (s *Store) TouchAPIKey(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = $2
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - interval '1 minute')`, id, at)
+	if err != nil {
+		return fmt.Errorf("record use of API key %d: %w", id, err)
+	}
+	return nil
 }

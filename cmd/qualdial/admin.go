@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,9 +21,9 @@ import (
 )
 
 func (e *env) apikeyCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys"}
+	cmd := group(&cobra.Command{Use: "apikey", Short: "Create, list and revoke API keys"})
 	var (
-		db         databaseConfig
+		createDB   cliDatabase
 		role, name string
 		signed     bool
 	)
@@ -27,22 +32,15 @@ func (e *env) apikeyCommand() *cobra.Command {
 		Short: "Create an API key and print it once (only its hash is stored)",
 		Long: `Create an API key. Roles: admin (everything), marketing (campaigns, imports, DNC,
 leads), sales (the sales pull: list, next, contacted/won/lost/recycle/release), intake
-(may only create leads: the key a web form holds). The key is printed once.`,
+(may only create leads: the key a web form holds). The key is printed once.
+With --demo, the key is made in the database of "qualdial demo".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := db.validate(); err != nil {
-				return err
-			}
-			log, err := e.newLogger("text", "warn")
-			if err != nil {
-				return err
-			}
-			pool, _, closeDB, err := openDatabase(cmd.Context(), db, log)
+			st, closeDB, err := e.openCLIDatabase(cmd, &createDB)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			st := store.New(pool, store.Config{})
 			token, key, err := st.CreateAPIKey(cmd.Context(), role, name)
 			if err != nil {
 				return err
@@ -60,17 +58,179 @@ leads), sales (the sales pull: list, next, contacted/won/lost/recycle/release), 
 			return nil
 		},
 	}
-	e.databaseFlags(create, &db)
+	e.cliDatabaseFlags(create, &createDB)
 	create.Flags().StringVar(&role, "role", "", "admin, marketing, sales or intake")
 	create.Flags().StringVar(&name, "name", "", "who or what holds the key, e.g. a rep's name or a form's")
 	create.Flags().BoolVar(&signed, "signed", false, "require HMAC-signed requests with this key (for form providers that sign)")
-	cmd.AddCommand(create)
+
+	var (
+		listDB cliDatabase
+		asJSON bool
+	)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys, revoked ones included (never their secrets)",
+		Long: `List every API key: id, name, role, prefix (the start of the key, as logs show it),
+whether requests must be signed, and when it was created, last used (to within a
+minute) and revoked. --json prints a list of objects with the fields id, name, role,
+prefix, signed, created_at, last_used_at and revoked_at (null when not).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, closeDB, err := e.openCLIDatabase(cmd, &listDB)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			keys, err := st.ListAPIKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if keys == nil {
+					keys = []store.APIKeyInfo{}
+				}
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(keys)
+			}
+			if len(keys) == 0 {
+				fmt.Fprintln(e.stdout, "no API keys yet: qualdial apikey create --role admin --name NAME")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "id\tname\trole\tprefix\tsigned\tcreated (UTC)\tlast used (UTC)\trevoked (UTC)")
+			for _, k := range keys {
+				signed := "no"
+				if k.Signed {
+					signed = "yes"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix, signed,
+					k.CreatedAt.UTC().Format(listTime), optTime(k.LastUsedAt), optTime(k.RevokedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	e.cliDatabaseFlags(list, &listDB)
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (stable snake_case fields)")
+
+	var revokeDB cliDatabase
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key; servers refuse it within seconds",
+		Long: `Revoke an API key: the server that revokes it through the API refuses it at once,
+every other server within a few seconds. ID is the key's id (see "apikey list"), its
+prefix (qd_…), or the whole key. Revoking a revoked key changes nothing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, closeDB, err := e.openCLIDatabase(cmd, &revokeDB)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			id, err := findKey(cmd.Context(), st, args[0])
+			if err != nil {
+				return err
+			}
+			// Microseconds, as stored: the time tells whether this call revoked it.
+			at := st.Now().UTC().Truncate(time.Microsecond)
+			k, err := st.RevokeAPIKey(cmd.Context(), id, at)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no API key with id %d (qualdial apikey list shows them)", id)
+			}
+			if err != nil {
+				return err
+			}
+			if k.RevokedAt.Equal(at) {
+				fmt.Fprintf(e.stdout, "revoked %s key %q (id %d, prefix %s); servers refuse it within seconds\n", k.Role, k.Name, k.ID, k.Prefix)
+			} else {
+				fmt.Fprintf(e.stdout, "%s key %q (id %d, prefix %s) was already revoked on %s UTC; nothing changed\n",
+					k.Role, k.Name, k.ID, k.Prefix, k.RevokedAt.UTC().Format(listTime))
+			}
+			return nil
+		},
+	}
+	e.cliDatabaseFlags(revoke, &revokeDB)
+	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+const listTime = "2006-01-02 15:04"
+
+func optTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(listTime)
+}
+
+// findKey turns an id, a prefix (qd_…) or a whole key into a key id.
+func findKey(ctx context.Context, st *store.Store, arg string) (int64, error) {
+	if parts := strings.Split(arg, "_"); len(parts) >= 2 && parts[0] == "qd" {
+		prefix := parts[0] + "_" + parts[1]
+		keys, err := st.ListAPIKeys(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range keys {
+			if k.Prefix == prefix {
+				return k.ID, nil
+			}
+		}
+		return 0, fmt.Errorf("no API key with prefix %s (qualdial apikey list shows them)", prefix)
+	}
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not a key id (a number from qualdial apikey list) nor a key prefix (qd_…)", arg)
+	}
+	return id, nil
+}
+
+// cliDatabase is the database of the apikey and import commands: the usual
+// flags, or --demo for the database "qualdial demo" uses.
+type cliDatabase struct {
+	// db is what the database flags say.
+	db databaseConfig
+	// demo replaces db's data directory with the demo's (--demo).
+	demo bool
+}
+
+func (e *env) cliDatabaseFlags(cmd *cobra.Command, d *cliDatabase) {
+	e.databaseFlags(cmd, &d.db)
+	cmd.Flags().BoolVar(&d.demo, "demo", false, `use the database of "qualdial demo": its private PostgreSQL (running or not), or the database URL if one is set`)
+}
+
+// openCLIDatabase opens (and migrates) the database of an apikey or import
+// command.
+func (e *env) openCLIDatabase(cmd *cobra.Command, d *cliDatabase) (*store.Store, func(), error) {
+	cfg := d.db
+	if d.demo {
+		if cmd.Flags().Changed("data-dir") {
+			return nil, nil, errors.New(`--demo and --data-dir both say where the database is: use one of them`)
+		}
+		cfg.DataDir = e.demoDataDir()
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.URL == "" && !d.demo {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(e.stderr, "note: no PostgreSQL in %s yet: creating one there (for the database of \"qualdial demo\", add --demo)\n", cfg.DataDir)
+		}
+	}
+	log, err := e.newLogger("text", "warn")
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, _, closeDB, err := openDatabase(cmd.Context(), cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store.New(pool, store.Config{}), closeDB, nil
 }
 
 func (e *env) importCommand() *cobra.Command {
 	var (
-		db                       databaseConfig
+		db                       cliDatabase
 		campaign, charset, mapng string
 	)
 	cmd := &cobra.Command{
@@ -83,9 +243,6 @@ name (phone/telephone/mobile, first_name/name, email, company, timezone, consent
 rows that cannot be imported are listed with their row number and reason.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := db.validate(); err != nil {
-				return err
-			}
 			if campaign == "" {
 				return errors.New("--campaign is required (its name or id)")
 			}
@@ -98,12 +255,11 @@ rows that cannot be imported are listed with their row number and reason.`,
 				return err
 			}
 			defer f.Close()
-			pool, _, closeDB, err := openDatabase(cmd.Context(), db, log)
+			st, closeDB, err := e.openCLIDatabase(cmd, &db)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			st := store.New(pool, store.Config{})
 			var c *store.Campaign
 			if id, perr := strconv.ParseInt(campaign, 10, 64); perr == nil {
 				c, err = st.Campaign(cmd.Context(), id)
@@ -154,7 +310,7 @@ rows that cannot be imported are listed with their row number and reason.`,
 			})
 		},
 	}
-	e.databaseFlags(cmd, &db)
+	e.cliDatabaseFlags(cmd, &db)
 	cmd.Flags().StringVar(&campaign, "campaign", "", "campaign name or id")
 	cmd.Flags().StringVar(&charset, "charset", "", "file encoding: utf-8 (default) or windows-1251")
 	cmd.Flags().StringVar(&mapng, "mapping", "", "column:field pairs for columns with other names")

@@ -33,15 +33,24 @@ type sipFlags struct {
 
 func (e *env) addSIPFlags(cmd *cobra.Command, f *sipFlags) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "sip-listen", e.envOr("127.0.0.1:0", "QUALDIAL_SIP_LISTEN"), "local SIP UDP address (env QUALDIAL_SIP_LISTEN); port 0 picks one")
-	fl.StringVar(&f.publicHost, "sip-public-host", e.envOr("", "QUALDIAL_SIP_PUBLIC_HOST"), "address the trunk reaches us at, for Via/Contact/SDP (env QUALDIAL_SIP_PUBLIC_HOST)")
-	fl.StringVar(&f.trunk, "sip-trunk", e.envOr("", "QUALDIAL_SIP_TRUNK"), "SIP trunk host[:port] for E.164 numbers (env QUALDIAL_SIP_TRUNK)")
-	fl.StringVar(&f.proxy, "sip-proxy", e.envOr("", "QUALDIAL_SIP_PROXY"), "outbound proxy host:port (env QUALDIAL_SIP_PROXY)")
-	fl.StringVar(&f.username, "sip-username", e.envOr("", "QUALDIAL_SIP_USERNAME"), "digest auth username (env QUALDIAL_SIP_USERNAME)")
-	fl.StringVar(&f.password, "sip-password", e.envOr("", "QUALDIAL_SIP_PASSWORD"), "digest auth password (env QUALDIAL_SIP_PASSWORD)")
+	fl.Var(newHostPort(&f.listen, "127.0.0.1:0", "127.0.0.1:5060, 0.0.0.0:5060 or 127.0.0.1:0"), "sip-listen", "local SIP UDP address; port 0 picks one")
+	e.bindEnv(fl, "sip-listen", "QUALDIAL_SIP_LISTEN")
+	fl.StringVar(&f.publicHost, "sip-public-host", "", "address the trunk reaches us at, for Via/Contact/SDP")
+	e.bindEnv(fl, "sip-public-host", "QUALDIAL_SIP_PUBLIC_HOST")
+	fl.StringVar(&f.trunk, "sip-trunk", "", "SIP trunk host[:port] for E.164 numbers")
+	e.bindEnv(fl, "sip-trunk", "QUALDIAL_SIP_TRUNK")
+	fl.StringVar(&f.proxy, "sip-proxy", "", "outbound proxy host:port")
+	e.bindEnv(fl, "sip-proxy", "QUALDIAL_SIP_PROXY")
+	fl.StringVar(&f.username, "sip-username", "", "digest auth username")
+	e.bindEnv(fl, "sip-username", "QUALDIAL_SIP_USERNAME")
+	fl.StringVar(&f.password, "sip-password", "", "digest auth password")
+	e.bindEnv(fl, "sip-password", "QUALDIAL_SIP_PASSWORD")
 	fl.IntVar(&f.rtpMin, "rtp-port-min", 0, "lowest RTP port (0: any free port)")
+	e.bindEnv(fl, "rtp-port-min", "QUALDIAL_RTP_PORT_MIN")
 	fl.IntVar(&f.rtpMax, "rtp-port-max", 0, "highest RTP port")
-	fl.StringVar(&f.codecs, "codecs", e.envOr("PCMU,PCMA", "QUALDIAL_SIP_CODECS"), "codecs to offer, in order (env QUALDIAL_SIP_CODECS)")
+	e.bindEnv(fl, "rtp-port-max", "QUALDIAL_RTP_PORT_MAX")
+	fl.Var(newCodecs(&f.codecs, "PCMU,PCMA"), "codecs", "codecs to offer, in order")
+	e.bindEnv(fl, "codecs", "QUALDIAL_SIP_CODECS")
 }
 
 func (f *sipFlags) config(prompts sip.PromptSource, log *slog.Logger) (sip.Config, error) {
@@ -146,7 +155,8 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 	fl := cmd.Flags()
 	fl.StringVar(&to, "to", "", "whom to call: sip:user@host[:port] or +E164 (with --sip-trunk)")
 	fl.StringVar(&scriptName, "script", "", "script file, or the id of a shipped script")
-	fl.StringVar(&callerID, "caller-id", e.envOr("", "QUALDIAL_CALLER_ID"), "number presented to the lead (env QUALDIAL_CALLER_ID)")
+	fl.StringVar(&callerID, "caller-id", "", "number presented to the lead")
+	e.bindEnv(fl, "caller-id", "QUALDIAL_CALLER_ID")
 	fl.StringVar(&callerName, "caller-name", "", "display name presented")
 	fl.DurationVar(&ring, "ring-timeout", 25*time.Second, "how long to let it ring (at least 15s)")
 	fl.DurationVar(&maxLen, "max-call-length", 5*time.Minute, "hang up answered calls after this long")
@@ -322,7 +332,7 @@ func (e *env) watchCalls(ctx context.Context, p *softphone.Phone) error {
 }
 
 func (e *env) promptsCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "prompts", Short: "Render script prompts to audio"}
+	cmd := group(&cobra.Command{Use: "prompts", Short: "Render script prompts to audio"})
 	var out string
 	render := &cobra.Command{
 		Use:   "render FILE…",

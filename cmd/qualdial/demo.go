@@ -81,19 +81,44 @@ it stops there; otherwise it keeps serving the API until interrupted.`,
 			return e.demo(cmd.Context(), db, exit, httpAddr, timeout, log)
 		},
 	}
-	e.databaseFlags(cmd, &db)
-	cmd.Flags().Lookup("data-dir").DefValue = filepath.Join(filepath.Dir(e.defaultDataDir()), "demo-postgres")
-	_ = cmd.Flags().Set("data-dir", e.envOr(filepath.Join(filepath.Dir(e.defaultDataDir()), "demo-postgres"), "QUALDIAL_DEMO_DATA_DIR"))
+	e.databaseFlagsIn(cmd, &db, e.defaultDemoDataDir(), demoDataDirEnv)
 	cmd.Flags().BoolVar(&exit, "exit", false, "stop after printing the outcome table")
-	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP address served after the table (without --exit)")
-	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr")
+	cmd.Flags().Var(newHostPort(&httpAddr, "127.0.0.1:8080", "127.0.0.1:8080 or :8080"), "http", "HTTP address served after the table (without --exit)")
+	cmd.Flags().Var(newChoice(&logLevel, "warn", "debug", "info", "warn", "error"), "log-level", "log level on stderr")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up waiting for the leads to settle after this long")
 	return cmd
+}
+
+// demoDataDirEnv names the demo's private PostgreSQL directory; the demo
+// keeps its own, apart from serve's, so that its test leads never share a
+// database with real ones.
+const demoDataDirEnv = "QUALDIAL_DEMO_DATA_DIR"
+
+func (e *env) defaultDemoDataDir() string {
+	return filepath.Join(filepath.Dir(e.defaultDataDir()), "demo-postgres")
+}
+
+// demoDataDir is the data directory "qualdial demo" uses when it is given
+// none on the command line: what "--demo" of other commands points at.
+func (e *env) demoDataDir() string {
+	if d := e.getenv(demoDataDirEnv); d != "" {
+		return d
+	}
+	return e.defaultDemoDataDir()
 }
 
 func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAddr string, timeout time.Duration, log *slog.Logger) error {
 	out := e.stdout
 	start := time.Now()
+	// Take the port first: a port in use fails before anything starts.
+	var ln net.Listener
+	if !exit {
+		var err error
+		if ln, err = net.Listen("tcp", httpAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", httpAddr, err)
+		}
+		defer ln.Close()
+	}
 	fmt.Fprintln(out, "qualdial demo: starting PostgreSQL, a softphone farm and the dialer…")
 	pool, _, closeDB, err := openDatabase(ctx, dbCfg, log)
 	if err != nil {
@@ -230,17 +255,26 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 		}
 		return nil
 	}
-	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log, Version: version})
+	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log, Version: buildVersion()})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", httpAddr)
+	token, _, err := st.CreateAPIKey(ctx, store.RoleAdmin, "demo admin "+start.Format("2006-01-02 15:04:05"))
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", httpAddr, err)
+		return err
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(out, "\nserving http://%s (healthz, readyz); database %s\nCtrl-C to stop.\n", ln.Addr(), redactURL(dbCfg))
+	base := "http://" + ln.Addr().String()
+	more := "qualdial apikey create --demo --role intake --name my-form"
+	if dbCfg.URL != "" {
+		more = "qualdial apikey create --role intake --name my-form (with the same database URL)"
+	}
+	fmt.Fprintf(out, "\nAPI        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(dbCfg))
+	fmt.Fprintf(out, "admin key  %s\n", token)
+	fmt.Fprintf(out, "try        curl -H 'Authorization: Bearer %s' %s/v1/campaigns/%d/stats\n", token, base, c.ID)
+	fmt.Fprintf(out, "more keys  %s\n", more)
+	fmt.Fprintln(out, "Ctrl-C to stop.")
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

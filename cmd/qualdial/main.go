@@ -60,9 +60,16 @@ func (e *env) rootCommand() *cobra.Command {
 		Use:           "qualdial",
 		Short:         "Qualify sales leads by phone",
 		Long:          "qualdial dials new leads, plays a scripted questionnaire, scores the keys pressed and hands sales-ready leads to sales with a follow-up deadline.",
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command takes what its command line leaves unset from the
+		// environment, before it runs.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return e.applyEnv(cmd) },
 	}
-	root.AddCommand(e.scriptCommand(), e.serveCommand(), e.migrateCommand(), e.callCommand(), e.softphoneCommand(), e.promptsCommand(), e.demoCommand(), e.apikeyCommand(), e.importCommand())
+	root.SetVersionTemplate("qualdial {{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(e.scriptCommand(), e.serveCommand(), e.migrateCommand(), e.callCommand(), e.softphoneCommand(), e.promptsCommand(),
+		e.demoCommand(), e.apikeyCommand(), e.importCommand(), e.versionCommand())
 	return root
 }

@@ -17,16 +17,17 @@ import (
 )
 
 func (e *env) scriptCommand() *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "script",
 		Short: "Check, dry-run and list qualification scripts",
-	}
+	})
 	cmd.AddCommand(e.scriptCheckCommand(), e.scriptSimulateCommand(), e.scriptListCommand())
 	return cmd
 }
 
 // readScript reads a script file; a name that is not a file but is the id of
-// a shipped script ("bant-en") reads the shipped one.
+// a shipped script ("bant-en") reads the shipped one. A name close to a
+// shipped script's id gets a suggestion.
 func readScript(name string) (string, []byte, error) {
 	data, err := os.ReadFile(name)
 	if err == nil {
@@ -35,6 +36,13 @@ func readScript(name string) (string, []byte, error) {
 	if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(name, `/\`) {
 		if shipped, serr := scripts.Read(name); serr == nil {
 			return "scripts/" + strings.TrimSuffix(name, ".yaml") + ".yaml", shipped, nil
+		}
+		ids := make([]string, 0, len(scripts.Names()))
+		for _, n := range scripts.Names() {
+			ids = append(ids, strings.TrimSuffix(n, ".yaml"))
+		}
+		if s := suggest(strings.TrimSuffix(name, ".yaml"), ids); len(s) > 0 {
+			return "", nil, fmt.Errorf("%w, and no shipped script has that id (did you mean %s?)", err, strings.Join(s, " or "))
 		}
 	}
 	return "", nil, err

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -77,13 +76,16 @@ func (c *serveConfig) validate() error {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return fmt.Errorf("--http %q must be host:port, like 127.0.0.1:8080 or :8080", c.HTTPAddr)
+		return fmt.Errorf("--http %q (env QUALDIAL_HTTP_ADDR) must be host:port, like 127.0.0.1:8080 or :8080", c.HTTPAddr)
 	}
 	if c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("--shutdown-timeout %s must be positive", c.ShutdownTimeout)
+		return fmt.Errorf("--shutdown-timeout %s (env QUALDIAL_SHUTDOWN_TIMEOUT) must be positive", c.ShutdownTimeout)
 	}
-	if c.MaxCalls < 1 || c.NumberCap < 1 {
-		return fmt.Errorf("--max-calls and --number-cap must be at least 1")
+	if c.MaxCalls < 1 {
+		return fmt.Errorf("--max-calls %d (env QUALDIAL_MAX_CALLS) must be at least 1", c.MaxCalls)
+	}
+	if c.NumberCap < 1 {
+		return fmt.Errorf("--number-cap %d (env QUALDIAL_NUMBER_CAP) must be at least 1", c.NumberCap)
 	}
 	return nil
 }
@@ -104,30 +106,32 @@ func (e *env) defaultDataDir() string {
 	return filepath.Join(os.TempDir(), "qualdial", "postgres")
 }
 
-// envOr returns the first non-empty environment variable of names, or def.
-func (e *env) envOr(def string, names ...string) string {
-	for _, n := range names {
-		if v := e.getenv(n); v != "" {
-			return v
-		}
-	}
-	return def
+func (e *env) databaseFlags(cmd *cobra.Command, c *databaseConfig) {
+	e.databaseFlagsIn(cmd, c, e.defaultDataDir(), "QUALDIAL_DATA_DIR")
 }
 
-func (e *env) databaseFlags(cmd *cobra.Command, c *databaseConfig) {
-	cmd.Flags().StringVar(&c.URL, "database-url", e.envOr("", "QUALDIAL_DATABASE_URL", "DATABASE_URL"),
-		"PostgreSQL URL (env QUALDIAL_DATABASE_URL, then DATABASE_URL); empty starts a private PostgreSQL")
-	cmd.Flags().StringVar(&c.DataDir, "data-dir", e.envOr(e.defaultDataDir(), "QUALDIAL_DATA_DIR"),
-		"data directory of the private PostgreSQL (env QUALDIAL_DATA_DIR)")
-	cmd.Flags().StringVar(&c.RunAs, "pg-user", e.envOr("", "QUALDIAL_PG_USER"),
-		"OS user that runs the private PostgreSQL when qualdial runs as root (env QUALDIAL_PG_USER; default postgres, else nobody)")
+// databaseFlagsIn adds the database flags with the private PostgreSQL's
+// default data directory and its environment variable.
+func (e *env) databaseFlagsIn(cmd *cobra.Command, c *databaseConfig, dataDir, dataDirEnv string) {
+	fl := cmd.Flags()
+	fl.StringVar(&c.URL, "database-url", "", "PostgreSQL URL; empty starts a private PostgreSQL")
+	e.bindEnv(fl, "database-url", "QUALDIAL_DATABASE_URL", "DATABASE_URL")
+	fl.Var(newAbsPath(&c.DataDir, dataDir), "data-dir", "data directory of the private PostgreSQL")
+	e.bindEnv(fl, "data-dir", dataDirEnv)
+	fl.StringVar(&c.RunAs, "pg-user", "", "OS user that runs the private PostgreSQL when qualdial runs as root (default postgres, else nobody)")
+	e.bindEnv(fl, "pg-user", "QUALDIAL_PG_USER")
 }
 
 func (e *env) logFlags(cmd *cobra.Command, format, level *string) {
-	cmd.Flags().StringVar(format, "log-format", e.envOr("text", "QUALDIAL_LOG_FORMAT"), "log format: text or json (env QUALDIAL_LOG_FORMAT)")
-	cmd.Flags().StringVar(level, "log-level", e.envOr("info", "QUALDIAL_LOG_LEVEL"), "log level: debug, info, warn or error (env QUALDIAL_LOG_LEVEL)")
+	fl := cmd.Flags()
+	fl.Var(newChoice(format, "text", "text", "json"), "log-format", "log format: text or json")
+	e.bindEnv(fl, "log-format", "QUALDIAL_LOG_FORMAT")
+	fl.Var(newChoice(level, "info", "debug", "info", "warn", "error"), "log-level", "log level: debug, info, warn or error")
+	e.bindEnv(fl, "log-level", "QUALDIAL_LOG_LEVEL")
 }
 
+// newLogger logs to stderr. Libraries' chatter (River's INFO records) is
+// logged at DEBUG.
 func (e *env) newLogger(format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -136,9 +140,9 @@ func (e *env) newLogger(format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+		return slog.New(quietRiver{Handler: slog.NewTextHandler(e.stderr, opts)}), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+		return slog.New(quietRiver{Handler: slog.NewJSONHandler(e.stderr, opts)}), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
@@ -205,30 +209,42 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	}
 	e.databaseFlags(cmd, &cfg.DB)
 	e.logFlags(cmd, &cfg.LogFormat, &cfg.LogLevel)
-	cmd.Flags().StringVar(&cfg.HTTPAddr, "http", e.envOr("127.0.0.1:8080", "QUALDIAL_HTTP_ADDR"), "HTTP listen address (env QUALDIAL_HTTP_ADDR)")
-	timeout, _ := time.ParseDuration(e.envOr("2m", "QUALDIAL_SHUTDOWN_TIMEOUT"))
-	cmd.Flags().DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", timeout, "how long calls in progress may take to finish on SIGTERM (env QUALDIAL_SHUTDOWN_TIMEOUT)")
-	cmd.Flags().BoolVar(&cfg.Workers, "workers", e.envOr("true", "QUALDIAL_WORKERS") == "true", "run dial workers (false: API only) (env QUALDIAL_WORKERS)")
-	cmd.Flags().IntVar(&cfg.MaxCalls, "max-calls", envInt(e.envOr("100", "QUALDIAL_MAX_CALLS")), "calls this process places at once (env QUALDIAL_MAX_CALLS)")
-	cmd.Flags().IntVar(&cfg.NumberCap, "number-cap", envInt(e.envOr("3", "QUALDIAL_NUMBER_CAP")), "calls to one number per 24 h across campaigns (env QUALDIAL_NUMBER_CAP)")
-	e.addSIPFlags(cmd, &cfg.SIP)
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", e.envOr("", "QUALDIAL_TWILIO_ACCOUNT_SID"), "Twilio account SID; enables campaigns with driver twilio (env QUALDIAL_TWILIO_ACCOUNT_SID)")
-	fl.StringVar(&cfg.Twilio.token, "twilio-auth-token", e.envOr("", "QUALDIAL_TWILIO_AUTH_TOKEN"), "Twilio auth token (env QUALDIAL_TWILIO_AUTH_TOKEN)")
-	fl.StringVar(&cfg.Twilio.publicURL, "twilio-public-url", e.envOr("", "QUALDIAL_TWILIO_PUBLIC_URL"), "https URL where Twilio reaches this server's /twilio/ webhooks (env QUALDIAL_TWILIO_PUBLIC_URL)")
-	fl.StringVar(&cfg.Twilio.apiURL, "twilio-api-url", e.envOr("", "QUALDIAL_TWILIO_API_URL"), "Twilio REST base URL override, for a proxy (env QUALDIAL_TWILIO_API_URL)")
-	twCPS, _ := strconv.ParseFloat(e.envOr("1", "QUALDIAL_TWILIO_CPS"), 64)
-	fl.Float64Var(&cfg.Twilio.cps, "twilio-cps", twCPS, "calls per second the Twilio account allows, across all campaigns and replicas (env QUALDIAL_TWILIO_CPS)")
-	fl.BoolVar(&cfg.Twilio.amd, "twilio-machine-detection", e.envOr("", "QUALDIAL_TWILIO_MACHINE_DETECTION") == "true", "hang up on answering machines (env QUALDIAL_TWILIO_MACHINE_DETECTION)")
+	fl.Var(newHostPort(&cfg.HTTPAddr, "127.0.0.1:8080", "127.0.0.1:8080 or :8080"), "http", "HTTP listen address")
+	e.bindEnv(fl, "http", "QUALDIAL_HTTP_ADDR")
+	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 2*time.Minute, "how long calls in progress may take to finish on SIGTERM")
+	e.bindEnv(fl, "shutdown-timeout", "QUALDIAL_SHUTDOWN_TIMEOUT")
+	fl.BoolVar(&cfg.Workers, "workers", true, "run dial workers (false: API only)")
+	e.bindEnv(fl, "workers", "QUALDIAL_WORKERS")
+	fl.IntVar(&cfg.MaxCalls, "max-calls", 100, "calls this process places at once")
+	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")
+	fl.IntVar(&cfg.NumberCap, "number-cap", 3, "calls to one number per 24 h across campaigns")
+	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
+	e.addSIPFlags(cmd, &cfg.SIP)
+	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", "", "Twilio account SID; enables campaigns with driver twilio")
+	e.bindEnv(fl, "twilio-account-sid", "QUALDIAL_TWILIO_ACCOUNT_SID")
+	fl.StringVar(&cfg.Twilio.token, "twilio-auth-token", "", "Twilio auth token")
+	e.bindEnv(fl, "twilio-auth-token", "QUALDIAL_TWILIO_AUTH_TOKEN")
+	fl.StringVar(&cfg.Twilio.publicURL, "twilio-public-url", "", "https URL where Twilio reaches this server's /twilio/ webhooks")
+	e.bindEnv(fl, "twilio-public-url", "QUALDIAL_TWILIO_PUBLIC_URL")
+	fl.StringVar(&cfg.Twilio.apiURL, "twilio-api-url", "", "Twilio REST base URL override, for a proxy")
+	e.bindEnv(fl, "twilio-api-url", "QUALDIAL_TWILIO_API_URL")
+	fl.Float64Var(&cfg.Twilio.cps, "twilio-cps", 1, "calls per second the Twilio account allows, across all campaigns and replicas")
+	e.bindEnv(fl, "twilio-cps", "QUALDIAL_TWILIO_CPS")
+	fl.BoolVar(&cfg.Twilio.amd, "twilio-machine-detection", false, "hang up on answering machines")
+	e.bindEnv(fl, "twilio-machine-detection", "QUALDIAL_TWILIO_MACHINE_DETECTION")
 	return cmd
 }
 
-func envInt(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
-}
-
 func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	// Take the port first: a port in use fails at once, before a private
+	// PostgreSQL starts or a migration runs. Connections wait in the
+	// backlog until the server starts below.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
 	pool, _, closeDB, err := openDatabase(ctx, cfg.DB, log)
 	if err != nil {
 		return err
@@ -272,7 +288,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	apiHandler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: version})
+	apiHandler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: buildVersion()})
 	if err != nil {
 		return err
 	}
@@ -283,10 +299,6 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		mux.Handle("/", apiHandler)
 		handler = mux
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -295,7 +307,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("qualdial serving", "addr", ln.Addr().String(), "version", version)
+	log.Info("qualdial serving", "addr", ln.Addr().String(), "version", buildVersion())
 
 	select {
 	case err := <-errc:
