@@ -123,13 +123,24 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	if err != nil {
 		return err
 	}
-	ref := r.URL.Query().Get("campaign")
+	// The campaign comes from one place: the query or the body. Naming it
+	// twice differently is refused, so a signed body cannot be sent to
+	// another campaign by a query added to it.
+	var ref string
+	named := r.URL.Query()["campaign"]
 	for _, k := range []string{"campaign", "campaign_id"} {
 		if v, ok := values[k]; ok {
-			if ref == "" {
-				ref = v
-			}
+			named = append(named, v)
 			delete(values, k)
+		}
+	}
+	for _, v := range named {
+		switch v = strings.TrimSpace(v); {
+		case ref == "":
+			ref = v
+		case v != "" && v != ref:
+			return invalid(intake.FieldError{Field: "campaign",
+				Message: "the campaign is named more than once, differently (?campaign=, campaign, campaign_id): name it in one place"})
 		}
 	}
 	c, err := s.campaignRef(r, ref)
