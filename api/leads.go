@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,17 +345,18 @@ func (s *server) salesAction(action string) handlerFunc {
 	}
 }
 
-// exportLeads streams qualified leads with their scores as CSV.
+// exportLeads streams qualified leads with their scores as CSV. Cells are
+// neutralised against formula injection; a database error after the first
+// bytes aborts the response instead of ending a truncated file cleanly.
 func (s *server) exportLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="qualified-leads.csv"`)
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
-		"sales_stage", "sla_due_at", "scores"})
-	err := s.store.ExportQualified(r.Context(), r.URL.Query().Get("route"), func(row []string) error { return cw.Write(row) })
-	cw.Flush()
-	if err != nil {
-		s.cfg.Logger.Error("export failed mid-stream", "error", err)
+	out := newCSVStream(w, "qualified-leads.csv", s.cfg.Logger)
+	err := out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
+		"sales_stage", "sla_due_at", "scores")
+	if err == nil {
+		err = s.store.ExportQualified(r.Context(), r.URL.Query().Get("route"), func(row []string) error { return out.row(row...) })
 	}
-	return nil
+	if err != nil {
+		err = fmt.Errorf("export qualified leads: %w", err)
+	}
+	return out.finish(err)
 }
