@@ -141,3 +141,44 @@ func TestShippedScriptsLoadClean(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownNamesAreCheapToReport: a script of long, unknown next targets
+// (no aliases, under the size limit) is reported with bounded work; the
+// "did you mean" search used to be quadratic in the names' length.
+func TestUnknownNamesAreCheapToReport(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id: x\nversion: 1\ndimensions: [budget]\nquestions:\n")
+	for i := range 1500 {
+		fmt.Fprintf(&b, "- {id: q%058d, say: s, keys: {'1': {next: n%058d}}}\n", i, i)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, ds := Parse("names.yaml", []byte(b.String()))
+	runtime.ReadMemStats(&after)
+	if s != nil || len(ds) != MaxDiagnostics+1 {
+		t.Fatalf("%d diagnostics", len(ds))
+	}
+	// Assert on the work, not the time: each distance computed allocates
+	// two rows, so comparing every unknown name with every question
+	// (2.25 million pairs here) shows as millions of allocations.
+	if m := after.Mallocs - before.Mallocs; m > 1_000_000 {
+		t.Errorf("%d allocations: the \"did you mean\" search is not bounded", m)
+	}
+}
+
+func TestEditDistanceAtMost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		k    int
+		want int
+	}{
+		{"authority", "authorty", 2, 1}, {"budget", "budjet", 2, 1}, {"q1", "q2", 2, 1}, {"abc", "abc", 2, 0},
+		{"timeline", "timelines", 2, 1}, {"", "ab", 2, 2}, {"", "abc", 2, 3}, {"kitten", "sitting", 2, 3},
+		{"kitten", "sitting", 3, 3}, {"abcdef", "badcfe", 2, 3}, {"ab", "ba", 2, 2}, {"x", "y", 0, 1},
+	} {
+		if got := editDistanceAtMost(tc.a, tc.b, tc.k); got != tc.want {
+			t.Errorf("editDistanceAtMost(%q, %q, %d) = %d, want %d", tc.a, tc.b, tc.k, got, tc.want)
+		}
+	}
+}
