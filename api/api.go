@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,13 @@ type Config struct {
 	MaxBody int64
 	// MaxUpload bounds call-list uploads; default 2 GiB.
 	MaxUpload int64
+	// WebhookAllowHTTP accepts plain http:// CRM webhook URLs; default false
+	// (https only). Give the queue the same setting, which delivers them.
+	WebhookAllowHTTP bool
+	// WebhookAllowNets are non-public networks CRM webhook URLs may name as
+	// IP addresses (an on-prem CRM's 10.20.0.0/16); default none. Give the
+	// queue the same list: it checks every connection after DNS.
+	WebhookAllowNets []netip.Prefix
 }
 
 func (c *Config) validate() error {
@@ -71,6 +79,11 @@ func (c *Config) validate() error {
 	}
 	if c.ReadyTimeout < 0 || c.MaxBody < 0 || c.MaxUpload < 0 || c.DBTimeout < 0 || c.StreamTimeout < 0 || c.RetryAfter < 0 {
 		return errors.New("api: timeouts and limits must not be negative")
+	}
+	for _, n := range c.WebhookAllowNets {
+		if !n.IsValid() {
+			return fmt.Errorf("api: WebhookAllowNets has an invalid network %v", n)
+		}
 	}
 	return nil
 }

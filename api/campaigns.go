@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -473,18 +472,19 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-rejects.csv"`, imp.ID))
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"row", "reason", "data"})
-	err = s.store.ImportRejects(r.Context(), imp.ID, func(rj store.ImportReject) error {
-		return cw.Write([]string{strconv.Itoa(rj.Row), rj.Reason, rj.Raw})
-	})
-	cw.Flush()
-	if err != nil {
-		s.cfg.Logger.Error("rejects export failed mid-stream", "error", err)
+	// Rejected rows are the file's own text: neutralised like the export,
+	// and aborted, not truncated, when the database fails mid-stream.
+	out := newCSVStream(w, fmt.Sprintf("import-%d-rejects.csv", imp.ID), s.cfg.Logger)
+	err = out.row("row", "reason", "data")
+	if err == nil {
+		err = s.store.ImportRejects(r.Context(), imp.ID, func(rj store.ImportReject) error {
+			return out.row(strconv.Itoa(rj.Row), rj.Reason, rj.Raw)
+		})
 	}
-	return nil
+	if err != nil {
+		err = fmt.Errorf("import %d rejects: %w", imp.ID, err)
+	}
+	return out.finish(err)
 }
 
 func (s *server) addDNC(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {

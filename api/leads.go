@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,13 +122,24 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	if err != nil {
 		return err
 	}
-	ref := r.URL.Query().Get("campaign")
+	// The campaign comes from one place: the query or the body. Naming it
+	// twice differently is refused, so a signed body cannot be sent to
+	// another campaign by a query added to it.
+	var ref string
+	named := r.URL.Query()["campaign"]
 	for _, k := range []string{"campaign", "campaign_id"} {
 		if v, ok := values[k]; ok {
-			if ref == "" {
-				ref = v
-			}
+			named = append(named, v)
 			delete(values, k)
+		}
+	}
+	for _, v := range named {
+		switch v = strings.TrimSpace(v); {
+		case ref == "":
+			ref = v
+		case v != "" && v != ref:
+			return invalid(intake.FieldError{Field: "campaign",
+				Message: "the campaign is named more than once, differently (?campaign=, campaign, campaign_id): name it in one place"})
 		}
 	}
 	c, err := s.campaignRef(r, ref)
@@ -335,17 +345,18 @@ func (s *server) salesAction(action string) handlerFunc {
 	}
 }
 
-// exportLeads streams qualified leads with their scores as CSV.
+// exportLeads streams qualified leads with their scores as CSV. Cells are
+// neutralised against formula injection; a database error after the first
+// bytes aborts the response instead of ending a truncated file cleanly.
 func (s *server) exportLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="qualified-leads.csv"`)
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
-		"sales_stage", "sla_due_at", "scores"})
-	err := s.store.ExportQualified(r.Context(), r.URL.Query().Get("route"), func(row []string) error { return cw.Write(row) })
-	cw.Flush()
-	if err != nil {
-		s.cfg.Logger.Error("export failed mid-stream", "error", err)
+	out := newCSVStream(w, "qualified-leads.csv", s.cfg.Logger)
+	err := out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
+		"sales_stage", "sla_due_at", "scores")
+	if err == nil {
+		err = s.store.ExportQualified(r.Context(), r.URL.Query().Get("route"), func(row []string) error { return out.row(row...) })
 	}
-	return nil
+	if err != nil {
+		err = fmt.Errorf("export qualified leads: %w", err)
+	}
+	return out.finish(err)
 }

@@ -189,9 +189,17 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 // signatureWindow is how old a signed request may be (replays after it fail).
 const signatureWindow = 5 * time.Minute
 
-// verifySignature checks X-Qualdial-Signature: v1=hex(HMAC-SHA256(secret,
-// timestamp + "." + body)), with X-Qualdial-Timestamp (Unix seconds) within
-// five minutes. The body is read and put back for the handler.
+// verifySignature checks a signed request: X-Qualdial-Timestamp (Unix
+// seconds) within five minutes, and X-Qualdial-Signature, the same scheme
+// qualdial signs its webhooks with:
+//
+//	v2=hex(HMAC-SHA256(secret, queue.CanonicalRequest(timestamp, method, path, query, body)))
+//
+// which covers the method, the path, the (canonical) query, the timestamp
+// and the body. The older v1=hex(HMAC-SHA256(secret, timestamp + "." +
+// body)) covers only the timestamp and body, so it is accepted only where
+// nothing else can change what the request does: POST /v1/leads without a
+// query string. The body is read and put back for the handler.
 func (s *server) verifySignature(w http.ResponseWriter, r *http.Request, secret string) error {
 	unauthorized := func(msg string) error { return &apiError{status: http.StatusUnauthorized, detail: msg} }
 	ts := r.Header.Get("X-Qualdial-Timestamp")
@@ -207,10 +215,23 @@ func (s *server) verifySignature(w http.ResponseWriter, r *http.Request, secret 
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	// The same scheme qualdial signs its own webhooks with.
-	want := queue.Sign(secret, ts, body)
-	if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Qualdial-Signature"))) {
-		return unauthorized("X-Qualdial-Signature does not match the body")
+	got := r.Header.Get("X-Qualdial-Signature")
+	var want string
+	switch {
+	case strings.HasPrefix(got, "v2="):
+		if want, err = queue.SignV2(secret, ts, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, body); err != nil {
+			return badRequest("the query string is not valid: %v", err)
+		}
+	case strings.HasPrefix(got, "v1="):
+		if r.URL.RawQuery != "" || r.Method != http.MethodPost || r.URL.Path != "/v1/leads" {
+			return unauthorized("v1 signatures cover only the timestamp and body, so they are accepted only for POST /v1/leads without a query string: sign with v2")
+		}
+		want = queue.Sign(secret, ts, body)
+	default:
+		return unauthorized("X-Qualdial-Signature must be v2=<hex HMAC-SHA256> (see the README, Signed intake)")
+	}
+	if !hmac.Equal([]byte(want), []byte(got)) {
+		return unauthorized("X-Qualdial-Signature does not match the request (v2 signs the timestamp, method, path, query and body)")
 	}
 	return nil
 }

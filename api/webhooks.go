@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -22,8 +23,10 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, key *stor
 		return err
 	}
 	var errs intake.Errors
-	if u, err := url.Parse(body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, intake.FieldError{Field: "url", Message: "an http(s) URL is required"})
+	policy := queue.WebhookPolicy{AllowHTTP: s.cfg.WebhookAllowHTTP, AllowNets: s.cfg.WebhookAllowNets}
+	if _, err := policy.CheckURL(body.URL); err != nil {
+		// The reason never repeats the URL, which may hold credentials.
+		errs = append(errs, intake.FieldError{Field: "url", Message: err.Error()})
 	}
 	if len(body.Events) == 0 {
 		body.Events = store.WebhookEvents
@@ -52,6 +55,9 @@ func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request, key *store
 	if subs == nil {
 		subs = []store.Subscription{}
 	}
+	for i := range subs {
+		subs[i].URL = withoutCredentials(subs[i].URL)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"webhooks": subs})
 	return nil
 }
@@ -68,4 +74,18 @@ func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, key *stor
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// withoutCredentials removes user:password@ from a URL stored before the
+// API refused them, so they are never listed.
+func withoutCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(not a valid URL)"
+	}
+	if u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

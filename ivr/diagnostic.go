@@ -100,9 +100,9 @@ type collector struct {
 }
 
 func (c *collector) errorf(line int, format string, args ...any) {
-	c.ds = append(c.ds, Diagnostic{File: c.file, Line: max(line, 1), Severity: SeverityError, Message: fmt.Sprintf(format, args...)})
+	c.ds = append(c.ds, Diagnostic{File: c.file, Line: max(line, 1), Severity: SeverityError, Message: clip(fmt.Sprintf(format, args...))})
 }
 
 func (c *collector) warnf(line int, format string, args ...any) {
-	c.ds = append(c.ds, Diagnostic{File: c.file, Line: max(line, 1), Severity: SeverityWarning, Message: fmt.Sprintf(format, args...)})
+	c.ds = append(c.ds, Diagnostic{File: c.file, Line: max(line, 1), Severity: SeverityWarning, Message: clip(fmt.Sprintf(format, args...))})
 }

@@ -14,9 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxScriptSize is the largest script Parse accepts, in bytes.
-const MaxScriptSize = 1 << 20
-
 // Parse decodes and validates a script. file names the source in
 // diagnostics. The script is nil when the diagnostics contain an error;
 // warnings alone leave it usable.
@@ -28,6 +25,7 @@ func Parse(file string, data []byte) (*Script, Diagnostics) {
 		validate(c, s)
 	}
 	c.ds.sort()
+	c.ds = c.ds.capped(MaxDiagnostics)
 	if c.ds.HasErrors() {
 		return nil, c.ds
 	}
@@ -47,15 +45,27 @@ func MustParse(file string, data []byte) *Script {
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // decode turns YAML into a Script, reporting syntax errors, type errors and
-// unknown fields. It returns nil only when nothing could be decoded.
+// unknown fields. It returns nil only when nothing could be decoded. The
+// size and the alias-expanded node count are checked before anything is
+// decoded or walked, so an alias bomb costs no more than reading its text.
 func decode(c *collector, data []byte) *Script {
 	if len(data) > MaxScriptSize {
-		c.errorf(1, "script is %d bytes; the limit is %d", len(data), MaxScriptSize)
+		c.errorf(1, "script is %d bytes; the limit is %d bytes (%d KiB)", len(data), MaxScriptSize, MaxScriptSize>>10)
 		return nil
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		addSyntaxError(c, data, err)
+		return nil
+	}
+	n, err := countNodes(&root, MaxScriptNodes)
+	var cycle *errAliasCycle
+	switch {
+	case errors.As(err, &cycle):
+		c.errorf(cycle.line, "%s", cycle)
+		return nil
+	case n > MaxScriptNodes:
+		c.errorf(1, "script has more than %d YAML nodes (the limit) once its aliases (*name) are expanded; repeat less through aliases", MaxScriptNodes)
 		return nil
 	}
 	if len(root.Content) == 0 {

@@ -50,6 +50,7 @@ type Script struct {
 	questions map[string]*Question
 	classes   map[string]*Class
 	vars      []string // placeholder names used anywhere in the script
+	suggested int      // "did you mean" searches made by validation
 }
 
 // OptOut is the do-not-call key.

@@ -56,7 +56,7 @@ func validate(c *collector, s *Script) {
 	if s.Start == "" {
 		s.Start = s.Questions[0].ID
 	} else if s.questions[s.Start] == nil {
-		c.errorf(s.line("start"), "start %q is not a question%s", s.Start, suggest(s.Start, s.targets()))
+		c.errorf(s.line("start"), "start %q is not a question%s", s.Start, s.suggest(s.Start, s.targets()))
 	}
 	validateFlow(c, s)
 	validateTexts(c, s)
@@ -305,7 +305,7 @@ func validateDigits(c *collector, s *Script, q *Question, dims map[string]bool) 
 func validateAction(c *collector, s *Script, q *Question, a *Action, dims map[string]bool, what string) {
 	for _, d := range sortedKeys(a.Score) {
 		if !dims[d] {
-			c.errorf(a.Line, "question %q %s: score names unknown dimension %q%s", q.ID, what, d, suggest(d, s.Dimensions))
+			c.errorf(a.Line, "question %q %s: score names unknown dimension %q%s", q.ID, what, d, s.suggest(d, s.Dimensions))
 		}
 	}
 	if a.Class != "" {
@@ -313,7 +313,7 @@ func validateAction(c *collector, s *Script, q *Question, a *Action, dims map[st
 		case a.Class == ClassOptedOut || a.Class == ClassIncomplete:
 			c.errorf(a.Line, "question %q %s: class %q is reserved; the opt-out key and hang-ups set it", q.ID, what, a.Class)
 		case s.classes[a.Class] == nil:
-			c.errorf(a.Line, "question %q %s: class %q is not defined under classes%s", q.ID, what, a.Class, suggest(a.Class, classNames(s)))
+			c.errorf(a.Line, "question %q %s: class %q is not defined under classes%s", q.ID, what, a.Class, s.suggest(a.Class, classNames(s)))
 		}
 		if a.Next != "" && !hasEnding(s, a.Next) {
 			c.errorf(a.Line, "question %q %s: a knock-out class ends the script, so next must name an ending, not %q", q.ID, what, a.Next)
@@ -326,7 +326,7 @@ func validateAction(c *collector, s *Script, q *Question, a *Action, dims map[st
 	case a.Next == q.ID:
 		c.errorf(a.Line, "question %q %s: next points back to the same question", q.ID, what)
 	case !slices.Contains(s.targets(), a.Next):
-		c.errorf(a.Line, "question %q %s: next %q is not a question or an ending%s", q.ID, what, a.Next, suggest(a.Next, s.targets()))
+		c.errorf(a.Line, "question %q %s: next %q is not a question or an ending%s", q.ID, what, a.Next, s.suggest(a.Next, s.targets()))
 	}
 }
 
@@ -491,11 +491,19 @@ func classNames(s *Script) []string {
 	return out
 }
 
-// suggest returns ` (did you mean "x"?)` for the closest candidate, or "".
-func suggest(got string, candidates []string) string {
-	best, bestDist := "", 3
+// suggest returns ` (did you mean "x"?)` for the closest candidate within
+// two edits, or "". It costs O(len(got)) per candidate, so long names cannot
+// make validation quadratic in their length, and it stops suggesting after
+// MaxDiagnostics calls (only that many diagnostics are returned), so a
+// script full of unknown names cannot make it quadratic in their number.
+func (s *Script) suggest(got string, candidates []string) string {
+	if s.suggested++; s.suggested > MaxDiagnostics {
+		return ""
+	}
+	const within = 2
+	best, bestDist := "", within+1
 	for _, cand := range candidates {
-		if d := editDistance(got, cand); d < bestDist {
+		if d := editDistanceAtMost(got, cand, bestDist-1); d < bestDist {
 			best, bestDist = cand, d
 		}
 	}
@@ -505,24 +513,38 @@ func suggest(got string, candidates []string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-func editDistance(a, b string) int {
+// editDistanceAtMost returns the Levenshtein distance of a and b if it is at
+// most k, else k+1. Only the band of cells within k of the diagonal can be
+// at most k, so only those are computed.
+func editDistanceAtMost(a, b string, k int) int {
+	out := k + 1
+	if k < 0 || len(a)-len(b) > k || len(b)-len(a) > k {
+		return out
+	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
-		prev[j] = j
+		prev[j] = min(j, out)
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
+		lo, hi := max(1, i-k), min(len(b), i+k)
+		cur[lo-1] = out
+		if lo == 1 {
+			cur[0] = min(i, out)
+		}
+		for j := lo; j <= hi; j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost, out)
+		}
+		if hi < len(b) {
+			cur[hi+1] = out
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return min(prev[len(b)], out)
 }
 
 func firstLine(s string) string {

@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -76,6 +76,15 @@ type Config struct {
 	// default 2s. WebhookBackoff is the first retry delay, doubling after;
 	// default 5s.
 	WebhookInterval, WebhookBackoff time.Duration
+	// WebhookAllowHTTP lets webhooks use plain http:// URLs; default false
+	// (https only). For an on-prem CRM without TLS, and tests.
+	WebhookAllowHTTP bool
+	// WebhookAllowNets are networks webhooks may reach although they are not
+	// public (loopback, RFC 1918, ULA, link-local, CGNAT…), e.g. an on-prem
+	// CRM's 10.20.0.0/16; default none. Every connection's address is
+	// checked after DNS; cloud metadata addresses are refused regardless.
+	// The API's Config takes the same list, to accept such URLs.
+	WebhookAllowNets []netip.Prefix
 	// Worker names this process in attempts; default host/pid, which lets
 	// a restarted process on the same host see that the owner of an
 	// unfinished attempt is gone.
@@ -130,7 +139,7 @@ func (c *Config) validate() error {
 	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 {
 		return errors.New("queue: limits must not be negative")
 	}
-	return nil
+	return c.validateWebhooks()
 }
 
 // Queue is the dialing machinery of one process.
@@ -170,7 +179,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, &webhookDispatchWorker{q: q}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &webhookWorker{q: q, client: &http.Client{Timeout: 15 * time.Second}}); err != nil {
+	if err := river.AddWorkerSafely(workers, newWebhookWorker(q)); err != nil {
 		return nil, err
 	}
 	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{

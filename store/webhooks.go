@@ -17,10 +17,14 @@ var WebhookEvents = []string{"lead.qualified", "lead.sla_breached", "lead.opted_
 
 // Subscription is a CRM's webhook.
 type Subscription struct {
-	ID        int64     `json:"id"`
-	URL       string    `json:"url"`
-	Events    []string  `json:"events"`
-	Secret    string    `json:"secret,omitempty"` // shown once, on creation
+	ID     int64    `json:"id"`
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Secret string   `json:"secret,omitempty"` // shown once, on creation
+	// Signature is the scheme of X-Qualdial-Signature on its deliveries:
+	// "v2" (method, path, query, timestamp and body), or "v1" (timestamp
+	// and body) for subscriptions made before v2.
+	Signature string    `json:"signature"`
 	Active    bool      `json:"active"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -32,23 +36,26 @@ func (s *Store) CreateSubscription(ctx context.Context, url string, events []str
 		return nil, err
 	}
 	sub := &Subscription{URL: url, Events: events, Secret: "whsec_" + hex.EncodeToString(b), Active: true}
-	err := s.pool.QueryRow(ctx, `INSERT INTO webhook_subscriptions (url, events, secret, created_at) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
-		url, events, sub.Secret, s.now()).Scan(&sub.ID, &sub.CreatedAt)
+	var version int
+	err := s.pool.QueryRow(ctx, `INSERT INTO webhook_subscriptions (url, events, secret, created_at) VALUES ($1, $2, $3, $4)
+		RETURNING id, created_at, signature_version`, url, events, sub.Secret, s.now()).Scan(&sub.ID, &sub.CreatedAt, &version)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", url, err)
+		// Not the URL: it may carry a token.
+		return nil, fmt.Errorf("create webhook subscription: %w", err)
 	}
+	sub.Signature = fmt.Sprintf("v%d", version)
 	return sub, nil
 }
 
 // Subscriptions lists the webhooks (without their secrets).
 func (s *Store) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, url, events, active, created_at FROM webhook_subscriptions ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, url, events, 'v' || signature_version, active, created_at FROM webhook_subscriptions ORDER BY id`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list webhook subscriptions: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Subscription, error) {
 		var sub Subscription
-		err := row.Scan(&sub.ID, &sub.URL, &sub.Events, &sub.Active, &sub.CreatedAt)
+		err := row.Scan(&sub.ID, &sub.URL, &sub.Events, &sub.Signature, &sub.Active, &sub.CreatedAt)
 		return sub, err
 	})
 }
@@ -75,28 +82,31 @@ func ClaimPendingDeliveries(ctx context.Context, tx pgx.Tx, limit int) ([]int64,
 
 // Delivery is one webhook call to make.
 type Delivery struct {
-	ID        int64
-	URL       string
-	Secret    string
-	EventID   int64
-	Kind      string
-	At        time.Time
-	Actor     string
-	LeadID    int64
-	EventData map[string]any
-	Lead      map[string]any // the lead's current state
+	ID             int64
+	SubscriptionID int64
+	URL            string
+	Secret         string
+	// SignatureVersion is the subscription's signature scheme, 1 or 2.
+	SignatureVersion int
+	EventID          int64
+	Kind             string
+	At               time.Time
+	Actor            string
+	LeadID           int64
+	EventData        map[string]any
+	Lead             map[string]any // the lead's current state
 }
 
 // GetDelivery loads a delivery with its event and lead.
 func (s *Store) GetDelivery(ctx context.Context, id int64) (*Delivery, error) {
 	var d Delivery
 	var data, lead []byte
-	err := s.pool.QueryRow(ctx, `SELECT d.id, s.url, s.secret, e.id, e.kind, e.at, e.actor, e.lead_id, e.data,
+	err := s.pool.QueryRow(ctx, `SELECT d.id, s.id, s.url, s.secret, s.signature_version, e.id, e.kind, e.at, e.actor, e.lead_id, e.data,
 		jsonb_build_object('id', l.id, 'campaign_id', l.campaign_id, 'phone', l.phone, 'first_name', l.first_name, 'last_name', l.last_name,
 			'email', l.email, 'company', l.company, 'status', l.status, 'class', l.class, 'route', l.route, 'total', l.total,
 			'scores', l.scores, 'sales_stage', l.sales_stage, 'sla_due_at', l.sla_due_at, 'attributes', l.attributes)
 		FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id JOIN lead_events e ON e.id = d.event_id
-		JOIN leads l ON l.id = e.lead_id WHERE d.id = $1`, id).Scan(&d.ID, &d.URL, &d.Secret, &d.EventID, &d.Kind, &d.At, &d.Actor, &d.LeadID, &data, &lead)
+		JOIN leads l ON l.id = e.lead_id WHERE d.id = $1`, id).Scan(&d.ID, &d.SubscriptionID, &d.URL, &d.Secret, &d.SignatureVersion, &d.EventID, &d.Kind, &d.At, &d.Actor, &d.LeadID, &data, &lead)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

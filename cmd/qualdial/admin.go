@@ -53,7 +53,7 @@ With --demo, the key is made in the database of "qualdial demo".`,
 					return err
 				}
 				fmt.Fprintln(e.stdout, secret)
-				fmt.Fprintln(e.stderr, "requests with this key must be signed: X-Qualdial-Timestamp and X-Qualdial-Signature = v1=hex(HMAC-SHA256(secret, timestamp + \".\" + body)); the secret (second line) is shown only now")
+				fmt.Fprintln(e.stderr, "requests with this key must be signed: X-Qualdial-Timestamp (Unix seconds) and X-Qualdial-Signature = v2=hex(HMAC-SHA256(secret, timestamp \\n METHOD \\n path \\n sorted query \\n body)) — see the README, Signed intake; the secret (second line) is shown only now")
 			}
 			return nil
 		},

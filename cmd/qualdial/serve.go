@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -69,7 +70,52 @@ type serveConfig struct {
 	MaxCalls int
 	// NumberCap caps calls to one number per 24 h across campaigns.
 	NumberCap int
+	// DBConnsHTTP and DBConnsWorkers size the database pools of the API's
+	// requests and of the dial workers (River included), apart so that
+	// neither starves the other; /readyz has a connection of its own.
+	DBConnsHTTP, DBConnsWorkers int
+	// Webhooks says which CRM webhook targets beyond public https ones are
+	// allowed.
+	Webhooks webhookFlags
 }
+
+// webhookFlags are the outbound webhook settings.
+type webhookFlags struct {
+	// AllowHTTP allows plain http:// webhook URLs.
+	AllowHTTP bool
+	// AllowNets are networks webhooks may reach although they are not
+	// public (an on-prem CRM).
+	AllowNets prefixList
+}
+
+// prefixList is a flag of network prefixes: repeat it or separate with
+// commas (10.20.0.0/16,fd00::/8).
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return fmt.Errorf("%q is not a network like 10.20.0.0/16", part)
+		}
+		*l = append(*l, p.Masked())
+	}
+	return nil
+}
+
+func (l *prefixList) Type() string { return "networks" }
 
 func (c *serveConfig) validate() error {
 	if err := c.DB.validate(); err != nil {
@@ -86,6 +132,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.NumberCap < 1 {
 		return fmt.Errorf("--number-cap %d (env QUALDIAL_NUMBER_CAP) must be at least 1", c.NumberCap)
+	}
+	if c.DBConnsHTTP < 2 || c.DBConnsWorkers < 4 {
+		return fmt.Errorf("--db-conns-http must be at least 2 and --db-conns-workers at least 4 (River needs some of them)")
 	}
 	return nil
 }
@@ -150,12 +199,19 @@ func (e *env) newLogger(format, level string) (*slog.Logger, error) {
 // openDatabase connects to the configured database, or starts the private
 // cluster, and applies migrations. close releases everything.
 func openDatabase(ctx context.Context, cfg databaseConfig, log *slog.Logger) (pool *pgxpool.Pool, st migrations.Status, close func(), err error) {
+	pool, _, st, close, err = openDatabaseURL(ctx, cfg, log)
+	return pool, st, close, err
+}
+
+// openDatabaseURL is openDatabase that also returns the database's URL, for
+// more pools.
+func openDatabaseURL(ctx context.Context, cfg databaseConfig, log *slog.Logger) (pool *pgxpool.Pool, url string, st migrations.Status, close func(), err error) {
 	var cluster *pgcluster.Cluster
-	url := cfg.URL
+	url = cfg.URL
 	if url == "" {
 		cluster, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: cfg.DataDir, RunAs: cfg.RunAs, Logger: log})
 		if err != nil {
-			return nil, st, nil, err
+			return nil, "", st, nil, err
 		}
 		url = cluster.URL()
 		log.Info("using private PostgreSQL", "data_dir", cfg.DataDir)
@@ -173,14 +229,68 @@ func openDatabase(ctx context.Context, cfg databaseConfig, log *slog.Logger) (po
 	}
 	if err != nil {
 		stopCluster()
-		return nil, st, nil, fmt.Errorf("connect to database: %w", err)
+		return nil, "", st, nil, fmt.Errorf("connect to database: %w", err)
 	}
 	if st, err = migrations.Up(ctx, pool, log); err != nil {
 		pool.Close()
 		stopCluster()
-		return nil, st, nil, err
+		return nil, "", st, nil, err
 	}
-	return pool, st, func() { pool.Close(); stopCluster() }, nil
+	return pool, url, st, func() { pool.Close(); stopCluster() }, nil
+}
+
+// poolConfig is a pool of size connections on url; statement settings are
+// applied to every connection (e.g. lock_timeout for API requests).
+func poolConfig(url string, size int, settings map[string]string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = int32(size)
+	for k, v := range settings {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	return cfg, nil
+}
+
+// servePools are serve's database connections, sized per role: the API's
+// requests, the dial workers (with River), and one for /readyz, so that a
+// busy API never starves calls, nor calls the API, and readiness is answered
+// while every request connection is taken.
+type servePools struct {
+	http, workers, health *pgxpool.Pool
+}
+
+func openServePools(ctx context.Context, url string, cfg serveConfig) (*servePools, error) {
+	var p servePools
+	for _, spec := range []struct {
+		pool     **pgxpool.Pool
+		size     int
+		settings map[string]string
+	}{
+		// A request waits at most a second for a lock, then answers 503.
+		{&p.http, cfg.DBConnsHTTP, map[string]string{"lock_timeout": "1s", "application_name": "qualdial-api"}},
+		{&p.workers, cfg.DBConnsWorkers, map[string]string{"application_name": "qualdial-workers"}},
+		{&p.health, 1, map[string]string{"application_name": "qualdial-health"}},
+	} {
+		pc, err := poolConfig(url, spec.size, spec.settings)
+		if err == nil {
+			*spec.pool, err = pgxpool.NewWithConfig(ctx, pc)
+		}
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("connect to database: %w", err)
+		}
+	}
+	return &p, nil
+}
+
+func (p *servePools) close() {
+	for _, pool := range []*pgxpool.Pool{p.http, p.workers, p.health} {
+		if pool != nil {
+			pool.Close()
+		}
+	}
 }
 
 func (e *env) serveCommand() *cobra.Command {
@@ -220,6 +330,14 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")
 	fl.IntVar(&cfg.NumberCap, "number-cap", 3, "calls to one number per 24 h across campaigns")
 	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
+	fl.IntVar(&cfg.DBConnsHTTP, "db-conns-http", 10, "database connections for API requests")
+	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
+	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", 20, "database connections for the dial workers and the job queue")
+	e.bindEnv(fl, "db-conns-workers", "QUALDIAL_DB_CONNS_WORKERS")
+	fl.BoolVar(&cfg.Webhooks.AllowHTTP, "webhook-allow-http", false, "allow plain http:// CRM webhook URLs (an on-prem CRM without TLS)")
+	e.bindEnv(fl, "webhook-allow-http", "QUALDIAL_WEBHOOK_ALLOW_HTTP")
+	fl.Var(&cfg.Webhooks.AllowNets, "webhook-allow-net", "networks CRM webhooks may reach although not public, e.g. 10.20.0.0/16 (repeat, or separate with commas)")
+	e.bindEnv(fl, "webhook-allow-net", "QUALDIAL_WEBHOOK_ALLOW_NETS")
 	e.addSIPFlags(cmd, &cfg.SIP)
 	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", "", "Twilio account SID; enables campaigns with driver twilio")
 	e.bindEnv(fl, "twilio-account-sid", "QUALDIAL_TWILIO_ACCOUNT_SID")
@@ -245,12 +363,21 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
-	pool, _, closeDB, err := openDatabase(ctx, cfg.DB, log)
+	migrator, url, _, closeDB, err := openDatabaseURL(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	st := store.New(pool, store.Config{})
+	migrator.Close() // migrations are done; the work has pools of its own
+	pools, err := openServePools(ctx, url, cfg)
+	if err != nil {
+		return err
+	}
+	defer pools.close()
+	// One clock for everything this process stores: the workers' store and
+	// the API's share it.
+	st := store.New(pools.workers, store.Config{})
+	apiStore := store.New(pools.http, store.Config{Now: st.Now})
 	drivers := map[string]dialer.Driver{}
 	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
 		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
@@ -278,7 +405,8 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		twilioHooks = tw.Handler()
 	}
 	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
-		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue")})
+		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
+		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 	if err != nil {
 		return err
 	}
@@ -288,7 +416,8 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	apiHandler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log.With("component", "api"), Version: buildVersion()})
+	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
+		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"encoding/csv"
+	"log/slog"
+	"net/http"
+	"regexp"
+)
+
+// plainNumber is a cell that is only a number: a spreadsheet reads it as that
+// number and nothing else, whatever sign it starts with.
+var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
+
+// csvCell neutralises a cell a spreadsheet would run as a formula (CSV or
+// formula injection, OWASP): one that starts with =, +, -, @, tab or CR gets
+// a leading apostrophe, which spreadsheets show as text and do not display.
+//
+// Plain numbers are left alone: +12125550123 (an E.164 phone, which CRMs
+// must get intact) or -10 (a score) cannot call a function, and the worst a
+// spreadsheet does with them is show a number. Anything more in the cell,
+// such as +1+cmd|' /C calc'!A0 or -2+3, is neutralised.
+func csvCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if plainNumber.MatchString(s) {
+			return s
+		}
+		return "'" + s
+	}
+	return s
+}
+
+// csvStream writes a CSV download row by row, with every cell neutralised.
+// The status and headers go out with the first bytes, so a failure before
+// that is still an ordinary problem response; a failure after it aborts the
+// response, so the client sees a broken download instead of a complete-
+// looking, truncated file.
+type csvStream struct {
+	w        http.ResponseWriter
+	filename string
+	log      *slog.Logger
+	out      *csv.Writer
+	started  bool
+	cells    []string
+}
+
+func newCSVStream(w http.ResponseWriter, filename string, log *slog.Logger) *csvStream {
+	c := &csvStream{w: w, filename: filename, log: log}
+	c.out = csv.NewWriter(c)
+	return c
+}
+
+// Write sends CSV bytes, with the headers before the first ones.
+func (c *csvStream) Write(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		h := c.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="`+c.filename+`"`)
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		c.w.WriteHeader(http.StatusOK)
+	}
+	return c.w.Write(p)
+}
+
+// row writes one record, each cell neutralised.
+func (c *csvStream) row(cells ...string) error {
+	c.cells = c.cells[:0]
+	for _, s := range cells {
+		c.cells = append(c.cells, csvCell(s))
+	}
+	return c.out.Write(c.cells)
+}
+
+// finish ends the download. err is the error that stopped the rows, if
+// any. Before anything was sent, it is returned for a problem response.
+// After, the rows so far are flushed and the response is aborted: the
+// chunked body never ends (HTTP/2: the stream is reset), so clients and
+// proxies see an error, not a clean end of file.
+func (c *csvStream) finish(err error) error {
+	if err == nil {
+		c.out.Flush()
+		if err = c.out.Error(); err == nil {
+			return nil
+		}
+	}
+	if !c.started {
+		return err
+	}
+	c.log.Error("CSV download failed after it started; aborting the response", "file", c.filename, "error", err)
+	c.out.Flush()
+	_ = http.NewResponseController(c.w).Flush()
+	panic(http.ErrAbortHandler)
+}
