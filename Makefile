@@ -4,7 +4,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 60s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-private lint fuzz bench run clean
+.PHONY: all build test test-private test-clocks lint fuzz bench run clean
 
 all: lint test build
 
@@ -21,6 +21,13 @@ test:
 test-private:
 	QUALDIAL_TEST_PG=private $(GO) test -count=1 ./migrations/... ./internal/... ./cmd/...
 
+## test-clocks: the dialing and storage suites with the product's clock set to
+## the awkward hours (New York wall time) and across both DST changes: they
+## must pass at any hour
+CLOCKS ?= 00:30 08:59 13:00 21:30 2027-03-14T01:59:00-05:00 2027-11-07T01:59:00-04:00
+test-clocks:
+	@for c in $(CLOCKS); do echo "== QUALDIAL_TEST_CLOCK=$$c"; QUALDIAL_TEST_CLOCK=$$c $(GO) test -count=1 ./queue/... ./store/... || exit 1; done
+
 ## lint: formatting and vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -33,6 +40,7 @@ fuzz:
 	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./intake -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./intake -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 ## bench: all benchmarks
 bench:

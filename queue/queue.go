@@ -59,6 +59,10 @@ type Config struct {
 	// NumberCapPer24h caps attempts to one number in 24 hours across all
 	// campaigns; default 3.
 	NumberCapPer24h int
+	// WriteRetry is the first wait before a finished call's result is
+	// written again when the database refused it (doubling, about two
+	// minutes in all by default); default 1s.
+	WriteRetry time.Duration
 	// PaceWait is how long a dial waits in-process for a concurrency or
 	// pacing slot before snoozing; default 10s.
 	PaceWait time.Duration
@@ -101,6 +105,9 @@ func (c *Config) withDefaults() Config {
 	if out.NumberCapPer24h == 0 {
 		out.NumberCapPer24h = 3
 	}
+	if out.WriteRetry == 0 {
+		out.WriteRetry = time.Second
+	}
 	if out.PaceWait == 0 {
 		out.PaceWait = 10 * time.Second
 	}
@@ -136,7 +143,7 @@ func (c *Config) withDefaults() Config {
 }
 
 func (c *Config) validate() error {
-	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 {
+	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 || c.WriteRetry < 0 {
 		return errors.New("queue: limits must not be negative")
 	}
 	return c.validateWebhooks()

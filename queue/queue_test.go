@@ -53,7 +53,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	t.Cleanup(func() { drv.Close() })
 
 	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, PaceWait: 2 * time.Second,
-		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond})
+		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond, WriteRetry: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 		"+12125550103": {Keys: "9"},
 		"+12125550104": {Answer: "reject", Code: 603},
 		"+12125550105": {Code: 486, AnswerAfter: 1, Keys: hot},
-		"+12125550106": {Answer: "noanswer"},
+		"+12125550106": {Answer: "reject", Code: 480}, // not answered (temporarily unavailable): a no-answer, without ringing 15 s
 		"+12125550107": {Keys: "1,1,hangup"},
 		"+12125550108": {Keys: hot}, // on the DNC list: must never ring
 		"+12125550109": {Keys: hot}, // in a zone where it is night: must not ring

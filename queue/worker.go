@@ -326,14 +326,14 @@ func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Cam
 
 var errRollback = errors.New("rollback")
 
-// saveTimeout bounds one write of a call's progress; finishTries and
-// finishBackoff bound how long a finished call's result is retried when the
-// database is unavailable (about two minutes), before the job is left to
-// River's retry, which settles the attempt from its saved state.
+// saveTimeout bounds one write of a call's progress; finishTries bounds how
+// often a finished call's result is written when the database refuses it
+// (waits from Config.WriteRetry, doubling to 16 times it: about two minutes
+// by default), before the job is left to River's retry, which settles the
+// attempt from its saved state.
 const (
-	saveTimeout   = 2 * time.Second
-	finishTries   = 8
-	finishBackoff = time.Second
+	saveTimeout = 2 * time.Second
+	finishTries = 8
 )
 
 // dial places the call, runs the script and records everything.
@@ -391,7 +391,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 			break
 		}
 		log.Warn("cannot record the call; retrying", "error", werr, "try", try+1)
-		sleep(wctx, finishBackoff<<min(try, 4))
+		sleep(wctx, q.cfg.WriteRetry<<min(try, 4))
 	}
 	if werr != nil {
 		return fmt.Errorf("record attempt %d: %w", a.ID, werr)
