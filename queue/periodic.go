@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,8 +136,15 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	return nil
 }
 
-// processGone reports whether a worker name ("host/pid") names a process
-// of this host that no longer runs.
+// ProcessGone reports whether a worker name ("host/pid", as attempts and
+// imports record the process that runs them) names a process of this host
+// that no longer runs. A process of another host is never known to be gone.
+func ProcessGone(worker string) bool {
+	host, _ := os.Hostname()
+	return processGone(worker, host)
+}
+
+// processGone is ProcessGone for a given host name.
 func processGone(worker, host string) bool {
 	h, p, ok := strings.Cut(worker, "/")
 	if !ok || h != host {
