@@ -52,30 +52,41 @@ type recallWorker struct {
 	q *Queue
 }
 
-// recallBatch is how many recalls one transaction starts.
-const recallBatch = 500
-
 func (w *recallWorker) Work(ctx context.Context, job *river.Job[RecallArgs]) error {
+	n, err := w.q.enqueueClaimed(ctx, w.q.store.DueRecalls, func(id int64) river.JobArgs { return DialArgs{LeadID: id} })
+	if n > 0 {
+		w.q.cfg.Logger.Info("nurture recalls started", "leads", n)
+	}
+	return err
+}
+
+// claimBatch is how many rows one transaction of enqueueClaimed takes.
+const claimBatch = 500
+
+// enqueueClaimed turns rows that claim marks as taken (pending webhook
+// deliveries, due recalls) into jobs, in the claim's transaction, a batch at
+// a time until none are left. It returns how many it enqueued.
+func (q *Queue) enqueueClaimed(ctx context.Context, claim func(ctx context.Context, tx pgx.Tx, limit int) ([]int64, error),
+	args func(id int64) river.JobArgs) (int, error) {
+	total := 0
 	for {
 		n := 0
-		err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
-			ids, err := w.q.store.DueRecalls(ctx, tx, recallBatch)
+		err := q.store.Tx(ctx, func(tx pgx.Tx) error {
+			ids, err := claim(ctx, tx, claimBatch)
 			if err != nil || len(ids) == 0 {
 				return err
 			}
 			n = len(ids)
 			params := make([]river.InsertManyParams, len(ids))
 			for i, id := range ids {
-				params[i] = river.InsertManyParams{Args: DialArgs{LeadID: id}}
+				params[i] = river.InsertManyParams{Args: args(id)}
 			}
-			_, err = w.q.client.InsertManyTx(ctx, tx, params)
+			_, err = q.client.InsertManyTx(ctx, tx, params)
 			return err
 		})
-		if n > 0 {
-			w.q.cfg.Logger.Info("nurture recalls started", "leads", n)
-		}
-		if err != nil || n < recallBatch {
-			return err
+		total += n
+		if err != nil || n < claimBatch {
+			return total, err
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/qualdial/qualdial/store"
@@ -35,25 +34,8 @@ type webhookDispatchWorker struct {
 }
 
 func (w *webhookDispatchWorker) Work(ctx context.Context, job *river.Job[WebhookDispatchArgs]) error {
-	for {
-		n := 0
-		err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
-			ids, err := store.ClaimPendingDeliveries(ctx, tx, 500)
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			n = len(ids)
-			params := make([]river.InsertManyParams, len(ids))
-			for i, id := range ids {
-				params[i] = river.InsertManyParams{Args: WebhookArgs{DeliveryID: id}}
-			}
-			_, err = w.q.client.InsertManyTx(ctx, tx, params)
-			return err
-		})
-		if err != nil || n < 500 {
-			return err
-		}
-	}
+	_, err := w.q.enqueueClaimed(ctx, store.ClaimPendingDeliveries, func(id int64) river.JobArgs { return WebhookArgs{DeliveryID: id} })
+	return err
 }
 
 // WebhookArgs delivers one event to one subscriber.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -176,32 +175,6 @@ func waitDeliveries(t *testing.T, st *store.Store, want int) map[string]delivery
 }
 
 // countingCRM is a CRM endpoint that counts the connections it accepts.
-func countingCRM(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = countingListener{ln, &n}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
-
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
 
 // TestWebhookRefusesInternalTargets: without an allowlist, deliveries to
 // loopback (as an IP, as a name resolved by DNS, as IPv4-mapped IPv6), to a
@@ -211,7 +184,7 @@ func (l countingListener) Accept() (net.Conn, error) {
 func TestWebhookRefusesInternalTargets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	crm, accepts := countingCRM(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	crm, accepts := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	port := crm.URL[strings.LastIndexByte(crm.URL, ':')+1:]
 	st := startWebhooks(t, queue.Config{WebhookAllowHTTP: true})
 	want := map[string]string{
@@ -249,12 +222,12 @@ func TestWebhookRefusesInternalTargets(t *testing.T) {
 func TestWebhookRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	elsewhere, elsewhereAccepts := countingCRM(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	elsewhere, elsewhereAccepts := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	var hits atomic.Int64
-	crm, _ := countingCRM(t, func(w http.ResponseWriter, r *http.Request) {
+	crm, _ := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		http.Redirect(w, r, elsewhere.URL+"/collect", http.StatusFound)
-	})
+	}))
 	st := startWebhooks(t, queue.Config{WebhookAllowHTTP: true, WebhookAllowNets: loopback})
 	if _, err := st.CreateSubscription(ctx, crm.URL+"/hooks", []string{"lead.contacted"}); err != nil {
 		t.Fatal(err)

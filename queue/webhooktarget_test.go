@@ -3,14 +3,14 @@ package queue
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/qualdial/qualdial/internal/fixture"
 )
 
 var loopbackNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -134,39 +134,13 @@ func TestWebhookPolicyCheckURL(t *testing.T) {
 }
 
 // countingServer is an HTTP server that counts the connections it accepts.
-func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = &countingListener{Listener: ln, n: &n}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
-
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
 
 // TestWebhookClientChecksEveryConnection: the delivery client refuses
 // loopback however it is spelt or resolved, before connecting, and
 // connects once the network is allowed.
 func TestWebhookClientChecksEveryConnection(t *testing.T) {
 	t.Parallel()
-	srv, accepts := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	srv, accepts := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
 	client := WebhookPolicy{AllowHTTP: true}.webhookClient(5 * time.Second)
 	for _, u := range []string{"http://127.0.0.1:" + port + "/", "http://localhost:" + port + "/", "http://[::ffff:127.0.0.1]:" + port + "/"} {
@@ -202,9 +176,9 @@ func TestWebhookClientChecksEveryConnection(t *testing.T) {
 // reaches the Location.
 func TestWebhookClientIgnoresProxyAndRedirects(t *testing.T) {
 	t.Parallel()
-	other, otherAccepts := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	other, otherAccepts := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	var got atomic.Int64
-	crm, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	crm, _ := fixture.CountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		got.Add(1)
 		http.Redirect(w, r, other.URL+"/stolen", http.StatusFound)
