@@ -61,7 +61,7 @@ func TestWebhookDeliveredWithRetries(t *testing.T) {
 	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = now() + interval '1 day', sla_status = 'pending' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Transition(ctx, id, 0, store.ActionContacted, nil); err != nil {
+	if _, err := st.Transition(ctx, id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
