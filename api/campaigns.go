@@ -594,7 +594,9 @@ func (s *server) campaignAction(action string) handlerFunc {
 			return conflict(c.Status)
 		}
 		var sc *ivr.Script
-		if move.to == "active" {
+		// Becoming active pins the script; so does finishing a draft (a
+		// finished campaign names the script it had).
+		if move.to == "active" || c.Status == "draft" {
 			var ds ivr.Diagnostics
 			if sc, ds = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); sc == nil {
 				return invalid(intake.FieldError{Field: "script", Message: ds.Errors().String()})

@@ -305,14 +305,15 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) 
 
 // MoveCampaign changes a campaign's status to to, atomically, only from one
 // of the statuses from: ErrConflict when it is in another (ErrNotFound when
-// there is no such campaign). Becoming active pins script and yaml.
+// there is no such campaign). A script, when given, is pinned (its id,
+// version and yaml); becoming active requires one.
 func (s *Store) MoveCampaign(ctx context.Context, id int64, to string, from []string, script *ivr.Script, yaml []byte) error {
 	var scriptID, text any
 	var version any
-	if to == "active" {
-		if script == nil {
-			return fmt.Errorf("campaign %d → active: no script to pin", id)
-		}
+	if to == "active" && script == nil {
+		return fmt.Errorf("campaign %d → active: no script to pin", id)
+	}
+	if script != nil {
 		scriptID, version, text = script.ID, script.Version, string(yaml)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $4,
