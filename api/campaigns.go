@@ -397,9 +397,13 @@ func (s *server) campaign(r *http.Request) (*store.Campaign, error) {
 	ref := r.PathValue("id")
 	if msg := textProblem(ref, maxCampaignName, false); msg != "" {
 		return nil, &apiError{status: http.StatusBadRequest, detail: "the path has an invalid parameter",
-			fields: []intake.FieldError{{Field: "id", Message: msg}}}
+			fields: []intake.FieldError{{Field: "campaign", Message: msg}}}
 	}
 	c, err := s.findCampaign(r, ref)
+	var ae *apiError
+	if errors.As(err, &ae) && len(ae.fields) == 1 {
+		ae.fields[0].Field = "campaign"
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("campaign " + quote(ref))
 	}
