@@ -381,38 +381,45 @@ func TestImport(t *testing.T) {
 func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 	t.Helper()
 	ctx := context.Background()
-	src, _ := readScript()
-	sc := ivr.MustParse("bant-en.yaml", src)
-	eng := ivr.NewEngine(sc)
 	var ids []int64
 	for i := range n {
-		id, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i)})
+		phone := fmt.Sprintf("+1212556%04d", i)
+		id, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: phone})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a *store.Attempt
-		err = b.st.Tx(ctx, func(tx pgx.Tx) error {
-			var err error
-			a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i),
-				Driver: "sip", Worker: "test", Script: sc})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := eng.Start(nil)
-		for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
-			st, _, _ = eng.Next(st, ivr.Input{Keys: k})
-		}
-		r := eng.Result(st)
-		sla := time.Duration(i+1) * time.Hour // lead i is due i+1 hours from now
-		if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
-			Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
-			t.Fatal(err)
-		}
+		b.salesReady(t, campaign, id, phone, time.Duration(i+1)*time.Hour) // lead i is due i+1 hours from now
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// salesReady gives a lead a completed call whose answers route it to sales
+// with the given SLA, as if the call went well.
+func (b *bundle) salesReady(t *testing.T, campaign, id int64, phone string, sla time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	src, _ := readScript()
+	sc := ivr.MustParse("bant-en.yaml", src)
+	eng := ivr.NewEngine(sc)
+	var a *store.Attempt
+	err := b.st.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: phone, Driver: "sip", Worker: "test", Script: sc})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := eng.Start(nil)
+	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
+	}
+	r := eng.Result(st)
+	if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
+		Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSalesPull(t *testing.T) {
