@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,10 +148,13 @@ func TestIntakeWarnings(t *testing.T) {
 	}
 }
 
-// slowBody sends start, then waits for release before ending.
+// slowBody sends start, then says it waits and waits for release before
+// ending.
 type slowBody struct {
 	start   []byte
+	waiting chan<- struct{}
 	release chan struct{}
+	once    sync.Once
 }
 
 func (s *slowBody) Read(p []byte) (int, error) {
@@ -159,6 +163,7 @@ func (s *slowBody) Read(p []byte) (int, error) {
 		s.start = s.start[n:]
 		return n, nil
 	}
+	s.once.Do(func() { s.waiting <- struct{}{} })
 	<-s.release
 	return 0, io.EOF
 }
@@ -203,14 +208,27 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	send := func(method, path string, body io.Reader) (*http.Response, error) {
 		req, _ := http.NewRequest(method, srv.URL+path, body)
 		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "text/csv")
+		// A given charset: the reader sniffs nothing ahead, so the rows
+		// stream from the start.
+		req.Header.Set("Content-Type", "text/csv; charset=utf-8")
 		return http.DefaultClient.Do(req)
 	}
+	const rowsEach = 1500
 	release := make(chan struct{})
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	defer releaseAll() // before the server closes: it waits for the uploads
 	done := make(chan int, 4)
+	waiting := make(chan struct{}, 4)
 	for i := range 4 { // more uploads than the pool has connections
 		go func() {
-			res, err := send("POST", fmt.Sprintf("/v1/campaigns/%d/imports", c.ID), &slowBody{start: fmt.Appendf(nil, "phone\n+1212555%04d\n", i), release: release})
+			// More than the reader looks ahead (16 KB), so that rows are
+			// read while the rest is still to come.
+			start := []byte("phone\n")
+			for j := range rowsEach {
+				start = fmt.Appendf(start, "+1%d555%04d\n", []int{212, 213, 312, 415}[i], 2000+j)
+			}
+			res, err := send("POST", fmt.Sprintf("/v1/campaigns/%d/imports", c.ID), &slowBody{start: start, waiting: waiting, release: release})
 			if err != nil {
 				done <- 0
 				return
@@ -219,19 +237,16 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 			done <- res.StatusCode
 		}()
 	}
-	// The uploads are under way (their spool files exist): the API still
-	// answers at once.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(tmp, "qualdial-upload-*"))
-		if len(files) == 4 {
-			break
+	// The uploads are under way, stalled mid-body: the API still answers
+	// at once.
+	for range 4 {
+		select {
+		case <-waiting:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the uploads did not start")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d uploads under way, want 4", len(files))
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(time.Second) // the server has read what was sent
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(qctx, "GET", fmt.Sprintf("%s/v1/campaigns/%d", srv.URL, c.ID), nil)
@@ -244,7 +259,10 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Errorf("GET campaign: %d", res.StatusCode)
 	}
-	close(release)
+	if files, _ := filepath.Glob(filepath.Join(tmp, "qualdial-upload-*")); len(files) != 4 {
+		t.Errorf("%d uploads spooled, want 4", len(files))
+	}
+	releaseAll()
 	for range 4 {
 		if code := <-done; code != 201 {
 			t.Errorf("upload: %d", code)
@@ -255,8 +273,8 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	}
 	var n int
 	st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads`).Scan(&n)
-	if n != 4 {
-		t.Errorf("%d leads imported, want 4", n)
+	if n != 4*rowsEach {
+		t.Errorf("%d leads imported, want %d", n, 4*rowsEach)
 	}
 	_ = os.Remove(tmp)
 }
