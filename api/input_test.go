@@ -48,6 +48,7 @@ func TestBadInputIsA4xx(t *testing.T) {
 		{"an unknown DNC country", "GET", "/v1/dnc/2125550123?country=XX", "", "", nil, 422, "country"},
 		{"an over-long DNC reason", "POST", "/v1/dnc", "application/json", `{"phone": "+12125550123", "reason": "` + strings.Repeat("r", 600) + `"}`, nil, 422, "reason"},
 		{"an unknown DNC field", "POST", "/v1/dnc", "application/json", `{"phone": "+12125550123", "colour": "red"}`, nil, 422, "colour"},
+		{"two campaigns named", "POST", "/v1/leads?campaign=inputs", "application/json", `{"campaign": "other", "phone": "+12125550123"}`, nil, 422, "campaign"},
 		{"trailing JSON", "POST", "/v1/leads", "application/json", `{"campaign": "inputs", "phone": "+12125550123"} {}`, nil, 400, ""},
 	} {
 		role := store.RoleAdmin

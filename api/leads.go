@@ -250,8 +250,11 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	ref := q.str("campaign")
 	for _, k := range []string{"campaign", "campaign_id"} {
 		if v, ok := values[k]; ok {
-			if ref == "" {
+			switch {
+			case ref == "":
 				ref = v
+			case strings.TrimSpace(v) != strings.TrimSpace(ref):
+				return invalid(intake.FieldError{Field: k, Message: fmt.Sprintf("names campaign %s, but %s was named too: name one", quote(v), quote(ref))})
 			}
 			delete(values, k)
 		}
