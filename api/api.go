@@ -127,7 +127,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Store != nil {
 		s.routes(mux)
 	}
-	return s.recoverer(mux), nil
+	return s.recoverer(s.problems(mux)), nil
 }
 
 type server struct {
@@ -151,21 +151,25 @@ func (s *server) routes(mux *http.ServeMux) {
 	route("GET /v1/leads/export.csv", s.exportLeads, any...)
 	route("POST /v1/leads/next", s.claimNext, sales...)
 	route("GET /v1/leads/{id}", s.getLead, any...)
+	route("POST /v1/leads/{id}/assign", s.assignLead, store.RoleAdmin)
 	for _, action := range []string{store.ActionContacted, store.ActionWon, store.ActionLost, store.ActionRecycle, store.ActionRelease} {
 		route("POST /v1/leads/{id}/"+action, s.salesAction(action), sales...)
 	}
 	route("POST /v1/campaigns", s.createCampaign, mkt...)
+	route("GET /v1/campaigns", s.listCampaigns, any...)
 	route("GET /v1/campaigns/{id}", s.getCampaign, any...)
 	route("PATCH /v1/campaigns/{id}", s.updateCampaign, mkt...)
 	for _, action := range []string{"start", "pause", "resume", "finish"} {
 		route("POST /v1/campaigns/{id}/"+action, s.campaignAction(action), mkt...)
 	}
-	route("GET /v1/campaigns/{id}/stats", s.campaignStats, any...)
+	route("POST /v1/campaigns/{id}/recheck", s.recheckCampaign, mkt...)
+	route("GET /v1/campaigns/{id}/stats", s.campaignStats, mkt...)
 	route("POST /v1/campaigns/{id}/imports", s.importLeads, mkt...)
 	route("GET /v1/campaigns/{id}/imports/{import}", s.getImport, mkt...)
 	route("GET /v1/campaigns/{id}/imports/{import}/rejects.csv", s.importRejects, mkt...)
 	route("POST /v1/dnc", s.addDNC, mkt...)
-	route("GET /v1/dnc/{phone}", s.checkDNC, any...)
+	route("GET /v1/dnc", s.listDNC, mkt...)
+	route("GET /v1/dnc/{phone}", s.checkDNC, mkt...)
 	route("DELETE /v1/dnc/{phone}", s.removeDNC, store.RoleAdmin)
 	route("POST /v1/webhooks", s.createWebhook, store.RoleAdmin)
 	route("GET /v1/webhooks", s.listWebhooks, store.RoleAdmin)

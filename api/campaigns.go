@@ -2,19 +2,27 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"os"
+	"reflect"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/ivr"
@@ -23,29 +31,31 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// campaignJSON is a campaign as the API shows and takes it. Durations are
-// text: "15m", "2h", "1d".
+// campaignJSON is a campaign as the API shows it. Durations are text:
+// "15m", "2h", "1d".
 type campaignJSON struct {
-	ID                 int64             `json:"id,omitempty"`
+	ID                 int64             `json:"id"`
 	Name               string            `json:"name"`
-	Status             string            `json:"status,omitempty"`
+	Status             string            `json:"status"`
 	ScriptID           string            `json:"script_id"`
 	ScriptVersion      int               `json:"script_version,omitempty"`
-	Script             string            `json:"script,omitempty"` // YAML, instead of a shipped script_id
-	Driver             string            `json:"driver,omitempty"` // sip (default) or twilio
-	MachineDetection   string            `json:"machine_detection,omitempty"`
+	Driver             string            `json:"driver"`
+	MachineDetection   string            `json:"machine_detection"`
 	CallerID           string            `json:"caller_id"`
-	CallerName         string            `json:"caller_name,omitempty"`
-	DefaultCountry     string            `json:"default_country,omitempty"`
-	Window             *windowJSON       `json:"window,omitempty"`
-	MaxAttempts        int               `json:"max_attempts,omitempty"`
-	Retry              map[string]string `json:"retry,omitempty"`
-	RingTimeout        string            `json:"ring_timeout,omitempty"`
-	MaxCallLength      string            `json:"max_call_length,omitempty"`
-	MaxConcurrentCalls int               `json:"max_concurrent_calls,omitempty"`
-	CallsPerSecond     float64           `json:"calls_per_second,omitempty"`
-	SLA                string            `json:"sla,omitempty"`
+	CallerName         string            `json:"caller_name"`
+	DefaultCountry     string            `json:"default_country"`
+	Window             windowJSON        `json:"window"`
+	MaxAttempts        int               `json:"max_attempts"`
+	Retry              map[string]string `json:"retry"`
+	RingTimeout        string            `json:"ring_timeout"`
+	MaxCallLength      string            `json:"max_call_length"`
+	MaxConcurrentCalls int               `json:"max_concurrent_calls"`
+	CallsPerSecond     float64           `json:"calls_per_second"`
+	SLA                string            `json:"sla"`
 	RequireConsent     bool              `json:"require_consent"`
+	AllowedNumberTypes []string          `json:"allowed_number_types"`
+	AllowedCountries   []string          `json:"allowed_countries"` // null: the default country only
+	CreatedAt          time.Time         `json:"created_at"`
 }
 
 type windowJSON struct {
@@ -58,131 +68,318 @@ func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
-		MachineDetection: c.MachineDetection,
-		CallerID:         c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
-		Window:      &windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
+		MachineDetection: c.MachineDetection, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
+		Window:      windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
 			"incomplete": dur(c.RetryIncompl), "machine": dur(c.RetryMachine)},
 		RingTimeout: dur(c.RingTimeout), MaxCallLength: dur(c.MaxCallLength), MaxConcurrentCalls: c.MaxConcurrent,
-		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent}
+		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent,
+		AllowedNumberTypes: c.AllowedNumberTypes, AllowedCountries: c.AllowedCountries, CreatedAt: c.CreatedAt}
 }
 
+// readJSON decodes a JSON body into v, refusing unknown fields. Wrong
+// types and unknown fields are field errors (422); a body that is not
+// UTF-8 or not JSON is a 400.
 func (s *server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("the body is not valid JSON for this endpoint: %v", err)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		return err
 	}
-	return nil
+	if _, err := decodeObject(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return invalid(intake.FieldError{Field: te.Field, Message: "must be " + typeWord(te.Type)})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if textProblem(name, 64, false) != "" {
+			name = "fields"
+		}
+		return invalid(intake.FieldError{Field: name, Message: "unknown field"})
+	}
+	return badRequest("the body is not valid JSON for this endpoint: %v", err)
 }
 
-// params validates a campaign body into store parameters.
-func (j campaignJSON) params() (store.CampaignParams, []byte, error) {
-	var errs intake.Errors
-	p := store.CampaignParams{Name: strings.TrimSpace(j.Name), ScriptID: j.ScriptID, CallerID: j.CallerID, CallerName: j.CallerName,
-		DefaultCountry: strings.ToUpper(j.DefaultCountry), MaxAttempts: j.MaxAttempts, MaxConcurrent: j.MaxConcurrentCalls,
-		CallsPerSecond: j.CallsPerSecond, RequireConsent: j.RequireConsent, Driver: j.Driver, MachineDetection: j.MachineDetection}
-	switch j.MachineDetection {
-	case "", "off", "hangup", "message":
-	default:
-		errs = append(errs, intake.FieldError{Field: "machine_detection", Message: "use off, hangup or message"})
+// Bounds of campaign settings (README: Campaigns).
+const (
+	maxCampaignName  = 128
+	maxCallerName    = 64
+	minCallsPerSec   = 0.01
+	maxCallsPerSec   = 100
+	maxConcurrent    = 1000
+	minRingTimeout   = 15 * time.Second
+	maxRingTimeout   = 2 * time.Minute
+	minCallLength    = 30 * time.Second
+	maxCallLength    = time.Hour
+	minRetryDelay    = time.Minute
+	maxRetryDelay    = 30 * 24 * time.Hour
+	minSLA           = time.Minute
+	maxSLA           = 30 * 24 * time.Hour
+	maxAttemptsLimit = 20
+)
+
+var (
+	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	retryKeys  = []string{"busy", "no_answer", "congestion", "incomplete", "machine"}
+	drivers    = []string{"sip", "twilio"}
+	machineDet = []string{"off", "hangup", "message"}
+	// campaignReadOnly are fields a GET returns that a PATCH may send back
+	// unchanged, never change.
+	campaignReadOnly = []string{"id", "name", "status", "script_id", "script_version", "created_at"}
+	// campaignWritable are the settings of a campaign's calling policy.
+	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "window", "max_attempts", "retry",
+		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "allowed_number_types",
+		"allowed_countries"}
+)
+
+// parseCampaign validates a campaign body into store parameters: on
+// create, name, script and the settings given (the rest take their
+// defaults); on update, the whole policy (the current campaign with the
+// changes merged in).
+func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
+	c := o.c
+	var p store.CampaignParams
+	known := campaignWritable
+	if create {
+		known = append([]string{"name", "script_id", "script"}, campaignWritable...)
 	}
-	if j.Driver != "" && j.Driver != "sip" && j.Driver != "twilio" {
-		errs = append(errs, intake.FieldError{Field: "driver", Message: "use sip or twilio"})
-	}
-	if p.Name == "" {
-		errs = append(errs, intake.FieldError{Field: "name", Message: "required"})
-	}
-	if p.CallerID == "" {
-		errs = append(errs, intake.FieldError{Field: "caller_id", Message: "required: the number the leads see"})
+	o.unknown(known...)
+	str := func(field string, max int) (string, bool) {
+		var v string
+		given, _ := o.get(field, &v, false)
+		if given && !c.text(field, v, max) {
+			return "", false
+		}
+		return v, given
 	}
 	var yaml []byte
-	switch {
-	case j.Script != "":
-		yaml = []byte(j.Script)
-		sc, ds := ivr.Parse("script", yaml)
-		if sc == nil {
-			for _, d := range ds.Errors() {
-				errs = append(errs, intake.FieldError{Field: "script", Message: fmt.Sprintf("line %d: %s", d.Line, d.Message)})
+	if create {
+		name, given := str("name", maxCampaignName)
+		p.Name = strings.TrimSpace(name)
+		switch {
+		case !given && !slices.ContainsFunc(c.errs, func(e intake.FieldError) bool { return e.Field == "name" }):
+			c.add("name", "required: a unique name, e.g. spring-demo")
+		case !given:
+		case p.Name == "":
+			c.add("name", "must not be empty")
+		case strings.Trim(p.Name, "0123456789") == "":
+			c.add("name", "must not be a number: numbers address campaigns by id")
+		case strings.ContainsAny(p.Name, "/?#%"):
+			c.add("name", "must not contain / ? # or %%: the name is used in URLs (/v1/campaigns/{name})")
+		}
+		var script string
+		scriptGiven, _ := o.get("script", &script, false)
+		id, idGiven := str("script_id", 64)
+		switch {
+		case scriptGiven && idGiven:
+			c.add("script", "give script (YAML) or script_id, not both")
+		case scriptGiven:
+			if msg := textProblem(script, ivr.MaxScriptSize, true); msg != "" {
+				c.add("script", "%s", msg)
+				break
 			}
-		} else {
-			p.ScriptID = sc.ID
-		}
-	case j.ScriptID != "":
-		b, err := scripts.Read(j.ScriptID)
-		if err != nil {
-			errs = append(errs, intake.FieldError{Field: "script_id", Message: fmt.Sprintf("no shipped script %q: give its YAML in script", j.ScriptID)})
-		}
-		yaml = b
-	default:
-		errs = append(errs, intake.FieldError{Field: "script_id", Message: "required: a shipped script id (bant-en…) or the YAML in script"})
-	}
-	parse := func(field, v string, min time.Duration) time.Duration {
-		if v == "" {
-			return 0
-		}
-		d, err := ivr.ParseDuration(v)
-		if err != nil || d < min {
-			errs = append(errs, intake.FieldError{Field: field, Message: fmt.Sprintf("%q: a duration like 25s, 15m, 2h, 1d, at least %s", v, min)})
-		}
-		return d
-	}
-	p.RingTimeout = parse("ring_timeout", j.RingTimeout, 15*time.Second)
-	p.MaxCallLength = parse("max_call_length", j.MaxCallLength, 30*time.Second)
-	p.SLA = parse("sla", j.SLA, time.Minute)
-	for k, v := range j.Retry {
-		d := parse("retry."+k, v, 0)
-		switch k {
-		case "busy":
-			p.RetryBusy = &d
-		case "no_answer":
-			p.RetryNoAnswer = &d
-		case "congestion":
-			p.RetryCongest = &d
-		case "incomplete":
-			p.RetryIncompl = &d
+			yaml = []byte(script)
+			sc, ds := ivr.Parse("script", yaml)
+			if sc == nil {
+				for _, d := range ds.Errors() {
+					c.add("script", "line %d: %s", d.Line, d.Message)
+				}
+			} else {
+				p.ScriptID = sc.ID
+			}
+		case idGiven:
+			b, err := scripts.Read(id)
+			if err != nil {
+				c.add("script_id", "no shipped script %s: give its YAML in script", quote(id))
+			}
+			p.ScriptID, yaml = id, b
 		default:
-			errs = append(errs, intake.FieldError{Field: "retry." + k, Message: "use busy, no_answer, congestion or incomplete"})
+			c.add("script_id", "required: a shipped script id (bant-en…) or the YAML in script")
 		}
 	}
-	if w := j.Window; w != nil {
-		start, err1 := time.Parse("15:04", w.Start)
-		end, err2 := time.Parse("15:04", w.End)
-		win := queue.Window{Days: w.Days, Start: time.Duration(start.Hour())*time.Hour + time.Duration(start.Minute())*time.Minute,
-			End: time.Duration(end.Hour())*time.Hour + time.Duration(end.Minute())*time.Minute}
-		if err1 != nil || err2 != nil {
-			errs = append(errs, intake.FieldError{Field: "window", Message: "start and end are HH:MM, e.g. 09:00 and 20:00"})
-		} else if err := win.Validate(); err != nil {
-			errs = append(errs, intake.FieldError{Field: "window", Message: err.Error()})
-		} else {
+	callerID, given := str("caller_id", 16)
+	switch {
+	case !given && !slices.ContainsFunc(c.errs, func(e intake.FieldError) bool { return e.Field == "caller_id" }):
+		c.add("caller_id", "required: the number the leads see, in E.164 (+15550100)")
+	case given && !e164.MatchString(callerID):
+		c.add("caller_id", "%s is not an E.164 number: + and 7 to 15 digits, e.g. +15550100", quote(callerID))
+	}
+	p.CallerID = callerID
+	if name, given := str("caller_name", maxCallerName); given {
+		if strings.ContainsAny(name, "\"\\") {
+			c.add("caller_name", `must not contain " or \ (it is sent as a SIP display name)`)
+		}
+		p.CallerName = strings.TrimSpace(name)
+	}
+	if cc, given := str("default_country", 8); given {
+		cc = strings.ToUpper(strings.TrimSpace(cc))
+		if _, ok := phonenumbers.GetSupportedRegions()[cc]; !ok {
+			c.add("default_country", "%s is not a country: use an ISO 3166 alpha-2 code such as US, GB or DE", quote(cc))
+		}
+		p.DefaultCountry = cc
+	}
+	if v, given := str("driver", 16); given {
+		c.oneOf("driver", v, drivers)
+		p.Driver = v
+	}
+	if v, given := str("machine_detection", 16); given {
+		c.oneOf("machine_detection", v, machineDet)
+		p.MachineDetection = v
+	}
+	if w, ok := o.object("window"); ok {
+		w.unknown("days", "start", "end")
+		win := queue.Window{Days: []int{1, 2, 3, 4, 5, 6}, Start: 9 * time.Hour, End: 20 * time.Hour}
+		var days []int64
+		if given, _ := w.get("days", &days, false); given {
+			win.Days = nil
+			seen := map[int64]bool{}
+			for _, d := range days {
+				switch {
+				case d < 1 || d > 7:
+					c.add("window.days", "%d is not a day: use 1 (Monday) to 7 (Sunday)", d)
+				case seen[d]:
+					c.add("window.days", "day %d is listed twice", d)
+				default:
+					seen[d] = true
+					win.Days = append(win.Days, int(d))
+				}
+			}
+			if len(days) == 0 {
+				c.add("window.days", "name at least one day: 1 (Monday) to 7 (Sunday)")
+			}
+		}
+		clock := func(field string, dst *time.Duration) {
+			var v string
+			if given, _ := w.get(field, &v, false); !given || !c.text("window."+field, v, 5) {
+				return
+			}
+			t, err := time.Parse("15:04", v)
+			if err != nil || len(v) != 5 {
+				c.add("window."+field, "%s: use HH:MM, e.g. 09:00", quote(v))
+				return
+			}
+			*dst = time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+		}
+		clock("start", &win.Start)
+		clock("end", &win.End)
+		if !slices.ContainsFunc(c.errs, func(e intake.FieldError) bool { return strings.HasPrefix(e.Field, "window") }) {
+			if err := win.Validate(); err != nil {
+				c.add("window", "%v", err)
+			}
 			p.WindowDays, p.WindowStart, p.WindowEnd = win.Days, win.Start, win.End
 		}
 	}
-	if len(errs) > 0 {
-		return p, nil, errs
+	var attempts int64
+	if given, _ := o.get("max_attempts", &attempts, false); given && c.intRange("max_attempts", attempts, 1, maxAttemptsLimit) {
+		p.MaxAttempts = int(attempts)
 	}
-	return p, yaml, nil
+	if rt, ok := o.object("retry"); ok {
+		rt.unknown(retryKeys...)
+		for _, k := range retryKeys {
+			var v string
+			if given, _ := rt.get(k, &v, false); given {
+				d := c.duration("retry."+k, v, minRetryDelay, maxRetryDelay)
+				switch k {
+				case "busy":
+					p.RetryBusy = &d
+				case "no_answer":
+					p.RetryNoAnswer = &d
+				case "congestion":
+					p.RetryCongest = &d
+				case "incomplete":
+					p.RetryIncompl = &d
+				case "machine":
+					p.RetryMachine = &d
+				}
+			}
+		}
+	}
+	durField := func(field string, min, max time.Duration) time.Duration {
+		var v string
+		if given, _ := o.get(field, &v, false); given {
+			return c.duration(field, v, min, max)
+		}
+		return 0
+	}
+	p.RingTimeout = durField("ring_timeout", minRingTimeout, maxRingTimeout)
+	p.MaxCallLength = durField("max_call_length", minCallLength, maxCallLength)
+	p.SLA = durField("sla", minSLA, maxSLA)
+	var conc int64
+	if given, _ := o.get("max_concurrent_calls", &conc, false); given && c.intRange("max_concurrent_calls", conc, 1, maxConcurrent) {
+		p.MaxConcurrent = int(conc)
+	}
+	var cps float64
+	if given, _ := o.get("calls_per_second", &cps, false); given {
+		switch {
+		case math.IsNaN(cps) || cps < minCallsPerSec || cps > maxCallsPerSec:
+			c.add("calls_per_second", "%g is out of range: use %g to %g", cps, minCallsPerSec, float64(maxCallsPerSec))
+		case math.Abs(math.Round(cps*100)-cps*100) > 1e-6:
+			c.add("calls_per_second", "%g: use at most two decimals, e.g. 0.25", cps)
+		default:
+			p.CallsPerSecond = math.Round(cps*100) / 100
+		}
+	}
+	o.get("require_consent", &p.RequireConsent, false)
+	var types []string
+	if given, null := o.get("allowed_number_types", &types, true); given && !null {
+		if len(types) == 0 || len(types) > len(intake.NumberTypes()) {
+			c.add("allowed_number_types", "name 1 to %d number types (%s), or null for the default ones", len(intake.NumberTypes()),
+				strings.Join(intake.NumberTypes(), ", "))
+		}
+		p.AllowedNumberTypes = types
+	}
+	var countries []string
+	if given, null := o.get("allowed_countries", &countries, true); given && !null {
+		if len(countries) == 0 || len(countries) > 300 {
+			c.add("allowed_countries", "name 1 to 300 countries (ISO 3166 alpha-2, or 001 for non-geographic numbers), or null for the default country only")
+		}
+		for i, cc := range countries {
+			countries[i] = strings.ToUpper(strings.TrimSpace(cc))
+		}
+		p.AllowedCountries = countries
+	}
+	if err := (intake.Destinations{Types: p.AllowedNumberTypes, Countries: p.AllowedCountries}).Validate(); err != nil {
+		var fe intake.Errors
+		if errors.As(err, &fe) {
+			c.errs = append(c.errs, fe...)
+		}
+	}
+	for _, list := range []struct {
+		field string
+		v     []string
+	}{{"allowed_number_types", p.AllowedNumberTypes}, {"allowed_countries", p.AllowedCountries}} {
+		if len(slices.Compact(slices.Sorted(slices.Values(list.v)))) != len(list.v) {
+			c.add(list.field, "lists a value twice")
+		}
+	}
+	return p, yaml
 }
 
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	var body campaignJSON
-	if err := s.readJSON(w, r, &body); err != nil {
+	if err := noQuery(r); err != nil {
 		return err
 	}
-	p, yaml, err := body.params()
+	m, err := readObject(w, r, s.cfg.MaxBody)
 	if err != nil {
+		return err
+	}
+	o := &jsonObject{m: m, c: &check{}}
+	p, yaml := parseCampaign(o, true)
+	if err := o.c.err(); err != nil {
 		return err
 	}
 	c, err := s.store.CreateCampaign(r.Context(), p)
 	if err != nil {
 		if strings.Contains(err.Error(), "campaigns_name_key") {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("a campaign named %q exists", p.Name)}
+			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("a campaign named %s exists", quote(p.Name))}
 		}
 		return err
 	}
@@ -193,19 +390,29 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *sto
 	return nil
 }
 
+// campaign finds the campaign of the path: /v1/campaigns/{id} takes its
+// id or its name.
 func (s *server) campaign(r *http.Request) (*store.Campaign, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
+	ref := r.PathValue("id")
+	if msg := textProblem(ref, maxCampaignName, false); msg != "" {
+		return nil, &apiError{status: http.StatusBadRequest, detail: "the path has an invalid parameter",
+			fields: []intake.FieldError{{Field: "campaign", Message: msg}}}
 	}
-	c, err := s.store.Campaign(r.Context(), id)
+	c, err := s.findCampaign(r, ref)
+	var ae *apiError
+	if errors.As(err, &ae) && len(ae.fields) == 1 {
+		ae.fields[0].Field = "campaign"
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("campaign")
+		return nil, notFound("campaign " + quote(ref))
 	}
 	return c, err
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
 	c, err := s.campaign(r)
 	if err != nil {
 		return err
@@ -214,57 +421,243 @@ func (s *server) getCampaign(w http.ResponseWriter, r *http.Request, key *store.
 	return nil
 }
 
-// updateCampaign changes a campaign's policy; fields left out keep their
-// values.
+var campaignStatuses = []string{"draft", "active", "paused", "finished"}
+
+// listCampaigns pages through campaigns, newest first.
+func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	q, err := readQuery(r, "status", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	f := store.CampaignFilter{Status: q.enum("status", campaignStatuses), Limit: q.limit()}
+	if q.str("cursor") != "" { // an empty cursor is the first page
+		id, ok, err := parseID(q.str("cursor"))
+		if !ok || err != nil {
+			q.c.add("cursor", "not a cursor this API gave out: pass next_cursor from the previous page")
+		}
+		f.BeforeID = id
+	}
+	if err := q.c.err(); err != nil {
+		return err
+	}
+	cs, err := s.store.Campaigns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]campaignJSON, len(cs))
+	for i, c := range cs {
+		out[i] = toCampaignJSON(c)
+	}
+	resp := map[string]any{"campaigns": out}
+	if len(cs) == f.Limit {
+		resp["next_cursor"] = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// updateCampaign changes a campaign's policy: fields left out keep their
+// values, and a GET's body can be sent back as is (its read-only fields
+// unchanged). A change of consent, window or destinations re-checks the
+// campaign's blocked leads.
 func (s *server) updateCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
 	c, err := s.campaign(r)
 	if err != nil {
 		return err
 	}
-	body := toCampaignJSON(c)
-	body.Retry = nil
-	if err := s.readJSON(w, r, &body); err != nil {
-		return err
-	}
-	body.ScriptID, body.Script = c.ScriptID, ""
-	p, _, err := body.params()
+	patch, err := readObject(w, r, s.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
-	if err := s.store.UpdateCampaign(r.Context(), c.ID, p); err != nil {
+	cur, _ := json.Marshal(toCampaignJSON(c))
+	merged, _ := decodeObject(cur)
+	chk := &check{}
+	for _, k := range campaignReadOnly {
+		raw, ok := patch[k]
+		if !ok {
+			continue
+		}
+		if !sameJSON(k, raw, merged[k]) {
+			chk.add(k, "read-only: send it unchanged or leave it out")
+		}
+		delete(patch, k)
+	}
+	for _, k := range campaignReadOnly {
+		delete(merged, k)
+	}
+	for k, raw := range patch {
+		if k == "window" || k == "retry" {
+			// One level deep: {"window": {"start": "10:00"}} keeps the days.
+			var sub, old map[string]json.RawMessage
+			if json.Unmarshal(raw, &sub) == nil && sub != nil && json.Unmarshal(merged[k], &old) == nil {
+				for sk, sv := range sub {
+					old[sk] = sv
+				}
+				raw, _ = json.Marshal(old)
+			}
+		}
+		merged[k] = raw
+	}
+	o := &jsonObject{m: merged, c: chk}
+	p, _ := parseCampaign(o, false)
+	if err := chk.err(); err != nil {
 		return err
 	}
-	return s.getCampaign(w, r, key)
+	next := *c
+	next.DefaultCountry, next.AllowedNumberTypes, next.AllowedCountries = p.DefaultCountry, p.AllowedNumberTypes, p.AllowedCountries
+	if next.AllowedNumberTypes == nil {
+		next.AllowedNumberTypes = intake.DefaultDestinations("").Types
+	}
+	var why []string
+	if p.RequireConsent != c.RequireConsent {
+		why = append(why, "require_consent")
+	}
+	if !slices.Equal(p.WindowDays, c.WindowDays) || p.WindowStart != c.WindowStart || p.WindowEnd != c.WindowEnd {
+		why = append(why, "window")
+	}
+	if !reflect.DeepEqual(next.Destinations(), c.Destinations()) {
+		why = append(why, "destinations")
+	}
+	ctx := r.Context()
+	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
+		if err := s.store.UpdateCampaign(ctx, tx, c.ID, p); err != nil {
+			return err
+		}
+		if len(why) == 0 || c.Status == "finished" {
+			return nil
+		}
+		ids, err := s.store.RequeueBlocked(ctx, tx, c.ID, nil, keyActor(key), "campaign changed: "+strings.Join(why, ", "))
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		return s.cfg.Dialer.EnqueueManyTx(ctx, tx, ids)
+	})
+	if err != nil {
+		return err
+	}
+	updated, err := s.store.Campaign(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toCampaignJSON(updated))
+	return nil
+}
+
+// sameJSON reports whether two JSON values are the same value (times by
+// instant, whatever their offset).
+func sameJSON(field string, a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	if field == "created_at" {
+		xs, _ := x.(string)
+		ys, _ := y.(string)
+		tx, err1 := time.Parse(time.RFC3339Nano, xs)
+		ty, err2 := time.Parse(time.RFC3339Nano, ys)
+		return err1 == nil && err2 == nil && tx.Equal(ty)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// campaignMoves: action → the statuses it starts from, the status it
+// leads to, and what to do instead from each other status.
+var campaignMoves = map[string]struct {
+	from    []string
+	to      string
+	instead map[string]string
+}{
+	"start": {[]string{"draft"}, "active", map[string]string{"active": "it is already active", "paused": "it is paused: resume it",
+		"finished": "a finished campaign does not start again: create a new one"}},
+	"pause": {[]string{"active"}, "paused", map[string]string{"draft": "it has not started", "paused": "it is already paused",
+		"finished": "it is finished"}},
+	"resume": {[]string{"paused"}, "active", map[string]string{"draft": "it has not started: start it", "active": "it is already active",
+		"finished": "a finished campaign does not resume: create a new one"}},
+	// A draft may be finished too: a campaign that will never run.
+	"finish": {[]string{"draft", "active", "paused"}, "finished", map[string]string{"finished": "it is already finished"}},
 }
 
 func (s *server) campaignAction(action string) handlerFunc {
+	move := campaignMoves[action]
 	return func(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+		if err := noQuery(r); err != nil {
+			return err
+		}
 		c, err := s.campaign(r)
 		if err != nil {
 			return err
 		}
-		switch {
-		case action == "start" && c.Status == "draft", action == "resume" && c.Status == "paused":
-			sc, ds := ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
-			if sc == nil {
+		conflict := func(status string) error {
+			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s a %s campaign: %s", action, status, move.instead[status])}
+		}
+		if !slices.Contains(move.from, c.Status) {
+			return conflict(c.Status)
+		}
+		var sc *ivr.Script
+		// Becoming active pins the script; so does finishing a draft (a
+		// finished campaign names the script it had).
+		if move.to == "active" || c.Status == "draft" {
+			var ds ivr.Diagnostics
+			if sc, ds = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); sc == nil {
 				return invalid(intake.FieldError{Field: "script", Message: ds.Errors().String()})
 			}
-			err = s.store.StartCampaign(r.Context(), c.ID, sc, []byte(c.ScriptYAML))
-		case action == "pause" && c.Status == "active":
-			err = s.store.SetCampaignStatus(r.Context(), c.ID, "paused")
-		case action == "finish" && c.Status != "finished":
-			err = s.store.SetCampaignStatus(r.Context(), c.ID, "finished")
-		default:
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s a %s campaign", action, c.Status)}
+		}
+		err = s.store.MoveCampaign(r.Context(), c.ID, move.to, move.from, sc, []byte(c.ScriptYAML))
+		if errors.Is(err, store.ErrConflict) {
+			// Another request moved it meanwhile.
+			if now, err := s.store.Campaign(r.Context(), c.ID); err == nil {
+				return conflict(now.Status)
+			}
 		}
 		if err != nil {
 			return err
 		}
-		return s.getCampaign(w, r, key)
+		updated, err := s.store.Campaign(r.Context(), c.ID)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, toCampaignJSON(updated))
+		return nil
 	}
 }
 
+// recheckCampaign puts the campaign's blocked leads back in the queue: the
+// dialer's pre-dial checks decide again (after consent came in, a policy
+// changed, a number left the DNC list…).
+func (s *server) recheckCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	c, err := s.campaign(r)
+	if err != nil {
+		return err
+	}
+	if c.Status == "finished" {
+		return &apiError{status: http.StatusConflict, detail: "cannot re-check the leads of a finished campaign: it calls nobody"}
+	}
+	ctx := r.Context()
+	var ids []int64
+	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if ids, err = s.store.RequeueBlocked(ctx, tx, c.ID, nil, keyActor(key), "re-checked on request"); err != nil || len(ids) == 0 {
+			return err
+		}
+		return s.cfg.Dialer.EnqueueManyTx(ctx, tx, ids)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaign_id": c.ID, "requeued": len(ids)})
+	return nil
+}
+
 func (s *server) campaignStats(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
 	c, err := s.campaign(r)
 	if err != nil {
 		return err
@@ -289,17 +682,75 @@ func (s *server) campaignStats(w http.ResponseWriter, r *http.Request, key *stor
 	return nil
 }
 
+// classCache remembers the classes of parsed scripts, by the YAML's hash.
+var classCache = struct {
+	sync.Mutex
+	m map[[32]byte][]string
+}{m: map[[32]byte][]string{}}
+
+// classes lists the classes leads may have: those of the campaign's script
+// (0: of every campaign's), and the reserved opted_out and incomplete.
+func (s *server) classes(r *http.Request, campaignID int64) ([]string, error) {
+	yamls, err := s.store.CampaignScripts(r.Context(), campaignID)
+	if err != nil {
+		return nil, err
+	}
+	set := []string{"incomplete", "opted_out"}
+	for _, y := range yamls {
+		sum := sha256.Sum256([]byte(y))
+		classCache.Lock()
+		names, ok := classCache.m[sum]
+		classCache.Unlock()
+		if !ok {
+			if sc, _ := ivr.Parse("script.yaml", []byte(y)); sc != nil {
+				for _, cl := range sc.Classes {
+					names = append(names, cl.Name)
+				}
+			}
+			classCache.Lock()
+			if len(classCache.m) > 1000 {
+				clear(classCache.m)
+			}
+			classCache.m[sum] = names
+			classCache.Unlock()
+		}
+		set = append(set, names...)
+	}
+	slices.Sort(set)
+	return slices.Compact(set), nil
+}
+
 // importLeads takes a CSV call list as the body (text/csv, with an optional
-// charset) or as the "file" part of a multipart form, streamed.
+// charset) or as the "file" part of a multipart form. The upload is spooled
+// to a temporary file first (bounded by MaxUpload, removed after), so a
+// slow upload holds no database connection; the import then runs from the
+// file.
 func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 	c, err := s.campaign(r)
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
-	body, filename, charset := io.Reader(r.Body), r.URL.Query().Get("filename"), ""
+	q, err := readQuery(r, "mapping", "charset", "filename")
+	if err != nil {
+		return err
+	}
+	mapping, err := ParseMapping(q.str("mapping"))
+	if ae := (*apiError)(nil); errors.As(err, &ae) {
+		q.c.errs = append(q.c.errs, ae.fields...)
+	} else if err != nil {
+		return err
+	}
+	filename := q.str("filename")
+	if q.has("filename") {
+		q.c.text("filename", filename, 255)
+	}
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	charset = ctParams["charset"]
+	charset := ctParams["charset"]
+	if err := q.c.err(); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	body := io.Reader(r.Body)
 	if ct == "multipart/form-data" {
 		mr, err := r.MultipartReader()
 		if err != nil {
@@ -307,11 +758,18 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 		}
 		for {
 			part, err := mr.NextPart()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return err
+			}
 			if err != nil {
-				return badRequest(`the form has no "file" part with the CSV`)
+				return invalid(intake.FieldError{Field: "file", Message: `the form has no "file" part with the CSV`})
 			}
 			if part.FormName() == "file" {
-				body, filename = part, part.FileName()
+				body = part
+				if filename == "" {
+					filename = part.FileName()
+				}
 				if _, p, err := mime.ParseMediaType(part.Header.Get("Content-Type")); err == nil && p["charset"] != "" {
 					charset = p["charset"]
 				}
@@ -319,14 +777,34 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 			}
 		}
 	}
-	if v := r.URL.Query().Get("charset"); v != "" {
-		charset = v
+	if q.has("charset") {
+		charset = q.str("charset")
 	}
-	mapping, err := ParseMapping(r.URL.Query().Get("mapping"))
+	if msg := textProblem(filename, 255, false); msg != "" {
+		filename = ""
+	}
+	// The charset's name is checked before the upload is read.
+	if _, err := intake.NewCSV(strings.NewReader("\ufeffphone\n"), charset); err != nil {
+		return invalid(intake.FieldError{Field: "charset", Message: err.Error()})
+	}
+	f, err := os.CreateTemp("", "qualdial-upload-*.csv")
 	if err != nil {
-		return err
+		return fmt.Errorf("spool upload: %w", err)
 	}
-	imp, err := ImportCSV(r.Context(), s.store, s.cfg.Dialer, c, filename, body, charset, mapping, nil)
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("the upload broke off: %v", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool upload: %w", err)
+	}
+	imp, err := importCSV(r.Context(), s.store, s.cfg.Dialer, c, importOptions{filename: filename, charset: charset, mapping: mapping,
+		createdBy: key.ID}, f)
 	if err != nil {
 		return err
 	}
@@ -334,18 +812,36 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	return nil
 }
 
-// ParseMapping reads column renames: "Handy:phone,Vorname:first_name".
+// ParseMapping reads column renames: "Handy:phone,Vorname:first_name". A
+// target is a lead field (intake.Fields) or one of its aliases (Handy:mobile).
 func ParseMapping(s string) (map[string]string, error) {
 	m := map[string]string{}
 	if s == "" {
 		return m, nil
 	}
+	var c check
+	if !c.text("mapping", s, 16<<10) {
+		return nil, c.err()
+	}
 	for _, pair := range strings.Split(s, ",") {
 		col, field, ok := strings.Cut(pair, ":")
-		if !ok || strings.TrimSpace(col) == "" {
-			return nil, invalid(intake.FieldError{Field: "mapping", Message: fmt.Sprintf("%q: use column:field pairs, e.g. Handy:phone,Vorname:first_name", pair)})
+		col, field = strings.TrimSpace(col), strings.TrimSpace(field)
+		switch {
+		case !ok || col == "" || field == "":
+			c.add("mapping", "%s: use column:field pairs, e.g. Handy:phone,Vorname:first_name", quote(pair))
+		case utf8.RuneCountInString(col) > intake.MaxAttributeNameLen:
+			c.add("mapping", "the column name %s is longer than %d characters", quote(col), intake.MaxAttributeNameLen)
+		case intake.Canonical(field) == "":
+			c.add("mapping", "%s is not a lead field: use %s (or one of their aliases, e.g. mobile)", quote(field),
+				strings.Join(intake.Fields(), ", "))
+		case m[col] != "":
+			c.add("mapping", "the column %s is mapped twice", quote(col))
+		default:
+			m[col] = field
 		}
-		m[strings.TrimSpace(col)] = strings.TrimSpace(field)
+	}
+	if err := c.err(); err != nil {
+		return nil, invalid(c.errs...)
 	}
 	return m, nil
 }
@@ -354,19 +850,44 @@ func ParseMapping(s string) (map[string]string, error) {
 // and the command line. progress, if set, is told the rows read so far.
 func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign, filename string, body io.Reader, charset string,
 	mapping map[string]string, progress func(int)) (*store.Import, error) {
-	rd, err := intake.NewCSV(body, charset)
+	return importCSV(ctx, st, d, c, importOptions{filename: filename, charset: charset, mapping: mapping, progress: progress}, body)
+}
+
+type importOptions struct {
+	filename  string
+	charset   string
+	mapping   map[string]string
+	progress  func(int)
+	createdBy int64 // API key
+}
+
+func importCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign, o importOptions, body io.Reader) (*store.Import, error) {
+	rd, err := intake.NewCSV(body, o.charset)
 	if err != nil {
-		return nil, badRequest("%v", err)
+		return nil, invalid(intake.FieldError{Field: "file", Message: err.Error()})
 	}
+	var chk check
 	hasPhone := false
 	for _, h := range rd.Header() {
-		hasPhone = hasPhone || intake.Canonical(h) == "phone" || mapping[h] == "phone"
+		target := h
+		if t, ok := o.mapping[h]; ok {
+			target = t
+		}
+		hasPhone = hasPhone || intake.Canonical(target) == "phone"
+	}
+	for col := range o.mapping {
+		if !slices.Contains(rd.Header(), col) {
+			chk.add("mapping", "the file has no column %s (its columns: %s)", quote(col), quote(strings.Join(rd.Header(), ", ")))
+		}
 	}
 	if !hasPhone {
-		return nil, invalid(intake.FieldError{Field: "file", Message: fmt.Sprintf(
-			"no phone column among %q: name it phone (or telephone, mobile…) or pass mapping=<column>:phone", rd.Header())})
+		chk.add("file", "no phone column among %s: name it phone (or telephone, mobile…) or pass mapping=<column>:phone", quote(strings.Join(rd.Header(), ", ")))
+	}
+	if err := chk.err(); err != nil {
+		return nil, err
 	}
 	delim := string(rd.Delimiter())
+	dest := c.Destinations()
 	// Normalising phone numbers with libphonenumber is the costly part:
 	// rows are built on every core. Order does not matter — duplicates are
 	// resolved by row number in the database — and the channels keep
@@ -412,11 +933,11 @@ func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 			for rec := range records {
 				raw := strings.Join(rec.Raw, delim)
 				it := store.ImportItem{Row: rec.Row, Raw: raw}
-				if l, err := intake.Build(rec.Values, mapping, c.DefaultCountry); err != nil {
+				if l, err := intake.BuildWith(rec.Values, intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest}); err != nil {
 					it.Reject = err.Error()
 				} else {
 					p := leadParams(c.ID, l, "import")
-					it.Lead = &p
+					it.Lead, it.Warnings = &p, l.Warnings
 				}
 				select {
 				case items <- result{item: it}:
@@ -437,9 +958,9 @@ func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 		}
 		return r.item, r.err
 	}
-	return st.ImportLeads(ctx, c.ID, filename, next, func(ctx context.Context, tx pgx.Tx, ids []int64) error {
-		return d.EnqueueManyTx(ctx, tx, ids)
-	}, progress)
+	return st.ImportLeads(ctx, store.ImportParams{CampaignID: c.ID, Filename: o.filename, CreatedBy: o.createdBy,
+		Charset: func() (string, string) { return rd.Charset(), rd.CharsetSource() }}, next,
+		func(ctx context.Context, tx pgx.Tx, ids []int64) error { return d.EnqueueManyTx(ctx, tx, ids) }, o.progress)
 }
 
 func (s *server) getImport(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
@@ -452,6 +973,9 @@ func (s *server) getImport(w http.ResponseWriter, r *http.Request, key *store.AP
 }
 
 func (s *server) importOf(r *http.Request) (*store.Import, error) {
+	if err := noQuery(r); err != nil {
+		return nil, err
+	}
 	c, err := s.campaign(r)
 	if err != nil {
 		return nil, err
@@ -485,58 +1009,4 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 		err = fmt.Errorf("import %d rejects: %w", imp.ID, err)
 	}
 	return out.finish(err)
-}
-
-func (s *server) addDNC(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	values, err := s.readValues(w, r)
-	if err != nil {
-		return err
-	}
-	phone, err := intake.NormalizePhone(values["phone"], strings.ToUpper(values["country"]))
-	if err != nil {
-		return invalid(intake.FieldError{Field: "phone", Message: err.Error()})
-	}
-	if _, err := s.store.AddDNC(r.Context(), s.store.Pool(), store.DNCEntry{Phone: phone, Source: store.DNCAPI, Reason: values["reason"],
-		Actor: keyActor(key)}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"phone": phone, "on_dnc": true})
-	return nil
-}
-
-func (s *server) dncPhone(r *http.Request) (string, error) {
-	phone, err := intake.NormalizePhone(r.PathValue("phone"), r.URL.Query().Get("country"))
-	if err != nil {
-		return "", invalid(intake.FieldError{Field: "phone", Message: err.Error() + " (give an E.164 number, or ?country=)"})
-	}
-	return phone, nil
-}
-
-func (s *server) checkDNC(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	phone, err := s.dncPhone(r)
-	if err != nil {
-		return err
-	}
-	on, err := store.OnDNC(r.Context(), s.store.Pool(), phone)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"phone": phone, "on_dnc": on})
-	return nil
-}
-
-func (s *server) removeDNC(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	phone, err := s.dncPhone(r)
-	if err != nil {
-		return err
-	}
-	removed, err := s.store.RemoveDNC(r.Context(), s.store.Pool(), phone, keyActor(key), r.URL.Query().Get("reason"))
-	if err != nil {
-		return err
-	}
-	if !removed {
-		return notFound("number on the do-not-call list")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }

@@ -65,9 +65,9 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 	if res := b.do(t, "DELETE", path, store.RoleAdmin, "", nil); res.status != http.StatusNoContent {
 		t.Errorf("revoking again: %d %s", res.status, res.body)
 	}
-	for _, p := range []string{"/v1/apikeys/999999", "/v1/apikeys/abc"} {
-		if res := b.do(t, "DELETE", p, store.RoleAdmin, "", nil); res.status != http.StatusNotFound || res.header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("DELETE %s: %d %s", p, res.status, res.header.Get("Content-Type"))
+	for p, want := range map[string]int{"/v1/apikeys/999999": http.StatusNotFound, "/v1/apikeys/abc": http.StatusBadRequest} {
+		if res := b.do(t, "DELETE", p, store.RoleAdmin, "", nil); res.status != want || res.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("DELETE %s: %d %s; want %d problem", p, res.status, res.header.Get("Content-Type"), want)
 		}
 	}
 	res = b.do(t, "GET", "/v1/apikeys", store.RoleAdmin, "", nil)

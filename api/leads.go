@@ -1,12 +1,18 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +22,14 @@ import (
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
+)
+
+// The values of lead filters, as the schema's CHECK constraints list them.
+var (
+	leadStatuses = []string{"new", "queued", "scheduled", "dialing", "retry_wait", "blocked", "completed", "opted_out", "unreachable",
+		"rejected", "invalid_number", "failed"}
+	leadRoutes  = []string{"sales", "nurture", "none"}
+	salesStages = []string{"open", "accepted", "contacted", "won", "lost", "recycled"}
 )
 
 // leadJSON is a lead as the API shows it.
@@ -29,6 +43,7 @@ type leadJSON struct {
 	Company       string            `json:"company,omitempty"`
 	TimeZone      string            `json:"time_zone,omitempty"`
 	Attributes    map[string]string `json:"attributes"`
+	HasConsent    bool              `json:"has_consent"`
 	Status        string            `json:"status"`
 	StatusReason  string            `json:"status_reason,omitempty"`
 	NextAttemptAt *time.Time        `json:"next_attempt_at,omitempty"`
@@ -38,6 +53,7 @@ type leadJSON struct {
 	Route         string            `json:"route,omitempty"`
 	Total         *int              `json:"total,omitempty"`
 	SalesStage    string            `json:"sales_stage,omitempty"`
+	AssignedTo    int64             `json:"assigned_to,omitempty"`
 	SLADueAt      *time.Time        `json:"sla_due_at,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
 }
@@ -48,30 +64,31 @@ func toLeadJSON(l *store.Lead) leadJSON {
 		attrs = map[string]string{}
 	}
 	return leadJSON{ID: l.ID, CampaignID: l.CampaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
-		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, Status: l.Status, StatusReason: l.StatusReason,
+		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: l.Status, StatusReason: l.StatusReason,
 		NextAttemptAt: l.NextAttemptAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
-		SalesStage: l.SalesStage, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
+		SalesStage: l.SalesStage, AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
 }
 
 // readValues reads a flat object from JSON or a form post, the way form
-// builders send it. Numbers and booleans become text.
+// builders send it. Numbers and booleans become text, nested values their
+// JSON. A field sent several times with different values is an error for
+// lead fields and a comma-separated list for attributes (checkbox groups).
 func (s *server) readValues(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	values := map[string]string{}
 	switch ct {
 	case "application/json":
-		var raw map[string]any
-		dec := json.NewDecoder(r.Body)
-		dec.UseNumber()
-		if err := dec.Decode(&raw); err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, err
-			}
-			return nil, badRequest("the body is not a JSON object: %v", err)
+		m, err := readObject(w, r, s.cfg.MaxBody)
+		if err != nil {
+			return nil, err
 		}
-		for k, v := range raw {
+		for k, raw := range m {
+			var v any
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if err := dec.Decode(&v); err != nil {
+				return nil, badRequest("the body is not valid JSON: %v", err)
+			}
 			switch t := v.(type) {
 			case nil:
 			case string:
@@ -79,18 +96,37 @@ func (s *server) readValues(w http.ResponseWriter, r *http.Request) (map[string]
 			case json.Number, bool:
 				values[k] = fmt.Sprint(t)
 			default:
-				b, _ := json.Marshal(t)
-				values[k] = string(b)
+				var b bytes.Buffer
+				_ = json.Compact(&b, raw)
+				values[k] = b.String()
 			}
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		if err := r.ParseMultipartForm(s.cfg.MaxBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, err
+			}
 			return nil, badRequest("cannot read the form: %v", err)
 		}
-		for k, vs := range r.Form {
-			if len(vs) > 0 {
-				values[k] = vs[0]
+		if r.MultipartForm != nil && len(r.MultipartForm.File) > 0 {
+			return nil, invalid(intake.FieldError{Field: "fields", Message: "files are not taken here: send the lead's fields only"})
+		}
+		var c check
+		for k, vs := range r.PostForm {
+			distinct := slices.Compact(slices.Sorted(slices.Values(vs)))
+			switch {
+			case len(distinct) == 1:
+				values[k] = distinct[0]
+			case len(distinct) > 1 && intake.Canonical(k) != "":
+				c.add(intake.Canonical(k), "sent %d times with different values (as %s): send it once", len(vs), quote(k))
+			case len(distinct) > 1:
+				values[k] = strings.Join(vs, ", ")
 			}
+		}
+		if err := c.err(); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, &apiError{status: http.StatusUnsupportedMediaType, detail: "send application/json or application/x-www-form-urlencoded"}
@@ -98,72 +134,169 @@ func (s *server) readValues(w http.ResponseWriter, r *http.Request) (map[string]
 	return values, nil
 }
 
-// campaignRef finds a campaign by id or name.
-func (s *server) campaignRef(r *http.Request, ref string) (*store.Campaign, error) {
+// campaignRef finds a campaign by id or name for a body or query field: a
+// number is an id, anything else a name. Unknown campaigns are field
+// errors on field.
+func (s *server) campaignRef(r *http.Request, field, ref string) (*store.Campaign, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
-		return nil, invalid(intake.FieldError{Field: "campaign", Message: "name the campaign (its id or name) in the body or ?campaign="})
+		return nil, invalid(intake.FieldError{Field: field, Message: "name the campaign (its id or name) in the body or ?campaign="})
 	}
-	var c *store.Campaign
-	var err error
-	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		c, err = s.store.Campaign(r.Context(), id)
-	} else {
-		c, err = s.store.CampaignByName(r.Context(), ref)
+	if msg := textProblem(ref, maxCampaignName, false); msg != "" {
+		return nil, invalid(intake.FieldError{Field: field, Message: msg})
+	}
+	c, err := s.findCampaign(r, ref)
+	var fe *apiError
+	if errors.As(err, &fe) && fe.status == http.StatusBadRequest {
+		return nil, invalid(intake.FieldError{Field: field, Message: fe.fields[0].Message})
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalid(intake.FieldError{Field: "campaign", Message: fmt.Sprintf("no campaign %q", ref)})
+		return nil, invalid(intake.FieldError{Field: field, Message: fmt.Sprintf("no campaign %s", quote(ref))})
 	}
 	return c, err
 }
 
+// findCampaign looks a campaign up by ref: digits are an id, anything else
+// a name.
+func (s *server) findCampaign(r *http.Request, ref string) (*store.Campaign, error) {
+	id, isID, err := parseID(ref)
+	switch {
+	case err != nil:
+		return nil, &apiError{status: http.StatusBadRequest, detail: "invalid campaign reference",
+			fields: []intake.FieldError{{Field: "id", Message: err.Error()}}}
+	case isID:
+		return s.store.Campaign(r.Context(), id)
+	}
+	return s.store.CampaignByName(r.Context(), ref)
+}
+
+// maxIdempotencyKey bounds Idempotency-Key, as Stripe does.
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads the Idempotency-Key header: printable ASCII, at most
+// 255 characters; "" when absent.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	if len(vs) == 0 {
+		return "", nil
+	}
+	field := func(msg string) error {
+		return &apiError{status: http.StatusBadRequest, detail: "invalid Idempotency-Key header",
+			fields: []intake.FieldError{{Field: "Idempotency-Key", Message: msg}}}
+	}
+	if len(vs) > 1 {
+		return "", field("sent more than once: send one key per request")
+	}
+	k := strings.TrimSpace(vs[0])
+	if k == "" {
+		return "", field("empty: send a unique key per lead (e.g. a UUID), or leave the header out")
+	}
+	if len(k) > maxIdempotencyKey {
+		return "", field(fmt.Sprintf("%d characters: at most %d", len(k), maxIdempotencyKey))
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return "", field("use printable ASCII characters only (a UUID is a good key)")
+		}
+	}
+	return k, nil
+}
+
+// webFormConsent completes the consent a web form captured: a form that
+// says yes (consent text, a checked box, a source) without a time gets the
+// request's time, and a source of web_form when it names none. A refusal
+// (consent_source=no, consent=false…) is kept as it came: it is not
+// consent.
+func webFormConsent(c *intake.Consent, now time.Time) {
+	said := c.Text != "" || c.Source != "" || c.Version != ""
+	if !said || store.IsRefusal(c.Source) || (c.Text != "" && store.IsRefusal(c.Text)) {
+		return
+	}
+	if c.Source == "" {
+		c.Source = "web_form"
+	}
+	if c.At.IsZero() {
+		c.At = now
+	}
+}
+
+// bodyHash is the hash of a lead request's canonical form: its values by
+// name and the campaign they resolve to, whatever their order or encoding
+// (JSON or form).
+func bodyHash(values map[string]string, campaignID int64) []byte {
+	b, _ := json.Marshal(struct {
+		Campaign int64             `json:"campaign"`
+		Values   map[string]string `json:"values"`
+	}{campaignID, values})
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
 func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("the query string is malformed: %v", err)
+	}
+	idem, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	values, err := s.readValues(w, r)
 	if err != nil {
 		return err
 	}
-	// The campaign comes from one place: the query or the body. Naming it
-	// twice differently is refused, so a signed body cannot be sent to
-	// another campaign by a query added to it.
-	var ref string
-	named := r.URL.Query()["campaign"]
-	for _, k := range []string{"campaign", "campaign_id"} {
-		if v, ok := values[k]; ok {
-			named = append(named, v)
-			delete(values, k)
-		}
-	}
-	for _, v := range named {
-		switch v = strings.TrimSpace(v); {
-		case ref == "":
-			ref = v
-		case v != "" && v != ref:
-			return invalid(intake.FieldError{Field: "campaign",
-				Message: "the campaign is named more than once, differently (?campaign=, campaign, campaign_id): name it in one place"})
-		}
-	}
-	c, err := s.campaignRef(r, ref)
+	ref, err := oneCampaign(query["campaign"], values)
 	if err != nil {
 		return err
 	}
-	l, err := intake.Build(values, nil, c.DefaultCountry)
+	// Other query parameters (a form's action URL often carries
+	// utm_source…) are the lead's fields too, checked like the body's.
+	if err := mergeQueryFields(query, values); err != nil {
+		return err
+	}
+	c, err := s.campaignRef(r, "campaign", ref)
 	if err != nil {
 		return err
 	}
-	// A retried form post carries the same Idempotency-Key: it finds the
-	// same lead instead of calling twice.
-	if idem := strings.TrimSpace(r.Header.Get("Idempotency-Key")); idem != "" && l.ExternalID == "" {
-		l.ExternalID = "idempotency:" + idem
+	dest := c.Destinations()
+	l, err := intake.BuildWith(values, intake.BuildOptions{Country: c.DefaultCountry, Destinations: &dest})
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
+	webFormConsent(&l.Consent, s.store.Now())
+	actor := keyActor(key)
+	params := leadParams(c.ID, l, "web_form")
+	params.Actor = actor
 	var id int64
 	var created bool
 	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
-		id, created, err = s.store.InsertLead(ctx, tx, leadParams(c.ID, l, "web_form"))
-		if err != nil || !created {
+		if idem != "" {
+			prev, err := s.store.ClaimIdempotencyKey(ctx, tx, key.ID, idem, bodyHash(values, c.ID))
+			if errors.Is(err, store.ErrIdempotencyReused) {
+				return invalid(intake.FieldError{Field: "Idempotency-Key",
+					Message: "was used before with a different body: use a new key for a new lead, or resend the first body unchanged"})
+			}
+			if err != nil || prev != 0 {
+				id = prev
+				return err
+			}
+		}
+		id, created, err = s.store.InsertLead(ctx, tx, params)
+		if err != nil {
 			return err
 		}
-		return s.cfg.Dialer.EnqueueTx(ctx, tx, id)
+		if created {
+			if err := s.cfg.Dialer.EnqueueTx(ctx, tx, id); err != nil {
+				return err
+			}
+		} else if err := s.consentAdded(ctx, tx, c, id, params.Consent, actor); err != nil {
+			return err
+		}
+		if idem != "" {
+			return s.store.SetIdempotencyLead(ctx, tx, key.ID, idem, id)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -180,8 +313,26 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	if !created {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, map[string]any{"lead": toLeadJSON(lead), "created": created, "dial": dialJSON(dial)})
+	warnings := l.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	writeJSON(w, status, map[string]any{"lead": toLeadJSON(lead), "created": created, "dial": dialJSON(dial), "warnings": warnings})
 	return nil
+}
+
+// consentAdded records consent a new intake brings for an existing lead
+// that had none, and re-queues the lead if it was blocked.
+func (s *server) consentAdded(ctx context.Context, tx pgx.Tx, c *store.Campaign, leadID int64, consent store.Consent, actor string) error {
+	added, err := s.store.AddConsent(ctx, tx, leadID, consent, actor)
+	if err != nil || !added {
+		return err
+	}
+	ids, err := s.store.RequeueBlocked(ctx, tx, c.ID, []int64{leadID}, actor, "consent added by a new intake")
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return s.cfg.Dialer.EnqueueManyTx(ctx, tx, ids)
 }
 
 func dialJSON(d queue.DialStatus) map[string]any {
@@ -199,12 +350,31 @@ func leadParams(campaignID int64, l intake.Lead, source string) store.LeadParams
 			At: l.Consent.At, IP: l.Consent.IP, Page: l.Consent.Page}}
 }
 
-func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, notFound(name)
+// salesScope is the user a sales key's view is limited to (leads routed to
+// sales and its own claims); 0 for roles that see every lead.
+func salesScope(key *store.APIKey) int64 {
+	if key.Role != store.RoleSales {
+		return 0
 	}
-	return id, nil
+	if key.UserID == 0 {
+		return -1 // a rep without a user has no claims: sales leads only
+	}
+	return key.UserID
+}
+
+// visibleLead loads a lead the key may see; others are not found.
+func (s *server) visibleLead(r *http.Request, key *store.APIKey, id int64) (*store.Lead, error) {
+	lead, err := store.GetLead(r.Context(), s.store.Pool(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("lead")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if scope := salesScope(key); scope != 0 && !lead.VisibleToRep(scope) {
+		return nil, notFound("lead")
+	}
+	return lead, nil
 }
 
 func (s *server) getLead(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
@@ -212,7 +382,10 @@ func (s *server) getLead(w http.ResponseWriter, r *http.Request, key *store.APIK
 	if err != nil {
 		return err
 	}
-	lead, err := store.GetLead(r.Context(), s.store.Pool(), id)
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	lead, err := s.visibleLead(r, key, id)
 	if err != nil {
 		return err
 	}
@@ -223,60 +396,121 @@ func (s *server) getLead(w http.ResponseWriter, r *http.Request, key *store.APIK
 	if attempts == nil {
 		attempts = []store.AttemptView{}
 	}
+	if events == nil {
+		events = []store.EventView{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"lead": toLeadJSON(lead), "attempts": attempts, "events": events})
 	return nil
 }
 
-// cursor encodes the last (sla_due_at, id) of a page.
+// encodeCursor encodes the last lead of a page: its deadline ("-" for
+// none) and id.
 func encodeCursor(l *store.Lead) string {
-	due := time.Unix(1<<40, 0).UTC() // "infinity" for leads without a deadline
+	due := "-"
 	if l.SLADueAt != nil {
-		due = *l.SLADueAt
+		due = l.SLADueAt.UTC().Format(time.RFC3339Nano)
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(due.Format(time.RFC3339Nano) + "|" + strconv.FormatInt(l.ID, 10)))
+	return base64.RawURLEncoding.EncodeToString([]byte(due + "|" + strconv.FormatInt(l.ID, 10)))
 }
 
-func decodeCursor(s string) (time.Time, int64, error) {
+func decodeCursor(c *check, s string) (*time.Time, int64) {
+	bad := func() (*time.Time, int64) {
+		c.add("cursor", "not a cursor this API gave out: pass next_cursor from the previous page")
+		return nil, 0
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return time.Time{}, 0, badRequest("cursor is not one this API gave out")
+		return bad()
 	}
-	ts, id, ok := strings.Cut(string(b), "|")
-	t, err1 := time.Parse(time.RFC3339Nano, ts)
-	n, err2 := strconv.ParseInt(id, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return time.Time{}, 0, badRequest("cursor is not one this API gave out")
+	ts, idText, ok := strings.Cut(string(b), "|")
+	id, isID, err := parseID(idText)
+	if !ok || !isID || err != nil {
+		return bad()
 	}
-	return t, n, nil
+	if ts == "-" {
+		return nil, id
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return bad()
+	}
+	return &t, id
+}
+
+// listFilterCampaign resolves ?campaign_id= or ?campaign= (an id or a
+// name) to a campaign id.
+func (s *server) listFilterCampaign(r *http.Request, q *query) (int64, error) {
+	id := q.id("campaign_id")
+	if q.has("campaign") {
+		if q.has("campaign_id") {
+			q.c.add("campaign", "give campaign or campaign_id, not both")
+			return 0, nil
+		}
+		if q.str("campaign") == "" {
+			q.c.add("campaign", "empty: give a campaign id or name, or leave the parameter out")
+			return 0, nil
+		}
+		c, err := s.campaignRef(r, "campaign", q.str("campaign"))
+		var ae *apiError
+		if errors.As(err, &ae) && len(ae.fields) > 0 {
+			q.c.errs = append(q.c.errs, ae.fields...)
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return c.ID, nil
+	}
+	if id != 0 {
+		if _, err := s.store.Campaign(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+			q.c.add("campaign_id", "no campaign %d", id)
+			return 0, nil
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 func (s *server) listLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	q := r.URL.Query()
-	f := store.SalesFilter{Route: q.Get("route"), Stage: q.Get("stage")}
-	if v := q.Get("campaign_id"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return invalid(intake.FieldError{Field: "campaign_id", Message: "must be a number"})
-		}
-		f.CampaignID = id
+	q, err := readQuery(r, "status", "class", "route", "stage", "campaign_id", "campaign", "mine", "limit", "cursor")
+	if err != nil {
+		return err
 	}
-	if q.Get("mine") == "true" {
+	f := store.LeadFilter{Status: q.enum("status", leadStatuses), Route: q.enum("route", leadRoutes), Stage: q.enum("stage", salesStages),
+		Limit: q.limit(), VisibleTo: salesScope(key)}
+	if f.CampaignID, err = s.listFilterCampaign(r, q); err != nil {
+		return err
+	}
+	if q.boolean("mine") {
 		f.AssignedTo = key.UserID
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return invalid(intake.FieldError{Field: "limit", Message: "must be 1-500"})
-		}
-		f.Limit = n
-	}
-	if v := q.Get("cursor"); v != "" {
-		var err error
-		if f.AfterDue, f.AfterID, err = decodeCursor(v); err != nil {
-			return err
+		if f.AssignedTo == 0 {
+			q.c.add("mine", "this key belongs to nobody, so nothing is its own")
 		}
 	}
-	leads, err := s.store.SalesLeads(r.Context(), f)
+	if q.str("cursor") != "" { // an empty cursor is the first page
+		f.AfterDue, f.AfterID = decodeCursor(q.c, q.str("cursor"))
+	}
+	if q.has("class") {
+		f.Class = q.str("class")
+		if len(q.c.errs) == 0 {
+			classes, err := s.classes(r, f.CampaignID)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(classes, f.Class) {
+				whose := "any campaign's script"
+				if f.CampaignID != 0 {
+					whose = "this campaign's script"
+				}
+				q.c.add("class", "%s is not a class of %s: use %s", quote(f.Class), whose, strings.Join(classes, ", "))
+			}
+		}
+	}
+	if err := q.c.err(); err != nil {
+		return err
+	}
+	leads, err := s.store.ListLeads(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -285,11 +519,7 @@ func (s *server) listLeads(w http.ResponseWriter, r *http.Request, key *store.AP
 		out[i] = toLeadJSON(l)
 	}
 	resp := map[string]any{"leads": out}
-	limit := f.Limit
-	if limit == 0 {
-		limit = 50
-	}
-	if len(leads) == limit {
+	if len(leads) == f.Limit {
 		resp["next_cursor"] = encodeCursor(leads[len(leads)-1])
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -297,9 +527,19 @@ func (s *server) listLeads(w http.ResponseWriter, r *http.Request, key *store.AP
 }
 
 func (s *server) claimNext(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
-	var campaign int64
-	if v := r.URL.Query().Get("campaign_id"); v != "" {
-		campaign, _ = strconv.ParseInt(v, 10, 64)
+	q, err := readQuery(r, "campaign_id", "campaign")
+	if err != nil {
+		return err
+	}
+	campaign, err := s.listFilterCampaign(r, q)
+	if err != nil {
+		return err
+	}
+	if err := q.c.err(); err != nil {
+		return err
+	}
+	if key.UserID == 0 {
+		return &apiError{status: http.StatusForbidden, detail: "this key belongs to nobody, so it cannot claim leads: use a rep's key"}
 	}
 	lead, err := s.store.ClaimNext(r.Context(), key.UserID, campaign)
 	if errors.Is(err, store.ErrNotFound) {
@@ -313,10 +553,22 @@ func (s *server) claimNext(w http.ResponseWriter, r *http.Request, key *store.AP
 	return nil
 }
 
+// salesFrom says from which stages an action may move a lead.
+var salesFrom = map[string][]string{
+	store.ActionContacted: {"open", "accepted"},
+	store.ActionWon:       {"accepted", "contacted"},
+	store.ActionLost:      {"accepted", "contacted"},
+	store.ActionRecycle:   {"open", "accepted", "contacted"},
+	store.ActionRelease:   {"accepted"},
+}
+
 func (s *server) salesAction(action string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 		id, err := pathID(r, "id")
 		if err != nil {
+			return err
+		}
+		if err := noQuery(r); err != nil {
 			return err
 		}
 		var recall *time.Time
@@ -325,19 +577,40 @@ func (s *server) salesAction(action string) handlerFunc {
 			if err != nil {
 				return err
 			}
-			if v := values["recall_at"]; v != "" {
+			var c check
+			for k, v := range values {
+				if k != "recall_at" {
+					c.add(k, "unknown field: recycle takes recall_at only")
+					continue
+				}
+				if !c.text(k, v, 64) {
+					continue
+				}
 				t, err := time.Parse(time.RFC3339, v)
 				if err != nil {
-					return invalid(intake.FieldError{Field: "recall_at", Message: "use RFC 3339, e.g. 2026-12-01T10:00:00Z"})
+					c.add("recall_at", "%s: use RFC 3339, e.g. 2026-12-01T10:00:00Z", quote(v))
+					continue
 				}
 				recall = &t
 			}
+			if err := c.err(); err != nil {
+				return err
+			}
 		}
-		lead, err := s.store.Transition(r.Context(), id, key.UserID, action, recall)
-		if errors.Is(err, store.ErrConflict) {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot mark the lead %s from its current stage", action)}
+		if _, err := s.visibleLead(r, key, id); err != nil {
+			return err
 		}
-		if err != nil {
+		by := store.SalesActor{UserID: key.UserID, Admin: key.Role == store.RoleAdmin}
+		lead, err := s.store.Transition(r.Context(), id, by, action, recall)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return s.stageConflict(r, id, action)
+		case errors.Is(err, store.ErrNotYours):
+			return &apiError{status: http.StatusForbidden,
+				detail: "the lead is claimed by another rep: only they (or an admin) may move it; an admin may reassign it"}
+		case errors.Is(err, store.ErrNotFound):
+			return notFound("lead")
+		case err != nil:
 			return err
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"lead": toLeadJSON(lead)})
@@ -345,18 +618,126 @@ func (s *server) salesAction(action string) handlerFunc {
 	}
 }
 
+// stageConflict is the 409 of a sales action the lead's stage does not
+// allow, naming the stage and the ones that would.
+func (s *server) stageConflict(r *http.Request, id int64, action string) error {
+	stage := "none (not routed to sales)"
+	if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
+		stage = l.SalesStage
+	}
+	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s the lead from its stage %s: %s works from %s",
+		action, stage, action, strings.Join(salesFrom[action], " or "))}
+}
+
+// assignLead gives a sales lead to a rep (admins).
+func (s *server) assignLead(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	m, err := readObject(w, r, s.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	c := &check{}
+	o := &jsonObject{m: m, c: c}
+	o.unknown("user_id")
+	var user int64
+	if given, _ := o.get("user_id", &user, false); !given && len(c.errs) == 0 {
+		c.add("user_id", "required: the id of the rep to give the lead to")
+	} else if given {
+		c.intRange("user_id", user, 1, maxInt53)
+	}
+	if err := c.err(); err != nil {
+		return err
+	}
+	lead, err := s.store.AssignLead(r.Context(), id, user, store.SalesActor{UserID: key.UserID, Admin: true})
+	switch {
+	case errors.Is(err, store.ErrNoUser):
+		return invalid(intake.FieldError{Field: "user_id", Message: fmt.Sprintf("no active user %d", user)})
+	case errors.Is(err, store.ErrConflict):
+		stage := "none (not routed to sales)"
+		if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
+			stage = l.SalesStage
+		}
+		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot assign a lead in stage %s: only open, accepted or contacted leads", stage)}
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("lead")
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lead": toLeadJSON(lead)})
+	return nil
+}
+
 // exportLeads streams qualified leads with their scores as CSV. Cells are
 // neutralised against formula injection; a database error after the first
 // bytes aborts the response instead of ending a truncated file cleanly.
 func (s *server) exportLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	q, err := readQuery(r, "route")
+	if err != nil {
+		return err
+	}
+	route := q.enum("route", leadRoutes)
+	if err := q.c.err(); err != nil {
+		return err
+	}
 	out := newCSVStream(w, "qualified-leads.csv", s.cfg.Logger)
-	err := out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
+	err = out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
 		"sales_stage", "sla_due_at", "scores")
 	if err == nil {
-		err = s.store.ExportQualified(r.Context(), r.URL.Query().Get("route"), func(row []string) error { return out.row(row...) })
+		err = s.store.ExportQualified(r.Context(), route, salesScope(key), func(row []string) error { return out.row(row...) })
 	}
 	if err != nil {
 		err = fmt.Errorf("export qualified leads: %w", err)
 	}
 	return out.finish(err)
+}
+
+// oneCampaign takes the campaign from the one place that names it — the
+// query or the body's campaign or campaign_id — and refuses a request that
+// names it twice differently: a signed body must not be sent to another
+// campaign by a query added to it.
+func oneCampaign(inQuery []string, values map[string]string) (string, error) {
+	var ref string
+	named := slices.Clone(inQuery)
+	for _, k := range []string{"campaign", "campaign_id"} {
+		if v, ok := values[k]; ok {
+			named = append(named, v)
+			delete(values, k)
+		}
+	}
+	for _, v := range named {
+		switch v = strings.TrimSpace(v); {
+		case ref == "":
+			ref = v
+		case v != "" && v != ref:
+			return "", invalid(intake.FieldError{Field: "campaign",
+				Message: "the campaign is named more than once, differently (?campaign=, campaign, campaign_id): name it in one place"})
+		}
+	}
+	return ref, nil
+}
+
+// mergeQueryFields adds the query's parameters (but campaign) to a lead's
+// fields. A parameter given twice, or also in the body with another value,
+// is refused.
+func mergeQueryFields(query url.Values, values map[string]string) error {
+	var errs intake.Errors
+	for _, name := range slices.Sorted(maps.Keys(query)) {
+		vs := query[name]
+		switch {
+		case name == "campaign":
+		case len(vs) > 1:
+			errs = append(errs, intake.FieldError{Field: name, Message: fmt.Sprintf("given %d times in the query: give it once", len(vs))})
+		case values[name] != "" && values[name] != vs[0]:
+			errs = append(errs, intake.FieldError{Field: name, Message: "given in the query and the body with different values: give it once"})
+		default:
+			values[name] = vs[0]
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
 }

@@ -199,7 +199,7 @@ func TestAuthAndRoles(t *testing.T) {
 func TestIntake(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	cid := b.campaign(t, "spring", nil)
+	cid := b.campaign(t, "spring", map[string]any{"allowed_countries": []string{"US", "GB"}})
 
 	// JSON, as a CRM sends it.
 	res := b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json", jsonBody(map[string]any{
@@ -234,10 +234,14 @@ func TestIntake(t *testing.T) {
 	if res.status != http.StatusOK || res.json(t)["created"] != false || res.json(t)["lead"].(map[string]any)["id"] != lead["id"] {
 		t.Fatalf("duplicate: %d %s", res.status, res.body)
 	}
-	for i := range 2 {
+	for i, want := range []int{202, 200, 422} {
+		phone := "+12125550190"
+		if i == 2 {
+			phone = "+12125550191" // the same key with another body
+		}
 		res = b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json",
-			jsonBody(map[string]any{"campaign": "spring", "phone": fmt.Sprintf("+1212555019%d", i)}), "Idempotency-Key", "form-42")
-		if want := []int{202, 200}[i]; res.status != want {
+			jsonBody(map[string]any{"campaign": "spring", "phone": phone}), "Idempotency-Key", "form-42")
+		if res.status != want {
 			t.Fatalf("idempotent retry %d: %d %s", i, res.status, res.body)
 		}
 	}
@@ -300,7 +304,7 @@ func TestImport(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	cid := b.campaign(t, "lists", map[string]any{"default_country": "US"})
+	cid := b.campaign(t, "lists", map[string]any{"default_country": "US", "allowed_countries": []string{"US", "GB", "RU"}})
 	if res := b.do(t, "POST", "/v1/dnc", store.RoleMarketing, "application/json", jsonBody(map[string]string{"phone": "+12125550199"})); res.status != 201 {
 		t.Fatalf("DNC add: %d %s", res.status, res.body)
 	}
@@ -377,38 +381,45 @@ func TestImport(t *testing.T) {
 func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 	t.Helper()
 	ctx := context.Background()
-	src, _ := readScript()
-	sc := ivr.MustParse("bant-en.yaml", src)
-	eng := ivr.NewEngine(sc)
 	var ids []int64
 	for i := range n {
-		id, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i)})
+		phone := fmt.Sprintf("+1212556%04d", i)
+		id, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: campaign, Phone: phone})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a *store.Attempt
-		err = b.st.Tx(ctx, func(tx pgx.Tx) error {
-			var err error
-			a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: fmt.Sprintf("+1212556%04d", i),
-				Driver: "sip", Worker: "test", Script: sc})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := eng.Start(nil)
-		for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
-			st, _, _ = eng.Next(st, ivr.Input{Keys: k})
-		}
-		r := eng.Result(st)
-		sla := time.Duration(i+1) * time.Hour // lead i is due i+1 hours from now
-		if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
-			Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
-			t.Fatal(err)
-		}
+		b.salesReady(t, campaign, id, phone, time.Duration(i+1)*time.Hour) // lead i is due i+1 hours from now
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// salesReady gives a lead a completed call whose answers route it to sales
+// with the given SLA, as if the call went well.
+func (b *bundle) salesReady(t *testing.T, campaign, id int64, phone string, sla time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	src, _ := readScript()
+	sc := ivr.MustParse("bant-en.yaml", src)
+	eng := ivr.NewEngine(sc)
+	var a *store.Attempt
+	err := b.st.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: phone, Driver: "sip", Worker: "test", Script: sc})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := eng.Start(nil)
+	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
+	}
+	r := eng.Result(st)
+	if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
+		Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSalesPull(t *testing.T) {
@@ -549,7 +560,7 @@ func TestCampaignsAndDNC(t *testing.T) {
 	if c["status"] != "active" || c["ring_timeout"] != "30s" || c["sla"] != "4h" || c["retry"].(map[string]any)["busy"] != "5m" || c["script_version"] != 1.0 {
 		t.Errorf("campaign %s", res.body)
 	}
-	if res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", jsonBody(map[string]any{"name": "c1", "script_id": "bant-en", "caller_id": "+1"})); res.status != 409 {
+	if res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", jsonBody(map[string]any{"name": "c1", "script_id": "bant-en", "caller_id": "+15550100"})); res.status != 409 {
 		t.Errorf("duplicate name: %d", res.status)
 	}
 	for _, step := range []struct {
@@ -577,7 +588,7 @@ func TestCampaignsAndDNC(t *testing.T) {
 	if res := b.do(t, "POST", "/v1/dnc", store.RoleMarketing, "application/json", jsonBody(map[string]string{"phone": "(212) 555-0177", "country": "US"})); res.status != 201 {
 		t.Fatalf("add: %d %s", res.status, res.body)
 	}
-	if res := b.do(t, "GET", "/v1/dnc/+12125550177", store.RoleSales, "", nil); res.json(t)["on_dnc"] != true {
+	if res := b.do(t, "GET", "/v1/dnc/+12125550177", store.RoleMarketing, "", nil); res.json(t)["on_dnc"] != true {
 		t.Errorf("check: %s", res.body)
 	}
 	if res := b.do(t, "DELETE", "/v1/dnc/+12125550177", store.RoleAdmin, "", nil); res.status != 204 {

@@ -380,3 +380,30 @@ func TestResultSavedThroughDatabaseErrors(t *testing.T) {
 			l.Class, l.AttemptCount, answers, faults, len(b.phone.Calls()))
 	}
 }
+
+// TestDestinationsCheckedBeforeDial: a lead whose number the campaign may
+// not call — a premium-rate number, another country — is blocked with the
+// reason and never rings, even when it got into the campaign without intake's
+// check (inserted directly, or allowed before a PATCH narrowed the campaign).
+func TestDestinationsCheckedBeforeDial(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]softphone.Persona{"default": {Keys: "9"}}, store.CampaignParams{})
+	ids := b.addLeads(t,
+		store.LeadParams{Phone: "+19002345678"}, // premium rate
+		store.LeadParams{Phone: "+442071838750"}, // another country
+		store.LeadParams{Phone: "+12125550703"},  // fine: opts out
+	)
+	got := b.waitStatuses(t, ids, map[string]string{"+19002345678": queue.StatusBlocked, "+442071838750": queue.StatusBlocked,
+		"+12125550703": queue.StatusOptedOut}, time.Minute)
+	if r := got["+19002345678"].StatusReason; !strings.Contains(r, "premium_rate") {
+		t.Errorf("premium-rate lead blocked because %q", r)
+	}
+	if r := got["+442071838750"].StatusReason; !strings.Contains(r, "GB") {
+		t.Errorf("foreign lead blocked because %q", r)
+	}
+	for _, c := range b.phone.Calls() {
+		if c.User != "+12125550703" {
+			t.Errorf("%s was called", c.User)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func contacted(t *testing.T, st *store.Store) {
 	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz + interval '1 day', sla_status = 'pending' WHERE id = $1`, id, st.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Transition(ctx, id, 0, store.ActionContacted, nil); err != nil {
+	if _, err := st.Transition(ctx, id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
 		t.Fatal(err)
 	}
 }

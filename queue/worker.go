@@ -223,6 +223,10 @@ func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign
 	if c.RequireConsent && !lead.HasConsent {
 		return preDialCheck{block: "no consent captured, and the campaign requires it"}, nil
 	}
+	// The campaign's destinations may have changed since the lead came in.
+	if err := c.Destinations().Check(lead.Phone); err != nil {
+		return preDialCheck{block: err.Error()}, nil
+	}
 	zones, err := q.zones(lead)
 	if err != nil {
 		return preDialCheck{block: err.Error()}, nil

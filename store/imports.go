@@ -1,11 +1,15 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,57 +18,182 @@ import (
 // ImportItem is one row of a call list: a lead ready to insert, or the
 // reason it cannot be.
 type ImportItem struct {
-	Row    int
-	Lead   *LeadParams // nil when rejected
-	Reject string
-	Raw    string // the row as it was, for the rejects file
+	Row      int
+	Lead     *LeadParams // nil when rejected
+	Reject   string
+	Raw      string   // the row as it was, for the rejects file
+	Warnings []string // what the lead was accepted despite
 }
 
-// Import is an import's report.
+// Import is an import's report. Every row is accounted for: TotalRows =
+// Accepted + Duplicates + OnDNC + Rejected.
 type Import struct {
-	ID         int64      `json:"id"`
-	CampaignID int64      `json:"campaign_id"`
-	Filename   string     `json:"filename,omitempty"`
-	Status     string     `json:"status"`
-	TotalRows  int        `json:"total_rows"`
-	Accepted   int        `json:"accepted"`
-	Duplicates int        `json:"duplicates"`
-	OnDNC      int        `json:"on_dnc"`
-	Rejected   int        `json:"rejected"`
-	Error      string     `json:"error,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ID            int64  `json:"id"`
+	CampaignID    int64  `json:"campaign_id"`
+	Filename      string `json:"filename,omitempty"`
+	Status        string `json:"status"`
+	TotalRows     int    `json:"total_rows"`
+	Accepted      int    `json:"accepted"`
+	Duplicates    int    `json:"duplicates"`
+	OnDNC         int    `json:"on_dnc"`
+	Rejected      int    `json:"rejected"`
+	Charset       string `json:"charset,omitempty"`
+	CharsetSource string `json:"charset_source,omitempty"`
+	// Warnings counts rows read with a warning (an extension kept aside, a
+	// second phone number, a spreadsheet number read with an assumed final
+	// 0); WarningSamples shows the first few.
+	Warnings       int             `json:"warnings"`
+	WarningSamples []ImportWarning `json:"warning_samples"`
+	// WithoutConsent counts accepted leads without consent (has_consent):
+	// a campaign that requires consent will not call them.
+	WithoutConsent int        `json:"without_consent"`
+	Error          string     `json:"error,omitempty"`
+	StartedAt      time.Time  `json:"started_at"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 }
+
+// ImportWarning is a row accepted with a warning.
+type ImportWarning struct {
+	Row     int    `json:"row"`
+	Message string `json:"message"`
+}
+
+// maxWarningSamples is how many warnings an import report shows.
+const maxWarningSamples = 10
 
 // Enqueuer schedules dial jobs for new leads inside the import's
 // transaction.
 type Enqueuer func(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
 
+// ImportParams describes an import.
+type ImportParams struct {
+	CampaignID int64
+	Filename   string
+	// CreatedBy is the API key that uploaded the file (0: the command line).
+	CreatedBy int64
+	// Worker names this process (host/pid, the default): an import whose
+	// process is gone is settled as failed by SettleInterruptedImports.
+	Worker string
+	// Heartbeat is how often a running import says it is alive; default
+	// 10s.
+	Heartbeat time.Duration
+	// Charset, when set, is asked after the last row for the charset the
+	// file was read in and where that came from (given, bom, detected).
+	Charset func() (name, source string)
+}
+
+// DefaultWorker names this process the way the dialer names its workers:
+// host/pid.
+func DefaultWorker() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
 // ImportLeads imports a call list atomically: every row ends accepted, a
-// duplicate (within the file or already in the campaign), on the DNC list,
-// or rejected with its reason — and if anything fails midway nothing of it
-// is kept. Rows stream from next (io.EOF ends them) through COPY, so memory
-// stays flat. The import row is visible (status running, with progress)
-// while it runs. enqueue schedules the accepted leads' dial jobs in the same
-// transaction.
-func (s *Store) ImportLeads(ctx context.Context, campaignID int64, filename string, next func() (ImportItem, error),
+// duplicate (within the file or already in the campaign, by phone or
+// external id), on the DNC list, or rejected with its reason — and if
+// anything fails midway nothing of it is kept. Rows stream from next
+// (io.EOF ends them) through COPY, so memory stays flat. The import row is
+// visible (status running, with progress and a heartbeat) while it runs.
+// enqueue schedules the accepted leads' dial jobs in the same transaction.
+func (s *Store) ImportLeads(ctx context.Context, p ImportParams, next func() (ImportItem, error),
 	enqueue Enqueuer, progress func(rows int)) (*Import, error) {
-	var imp Import
-	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename, started_at) VALUES ($1, $2, $3) RETURNING id, started_at`,
-		campaignID, nullString(filename), s.now()).Scan(&imp.ID, &imp.StartedAt); err != nil {
+	if p.Worker == "" {
+		p.Worker = DefaultWorker()
+	}
+	if p.Heartbeat <= 0 {
+		p.Heartbeat = 10 * time.Second
+	}
+	imp := Import{CampaignID: p.CampaignID, Filename: p.Filename}
+	now := s.now()
+	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename, created_by, worker, started_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5) RETURNING id, started_at`,
+		p.CampaignID, nullString(p.Filename), zeroNull(p.CreatedBy), p.Worker, now).Scan(&imp.ID, &imp.StartedAt); err != nil {
 		return nil, fmt.Errorf("start import: %w", err)
 	}
-	imp.CampaignID, imp.Filename = campaignID, filename
-	err := s.Tx(ctx, func(tx pgx.Tx) error { return s.importRows(ctx, tx, &imp, next, enqueue, progress) })
+	stop := s.heartbeat(ctx, imp.ID, p.Heartbeat)
+	err := s.Tx(ctx, func(tx pgx.Tx) error { return s.importRows(ctx, tx, &imp, p, next, enqueue, progress) })
+	stop()
 	if err != nil {
-		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1`,
-			imp.ID, err.Error(), s.now())
+		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
+			WHERE id = $1`, imp.ID, err.Error(), s.now())
 		return nil, fmt.Errorf("import %d: %w", imp.ID, err)
 	}
 	return s.Import(ctx, imp.ID)
 }
 
-func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next func() (ImportItem, error), enqueue Enqueuer, progress func(int)) error {
+// heartbeat marks a running import alive every interval until stopped.
+func (s *Store) heartbeat(ctx context.Context, id int64, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_, _ = s.pool.Exec(ctx, `UPDATE imports SET updated_at = $2 WHERE id = $1 AND status = 'running'`, id, s.now())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// SettleInterruptedImports marks running imports failed whose process is
+// gone — gone(worker) says so; it is asked only about imports that name a
+// worker — or that have not made progress for staleAfter (0: never stale).
+// Their transaction died with the process, so nothing of them was kept.
+// Call it when a process starts; it returns how many it settled.
+func (s *Store) SettleInterruptedImports(ctx context.Context, gone func(worker string) bool, staleAfter time.Duration) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(worker, ''), coalesce(updated_at, started_at) FROM imports WHERE status = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("settle interrupted imports: %w", err)
+	}
+	type running struct {
+		id     int64
+		worker string
+		seen   time.Time
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (running, error) {
+		var r running
+		err := row.Scan(&r.id, &r.worker, &r.seen)
+		return r, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("settle interrupted imports: %w", err)
+	}
+	now := s.now()
+	settled := 0
+	for _, r := range list {
+		var msg string
+		var staleBefore any // when set, only if no heartbeat since
+		switch {
+		case r.worker != "" && gone != nil && gone(r.worker):
+			msg = fmt.Sprintf("interrupted: the process that ran it (%s) ended before it finished; nothing of it was kept — upload the file again", r.worker)
+		case staleAfter > 0 && now.Sub(r.seen) > staleAfter:
+			msg = fmt.Sprintf("interrupted: no sign of life from its process (%s) since %s; nothing of it was kept — upload the file again",
+				cmp.Or(r.worker, "unknown"), r.seen.UTC().Format(time.RFC3339))
+			staleBefore = now.Add(-staleAfter)
+		default:
+			continue
+		}
+		tag, err := s.pool.Exec(ctx, `UPDATE imports SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
+			WHERE id = $1 AND status = 'running' AND ($4::timestamptz IS NULL OR coalesce(updated_at, started_at) < $4::timestamptz)`,
+			r.id, msg, now, staleBefore)
+		if err != nil {
+			return settled, fmt.Errorf("settle import %d: %w", r.id, err)
+		}
+		settled += int(tag.RowsAffected())
+	}
+	return settled, nil
+}
+
+func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p ImportParams, next func() (ImportItem, error), enqueue Enqueuer,
+	progress func(int)) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_stage (
 		row_number int, phone text, first_name text, last_name text, email text, company text, time_zone text, region text,
 		postal_code text, external_id text, attributes jsonb, consent_source text, consent_text text, consent_version text,
@@ -72,6 +201,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 		return err
 	}
 	var rejects [][]any
+	samples := []ImportWarning{}
 	rows := 0
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		for {
@@ -85,7 +215,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 			rows++
 			if rows%10000 == 0 {
 				// Progress shows on the import row, from another connection.
-				_, _ = s.pool.Exec(ctx, `UPDATE imports SET total_rows = $2 WHERE id = $1`, imp.ID, rows)
+				_, _ = s.pool.Exec(ctx, `UPDATE imports SET total_rows = $2, updated_at = $3 WHERE id = $1`, imp.ID, rows, s.now())
 				if progress != nil {
 					progress(rows)
 				}
@@ -93,6 +223,12 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 			if it.Lead == nil {
 				rejects = append(rejects, []any{imp.ID, it.Row, it.Reject, it.Raw})
 				continue
+			}
+			if len(it.Warnings) > 0 {
+				imp.Warnings++
+				if len(samples) < maxWarningSamples {
+					samples = append(samples, ImportWarning{Row: it.Row, Message: strings.Join(it.Warnings, "; ")})
+				}
 			}
 			l := it.Lead
 			attrs, _ := json.Marshal(orEmpty(l.Attributes))
@@ -119,20 +255,27 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 		}
 	}
 	// Each step moves rows out of the stage with the reason they are not
-	// imported; what is left is new.
+	// imported; what is left is new. Within the file the first row wins.
 	steps := []struct {
 		sql    string
 		counts *int
 		args   []any
 	}{
 		{`WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
-			RETURNING s.row_number, 'duplicate of row ' || f.row_number AS reason, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, min(reason), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
+			RETURNING s.row_number, f.row_number AS first, s.raw)
+			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
+		{`WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.external_id = f.external_id AND s.row_number > f.row_number
+			RETURNING s.row_number, f.row_number AS first, s.raw)
+			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first) || ' (the same external_id)', min(raw)
+			FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
 		{`WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
 		{`WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
-			RETURNING s.row_number, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'already in the campaign', min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID, imp.CampaignID}},
+			RETURNING s.row_number, s.phone, s.raw)
+			INSERT INTO import_rejects SELECT $1, d.row_number,
+				CASE WHEN EXISTS (SELECT 1 FROM leads l WHERE l.campaign_id = $2 AND l.phone = d.phone) THEN 'already in the campaign'
+				ELSE 'already in the campaign (the same external_id)' END, d.raw
+			FROM d`, &imp.Duplicates, []any{imp.ID, imp.CampaignID}},
 	}
 	for _, st := range steps {
 		tag, err := tx.Exec(ctx, st.sql, st.args...)
@@ -141,21 +284,35 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 		}
 		*st.counts += int(tag.RowsAffected())
 	}
-	ids, err := pgx.CollectRows(mustQuery(ctx, tx, `INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone,
-		region, postal_code, source, external_id, import_id, attributes, consent_source, consent_text, consent_version, consent_at,
-		consent_ip, consent_page, status, status_reason, created_at, updated_at)
-		SELECT $1, phone, first_name, last_name, email, company, time_zone, region, postal_code, 'import', external_id, $2, attributes,
-			consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3
-		FROM import_stage ORDER BY row_number
-		ON CONFLICT DO NOTHING RETURNING id`, imp.CampaignID, imp.ID, s.now()), pgx.RowTo[int64])
+	// A lead another import (or a web form) added to the campaign while
+	// this one ran conflicts here: it is a duplicate too, not a lost row.
+	var ids []int64
+	var lost int
+	err := tx.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone,
+				region, postal_code, source, external_id, import_id, attributes, consent_source, consent_text, consent_version, consent_at,
+				consent_ip, consent_page, status, status_reason, created_at, updated_at)
+			SELECT $1, phone, first_name, last_name, email, company, time_zone, region, postal_code, 'import', external_id, $2, attributes,
+				consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3
+			FROM import_stage ORDER BY row_number
+			ON CONFLICT DO NOTHING RETURNING id, phone),
+		lost AS (
+			INSERT INTO import_rejects SELECT $2, s.row_number, 'already in the campaign (added while this import ran)', s.raw
+			FROM import_stage s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.phone = s.phone) RETURNING 1)
+		SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}'), (SELECT count(*) FROM lost)`,
+		imp.CampaignID, imp.ID, s.now()).Scan(&ids, &lost)
 	if err != nil {
 		return fmt.Errorf("insert leads: %w", err)
 	}
 	imp.Accepted = len(ids)
+	imp.Duplicates += lost
 	if _, err := tx.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data, at)
 		SELECT id, 'import:' || $1::bigint, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint), $2
 		FROM leads WHERE import_id = $1::bigint`, imp.ID, s.now()); err != nil {
 		return fmt.Errorf("record events: %w", err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM leads WHERE import_id = $1 AND NOT has_consent`, imp.ID).Scan(&imp.WithoutConsent); err != nil {
+		return fmt.Errorf("count leads without consent: %w", err)
 	}
 	if enqueue != nil && len(ids) > 0 {
 		if err := enqueue(ctx, tx, ids); err != nil {
@@ -164,9 +321,21 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, next fun
 	}
 	imp.TotalRows = rows
 	imp.Rejected = len(rejects)
+	if p.Charset != nil {
+		imp.Charset, imp.CharsetSource = p.Charset()
+	}
+	sampleJSON, err := json.Marshal(samples)
+	if err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `UPDATE imports SET status = 'completed', total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
-		rejected = $6, finished_at = $7 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected, s.now())
-	return err
+		rejected = $6, charset = $7, charset_source = $8, warnings = $9, warning_samples = $10, without_consent = $11,
+		finished_at = $12, updated_at = $12 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected,
+		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now())
+	if err != nil {
+		return fmt.Errorf("finish import: %w", err)
+	}
+	return nil
 }
 
 // mustQuery defers a query error to the row collector.
@@ -178,20 +347,31 @@ func mustQuery(ctx context.Context, db DB, sql string, args ...any) pgx.Rows {
 // Import loads an import's report.
 func (s *Store) Import(ctx context.Context, id int64) (*Import, error) {
 	var imp Import
-	var filename, msg *string
+	var filename, msg, charset, charsetSource *string
+	var samples []byte
 	err := s.pool.QueryRow(ctx, `SELECT id, campaign_id, filename, status, total_rows, accepted, duplicates, on_dnc, rejected, error,
-		started_at, finished_at FROM imports WHERE id = $1`, id).Scan(&imp.ID, &imp.CampaignID, &filename, &imp.Status, &imp.TotalRows,
-		&imp.Accepted, &imp.Duplicates, &imp.OnDNC, &imp.Rejected, &msg, &imp.StartedAt, &imp.FinishedAt)
+		charset, charset_source, warnings, warning_samples, without_consent, started_at, finished_at FROM imports WHERE id = $1`, id).Scan(
+		&imp.ID, &imp.CampaignID, &filename, &imp.Status, &imp.TotalRows, &imp.Accepted, &imp.Duplicates, &imp.OnDNC, &imp.Rejected, &msg,
+		&charset, &charsetSource, &imp.Warnings, &samples, &imp.WithoutConsent, &imp.StartedAt, &imp.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
-	if filename != nil {
-		imp.Filename = *filename
+	if err != nil {
+		return nil, fmt.Errorf("import %d: %w", id, err)
 	}
-	if msg != nil {
-		imp.Error = *msg
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&imp.Filename, filename}, {&imp.Error, msg}, {&imp.Charset, charset}, {&imp.CharsetSource, charsetSource}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
 	}
-	return &imp, err
+	imp.WarningSamples = []ImportWarning{}
+	if err := json.Unmarshal(samples, &imp.WarningSamples); err != nil {
+		return nil, fmt.Errorf("import %d warnings: %w", id, err)
+	}
+	return &imp, nil
 }
 
 // ImportReject is a row an import did not take, with the reason.

@@ -26,6 +26,9 @@ type LeadParams struct {
 	ExternalID string
 	Attributes map[string]string
 	Consent    Consent
+	// Actor is who adds the lead, for its lead.created event (api_key:12);
+	// default system.
+	Actor string
 }
 
 // Consent is the lead's permission to be called, as captured.
@@ -121,7 +124,11 @@ func (s *Store) InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, 
 		nullString(p.Consent.Source), nullString(p.Consent.Text), nullString(p.Consent.Version), consentAt, consentIP,
 		nullString(p.Consent.Page), s.now()).Scan(&id)
 	if err == nil {
-		return id, true, s.AddEvent(ctx, db, id, "system", "lead.created", map[string]any{"source": source})
+		actor := p.Actor
+		if actor == "" {
+			actor = "system"
+		}
+		return id, true, s.AddEvent(ctx, db, id, actor, "lead.created", map[string]any{"source": source})
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, fmt.Errorf("insert lead: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,35 +15,83 @@ import (
 // allow (contacting a lead nobody claimed, winning a lost lead…).
 var ErrConflict = errors.New("not allowed in the lead's current stage")
 
-// SalesFilter selects leads for the sales list.
-type SalesFilter struct {
+// ErrNotYours is returned for a sales action on a lead another rep claimed:
+// a claim belongs to the rep who took it (admins may act on any).
+var ErrNotYours = errors.New("the lead is claimed by another rep")
+
+// LeadFilter selects leads for GET /v1/leads. Empty fields do not filter.
+type LeadFilter struct {
 	CampaignID int64
-	Route      string // default sales
-	Stage      string // open, accepted, contacted, won, lost, recycled; empty: all
+	Status     string
+	Class      string
+	Route      string
+	Stage      string
+	// AssignedTo keeps the leads claimed by this user.
 	AssignedTo int64
-	// After is the cursor: the last (sla_due_at, id) of the previous page.
-	AfterDue time.Time
+	// VisibleTo limits the list to what a sales rep may see: leads routed
+	// to sales, and the rep's own claims. 0 sees everything.
+	VisibleTo int64
+	// After is the cursor: the last lead of the previous page (its
+	// deadline, nil for none, and id); AfterID 0 starts at the top.
+	AfterDue *time.Time
 	AfterID  int64
-	Limit    int
+	Limit    int // 1-500, default 50
 }
 
-// SalesLeads lists leads most urgent first (by SLA deadline, then id).
-func (s *Store) SalesLeads(ctx context.Context, f SalesFilter) ([]*Lead, error) {
-	if f.Route == "" {
-		f.Route = "sales"
-	}
+// ListLeads lists leads most urgent first: by sales deadline (leads
+// without one last), then by id.
+func (s *Store) ListLeads(ctx context.Context, f LeadFilter) ([]*Lead, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+leadColumns+` FROM leads l JOIN campaigns c ON c.id = l.campaign_id
-		WHERE l.route = $1 AND ($2 = '' OR l.sales_stage = $2) AND ($3 = 0 OR l.campaign_id = $3) AND ($4 = 0 OR l.assigned_to = $4)
-		AND ($6 = 0 OR (coalesce(l.sla_due_at, 'infinity'), l.id) > ($5::timestamptz, $6))
-		ORDER BY coalesce(l.sla_due_at, 'infinity'), l.id LIMIT $7`,
-		f.Route, f.Stage, f.CampaignID, f.AssignedTo, f.AfterDue, f.AfterID, f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list sales leads: %w", err)
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
-	return collectLeads(rows)
+	if f.CampaignID != 0 {
+		where = append(where, "l.campaign_id = "+arg(f.CampaignID)+"::bigint")
+	}
+	for _, c := range []struct{ col, v string }{{"l.status", f.Status}, {"l.class", f.Class}, {"l.route", f.Route}, {"l.sales_stage", f.Stage}} {
+		if c.v != "" {
+			where = append(where, c.col+" = "+arg(c.v)+"::text")
+		}
+	}
+	if f.AssignedTo != 0 {
+		where = append(where, "l.assigned_to = "+arg(f.AssignedTo)+"::bigint")
+	}
+	if f.VisibleTo != 0 {
+		where = append(where, "(l.route = 'sales' OR l.assigned_to = "+arg(f.VisibleTo)+"::bigint)")
+	}
+	if f.AfterID != 0 {
+		var due any
+		if f.AfterDue != nil {
+			due = *f.AfterDue
+		}
+		where = append(where, "(coalesce(l.sla_due_at, 'infinity'::timestamptz), l.id) > (coalesce("+arg(due)+"::timestamptz, 'infinity'::timestamptz), "+
+			arg(f.AfterID)+"::bigint)")
+	}
+	q := `SELECT ` + leadColumns + ` FROM leads l JOIN campaigns c ON c.id = l.campaign_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY coalesce(l.sla_due_at, 'infinity'::timestamptz), l.id LIMIT " + arg(f.Limit)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list leads: %w", err)
+	}
+	leads, err := collectLeads(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list leads: %w", err)
+	}
+	return leads, nil
+}
+
+// VisibleToRep reports whether a sales rep may see a lead: it is routed to
+// sales, or the rep claimed it.
+func (l *Lead) VisibleToRep(userID int64) bool {
+	return l.Route == "sales" || (userID != 0 && l.AssignedTo == userID)
 }
 
 // ClaimNext gives the calling rep the most urgent open lead, atomically:
@@ -50,7 +100,7 @@ func (s *Store) ClaimNext(ctx context.Context, userID int64, campaignID int64) (
 	// One statement: claim, record the event, return the lead.
 	l, err := scanLead(s.pool.QueryRow(ctx, `WITH l AS (
 			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = $3, updated_at = $3
-			WHERE id = (SELECT id FROM leads WHERE sales_stage = 'open' AND ($2 = 0 OR campaign_id = $2)
+			WHERE id = (SELECT id FROM leads WHERE sales_stage = 'open' AND ($2::bigint = 0 OR campaign_id = $2::bigint)
 				ORDER BY sla_due_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
 			RETURNING *),
 		ev AS (INSERT INTO lead_events (lead_id, actor, kind, at) SELECT id, 'user:' || $1::bigint, 'lead.accepted', $3 FROM l)
@@ -85,28 +135,55 @@ var transitions = map[string]struct {
 	ActionRelease: {[]string{"accepted"}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, "lead.released"},
 }
 
-// Transition moves a lead along the sales stages. recallAt applies to
-// recycle (a new qualification call then; nil for none).
-func (s *Store) Transition(ctx context.Context, leadID, userID int64, action string, recallAt *time.Time) (*Lead, error) {
+// SalesActor is who moves a lead along the sales stages: a user, and
+// whether they act as an admin (who may act on any rep's claim).
+type SalesActor struct {
+	UserID int64
+	Admin  bool
+}
+
+func (a SalesActor) String() string { return fmt.Sprintf("user:%d", a.UserID) }
+
+// Transition moves a lead along the sales stages as by. recallAt applies to
+// recycle (a new qualification call then; nil for none). ErrConflict when
+// the lead's stage does not allow the action, ErrNotYours when another rep
+// claimed it and by is not an admin.
+func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, action string, recallAt *time.Time) (*Lead, error) {
 	t, ok := transitions[action]
 	if !ok {
 		return nil, fmt.Errorf("unknown sales action %q", action)
 	}
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
-		// $2 (the rep) and $3 (the recall time) are typed here because not
-		// every action's SET uses them.
-		tag, err := tx.Exec(ctx, `UPDATE leads SET `+t.set+`, updated_at = $5::timestamptz WHERE id = $1 AND sales_stage = ANY($4)
-			AND $2::bigint IS NOT NULL AND ($3::timestamptz IS NULL OR $3::timestamptz IS NOT NULL)`, leadID, userID, recallAt, t.from, s.now())
-		if err != nil {
-			return err
+		var stage *string
+		var owner *int64
+		err := tx.QueryRow(ctx, `SELECT sales_stage, assigned_to FROM leads WHERE id = $1 FOR UPDATE`, leadID).Scan(&stage, &owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
 		}
-		if tag.RowsAffected() == 0 {
-			if _, err := GetLead(ctx, tx, leadID); err != nil {
-				return err
-			}
+		if err != nil {
+			return fmt.Errorf("lead %d %s: %w", leadID, action, err)
+		}
+		if stage == nil || !slices.Contains(t.from, *stage) {
 			return ErrConflict
 		}
-		return s.AddEvent(ctx, tx, leadID, fmt.Sprintf("user:%d", userID), t.kind, nil)
+		if owner != nil && *owner != by.UserID && !by.Admin {
+			return ErrNotYours
+		}
+		// $2 (the rep) and $3 (the recall time) are typed here because not
+		// every action's SET uses them.
+		if _, err := tx.Exec(ctx, `UPDATE leads SET `+t.set+`, updated_at = $5::timestamptz WHERE id = $1 AND sales_stage = ANY($4)
+			AND $2::bigint IS NOT NULL AND ($3::timestamptz IS NULL OR $3::timestamptz IS NOT NULL)`,
+			leadID, by.UserID, recallAt, t.from, s.now()); err != nil {
+			return fmt.Errorf("lead %d %s: %w", leadID, action, err)
+		}
+		data := map[string]any{"from": *stage}
+		if owner != nil && *owner != by.UserID {
+			data["claimed_by"] = *owner
+		}
+		if recallAt != nil {
+			data["recall_at"] = recallAt.UTC()
+		}
+		return s.AddEvent(ctx, tx, leadID, by.String(), t.kind, data)
 	})
 	if err != nil {
 		return nil, err
@@ -114,18 +191,67 @@ func (s *Store) Transition(ctx context.Context, leadID, userID int64, action str
 	return GetLead(ctx, s.pool, leadID)
 }
 
+// AssignLead gives a sales lead to a rep (an admin's reassignment): an
+// open lead becomes accepted by them, a claimed one changes hands.
+// ErrConflict when the lead is not open, accepted or contacted;
+// ErrNoUser when toUser is not an active user.
+func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesActor) (*Lead, error) {
+	err := s.Tx(ctx, func(tx pgx.Tx) error {
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL)`, toUser).Scan(&ok); err != nil {
+			return fmt.Errorf("assign lead %d: %w", leadID, err)
+		}
+		if !ok {
+			return ErrNoUser
+		}
+		var stage *string
+		var owner *int64
+		err := tx.QueryRow(ctx, `SELECT sales_stage, assigned_to FROM leads WHERE id = $1 FOR UPDATE`, leadID).Scan(&stage, &owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("assign lead %d: %w", leadID, err)
+		}
+		if stage == nil || !slices.Contains([]string{"open", "accepted", "contacted"}, *stage) {
+			return ErrConflict
+		}
+		now := s.now()
+		if _, err := tx.Exec(ctx, `UPDATE leads SET assigned_to = $2, updated_at = $3,
+			sales_stage = CASE WHEN sales_stage = 'open' THEN 'accepted' ELSE sales_stage END,
+			accepted_at = CASE WHEN sales_stage = 'open' THEN $3 ELSE accepted_at END WHERE id = $1`, leadID, toUser, now); err != nil {
+			return fmt.Errorf("assign lead %d: %w", leadID, err)
+		}
+		data := map[string]any{"to": toUser, "stage": *stage}
+		if owner != nil {
+			data["from"] = *owner
+		}
+		return s.AddEvent(ctx, tx, leadID, by.String(), "lead.assigned", data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return GetLead(ctx, s.pool, leadID)
+}
+
+// ErrNoUser is returned when a lead is assigned to a user that does not
+// exist or is disabled.
+var ErrNoUser = errors.New("no such active user")
+
 // ExportQualified streams leads that completed the questionnaire (route
 // sales by default, or the given route) with their scores, for CSV export.
-func (s *Store) ExportQualified(ctx context.Context, route string, each func([]string) error) error {
+// visibleTo limits them to what a sales rep may see (0: everything).
+func (s *Store) ExportQualified(ctx context.Context, route string, visibleTo int64, each func([]string) error) error {
 	if route == "" {
 		route = "sales"
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, campaign_id::text, phone, coalesce(first_name, ''), coalesce(last_name, ''),
 		coalesce(email, ''), coalesce(company, ''), coalesce(class, ''), coalesce(route, ''), coalesce(total::text, ''),
 		coalesce(sales_stage, ''), coalesce(to_char(sla_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), coalesce(scores::text, '{}')
-		FROM leads WHERE outcome = 'completed' AND route = $1 ORDER BY sla_due_at NULLS LAST, id`, route)
+		FROM leads WHERE outcome = 'completed' AND route = $1 AND ($2::bigint = 0 OR route = 'sales' OR assigned_to = $2::bigint)
+		ORDER BY sla_due_at NULLS LAST, id`, route, visibleTo)
 	if err != nil {
-		return err
+		return fmt.Errorf("export: %w", err)
 	}
 	defer rows.Close()
 	row := make([]string, 13)

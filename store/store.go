@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -96,6 +98,23 @@ type Campaign struct {
 	// MachineDetection is off, hangup or message (drivers that detect
 	// answering machines: hang up, or leave the identify line first).
 	MachineDetection string
+	// AllowedNumberTypes are the number types the campaign calls (see
+	// intake.NumberTypes); AllowedCountries the countries, nil meaning
+	// the campaign's default country only.
+	AllowedNumberTypes []string
+	AllowedCountries   []string
+	CreatedAt          time.Time
+}
+
+// Destinations is the campaign's destination policy: which numbers it may
+// call. Intake refuses other numbers; the dialer checks it again before
+// every call.
+func (c *Campaign) Destinations() intake.Destinations {
+	d := intake.Destinations{Types: slices.Clone(c.AllowedNumberTypes), Countries: slices.Clone(c.AllowedCountries)}
+	if d.Countries == nil {
+		d.Countries = []string{c.DefaultCountry}
+	}
+	return d
 }
 
 // CampaignParams creates a campaign. Zero values take the database
@@ -115,6 +134,7 @@ type CampaignParams struct {
 	RetryNoAnswer    *time.Duration
 	RetryCongest     *time.Duration
 	RetryIncompl     *time.Duration
+	RetryMachine     *time.Duration
 	RingTimeout      time.Duration
 	MaxCallLength    time.Duration
 	MaxConcurrent    int
@@ -122,12 +142,17 @@ type CampaignParams struct {
 	SLA              time.Duration
 	RequireConsent   bool
 	MachineDetection string
+	// AllowedNumberTypes nil means the default types (intake.NumberTypes'
+	// ordinary ones); AllowedCountries nil means the default country only.
+	AllowedNumberTypes []string
+	AllowedCountries   []string
 }
 
 const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0), coalesce(script_yaml, ''), driver, caller_id,
 	coalesce(caller_name, ''), default_country, window_days, window_start, window_end, max_attempts,
 	retry_busy, retry_no_answer, retry_congestion, retry_incomplete, retry_machine, ring_timeout, max_call_length,
-	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection`
+	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
+	allowed_number_types, allowed_countries, created_at`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -136,7 +161,8 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.Status, &c.ScriptID, &c.ScriptVersion, &c.ScriptYAML, &c.Driver, &c.CallerID,
 		&c.CallerName, &c.DefaultCountry, &days, &ws, &we, &c.MaxAttempts,
 		&c.RetryBusy, &c.RetryNoAnswer, &c.RetryCongest, &c.RetryIncompl, &c.RetryMachine, &c.RingTimeout, &c.MaxCallLength,
-		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection)
+		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
+		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -181,24 +207,71 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 	}
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
-		ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
-		created_at, updated_at)
+		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
+		allowed_number_types, allowed_countries, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, coalesce($5, 'US'), coalesce($6, 'sip'), coalesce($7::smallint[], '{1,2,3,4,5,6}'),
 		coalesce($8::time, '09:00'), coalesce($9::time, '20:00'), coalesce($10, 4), coalesce($11, '15 minutes'::interval),
 		coalesce($12, '2 hours'::interval), coalesce($13, '10 minutes'::interval), coalesce($14, '1 day'::interval),
-		coalesce($15, '25 seconds'::interval), coalesce($16, '5 minutes'::interval), coalesce($17, 10), coalesce($18::numeric, 1),
-		coalesce($19, '24 hours'::interval), $20, coalesce($21, 'off'), $22, $22)
+		coalesce($15, '4 hours'::interval), coalesce($16, '25 seconds'::interval), coalesce($17, '5 minutes'::interval),
+		coalesce($18, 10), coalesce($19::numeric, 1), coalesce($20, '24 hours'::interval), $21, coalesce($22, 'off'),
+		coalesce($23::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'), $24::text[], $25, $25)
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), zeroNull(p.DefaultCountry), zeroNull(p.Driver),
 		days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), zeroNull(p.MaxAttempts),
 		nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
-		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
-		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), s.now())
+		nullDuration(p.RetryMachine), zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
+		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now())
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
 	}
 	return c, nil
+}
+
+// CampaignScripts returns the distinct scripts (YAML) of a campaign, or of
+// every campaign for id 0.
+func (s *Store) CampaignScripts(ctx context.Context, id int64) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT coalesce(script_yaml, '') FROM campaigns WHERE $1::bigint = 0 OR id = $1::bigint`, id)
+	if err != nil {
+		return nil, fmt.Errorf("campaign scripts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("campaign scripts: %w", err)
+	}
+	return out, nil
+}
+
+// nilSlice passes a nil slice as SQL NULL.
+func nilSlice(v []string) any {
+	if v == nil {
+		return nil
+	}
+	return v
+}
+
+// CampaignFilter pages through campaigns, newest first.
+type CampaignFilter struct {
+	Status   string // draft, active, paused, finished; empty: all
+	BeforeID int64  // the cursor: the last id of the previous page
+	Limit    int    // 1-500, default 50
+}
+
+// Campaigns lists campaigns, newest first.
+func (s *Store) Campaigns(ctx context.Context, f CampaignFilter) ([]*Campaign, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns
+		WHERE ($1::text = '' OR status = $1) AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, f.Status, f.BeforeID, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Campaign, error) { return scanCampaign(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return cs, nil
 }
 
 // Campaign loads a campaign.
@@ -210,16 +283,11 @@ func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
 // campaign active. Changing the script file later does not change calls of a
 // running campaign.
 func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script, yaml []byte) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = 'active', script_id = $2, script_version = $3, script_yaml = $4,
-		started_at = coalesce(started_at, $5), updated_at = $5 WHERE id = $1 AND status IN ('draft', 'paused', 'active')`,
-		id, script.ID, script.Version, string(yaml), s.now())
-	if err != nil {
-		return fmt.Errorf("start campaign %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
+	err := s.MoveCampaign(ctx, id, "active", []string{"draft", "paused", "active"}, script, yaml)
+	if errors.Is(err, ErrConflict) {
 		return fmt.Errorf("start campaign %d: %w (or finished)", id, ErrNotFound)
 	}
-	return nil
+	return err
 }
 
 // SetCampaignStatus pauses, resumes or finishes a campaign.
@@ -231,6 +299,36 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) 
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// MoveCampaign changes a campaign's status to to, atomically, only from one
+// of the statuses from: ErrConflict when it is in another (ErrNotFound when
+// there is no such campaign). A script, when given, is pinned (its id,
+// version and yaml); becoming active requires one.
+func (s *Store) MoveCampaign(ctx context.Context, id int64, to string, from []string, script *ivr.Script, yaml []byte) error {
+	var scriptID, text any
+	var version any
+	if to == "active" && script == nil {
+		return fmt.Errorf("campaign %d → active: no script to pin", id)
+	}
+	if script != nil {
+		scriptID, version, text = script.ID, script.Version, string(yaml)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $4,
+		script_id = coalesce($5, script_id), script_version = coalesce($6::integer, script_version), script_yaml = coalesce($7, script_yaml),
+		started_at = CASE WHEN $2 = 'active' THEN coalesce(started_at, $4) ELSE started_at END,
+		finished_at = CASE WHEN $2 = 'finished' THEN $4 ELSE finished_at END
+		WHERE id = $1 AND status = ANY($3)`, id, to, from, s.now(), scriptID, version, text)
+	if err != nil {
+		return fmt.Errorf("campaign %d → %s: %w", id, to, err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := s.Campaign(ctx, id); err != nil {
+			return fmt.Errorf("campaign %d → %s: %w", id, to, err)
+		}
+		return fmt.Errorf("campaign %d → %s: %w", id, to, ErrConflict)
 	}
 	return nil
 }
@@ -260,28 +358,30 @@ func (s *Store) SetCampaignScript(ctx context.Context, id int64, yaml string) er
 	return err
 }
 
-// UpdateCampaign changes a campaign's calling policy (not its name or
-// script). Zero values keep the current setting.
-func (s *Store) UpdateCampaign(ctx context.Context, id int64, p CampaignParams) error {
-	var days any
-	if len(p.WindowDays) > 0 {
-		days = p.WindowDays
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET caller_id = coalesce($2, caller_id), caller_name = coalesce($3, caller_name),
-		default_country = coalesce($4, default_country), window_days = coalesce($5::smallint[], window_days),
-		window_start = coalesce($6::time, window_start), window_end = coalesce($7::time, window_end),
-		max_attempts = coalesce($8, max_attempts), retry_busy = coalesce($9, retry_busy), retry_no_answer = coalesce($10, retry_no_answer),
+// UpdateCampaign writes a campaign's whole calling policy (everything but
+// its name and script), in db: every field of p as given — an empty caller
+// name clears it, nil AllowedCountries means the default country only, nil
+// AllowedNumberTypes the default types, nil retry delays keep theirs. Zero
+// values of required settings are refused by the database; callers read
+// the campaign, change it and write it back.
+func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignParams) error {
+	tag, err := db.Exec(ctx, `UPDATE campaigns SET caller_id = $2, caller_name = $3, default_country = $4,
+		window_days = $5::smallint[], window_start = $6::time, window_end = $7::time, max_attempts = $8,
+		retry_busy = coalesce($9, retry_busy), retry_no_answer = coalesce($10, retry_no_answer),
 		retry_congestion = coalesce($11, retry_congestion), retry_incomplete = coalesce($12, retry_incomplete),
-		ring_timeout = coalesce($13, ring_timeout), max_call_length = coalesce($14, max_call_length),
-		max_concurrent_calls = coalesce($15, max_concurrent_calls), calls_per_second = coalesce($16::numeric, calls_per_second),
-		sla = coalesce($17, sla), require_consent = $18, driver = coalesce($19, driver),
-		machine_detection = coalesce($20, machine_detection), updated_at = $21 WHERE id = $1`,
-		id, zeroNull(p.CallerID), zeroNull(p.CallerName), zeroNull(p.DefaultCountry), days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
-		zeroNull(p.MaxAttempts), nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
-		zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond), zeroNull(p.SLA), p.RequireConsent,
-		zeroNull(p.Driver), zeroNull(p.MachineDetection), s.now())
+		retry_machine = coalesce($13, retry_machine), ring_timeout = $14, max_call_length = $15, max_concurrent_calls = $16,
+		calls_per_second = $17::numeric, sla = $18, require_consent = $19, driver = $20, machine_detection = $21,
+		allowed_number_types = coalesce($22::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'),
+		allowed_countries = $23::text[], updated_at = $24 WHERE id = $1`,
+		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
+		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
+		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
+		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now())
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("update campaign %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

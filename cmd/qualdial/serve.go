@@ -253,6 +253,11 @@ func poolConfig(url string, size int, settings map[string]string) (*pgxpool.Conf
 	return cfg, nil
 }
 
+// importStaleAfter is how long a running import may go without progress
+// (it records some every few seconds) before it counts as interrupted, for
+// imports of processes on other hosts.
+const importStaleAfter = 10 * time.Minute
+
 // servePools are serve's database connections, sized per role: the API's
 // requests, the dial workers (with River), and one for /readyz, so that a
 // busy API never starves calls, nor calls the API, and readiness is answered
@@ -378,6 +383,13 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	// the API's share it.
 	st := store.New(pools.workers, store.Config{})
 	apiStore := store.New(pools.http, store.Config{Now: st.Now})
+	// An import whose process died (a crash, a deploy) has nothing kept: say
+	// so instead of "running" forever.
+	if n, err := apiStore.SettleInterruptedImports(ctx, queue.ProcessGone, importStaleAfter); err != nil {
+		log.Warn("cannot settle interrupted imports", "error", err)
+	} else if n > 0 {
+		log.Warn("settled imports interrupted by a stopped process", "imports", n)
+	}
 	drivers := map[string]dialer.Driver{}
 	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
 		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
