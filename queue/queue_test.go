@@ -389,7 +389,7 @@ func TestDestinationsCheckedBeforeDial(t *testing.T) {
 	t.Parallel()
 	b := setup(t, map[string]softphone.Persona{"default": {Keys: "9"}}, store.CampaignParams{})
 	ids := b.addLeads(t,
-		store.LeadParams{Phone: "+19002345678"}, // premium rate
+		store.LeadParams{Phone: "+19002345678"},  // premium rate
 		store.LeadParams{Phone: "+442071838750"}, // another country
 		store.LeadParams{Phone: "+12125550703"},  // fine: opts out
 	)
