@@ -94,7 +94,7 @@ func benchSpeedToLead(b *testing.B) {
 	tick = time.NewTicker(time.Second / rate)
 	for i := range leads {
 		<-tick.C
-		phone := fmt.Sprintf("+1555444%04d", i)
+		phone := fmt.Sprintf("+1212555%04d", i)
 		err := bd.store.Tx(ctx, func(tx pgx.Tx) error {
 			id, _, err := bd.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, TimeZone: fixture.DaytimeZone(bd.store.Now())})
 			if err != nil {
@@ -138,7 +138,7 @@ func benchSpeedToLead(b *testing.B) {
 	paced := setup(b, decline, store.CampaignParams{MaxConcurrent: 50, CallsPerSecond: 5})
 	var batch []store.LeadParams
 	for i := range 60 {
-		batch = append(batch, store.LeadParams{Phone: fmt.Sprintf("+1555333%04d", i), TimeZone: fixture.DaytimeZone(bd.store.Now())})
+		batch = append(batch, store.LeadParams{Phone: fmt.Sprintf("+1646555%04d", i), TimeZone: fixture.DaytimeZone(bd.store.Now())})
 	}
 	paced.addLeads(b, batch...)
 	deadline = time.Now().Add(40 * time.Second)

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/cobra"
 
 	"github.com/qualdial/qualdial/api"
@@ -26,6 +30,30 @@ import (
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
+
+// demoAreaCode picks a US area code whose fictional numbers (555-0100 to
+// 555-0199, reserved for fiction) no lead of this database has yet: real,
+// valid numbers that reach no one, new for every run.
+func demoAreaCode(ctx context.Context, st *store.Store) (string, error) {
+	var used []string
+	rows, err := st.Pool().Query(ctx, `SELECT DISTINCT substr(phone, 3, 3) FROM leads WHERE phone LIKE '+1___55501__'`)
+	if err == nil {
+		used, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		return "", fmt.Errorf("pick the demo's numbers: %w", err)
+	}
+	for ac := 201; ac <= 989; ac++ {
+		code := strconv.Itoa(ac)
+		if slices.Contains(used, code) {
+			continue
+		}
+		if n, err := phonenumbers.Parse("+1"+code+"5550100", ""); err == nil && phonenumbers.IsValidNumber(n) {
+			return code, nil
+		}
+	}
+	return "", errors.New("every area code's demo numbers are used: point the demo at a new database (QUALDIAL_DEMO_DATA_DIR)")
+}
 
 // demoPersona is one kind of lead in the demo's call list.
 type demoPersona struct {
@@ -129,7 +157,10 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 
 	// Each run gets its own numbers: the last run's opt-outs are on the DNC
 	// list, and its numbers have used their calls for the day.
-	run := time.Now().Unix() % 1000
+	area, err := demoAreaCode(ctx, st)
+	if err != nil {
+		return err
+	}
 	personas := map[string]softphone.Persona{}
 	var leads []store.LeadParams
 	zone := fixture.DaytimeZone(time.Now())
@@ -137,7 +168,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	for _, p := range demoPersonas {
 		for range p.count {
 			n++
-			phone := fmt.Sprintf("+1555%03d%04d", run, n)
+			phone := fmt.Sprintf("+1%s55501%02d", area, n)
 			personas[phone] = p.persona
 			leads = append(leads, store.LeadParams{Phone: phone, FirstName: demoFirstNames[n%len(demoFirstNames)],
 				Company: "Demo Co " + p.kind, TimeZone: zone, Source: "cli", Attributes: map[string]string{"persona": p.kind}})

@@ -106,7 +106,7 @@ func onLongCall(t *testing.T, phoneNumber string) (*serveProc, *softphone.Phone,
 // attempt is settled from what was heard (the two answers are kept).
 func TestCrashMidCallNeverDialsTwice(t *testing.T) {
 	t.Parallel()
-	a, phone, st, leadID, env := onLongCall(t, "+15557770001")
+	a, phone, st, leadID, env := onLongCall(t, "+12125550177")
 	ctx := context.Background()
 	waitUntil(t, 30*time.Second, "two answers to be heard", func() bool {
 		var n int
@@ -160,7 +160,7 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 	defer phone.Close()
 	var phones []string
 	for i := range 12 {
-		phones = append(phones, fmt.Sprintf("+1555888%04d", i))
+		phones = append(phones, fmt.Sprintf("+1646555%04d", 100+i))
 	}
 	url := pgtest.URL(t)
 	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 2, CallsPerSecond: 2}, phones)
@@ -253,7 +253,7 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 // up politely (BYE) and the attempt is recorded, not left open.
 func TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal(t *testing.T) {
 	t.Parallel()
-	p, phone, st, leadID, _ := onLongCall(t, "+15556660001")
+	p, phone, st, leadID, _ := onLongCall(t, "+12125550166")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
