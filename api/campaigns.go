@@ -100,7 +100,7 @@ func (s *server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return invalid(intake.FieldError{Field: te.Field, Message: "must be " + typeWord(te.Type)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		if textProblem(name, 64, false) != "" {
+		if intake.CheckText(name, 64, false) != "" {
 			name = "fields"
 		}
 		return invalid(intake.FieldError{Field: name, Message: "unknown field"})
@@ -182,7 +182,7 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 		case scriptGiven && idGiven:
 			c.add("script", "give script (YAML) or script_id, not both")
 		case scriptGiven:
-			if msg := textProblem(script, ivr.MaxScriptSize, true); msg != "" {
+			if msg := intake.CheckText(script, ivr.MaxScriptSize, true); msg != "" {
 				c.add("script", "%s", msg)
 				break
 			}
@@ -394,7 +394,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *sto
 // id or its name.
 func (s *server) campaign(r *http.Request) (*store.Campaign, error) {
 	ref := r.PathValue("id")
-	if msg := textProblem(ref, maxCampaignName, false); msg != "" {
+	if msg := intake.CheckText(ref, maxCampaignName, false); msg != "" {
 		return nil, &apiError{status: http.StatusBadRequest, detail: "the path has an invalid parameter",
 			fields: []intake.FieldError{{Field: "campaign", Message: msg}}}
 	}
@@ -780,7 +780,7 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if q.has("charset") {
 		charset = q.str("charset")
 	}
-	if msg := textProblem(filename, 255, false); msg != "" {
+	if msg := intake.CheckText(filename, 255, false); msg != "" {
 		filename = ""
 	}
 	// The charset's name is checked before the upload is read.

@@ -43,7 +43,7 @@ func (s *server) addDNC(w http.ResponseWriter, r *http.Request, key *store.APIKe
 	for k := range values {
 		if k != "phone" && k != "country" && k != "reason" {
 			field := k
-			if textProblem(k, 64, false) != "" {
+			if intake.CheckText(k, 64, false) != "" {
 				field = "fields"
 			}
 			c.add(field, "unknown field: use phone, country, reason")
@@ -84,7 +84,7 @@ func (s *server) dncPhone(r *http.Request, extra ...string) (string, *query, err
 	}
 	country := q.c.country("country", q.str("country"))
 	raw := r.PathValue("phone")
-	if msg := textProblem(raw, intake.MaxPhoneLen, false); msg != "" {
+	if msg := intake.CheckText(raw, intake.MaxPhoneLen, false); msg != "" {
 		return "", nil, &apiError{status: http.StatusBadRequest, detail: "the path has an invalid parameter",
 			fields: []intake.FieldError{{Field: "phone", Message: msg}}}
 	}

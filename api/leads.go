@@ -142,7 +142,7 @@ func (s *server) campaignRef(r *http.Request, field, ref string) (*store.Campaig
 	if ref == "" {
 		return nil, invalid(intake.FieldError{Field: field, Message: "name the campaign (its id or name) in the body or ?campaign="})
 	}
-	if msg := textProblem(ref, maxCampaignName, false); msg != "" {
+	if msg := intake.CheckText(ref, maxCampaignName, false); msg != "" {
 		return nil, invalid(intake.FieldError{Field: field, Message: msg})
 	}
 	c, err := s.findCampaign(r, ref)
@@ -621,12 +621,16 @@ func (s *server) salesAction(action string) handlerFunc {
 // stageConflict is the 409 of a sales action the lead's stage does not
 // allow, naming the stage and the ones that would.
 func (s *server) stageConflict(r *http.Request, id int64, action string) error {
-	stage := "none (not routed to sales)"
-	if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
-		stage = l.SalesStage
-	}
 	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s the lead from its stage %s: %s works from %s",
-		action, stage, action, strings.Join(salesFrom[action], " or "))}
+		action, s.salesStage(r, id), action, strings.Join(salesFrom[action], " or "))}
+}
+
+// salesStage names a lead's sales stage for a message.
+func (s *server) salesStage(r *http.Request, id int64) string {
+	if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
+		return l.SalesStage
+	}
+	return "none (not routed to sales)"
 }
 
 // assignLead gives a sales lead to a rep (admins).
@@ -656,11 +660,8 @@ func (s *server) assignLead(w http.ResponseWriter, r *http.Request, key *store.A
 	case errors.Is(err, store.ErrNoUser):
 		return invalid(intake.FieldError{Field: "user_id", Message: fmt.Sprintf("no active user %d", user)})
 	case errors.Is(err, store.ErrConflict):
-		stage := "none (not routed to sales)"
-		if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
-			stage = l.SalesStage
-		}
-		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot assign a lead in stage %s: only open, accepted or contacted leads", stage)}
+		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot assign a lead in stage %s: only open, accepted or contacted leads",
+			s.salesStage(r, id))}
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("lead")
 	case err != nil:

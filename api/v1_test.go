@@ -107,26 +107,8 @@ func (r response) json(t *testing.T) map[string]any {
 // do sends a request and checks the response against the OpenAPI document.
 func (b *bundle) do(t *testing.T, method, path, role, contentType string, body io.Reader, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, b.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if role != "" {
-		req.Header.Set("Authorization", "Bearer "+b.keys[role])
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	resp := response{status: res.StatusCode, header: res.Header, body: data}
+	resp := b.raw(t, method, path, role, contentType, body, header...)
+	res, data := resp, resp.body
 
 	// The response must be one the document describes.
 	vreq, _ := http.NewRequest(method, path, nil)
@@ -135,11 +117,11 @@ func (b *bundle) do(t *testing.T, method, path, role, contentType string, body i
 		t.Fatalf("%s %s is not in openapi.yaml: %v", method, path, err)
 	}
 	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv")}}
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: strings.HasPrefix(res.header.Get("Content-Type"), "text/csv")}}
 	if err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(data)),
+		RequestValidationInput: in, Status: res.status, Header: res.header, Body: io.NopCloser(bytes.NewReader(data)),
 		Options: in.Options}); err != nil {
-		t.Errorf("%s %s → %d does not match openapi.yaml: %v\n%s", method, path, res.StatusCode, err, data)
+		t.Errorf("%s %s → %d does not match openapi.yaml: %v\n%s", method, path, res.status, err, data)
 	}
 	return resp
 }

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/qualdial/qualdial/intake"
@@ -39,34 +38,9 @@ func (c *check) err() error {
 	return c.errs
 }
 
-// textProblem says what is wrong with a piece of text, or "": invalid
-// UTF-8, a NUL byte, a control character (tab and, when multiline, line
-// breaks are allowed), or more than max characters.
-func textProblem(s string, max int, multiline bool) string {
-	if !utf8.ValidString(s) {
-		return "is not valid UTF-8 text"
-	}
-	for _, r := range s {
-		switch {
-		case r == 0:
-			return "contains a NUL byte"
-		case r == '\t', multiline && (r == '\n' || r == '\r'):
-		case unicode.IsControl(r):
-			if r == '\n' || r == '\r' {
-				return "must be one line (no line breaks)"
-			}
-			return fmt.Sprintf("contains the control character %U", r)
-		}
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return fmt.Sprintf("is longer than %d characters (%d)", max, n)
-	}
-	return ""
-}
-
 // text checks one line of text of at most max characters.
 func (c *check) text(field, v string, max int) bool {
-	if msg := textProblem(v, max, false); msg != "" {
+	if msg := intake.CheckText(v, max, false); msg != "" {
 		c.add(field, "%s", msg)
 		return false
 	}
@@ -75,7 +49,7 @@ func (c *check) text(field, v string, max int) bool {
 
 // multiline checks text that may hold line breaks.
 func (c *check) multiline(field, v string, max int) bool {
-	if msg := textProblem(v, max, true); msg != "" {
+	if msg := intake.CheckText(v, max, true); msg != "" {
 		c.add(field, "%s", msg)
 		return false
 	}
@@ -178,7 +152,7 @@ func readQuery(r *http.Request, known ...string) (*query, error) {
 		switch {
 		case !slices.Contains(known, name):
 			field := name
-			if textProblem(name, 64, false) != "" {
+			if intake.CheckText(name, 64, false) != "" {
 				field = "query"
 			}
 			if len(known) == 0 {
@@ -214,7 +188,7 @@ func noQuery(r *http.Request) error {
 // str is a parameter's value ("" when absent or invalid).
 func (q *query) str(name string) string {
 	vs := q.v[name]
-	if len(vs) != 1 || textProblem(vs[0], 16<<10, false) != "" {
+	if len(vs) != 1 || intake.CheckText(vs[0], 16<<10, false) != "" {
 		return ""
 	}
 	return vs[0]
@@ -342,7 +316,7 @@ func (o *jsonObject) unknown(known ...string) {
 	slices.Sort(extra)
 	for _, k := range extra {
 		field := o.name(k)
-		if textProblem(k, 64, false) != "" {
+		if intake.CheckText(k, 64, false) != "" {
 			field = o.name("fields")
 		}
 		o.c.add(field, "unknown field: use %s", strings.Join(known, ", "))

@@ -45,7 +45,7 @@ func TestBuildLimits(t *testing.T) {
 		{"NUL in a name", map[string]string{"first_name": "Ann\x00"}, "first_name", "NUL"},
 		{"invalid UTF-8", map[string]string{"last_name": "Lee\xff"}, "last_name", "UTF-8"},
 		{"escape character", map[string]string{"company": "Acme\x1b[31m"}, "company", "U+001B"},
-		{"line break in a name", map[string]string{"first_name": "Ann\r\nBob"}, "first_name", "U+000D"},
+		{"line break in a name", map[string]string{"first_name": "Ann\r\nBob"}, "first_name", "must be one line"},
 		{"C1 control", map[string]string{"first_name": "An\u0085n"}, "first_name", "U+0085"},
 		{"tab is fine", map[string]string{"first_name": "Ann\tB"}, "", ""},
 		{"line breaks in notes are fine", map[string]string{"notes": "line one\r\nline two"}, "", ""},
@@ -206,12 +206,12 @@ func FuzzBuild(f *testing.F) {
 				t.Fatalf("phone %q", l.Phone)
 			}
 			for k, v := range l.Attributes {
-				if checkText(k, MaxAttributeNameLen*2, true) != "" || checkText(v, MaxAttributeValueLen, true) != "" {
+				if CheckText(k, MaxAttributeNameLen*2, true) != "" || CheckText(v, MaxAttributeValueLen, true) != "" {
 					t.Fatalf("attribute %q=%q", k, v)
 				}
 			}
 			for _, s := range []string{l.FirstName, l.LastName, l.Email, l.Company, l.ExternalID} {
-				if checkText(s, MaxEmailLen, false) != "" {
+				if CheckText(s, MaxEmailLen, false) != "" {
 					t.Fatalf("field %q", s)
 				}
 			}

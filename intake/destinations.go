@@ -126,7 +126,7 @@ func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string, valid bo
 	}) {
 		region := phonenumbers.GetRegionCodeForNumber(num)
 		allowed := strings.Join(d.Countries, ", ")
-		if checkText(allowed, 1024, false) != "" {
+		if CheckText(allowed, 1024, false) != "" {
 			allowed = quoteShort(allowed)
 		}
 		return &DestinationError{Phone: e164, Type: typ, Country: region, reason: fmt.Sprintf(

@@ -252,7 +252,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 			}
 			continue
 		}
-		if msg := checkText(name, MaxAttributeNameLen, true); msg != "" {
+		if msg := CheckText(name, MaxAttributeNameLen, true); msg != "" {
 			errs = append(errs, FieldError{"fields", "the field name " + quoteShort(name) + " " + msg})
 			continue
 		}
@@ -294,7 +294,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 	for _, in := range ins {
 		if in.field != "" {
 			if _, taken := fields[in.field]; !taken {
-				if msg := checkText(in.value, fieldLimit[in.field], in.field == "consent_text"); msg != "" {
+				if msg := CheckText(in.value, fieldLimit[in.field], in.field == "consent_text"); msg != "" {
 					errs = append(errs, FieldError{in.field, msg})
 					fields[in.field] = ""
 					continue
@@ -315,7 +315,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 	// the same way every time.
 	slices.SortFunc(attrs, func(a, b input) int { return strings.Compare(a.name, b.name) })
 	for _, in := range attrs {
-		if msg := checkText(in.value, MaxAttributeValueLen, true); msg != "" {
+		if msg := CheckText(in.value, MaxAttributeValueLen, true); msg != "" {
 			errs = append(errs, FieldError{in.key, msg})
 			continue
 		}
@@ -392,10 +392,11 @@ func hasKey(m map[string]string, k string) bool {
 	return ok
 }
 
-// checkText says what is wrong with a name or value, or "" when nothing
-// is: invalid UTF-8, NUL bytes, control characters other than tab (line
-// breaks too, unless multiline), or more than max characters.
-func checkText(s string, max int, multiline bool) string {
+// CheckText says what is wrong with a piece of text, or "" when nothing is:
+// invalid UTF-8, a NUL byte, a control character other than tab (line
+// breaks too, unless multiline), or more than max characters. The API checks
+// every text it takes with it.
+func CheckText(s string, max int, multiline bool) string {
 	if !utf8.ValidString(s) {
 		return "is not valid UTF-8 text"
 	}
@@ -404,6 +405,8 @@ func checkText(s string, max int, multiline bool) string {
 		case r == 0:
 			return "contains a NUL byte"
 		case r == '\t', multiline && (r == '\n' || r == '\r'):
+		case r == '\n' || r == '\r':
+			return "must be one line (no line breaks)"
 		case unicode.IsControl(r):
 			return fmt.Sprintf("contains the control character %U", r)
 		}
