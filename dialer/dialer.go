@@ -24,6 +24,18 @@ type Driver interface {
 	Dial(ctx context.Context, req DialRequest) (Call, error)
 }
 
+// ErrNotConfigured means a driver cannot place a call of this kind at all
+// as configured (no SIP trunk for phone numbers): nothing about the lead, so
+// no attempt of the lead should be spent on it.
+var ErrNotConfigured = errors.New("not configured for this call")
+
+// Preflight is implemented by drivers that can tell, before an attempt is
+// written, that they cannot call a destination at all as configured. The
+// error wraps ErrNotConfigured.
+type Preflight interface {
+	CanDial(to string) error
+}
+
 // DialRequest says whom to call and how.
 type DialRequest struct {
 	// To is a SIP URI, or an E.164 number the driver routes via its trunk.

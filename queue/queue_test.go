@@ -407,3 +407,59 @@ func TestDestinationsCheckedBeforeDial(t *testing.T) {
 		}
 	}
 }
+
+// TestNoTrunkSpendsNoAttempt: a dialer without a SIP trunk cannot call phone
+// numbers. That is its configuration, not the lead's number: no attempt is
+// spent, the lead is never marked invalid, and it says why it waits.
+func TestNoTrunkSpendsNoAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Prompts: fixture.Hum(0)}) // no trunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "no-trunk", ScriptID: "bant-en", CallerID: "+15550100",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	if err := st.StartCampaign(ctx, c.ID, ivr.MustParse("bant-en.yaml", src), src); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		id, _, err = st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: "+12125550704", TimeZone: fixture.DaytimeZone(st.Now())})
+		if err != nil {
+			return err
+		}
+		return q.EnqueueTx(ctx, tx, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, _ := store.GetLead(ctx, st.Pool(), id)
+		if strings.Contains(l.StatusReason, "no SIP trunk") {
+			if l.Status != queue.StatusQueued || l.AttemptCount != 0 {
+				t.Errorf("lead %s after %d attempts (%s); want queued, none spent", l.Status, l.AttemptCount, l.StatusReason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lead %s (%s), attempts %d", l.Status, l.StatusReason, l.AttemptCount)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -109,7 +109,19 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	}
 	drv := q.cfg.Drivers[camp.Driver]
 	if drv == nil {
+		// Another process may run it; the lead says why it waits meanwhile.
+		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued,
+			fmt.Sprintf("waiting for a dialer that runs the campaign's %s driver", camp.Driver), nil)
 		return fmt.Errorf("campaign %d uses driver %q, which this process does not run", camp.ID, camp.Driver)
+	}
+	if p, ok := drv.(dialer.Preflight); ok {
+		if err := p.CanDial(lead.Phone); err != nil {
+			// A configuration problem of this process, not of the lead: no
+			// attempt is spent; the job retries with backoff.
+			_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "cannot dial: "+err.Error(), nil)
+			log.Warn("cannot dial: fix the dialer's configuration", "error", err)
+			return err
+		}
 	}
 
 	// Take a call slot: this process's, then the campaign's (concurrency and

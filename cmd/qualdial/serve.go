@@ -405,6 +405,9 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		defer drv.Close()
 		drivers["sip"] = drv
+		if cfg.SIP.trunk == "" {
+			log.Warn("no --sip-trunk: SIP campaigns cannot call phone numbers; their leads wait, saying so in status_reason, until a process with a trunk dials them")
+		}
 	}
 	var twilioHooks http.Handler
 	if cfg.Twilio.sid != "" {

@@ -285,6 +285,15 @@ func (d *Driver) Close() error {
 	return nil
 }
 
+// CanDial implements dialer.Preflight: a phone number needs a trunk.
+func (d *Driver) CanDial(to string) error {
+	_, err := d.target(to)
+	if errors.Is(err, dialer.ErrNotConfigured) {
+		return err
+	}
+	return nil
+}
+
 // target turns a DialRequest's To into a SIP URI.
 func (d *Driver) target(to string) (gosip.Uri, error) {
 	var uri gosip.Uri
@@ -296,7 +305,7 @@ func (d *Driver) target(to string) (gosip.Uri, error) {
 		return uri, nil
 	case strings.HasPrefix(to, "+") && len(to) > 4 && strings.Trim(to[1:], "0123456789") == "":
 		if d.cfg.Trunk == "" {
-			return uri, fmt.Errorf("cannot dial %s: no SIP trunk is configured for phone numbers", dialer.MaskPhone(to))
+			return uri, fmt.Errorf("cannot dial %s: no SIP trunk is configured for phone numbers (--sip-trunk): %w", dialer.MaskPhone(to), dialer.ErrNotConfigured)
 		}
 		err := gosip.ParseUri("sip:"+to+"@"+d.cfg.Trunk, &uri)
 		return uri, err
@@ -312,6 +321,9 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	}
 	log = log.With("to", dialer.MaskPhone(req.To))
 	uri, err := d.target(req.To)
+	if errors.Is(err, dialer.ErrNotConfigured) {
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Reason: "no SIP trunk configured", Err: err}
+	}
 	if err != nil {
 		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: err}
 	}

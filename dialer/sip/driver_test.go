@@ -155,12 +155,22 @@ func TestDialFailuresAreClassified(t *testing.T) {
 	})
 	t.Run("bad targets", func(t *testing.T) {
 		t.Parallel()
-		for _, to := range []string{"5551234", "+15551234567"} { // no trunk configured for E.164
-			_, err := b.driver.Dial(t.Context(), dialer.DialRequest{To: to, CallerID: "+15550100"})
-			var de *dialer.DialError
-			if !errors.As(err, &de) || de.Disposition != dialer.InvalidNumber {
-				t.Errorf("%s: %v", to, err)
-			}
+		_, err := b.driver.Dial(t.Context(), dialer.DialRequest{To: "5551234", CallerID: "+15550100"})
+		var de *dialer.DialError
+		if !errors.As(err, &de) || de.Disposition != dialer.InvalidNumber {
+			t.Errorf("5551234: %v", err)
+		}
+		// No trunk for E.164 numbers: the driver's configuration, not the
+		// number — never "invalid number", and said before any attempt.
+		_, err = b.driver.Dial(t.Context(), dialer.DialRequest{To: "+15551234567", CallerID: "+15550100"})
+		if !errors.As(err, &de) || de.Disposition != dialer.Failed || !errors.Is(err, dialer.ErrNotConfigured) {
+			t.Errorf("+15551234567 without a trunk: %v", err)
+		}
+		if err := b.driver.CanDial("+15551234567"); !errors.Is(err, dialer.ErrNotConfigured) {
+			t.Errorf("CanDial without a trunk: %v", err)
+		}
+		if err := b.driver.CanDial(b.phone.URI("x")); err != nil {
+			t.Errorf("CanDial of a SIP URI: %v", err)
 		}
 		if _, err := b.driver.Dial(t.Context(), dialer.DialRequest{To: b.phone.URI("x")}); err == nil {
 			t.Error("dialled without a caller ID")
