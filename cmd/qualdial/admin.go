@@ -196,7 +196,7 @@ type cliDatabase struct {
 
 func (e *env) cliDatabaseFlags(cmd *cobra.Command, d *cliDatabase) {
 	e.databaseFlags(cmd, &d.db)
-	cmd.Flags().BoolVar(&d.demo, "demo", false, `use the database of "qualdial demo": its private PostgreSQL (running or not), or the database URL if one is set`)
+	cmd.Flags().BoolVar(&d.demo, "demo", false, `use the database of "qualdial demo": its private PostgreSQL (running or not), or QUALDIAL_DEMO_DATABASE_URL if set`)
 }
 
 // openCLIDatabase opens (and migrates) the database of an apikey or import
@@ -204,10 +204,11 @@ func (e *env) cliDatabaseFlags(cmd *cobra.Command, d *cliDatabase) {
 func (e *env) openCLIDatabase(cmd *cobra.Command, d *cliDatabase) (*store.Store, func(), error) {
 	cfg := d.db
 	if d.demo {
-		if cmd.Flags().Changed("data-dir") {
-			return nil, nil, errors.New(`--demo and --data-dir both say where the database is: use one of them`)
+		if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("database-url") {
+			return nil, nil, errors.New(`--demo and --data-dir or --database-url all say where the database is: use one of them`)
 		}
-		cfg.DataDir = e.demoDataDir()
+		// The demo's database, never serve's QUALDIAL_DATABASE_URL.
+		cfg.URL, cfg.DataDir = e.getenv(demoDatabaseURLEnv), e.demoDataDir()
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err

@@ -360,7 +360,9 @@ func TestDemo(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755) // the private PostgreSQL may run as another user
-	environ := map[string]string{"QUALDIAL_DEMO_DATA_DIR": filepath.Join(dir, "demo-pg")}
+	// serve's database (here one that does not answer) is never the
+	// demo's: the demo's fictional leads must not be dialled from there.
+	environ := map[string]string{"QUALDIAL_DEMO_DATA_DIR": filepath.Join(dir, "demo-pg"), "QUALDIAL_DATABASE_URL": "postgres://serve@127.0.0.1:1/production"}
 	getenv := func(k string) string { return environ[k] }
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -109,7 +109,9 @@ it stops there; otherwise it keeps serving the API until interrupted.`,
 			return e.demo(cmd.Context(), db, exit, httpAddr, timeout, log)
 		},
 	}
-	e.databaseFlagsIn(cmd, &db, e.defaultDemoDataDir(), demoDataDirEnv)
+	// Never QUALDIAL_DATABASE_URL: that is serve's database, and the demo's
+	// fictional leads must not be dialled or sent to a CRM from there.
+	e.databaseFlagsIn(cmd, &db, e.defaultDemoDataDir(), demoDataDirEnv, demoDatabaseURLEnv)
 	cmd.Flags().BoolVar(&exit, "exit", false, "stop after printing the outcome table")
 	cmd.Flags().Var(newHostPort(&httpAddr, "127.0.0.1:8080", "127.0.0.1:8080 or :8080"), "http", "HTTP address served after the table (without --exit)")
 	cmd.Flags().Var(newChoice(&logLevel, "warn", "debug", "info", "warn", "error"), "log-level", "log level on stderr")
@@ -121,6 +123,10 @@ it stops there; otherwise it keeps serving the API until interrupted.`,
 // keeps its own, apart from serve's, so that its test leads never share a
 // database with real ones.
 const demoDataDirEnv = "QUALDIAL_DEMO_DATA_DIR"
+
+// demoDatabaseURLEnv gives the demo a database of its own on a server; the
+// demo never takes serve's QUALDIAL_DATABASE_URL.
+const demoDatabaseURLEnv = "QUALDIAL_DEMO_DATABASE_URL"
 
 func (e *env) defaultDemoDataDir() string {
 	return filepath.Join(filepath.Dir(e.defaultDataDir()), "demo-postgres")

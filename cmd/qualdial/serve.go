@@ -156,15 +156,15 @@ func (e *env) defaultDataDir() string {
 }
 
 func (e *env) databaseFlags(cmd *cobra.Command, c *databaseConfig) {
-	e.databaseFlagsIn(cmd, c, e.defaultDataDir(), "QUALDIAL_DATA_DIR")
+	e.databaseFlagsIn(cmd, c, e.defaultDataDir(), "QUALDIAL_DATA_DIR", "QUALDIAL_DATABASE_URL", "DATABASE_URL")
 }
 
 // databaseFlagsIn adds the database flags with the private PostgreSQL's
 // default data directory and its environment variable.
-func (e *env) databaseFlagsIn(cmd *cobra.Command, c *databaseConfig, dataDir, dataDirEnv string) {
+func (e *env) databaseFlagsIn(cmd *cobra.Command, c *databaseConfig, dataDir, dataDirEnv string, urlEnv ...string) {
 	fl := cmd.Flags()
 	fl.StringVar(&c.URL, "database-url", "", "PostgreSQL URL; empty starts a private PostgreSQL")
-	e.bindEnv(fl, "database-url", "QUALDIAL_DATABASE_URL", "DATABASE_URL")
+	e.bindEnv(fl, "database-url", urlEnv...)
 	fl.Var(newAbsPath(&c.DataDir, dataDir), "data-dir", "data directory of the private PostgreSQL")
 	e.bindEnv(fl, "data-dir", dataDirEnv)
 	fl.StringVar(&c.RunAs, "pg-user", "", "OS user that runs the private PostgreSQL when qualdial runs as root (default postgres, else nobody)")
