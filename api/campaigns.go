@@ -730,6 +730,9 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if err != nil {
 		return err
 	}
+	if c.Status == "finished" {
+		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("campaign %s is finished: it takes no new leads", quote(c.Name))}
+	}
 	q, err := readQuery(r, "mapping", "charset", "filename")
 	if err != nil {
 		return err
@@ -888,6 +891,7 @@ func importCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 	}
 	delim := string(rd.Delimiter())
 	dest := c.Destinations()
+	now := st.Now()
 	// Normalising phone numbers with libphonenumber is the costly part:
 	// rows are built on every core. Order does not matter — duplicates are
 	// resolved by row number in the database — and the channels keep
@@ -933,7 +937,7 @@ func importCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 			for rec := range records {
 				raw := strings.Join(rec.Raw, delim)
 				it := store.ImportItem{Row: rec.Row, Raw: raw}
-				if l, err := intake.BuildWith(rec.Values, intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest}); err != nil {
+				if l, err := intake.BuildWith(rec.Values, intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest, Now: now}); err != nil {
 					it.Reject = err.Error()
 				} else {
 					p := leadParams(c.ID, l, "import")

@@ -197,7 +197,7 @@ func TestGeneratedClientFlow(t *testing.T) {
 	again, err := web.CreateLeadWithFormdataBodyWithResponse(ctx, &apiclient.CreateLeadParams{IdempotencyKey: ptr("form-7f3a")}, apiclient.LeadForm{
 		Campaign: ptr("generated"), Phone: ptr("(212) 555-0123"), Name: ptr("Ann Lee"), ConsentText: ptr("I agree to be called about my demo"),
 		ConsentIp: ptr("203.0.113.9"), AdditionalProperties: map[string]string{"page_url": "https://acme.example/demo"}})
-	if err != nil || again.JSON200 == nil || again.JSON200.Lead.Id != l.Id {
+	if err != nil || again.JSON202 == nil || again.JSON202.Lead.Id != l.Id || !again.JSON202.Created { // the first answer again
 		t.Errorf("retry: %v %d %s", err, again.StatusCode(), again.Body)
 	}
 

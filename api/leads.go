@@ -258,8 +258,12 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	if err != nil {
 		return err
 	}
+	if c.Status == "finished" {
+		// A form still pointed at an old campaign must hear it, not lose leads.
+		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("campaign %s is finished: it takes no new leads", quote(c.Name))}
+	}
 	dest := c.Destinations()
-	l, err := intake.BuildWith(values, intake.BuildOptions{Country: c.DefaultCountry, Destinations: &dest})
+	l, err := intake.BuildWith(values, intake.BuildOptions{Country: c.DefaultCountry, Destinations: &dest, Now: s.store.Now()})
 	if err != nil {
 		return err
 	}
@@ -268,57 +272,90 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	actor := keyActor(key)
 	params := leadParams(c.ID, l, "web_form")
 	params.Actor = actor
-	var id int64
-	var created bool
+	var answer store.IdempotentAnswer
 	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
 		if idem != "" {
-			prev, err := s.store.ClaimIdempotencyKey(ctx, tx, key.ID, idem, bodyHash(values, c.ID))
+			first, err := s.store.ClaimIdempotencyKey(ctx, tx, key.ID, idem, bodyHash(values, c.ID))
 			if errors.Is(err, store.ErrIdempotencyReused) {
 				return invalid(intake.FieldError{Field: "Idempotency-Key",
 					Message: "was used before with a different body: use a new key for a new lead, or resend the first body unchanged"})
 			}
-			if err != nil || prev != 0 {
-				id = prev
+			if err != nil || first != nil {
+				if first != nil {
+					answer = *first // a retry gets the first answer again
+				}
 				return err
 			}
 		}
-		id, created, err = s.store.InsertLead(ctx, tx, params)
+		id, created, err := s.store.InsertLead(ctx, tx, params)
 		if err != nil {
 			return err
 		}
 		if created {
-			if err := s.cfg.Dialer.EnqueueTx(ctx, tx, id); err != nil {
+			if err := s.enqueueNew(ctx, tx, id, c); err != nil {
 				return err
 			}
 		} else if err := s.consentAdded(ctx, tx, c, id, params.Consent, actor); err != nil {
 			return err
 		}
+		lead, err := store.GetLead(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		warnings := l.Warnings
+		if warnings == nil {
+			warnings = []string{}
+		}
+		answer.Status = http.StatusOK
+		if created {
+			answer.Status = http.StatusAccepted
+		}
+		// dial says what the lead's own status says: never a prediction
+		// that contradicts it.
+		if answer.Body, err = json.Marshal(map[string]any{"lead": toLeadJSON(lead), "created": created, "dial": leadDial(lead),
+			"warnings": warnings}); err != nil {
+			return err
+		}
 		if idem != "" {
-			return s.store.SetIdempotencyLead(ctx, tx, key.ID, idem, id)
+			return s.store.SetIdempotentAnswer(ctx, tx, key.ID, idem, id, answer)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	lead, err := store.GetLead(ctx, s.store.Pool(), id)
-	if err != nil {
-		return err
-	}
-	dial, err := s.cfg.Dialer.Explain(ctx, lead, c)
-	if err != nil {
-		return err
-	}
-	status := http.StatusAccepted
-	if !created {
-		status = http.StatusOK
-	}
-	warnings := l.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	writeJSON(w, status, map[string]any{"lead": toLeadJSON(lead), "created": created, "dial": dialJSON(dial), "warnings": warnings})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(answer.Status)
+	_, _ = w.Write(append(answer.Body, '\n'))
 	return nil
+}
+
+// enqueueNew schedules a new lead's call in the lead's transaction, with the
+// status the pre-dial checks give it right now: queued, or scheduled for a
+// time and why, or blocked and why — so the answer and the lead agree.
+func (s *server) enqueueNew(ctx context.Context, tx pgx.Tx, id int64, c *store.Campaign) error {
+	if err := s.cfg.Dialer.EnqueueTx(ctx, tx, id); err != nil {
+		return err
+	}
+	lead, err := store.GetLead(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	d, err := s.cfg.Dialer.Explain(ctx, lead, c)
+	if err != nil || d.Status == queue.StatusQueued {
+		return err
+	}
+	return s.store.SetLeadStatus(ctx, tx, id, "system", d.Status, d.Reason, d.Next)
+}
+
+// leadDial is the dial part of an intake answer: the lead's own status.
+func leadDial(l *store.Lead) map[string]any {
+	m := map[string]any{"status": l.Status, "reason": l.StatusReason}
+	if l.NextAttemptAt != nil {
+		m["next_attempt_at"] = l.NextAttemptAt.UTC()
+	}
+	return m
 }
 
 // consentAdded records consent a new intake brings for an existing lead

@@ -216,7 +216,14 @@ type BuildOptions struct {
 	// Destinations, when set, refuses numbers it does not allow (premium
 	// rate, other countries…) as a phone field error.
 	Destinations *Destinations
+	// Now is when the lead arrives: consent given later than that (beyond
+	// ConsentSkew, for clocks a little apart) is refused. Zero: not checked.
+	Now time.Time
 }
+
+// ConsentSkew is how far in the future a consent time may be (the form's
+// clock may run a little ahead of qualdial's).
+const ConsentSkew = 5 * time.Minute
 
 // Build makes a lead from named values; it is BuildWith without a
 // destination check.
@@ -369,8 +376,11 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 	l.Consent.Source, l.Consent.Text, l.Consent.Version, l.Consent.Page = fields["consent_source"], fields["consent_text"], fields["consent_version"], fields["consent_page"]
 	if at := fields["consent_at"]; at != "" {
 		t, err := parseTime(at)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, FieldError{"consent_at", err.Error()})
+		case !o.Now.IsZero() && t.After(o.Now.Add(ConsentSkew)):
+			errs = append(errs, FieldError{"consent_at", fmt.Sprintf("%s is in the future: consent is given before the lead arrives", at)})
 		}
 		l.Consent.At = t
 	}

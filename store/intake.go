@@ -108,33 +108,47 @@ var ErrIdempotencyReused = errors.New("the idempotency key was used with another
 // returns 0 (the caller creates the lead and calls SetIdempotencyLead in
 // the same transaction); a request using the key again waits for the first
 // to commit, then gets the lead it answered with, or ErrIdempotencyReused
-// when its body differs.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, apiKey int64, key string, bodyHash []byte) (leadID int64, err error) {
+// IdempotentAnswer is the answer a request with an idempotency key got the
+// first time: a retry gets it again, unchanged.
+type IdempotentAnswer struct {
+	Status int
+	Body   []byte
+}
+
+// ClaimIdempotencyKey takes an idempotency key for a request body, in tx.
+// A new key returns nil: the caller answers and records its answer with
+// SetIdempotentAnswer in the same transaction. A key used before with the
+// same body returns that first answer; with another body,
+// ErrIdempotencyReused.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, apiKey int64, key string, bodyHash []byte) (*IdempotentAnswer, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (api_key_id, key, body_hash, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING`, apiKey, key, bodyHash, s.now())
 	if err != nil {
-		return 0, fmt.Errorf("idempotency key: %w", err)
+		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
-		return 0, nil
+		return nil, nil
 	}
-	var hash []byte
-	var lead *int64
-	if err := tx.QueryRow(ctx, `SELECT body_hash, lead_id FROM idempotency_keys WHERE api_key_id = $1 AND key = $2`, apiKey, key).Scan(&hash, &lead); err != nil {
-		return 0, fmt.Errorf("idempotency key: %w", err)
+	var hash, body []byte
+	var status *int
+	if err := tx.QueryRow(ctx, `SELECT body_hash, response_status, response FROM idempotency_keys WHERE api_key_id = $1 AND key = $2`,
+		apiKey, key).Scan(&hash, &status, &body); err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
 	if !bytes.Equal(hash, bodyHash) {
-		return 0, ErrIdempotencyReused
+		return nil, ErrIdempotencyReused
 	}
-	if lead == nil {
-		return 0, fmt.Errorf("idempotency key %q has no lead", key)
+	if status == nil {
+		return nil, fmt.Errorf("idempotency key %q has no answer", key)
 	}
-	return *lead, nil
+	return &IdempotentAnswer{Status: *status, Body: body}, nil
 }
 
-// SetIdempotencyLead records the lead an idempotency key answered with.
-func (s *Store) SetIdempotencyLead(ctx context.Context, tx pgx.Tx, apiKey int64, key string, leadID int64) error {
-	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET lead_id = $3 WHERE api_key_id = $1 AND key = $2`, apiKey, key, leadID); err != nil {
+// SetIdempotentAnswer records the lead and the answer of a key's first
+// request.
+func (s *Store) SetIdempotentAnswer(ctx context.Context, tx pgx.Tx, apiKey int64, key string, leadID int64, a IdempotentAnswer) error {
+	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET lead_id = $3, response_status = $4, response = $5 WHERE api_key_id = $1 AND key = $2`,
+		apiKey, key, leadID, a.Status, a.Body); err != nil {
 		return fmt.Errorf("idempotency key: %w", err)
 	}
 	return nil

@@ -5,14 +5,17 @@
 
 -- +goose Up
 -- An Idempotency-Key remembers the hash of the canonical body it came
--- with (a reuse with another body is refused) and the lead it answered
--- with. lead_id is NULL only inside the transaction that creates it.
+-- with (a reuse with another body is refused), the lead it answered with and
+-- the answer itself, which a retry gets again. lead_id and the answer are
+-- NULL only inside the transaction that creates the key.
 CREATE TABLE idempotency_keys (
-    api_key_id bigint NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
-    key        text NOT NULL CHECK (key <> '' AND length(key) <= 255),
-    body_hash  bytea NOT NULL CHECK (octet_length(body_hash) = 32),
-    lead_id    bigint REFERENCES leads (id) ON DELETE CASCADE,
-    created_at timestamptz NOT NULL,
+    api_key_id      bigint NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    key             text NOT NULL CHECK (key <> '' AND length(key) <= 255),
+    body_hash       bytea NOT NULL CHECK (octet_length(body_hash) = 32),
+    lead_id         bigint REFERENCES leads (id) ON DELETE CASCADE,
+    response_status smallint,
+    response        jsonb,
+    created_at      timestamptz NOT NULL,
     PRIMARY KEY (api_key_id, key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
