@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/store"
@@ -63,5 +64,66 @@ func TestFinishedCampaignTakesNoLeads(t *testing.T) {
 	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leads`).Scan(&n)
 	if n != 0 {
 		t.Errorf("%d leads stored in a finished campaign", n)
+	}
+}
+
+// TestRecycleShowsTheRecall: a rep's recycle with recall_at says when the
+// lead is called again, in next_attempt_at and its reason; a recall time
+// that is not in the future is refused.
+func TestRecycleShowsTheRecall(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cid := b.campaign(t, "recycle", nil)
+	res := b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json", strings.NewReader(`{"campaign": "recycle", "phone": "+12125550186"}`))
+	id := leadID(t, res)
+	b.salesReady(t, cid, id, "+12125550186", 24*time.Hour)
+	if res := b.do(t, "POST", "/v1/leads/next", store.RoleSales, "", nil); res.status != http.StatusOK {
+		t.Fatalf("claim: %d %s", res.status, res.body)
+	}
+	path := fmt.Sprintf("/v1/leads/%d/recycle", id)
+	past := b.st.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	problem(t, "recall in the past", b.do(t, "POST", path, store.RoleSales, "application/json", strings.NewReader(`{"recall_at": "`+past+`"}`)),
+		http.StatusUnprocessableEntity, "recall_at", "not in the future")
+	at := b.st.Now().Add(40 * 24 * time.Hour).UTC().Truncate(time.Second)
+	res = b.do(t, "POST", path, store.RoleSales, "application/json", strings.NewReader(`{"recall_at": "`+at.Format(time.RFC3339)+`"}`))
+	if res.status != http.StatusOK {
+		t.Fatalf("recycle: %d %s", res.status, res.body)
+	}
+	lead := b.do(t, "GET", fmt.Sprintf("/v1/leads/%d", id), store.RoleAdmin, "", nil).json(t)["lead"].(map[string]any)
+	want := at.Format(time.RFC3339)
+	if lead["next_attempt_at"] != want || lead["recall_at"] != want || lead["route"] != "nurture" ||
+		!strings.Contains(lead["status_reason"].(string), "called again from "+want) {
+		t.Errorf("recycled lead %v; want next_attempt_at and recall_at %s, and a reason that says so", lead, want)
+	}
+}
+
+// TestJSONThatWouldBeReadWrong: input encoding/json would quietly change is
+// refused with the field it concerns.
+func TestJSONThatWouldBeReadWrong(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.campaign(t, "json", nil)
+	post := func(body string) response {
+		return b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json", strings.NewReader(body))
+	}
+	problem(t, "lone surrogate", post(`{"campaign": "json", "phone": "+12125550187", "first_name": "A\ud800B"}`),
+		http.StatusUnprocessableEntity, "first_name", "surrogate")
+	problem(t, "duplicate key", post(`{"campaign": "json", "phone": "+12125550187", "phone": "+12125550188"}`),
+		http.StatusUnprocessableEntity, "phone", "twice")
+	problem(t, "object for a name", post(`{"campaign": "json", "phone": "+12125550187", "first_name": {"a": 1}}`),
+		http.StatusUnprocessableEntity, "first_name", "not an object")
+	res := post(`{"campaign": "json", "phone": "+12125550189", "first_name": "Ann \u00e9\ud83d\ude00", "utm": {"source": "ad"}}`)
+	if res.status != http.StatusAccepted {
+		t.Fatalf("valid escapes and a nested attribute: %d %s", res.status, res.body)
+	}
+	if l := res.json(t)["lead"].(map[string]any); l["first_name"] != "Ann é😀" || l["attributes"].(map[string]any)["utm"] != `{"source":"ad"}` {
+		t.Errorf("lead %v", l)
+	}
+	problem(t, "body on next", b.do(t, "POST", "/v1/leads/next", store.RoleSales, "application/json", strings.NewReader(`{"campaign": 1}`)),
+		http.StatusUnprocessableEntity, "body", "no body")
+	var n int
+	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leads`).Scan(&n)
+	if n != 1 {
+		t.Errorf("%d leads stored; want only the valid one", n)
 	}
 }

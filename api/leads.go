@@ -47,6 +47,7 @@ type leadJSON struct {
 	Status        string            `json:"status"`
 	StatusReason  string            `json:"status_reason,omitempty"`
 	NextAttemptAt *time.Time        `json:"next_attempt_at,omitempty"`
+	RecallAt      *time.Time        `json:"recall_at,omitempty"`
 	Attempts      int               `json:"attempts"`
 	Outcome       string            `json:"outcome,omitempty"`
 	Class         string            `json:"class,omitempty"`
@@ -65,7 +66,7 @@ func toLeadJSON(l *store.Lead) leadJSON {
 	}
 	return leadJSON{ID: l.ID, CampaignID: l.CampaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
 		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: l.Status, StatusReason: l.StatusReason,
-		NextAttemptAt: l.NextAttemptAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
+		NextAttemptAt: l.NextAttemptAt, RecallAt: l.RecallAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
 		SalesStage: l.SalesStage, AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
 }
 
@@ -96,9 +97,12 @@ func (s *server) readValues(w http.ResponseWriter, r *http.Request) (map[string]
 			case json.Number, bool:
 				values[k] = fmt.Sprint(t)
 			default:
+				if intake.Canonical(k) != "" {
+					return nil, invalid(intake.FieldError{Field: k, Message: "must be text, a number or true/false, not an object or a list"})
+				}
 				var b bytes.Buffer
 				_ = json.Compact(&b, raw)
-				values[k] = b.String()
+				values[k] = b.String() // an attribute: kept as its JSON
 			}
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
@@ -572,6 +576,9 @@ func (s *server) claimNext(w http.ResponseWriter, r *http.Request, key *store.AP
 	if err != nil {
 		return err
 	}
+	if r.ContentLength != 0 {
+		q.c.add("body", "this endpoint takes no body: filter with ?campaign=")
+	}
 	if err := q.c.err(); err != nil {
 		return err
 	}
@@ -624,8 +631,16 @@ func (s *server) salesAction(action string) handlerFunc {
 					continue
 				}
 				t, err := time.Parse(time.RFC3339, v)
-				if err != nil {
+				now := s.store.Now()
+				switch {
+				case err != nil:
 					c.add("recall_at", "%s: use RFC 3339, e.g. 2026-12-01T10:00:00Z", quote(v))
+					continue
+				case !t.After(now):
+					c.add("recall_at", "%s is not in the future: when should the lead be called again?", quote(v))
+					continue
+				case t.After(now.AddDate(2, 0, 0)):
+					c.add("recall_at", "%s is more than two years away", quote(v))
 					continue
 				}
 				recall = &t

@@ -295,7 +295,46 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("the body has more than one JSON value")
 	}
+	if name, ok := duplicateKey(body); ok {
+		return nil, invalid(intake.FieldError{Field: name, Message: "given twice in the body: give it once"})
+	}
+	// encoding/json turns an escaped lone surrogate (\ud800) into U+FFFD
+	// silently; text must arrive as it was meant.
+	if bytes.Contains(body, []byte(`\u`)) && !bytes.Contains(body, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) {
+		for k, raw := range m {
+			var v any
+			if json.Unmarshal(raw, &v) == nil && strings.ContainsRune(fmt.Sprint(v), utf8.RuneError) {
+				return nil, invalid(intake.FieldError{Field: k, Message: `contains a \u escape that is not a character (a lone UTF-16 surrogate)`})
+			}
+		}
+	}
 	return m, nil
+}
+
+// duplicateKey reports a name given twice in a JSON object's top level
+// (encoding/json would keep the last one silently).
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 func (o *jsonObject) name(field string) string {

@@ -308,27 +308,6 @@ func (e DNCSource) Valid() bool {
 	}
 }
 
-// Defines values for DialStatusStatus.
-const (
-	DialStatusStatusBlocked   DialStatusStatus = "blocked"
-	DialStatusStatusQueued    DialStatusStatus = "queued"
-	DialStatusStatusScheduled DialStatusStatus = "scheduled"
-)
-
-// Valid indicates whether the value is a known member of the DialStatusStatus enum.
-func (e DialStatusStatus) Valid() bool {
-	switch e {
-	case DialStatusStatusBlocked:
-		return true
-	case DialStatusStatusQueued:
-		return true
-	case DialStatusStatusScheduled:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ImportCharset.
 const (
 	ImportCharsetUtf16be     ImportCharset = "utf-16be"
@@ -878,15 +857,12 @@ type DNCPage struct {
 // DNCSource defines model for DNCSource.
 type DNCSource string
 
-// DialStatus defines model for DialStatus.
+// DialStatus the lead's own status, reason and next attempt: queued, scheduled for a time and why, blocked and why (or, for a lead already there, wherever it is)
 type DialStatus struct {
-	NextAttemptAt *time.Time       `json:"next_attempt_at,omitempty"`
-	Reason        string           `json:"reason"`
-	Status        DialStatusStatus `json:"status"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	Reason        string     `json:"reason"`
+	Status        LeadStatus `json:"status"`
 }
-
-// DialStatusStatus defines model for DialStatus.Status.
-type DialStatusStatus string
 
 // Event defines model for Event.
 type Event struct {
@@ -974,13 +950,16 @@ type Lead struct {
 	NextAttemptAt *time.Time   `json:"next_attempt_at,omitempty"`
 	Outcome       *LeadOutcome `json:"outcome,omitempty"`
 	Phone         string       `json:"phone"`
-	Route         *Route       `json:"route,omitempty"`
-	SalesStage    *SalesStage  `json:"sales_stage,omitempty"`
-	SlaDueAt      *time.Time   `json:"sla_due_at,omitempty"`
-	Status        LeadStatus   `json:"status"`
-	StatusReason  *string      `json:"status_reason,omitempty"`
-	TimeZone      *string      `json:"time_zone,omitempty"`
-	Total         *int         `json:"total,omitempty"`
+
+	// RecallAt when a nurture lead is called again (a class's recall_after, or a recycle)
+	RecallAt     *time.Time  `json:"recall_at,omitempty"`
+	Route        *Route      `json:"route,omitempty"`
+	SalesStage   *SalesStage `json:"sales_stage,omitempty"`
+	SlaDueAt     *time.Time  `json:"sla_due_at,omitempty"`
+	Status       LeadStatus  `json:"status"`
+	StatusReason *string     `json:"status_reason,omitempty"`
+	TimeZone     *string     `json:"time_zone,omitempty"`
+	Total        *int        `json:"total,omitempty"`
 }
 
 // LeadOutcome defines model for Lead.Outcome.
@@ -988,9 +967,11 @@ type LeadOutcome string
 
 // LeadCreated defines model for LeadCreated.
 type LeadCreated struct {
-	Created bool       `json:"created"`
-	Dial    DialStatus `json:"dial"`
-	Lead    Lead       `json:"lead"`
+	Created bool `json:"created"`
+
+	// Dial the lead's own status, reason and next attempt: queued, scheduled for a time and why, blocked and why (or, for a lead already there, wherever it is)
+	Dial DialStatus `json:"dial"`
+	Lead Lead       `json:"lead"`
 
 	// Warnings what the lead was accepted despite (an extension kept aside, a second phone number…)
 	Warnings []string `json:"warnings"`
