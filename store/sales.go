@@ -129,8 +129,8 @@ var transitions = map[string]struct {
 	ActionContacted: {[]string{"open", "accepted"}, `sales_stage = 'contacted', contacted_at = $5,
 		assigned_to = coalesce(assigned_to, nullif($2::bigint, 0)),
 		sla_status = CASE WHEN sla_status = 'breached' OR $5 > sla_due_at THEN 'breached' ELSE 'met' END`, "lead.contacted"},
-	ActionWon:     {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = $5`, "lead.won"},
-	ActionLost:    {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = $5`, "lead.lost"},
+	ActionWon:  {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = $5`, "lead.won"},
+	ActionLost: {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = $5`, "lead.lost"},
 	ActionRecycle: {[]string{"open", "accepted", "contacted"}, `sales_stage = 'recycled', route = 'nurture', recall_at = $3, closed_at = $5,
 		next_attempt_at = $3, status_reason = CASE WHEN $3::timestamptz IS NULL THEN 'recycled to nurture by sales; no new call planned'
 			ELSE 'recycled to nurture by sales: called again from ' || to_char($3::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END`, "lead.recycled"},
