@@ -591,7 +591,7 @@ func (s *server) campaignAction(action string) handlerFunc {
 			return err
 		}
 		conflict := func(status string) error {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s a %s campaign: %s", action, status, move.instead[status])}
+			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s %s %s campaign: %s", action, article(status), status, move.instead[status])}
 		}
 		if !slices.Contains(move.from, c.Status) {
 			return conflict(c.Status)
@@ -1013,4 +1013,12 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 		err = fmt.Errorf("import %d rejects: %w", imp.ID, err)
 	}
 	return out.finish(err)
+}
+
+// article is "a" or "an" for a word.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }

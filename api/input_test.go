@@ -230,6 +230,9 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		{"PUT", "/v1/campaigns/1", 405, []string{"GET", "PATCH"}},
 		{"PATCH", "/v1/leads/1", 405, []string{"GET"}},
 		{"POST", "/healthz", 405, []string{"GET"}},
+		{"GET", "/v1/leads/next", 405, []string{"POST"}},
+		{"GET", "//v1/leads", 404, nil},
+		{"GET", "/v1/leads/1/../1", 404, nil},
 	} {
 		res := b.raw(t, tc.method, tc.path, store.RoleAdmin, "", nil)
 		problem(t, tc.method+" "+tc.path, res, tc.status, "")

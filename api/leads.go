@@ -419,6 +419,11 @@ func (s *server) visibleLead(r *http.Request, key *store.APIKey, id int64) (*sto
 }
 
 func (s *server) getLead(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if r.PathValue("id") == "next" {
+		// /v1/leads/next is POST only; GET would read "next" as an id.
+		w.Header().Set("Allow", http.MethodPost)
+		return &apiError{status: http.StatusMethodNotAllowed, detail: `"/v1/leads/next" does not take GET: use POST`}
+	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -673,8 +678,10 @@ func (s *server) salesAction(action string) handlerFunc {
 // stageConflict is the 409 of a sales action the lead's stage does not
 // allow, naming the stage and the ones that would.
 func (s *server) stageConflict(r *http.Request, id int64, action string) error {
-	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s the lead from its stage %s: %s works from %s",
-		action, s.salesStage(r, id), action, strings.Join(salesFrom[action], " or "))}
+	verb := map[string]string{store.ActionContacted: "mark the lead contacted", store.ActionWon: "mark the lead won",
+		store.ActionLost: "mark the lead lost", store.ActionRecycle: "recycle the lead", store.ActionRelease: "release the lead"}[action]
+	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s from its stage %s: that works from %s",
+		verb, s.salesStage(r, id), strings.Join(salesFrom[action], " or "))}
 }
 
 // salesStage names a lead's sales stage for a message.
@@ -710,7 +717,7 @@ func (s *server) assignLead(w http.ResponseWriter, r *http.Request, key *store.A
 	lead, err := s.store.AssignLead(r.Context(), id, user, store.SalesActor{UserID: key.UserID, Admin: true})
 	switch {
 	case errors.Is(err, store.ErrNoUser):
-		return invalid(intake.FieldError{Field: "user_id", Message: fmt.Sprintf("no active user %d", user)})
+		return invalid(intake.FieldError{Field: "user_id", Message: fmt.Sprintf("no rep %d: the user must hold a live sales key (user_id in GET /v1/apikeys)", user)})
 	case errors.Is(err, store.ErrConflict):
 		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot assign a lead in stage %s: only open, accepted or contacted leads",
 			s.salesStage(r, id))}

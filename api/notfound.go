@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -11,6 +12,15 @@ import (
 // instead of Go's plain text. Requests a route matches pass through.
 func (s *server) problems(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect a path that is not clean (//v1/leads,
+		// /v1/leads/1/../1) with an HTML body: an API names the path to use.
+		if p := r.URL.Path; p != "" {
+			if c := path.Clean(p); c != p && c+"/" != p {
+				s.writeError(w, r, &apiError{status: http.StatusNotFound,
+					detail: fmt.Sprintf("no endpoint %s: the path is not clean; did you mean %s?", quote(p), quote(c))})
+				return
+			}
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
@@ -30,7 +40,6 @@ func (s *server) problems(mux *http.ServeMux) http.Handler {
 			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed,
 				detail: fmt.Sprintf("%s does not take %s: use %s", quote(r.URL.Path), r.Method, strings.ReplaceAll(allow, ",", " or"))})
 		default:
-			// A redirect to the canonical path, or anything else: as is.
 			for k, v := range rec.header {
 				w.Header()[k] = v
 			}

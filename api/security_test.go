@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +84,24 @@ func TestWebhookSubscriptionRefusesInternalURLs(t *testing.T) {
 			t.Errorf("%.60s: the answer repeats the credentials: %s", url, res.body)
 		}
 	}
-	res := b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", jsonBody(map[string]any{"url": "https://crm.example/hooks?tenant=7"}))
+	// A name that resolves inside (this machine's own host name) is refused
+	// when subscribing, not only at every delivery.
+	if host, err := os.Hostname(); err == nil {
+		if addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host); err == nil && len(addrs) > 0 &&
+			(addrs[0].Unmap().IsLoopback() || addrs[0].Unmap().IsPrivate()) {
+			res := b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", jsonBody(map[string]any{"url": "https://" + host + ":8443/hooks"}))
+			fields := problemFields(t, res)
+			if res.status != 422 || len(fields) != 1 || !strings.Contains(fields[0]["message"].(string), "resolves to an address webhooks may not reach") {
+				t.Errorf("https://%s (resolves to %v): %d %s", host, addrs, res.status, res.body)
+			}
+		}
+	}
+	// No events is not all events.
+	res := b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", jsonBody(map[string]any{"url": "https://crm.example/hooks", "events": []string{}}))
+	if fields := problemFields(t, res); res.status != 422 || len(fields) != 1 || fields[0]["field"] != "events" {
+		t.Errorf("events []: %d %s", res.status, res.body)
+	}
+	res = b.do(t, "POST", "/v1/webhooks", store.RoleAdmin, "application/json", jsonBody(map[string]any{"url": "https://crm.example/hooks?tenant=7"}))
 	if res.status != 201 || res.json(t)["signature"] != "v2" {
 		t.Fatalf("public https URL: %d %s", res.status, res.body)
 	}

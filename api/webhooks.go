@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/queue"
@@ -24,12 +28,17 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, key *stor
 	}
 	var errs intake.Errors
 	policy := queue.WebhookPolicy{AllowHTTP: s.cfg.WebhookAllowHTTP, AllowNets: s.cfg.WebhookAllowNets}
-	if _, err := policy.CheckURL(body.URL); err != nil {
+	if u, err := policy.CheckURL(body.URL); err != nil {
 		// The reason never repeats the URL, which may hold credentials.
 		errs = append(errs, intake.FieldError{Field: "url", Message: err.Error()})
+	} else if msg := resolvesInside(r.Context(), policy, u.Hostname()); msg != "" {
+		errs = append(errs, intake.FieldError{Field: "url", Message: msg})
 	}
-	if len(body.Events) == 0 {
-		body.Events = store.WebhookEvents
+	switch {
+	case body.Events == nil:
+		body.Events = store.WebhookEvents // left out: all of them
+	case len(body.Events) == 0:
+		errs = append(errs, intake.FieldError{Field: "events", Message: fmt.Sprintf("name at least one of %v, or leave events out for all", store.WebhookEvents)})
 	}
 	for _, e := range body.Events {
 		if !slices.Contains(store.WebhookEvents, e) {
@@ -88,4 +97,26 @@ func withoutCredentials(raw string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// resolvesInside looks a webhook's host name up now and says why an address
+// it resolves to may not be reached ("" when none): a name that points inside
+// is refused at once rather than failing every delivery. A name that does not
+// resolve now is accepted; every delivery checks the addresses again.
+func resolvesInside(ctx context.Context, policy queue.WebhookPolicy, host string) string {
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return "" // an address: CheckURL checked it
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if err := policy.CheckAddr(a.Unmap()); err != nil {
+			return fmt.Sprintf("%s resolves to an address webhooks may not reach: %v", host, err)
+		}
+	}
+	return ""
 }

@@ -123,6 +123,9 @@ type APIKeyInfo struct {
 	Name   string `json:"name"`
 	Role   string `json:"role"`
 	Prefix string `json:"prefix"`
+	// UserID is the person the key belongs to (a rep's, for assigning
+	// sales leads); nil for keys of no one (intake).
+	UserID *int64 `json:"user_id"`
 	// Signed is set when requests with the key must be HMAC-signed.
 	Signed    bool      `json:"signed"`
 	CreatedAt time.Time `json:"created_at"`
@@ -133,11 +136,11 @@ type APIKeyInfo struct {
 	RevokedAt *time.Time `json:"revoked_at"`
 }
 
-const apiKeyInfoColumns = `id, name, role, prefix, hmac_secret IS NOT NULL, created_at, last_used_at, revoked_at`
+const apiKeyInfoColumns = `id, name, role, prefix, user_id, hmac_secret IS NOT NULL, created_at, last_used_at, revoked_at`
 
 func scanAPIKeyInfo(row pgx.Row) (*APIKeyInfo, error) {
 	var k APIKeyInfo
-	if err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.Signed, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt); err != nil {
+	if err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.UserID, &k.Signed, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt); err != nil {
 		return nil, err
 	}
 	return &k, nil

@@ -200,7 +200,9 @@ func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, act
 func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesActor) (*Lead, error) {
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
 		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL)`, toUser).Scan(&ok); err != nil {
+		// A rep: an active user with a live sales key.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users u JOIN api_keys k ON k.user_id = u.id
+			WHERE u.id = $1 AND u.disabled_at IS NULL AND k.role = 'sales' AND k.revoked_at IS NULL)`, toUser).Scan(&ok); err != nil {
 			return fmt.Errorf("assign lead %d: %w", leadID, err)
 		}
 		if !ok {

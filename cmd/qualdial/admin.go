@@ -71,9 +71,10 @@ With --demo, the key is made in the database of "qualdial demo".`,
 		Use:   "list",
 		Short: "List API keys, revoked ones included (never their secrets)",
 		Long: `List every API key: id, name, role, prefix (the start of the key, as logs show it),
-whether requests must be signed, and when it was created, last used (to within a
-minute) and revoked. --json prints a list of objects with the fields id, name, role,
-prefix, signed, created_at, last_used_at and revoked_at (null when not).`,
+the user it belongs to (what sales leads are assigned to), whether requests must be
+signed, and when it was created, last used (to within a minute) and revoked. --json
+prints a list of objects with the fields id, name, role, prefix, user_id, signed,
+created_at, last_used_at and revoked_at (null when not).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, closeDB, err := e.openCLIDatabase(cmd, &listDB)
@@ -98,13 +99,16 @@ prefix, signed, created_at, last_used_at and revoked_at (null when not).`,
 				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "id\tname\trole\tprefix\tsigned\tcreated (UTC)\tlast used (UTC)\trevoked (UTC)")
+			fmt.Fprintln(tw, "id\tname\trole\tprefix\tuser\tsigned\tcreated (UTC)\tlast used (UTC)\trevoked (UTC)")
 			for _, k := range keys {
-				signed := "no"
+				signed, user := "no", "-"
 				if k.Signed {
 					signed = "yes"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix, signed,
+				if k.UserID != nil {
+					user = strconv.FormatInt(*k.UserID, 10)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix, user, signed,
 					k.CreatedAt.UTC().Format(listTime), optTime(k.LastUsedAt), optTime(k.RevokedAt))
 			}
 			return tw.Flush()

@@ -277,8 +277,8 @@ func TestAPIKeyListAndRevokeCommands(t *testing.T) {
 		tokens = append(tokens, strings.Fields(out)...) // the key, and a signing secret
 	}
 	code, table, _ := runCLI(t, env, "apikey", "list")
-	if code != 0 || !regexp.MustCompile(`(?m)^1\s+Sam\s+sales\s+qd_[0-9a-f]{8}\s+no\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+-\s+-$`).MatchString(table) ||
-		!regexp.MustCompile(`(?m)^2\s+spring form\s+intake\s+qd_[0-9a-f]{8}\s+yes\s`).MatchString(table) {
+	if code != 0 || !regexp.MustCompile(`(?m)^1\s+Sam\s+sales\s+qd_[0-9a-f]{8}\s+1\s+no\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+-\s+-$`).MatchString(table) ||
+		!regexp.MustCompile(`(?m)^2\s+spring form\s+intake\s+qd_[0-9a-f]{8}\s+-\s+yes\s`).MatchString(table) {
 		t.Fatalf("list: exit %d\n%s", code, table)
 	}
 	code, js, _ := runCLI(t, env, "apikey", "list", "--json")

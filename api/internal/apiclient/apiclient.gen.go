@@ -588,6 +588,9 @@ type APIKey struct {
 
 	// Signed requests with the key must be HMAC-signed
 	Signed bool `json:"signed"`
+
+	// UserId the person the key belongs to (the user_id to assign sales leads to); null for intake keys
+	UserId *int64 `json:"user_id"`
 }
 
 // APIKeyRole defines model for APIKey.Role.
