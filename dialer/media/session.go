@@ -111,7 +111,11 @@ func (s *Session) Keys() <-chan byte { return s.keys }
 
 // InjectKey delivers a key that arrived by signalling (SIP INFO). It never
 // blocks: a key that does not fit the buffer is dropped.
-func (s *Session) InjectKey(k byte) {
+func (s *Session) InjectKey(k byte) { s.deliver(k) }
+
+// deliver hands a key to the call. It never blocks: a key that does not fit
+// the buffer is dropped.
+func (s *Session) deliver(k byte) {
 	select {
 	case s.keys <- k:
 	default:
@@ -309,13 +313,8 @@ func (s *Session) sendLoop() {
 func (s *Session) recvLoop() {
 	defer s.done.Done()
 	buf := make([]byte, 1500)
-	var events EventDetector
-	var tones *ToneDetector
-	if s.cfg.DetectInband {
-		tones = NewToneDetector()
-	}
+	in := newKeyInput(s)
 	pcm := make([]int16, 0, FrameSamples*2)
-	lastEvent := time.Time{}
 	wait := min(s.cfg.MediaTimeout, 200*time.Millisecond)
 	var deadlineSet time.Time
 	for {
@@ -328,11 +327,7 @@ func (s *Session) recvLoop() {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if !lastEvent.IsZero() && time.Since(lastEvent) > 200*time.Millisecond {
-					if k, ok := events.Flush(); ok {
-						s.InjectKey(k)
-					}
-				}
+				in.idle(time.Now())
 				if s.idleFor() > s.cfg.MediaTimeout {
 					s.markTimedOut()
 				}
@@ -362,20 +357,13 @@ func (s *Session) recvLoop() {
 		switch {
 		case (s.cfg.RecvEventPT >= 0 && int(pkt.PayloadType) == s.cfg.RecvEventPT) ||
 			(s.cfg.SendEventPT >= 0 && int(pkt.PayloadType) == s.cfg.SendEventPT):
-			lastEvent = time.Now()
-			for _, k := range events.Feed(pkt.SSRC, pkt.Timestamp, pkt.Payload) {
-				s.InjectKey(k)
-			}
+			in.event(time.Now(), &pkt)
 		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
-			if tones == nil && !s.cfg.Record && s.cfg.OnAudio == nil {
+			if !in.wantsAudio() && !s.cfg.Record && s.cfg.OnAudio == nil {
 				continue
 			}
 			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
-			if tones != nil {
-				if k, ok := tones.Feed(pcm); ok {
-					s.InjectKey(k)
-				}
-			}
+			in.audio(time.Now(), pcm)
 			if s.cfg.OnAudio != nil {
 				s.cfg.OnAudio(pcm)
 			}
