@@ -202,7 +202,10 @@ func (s *Source) Speak(ctx context.Context, text, language, voice string) ([]int
 		return nil, err
 	}
 	v := Voice(language, voice)
-	cmd := exec.CommandContext(ctx, bin, "-v", v, "-s", "160", "--stdout", text)
+	// The text goes in on stdin, never on the command line: a lead's name in
+	// a prompt ("-f /etc/passwd") must not become an option.
+	cmd := exec.CommandContext(ctx, bin, "-v", v, "-s", "160", "--stdout", "--stdin")
+	cmd.Stdin = strings.NewReader(text)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

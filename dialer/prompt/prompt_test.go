@@ -127,3 +127,29 @@ func TestSpeak(t *testing.T) {
 		t.Errorf("Voice(ru-RU) = %s", v)
 	}
 }
+
+// TestSpeakTakesTextNeverOptions: a lead's field in a prompt is spoken, never
+// read as an espeak-ng option (-f reads a file aloud; --stdout elsewhere…).
+func TestSpeakTakesTextNeverOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("espeak-ng is required in CI")
+		}
+		t.Skip(err)
+	}
+	src := &Source{}
+	for _, text := range []string{"-f /nonexistent/qualdial-secret", "--path=/tmp -v xx", "-w /tmp/qualdial-written.wav"} {
+		pcm, err := src.Speak(t.Context(), text, "en-US", "")
+		if err != nil {
+			t.Errorf("%q: %v (taken as options?)", text, err)
+			continue
+		}
+		if secs := float64(len(pcm)) / media.SampleRate; secs < 0.5 || rms(pcm) < 300 {
+			t.Errorf("%q: %.1f s of audio, rms %.0f: not spoken", text, secs, rms(pcm))
+		}
+	}
+	if _, err := os.Stat("/tmp/qualdial-written.wav"); err == nil {
+		t.Error("espeak-ng wrote a file named by the text")
+	}
+}
