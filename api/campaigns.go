@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
@@ -41,6 +42,7 @@ type campaignJSON struct {
 	ScriptVersion      int               `json:"script_version,omitempty"`
 	Driver             string            `json:"driver"`
 	MachineDetection   string            `json:"machine_detection"`
+	DTMF               string            `json:"dtmf"`
 	CallerID           string            `json:"caller_id"`
 	CallerName         string            `json:"caller_name"`
 	DefaultCountry     string            `json:"default_country"`
@@ -68,7 +70,7 @@ func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
-		MachineDetection: c.MachineDetection, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
+		MachineDetection: c.MachineDetection, DTMF: c.DTMF, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
@@ -135,7 +137,7 @@ var (
 	// unchanged, never change.
 	campaignReadOnly = []string{"id", "name", "status", "script_id", "script_version", "created_at"}
 	// campaignWritable are the settings of a campaign's calling policy.
-	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "window", "max_attempts", "retry",
+	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
 		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "allowed_number_types",
 		"allowed_countries"}
 )
@@ -233,6 +235,10 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 	if v, given := str("machine_detection", 16); given {
 		c.oneOf("machine_detection", v, machineDet)
 		p.MachineDetection = v
+	}
+	if v, given := str("dtmf", 16); given {
+		c.oneOf("dtmf", v, dialer.DTMFModes)
+		p.DTMF = v
 	}
 	if w, ok := o.object("window"); ok {
 		w.unknown("days", "start", "end")

@@ -61,6 +61,9 @@ type DialRequest struct {
 	// message (leave the script's identify line, then hang up), for drivers
 	// that detect machines; empty means the driver's default.
 	MachineDetection string
+	// DTMF is how keys are taken: DTMFAuto (the default), DTMFRFC4733,
+	// DTMFInfo or DTMFInband. Drivers that cannot choose ignore it.
+	DTMF string
 }
 
 // Runner is a Call that runs the script itself — a webhook-driven call,
@@ -73,10 +76,47 @@ type Runner interface {
 // RunCall runs the script over the call: by the call itself when it is a
 // Runner, else turn by turn with Run.
 func RunCall(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outcome {
-	if r, ok := call.(Runner); ok {
-		return r.RunScript(ctx, eng, opts)
+	r, ok := call.(Runner)
+	if !ok {
+		return Run(ctx, call, eng, opts)
 	}
-	return Run(ctx, call, eng, opts)
+	out := r.RunScript(ctx, eng, opts)
+	if out.EndedBy == "" {
+		switch {
+		case out.Err != nil:
+			out.EndedBy = EndedByError
+		case out.Result.Outcome == ivr.OutcomeIncomplete:
+			out.EndedBy = EndedByLead
+		default:
+			out.EndedBy = EndedByQualdial
+		}
+	}
+	reportCall(call, &out)
+	return out
+}
+
+// EndReporter is a Call that knows who ended it (EndedBy…), once it has
+// ended.
+type EndReporter interface {
+	EndedBy() string
+}
+
+// DTMFReporter is a Call that knows how its keys arrived (rfc4733, info,
+// inband, or none).
+type DTMFReporter interface {
+	DTMFMethod() string
+}
+
+// reportCall takes what the call itself knows of how it went.
+func reportCall(call Call, out *Outcome) {
+	if er, ok := call.(EndReporter); ok {
+		if e := er.EndedBy(); e != "" {
+			out.EndedBy = e
+		}
+	}
+	if dr, ok := call.(DTMFReporter); ok {
+		out.DTMFMethod = dr.DTMFMethod()
+	}
 }
 
 // Call is an answered call. Its methods may be called from one goroutine at

@@ -24,6 +24,13 @@ type Outcome struct {
 	State    ivr.State
 	Result   ivr.Result
 	Timeline []Event
+	// EndedBy says who ended the call: EndedByLead, EndedByQualdial,
+	// EndedByMediaTimeout, EndedByMaxLength or EndedByError — so a media
+	// failure is never reported as the lead hanging up.
+	EndedBy string
+	// DTMFMethod is how the call's keys arrived (rfc4733, info, inband, or
+	// none when no key was pressed), where the driver can tell.
+	DTMFMethod string
 	// Err is a telephony failure mid-call (the state then ends as
 	// incomplete, with the answers given so far).
 	Err error
@@ -58,6 +65,7 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 	var out Outcome
 	st, turn := eng.Start(opts.Lead)
 	ended := false
+	out.EndedBy = EndedByQualdial // unless the call ends otherwise below
 	for {
 		if turn.Final && !ended && opts.OnEnd != nil {
 			ended = true
@@ -75,10 +83,15 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 		if err != nil {
 			out.Err = err
 			in = ivr.Input{Hangup: true}
+			out.EndedBy = EndedByError
+			if ctx.Err() != nil {
+				out.EndedBy = EndedByQualdial // stopped by qualdial (shutdown)
+			}
 			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "error", Question: turn.Question, Text: err.Error()})
 		}
 		switch {
 		case in.Hangup && out.Err == nil:
+			out.EndedBy = EndedByLead
 			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "hangup", Question: turn.Question})
 		case in.Timeout || (in.Keys == "" && !in.Hangup):
 			in = ivr.Input{Timeout: true}
@@ -105,6 +118,7 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 		}
 	}
 	_ = call.Hangup(context.WithoutCancel(ctx))
+	reportCall(call, &out)
 	out.State = st
 	out.Result = eng.Result(st)
 	return out

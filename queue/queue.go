@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +58,10 @@ type Config struct {
 	// DriverCPS caps calls per second per driver account across all
 	// campaigns and processes, e.g. {"twilio": 1} (Twilio's default limit).
 	DriverCPS map[string]float64
+	// DTMF is how this process takes keys in campaigns that say auto
+	// (dialer.DTMFAuto…): a trunk known to send only SIP INFO, say; default
+	// auto.
+	DTMF string
 	// NumberCapPer24h caps attempts to one number in 24 hours across all
 	// campaigns; default 3.
 	NumberCapPer24h int
@@ -143,6 +149,9 @@ func (c *Config) withDefaults() Config {
 }
 
 func (c *Config) validate() error {
+	if c.DTMF != "" && !slices.Contains(dialer.DTMFModes, c.DTMF) {
+		return fmt.Errorf("queue: DTMF %q: use %s", c.DTMF, strings.Join(dialer.DTMFModes, ", "))
+	}
 	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 || c.WriteRetry < 0 {
 		return errors.New("queue: limits must not be negative")
 	}

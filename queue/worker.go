@@ -358,9 +358,17 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	db := q.store.Pool()
 	log = log.With("attempt", a.No)
 	log.Info("dialing")
-	call, err := drv.Dial(ctx, dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
+	dtmf := c.DTMF
+	if dtmf == "" || dtmf == dialer.DTMFAuto {
+		dtmf = q.cfg.DTMF // this process's trunk may know better
+	}
+	req, err := dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
-		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection})
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf}.Prepared()
+	var call dialer.Call
+	if err == nil {
+		call, err = drv.Dial(ctx, req)
+	}
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: q.actor()}
 	var outcome string
 	if err != nil {
@@ -391,6 +399,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 			log.Warn("call ended with an error", "error", out.Err)
 		}
 		res.Disposition, res.SIPCode, res.Result = string(dialer.Answered), 200, &out.Result
+		res.EndedBy, res.DTMFMethod = out.EndedBy, out.DTMFMethod
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
 		log.Info("call finished", "outcome", out.Result.Outcome, "class", out.Result.Class, "total", out.Result.Total)

@@ -168,6 +168,9 @@ type AttemptResult struct {
 	SLA time.Duration
 	// RecallAt is when a nurture lead is called again (nil: never).
 	RecallAt *time.Time
+	// EndedBy says who ended an answered call (dialer.EndedBy…), and
+	// DTMFMethod how its keys arrived; empty when unknown.
+	EndedBy, DTMFMethod string
 	// Actor is who writes the result (worker:host/pid).
 	Actor string
 }
@@ -183,8 +186,10 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		outcome, class = string(r.Result.Outcome), r.Result.Class
 	}
 	tag, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
-		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9 WHERE id = $1 AND state <> 'finished'`,
-		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now)
+		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11
+		WHERE id = $1 AND state <> 'finished'`,
+		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
+		nullString(r.EndedBy), nullString(r.DTMFMethod))
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}

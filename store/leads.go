@@ -227,6 +227,9 @@ type AttemptView struct {
 	Ambiguous   bool         `json:"ambiguous"`
 	Outcome     string       `json:"outcome,omitempty"`
 	Class       string       `json:"class,omitempty"`
+	EndedBy     string       `json:"ended_by,omitempty"`
+	DTMFMethod  string       `json:"dtmf_method,omitempty"`
+	DialedAt    *time.Time   `json:"dialed_at,omitempty"`
 	StartedAt   time.Time    `json:"started_at"`
 	AnsweredAt  *time.Time   `json:"answered_at,omitempty"`
 	EndedAt     *time.Time   `json:"ended_at,omitempty"`
@@ -252,7 +255,8 @@ type EventView struct {
 // LeadHistory returns a lead's attempts with their answers, and its events.
 func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, []EventView, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.attempt_no, a.driver, a.state, coalesce(a.disposition, ''), a.sip_code, coalesce(a.reason, ''),
-		a.ambiguous, coalesce(a.outcome, ''), coalesce(a.class, ''), a.started_at, a.answered_at, a.ended_at
+		a.ambiguous, coalesce(a.outcome, ''), coalesce(a.class, ''), coalesce(a.ended_by, ''), coalesce(a.dtmf_method, ''), a.dialed_at,
+		a.started_at, a.answered_at, a.ended_at
 		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, leadID)
 	if err != nil {
 		return nil, nil, err
@@ -263,7 +267,7 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 		var a AttemptView
 		var id int64
 		if err := rows.Scan(&id, &a.No, &a.Driver, &a.State, &a.Disposition, &a.SIPCode, &a.Reason, &a.Ambiguous, &a.Outcome, &a.Class,
-			&a.StartedAt, &a.AnsweredAt, &a.EndedAt); err != nil {
+			&a.EndedBy, &a.DTMFMethod, &a.DialedAt, &a.StartedAt, &a.AnsweredAt, &a.EndedAt); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}

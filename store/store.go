@@ -98,6 +98,9 @@ type Campaign struct {
 	// MachineDetection is off, hangup or message (drivers that detect
 	// answering machines: hang up, or leave the identify line first).
 	MachineDetection string
+	// DTMF is how keys are taken: auto (RFC 4733 when the far end sends
+	// it, else SIP INFO, else tones), rfc4733, info or inband.
+	DTMF string
 	// AllowedNumberTypes are the number types the campaign calls (see
 	// intake.NumberTypes); AllowedCountries the countries, nil meaning
 	// the campaign's default country only.
@@ -142,6 +145,7 @@ type CampaignParams struct {
 	SLA              time.Duration
 	RequireConsent   bool
 	MachineDetection string
+	DTMF             string // "" means auto
 	// AllowedNumberTypes nil means the default types (intake.NumberTypes'
 	// ordinary ones); AllowedCountries nil means the default country only.
 	AllowedNumberTypes []string
@@ -152,7 +156,7 @@ const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0
 	coalesce(caller_name, ''), default_country, window_days, window_start, window_end, max_attempts,
 	retry_busy, retry_no_answer, retry_congestion, retry_incomplete, retry_machine, ring_timeout, max_call_length,
 	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
-	allowed_number_types, allowed_countries, created_at`
+	allowed_number_types, allowed_countries, created_at, dtmf`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -162,7 +166,7 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 		&c.CallerName, &c.DefaultCountry, &days, &ws, &we, &c.MaxAttempts,
 		&c.RetryBusy, &c.RetryNoAnswer, &c.RetryCongest, &c.RetryIncompl, &c.RetryMachine, &c.RingTimeout, &c.MaxCallLength,
 		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
-		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt)
+		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -208,19 +212,20 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
 		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
-		allowed_number_types, allowed_countries, created_at, updated_at)
+		allowed_number_types, allowed_countries, created_at, updated_at, dtmf)
 		VALUES ($1, $2, $3, $4, coalesce($5, 'US'), coalesce($6, 'sip'), coalesce($7::smallint[], '{1,2,3,4,5,6}'),
 		coalesce($8::time, '09:00'), coalesce($9::time, '20:00'), coalesce($10, 4), coalesce($11, '15 minutes'::interval),
 		coalesce($12, '2 hours'::interval), coalesce($13, '10 minutes'::interval), coalesce($14, '1 day'::interval),
 		coalesce($15, '4 hours'::interval), coalesce($16, '25 seconds'::interval), coalesce($17, '5 minutes'::interval),
 		coalesce($18, 10), coalesce($19::numeric, 1), coalesce($20, '24 hours'::interval), $21, coalesce($22, 'off'),
-		coalesce($23::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'), $24::text[], $25, $25)
+		coalesce($23::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'), $24::text[], $25, $25, coalesce($26, 'auto'))
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), zeroNull(p.DefaultCountry), zeroNull(p.Driver),
 		days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), zeroNull(p.MaxAttempts),
 		nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
-		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now())
+		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(),
+		zeroNull(p.DTMF))
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -372,11 +377,11 @@ func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignP
 		retry_machine = coalesce($13, retry_machine), ring_timeout = $14, max_call_length = $15, max_concurrent_calls = $16,
 		calls_per_second = $17::numeric, sla = $18, require_consent = $19, driver = $20, machine_detection = $21,
 		allowed_number_types = coalesce($22::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'),
-		allowed_countries = $23::text[], updated_at = $24 WHERE id = $1`,
+		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, 'auto') WHERE id = $1`,
 		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
-		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now())
+		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF))
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

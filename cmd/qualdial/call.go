@@ -93,7 +93,7 @@ func (e *env) callCommand() *cobra.Command {
 		asJSON                               bool
 		leadKVs                              []string
 		sf                                   sipFlags
-		logLevel                             string
+		logLevel, dtmf                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "call --to URI --script FILE",
@@ -131,8 +131,12 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			}
 			defer d.Close()
 			rep := callReport{To: to}
-			call, err := d.Dial(cmd.Context(), dialer.DialRequest{To: to, CallerID: callerID, CallerName: callerName,
-				RingTimeout: ring, MaxDuration: maxLen, Language: s.Language, Voice: s.Voice, Logger: log})
+			req, err := dialer.DialRequest{To: to, CallerID: callerID, CallerName: callerName, RingTimeout: ring, MaxDuration: maxLen,
+				Language: s.Language, Voice: s.Voice, Logger: log, DTMF: dtmf}.Prepared()
+			var call dialer.Call
+			if err == nil {
+				call, err = d.Dial(cmd.Context(), req)
+			}
 			if err != nil {
 				de := dialer.AsDialError(err)
 				rep.Disposition, rep.SIPCode, rep.Reason, rep.Error = string(de.Disposition), de.SIPCode, de.Reason, err.Error()
@@ -145,7 +149,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			if rep.KeysHeard == nil {
 				rep.KeysHeard = []string{}
 			}
-			rep.Result, rep.Timeline = &out.Result, out.Timeline
+			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod
 			if out.Err != nil {
 				rep.Error = out.Err.Error()
 			}
@@ -161,6 +165,8 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 	fl.DurationVar(&ring, "ring-timeout", 25*time.Second, "how long to let it ring (at least 15s)")
 	fl.DurationVar(&maxLen, "max-call-length", 5*time.Minute, "hang up answered calls after this long")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fl.Var(newChoice(&dtmf, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
+		"how keys are taken: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
 	fl.StringArrayVar(&leadKVs, "lead", nil, "a lead field for {{placeholders}}, as name=value (repeatable)")
 	fl.StringVar(&logLevel, "log-level", "warn", "log level on stderr")
 	e.addSIPFlags(cmd, &sf)
@@ -179,6 +185,8 @@ type callReport struct {
 	KeysHeard   []string
 	Result      *ivr.Result
 	Timeline    []dialer.Event
+	EndedBy     string
+	DTMFMethod  string
 	Error       string
 }
 
@@ -202,6 +210,12 @@ func (r callReport) MarshalJSON() ([]byte, error) {
 	}
 	if r.Timeline != nil {
 		m["timeline"] = r.Timeline
+	}
+	if r.EndedBy != "" {
+		m["ended_by"] = r.EndedBy
+	}
+	if r.DTMFMethod != "" {
+		m["dtmf_method"] = r.DTMFMethod
 	}
 	if r.Error != "" {
 		m["error"] = r.Error
@@ -238,7 +252,7 @@ func (e *env) report(r callReport, asJSON bool) error {
 			fmt.Fprintf(w, "  %s %s (question %s) %s\n", at, ev.Kind, ev.Question, ev.Text)
 		}
 	}
-	fmt.Fprintf(w, "keys heard   %s\n", strings.Join(r.KeysHeard, ","))
+	fmt.Fprintf(w, "keys heard   %s (by %s)\nended by     %s\n", strings.Join(r.KeysHeard, ","), orNone(r.DTMFMethod), orNone(r.EndedBy))
 	fmt.Fprintf(w, "outcome      %s\nclass        %s (route %s)\ntotal        %d\nwhy          %s\n",
 		r.Result.Outcome, r.Result.Class, r.Result.Route, r.Result.Total, r.Result.Explanation.Reason)
 	return nil
@@ -374,4 +388,11 @@ Texts already rendered are skipped. Shipped scripts are rendered into scripts/pr
 	render.Flags().StringVar(&out, "out", "prompts", "directory to render into")
 	cmd.AddCommand(render)
 	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -18,6 +18,8 @@ type callJSON struct {
 	Outcome     string   `json:"outcome"`
 	Class       string   `json:"class"`
 	Total       int      `json:"total"`
+	EndedBy     string   `json:"ended_by"`
+	DTMFMethod  string   `json:"dtmf_method"`
 }
 
 // TestCallAgainstSoftphone places a real call with the shipped BANT script
@@ -38,7 +40,7 @@ func TestCallAgainstSoftphone(t *testing.T) {
 		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
 	if res.Disposition != "answered" || res.SIPCode != 200 || res.Class != "sql" || res.ScriptID != "bant-en" ||
-		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) {
+		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" {
 		t.Fatalf("report %+v", res)
 	}
 

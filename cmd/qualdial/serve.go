@@ -70,6 +70,8 @@ type serveConfig struct {
 	MaxCalls int
 	// NumberCap caps calls to one number per 24 h across campaigns.
 	NumberCap int
+	// DTMF is how keys are taken in campaigns that say auto.
+	DTMF string
 	// DBConnsHTTP and DBConnsWorkers size the database pools of the API's
 	// requests and of the dial workers (River included), apart so that
 	// neither starves the other; /readyz has a connection of its own.
@@ -335,6 +337,9 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")
 	fl.IntVar(&cfg.NumberCap, "number-cap", 3, "calls to one number per 24 h across campaigns")
 	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
+	fl.Var(newChoice(&cfg.DTMF, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
+		"how keys are taken in campaigns that say auto: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
+	e.bindEnv(fl, "dtmf", "QUALDIAL_DTMF")
 	fl.IntVar(&cfg.DBConnsHTTP, "db-conns-http", 10, "database connections for API requests")
 	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
 	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", 20, "database connections for the dial workers and the job queue")
@@ -419,7 +424,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		drivers["twilio"] = tw
 		twilioHooks = tw.Handler()
 	}
-	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap,
+	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF,
 		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 	if err != nil {

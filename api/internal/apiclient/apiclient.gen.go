@@ -44,6 +44,57 @@ func (e APIKeyRole) Valid() bool {
 	}
 }
 
+// Defines values for AttemptDtmfMethod.
+const (
+	AttemptDtmfMethodInband  AttemptDtmfMethod = "inband"
+	AttemptDtmfMethodInfo    AttemptDtmfMethod = "info"
+	AttemptDtmfMethodNone    AttemptDtmfMethod = "none"
+	AttemptDtmfMethodRfc4733 AttemptDtmfMethod = "rfc4733"
+)
+
+// Valid indicates whether the value is a known member of the AttemptDtmfMethod enum.
+func (e AttemptDtmfMethod) Valid() bool {
+	switch e {
+	case AttemptDtmfMethodInband:
+		return true
+	case AttemptDtmfMethodInfo:
+		return true
+	case AttemptDtmfMethodNone:
+		return true
+	case AttemptDtmfMethodRfc4733:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AttemptEndedBy.
+const (
+	AttemptEndedByError        AttemptEndedBy = "error"
+	AttemptEndedByLead         AttemptEndedBy = "lead"
+	AttemptEndedByMaxLength    AttemptEndedBy = "max_length"
+	AttemptEndedByMediaTimeout AttemptEndedBy = "media_timeout"
+	AttemptEndedByQualdial     AttemptEndedBy = "qualdial"
+)
+
+// Valid indicates whether the value is a known member of the AttemptEndedBy enum.
+func (e AttemptEndedBy) Valid() bool {
+	switch e {
+	case AttemptEndedByError:
+		return true
+	case AttemptEndedByLead:
+		return true
+	case AttemptEndedByMaxLength:
+		return true
+	case AttemptEndedByMediaTimeout:
+		return true
+	case AttemptEndedByQualdial:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignAllowedNumberTypes.
 const (
 	CampaignAllowedNumberTypesFixedLine         CampaignAllowedNumberTypes = "fixed_line"
@@ -110,6 +161,30 @@ func (e CampaignDriver) Valid() bool {
 	}
 }
 
+// Defines values for CampaignDtmf.
+const (
+	CampaignDtmfAuto    CampaignDtmf = "auto"
+	CampaignDtmfInband  CampaignDtmf = "inband"
+	CampaignDtmfInfo    CampaignDtmf = "info"
+	CampaignDtmfRfc4733 CampaignDtmf = "rfc4733"
+)
+
+// Valid indicates whether the value is a known member of the CampaignDtmf enum.
+func (e CampaignDtmf) Valid() bool {
+	switch e {
+	case CampaignDtmfAuto:
+		return true
+	case CampaignDtmfInband:
+		return true
+	case CampaignDtmfInfo:
+		return true
+	case CampaignDtmfRfc4733:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignMachineDetection.
 const (
 	CampaignMachineDetectionHangup  CampaignMachineDetection = "hangup"
@@ -143,6 +218,30 @@ func (e CampaignCreateDriver) Valid() bool {
 	case CampaignCreateDriverSip:
 		return true
 	case CampaignCreateDriverTwilio:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignCreateDtmf.
+const (
+	CampaignCreateDtmfAuto    CampaignCreateDtmf = "auto"
+	CampaignCreateDtmfInband  CampaignCreateDtmf = "inband"
+	CampaignCreateDtmfInfo    CampaignCreateDtmf = "info"
+	CampaignCreateDtmfRfc4733 CampaignCreateDtmf = "rfc4733"
+)
+
+// Valid indicates whether the value is a known member of the CampaignCreateDtmf enum.
+func (e CampaignCreateDtmf) Valid() bool {
+	switch e {
+	case CampaignCreateDtmfAuto:
+		return true
+	case CampaignCreateDtmfInband:
+		return true
+	case CampaignCreateDtmfInfo:
+		return true
+	case CampaignCreateDtmfRfc4733:
 		return true
 	default:
 		return false
@@ -254,6 +353,30 @@ func (e CampaignUpdateDriver) Valid() bool {
 	case CampaignUpdateDriverSip:
 		return true
 	case CampaignUpdateDriverTwilio:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignUpdateDtmf.
+const (
+	CampaignUpdateDtmfAuto    CampaignUpdateDtmf = "auto"
+	CampaignUpdateDtmfInband  CampaignUpdateDtmf = "inband"
+	CampaignUpdateDtmfInfo    CampaignUpdateDtmf = "info"
+	CampaignUpdateDtmfRfc4733 CampaignUpdateDtmf = "rfc4733"
+)
+
+// Valid indicates whether the value is a known member of the CampaignUpdateDtmf enum.
+func (e CampaignUpdateDtmf) Valid() bool {
+	switch e {
+	case CampaignUpdateDtmfAuto:
+		return true
+	case CampaignUpdateDtmfInband:
+		return true
+	case CampaignUpdateDtmfInfo:
+		return true
+	case CampaignUpdateDtmfRfc4733:
 		return true
 	default:
 		return false
@@ -612,17 +735,32 @@ type Attempt struct {
 		Question string         `json:"question"`
 		Value    *int64         `json:"value,omitempty"`
 	} `json:"answers"`
-	Attempt     int        `json:"attempt"`
-	Class       *string    `json:"class,omitempty"`
+	Attempt int     `json:"attempt"`
+	Class   *string `json:"class,omitempty"`
+
+	// DialedAt when the INVITE (or REST call) went out, as the pacing recorded it
+	DialedAt    *time.Time `json:"dialed_at,omitempty"`
 	Disposition *string    `json:"disposition,omitempty"`
 	Driver      string     `json:"driver"`
-	EndedAt     *time.Time `json:"ended_at,omitempty"`
-	Outcome     *string    `json:"outcome,omitempty"`
-	Reason      *string    `json:"reason,omitempty"`
-	SipCode     *int       `json:"sip_code,omitempty"`
-	StartedAt   time.Time  `json:"started_at"`
-	State       string     `json:"state"`
+
+	// DtmfMethod how the call's keys arrived
+	DtmfMethod *AttemptDtmfMethod `json:"dtmf_method,omitempty"`
+	EndedAt    *time.Time         `json:"ended_at,omitempty"`
+
+	// EndedBy who ended an answered call
+	EndedBy   *AttemptEndedBy `json:"ended_by,omitempty"`
+	Outcome   *string         `json:"outcome,omitempty"`
+	Reason    *string         `json:"reason,omitempty"`
+	SipCode   *int            `json:"sip_code,omitempty"`
+	StartedAt time.Time       `json:"started_at"`
+	State     string          `json:"state"`
 }
+
+// AttemptDtmfMethod how the call's keys arrived
+type AttemptDtmfMethod string
+
+// AttemptEndedBy who ended an answered call
+type AttemptEndedBy string
 
 // Campaign a campaign as the API shows it (PATCH takes it back; see CampaignUpdate)
 type Campaign struct {
@@ -647,7 +785,10 @@ type Campaign struct {
 
 	// Driver how its calls are placed
 	Driver CampaignDriver `json:"driver"`
-	Id     int64          `json:"id"`
+
+	// Dtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+	Dtmf CampaignDtmf `json:"dtmf"`
+	Id   int64        `json:"id"`
 
 	// MachineDetection Twilio: hang up on answering machines, or leave the identify line first
 	MachineDetection CampaignMachineDetection `json:"machine_detection"`
@@ -689,6 +830,9 @@ type CampaignAllowedNumberTypes string
 // CampaignDriver how its calls are placed
 type CampaignDriver string
 
+// CampaignDtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+type CampaignDtmf string
+
 // CampaignMachineDetection Twilio: hang up on answering machines, or leave the identify line first
 type CampaignMachineDetection string
 
@@ -698,11 +842,14 @@ type CampaignCreate struct {
 	AllowedNumberTypes *[]string `json:"allowed_number_types,omitempty"`
 
 	// CallerId the number the leads see (E.164)
-	CallerId         string                          `json:"caller_id"`
-	CallerName       *string                         `json:"caller_name,omitempty"`
-	CallsPerSecond   *float64                        `json:"calls_per_second,omitempty"`
-	DefaultCountry   *string                         `json:"default_country,omitempty"`
-	Driver           *CampaignCreateDriver           `json:"driver,omitempty"`
+	CallerId       string                `json:"caller_id"`
+	CallerName     *string               `json:"caller_name,omitempty"`
+	CallsPerSecond *float64              `json:"calls_per_second,omitempty"`
+	DefaultCountry *string               `json:"default_country,omitempty"`
+	Driver         *CampaignCreateDriver `json:"driver,omitempty"`
+
+	// Dtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+	Dtmf             *CampaignCreateDtmf             `json:"dtmf,omitempty"`
 	MachineDetection *CampaignCreateMachineDetection `json:"machine_detection,omitempty"`
 	MaxAttempts      *int                            `json:"max_attempts,omitempty"`
 
@@ -735,6 +882,9 @@ type CampaignCreate struct {
 
 // CampaignCreateDriver defines model for CampaignCreate.Driver.
 type CampaignCreateDriver string
+
+// CampaignCreateDtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+type CampaignCreateDtmf string
 
 // CampaignCreateMachineDetection defines model for CampaignCreate.MachineDetection.
 type CampaignCreateMachineDetection string
@@ -784,7 +934,10 @@ type CampaignUpdate struct {
 
 	// Driver how its calls are placed
 	Driver *CampaignUpdateDriver `json:"driver,omitempty"`
-	Id     *int64                `json:"id,omitempty"`
+
+	// Dtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+	Dtmf *CampaignUpdateDtmf `json:"dtmf,omitempty"`
+	Id   *int64              `json:"id,omitempty"`
 
 	// MachineDetection Twilio: hang up on answering machines, or leave the identify line first
 	MachineDetection *CampaignUpdateMachineDetection `json:"machine_detection,omitempty"`
@@ -823,6 +976,9 @@ type CampaignUpdateAllowedNumberTypes string
 
 // CampaignUpdateDriver how its calls are placed
 type CampaignUpdateDriver string
+
+// CampaignUpdateDtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
+type CampaignUpdateDtmf string
 
 // CampaignUpdateMachineDetection Twilio: hang up on answering machines, or leave the identify line first
 type CampaignUpdateMachineDetection string
