@@ -219,6 +219,20 @@ func TestCampaignEndToEnd(t *testing.T) {
 	if id := ids2["+12125550103"]; id != ids["+12125550103"] {
 		t.Errorf("re-added lead got a new id %d", id)
 	}
+	// Who ended each answered call is recorded: the script's end, or the lead.
+	for phone, want := range map[string]string{"+12125550101": "qualdial", "+12125550107": "lead"} {
+		var endedBy []string
+		rows, _ := b.store.Pool().Query(ctx, `SELECT coalesce(ended_by, '') FROM call_attempts WHERE lead_id = $1 AND disposition = 'answered'`, ids[phone])
+		endedBy, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, e := range endedBy {
+			if e != want {
+				t.Errorf("%s: an answered call ended by %q, want %q", phone, e, want)
+			}
+		}
+		if len(endedBy) == 0 {
+			t.Errorf("%s: no answered call", phone)
+		}
+	}
 	var answers int
 	b.store.Pool().QueryRow(ctx, `SELECT count(*) FROM answers WHERE lead_id = $1`, ids["+12125550107"]).Scan(&answers)
 	if answers != 4 { // two answers per incomplete attempt are kept
