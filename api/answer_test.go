@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/internal/fixture"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -125,5 +129,34 @@ func TestJSONThatWouldBeReadWrong(t *testing.T) {
 	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leads`).Scan(&n)
 	if n != 1 {
 		t.Errorf("%d leads stored; want only the valid one", n)
+	}
+}
+
+// TestCampaignWithUnplayablePromptsDoesNotStart: a campaign whose prompts
+// cannot all be played (a text nobody rendered, no espeak-ng) is not
+// started — real people would hear a placeholder hum — and says why.
+func TestCampaignWithUnplayablePromptsDoesNotStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	noTTS := &prompt.Source{Rendered: scripts.Prompts, ESpeak: "/nonexistent/espeak-ng"}
+	b.withConfig(t, func(c *api.Config) {
+		c.CheckPrompts = func(ctx context.Context, driver string, sc *ivr.Script) error { return noTTS.Check(ctx, sc) }
+	})
+	src, _ := scripts.Read("bant-en")
+	for name, script := range map[string]string{"shipped": string(src), "reworded": strings.Replace(string(src), "Four quick questions", "Three quick questions", 1)} {
+		res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", jsonBody(map[string]any{
+			"name": name, "script": script, "caller_id": "+15550100"}))
+		if res.status != http.StatusCreated {
+			t.Fatalf("%s: create: %d %s", name, res.status, res.body)
+		}
+		res = b.do(t, "POST", "/v1/campaigns/"+name+"/start", store.RoleMarketing, "", nil)
+		switch name {
+		case "shipped":
+			if res.status != http.StatusOK {
+				t.Errorf("shipped script: %d %s", res.status, res.body)
+			}
+		default:
+			problem(t, "reworded script without speech", res, http.StatusUnprocessableEntity, "script", "cannot be played", "Three quick questions")
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	DBTimeout, StreamTimeout time.Duration
 	// RetryAfter is what a 503 tells clients to wait; default 5s.
 	RetryAfter time.Duration
+	// CheckPrompts, when set, says whether every prompt of a script can be
+	// played by a driver (recorded audio present, speech available): a
+	// campaign that fails it is not started. nil checks nothing.
+	CheckPrompts func(ctx context.Context, driver string, sc *ivr.Script) error
 	// MaxBody bounds JSON and form bodies; default 1 MiB.
 	MaxBody int64
 	// MaxUpload bounds call-list uploads; default 2 GiB.

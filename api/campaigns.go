@@ -611,6 +611,13 @@ func (s *server) campaignAction(action string) handlerFunc {
 				return invalid(intake.FieldError{Field: "script", Message: ds.Errors().String()})
 			}
 		}
+		// Real people never hear a placeholder hum: a campaign whose prompts
+		// cannot all be played does not start.
+		if move.to == "active" && s.cfg.CheckPrompts != nil {
+			if err := s.cfg.CheckPrompts(r.Context(), c.Driver, sc); err != nil {
+				return invalid(intake.FieldError{Field: "script", Message: err.Error()})
+			}
+		}
 		err = s.store.MoveCampaign(r.Context(), c.ID, move.to, move.from, sc, []byte(c.ScriptYAML))
 		if errors.Is(err, store.ErrConflict) {
 			// Another request moved it meanwhile.

@@ -350,6 +350,39 @@ func (q *Question) finishOn() string {
 	return ""
 }
 
+// Prompts lists every prompt the script may play, as played to a lead
+// without any fields (placeholder defaults), with its recorded audio where
+// the script names one, without duplicates: what must be playable before a
+// campaign calls anyone.
+func (s *Script) Prompts() []Prompt {
+	seen := map[string]bool{}
+	var out []Prompt
+	add := func(kind PromptKind, text, audio string) {
+		p := Prompt{Kind: kind, Text: render(text, nil), Audio: audio}
+		if p.Text == "" && p.Audio == "" || seen[p.Text+"\x00"+p.Audio] {
+			return
+		}
+		seen[p.Text+"\x00"+p.Audio] = true
+		out = append(out, p)
+	}
+	add(PromptIdentify, s.Identify, "")
+	for _, q := range s.Questions {
+		add(PromptQuestion, q.Say, q.Audio)
+		add(PromptInvalid, q.Invalid, "")
+	}
+	add(PromptInvalid, s.Defaults.Invalid, "")
+	add(PromptNoInput, s.Defaults.NoInput, "")
+	add(PromptGoodbye, s.Defaults.Goodbye, "")
+	add(PromptOptOut, s.OptOut.Say, s.OptOut.Audio)
+	for _, c := range s.Classes {
+		add(PromptClass, c.Say, "")
+	}
+	for _, name := range sortedKeys(s.Endings) {
+		add(PromptEnding, s.Endings[name].Say, s.Endings[name].Audio)
+	}
+	return out
+}
+
 // Texts lists every text the script may say, as said to a lead without any
 // fields (placeholder defaults), without duplicates: what `qualdial prompts
 // render` turns into audio.

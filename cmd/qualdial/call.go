@@ -75,6 +75,19 @@ func (f *sipFlags) config(prompts sip.PromptSource, log *slog.Logger) (sip.Confi
 // promptSource is how calls from the command line get their audio: the
 // shipped pre-rendered speech, espeak-ng (cached in the user's cache
 // directory), else placeholder hums.
+// campaignPrompts is serve's prompt source: recorded audio from audioDir
+// (where the `audio:` paths of campaign scripts are found; empty: none),
+// speech rendered in advance or by espeak-ng — and never a placeholder hum,
+// which is for tests and trunk checks, not real people.
+func (e *env) campaignPrompts(audioDir string, log *slog.Logger) *prompt.Source {
+	src := e.promptSource("", log)
+	src.Placeholder = false
+	if audioDir != "" {
+		src.FS = os.DirFS(audioDir)
+	}
+	return src
+}
+
 func (e *env) promptSource(scriptFile string, log *slog.Logger) *prompt.Source {
 	src := &prompt.Source{Rendered: scripts.Prompts, Placeholder: true, Logger: log}
 	if dir, err := os.UserCacheDir(); err == nil {

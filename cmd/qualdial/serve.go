@@ -23,6 +23,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
+	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/migrations"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
@@ -72,6 +73,9 @@ type serveConfig struct {
 	NumberCap int
 	// DTMF is how keys are taken in campaigns that say auto.
 	DTMF string
+	// AudioDir is where the recorded audio of campaign scripts is (their
+	// `audio:` paths are relative to it); empty: none.
+	AudioDir string
 	// DBConnsHTTP and DBConnsWorkers size the database pools of the API's
 	// requests and of the dial workers (River included), apart so that
 	// neither starves the other; /readyz has a connection of its own.
@@ -340,6 +344,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	fl.Var(newChoice(&cfg.DTMF, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
 		"how keys are taken in campaigns that say auto: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
 	e.bindEnv(fl, "dtmf", "QUALDIAL_DTMF")
+	fl.StringVar(&cfg.AudioDir, "audio-dir", "", "directory of the recorded audio campaign scripts name (their audio: paths are relative to it)")
+	e.bindEnv(fl, "audio-dir", "QUALDIAL_AUDIO_DIR")
 	fl.IntVar(&cfg.DBConnsHTTP, "db-conns-http", 10, "database connections for API requests")
 	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
 	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", 20, "database connections for the dial workers and the job queue")
@@ -396,11 +402,12 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		log.Warn("settled imports interrupted by a stopped process", "imports", n)
 	}
 	drivers := map[string]dialer.Driver{}
+	prompts := e.campaignPrompts(cfg.AudioDir, log.With("component", "prompts"))
 	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
 		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
 	}
 	if cfg.Workers {
-		sipCfg, err := cfg.SIP.config(e.promptSource("", log), log.With("component", "sip"))
+		sipCfg, err := cfg.SIP.config(prompts, log.With("component", "sip"))
 		if err != nil {
 			return err
 		}
@@ -436,7 +443,14 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
+	checkPrompts := func(ctx context.Context, driver string, sc *ivr.Script) error {
+		if driver != "sip" {
+			return nil // Twilio speaks texts itself
+		}
+		return prompts.Check(ctx, sc)
+	}
 	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
+		CheckPrompts:     checkPrompts,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 	if err != nil {
 		return err

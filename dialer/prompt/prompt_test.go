@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
 )
 
 func rms(x []int16) float64 {
@@ -151,5 +153,44 @@ func TestSpeakTakesTextNeverOptions(t *testing.T) {
 	}
 	if _, err := os.Stat("/tmp/qualdial-written.wav"); err == nil {
 		t.Error("espeak-ng wrote a file named by the text")
+	}
+}
+
+// TestCheck: before a campaign calls anyone, every prompt must be playable
+// as itself — the shipped scripts are (their speech is built in), a text
+// nobody rendered is not without espeak-ng, and recorded audio must exist.
+// A placeholder hum never counts.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	noTTS := &Source{Rendered: scripts.Prompts, ESpeak: "/nonexistent/espeak-ng", Placeholder: true}
+	for _, id := range []string{"bant-en", "bant-ru", "anum-en", "champ-en", "faint-en"} {
+		src, err := scripts.Read(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := noTTS.Check(t.Context(), ivr.MustParse(id+".yaml", src)); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	src, _ := scripts.Read("bant-en")
+	changed := ivr.MustParse("x.yaml", bytes.Replace(src, []byte("Press 1 to start"), []byte("Press 1 to begin"), 1))
+	err := noTTS.Check(t.Context(), changed)
+	if err == nil || !strings.Contains(err.Error(), "no speech for") || !strings.Contains(err.Error(), "Four quick questions") {
+		t.Errorf("an unrendered text without espeak-ng: %v", err)
+	}
+	withAudio := ivr.MustParse("x.yaml", bytes.Replace(src, []byte("  - id: intro\n"), []byte("  - id: intro\n    audio: prompts/intro.wav\n"), 1))
+	if err := noTTS.Check(t.Context(), withAudio); err == nil || !strings.Contains(err.Error(), "prompts/intro.wav") {
+		t.Errorf("recorded audio and no audio directory: %v", err)
+	}
+	recDir := t.TempDir()
+	WriteWAVFile(filepath.Join(recDir, "intro.wav"), sine(300, 8000, 8000))
+	b, _ := os.ReadFile(filepath.Join(recDir, "intro.wav"))
+	ok := &Source{Rendered: scripts.Prompts, FS: fstest.MapFS{"prompts/intro.wav": {Data: b}}, ESpeak: "/nonexistent/espeak-ng"}
+	if err := ok.Check(t.Context(), withAudio); err != nil {
+		t.Errorf("recorded audio present: %v", err)
+	}
+	broken := &Source{Rendered: scripts.Prompts, FS: fstest.MapFS{"prompts/intro.wav": {Data: []byte("not audio")}}, ESpeak: "/nonexistent/espeak-ng"}
+	if err := broken.Check(t.Context(), withAudio); err == nil || !strings.Contains(err.Error(), "not a WAV") {
+		t.Errorf("recorded audio that is not audio: %v", err)
 	}
 }
