@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,8 +175,13 @@ func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	url := pgtest.EmptyURL(t)
 	files, _ := fs.Glob(migrations.Files, "sql/*.sql")
+	latest := 0
+	for _, f := range files {
+		n, _ := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])
+		latest = max(latest, n)
+	}
 	code, out, errOut := runCLI(t, map[string]string{"QUALDIAL_DATABASE_URL": url}, "migrate", "--log-level", "warn")
-	if want := fmt.Sprintf("schema version %d (applied now: %d qualdial, ", len(files), len(files)); code != 0 || !strings.Contains(out, want) {
+	if want := fmt.Sprintf("schema version %d (applied now: %d qualdial, ", latest, len(files)); code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("first migrate: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, map[string]string{"DATABASE_URL": url}, "migrate", "--log-level", "warn")
