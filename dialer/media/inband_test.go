@@ -2,10 +2,13 @@ package media
 
 import (
 	"io/fs"
+	"log/slog"
 	"math"
 	"math/cmplx"
 	"math/rand"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/qualdial/qualdial/scripts"
 )
@@ -227,5 +230,49 @@ func BenchmarkToneDetector(b *testing.B) {
 				keys = d.Detect(keys[:0], bc.pcm[f*FrameSamples:(f+1)*FrameSamples])
 			}
 		})
+	}
+}
+
+// However audio is cut into packets, the detector hears the same keys; and
+// every key it reports stood for three windows, so reports are at least
+// 30 ms apart.
+func FuzzToneDetector(f *testing.F) {
+	f.Add(PCMU.Encode(nil, cat(Tone('1', 60), silence(40), Tone('#', 45))), uint8(160))
+	f.Add(PCMU.Encode(nil, cat(silence(5), Tone('5', 40), Tone('6', 40))), uint8(7))
+	f.Add([]byte{0x00, 0x80, 0xff}, uint8(1))
+	f.Fuzz(func(t *testing.T, ulaw []byte, chunk uint8) {
+		pcm := PCMU.Decode(nil, ulaw)
+		whole := string(NewToneDetector().Detect(nil, pcm))
+		d := NewToneDetector()
+		var pieces []byte
+		step := int(chunk) + 1
+		for i := 0; i < len(pcm); i += step {
+			pieces = d.Detect(pieces, pcm[i:min(i+step, len(pcm))])
+		}
+		if string(pieces) != whole {
+			t.Fatalf("in %d-sample pieces %q, at once %q", step, pieces, whole)
+		}
+		if strings.Trim(whole, Keys) != "" {
+			t.Fatalf("reported %q", whole)
+		}
+		if windows := len(pcm)/toneHop - 1; len(whole) > max(windows, 0)/toneRun {
+			t.Fatalf("%d keys in %d windows", len(whole), windows)
+		}
+	})
+}
+
+// BenchmarkKeyInputAudio is the whole cost of one received audio frame for
+// the key input of a call that listens for tones: the detector and the
+// bookkeeping around it.
+func BenchmarkKeyInputAudio(b *testing.B) {
+	pcm := speech(b)
+	in := newKeyInput(SessionConfig{SendEventPT: 101, RecvEventPT: 101, DetectInband: true}, func(byte) {}, slog.New(slog.DiscardHandler))
+	frames := len(pcm) / FrameSamples
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f := i % frames
+		now = now.Add(FrameInterval)
+		in.audio(now, pcm[f*FrameSamples:(f+1)*FrameSamples])
 	}
 }
