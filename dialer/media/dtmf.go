@@ -89,7 +89,7 @@ type Press struct {
 }
 
 // EventDetector turns a stream of telephone-event packets into key presses.
-// All packets of one press share an (SSRC, timestamp); a press is reported
+// All packets of one press share an (SSRC, timestamp) and its event; a press is reported
 // once: on its first End packet, when the next press starts if every End
 // packet was lost, or by Expire once EventFlushAfter has passed without a
 // packet of it. Recently ended presses are remembered, so their late or
@@ -109,7 +109,12 @@ type EventDetector struct {
 	next  int
 }
 
-type pressID struct{ ssrc, ts uint32 }
+// pressID names a press: the SSRC and timestamp all its packets share, and
+// its event (a sender reusing a timestamp for another key starts a new press).
+type pressID struct {
+	ssrc, ts uint32
+	code     uint8
+}
 
 type endedPress struct {
 	id    pressID
@@ -125,7 +130,7 @@ func (d *EventDetector) Feed(dst []Press, now time.Time, ssrc, timestamp uint32,
 	if err != nil || ev.Key() == 0 {
 		return dst
 	}
-	id := pressID{ssrc, timestamp}
+	id := pressID{ssrc, timestamp, ev.Code}
 	if d.live && id == d.cur {
 		d.last = now
 		if ev.End {

@@ -98,6 +98,8 @@ func TestEventDetector(t *testing.T) {
 				{ms: 1400, ssrc: 3, ts: 100, key: '4'}, {ms: 1500, ssrc: 3, ts: 100, key: '4', end: true}}, at(3000)),
 			"4", []int{350}},
 		{"one capture replayed for two presses of a key, 1.5 s apart", seq(press(0, 1, 1000, '1'), press(1600, 1, 1000, '1')), "11", nil},
+		{"a timestamp reused for another key is another press",
+			seq(press(0, 1, 1000, '1'), press(200, 1, 1000, '2')), "12", nil},
 		{"a single End packet is a press", []pkt{{ms: 0, ssrc: 1, ts: 9, key: '9', end: true}, {ms: 1, ssrc: 1, ts: 9, key: '9', end: true}}, "9", nil},
 		{"event codes above 15 and short payloads are not keys",
 			[]pkt{{ms: 0, ssrc: 1, ts: 1, payload: []byte{200, 0x80, 0, 0}}, {ms: 1, ssrc: 1, ts: 2, payload: []byte{1, 0x80}}, {ms: 2000}}, "", nil},
