@@ -123,7 +123,8 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	return s, nil
 }
 
-// Keys delivers the keys pressed, from RFC 4733 events or in-band tones.
+// Keys delivers the keys pressed — RFC 4733 events, SIP INFO (InjectKey) or
+// in-band tones, one key per press under the session's DTMF mode.
 func (s *Session) Keys() <-chan byte { return s.keys }
 
 // InjectKey hands over a key that arrived by signalling (SIP INFO). It is
