@@ -155,8 +155,7 @@ func (in *keyInput) event(now time.Time, pkt *rtp.Packet) {
 // wantsAudio reports whether audio frames are listened to for tones.
 func (in *keyInput) wantsAudio() bool { return in.tones != nil }
 
-// audio takes one decoded audio frame; nil when time passes without one
-// being decoded.
+// audio takes one decoded audio frame.
 func (in *keyInput) audio(now time.Time, pcm []int16) {
 	in.drain()
 	if in.tones != nil && len(pcm) > 0 {
