@@ -136,13 +136,14 @@ func TestToneDetectorEveryPhase(t *testing.T) {
 	}
 }
 
-// speech is the shipped prompt audio: espeak-ng speech in G.711, minutes
-// of it — real speech to prove the detector does not hear keys in it.
+// speech is the shipped prompt audio (scripts/prompts/*/*.ul): espeak-ng
+// speech in μ-law, English and Russian, minutes of it — real speech to
+// prove the detector does not hear keys in it.
 func speech(t testing.TB) []int16 {
 	t.Helper()
 	var pcm []int16
 	err := fs.WalkDir(scripts.Prompts, ".", func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
+		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".ul") {
 			return err
 		}
 		ul, err := fs.ReadFile(scripts.Prompts, path)
