@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // Keys lists the DTMF keys by RFC 4733 event code (0-9, *, #, A-D).
@@ -68,48 +69,119 @@ func EventSequence(key byte, frames int) ([]Event, error) {
 	return append(out, end, end, end), nil
 }
 
-// EventDetector turns a stream of telephone-event packets into key presses.
-// All packets of one press share an (SSRC, timestamp); a press is reported
-// once, on its first end packet, or when the next press starts if every end
-// packet was lost. Sequence numbers, the marker bit and the duration field
-// are not relied on: carriers and test tools disagree about them.
-type EventDetector struct {
-	cur      pressID
-	curKey   byte
-	reported bool
-	started  bool
+// EventFlushAfter is how long after the latest packet of a press whose End
+// packets never came the press is reported anyway. RFC 4733 senders repeat
+// a press's packet at least every 50 ms while it lasts, so a quarter of a
+// second of nothing means the End packets were lost.
+const EventFlushAfter = 250 * time.Millisecond
+
+// eventLateWindow is how long packets of an ended press are taken for late
+// or repeated copies of it. After that, a press reusing its (SSRC,
+// timestamp) is a new press: test tools replay one capture for every press
+// of a key, though a real sender gives each press the timestamp it started at.
+const eventLateWindow = time.Second
+
+// Press is one key press heard as telephone-events: its key and when its
+// first and latest packets arrived.
+type Press struct {
+	Key         byte
+	First, Last time.Time
 }
 
-type pressID struct{ ssrc, ts uint32 }
+// EventDetector turns a stream of telephone-event packets into key presses.
+// All packets of one press share an (SSRC, timestamp) and its event; a press is reported
+// once: on its first End packet, when the next press starts if every End
+// packet was lost, or by Expire once EventFlushAfter has passed without a
+// packet of it. Recently ended presses are remembered, so their late or
+// repeated packets (a redundant End arriving after the next press started,
+// a duplicated update) are ignored instead of heard as new presses.
+// Sequence numbers, the marker bit and the duration field are not relied
+// on: carriers and test tools disagree about them.
+//
+// The zero value is ready to use. It is not safe for concurrent use.
+type EventDetector struct {
+	live        bool // a press is under way and not yet reported
+	cur         pressID
+	curKey      byte
+	first, last time.Time
 
-// Feed takes one telephone-event packet and returns the keys it completes:
-// none, one, or (when an end was lost) two.
-func (d *EventDetector) Feed(ssrc, timestamp uint32, payload []byte) []byte {
+	ended [8]endedPress // recently ended presses, a ring
+	next  int
+}
+
+// pressID names a press: the SSRC and timestamp all its packets share, and
+// its event (a sender reusing a timestamp for another key starts a new press).
+type pressID struct {
+	ssrc, ts uint32
+	code     uint8
+}
+
+type endedPress struct {
+	id    pressID
+	last  time.Time // latest packet seen of it
+	valid bool
+}
+
+// Feed takes one telephone-event packet that arrived at now and appends the
+// presses it completes to dst: none, one, or (when the previous press lost
+// its End packets) two.
+func (d *EventDetector) Feed(dst []Press, now time.Time, ssrc, timestamp uint32, payload []byte) []Press {
 	ev, err := ParseEvent(payload)
 	if err != nil || ev.Key() == 0 {
-		return nil
+		return dst
 	}
-	id := pressID{ssrc, timestamp}
-	var out []byte
-	if !d.started || id != d.cur {
-		if d.started && !d.reported {
-			out = append(out, d.curKey) // the previous press lost its end packets
+	id := pressID{ssrc, timestamp, ev.Code}
+	if d.live && id == d.cur {
+		d.last = now
+		if ev.End {
+			dst = d.finish(dst)
 		}
-		d.cur, d.curKey, d.reported, d.started = id, ev.Key(), false, true
+		return dst
 	}
-	if ev.End && !d.reported {
-		d.reported = true
-		out = append(out, d.curKey)
+	if e := d.endedPress(id); e != nil {
+		if ev.End || now.Sub(e.last) < eventLateWindow {
+			e.last = now // late or repeated: ignore it, and keep ignoring its kin
+			return dst
+		}
+		e.valid = false // an old (SSRC, timestamp) used again, long after
 	}
-	return out
+	if d.live {
+		dst = d.finish(dst) // the previous press lost its End packets
+	}
+	d.live, d.cur, d.curKey, d.first, d.last = true, id, ev.Key(), now, now
+	if ev.End {
+		dst = d.finish(dst)
+	}
+	return dst
 }
 
-// Flush reports a press whose end packets never came; call it when no
-// telephone-event packet has arrived for a while.
-func (d *EventDetector) Flush() (byte, bool) {
-	if d.started && !d.reported {
-		d.reported = true
-		return d.curKey, true
+// Expire reports a press whose End packets never came, once EventFlushAfter
+// has passed since its latest packet. Call it as time passes: on every
+// packet received and when none arrives for a while.
+func (d *EventDetector) Expire(now time.Time) (Press, bool) {
+	if !d.live || now.Sub(d.last) < EventFlushAfter {
+		return Press{}, false
 	}
-	return 0, false
+	var buf [1]Press
+	return d.finish(buf[:0])[0], true
+}
+
+// InPress reports whether a press is under way and not yet reported.
+func (d *EventDetector) InPress() bool { return d.live }
+
+// finish reports the live press and remembers it as ended.
+func (d *EventDetector) finish(dst []Press) []Press {
+	d.live = false
+	d.ended[d.next] = endedPress{id: d.cur, last: d.last, valid: true}
+	d.next = (d.next + 1) % len(d.ended)
+	return append(dst, Press{Key: d.curKey, First: d.first, Last: d.last})
+}
+
+func (d *EventDetector) endedPress(id pressID) *endedPress {
+	for i := range d.ended {
+		if d.ended[i].valid && d.ended[i].id == id {
+			return &d.ended[i]
+		}
+	}
+	return nil
 }

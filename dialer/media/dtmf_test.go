@@ -1,10 +1,9 @@
 package media
 
 import (
-	"math"
-	"math/rand"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestEventRoundTrip(t *testing.T) {
@@ -27,120 +26,140 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEventDetector(t *testing.T) {
-	t.Parallel()
-	seq := func(key byte) [][]byte {
-		evs, _ := EventSequence(key, 5)
-		var out [][]byte
-		for _, e := range evs {
-			out = append(out, e.AppendTo(nil))
-		}
-		return out
-	}
-	var d EventDetector
-	var got []byte
-	feed := func(ssrc, ts uint32, packets [][]byte) {
-		for _, p := range packets {
-			got = append(got, d.Feed(ssrc, ts, p)...)
-		}
-	}
-	feed(1, 1000, seq('1'))
-	feed(1, 1000, seq('1')[5:]) // late retransmitted end packets
-	feed(1, 2000, seq('#'))
-	feed(1, 800, seq('0'))      // timestamps and sequences need not grow
-	feed(2, 2000, seq('5'))     // another SSRC with a timestamp seen before
-	feed(2, 3000, seq('7')[:3]) // end packets lost...
-	feed(2, 4000, seq('8'))     // ...reported when the next press starts
-	feed(2, 5000, seq('9')[:2])
-	if k, ok := d.Flush(); ok {
-		got = append(got, k)
-	}
-	if _, ok := d.Flush(); ok {
-		t.Error("Flush reported the same press twice")
-	}
-	if string(got) != "1#05789" {
-		t.Fatalf("keys %q, want 1#05789", got)
-	}
-	if d.Feed(1, 1, []byte{200, 0x80, 0, 0}) != nil {
-		t.Error("event code 200 reported as a key")
-	}
+// pkt is one telephone-event packet arriving at a time, or (key 0) a call
+// of Expire at that time.
+type pkt struct {
+	ms      int // arrival, in ms from the start
+	ssrc    uint32
+	ts      uint32
+	key     byte
+	end     bool
+	payload []byte // instead of key/end, when set
 }
 
-func TestToneDetector(t *testing.T) {
+// press is the packets of one press of key, 100 ms long, the first
+// arriving at ms: updates every 20 ms, then three End packets.
+func press(ms int, ssrc, ts uint32, key byte) []pkt {
+	var out []pkt
+	for i := range 4 {
+		out = append(out, pkt{ms: ms + 20*i, ssrc: ssrc, ts: ts, key: key})
+	}
+	for i := range 3 {
+		out = append(out, pkt{ms: ms + 80 + 20*i, ssrc: ssrc, ts: ts, key: key, end: true})
+	}
+	return out
+}
+
+func noEnd(p []pkt) []pkt { return p[:4] }
+func ends(p []pkt) []pkt  { return p[4:] }
+
+func at(ms int) []pkt { return []pkt{{ms: ms}} } // Expire at ms
+
+func seq(parts ...[]pkt) []pkt {
+	var out []pkt
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestEventDetector(t *testing.T) {
 	t.Parallel()
-	detect := func(pcm []int16) string {
-		d := NewToneDetector()
-		var out []byte
-		for i := 0; i+FrameSamples <= len(pcm); i += FrameSamples {
-			if k, ok := d.Feed(pcm[i : i+FrameSamples]); ok {
-				out = append(out, k)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		packets []pkt
+		want    string
+		wantAt  []int // when each key is reported, in ms (optional)
+	}{
+		{"one press, reported on its first End", press(0, 1, 1000, '1'), "1", []int{80}},
+		{"120#", seq(press(0, 1, 1000, '1'), press(300, 1, 3400, '2'), press(600, 1, 5800, '0'), press(900, 1, 8200, '#')), "120#", nil},
+		{"redundant End arriving after the next press started",
+			seq(press(0, 1, 1000, '1'), press(300, 1, 3400, '2')[:2], ends(press(0, 1, 1000, '1'))[:1], press(300, 1, 3400, '2')[2:]),
+			"12", nil},
+		{"redundant End arriving after the next press ended (120# heard as 1210#)",
+			seq(press(0, 1, 1000, '1'), press(300, 1, 3400, '2'), []pkt{{ms: 520, ssrc: 1, ts: 1000, key: '1', end: true}},
+				press(600, 1, 5800, '0'), press(900, 1, 8200, '#')),
+			"120#", nil},
+		{"whole repeated update packet of an ended press",
+			seq(press(0, 1, 1000, '1'), press(300, 1, 3400, '2')[:2], []pkt{{ms: 345, ssrc: 1, ts: 1000, key: '1'}}, press(300, 1, 3400, '2')[2:], at(900)),
+			"12", nil},
+		{"timestamps and SSRCs need not grow",
+			seq(press(0, 1, 2000, '#'), press(300, 1, 800, '0'), press(600, 2, 2000, '5')), "#05", nil},
+		{"End packets lost: reported when the next press starts",
+			seq(noEnd(press(0, 2, 3000, '7')), press(200, 2, 4600, '8')), "78", []int{200, 280}},
+		{"End packets lost: reported EventFlushAfter after the last packet, once",
+			seq(noEnd(press(0, 2, 3000, '7')), at(100), at(309), at(310), at(330), press(600, 2, 7800, '8'), at(2000)),
+			"78", []int{310, 680}},
+		{"End packets late after the press was flushed",
+			seq(noEnd(press(0, 2, 3000, '7')), at(400), ends(press(320, 2, 3000, '7')), at(2000)), "7", []int{400}},
+		{"a gap in a long press's updates longer than EventFlushAfter",
+			seq(noEnd(press(0, 3, 100, '4')), at(350), []pkt{{ms: 400, ssrc: 3, ts: 100, key: '4'}, {ms: 700, ssrc: 3, ts: 100, key: '4'},
+				{ms: 1400, ssrc: 3, ts: 100, key: '4'}, {ms: 1500, ssrc: 3, ts: 100, key: '4', end: true}}, at(3000)),
+			"4", []int{350}},
+		{"one capture replayed for two presses of a key, 1.5 s apart", seq(press(0, 1, 1000, '1'), press(1600, 1, 1000, '1')), "11", nil},
+		{"a timestamp reused for another key is another press",
+			seq(press(0, 1, 1000, '1'), press(200, 1, 1000, '2')), "12", nil},
+		{"a single End packet is a press", []pkt{{ms: 0, ssrc: 1, ts: 9, key: '9', end: true}, {ms: 1, ssrc: 1, ts: 9, key: '9', end: true}}, "9", nil},
+		{"event codes above 15 and short payloads are not keys",
+			[]pkt{{ms: 0, ssrc: 1, ts: 1, payload: []byte{200, 0x80, 0, 0}}, {ms: 1, ssrc: 1, ts: 2, payload: []byte{1, 0x80}}, {ms: 2000}}, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var d EventDetector
+			var got []byte
+			var when []int
+			for _, p := range tc.packets {
+				now := t0.Add(time.Duration(p.ms) * time.Millisecond)
+				var out []Press
+				switch {
+				case p.payload != nil:
+					out = d.Feed(nil, now, p.ssrc, p.ts, p.payload)
+				case p.key == 0:
+					if pr, ok := d.Expire(now); ok {
+						out = append(out, pr)
+					}
+				default:
+					code, _ := EventCode(p.key)
+					out = d.Feed(nil, now, p.ssrc, p.ts, Event{Code: code, End: p.end, Volume: 10, Length: 800}.AppendTo(nil))
+				}
+				for _, pr := range out {
+					got = append(got, pr.Key)
+					when = append(when, int(now.Sub(t0)/time.Millisecond))
+				}
 			}
-		}
-		return string(out)
-	}
-	var pcm []int16
-	gap := make([]int16, 60*SampleRate/1000)
-	for _, k := range []byte("0123456789*#ABCD") {
-		pcm = append(append(pcm, Tone(k, 100)...), gap...)
-	}
-	if got := detect(pcm); got != "0123456789*#ABCD" {
-		t.Fatalf("detected %q", got)
-	}
-	// Through G.711 and with noise, as on a phone line.
-	r := rand.New(rand.NewSource(1))
-	line := PCMU.Decode(nil, PCMU.Encode(nil, pcm))
-	for i := range line {
-		line[i] += int16(r.NormFloat64() * 300)
-	}
-	if got := detect(line); got != "0123456789*#ABCD" {
-		t.Fatalf("through G.711 with noise: %q", got)
-	}
-	// A 20 ms blip is too short to be a key.
-	if got := detect(append(Tone('5', 20), gap...)); got != "" {
-		t.Errorf("20 ms tone detected as %q", got)
-	}
-	// Talk-off: speech-like signals — a vowel with harmonics, a chirp, noise,
-	// a single tone — are not keys.
-	var speech []int16
-	for i := range 3 * SampleRate {
-		tt := float64(i) / SampleRate
-		f0 := 120 + 30*math.Sin(2*math.Pi*3*tt)
-		v := 0.0
-		for h := 1; h <= 20; h++ {
-			v += math.Sin(2*math.Pi*f0*float64(h)*tt) * 3000 / float64(h)
-		}
-		speech = append(speech, int16(v))
-	}
-	chirp := make([]int16, 2*SampleRate)
-	for i := range chirp {
-		tt := float64(i) / SampleRate
-		chirp[i] = int16(9000 * math.Sin(2*math.Pi*(500+500*tt)*tt))
-	}
-	noise := make([]int16, SampleRate)
-	for i := range noise {
-		noise[i] = int16(r.NormFloat64() * 5000)
-	}
-	single := make([]int16, SampleRate)
-	for i := range single {
-		single[i] = int16(9000 * math.Sin(2*math.Pi*770*float64(i)/SampleRate))
-	}
-	for name, sig := range map[string][]int16{"speech": speech, "chirp": chirp, "noise": noise, "single tone": single} {
-		if got := detect(sig); got != "" {
-			t.Errorf("%s detected as %q", name, got)
-		}
+			if string(got) != tc.want {
+				t.Fatalf("keys %q, want %q", got, tc.want)
+			}
+			if tc.wantAt != nil && !slices.Equal(when, tc.wantAt) {
+				t.Errorf("reported at %v ms, want %v", when, tc.wantAt)
+			}
+		})
 	}
 }
 
 func FuzzParseEvent(f *testing.F) {
-	f.Add([]byte{5, 0x8a, 0x03, 0x20})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var d EventDetector
+	f.Add([]byte{5, 0x8a, 0x03, 0x20}, uint32(7), uint16(0))
+	f.Add([]byte{}, uint32(0), uint16(300))
+	f.Fuzz(func(t *testing.T, b []byte, ts uint32, ms uint16) {
 		ev, err := ParseEvent(b)
 		if err == nil && len(ev.AppendTo(nil)) != 4 {
 			t.Fatal("bad re-encode")
 		}
-		d.Feed(1, 2, b)
-		d.Flush()
+		// Whatever arrives, a press is reported at most once: feeding the
+		// packet again and expiring never repeats a key.
+		var d EventDetector
+		now := time.Unix(0, 0)
+		n := len(d.Feed(nil, now, 1, ts, b))
+		n += len(d.Feed(nil, now.Add(time.Duration(ms)*time.Millisecond), 1, ts, b))
+		if _, ok := d.Expire(now.Add(time.Hour)); ok {
+			n++
+		}
+		if n > 1 {
+			t.Fatalf("one press reported %d times", n)
+		}
+		if n == 1 && (err != nil || ev.Key() == 0) {
+			t.Fatal("a payload that is not a key was reported")
+		}
 	})
 }

@@ -36,7 +36,17 @@ type SessionConfig struct {
 	// for none. Events arriving with SendEventPT are accepted too: some far
 	// ends send with their own payload type.
 	RecvEventPT int
-	// DetectInband listens for DTMF tones in the received audio.
+	// DTMF says which ways of sending keys count; empty means DTMFAuto.
+	// In DTMFAuto one press is one key whichever ways it is sent: once a
+	// telephone-event is seen, events are authoritative and tones are no
+	// longer listened to (a tone heard while events are negotiated but not
+	// yet seen waits 120 ms for them, and is dropped if they come); a key
+	// that arrives by two methods within 500 ms is delivered once, by
+	// whichever came first. With no events, SIP INFO (InjectKey) outranks
+	// tones the same way.
+	DTMF DTMFMode
+	// DetectInband listens for DTMF tones in the received audio under
+	// DTMFAuto. DTMFInband listens regardless.
 	DetectInband bool
 	// MediaTimeout ends the session (Timeout is closed) when no RTP arrives
 	// for this long; zero means 30 s.
@@ -60,6 +70,7 @@ type Session struct {
 	cfg   SessionConfig
 	ssrc  uint32
 	keys  chan byte
+	in    *keyInput // owned by the receiving goroutine, except infoKey and method
 	stop  chan struct{}
 	done  sync.WaitGroup
 	close sync.Once
@@ -90,6 +101,11 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	mode, err := ParseDTMFMode(string(cfg.DTMF))
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	cfg.DTMF = mode
 	s := &Session{
 		cfg:      cfg,
 		ssrc:     rand.Uint32(),
@@ -100,18 +116,22 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		started:  time.Now().UnixNano(),
 		jitter:   &JitterStats{},
 	}
+	s.in = newKeyInput(cfg, s.deliver, cfg.Logger)
 	s.done.Add(2)
 	go s.sendLoop()
 	go s.recvLoop()
 	return s, nil
 }
 
-// Keys delivers the keys pressed, from RFC 4733 events or in-band tones.
+// Keys delivers the keys pressed — RFC 4733 events, SIP INFO (InjectKey) or
+// in-band tones, one key per press under the session's DTMF mode.
 func (s *Session) Keys() <-chan byte { return s.keys }
 
-// InjectKey delivers a key that arrived by signalling (SIP INFO). It never
+// InjectKey hands over a key that arrived by signalling (SIP INFO). It is
+// heard like the keys of the RTP stream, under the session's DTMF mode: a
+// copy of a key that also came as telephone-events is dropped. It never
 // blocks: a key that does not fit the buffer is dropped.
-func (s *Session) InjectKey(k byte) { s.deliver(k) }
+func (s *Session) InjectKey(k byte) { s.in.infoKey(k, time.Now()) }
 
 // deliver hands a key to the call. It never blocks: a key that does not fit
 // the buffer is dropped.
@@ -313,7 +333,7 @@ func (s *Session) sendLoop() {
 func (s *Session) recvLoop() {
 	defer s.done.Done()
 	buf := make([]byte, 1500)
-	in := newKeyInput(s)
+	in := s.in
 	pcm := make([]int16, 0, FrameSamples*2)
 	wait := min(s.cfg.MediaTimeout, 200*time.Millisecond)
 	var deadlineSet time.Time
@@ -360,6 +380,7 @@ func (s *Session) recvLoop() {
 			in.event(time.Now(), &pkt)
 		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
 			if !in.wantsAudio() && !s.cfg.Record && s.cfg.OnAudio == nil {
+				in.idle(time.Now()) // time passes for the key input
 				continue
 			}
 			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
@@ -372,6 +393,8 @@ func (s *Session) recvLoop() {
 				s.heard = append(s.heard, pcm...)
 				s.mu.Unlock()
 			}
+		default:
+			in.idle(time.Now())
 		}
 	}
 }

@@ -63,14 +63,32 @@ func TestSessionKeysBothWays(t *testing.T) {
 	if got := readKeys(t, caller, 3, 3*time.Second); got != "12#" {
 		t.Fatalf("RFC 4733 keys %q, want 12#", got)
 	}
-	// In-band tones from the phone.
+	// In-band tones from the phone: once telephone-events were seen, they
+	// are authoritative and tones are not listened to (DTMFAuto)...
 	tones := append(append(Tone('5', 100), make([]int16, 800)...), Tone('0', 100)...)
 	if err := phone.Play(t.Context(), PCMU.Encode(nil, tones)); err != nil {
 		t.Fatal(err)
 	}
-	if got := readKeys(t, caller, 2, 3*time.Second); got != "50" {
+	if got := readKeys(t, caller, 1, 500*time.Millisecond); got != "" {
+		t.Fatalf("in-band keys %q after telephone-events, want none", got)
+	}
+	if m := caller.DTMFMethod(); m != "rfc4733" {
+		t.Errorf("DTMFMethod %q, want rfc4733", m)
+	}
+	// ...but a call that sends only tones is heard.
+	inband, tonePhone := pair(t,
+		SessionConfig{Codec: PCMU, SendEventPT: 101, RecvEventPT: 101, DetectInband: true, Record: true},
+		SessionConfig{Codec: PCMU, SendEventPT: 101, RecvEventPT: 101})
+	if err := tonePhone.Play(t.Context(), PCMU.Encode(nil, tones)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readKeys(t, inband, 2, 3*time.Second); got != "50" {
 		t.Fatalf("in-band keys %q, want 50", got)
 	}
+	if m := inband.DTMFMethod(); m != "inband" {
+		t.Errorf("DTMFMethod %q, want inband", m)
+	}
+	caller = inband
 	for i := 0; i < 50 && len(caller.Heard()) < len(tones); i++ {
 		time.Sleep(10 * time.Millisecond) // the last frames are still in flight
 	}

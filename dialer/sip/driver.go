@@ -497,7 +497,9 @@ func (d *Driver) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 }
 
 // onInfo takes DTMF sent as SIP INFO (application/dtmf-relay or
-// application/dtmf).
+// application/dtmf). The key goes to the call's key input like the keys of
+// its RTP stream: the DTMF mode decides whether INFO counts, and a key
+// that also came as telephone-events is heard once.
 func (d *Driver) onInfo(req *gosip.Request, tx gosip.ServerTransaction) {
 	c := d.lookup(req)
 	if c == nil {

@@ -120,7 +120,7 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 	var heard listener
 	ms, err := media.NewSession(media.SessionConfig{
 		Conn: conn, Remote: offer.Addr, Codec: offer.Codec, SendEventPT: offer.EventPT, RecvEventPT: -1,
-		Record: p.cfg.Record, OnAudio: heard.frame, Mute: per.Silent, MediaTimeout: time.Hour,
+		Record: p.cfg.Record, OnAudio: heard.frame, Mute: per.Silent || per.gatewayHabits(), MediaTimeout: time.Hour,
 	})
 	if err != nil {
 		conn.Close()
@@ -160,6 +160,12 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 		}
 		cancel()
 	}()
+	var gw *gateway // sends the RTP itself for gateway habits
+	if per.gatewayHabits() {
+		if gw, err = startGateway(ctx, conn, offer.Addr, offer.Codec, offer.EventPT, per); err != nil {
+			return err
+		}
+	}
 	steps, _ := parseSteps(per.Keys)
 	for _, st := range steps {
 		if !heard.wait(ctx, st.early) {
@@ -175,7 +181,7 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 			bcancel()
 			return err
 		default:
-			if err := p.press(ctx, dlg, ms, per.DTMF, st.keys); err != nil {
+			if err := p.press(ctx, dlg, ms, gw, per, st.keys); err != nil {
 				return err
 			}
 			p.update(rec, func(r *Record) { r.Pressed = append(r.Pressed, st.keys) })
@@ -195,23 +201,20 @@ func safeName(s string) string {
 	}, s)
 }
 
-// press sends keys one after another, as a person would.
-func (p *Phone) press(ctx context.Context, dlg *sipgo.DialogServerSession, ms *media.Session, mode, keys string) error {
+// press sends keys one after another, as a person would; gw, if set,
+// sends RFC 4733 keys with a gateway's habits.
+func (p *Phone) press(ctx context.Context, dlg *sipgo.DialogServerSession, ms *media.Session, gw *gateway, per Persona, keys string) error {
 	for i := range len(keys) {
 		k := keys[i]
-		switch mode {
-		case DTMFInfo:
-			info := gosip.NewRequest(gosip.INFO, dlg.InviteRequest.Contact().Address)
-			info.AppendHeader(gosip.NewHeader("Content-Type", "application/dtmf-relay"))
-			info.SetBody([]byte(fmt.Sprintf("Signal=%c\r\nDuration=100\r\n", k)))
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			res, err := dlg.Do(rctx, info)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("INFO %c: %w", k, err)
+		if per.InfoToo {
+			if err := sendInfo(ctx, dlg, k); err != nil {
+				return err
 			}
-			if res.StatusCode != 200 {
-				return fmt.Errorf("INFO %c: %d %s", k, res.StatusCode, res.Reason)
+		}
+		switch per.DTMF {
+		case DTMFInfo:
+			if err := sendInfo(ctx, dlg, k); err != nil {
+				return err
 			}
 		case DTMFInband:
 			tone := append(media.Tone(k, 100), make([]int16, 480)...)
@@ -220,7 +223,11 @@ func (p *Phone) press(ctx context.Context, dlg *sipgo.DialogServerSession, ms *m
 			}
 			continue
 		default:
-			if err := ms.SendKey(k, 100); err != nil {
+			if gw != nil {
+				if err := gw.press(ctx, k); err != nil {
+					return err
+				}
+			} else if err := ms.SendKey(k, 100); err != nil {
 				return err
 			}
 		}
@@ -229,6 +236,23 @@ func (p *Phone) press(ctx context.Context, dlg *sipgo.DialogServerSession, ms *m
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	return nil
+}
+
+// sendInfo sends a key as SIP INFO (application/dtmf-relay).
+func sendInfo(ctx context.Context, dlg *sipgo.DialogServerSession, k byte) error {
+	info := gosip.NewRequest(gosip.INFO, dlg.InviteRequest.Contact().Address)
+	info.AppendHeader(gosip.NewHeader("Content-Type", "application/dtmf-relay"))
+	info.SetBody([]byte(fmt.Sprintf("Signal=%c\r\nDuration=100\r\n", k)))
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := dlg.Do(rctx, info)
+	if err != nil {
+		return fmt.Errorf("INFO %c: %w", k, err)
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("INFO %c: %d %s", k, res.StatusCode, res.Reason)
 	}
 	return nil
 }

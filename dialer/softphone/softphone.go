@@ -47,6 +47,20 @@ type Persona struct {
 	AnswerAfter int `yaml:"answer_after"`
 	// Silent stops sending RTP after answering (to test media timeouts).
 	Silent bool `yaml:"silent"`
+
+	// Habits of gateways between real leads and us, for keys sent as RFC
+	// 4733 — to test that each press is heard once.
+	// ToneToo leaves each key's tone in the audio beside its events.
+	ToneToo bool `yaml:"tone_too"`
+	// Leak sends this much of the tone in the audio before the events
+	// start (gateways leak 40-60ms while they detect the key).
+	Leak time.Duration `yaml:"leak"`
+	// InfoToo sends each key as SIP INFO as well, just before its events.
+	InfoToo bool `yaml:"info_too"`
+	// DropEnd sends no End packets: the audio simply resumes.
+	DropEnd bool `yaml:"drop_end"`
+	// LateEnd sends each press's End packet again during the next press.
+	LateEnd bool `yaml:"late_end"`
 }
 
 // Config configures a softphone.
@@ -100,6 +114,9 @@ func (p Persona) validate() error {
 	}
 	if p.Code != 0 && (p.Code < 300 || p.Code > 699) {
 		return fmt.Errorf("code %d: use a SIP failure code (300-699)", p.Code)
+	}
+	if err := p.validateGateway(); err != nil {
+		return err
 	}
 	_, err := parseSteps(p.Keys)
 	return err

@@ -1,6 +1,8 @@
 // Package sipptest runs sipp (Debian package sip-tester) as an independent
 // SIP peer in tests. Without sipp, tests are skipped locally and fail when
-// CI is set.
+// CI is set. It also writes what sipp plays: UAS scenarios (Lead, with
+// PlayPCAP, Pause, Info steps) and pcap files of RTP generated in the test
+// (Stream: G.711 audio and RFC 4733 events with gateways' habits).
 package sipptest
 
 import (
