@@ -40,8 +40,19 @@ func TestCallAgainstSoftphone(t *testing.T) {
 		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
 	if res.Disposition != "answered" || res.SIPCode != 200 || res.Class != "sql" || res.ScriptID != "bant-en" ||
-		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" {
+		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" || res.DTMFMethod != "rfc4733" {
 		t.Fatalf("report %+v", res)
+	}
+	// --dtmf takes keys by one method only: SIP INFO hears none of the
+	// phone's RFC 4733 presses.
+	code, out, errOut = runCLI(t, nil, "call", "--to", p.URI("hot"), "--script", "bant-en", "--caller-id", "+15550100", "--json",
+		"--dtmf", "info", "--max-call-length", "40s")
+	res = callJSON{}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("--dtmf info: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if len(res.KeysHeard) != 0 || res.Outcome != "incomplete" || res.DTMFMethod != "none" {
+		t.Errorf("--dtmf info with an RFC 4733 phone: %+v", res)
 	}
 
 	code, out, _ = runCLI(t, nil, "call", "--to", p.URI("busy"), "--script", "bant-en", "--caller-id", "+15550100")

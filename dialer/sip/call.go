@@ -48,6 +48,9 @@ func newCall(d *Driver, sess *sipgo.DialogClientSession, m *media.Session, req d
 
 func (c *call) ID() string { return c.sess.InviteRequest.CallID().Value() }
 
+// DTMFMethod implements dialer.DTMFReporter: how the call's keys arrived.
+func (c *call) DTMFMethod() string { return c.media.DTMFMethod() }
+
 func (c *call) Done() <-chan struct{} { return c.done }
 
 func (c *call) end() { c.endOnce.Do(func() { close(c.done) }) }

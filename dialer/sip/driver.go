@@ -413,7 +413,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	msess, err := media.NewSession(media.SessionConfig{
 		Conn: rtpConn, Remote: remote.Addr, Latch: true, Codec: remote.Codec,
 		SendEventPT: remote.EventPT, RecvEventPT: media.EventPT, DetectInband: !d.cfg.DisableInband,
-		MediaTimeout: d.cfg.MediaTimeout, Logger: log,
+		DTMF: media.DTMFMode(req.DTMF), MediaTimeout: d.cfg.MediaTimeout, Logger: log,
 	})
 	if err != nil {
 		_ = sess.Ack(ctx)
