@@ -11,9 +11,12 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/dialertest"
 	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/sipptest"
+	"github.com/qualdial/qualdial/ivr"
 )
 
 // dialPeer calls a sipp lead running the scenario and returns the call
@@ -277,4 +280,77 @@ func TestSippForgedRTPIsIgnored(t *testing.T) {
 	}
 	_ = c.Hangup(t.Context())
 	peer.Wait(t)
+}
+
+// holdCall dials a softphone persona that holds the call, with a media
+// timeout far shorter than the hold, and runs the BANT script (2 s for a
+// key) over it.
+func holdCall(t *testing.T, cfg Config, per softphone.Persona) (dialer.Outcome, *ivr.Engine, softphone.Record) {
+	t.Helper()
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Prompts = fixture.Hum(1500 * time.Millisecond) // the hold starts 400 ms into a prompt
+	cfg.MediaTimeout = time.Second
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	phone, err := softphone.Start(softphone.Config{ListenAddr: "127.0.0.1:0", Default: per})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone.Close() })
+	_, eng, err := dialertest.Script("bant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Dial(t.Context(), dialer.DialRequest{To: phone.URI("holder"), CallerID: "+15550100", RingTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := dialer.RunCall(t.Context(), c, eng, dialer.RunOptions{Lead: map[string]string{"first_name": "Ann"}})
+	var rec softphone.Record
+	for range 250 {
+		if calls := phone.Calls(); len(calls) == 1 && calls[0].ByeFrom != "" {
+			rec = calls[0]
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out, eng, rec
+}
+
+// Item 6: the lead holds the call (sendonly, no RTP at all) for three
+// times the media timeout and longer than the key timeout, in the middle
+// of a prompt; the call survives, the prompt resumes, the question waits,
+// and the result is the one the keys give.
+func TestHoldDoesNotEndTheCall(t *testing.T) {
+	t.Parallel()
+	steps := []string{"1", "~hold:1", "1", "1", "120#", "1"}
+	out, eng, rec := holdCall(t, Config{}, softphone.Persona{Keys: strings.Join(steps, ","), HoldFor: 3 * time.Second})
+	want := dialertest.Expected(eng, dialertest.Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, map[string]string{"first_name": "Ann"})
+	if out.Err != nil || out.Result.Outcome != want.Outcome || out.Result.Class != want.Class || out.Result.Total != want.Total {
+		t.Fatalf("result %+v (err %v), want %+v; timeline %v", out.Result, out.Err, want, out.Timeline)
+	}
+	if got := out.KeysHeard(); !slices.Equal(got, []string{"1", "1", "1", "1", "120#", "1"}) {
+		t.Errorf("keys heard %v", got)
+	}
+	if out.EndedBy != dialer.EndedByQualdial {
+		t.Errorf("ended by %q", out.EndedBy)
+	}
+	if !slices.Equal(rec.HoldAnswers, []string{"recvonly", "sendrecv"}) {
+		t.Errorf("the hold and resume were answered %v, want [recvonly sendrecv]", rec.HoldAnswers)
+	}
+}
+
+// Item 6: the maximum call length still bounds a call on hold.
+func TestHoldIsBoundedByMaxCallLength(t *testing.T) {
+	t.Parallel()
+	out, _, rec := holdCall(t, Config{MaxCallDuration: 4 * time.Second}, softphone.Persona{Keys: "~hold:1", HoldFor: time.Minute})
+	if out.EndedBy != dialer.EndedByMaxLength {
+		t.Errorf("ended by %q, want max_length; timeline %v", out.EndedBy, out.Timeline)
+	}
+	if len(rec.HoldAnswers) == 0 || rec.HoldAnswers[0] != "recvonly" {
+		t.Errorf("hold answered %v", rec.HoldAnswers)
+	}
 }
