@@ -489,12 +489,10 @@ func (s *Session) recvLoop() {
 			}
 			return // closed
 		}
-		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 {
-			// RTCP on the RTP port (rtcp-mux, RFC 5761 §4): never audio or keys.
-			continue
-		}
 		var pkt rtp.Packet
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 || // RTCP on the RTP port (rtcp-mux, RFC 5761 §4): never audio or keys
+			pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+			s.checkTimeout() // what is not RTP does not keep the call alive
 			continue
 		}
 		sendEventPT, ok := s.accept(from)

@@ -242,11 +242,15 @@ func resolveHost(host string) (string, error) {
 // reached: listening (or advertising) a loopback address while the trunk
 // is elsewhere starts fine and then fails every call as congestion.
 func checkTrunkReachable(cfg Config, listenIP net.IP, mediaHost string) error {
-	if cfg.Trunk == "" {
+	next := cfg.Trunk // where INVITEs go first
+	if cfg.OutboundProxy != "" {
+		next = cfg.OutboundProxy
+	}
+	if next == "" {
 		return nil
 	}
-	th := cfg.Trunk
-	if h, _, err := net.SplitHostPort(cfg.Trunk); err == nil {
+	th := next
+	if h, _, err := net.SplitHostPort(next); err == nil {
 		th = h
 	}
 	trunkIP := net.ParseIP(th)
@@ -255,7 +259,7 @@ func checkTrunkReachable(cfg Config, listenIP net.IP, mediaHost string) error {
 		ips, err := net.DefaultResolver.LookupIPAddr(ctx, th)
 		cancel()
 		if err != nil || len(ips) == 0 {
-			cfg.Logger.Warn("sip trunk does not resolve now; calls will fail until it does", "trunk", cfg.Trunk, "error", err)
+			cfg.Logger.Warn("sip trunk does not resolve now; calls will fail until it does", "trunk", next, "error", err)
 			return nil
 		}
 		trunkIP = ips[0].IP
@@ -265,11 +269,11 @@ func checkTrunkReachable(cfg Config, listenIP net.IP, mediaHost string) error {
 	}
 	if listenIP.IsLoopback() {
 		return fmt.Errorf("sip: listening on loopback (%s) cannot reach the trunk %s (%s): listen on an address the trunk can reach (--sip-listen 0.0.0.0:5060 with --sip-public-host set to our public address)",
-			cfg.ListenAddr, cfg.Trunk, trunkIP)
+			cfg.ListenAddr, next, trunkIP)
 	}
 	if ip := net.ParseIP(mediaHost); ip != nil && ip.IsLoopback() {
 		return fmt.Errorf("sip: public host %s is a loopback address, which the trunk %s (%s) cannot reach: set --sip-public-host to the address the trunk reaches us at",
-			cfg.PublicHost, cfg.Trunk, trunkIP)
+			cfg.PublicHost, next, trunkIP)
 	}
 	return nil
 }
