@@ -495,7 +495,7 @@ func (s *Session) recvLoop() {
 			s.checkTimeout() // what is not RTP does not keep the call alive
 			continue
 		}
-		sendEventPT, ok := s.accept(from)
+		sendEventPT, held, ok := s.accept(from)
 		if !ok {
 			s.checkTimeout()
 			continue
@@ -512,7 +512,11 @@ func (s *Session) recvLoop() {
 				continue
 			}
 			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
-			in.audio(time.Now(), pcm)
+			if held {
+				in.idle(time.Now()) // music on hold is not listened to for tones
+			} else {
+				in.audio(time.Now(), pcm)
+			}
 			if s.cfg.OnAudio != nil {
 				s.cfg.OnAudio(pcm)
 			}
@@ -529,12 +533,13 @@ func (s *Session) recvLoop() {
 
 // accept latches the source of RTP (with Latch) and says whether a packet
 // from it is to be heard; it also returns the far end's telephone-event
-// payload type.
-func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, ok bool) {
+// payload type and whether it holds the call.
+func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, held, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	held = s.dir != SendRecv
 	if !s.cfg.Latch {
-		return s.sendEventPT, true
+		return s.sendEventPT, held, true
 	}
 	switch {
 	case s.source == nil:
@@ -551,9 +556,9 @@ func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, ok bool) {
 		if s.dropped == 1 {
 			s.cfg.Logger.Warn("rtp from an unexpected source dropped", "source", from.String(), "latched", s.source.String())
 		}
-		return 0, false
+		return 0, held, false
 	}
-	return s.sendEventPT, true
+	return s.sendEventPT, held, true
 }
 
 func sameAddr(a, b *net.UDPAddr) bool {

@@ -115,6 +115,16 @@ func (c *call) answerOffer(offer []byte, method string) ([]byte, error) {
 	return body, nil
 }
 
+// takeAnswer applies the far end's answer (in an ACK) to our offer.
+func (c *call) takeAnswer(answer []byte) {
+	remote, err := media.ParseSDP(answer, c.d.cfg.Codecs)
+	if err != nil {
+		c.log.Warn("unusable SDP answer in ACK; media unchanged", "error", err, "sdp", string(answer))
+		return
+	}
+	c.media.Update(media.Update{Remote: remote.Addr, Codec: remote.Codec, SendEventPT: remote.EventPT, Direction: remote.Direction.Answer()})
+}
+
 func (c *call) end() { c.endOnce.Do(func() { close(c.done) }) }
 
 // remoteHangup is called by the BYE handler.

@@ -169,6 +169,41 @@ func TestSippReInviteAndUpdateOffers(t *testing.T) {
 	peer.Wait(t)
 }
 
+// Item 5: a re-INVITE without an offer gets our SDP as the offer in the
+// 200 (a new version), and the answer in the ACK is followed.
+func TestSippReInviteWithoutOffer(t *testing.T) {
+	t.Parallel()
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	scenario := sipptest.Lead(
+		sipptest.Pause(300*time.Millisecond),
+		sipptest.InviteWithoutOffer(1, sipptest.SDP{Version: 1, Payloads: "8 101", Addr: "127.0.0.1", Port: sink.LocalAddr().(*net.UDPAddr).Port}),
+	)
+	c, peer := dialPeer(t, scenario, dialer.DialRequest{})
+	r := waitResponse(t, peer, "1 INVITE")
+	var invite string
+	for _, m := range messages(peer.Messages(t)) {
+		if m.received && strings.HasPrefix(m.text, "INVITE ") {
+			invite = m.text
+		}
+	}
+	first, again := originVersion.FindStringSubmatch(invite), originVersion.FindStringSubmatch(r)
+	if first == nil || again == nil || first[1] == again[1] || !strings.Contains(r, "a=sendrecv") {
+		t.Errorf("offer in the 200 (version %v after %v):\n%s", again, first, r)
+	}
+	buf := make([]byte, 1500)
+	_ = sink.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := sink.ReadFromUDP(buf)
+	if err != nil || n < 12 || buf[1]&0x7f != byte(media.PCMA) {
+		t.Fatalf("RTP after the answer in the ACK: %d bytes, %v; want PCMA at the new address", n, err)
+	}
+	_ = c.Hangup(t.Context())
+	peer.Wait(t)
+}
+
 // Item 7: a 200 OK without SDP after a 183 with SDP: the early SDP is the
 // answer, the call goes on and its keys are heard.
 func TestSippEarlySDPIn183(t *testing.T) {

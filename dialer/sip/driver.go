@@ -204,7 +204,7 @@ func New(cfg Config) (*Driver, error) {
 	srv.OnOptions(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		_ = tx.Respond(gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", nil))
 	})
-	srv.OnAck(func(*gosip.Request, gosip.ServerTransaction) {}) // ACKs of re-INVITE answers
+	srv.OnAck(d.onAck) // ACKs of our answers to re-INVITEs
 	go func() { _ = srv.ServeUDP(conn) }()
 	if err := awaitListener(client, addr); err != nil {
 		d.Close()
@@ -690,6 +690,17 @@ func (d *Driver) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		body, err = c.answerOffer(req.Body(), "re-INVITE")
 	}
 	d.respondSDP(tx, req, body, err)
+}
+
+// onAck takes the answer in the ACK of a re-INVITE that carried no offer
+// (we offered in the 200).
+func (d *Driver) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
+	if len(req.Body()) == 0 {
+		return
+	}
+	if c := d.lookup(req); c != nil {
+		c.takeAnswer(req.Body())
+	}
 }
 
 // onUpdate answers UPDATEs of our calls (RFC 3311): with an SDP answer when

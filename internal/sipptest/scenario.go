@@ -253,6 +253,40 @@ Content-Length: 0
 	return b.String()
 }
 
+// InviteWithoutOffer sends a re-INVITE without SDP (RFC 3264 §8: qualdial
+// offers in its 200) and puts the answer in the ACK.
+func InviteWithoutOffer(cseq int, answer SDP) string {
+	return fmt.Sprintf(`<send><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From:[$callee];tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+[last_Call-ID:]
+CSeq: %d INVITE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response="100" optional="true"/>
+<recv response="200" timeout="5000"/>
+<send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From:[$callee];tag=[pid]SIPpTag01[call_number]
+To:[$caller]
+[last_Call-ID:]
+CSeq: %d ACK
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+%s
+]]></send>
+`, cseq, cseq, answer)
+}
+
 // StartScenario writes a scenario (from Lead) to a file and runs sipp with
 // it, as Start does.
 func StartScenario(t testing.TB, xml string) *Peer {
