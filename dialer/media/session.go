@@ -357,6 +357,27 @@ func (s *Session) Close() error {
 	return err
 }
 
+// silenceFrames are 20 ms of silence in each codec, shared read-only by
+// every session.
+var silenceFrames = func() map[Codec][]byte {
+	m := map[Codec][]byte{}
+	for _, c := range []Codec{PCMU, PCMA} {
+		b := make([]byte, FrameSamples)
+		for i := range b {
+			b[i] = c.Silence()
+		}
+		m[c] = b
+	}
+	return m
+}()
+
+func silenceFrame(c Codec) []byte {
+	if b, ok := silenceFrames[c]; ok {
+		return b
+	}
+	return silenceFrames[PCMU]
+}
+
 // sendLoop sends one packet every 20 ms against an absolute schedule, so
 // that pacing never drifts over a long prompt and a late wake-up does not
 // cause a burst: ticks missed by more than a frame are skipped.
@@ -367,14 +388,7 @@ func (s *Session) sendLoop() {
 	var eventTS uint32
 	inEvent := false
 	marker := true
-	silences := map[Codec][]byte{}
-	for _, c := range []Codec{PCMU, PCMA, s.cfg.Codec} {
-		b := make([]byte, FrameSamples)
-		for i := range b {
-			b[i] = c.Silence()
-		}
-		silences[c] = b
-	}
+
 	buf := make([]byte, 1500)
 	start := time.Now()
 	timer := time.NewTimer(0)
@@ -396,7 +410,7 @@ func (s *Session) sendLoop() {
 		s.mu.Lock()
 		remote := s.remote
 		codec := s.codec
-		silence := silences[codec]
+		silence := silenceFrame(codec)
 		sending := s.dir.Sends()
 		switch {
 		case !sending:
