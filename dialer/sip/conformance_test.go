@@ -29,10 +29,10 @@ func (sipHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.D
 		var steps []string
 		for _, s := range l.Steps {
 			if hold, keys := dialertest.Hold(s); hold {
-				// Hold once the prompt has ended, for longer than the
-				// media timeout and the script's 2 s wait for a key.
+				// Hold once the prompt has ended, for twice the media
+				// timeout and the script's 2 s wait for a key.
 				s = "hold:" + keys
-				p.HoldFor = 3 * time.Second
+				p.HoldFor = 4 * time.Second
 			}
 			steps = append(steps, s)
 		}
@@ -62,7 +62,7 @@ func (sipHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.D
 	// A media timeout far shorter than a hold: the hold case fails if a
 	// held call is taken for a dead one.
 	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(0),
-		MediaTimeout: 1500 * time.Millisecond})
+		MediaTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -324,7 +324,7 @@ func holdCall(t *testing.T, cfg Config, per softphone.Persona) (dialer.Outcome, 
 	t.Helper()
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.Prompts = fixture.Hum(1500 * time.Millisecond) // the hold starts 400 ms into a prompt
-	cfg.MediaTimeout = time.Second
+	cfg.MediaTimeout = 1500 * time.Millisecond
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -355,14 +355,14 @@ func holdCall(t *testing.T, cfg Config, per softphone.Persona) (dialer.Outcome, 
 	return out, eng, rec
 }
 
-// Item 6: the lead holds the call (sendonly, no RTP at all) for three
+// Item 6: the lead holds the call (sendonly, no RTP at all) for 2.7
 // times the media timeout and longer than the key timeout, in the middle
 // of a prompt; the call survives, the prompt resumes, the question waits,
 // and the result is the one the keys give.
 func TestHoldDoesNotEndTheCall(t *testing.T) {
 	t.Parallel()
 	steps := []string{"1", "~hold:1", "1", "1", "120#", "1"}
-	out, eng, rec := holdCall(t, Config{}, softphone.Persona{Keys: strings.Join(steps, ","), HoldFor: 3 * time.Second})
+	out, eng, rec := holdCall(t, Config{}, softphone.Persona{Keys: strings.Join(steps, ","), HoldFor: 4 * time.Second})
 	want := dialertest.Expected(eng, dialertest.Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, map[string]string{"first_name": "Ann"})
 	if out.Err != nil || out.Result.Outcome != want.Outcome || out.Result.Class != want.Class || out.Result.Total != want.Total {
 		t.Fatalf("result %+v (err %v), want %+v; timeline %v", out.Result, out.Err, want, out.Timeline)

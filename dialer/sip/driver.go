@@ -724,7 +724,7 @@ func (d *Driver) onUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
 func (d *Driver) respondSDP(tx gosip.ServerTransaction, req *gosip.Request, body []byte, err error) {
 	if err != nil {
 		res := gosip.NewResponseFromRequest(req, gosip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		res.AppendHeader(gosip.NewHeader("Warning", `304 qualdial "`+quotedStringBody(err.Error())+`"`))
+		res.AppendHeader(gosip.NewHeader("Warning", `305 qualdial "`+quotedStringBody(err.Error())+`"`))
 		_ = tx.Respond(res)
 		return
 	}
