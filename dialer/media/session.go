@@ -185,9 +185,13 @@ func (s *Session) Play(ctx context.Context, g711 []byte) error {
 // returns a channel closed when it has all been sent or was stopped. Audio
 // still playing is replaced.
 func (s *Session) StartPlayback(g711 []byte) <-chan struct{} {
-	done := make(chan struct{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.startPlaybackLocked(g711)
+}
+
+func (s *Session) startPlaybackLocked(g711 []byte) <-chan struct{} {
+	done := make(chan struct{})
 	if s.queueEnd != nil {
 		close(s.queueEnd)
 	}
@@ -205,12 +209,11 @@ func (s *Session) StartPlayback(g711 []byte) <-chan struct{} {
 // was encoded) is transcoded.
 func (s *Session) StartPlaybackAs(codec Codec, g711 []byte) <-chan struct{} {
 	s.mu.Lock()
-	cur := s.codec
-	s.mu.Unlock()
-	if codec != cur {
-		g711 = cur.Encode(nil, codec.Decode(nil, g711))
+	defer s.mu.Unlock()
+	if codec != s.codec {
+		g711 = s.codec.Encode(nil, codec.Decode(nil, g711))
 	}
-	return s.StartPlayback(g711)
+	return s.startPlaybackLocked(g711)
 }
 
 // Update is a new description of the far end's media (re-INVITE, UPDATE).

@@ -62,7 +62,10 @@ type Config struct {
 	MediaTimeout time.Duration
 	// Prompts renders prompt audio. Required for calls that say anything.
 	Prompts PromptSource
-	// UserAgent is the User-Agent header; default "qualdial".
+	// UserAgent is the User-Agent header of our requests (and the Server
+	// header of our responses to offers); default "qualdial". No Supported
+	// header is sent: qualdial implements no SIP option tag (100rel,
+	// timer, replaces…), and UPDATE is listed in Allow.
 	UserAgent string
 	// Logger is the driver's logger; nil discards.
 	Logger *slog.Logger

@@ -1,8 +1,10 @@
 // Package sipptest runs sipp (Debian package sip-tester) as an independent
 // SIP peer in tests. Without sipp, tests are skipped locally and fail when
-// CI is set. It also writes what sipp plays: UAS scenarios (Lead, with
-// PlayPCAP, Pause, Info steps) and pcap files of RTP generated in the test
-// (Stream: G.711 audio and RFC 4733 events with gateways' habits).
+// CI is set. It also writes what sipp plays: UAS scenarios (Lead and
+// LeadWith, with PlayPCAP, Pause, Info, Offer and InviteWithoutOffer
+// steps) and pcap files of RTP generated in the test (Stream: G.711 audio
+// and RFC 4733 events with gateways' habits). Peer.Messages is what sipp
+// saw on the wire, for assertions.
 package sipptest
 
 import (
