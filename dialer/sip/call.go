@@ -42,7 +42,11 @@ type call struct {
 	local media.LocalSDP // our latest SDP (offer, then answers)
 }
 
-var _ dialer.Call = (*call)(nil)
+var (
+	_ dialer.Call         = (*call)(nil)
+	_ dialer.EndReporter  = (*call)(nil)
+	_ dialer.DTMFReporter = (*call)(nil)
+)
 
 func newCall(d *Driver, sess *sipgo.DialogClientSession, m *media.Session, req dialer.DialRequest, log *slog.Logger) *call {
 	maxDur := req.MaxDuration
