@@ -13,29 +13,95 @@ import (
 // EventPT is the telephone-event payload type qualdial offers.
 const EventPT = 101
 
-// BuildSDP describes local audio at host:port: the codecs in order of preference and
-// telephone-event for RFC 4733 DTMF.
-func BuildSDP(host string, port int, codecs []Codec, sessionID uint64) ([]byte, error) {
+// Direction is an SDP media direction (RFC 3264 §5.1): whether a side
+// sends, receives, both or neither. Holding a call is offering sendonly
+// (or inactive).
+type Direction string
+
+// The media directions.
+const (
+	SendRecv Direction = "sendrecv"
+	SendOnly Direction = "sendonly"
+	RecvOnly Direction = "recvonly"
+	Inactive Direction = "inactive"
+)
+
+// Answer is the direction that answers an offer of d (RFC 3264 §6.1):
+// sendonly is answered recvonly, recvonly sendonly; sendrecv and inactive
+// are answered in kind.
+func (d Direction) Answer() Direction {
+	switch d {
+	case SendOnly:
+		return RecvOnly
+	case RecvOnly:
+		return SendOnly
+	case Inactive:
+		return Inactive
+	}
+	return SendRecv
+}
+
+// Sends reports whether a side with this direction sends media.
+func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly || d == "" }
+
+// Receives reports whether a side with this direction receives media.
+func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly || d == "" }
+
+// LocalSDP describes our audio, for an offer or an answer.
+type LocalSDP struct {
+	// Host is the connection address (an IP address) and Port the RTP port.
+	Host string
+	Port int
+	// Codecs in order of preference; an answer lists just the one chosen.
+	Codecs []Codec
+	// EventPT is the telephone-event payload type; negative for none.
+	EventPT int
+	// SessionID stays the same for the whole call; Version grows by one
+	// with each new description of the session (RFC 3264 §8).
+	SessionID, Version uint64
+	// Direction; empty means sendrecv.
+	Direction Direction
+	// RTCPMux offers (or accepts) RTCP on the RTP port (RFC 5761).
+	RTCPMux bool
+}
+
+// Marshal writes the description as SDP.
+func (l LocalSDP) Marshal() ([]byte, error) {
 	addrType := "IP4"
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+	if ip := net.ParseIP(l.Host); ip != nil && ip.To4() == nil {
 		addrType = "IP6"
 	}
 	s := &sdp.SessionDescription{
-		Origin: sdp.Origin{Username: "qualdial", SessionID: sessionID, SessionVersion: sessionID,
-			NetworkType: "IN", AddressType: addrType, UnicastAddress: host},
+		Origin: sdp.Origin{Username: "qualdial", SessionID: l.SessionID, SessionVersion: l.Version,
+			NetworkType: "IN", AddressType: addrType, UnicastAddress: l.Host},
 		SessionName:           "qualdial",
-		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: host}},
+		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: l.Host}},
 		TimeDescriptions:      []sdp.TimeDescription{{}},
 	}
-	md := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port}, Protos: []string{"RTP", "AVP"}}}
-	for _, c := range codecs {
+	md := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: l.Port}, Protos: []string{"RTP", "AVP"}}}
+	for _, c := range l.Codecs {
 		md.WithCodec(uint8(c), c.String(), SampleRate, 0, "")
 	}
-	md.WithCodec(EventPT, "telephone-event", SampleRate, 0, "0-16").
-		WithValueAttribute("ptime", "20").
-		WithPropertyAttribute(sdp.AttrKeySendRecv)
+	if l.EventPT >= 0 && l.EventPT <= 127 {
+		md.WithCodec(uint8(l.EventPT), "telephone-event", SampleRate, 0, "0-16")
+	}
+	md.WithValueAttribute("ptime", "20")
+	if l.RTCPMux {
+		md.WithPropertyAttribute("rtcp-mux")
+	}
+	dir := l.Direction
+	if dir == "" {
+		dir = SendRecv
+	}
+	md.WithPropertyAttribute(string(dir))
 	s.MediaDescriptions = []*sdp.MediaDescription{md}
 	return s.Marshal()
+}
+
+// BuildSDP describes local audio at host:port: the codecs in order of
+// preference and telephone-event for RFC 4733 DTMF, sendrecv.
+func BuildSDP(host string, port int, codecs []Codec, sessionID uint64) ([]byte, error) {
+	return LocalSDP{Host: host, Port: port, Codecs: codecs, EventPT: EventPT, SessionID: sessionID, Version: sessionID}.Marshal()
 }
 
 // RemoteMedia is what the far end's SDP says about its audio.
@@ -43,6 +109,12 @@ type RemoteMedia struct {
 	Addr    *net.UDPAddr
 	Codec   Codec
 	EventPT int // -1: no telephone-event
+	// Direction is the far end's: sendonly or inactive when it holds the
+	// call. An offer with the old hold convention (c=0.0.0.0) reads as
+	// sendonly.
+	Direction Direction
+	// RTCPMux: the far end takes RTCP on its RTP port (a=rtcp-mux).
+	RTCPMux bool
 }
 
 // ParseSDP reads the far end's SDP (offer or answer): its audio address,
@@ -70,7 +142,14 @@ func ParseSDP(body []byte, offered []Codec) (RemoteMedia, error) {
 		if ip == nil {
 			return RemoteMedia{}, fmt.Errorf("SDP connection address %q is not an IP address", ci.Address.Address)
 		}
-		rm := RemoteMedia{Addr: &net.UDPAddr{IP: ip, Port: md.MediaName.Port.Value}, Codec: 255, EventPT: -1}
+		rm := RemoteMedia{Addr: &net.UDPAddr{IP: ip, Port: md.MediaName.Port.Value}, Codec: 255, EventPT: -1,
+			Direction: direction(s.Attributes, md.Attributes)}
+		if _, ok := md.Attribute("rtcp-mux"); ok {
+			rm.RTCPMux = true
+		}
+		if ip.IsUnspecified() && rm.Direction == SendRecv {
+			rm.Direction = SendOnly // RFC 2543 hold: "do not send to me"
+		}
 		for _, f := range md.MediaName.Formats {
 			pt, err := strconv.Atoi(f)
 			if err != nil || pt < 0 || pt > 127 {
@@ -95,6 +174,20 @@ func ParseSDP(body []byte, offered []Codec) (RemoteMedia, error) {
 		return rm, nil
 	}
 	return RemoteMedia{}, errors.New("SDP has no active audio stream")
+}
+
+// direction reads a=sendrecv/sendonly/recvonly/inactive, the media level
+// overriding the session level; sendrecv when neither says.
+func direction(session, media []sdp.Attribute) Direction {
+	for _, attrs := range [][]sdp.Attribute{media, session} {
+		for _, a := range attrs {
+			switch d := Direction(a.Key); d {
+			case SendRecv, SendOnly, RecvOnly, Inactive:
+				return d
+			}
+		}
+	}
+	return SendRecv
 }
 
 func offers(cs []Codec, c Codec) bool {

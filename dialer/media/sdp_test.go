@@ -69,3 +69,37 @@ func FuzzParseSDP(f *testing.F) {
 		}
 	})
 }
+
+func TestSDPDirections(t *testing.T) {
+	t.Parallel()
+	const head = "v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\n"
+	for _, tc := range []struct {
+		name, sdp string
+		want      Direction
+		answer    Direction
+		mux       bool
+	}{
+		{"none said", head + "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\n", SendRecv, SendRecv, false},
+		{"session level", head + "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\nm=audio 7078 RTP/AVP 0\r\n", SendOnly, RecvOnly, false},
+		{"media level wins", head + "c=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\nm=audio 7078 RTP/AVP 0\r\na=inactive\r\na=rtcp-mux\r\n", Inactive, Inactive, true},
+		{"recvonly", head + "c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\na=recvonly\r\n", RecvOnly, SendOnly, false},
+		{"RFC 2543 hold", head + "c=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\n", SendOnly, RecvOnly, false},
+	} {
+		rm, err := ParseSDP([]byte(tc.sdp), []Codec{PCMU})
+		if err != nil || rm.Direction != tc.want || rm.Direction.Answer() != tc.answer || rm.RTCPMux != tc.mux {
+			t.Errorf("%s: %+v, %v; want %s answered %s, rtcp-mux %v", tc.name, rm, err, tc.want, tc.answer, tc.mux)
+		}
+	}
+	b, err := LocalSDP{Host: "192.0.2.1", Port: 4000, Codecs: []Codec{PCMA}, EventPT: 96, SessionID: 7, Version: 9, Direction: RecvOnly, RTCPMux: true}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"o=qualdial 7 9 IN IP4 192.0.2.1", "m=audio 4000 RTP/AVP 8 96", "a=rtpmap:96 telephone-event/8000", "a=recvonly", "a=rtcp-mux"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("answer lacks %q:\n%s", want, b)
+		}
+	}
+	if b, _ := (LocalSDP{Host: "192.0.2.1", Port: 4000, Codecs: []Codec{PCMU}, EventPT: -1}).Marshal(); strings.Contains(string(b), "telephone-event") {
+		t.Errorf("telephone-event without EventPT:\n%s", b)
+	}
+}

@@ -25,7 +25,13 @@ type SessionConfig struct {
 	// Remote is where to send RTP. With Latch, it follows the source of the
 	// packets received (symmetric RTP through NAT). Required.
 	Remote *net.UDPAddr
-	// Latch makes the session send to wherever the far end's RTP comes from.
+	// Latch makes the session send to wherever the far end's RTP comes
+	// from (symmetric RTP through NAT) — and listen to that source only:
+	// the first source heard after the call is answered (or after each
+	// Update) is latched, and packets from any other source are dropped,
+	// so that nobody else who can reach the port can press keys or take
+	// the prompts. A packet from the address the SDP names takes the
+	// latch over from a stranger who spoke first, once.
 	Latch bool
 	// Codec for audio sent and received.
 	Codec Codec
@@ -75,12 +81,20 @@ type Session struct {
 	done  sync.WaitGroup
 	close sync.Once
 
-	mu       sync.Mutex
-	remote   *net.UDPAddr
-	queue    []byte        // G.711 waiting to be sent
-	queueEnd chan struct{} // closed when queue drains or is cleared
-	events   []Event       // telephone-events waiting to be sent
-	heard    []int16
+	mu          sync.Mutex
+	remote      *net.UDPAddr // where RTP goes
+	sdpRemote   *net.UDPAddr // the address the far end's SDP names
+	source      *net.UDPAddr // the latched source; nil until latched
+	sourceIsSDP bool         // the latched source is sdpRemote
+	codec       Codec
+	sendEventPT int
+	dir         Direction     // ours: sendrecv unless the far end holds
+	holdCh      chan struct{} // closed when dir changes
+	dropped     int64         // packets from other sources
+	queue       []byte        // G.711 waiting to be sent
+	queueEnd    chan struct{} // closed when queue drains or is cleared
+	events      []Event       // telephone-events waiting to be sent
+	heard       []int16
 
 	timedOut   chan struct{}
 	started    int64 // UnixNano
@@ -107,14 +121,20 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	cfg.DTMF = mode
 	s := &Session{
-		cfg:      cfg,
-		ssrc:     rand.Uint32(),
-		keys:     make(chan byte, 64),
-		stop:     make(chan struct{}),
-		remote:   cfg.Remote,
-		timedOut: make(chan struct{}),
-		started:  time.Now().UnixNano(),
-		jitter:   &JitterStats{},
+		cfg:    cfg,
+		ssrc:   rand.Uint32(),
+		keys:   make(chan byte, 64),
+		stop:   make(chan struct{}),
+		remote: cfg.Remote,
+		codec:  cfg.Codec,
+		dir:    SendRecv,
+		holdCh: make(chan struct{}),
+
+		sdpRemote:   cfg.Remote,
+		sendEventPT: cfg.SendEventPT,
+		timedOut:    make(chan struct{}),
+		started:     time.Now().UnixNano(),
+		jitter:      &JitterStats{},
 	}
 	s.in = newKeyInput(cfg, s.deliver, cfg.Logger)
 	s.done.Add(2)
@@ -165,9 +185,13 @@ func (s *Session) Play(ctx context.Context, g711 []byte) error {
 // returns a channel closed when it has all been sent or was stopped. Audio
 // still playing is replaced.
 func (s *Session) StartPlayback(g711 []byte) <-chan struct{} {
-	done := make(chan struct{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.startPlaybackLocked(g711)
+}
+
+func (s *Session) startPlaybackLocked(g711 []byte) <-chan struct{} {
+	done := make(chan struct{})
 	if s.queueEnd != nil {
 		close(s.queueEnd)
 	}
@@ -178,6 +202,80 @@ func (s *Session) StartPlayback(g711 []byte) <-chan struct{} {
 	}
 	s.queue, s.queueEnd = g711, done
 	return done
+}
+
+// StartPlaybackAs is StartPlayback of audio encoded in codec: audio in a
+// codec the session no longer uses (the far end switched codecs since it
+// was encoded) is transcoded.
+func (s *Session) StartPlaybackAs(codec Codec, g711 []byte) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if codec != s.codec {
+		g711 = s.codec.Encode(nil, codec.Decode(nil, g711))
+	}
+	return s.startPlaybackLocked(g711)
+}
+
+// Update is a new description of the far end's media (re-INVITE, UPDATE).
+type Update struct {
+	// Remote is where the far end now wants RTP.
+	Remote *net.UDPAddr
+	// Codec is the audio codec from now on.
+	Codec Codec
+	// SendEventPT is the far end's telephone-event payload type; negative
+	// for none.
+	SendEventPT int
+	// Direction is ours, answering the far end's: recvonly or inactive
+	// while it holds the call.
+	Direction Direction
+}
+
+// Update applies a new description of the far end's media. The source is
+// latched anew (with Latch); audio waiting to be sent is transcoded to the
+// new codec; while our direction does not send, the prompt audio waits
+// (it resumes where it stopped) and the media timeout does not run. It
+// never blocks for long: handlers of the signalling may call it.
+func (s *Session) Update(u Update) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.Remote != nil {
+		s.remote, s.sdpRemote = u.Remote, u.Remote
+		s.source, s.sourceIsSDP = nil, false
+	}
+	if (u.Codec == PCMU || u.Codec == PCMA) && u.Codec != s.codec {
+		if len(s.queue) > 0 {
+			s.queue = u.Codec.Encode(nil, s.codec.Decode(nil, s.queue))
+		}
+		s.codec = u.Codec
+	}
+	s.sendEventPT = u.SendEventPT
+	dir := u.Direction
+	if dir == "" {
+		dir = SendRecv
+	}
+	if dir != s.dir {
+		if s.dir != SendRecv && dir == SendRecv {
+			s.lastRecv.Store(time.Now().UnixNano()) // the media timeout starts afresh
+		}
+		s.dir = dir
+		close(s.holdCh)
+		s.holdCh = make(chan struct{})
+		s.cfg.Logger.Info("media direction changed", "direction", string(dir))
+	}
+}
+
+// Held reports whether the far end holds the call (our direction is not
+// sendrecv), and returns a channel closed when that changes.
+func (s *Session) Held() (bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir != SendRecv, s.holdCh
+}
+
+func (s *Session) held() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir != SendRecv
 }
 
 // StopPlayback drops the audio not yet sent (barge-in).
@@ -193,7 +291,10 @@ func (s *Session) StopPlayback() {
 // SendKey sends a key press as RFC 4733 telephone-events lasting ms
 // milliseconds. It returns once the events are queued.
 func (s *Session) SendKey(key byte, ms int) error {
-	if s.cfg.SendEventPT < 0 {
+	s.mu.Lock()
+	pt := s.sendEventPT
+	s.mu.Unlock()
+	if pt < 0 {
 		return errors.New("media: the far end did not offer telephone-event")
 	}
 	evs, err := EventSequence(key, max(ms/int(FrameInterval/time.Millisecond), 2))
@@ -218,8 +319,26 @@ func (s *Session) Stats() (sent, received int64, jitter *JitterStats) {
 	return s.framesSent.Load(), s.framesRecv.Load(), s.jitter
 }
 
-// Codec is the session's audio codec.
-func (s *Session) Codec() Codec { return s.cfg.Codec }
+// Codec is the session's audio codec (it changes when the far end switches).
+func (s *Session) Codec() Codec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codec
+}
+
+// Remote is where RTP goes: the latched source, else the SDP's address.
+func (s *Session) Remote() *net.UDPAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
+}
+
+// Dropped is how many packets came from sources other than the latched one.
+func (s *Session) Dropped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
 
 // LocalAddr is the RTP socket's address.
 func (s *Session) LocalAddr() *net.UDPAddr { return s.cfg.Conn.LocalAddr().(*net.UDPAddr) }
@@ -241,6 +360,27 @@ func (s *Session) Close() error {
 	return err
 }
 
+// silenceFrames are 20 ms of silence in each codec, shared read-only by
+// every session.
+var silenceFrames = func() map[Codec][]byte {
+	m := map[Codec][]byte{}
+	for _, c := range []Codec{PCMU, PCMA} {
+		b := make([]byte, FrameSamples)
+		for i := range b {
+			b[i] = c.Silence()
+		}
+		m[c] = b
+	}
+	return m
+}()
+
+func silenceFrame(c Codec) []byte {
+	if b, ok := silenceFrames[c]; ok {
+		return b
+	}
+	return silenceFrames[PCMU]
+}
+
 // sendLoop sends one packet every 20 ms against an absolute schedule, so
 // that pacing never drifts over a long prompt and a late wake-up does not
 // cause a burst: ticks missed by more than a frame are skipped.
@@ -251,10 +391,7 @@ func (s *Session) sendLoop() {
 	var eventTS uint32
 	inEvent := false
 	marker := true
-	silence := make([]byte, FrameSamples)
-	for i := range silence {
-		silence[i] = s.cfg.Codec.Silence()
-	}
+
 	buf := make([]byte, 1500)
 	start := time.Now()
 	timer := time.NewTimer(0)
@@ -275,14 +412,19 @@ func (s *Session) sendLoop() {
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: seq, Timestamp: ts}}
 		s.mu.Lock()
 		remote := s.remote
+		codec := s.codec
+		silence := silenceFrame(codec)
+		sending := s.dir.Sends()
 		switch {
+		case !sending:
+			// On hold: nothing is sent and the prompt waits.
 		case len(s.events) > 0:
 			ev := s.events[0]
 			s.events = s.events[1:]
 			if !inEvent {
 				eventTS, inEvent, pkt.Marker = ts, true, true
 			}
-			pkt.PayloadType = uint8(s.cfg.SendEventPT)
+			pkt.PayloadType = uint8(s.sendEventPT)
 			pkt.Timestamp = eventTS
 			pkt.Payload = ev.AppendTo(buf[1200:1200])
 			if ev.End && (len(s.events) == 0 || !s.events[0].End) {
@@ -299,22 +441,27 @@ func (s *Session) sendLoop() {
 				close(s.queueEnd)
 				s.queueEnd = nil
 			}
-			pkt.PayloadType, pkt.Payload = uint8(s.cfg.Codec), frame
+			pkt.PayloadType, pkt.Payload = uint8(codec), frame
 		default:
-			pkt.PayloadType, pkt.Payload = uint8(s.cfg.Codec), silence
+			pkt.PayloadType, pkt.Payload = uint8(codec), silence
 		}
 		s.mu.Unlock()
-		if marker {
+		switch {
+		case !sending:
+			marker = true // a new talkspurt when sending resumes
+		case marker:
 			pkt.Marker, marker = true, false
 		}
-		if b, err := pkt.Header.MarshalTo(buf); err == nil && !s.cfg.Mute {
+		if b, err := pkt.Header.MarshalTo(buf); err == nil && sending && !s.cfg.Mute {
 			b += copy(buf[b:], pkt.Payload)
 			if _, err := s.cfg.Conn.WriteToUDP(buf[:b], remote); err != nil && !errors.Is(err, net.ErrClosed) {
 				s.cfg.Logger.Warn("rtp send failed", "error", err)
 			}
 			s.framesSent.Add(1)
 		}
-		seq++
+		if sending {
+			seq++
+		}
 		ts += FrameSamples
 
 		next := start.Add(time.Duration(n+1) * FrameInterval)
@@ -348,9 +495,7 @@ func (s *Session) recvLoop() {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				in.idle(time.Now())
-				if s.idleFor() > s.cfg.MediaTimeout {
-					s.markTimedOut()
-				}
+				s.checkTimeout()
 				select {
 				case <-s.stop:
 					return
@@ -362,21 +507,21 @@ func (s *Session) recvLoop() {
 			return // closed
 		}
 		var pkt rtp.Packet
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 || // RTCP on the RTP port (rtcp-mux, RFC 5761 §4): never audio or keys
+			pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+			s.checkTimeout() // what is not RTP does not keep the call alive
+			continue
+		}
+		sendEventPT, held, ok := s.accept(from)
+		if !ok {
+			s.checkTimeout()
 			continue
 		}
 		s.framesRecv.Add(1)
 		s.lastRecv.Store(time.Now().UnixNano())
-		if s.cfg.Latch {
-			s.mu.Lock()
-			if s.remote.Port != from.Port || !s.remote.IP.Equal(from.IP) {
-				s.remote = from
-			}
-			s.mu.Unlock()
-		}
 		switch {
 		case (s.cfg.RecvEventPT >= 0 && int(pkt.PayloadType) == s.cfg.RecvEventPT) ||
-			(s.cfg.SendEventPT >= 0 && int(pkt.PayloadType) == s.cfg.SendEventPT):
+			(sendEventPT >= 0 && int(pkt.PayloadType) == sendEventPT):
 			in.event(time.Now(), &pkt)
 		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
 			if !in.wantsAudio() && !s.cfg.Record && s.cfg.OnAudio == nil {
@@ -384,7 +529,11 @@ func (s *Session) recvLoop() {
 				continue
 			}
 			pcm = Codec(pkt.PayloadType).Decode(pcm[:0], pkt.Payload)
-			in.audio(time.Now(), pcm)
+			if held {
+				in.idle(time.Now()) // music on hold is not listened to for tones
+			} else {
+				in.audio(time.Now(), pcm)
+			}
 			if s.cfg.OnAudio != nil {
 				s.cfg.OnAudio(pcm)
 			}
@@ -396,6 +545,48 @@ func (s *Session) recvLoop() {
 		default:
 			in.idle(time.Now())
 		}
+	}
+}
+
+// accept latches the source of RTP (with Latch) and says whether a packet
+// from it is to be heard; it also returns the far end's telephone-event
+// payload type and whether it holds the call.
+func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, held, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held = s.dir != SendRecv
+	if !s.cfg.Latch {
+		return s.sendEventPT, held, true
+	}
+	switch {
+	case s.source == nil:
+		s.source, s.remote = from, from
+		s.sourceIsSDP = sameAddr(from, s.sdpRemote)
+	case sameAddr(from, s.source):
+	case !s.sourceIsSDP && sameAddr(from, s.sdpRemote):
+		// The address the SDP names takes over from a stranger who spoke
+		// first; it keeps the latch from then on.
+		s.cfg.Logger.Warn("rtp source re-latched to the SDP address", "dropped_source", s.source.String())
+		s.source, s.remote, s.sourceIsSDP = from, from, true
+	default:
+		s.dropped++
+		if s.dropped == 1 {
+			s.cfg.Logger.Warn("rtp from an unexpected source dropped", "source", from.String(), "latched", s.source.String())
+		}
+		return 0, held, false
+	}
+	return s.sendEventPT, held, true
+}
+
+func sameAddr(a, b *net.UDPAddr) bool {
+	return a != nil && b != nil && a.Port == b.Port && a.IP.Equal(b.IP)
+}
+
+// checkTimeout ends the session when no RTP has come for the media
+// timeout — unless the far end holds the call.
+func (s *Session) checkTimeout() {
+	if s.idleFor() > s.cfg.MediaTimeout && !s.held() {
+		s.markTimedOut()
 	}
 }
 
@@ -418,5 +609,5 @@ func (s *Session) markTimedOut() {
 
 // String describes the session for logs.
 func (s *Session) String() string {
-	return fmt.Sprintf("rtp %s→%s %s", s.LocalAddr(), s.cfg.Remote, s.cfg.Codec)
+	return fmt.Sprintf("rtp %s→%s %s", s.LocalAddr(), s.Remote(), s.Codec())
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/media"
@@ -34,9 +35,18 @@ type call struct {
 
 	hangupOnce sync.Once
 	hangupErr  error
+
+	endedBy atomic.Pointer[string] // first reason the call ended, for EndedBy
+
+	sdpMu sync.Mutex     // serialises offers of the far end
+	local media.LocalSDP // our latest SDP (offer, then answers)
 }
 
-var _ dialer.Call = (*call)(nil)
+var (
+	_ dialer.Call         = (*call)(nil)
+	_ dialer.EndReporter  = (*call)(nil)
+	_ dialer.DTMFReporter = (*call)(nil)
+)
 
 func newCall(d *Driver, sess *sipgo.DialogClientSession, m *media.Session, req dialer.DialRequest, log *slog.Logger) *call {
 	maxDur := req.MaxDuration
@@ -53,11 +63,78 @@ func (c *call) DTMFMethod() string { return c.media.DTMFMethod() }
 
 func (c *call) Done() <-chan struct{} { return c.done }
 
+// EndedBy implements dialer.EndReporter: who ended the call, when the call
+// knows better than the script's outcome — the lead (BYE), the media
+// timeout, the maximum length, an error, qualdial (shut down mid-call).
+// It is empty when qualdial simply hung up at the end of the script (or
+// after an error of the caller's): dialer.Run knows those.
+func (c *call) EndedBy() string {
+	if p := c.endedBy.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// setEndedBy records why the call ended; the first reason stands.
+func (c *call) setEndedBy(why string) { c.endedBy.CompareAndSwap(nil, &why) }
+
+// currentSDP is our latest SDP again, with a new version (RFC 3264 §8: an
+// offer in a 200 to a re-INVITE without one).
+func (c *call) currentSDP() ([]byte, error) {
+	c.sdpMu.Lock()
+	defer c.sdpMu.Unlock()
+	c.local.Version++
+	return c.local.Marshal()
+}
+
+// answerOffer answers the far end's offer in a re-INVITE or UPDATE (RFC
+// 3264 §6): the direction mirrored (a hold is answered recvonly or
+// inactive), the first of its codecs we have, its telephone-event payload
+// type, and our SDP version one up. The media session follows at once:
+// new address (latched anew), codec, direction. An offer with no codec we
+// have is refused and the call keeps its media. It does not block.
+func (c *call) answerOffer(offer []byte, method string) ([]byte, error) {
+	remote, err := media.ParseSDP(offer, c.d.cfg.Codecs)
+	if err != nil {
+		c.log.Warn("unacceptable SDP offer; media unchanged", "method", method, "error", err, "sdp", string(offer))
+		return nil, err
+	}
+	dir := remote.Direction.Answer()
+	c.sdpMu.Lock()
+	defer c.sdpMu.Unlock()
+	next := c.local
+	next.Version++
+	next.Codecs = []media.Codec{remote.Codec}
+	next.EventPT = remote.EventPT
+	next.Direction = dir
+	next.RTCPMux = remote.RTCPMux
+	body, err := next.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	c.local = next
+	c.media.Update(media.Update{Remote: remote.Addr, Codec: remote.Codec, SendEventPT: remote.EventPT, Direction: dir})
+	c.log.Info("SDP offer answered", "method", method, "direction", string(dir), "codec", remote.Codec.String(),
+		"remote_rtp", remote.Addr.String())
+	return body, nil
+}
+
+// takeAnswer applies the far end's answer (in an ACK) to our offer.
+func (c *call) takeAnswer(answer []byte) {
+	remote, err := media.ParseSDP(answer, c.d.cfg.Codecs)
+	if err != nil {
+		c.log.Warn("unusable SDP answer in ACK; media unchanged", "error", err, "sdp", string(answer))
+		return
+	}
+	c.media.Update(media.Update{Remote: remote.Addr, Codec: remote.Codec, SendEventPT: remote.EventPT, Direction: remote.Direction.Answer()})
+}
+
 func (c *call) end() { c.endOnce.Do(func() { close(c.done) }) }
 
 // remoteHangup is called by the BYE handler.
 func (c *call) remoteHangup() {
 	c.remoteBye.Store(true)
+	c.setEndedBy(dialer.EndedByLead)
 	c.log.Info("far end hung up")
 	c.end()
 }
@@ -65,7 +142,8 @@ func (c *call) remoteHangup() {
 type stopReason int
 
 const (
-	stopHangup stopReason = iota
+	stopNone stopReason = iota
+	stopHangup
 	stopMediaTimeout
 	stopTooLong
 	stopCanceled
@@ -92,13 +170,16 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 		switch why {
 		case stopMediaTimeout:
 			c.log.Warn("media timeout: no RTP from the far end")
+			c.setEndedBy(dialer.EndedByMediaTimeout)
 			c.end()
 			return ivr.Input{Hangup: true}, nil
 		case stopTooLong:
 			c.log.Warn("maximum call duration reached")
+			c.setEndedBy(dialer.EndedByMaxLength)
 			c.end()
 			return ivr.Input{Hangup: true}, errCallTooLong
 		case stopCanceled:
+			c.setEndedBy(dialer.EndedByQualdial)
 			return ivr.Input{}, ctx.Err()
 		}
 		return ivr.Input{Hangup: true}, nil
@@ -106,11 +187,15 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 
 prompts:
 	for _, p := range t.Prompts {
-		audio, err := c.d.encoded(ctx, p, c.req.Language, c.req.Voice, c.media.Codec())
+		codec := c.media.Codec()
+		audio, err := c.d.encoded(ctx, p, c.req.Language, c.req.Voice, codec)
 		if err != nil {
+			c.setEndedBy(dialer.EndedByError)
 			return ivr.Input{}, fmt.Errorf("prompt audio for %q: %w", p.Text, err)
 		}
-		played := c.media.StartPlayback(audio)
+		// The codec may change while the audio is encoded (re-INVITE):
+		// the session transcodes it then.
+		played := c.media.StartPlaybackAs(codec, audio)
 		for {
 			var keyCh <-chan byte
 			if !t.Final {
@@ -138,31 +223,57 @@ prompts:
 		return ivr.Input{}, nil
 	}
 	for keys.Len() < max(t.MaxDigits, 1) && !(t.FinishOn != "" && strings.HasSuffix(keys.String(), t.FinishOn)) {
-		wait := time.NewTimer(t.Timeout.Std())
-		var why stopReason
-		select {
-		case k := <-c.media.Keys():
-			keys.WriteByte(k)
-			wait.Stop()
-			continue
-		case <-wait.C:
-			if keys.Len() == 0 {
-				return ivr.Input{Timeout: true}, nil
-			}
+		k, timedOut, why := c.nextKey(ctx, t.Timeout.Std(), maxTimer.C)
+		switch {
+		case timedOut && keys.Len() == 0:
+			return ivr.Input{Timeout: true}, nil
+		case timedOut:
 			return ivr.Input{Keys: keys.String()}, nil
-		case <-c.done:
-			why = stopHangup
-		case <-c.media.Timeout():
-			why = stopMediaTimeout
-		case <-maxTimer.C:
-			why = stopTooLong
-		case <-ctx.Done():
-			why = stopCanceled
+		case why != stopNone:
+			return stop(why)
 		}
-		wait.Stop()
-		return stop(why)
+		keys.WriteByte(k)
 	}
 	return ivr.Input{Keys: keys.String()}, nil
+}
+
+// nextKey waits up to timeout for a key. Time on hold does not count: the
+// wait starts afresh when the far end takes the call off hold.
+func (c *call) nextKey(ctx context.Context, timeout time.Duration, tooLong <-chan time.Time) (key byte, timedOut bool, why stopReason) {
+	held, holdCh := c.media.Held()
+	wait := time.NewTimer(timeout)
+	defer wait.Stop()
+	if held {
+		wait.Stop()
+	}
+	for {
+		var waitC <-chan time.Time
+		if !held {
+			waitC = wait.C
+		}
+		select {
+		case k := <-c.media.Keys():
+			return k, false, stopNone
+		case <-waitC:
+			return 0, true, stopNone
+		case <-holdCh:
+			was := held
+			held, holdCh = c.media.Held()
+			if was && !held {
+				wait.Reset(timeout)
+			} else if held {
+				wait.Stop()
+			}
+		case <-c.done:
+			return 0, false, stopHangup
+		case <-c.media.Timeout():
+			return 0, false, stopMediaTimeout
+		case <-tooLong:
+			return 0, false, stopTooLong
+		case <-ctx.Done():
+			return 0, false, stopCanceled
+		}
+	}
 }
 
 // Hangup sends BYE (unless the far end already did), then closes media.
@@ -171,7 +282,7 @@ func (c *call) Hangup(ctx context.Context) error {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if !c.remoteBye.Load() {
-			if err := c.sess.Bye(hctx); err != nil {
+			if err := c.bye(hctx); err != nil {
 				c.hangupErr = fmt.Errorf("BYE: %w", err)
 			}
 		}
@@ -181,7 +292,23 @@ func (c *call) Hangup(ctx context.Context) error {
 		c.d.forget(c)
 		sent, recv, jitter := c.media.Stats()
 		c.d.jitter.Merge(jitter)
-		c.log.Info("call ended", "by_far_end", c.remoteBye.Load(), "rtp_sent", sent, "rtp_received", recv)
+		c.log.Info("call ended", "by_far_end", c.remoteBye.Load(), "ended_by", c.EndedBy(), "rtp_sent", sent, "rtp_received", recv, "rtp_dropped", c.media.Dropped())
 	})
 	return c.hangupErr
+}
+
+// bye sends BYE with our User-Agent (sipgo's own BYE has none).
+func (c *call) bye(ctx context.Context) error {
+	res := c.sess.InviteResponse
+	if res == nil {
+		return errors.New("no answer to send BYE for")
+	}
+	target := c.sess.InviteRequest.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	bye := gosip.NewRequest(gosip.BYE, *target.Clone())
+	bye.SipVersion = c.sess.InviteRequest.SipVersion
+	bye.AppendHeader(gosip.NewHeader("User-Agent", c.d.cfg.UserAgent))
+	return c.sess.WriteBye(ctx, bye)
 }

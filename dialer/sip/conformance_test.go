@@ -1,8 +1,10 @@
 package sip_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/dialertest"
@@ -26,8 +28,13 @@ func (sipHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.D
 		}
 		var steps []string
 		for _, s := range l.Steps {
-			_, keys := dialertest.Hold(s)
-			steps = append(steps, keys)
+			if hold, keys := dialertest.Hold(s); hold {
+				// Hold once the prompt has ended, for twice the media
+				// timeout and the script's 2 s wait for a key.
+				s = "hold:" + keys
+				p.HoldFor = 4 * time.Second
+			}
+			steps = append(steps, s)
 		}
 		p.Keys = strings.Join(steps, ",")
 		personas[number] = p
@@ -37,7 +44,25 @@ func (sipHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.D
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(0)})
+	t.Cleanup(func() { // the hold case really held the call
+		held := 0
+		for _, rec := range phone.Calls() {
+			if personas[rec.User].HoldFor == 0 {
+				continue
+			}
+			held++
+			if !slices.Equal(rec.HoldAnswers, []string{"recvonly", "sendrecv"}) {
+				t.Errorf("%s: hold and resume answered %v, want [recvonly sendrecv]", rec.User, rec.HoldAnswers)
+			}
+		}
+		if held == 0 && !t.Failed() {
+			t.Error("no call was put on hold")
+		}
+	})
+	// A media timeout far shorter than a hold: the hold case fails if a
+	// held call is taken for a dead one.
+	d, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(), Prompts: fixture.Hum(0),
+		MediaTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,8 @@ type Config struct {
 	ListenAddr string
 	// PublicHost is the address put in Via, Contact and SDP: the address
 	// the trunk can reach us at. Default: the listen IP; required when
-	// listening on all interfaces.
+	// listening on all interfaces. A host name stays in Via and Contact;
+	// the SDP gets the address it resolves to when the driver starts.
 	PublicHost string
 	// Trunk is host[:port] of the SIP trunk: E.164 numbers are dialled as
 	// sip:+E164@Trunk. SIP URIs are dialled as they are.
@@ -61,7 +62,10 @@ type Config struct {
 	MediaTimeout time.Duration
 	// Prompts renders prompt audio. Required for calls that say anything.
 	Prompts PromptSource
-	// UserAgent is the User-Agent header; default "qualdial".
+	// UserAgent is the User-Agent header of our requests (and the Server
+	// header of our responses to offers); default "qualdial". No Supported
+	// header is sent: qualdial implements no SIP option tag (100rel,
+	// timer, replaces…), and UPDATE is listed in Allow.
 	UserAgent string
 	// Logger is the driver's logger; nil discards.
 	Logger *slog.Logger
@@ -120,15 +124,16 @@ func (c *Config) validate() error {
 
 // Driver places SIP calls. Create it with New; Close it when done.
 type Driver struct {
-	cfg    Config
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	client *sipgo.Client
-	dua    *sipgo.DialogUA
-	conn   net.PacketConn
-	addr   *net.UDPAddr // actual SIP listen address
-	host   string       // public host
-	ports  *portPool
+	cfg       Config
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	client    *sipgo.Client
+	dua       *sipgo.DialogUA
+	conn      net.PacketConn
+	addr      *net.UDPAddr // actual SIP listen address
+	host      string       // public host
+	mediaHost string       // public host as an IP address, for SDP c=
+	ports     *portPool
 
 	mu    sync.Mutex
 	calls map[string]*call // by SIP dialog id
@@ -158,6 +163,15 @@ func New(cfg Config) (*Driver, error) {
 	if host == "" {
 		host = addr.IP.String()
 	}
+	mediaHost, err := resolveHost(host)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := checkTrunkReachable(cfg, addr.IP, mediaHost); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
 	if err != nil {
 		conn.Close()
@@ -170,14 +184,15 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(addr.Port),
-		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(cfg.Logger))
+		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(cfg.Logger),
+		sipgo.WithClientNAT()) // ;rport in Via (RFC 3581): responses come back to the port we sent from
 	if err != nil {
 		ua.Close()
 		conn.Close()
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	d := &Driver{
-		cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, addr: addr, host: host,
+		cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, addr: addr, host: host, mediaHost: mediaHost,
 		ports:  newPortPool(cfg.RTPPortMin, cfg.RTPPortMax),
 		calls:  make(map[string]*call),
 		jitter: &media.JitterStats{},
@@ -192,7 +207,7 @@ func New(cfg Config) (*Driver, error) {
 	srv.OnOptions(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		_ = tx.Respond(gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", nil))
 	})
-	srv.OnAck(func(*gosip.Request, gosip.ServerTransaction) {}) // ACKs of re-INVITE answers
+	srv.OnAck(d.onAck) // ACKs of our answers to re-INVITEs
 	go func() { _ = srv.ServeUDP(conn) }()
 	if err := awaitListener(client, addr); err != nil {
 		d.Close()
@@ -200,6 +215,70 @@ func New(cfg Config) (*Driver, error) {
 	}
 	cfg.Logger.Info("sip driver listening", "addr", addr.String(), "public_host", host)
 	return d, nil
+}
+
+// resolveHost returns host as an IP address, resolving a host name: SDP's
+// c= line must carry an address (RFC 4566 allows names, but phones and
+// gateways do not resolve them).
+func resolveHost(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("sip: PublicHost %q does not resolve (it goes into SDP as an IP address): %w", host, err)
+	}
+	for _, ip := range ips { // IPv4 first: the socket is usually IPv4
+		if ip.IP.To4() != nil {
+			return ip.IP.String(), nil
+		}
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("sip: PublicHost %q resolves to no address", host)
+	}
+	return ips[0].IP.String(), nil
+}
+
+// checkTrunkReachable refuses a configuration whose trunk cannot be
+// reached: listening (or advertising) a loopback address while the trunk
+// is elsewhere starts fine and then fails every call as congestion.
+func checkTrunkReachable(cfg Config, listenIP net.IP, mediaHost string) error {
+	next := cfg.Trunk // where INVITEs go first
+	if cfg.OutboundProxy != "" {
+		next = cfg.OutboundProxy
+	}
+	if next == "" {
+		return nil
+	}
+	th := next
+	if h, _, err := net.SplitHostPort(next); err == nil {
+		th = h
+	}
+	trunkIP := net.ParseIP(th)
+	if trunkIP == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ips, err := net.DefaultResolver.LookupIPAddr(ctx, th)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			cfg.Logger.Warn("sip trunk does not resolve now; calls will fail until it does", "trunk", next, "error", err)
+			return nil
+		}
+		trunkIP = ips[0].IP
+	}
+	if trunkIP.IsLoopback() {
+		return nil
+	}
+	if listenIP.IsLoopback() {
+		return fmt.Errorf("sip: listening on loopback (%s) cannot reach the trunk %s (%s): listen on an address the trunk can reach (--sip-listen 0.0.0.0:5060 with --sip-public-host set to our public address)",
+			cfg.ListenAddr, next, trunkIP)
+	}
+	if ip := net.ParseIP(mediaHost); ip != nil && ip.IsLoopback() {
+		return fmt.Errorf("sip: public host %s is a loopback address, which the trunk %s (%s) cannot reach: set --sip-public-host to the address the trunk reaches us at",
+			cfg.PublicHost, next, trunkIP)
+	}
+	return nil
 }
 
 // awaitListener returns once the SIP server owns its socket, so that
@@ -340,18 +419,22 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 			rtpConn.Close()
 		}
 	}()
-	offer, err := media.BuildSDP(d.host, rtpConn.LocalAddr().(*net.UDPAddr).Port, d.cfg.Codecs, rand.Uint64()>>1)
+	sdpID := rand.Uint64() >> 1
+	local := media.LocalSDP{Host: d.mediaHost, Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, Codecs: d.cfg.Codecs,
+		EventPT: media.EventPT, SessionID: sdpID, Version: sdpID, RTCPMux: true}
+	offer, err := local.Marshal()
 	if err != nil {
 		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: err}
 	}
 
 	invite := gosip.NewRequest(gosip.INVITE, uri)
 	invite.SetBody(offer)
-	from := &gosip.FromHeader{DisplayName: req.CallerName, Address: gosip.Uri{User: req.CallerID, Host: d.host}, Params: gosip.NewParams()}
+	from := &gosip.FromHeader{DisplayName: quotedStringBody(req.CallerName), Address: gosip.Uri{User: req.CallerID, Host: d.host}, Params: gosip.NewParams()}
 	from.Params.Add("tag", gosip.GenerateTagN(16))
 	invite.AppendHeader(from)
 	invite.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	invite.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+	invite.AppendHeader(gosip.NewHeader("Allow", allow))
+	invite.AppendHeader(gosip.NewHeader("User-Agent", d.cfg.UserAgent))
 	if d.cfg.OutboundProxy != "" {
 		invite.SetDestination(d.cfg.OutboundProxy)
 	}
@@ -389,10 +472,14 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		}
 	})
 	defer noResponse.Stop()
+	var earlySDP []byte // SDP of a 183 Session Progress, if any
 	err = sess.WaitAnswer(ringCtx, sipgo.AnswerOptions{
 		Username: d.cfg.Username, Password: d.cfg.Password,
 		OnResponse: func(res *gosip.Response) error {
 			provisional.Do(func() { close(gotResponse) })
+			if res.IsProvisional() && len(res.Body()) > 0 && isSDP(res) {
+				earlySDP = append([]byte(nil), res.Body()...)
+			}
 			return nil
 		},
 	})
@@ -402,9 +489,17 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	}
 	// Set the call up before the ACK: the far end may send INFO or a
 	// re-INVITE as soon as it has the ACK.
-	remote, err := media.ParseSDP(sess.InviteResponse.Body(), d.cfg.Codecs)
+	answer := sess.InviteResponse.Body()
+	if len(answer) == 0 && earlySDP != nil {
+		// A 200 without SDP after a 183 with SDP: the early answer stands
+		// (RFC 3261 §13.2.1: the answer comes once, in the first reliable
+		// or provisional response that carries it).
+		log.Debug("200 OK without SDP: using the SDP of the 183")
+		answer = earlySDP
+	}
+	remote, err := media.ParseSDP(answer, d.cfg.Codecs)
 	if err != nil {
-		log.Warn("unusable SDP answer; hanging up", "error", err, "sdp", string(sess.InviteResponse.Body()))
+		log.Warn("unusable SDP answer; hanging up", "error", err, "sdp", string(answer))
 		_ = sess.Ack(ctx)
 		_ = sess.Bye(context.WithoutCancel(ctx))
 		_ = sess.Close()
@@ -423,6 +518,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	}
 	keepConn = true
 	c := newCall(d, sess, msess, req, log)
+	c.local = local
 	d.mu.Lock()
 	d.calls[sess.ID] = c
 	d.mu.Unlock()
@@ -546,25 +642,99 @@ func parseInfoDTMF(contentType string, body []byte) (byte, bool) {
 	return 0, false
 }
 
-// onInvite answers re-INVITEs of our calls with our unchanged SDP, and
-// turns away new calls: qualdial only calls out.
+// allow lists the methods qualdial takes within a call.
+const allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+// isSDP reports whether a message's body is SDP.
+func isSDP(m interface {
+	ContentType() *gosip.ContentTypeHeader
+}) bool {
+	ct := m.ContentType()
+	return ct == nil || strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct.Value())), "application/sdp")
+}
+
+// quotedStringBody escapes a display name for a quoted-string (RFC 3261
+// §25.1): backslash before " and \. sipgo adds the surrounding quotes.
+// CR and LF never get here: dialer.DialRequest.Prepared refuses them; they
+// are dropped here too, so that no name can start a header.
+func quotedStringBody(name string) string {
+	if !strings.ContainsAny(name, "\"\\\r\n") {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+		case '\r', '\n':
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// onInvite answers re-INVITEs of our calls (RFC 3264 offer/answer: hold,
+// codec and address changes), and turns away new calls: qualdial only
+// calls out.
 func (d *Driver) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	c := d.lookup(req)
 	if c == nil {
 		respond(tx, req, gosip.StatusTemporarilyUnavailable, "qualdial does not take inbound calls")
 		return
 	}
-	res := gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", c.sess.InviteRequest.Body())
-	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(&d.dua.ContactHDR)
-	_ = tx.Respond(res)
+	var body []byte
+	var err error
+	if len(req.Body()) == 0 {
+		// No offer: ours goes in the 200 and the answer comes in the ACK;
+		// we offer what we have (RFC 3264 §8), without changing the media.
+		body, err = c.currentSDP()
+	} else {
+		body, err = c.answerOffer(req.Body(), "re-INVITE")
+	}
+	d.respondSDP(tx, req, body, err)
 }
 
-// onUpdate accepts session refreshes (RFC 3311) of our calls.
+// onAck takes the answer in the ACK of a re-INVITE that carried no offer
+// (we offered in the 200).
+func (d *Driver) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
+	if len(req.Body()) == 0 {
+		return
+	}
+	if c := d.lookup(req); c != nil {
+		c.takeAnswer(req.Body())
+	}
+}
+
+// onUpdate answers UPDATEs of our calls (RFC 3311): with an SDP answer when
+// they carry an offer, else a plain 200 (a session refresh).
 func (d *Driver) onUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
-	if d.lookup(req) == nil {
+	c := d.lookup(req)
+	if c == nil {
 		respond(tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	respond(tx, req, gosip.StatusOK, "OK")
+	if len(req.Body()) == 0 {
+		respond(tx, req, gosip.StatusOK, "OK")
+		return
+	}
+	body, err := c.answerOffer(req.Body(), "UPDATE")
+	d.respondSDP(tx, req, body, err)
+}
+
+// respondSDP answers an offer: 200 with our SDP, or 488 when the offer
+// was unacceptable (the call keeps its media).
+func (d *Driver) respondSDP(tx gosip.ServerTransaction, req *gosip.Request, body []byte, err error) {
+	if err != nil {
+		res := gosip.NewResponseFromRequest(req, gosip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		res.AppendHeader(gosip.NewHeader("Warning", `305 qualdial "`+quotedStringBody(err.Error())+`"`))
+		_ = tx.Respond(res)
+		return
+	}
+	res := gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", body)
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(&d.dua.ContactHDR)
+	res.AppendHeader(gosip.NewHeader("Allow", allow))
+	res.AppendHeader(gosip.NewHeader("Server", d.cfg.UserAgent))
+	_ = tx.Respond(res)
 }

@@ -251,7 +251,28 @@ func TestMediaTimeoutEndsTheCall(t *testing.T) {
 	if out.Result.Outcome != ivr.OutcomeIncomplete || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %s: %+v", time.Since(start), out.Result)
 	}
+	if out.EndedBy != dialer.EndedByMediaTimeout {
+		t.Errorf("ended by %q, want media_timeout (not the lead)", out.EndedBy)
+	}
 	waitFor(t, func() bool { c := b.phone.Calls(); return len(c) == 1 && c[0].ByeFrom == "caller" })
+}
+
+// The call says who ended it: the lead's BYE is the lead's, even when it
+// comes while a prompt plays.
+func TestEndedByLeadOnBye(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sip.Config{}, softphone.Config{Default: softphone.Persona{Keys: "1,~hangup"}})
+	call, err := b.dial(t.Context(), "quitter", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := dialer.RunCall(t.Context(), call, bant(t), dialer.RunOptions{})
+	if out.EndedBy != dialer.EndedByLead || out.Result.Outcome != ivr.OutcomeIncomplete {
+		t.Errorf("ended by %q, outcome %s; want lead, incomplete", out.EndedBy, out.Result.Outcome)
+	}
+	if er, ok := call.(dialer.EndReporter); !ok || er.EndedBy() != dialer.EndedByLead {
+		t.Errorf("the SIP call does not report the lead's BYE (EndReporter %v)", ok)
+	}
 }
 
 func TestCancelBeforeAnswer(t *testing.T) {

@@ -23,6 +23,7 @@ type step struct {
 	early   bool // during the prompt (barge-in)
 	timeout bool
 	hangup  bool
+	hold    bool // put the call on hold first (re-INVITE sendonly), then resume
 }
 
 func parseSteps(s string) ([]step, error) {
@@ -36,6 +37,9 @@ func parseSteps(s string) ([]step, error) {
 		if strings.HasPrefix(item, "~") {
 			st.early, item = true, item[1:]
 		}
+		if k, ok := strings.CutPrefix(item, "hold:"); ok {
+			st.hold, item = true, k
+		}
 		switch item {
 		case "timeout":
 			st.timeout = true
@@ -43,7 +47,7 @@ func parseSteps(s string) ([]step, error) {
 			st.hangup = true
 		default:
 			if item == "" || strings.Trim(item, media.Keys) != "" {
-				return nil, fmt.Errorf("keys item %d %q: use keys (0-9 * # A-D), timeout or hangup, optionally prefixed by ~", i+1, item)
+				return nil, fmt.Errorf("keys item %d %q: use keys (0-9 * # A-D), timeout or hangup, optionally prefixed by ~ and hold:", i+1, item)
 			}
 			st.keys = item
 		}
@@ -70,6 +74,32 @@ func (l *listener) frame(pcm []int16) {
 	if math.Sqrt(sum/float64(max(len(pcm), 1))) > 150 {
 		l.lastVoice.Store(time.Now().UnixNano())
 		l.voiced.Store(true)
+	}
+}
+
+// resumed blocks, after a hold, until the prompt that was paused has
+// played out: the caller's voice came back and went quiet — or it stayed
+// quiet (the prompt had ended before the hold).
+func (l *listener) resumed(ctx context.Context) bool {
+	l.voiced.Store(false)
+	since := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if !l.voiced.Load() {
+			if time.Since(since) >= promptEnd+300*time.Millisecond {
+				return true
+			}
+			continue
+		}
+		if time.Since(time.Unix(0, l.lastVoice.Load())) >= promptEnd {
+			return true
+		}
 	}
 }
 
@@ -112,7 +142,10 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 		_ = dlg.Respond(gosip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return err
 	}
-	answer, err := media.BuildSDP(p.addr.IP.String(), conn.LocalAddr().(*net.UDPAddr).Port, []media.Codec{offer.Codec}, uint64(time.Now().UnixNano())>>1)
+	sdpID := uint64(time.Now().UnixNano()) >> 1
+	local := media.LocalSDP{Host: p.addr.IP.String(), Port: conn.LocalAddr().(*net.UDPAddr).Port, Codecs: []media.Codec{offer.Codec},
+		EventPT: media.EventPT, SessionID: sdpID, Version: sdpID}
+	answer, err := local.Marshal()
 	if err != nil {
 		conn.Close()
 		return err
@@ -172,6 +205,14 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 			return nil
 		}
 		heard.voiced.Store(false)
+		if st.hold {
+			if err := p.hold(ctx, dlg, ms, &local, offer, per, rec); err != nil {
+				return err
+			}
+			if !heard.resumed(ctx) {
+				return nil
+			}
+		}
 		switch {
 		case st.timeout:
 		case st.hangup:
@@ -254,5 +295,76 @@ func sendInfo(ctx context.Context, dlg *sipgo.DialogServerSession, k byte) error
 	if res.StatusCode != 200 {
 		return fmt.Errorf("INFO %c: %d %s", k, res.StatusCode, res.Reason)
 	}
+	return nil
+}
+
+// hold puts the call on hold for per.HoldFor, the way phones do: a
+// re-INVITE offering sendonly (sending no music on hold), then one offering
+// sendrecv. The caller's answers' directions go to the record.
+func (p *Phone) hold(ctx context.Context, dlg *sipgo.DialogServerSession, ms *media.Session, local *media.LocalSDP, offer media.RemoteMedia, per Persona, rec *Record) error {
+	holdFor := per.HoldFor
+	if holdFor == 0 {
+		holdFor = 3 * time.Second
+	}
+	ms.Update(media.Update{Codec: ms.Codec(), SendEventPT: offer.EventPT, Direction: media.Inactive})
+	if err := p.reinvite(ctx, dlg, local, media.SendOnly, rec); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(holdFor):
+	case <-ctx.Done():
+		return nil
+	}
+	if err := p.reinvite(ctx, dlg, local, media.SendRecv, rec); err != nil {
+		return err
+	}
+	ms.Update(media.Update{Codec: ms.Codec(), SendEventPT: offer.EventPT, Direction: media.SendRecv})
+	return nil
+}
+
+// reinvite offers our media again with a direction, and acknowledges the
+// answer.
+func (p *Phone) reinvite(ctx context.Context, dlg *sipgo.DialogServerSession, local *media.LocalSDP, dir media.Direction, rec *Record) error {
+	local.Version++
+	local.Direction = dir
+	body, err := local.Marshal()
+	if err != nil {
+		return err
+	}
+	inv := gosip.NewRequest(gosip.INVITE, dlg.InviteRequest.Contact().Address)
+	inv.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	inv.SetBody(body)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tx, err := dlg.TransactionRequest(rctx, inv)
+	if err != nil {
+		return fmt.Errorf("re-INVITE: %w", err)
+	}
+	defer tx.Terminate()
+	var res *gosip.Response
+	for res == nil {
+		select {
+		case r := <-tx.Responses():
+			if !r.IsProvisional() {
+				res = r
+			}
+		case <-tx.Done():
+			return fmt.Errorf("re-INVITE: %w", tx.Err())
+		case <-rctx.Done():
+			return fmt.Errorf("re-INVITE: %w", rctx.Err())
+		}
+	}
+	answered := fmt.Sprint(res.StatusCode)
+	if res.IsSuccess() {
+		ack := gosip.NewRequest(gosip.ACK, dlg.InviteRequest.Contact().Address)
+		ack.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.ACK})
+		if err := dlg.WriteRequest(ack); err != nil {
+			return fmt.Errorf("ACK of re-INVITE: %w", err)
+		}
+		if rm, err := media.ParseSDP(res.Body(), local.Codecs); err == nil {
+			answered = string(rm.Direction)
+		}
+	}
+	p.update(rec, func(r *Record) { r.HoldAnswers = append(r.HoldAnswers, answered) })
 	return nil
 }

@@ -38,8 +38,13 @@ type Persona struct {
 	// Keys lists what to do at each prompt, comma-separated: keys to press
 	// when the prompt ends (1, 120#), ~keys to press during it (barge-in),
 	// timeout to press nothing, hangup to hang up when it ends, ~hangup to
-	// hang up during it. Afterwards the phone waits for the caller's BYE.
+	// hang up during it. hold: before keys (hold:1, ~hold:1) puts the call
+	// on hold when the prompt ends (or during it, with ~) for HoldFor, then
+	// takes it off hold and presses the keys once the prompt has played
+	// out. Afterwards the phone waits for the caller's BYE.
 	Keys string `yaml:"keys"`
+	// HoldFor is how long a hold: step holds the call; default 3s.
+	HoldFor time.Duration `yaml:"hold_for"`
 	// DTMF is rfc4733 (default), info or inband.
 	DTMF string `yaml:"dtmf"`
 	// AnswerAfter makes a "busy-then-answer" lead: the first N calls get
@@ -124,17 +129,21 @@ func (p Persona) validate() error {
 
 // Record is what happened on one call to the softphone.
 type Record struct {
-	User     string    // dialled user part
-	CallID   string    // SIP Call-ID
-	Invites  int       // INVITEs received for this Call-ID (retransmissions aside)
-	Answered bool      // 200 OK sent
-	Canceled bool      // the caller sent CANCEL
-	Pressed  []string  // keys sent, per step
-	ByeFrom  string    // "caller", "phone" or "" while up
-	Heard    int       // samples of audio heard
-	File     string    // recording, with RecordDir
-	Started  time.Time // INVITE received
-	Ended    time.Time
+	User     string   // dialled user part
+	CallID   string   // SIP Call-ID
+	Invites  int      // INVITEs received for this Call-ID (retransmissions aside)
+	Answered bool     // 200 OK sent
+	Canceled bool     // the caller sent CANCEL
+	Pressed  []string // keys sent, per step
+	// HoldAnswers are the directions the caller answered the phone's
+	// re-INVITEs with (recvonly to a hold, sendrecv to the resume), or
+	// their failure codes.
+	HoldAnswers []string
+	ByeFrom     string    // "caller", "phone" or "" while up
+	Heard       int       // samples of audio heard
+	File        string    // recording, with RecordDir
+	Started     time.Time // INVITE received
+	Ended       time.Time
 }
 
 // Phone is a running softphone.
@@ -251,6 +260,7 @@ func (p *Phone) Calls() []Record {
 	for i, r := range p.records {
 		out[i] = *r
 		out[i].Pressed = append([]string(nil), r.Pressed...)
+		out[i].HoldAnswers = append([]string(nil), r.HoldAnswers...)
 	}
 	return out
 }

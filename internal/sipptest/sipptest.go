@@ -1,8 +1,10 @@
 // Package sipptest runs sipp (Debian package sip-tester) as an independent
 // SIP peer in tests. Without sipp, tests are skipped locally and fail when
-// CI is set. It also writes what sipp plays: UAS scenarios (Lead, with
-// PlayPCAP, Pause, Info steps) and pcap files of RTP generated in the test
-// (Stream: G.711 audio and RFC 4733 events with gateways' habits).
+// CI is set. It also writes what sipp plays: UAS scenarios (Lead and
+// LeadWith, with PlayPCAP, Pause, Info, Offer and InviteWithoutOffer
+// steps) and pcap files of RTP generated in the test (Stream: G.711 audio
+// and RFC 4733 events with gateways' habits). Peer.Messages is what sipp
+// saw on the wire, for assertions.
 package sipptest
 
 import (
@@ -24,6 +26,18 @@ type Peer struct {
 	done chan error
 	mu   sync.Mutex
 	out  bytes.Buffer
+	msgs string // sipp's message trace
+}
+
+// Messages is every SIP message sipp sent and received so far, as sipp
+// traced them (-trace_msg): what reached the wire, for assertions.
+func (p *Peer) Messages(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(p.msgs)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func (p *Peer) Write(b []byte) (int, error) {
@@ -67,9 +81,10 @@ func Start(t testing.TB, scenario string) *Peer {
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(FreePort(t)), "-cp", strconv.Itoa(FreePort(t)),
-		"-m", "1", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"), "-timeout", "40s")
+		"-m", "1", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"), "-timeout", "40s",
+		"-trace_msg", "-message_file", filepath.Join(dir, "messages.log"))
 	cmd.Dir = dir
-	p := &Peer{URI: "sip:lead@127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	p := &Peer{URI: "sip:lead@127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), msgs: filepath.Join(dir, "messages.log")}
 	cmd.Stdout, cmd.Stderr = p, p
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
