@@ -2,6 +2,7 @@ package twilio
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
-	"github.com/twilio/twilio-go/twiml"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
@@ -139,9 +139,9 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 			if s.MachineMode == "message" && ab != "fax" {
 				// Leave who called, nothing more: the lead is called again later.
 				_, turn := e.Start(s.Lead)
-				return twiml.Voice([]twiml.Element{twiml.VoiceSay{Message: turn.Prompts[0].Text, Language: s.Language, Voice: s.Voice}, twiml.VoiceHangup{}})
+				return response(h.say(s, turn.Prompts[0].Text), el("Hangup"))
 			}
-			return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+			return response(el("Hangup"))
 		}
 		if s.State != nil && s.Turn != nil { // a retried voice webhook: same answer
 			return h.render(s)
@@ -163,8 +163,13 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 		}
 		in := ivr.Input{Timeout: true}
 		if digits := form.Get("Digits"); digits != "" {
-			// Twilio drops the finish key; put it back so answers read as on SIP.
-			if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
+			// Twilio leaves the finish key out of Digits and says it in
+			// FinishedOnKey; put it back so answers read as on SIP.
+			if fin, ok := form["FinishedOnKey"]; ok {
+				if s.Turn.FinishOn != "" && len(fin) > 0 && fin[0] == s.Turn.FinishOn {
+					digits += s.Turn.FinishOn
+				}
+			} else if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
 				digits += s.Turn.FinishOn
 			}
 			in = ivr.Input{Keys: digits}
@@ -230,26 +235,41 @@ func (h *hooks) serve(s *session, st ivr.State, turn ivr.Turn) (string, error) {
 // render is the TwiML of the session's current turn: prompts inside a
 // Gather (a key interrupts them), then a Redirect that reports a timeout;
 // or, for the final turn, the prompts and a Hangup.
+//
+// Every Gather attribute whose Twilio default differs from the turn is
+// written out: finishOnKey="" when the turn has no finish key (Twilio's
+// default finish key # would otherwise swallow # as an answer), numDigits
+// and timeout always.
 func (h *hooks) render(s *session) (string, error) {
 	t := s.Turn
 	if t == nil {
-		return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+		return response(el("Hangup"))
 	}
-	var says []twiml.Element
+	var says []node
 	for _, p := range t.Prompts {
-		says = append(says, twiml.VoiceSay{Message: p.Text, Language: s.Language, Voice: s.Voice})
+		says = append(says, h.say(s, p.Text))
 	}
 	if t.Final {
-		return twiml.Voice(append(says, twiml.VoiceHangup{}))
+		return response(append(says, el("Hangup"))...)
 	}
 	action := h.d.hook("gather", s.Token, s.Seq)
 	timeout := max(1, int(t.Timeout.Std().Round(time.Second)/time.Second))
-	gather := twiml.VoiceGather{Input: "dtmf", NumDigits: strconv.Itoa(t.MaxDigits), Timeout: strconv.Itoa(timeout),
-		Action: action, Method: "POST", ActionOnEmptyResult: "false", InnerElements: says}
-	if t.FinishOn != "" {
-		gather.FinishOnKey = t.FinishOn
-	} else {
-		gather.OptionalAttributes = map[string]string{"finishOnKey": ""}
+	gather := el("Gather", "input", "dtmf", "action", action, "method", "POST", "timeout", strconv.Itoa(timeout),
+		"finishOnKey", t.FinishOn, "actionOnEmptyResult", "false")
+	if t.MaxDigits > 0 {
+		gather.attrs = append(gather.attrs, xml.Attr{Name: xml.Name{Local: "numDigits"}, Value: strconv.Itoa(t.MaxDigits)})
 	}
-	return twiml.Voice([]twiml.Element{gather, twiml.VoiceRedirect{Method: "POST", Url: action}})
+	return response(gather.with(says...), el("Redirect", "method", "POST").withText(action))
+}
+
+// say is a <Say> of text in the session's voice.
+func (h *hooks) say(s *session, text string) node {
+	n := el("Say")
+	if s.Voice != "" {
+		n = el("Say", "voice", s.Voice)
+	}
+	if s.Language != "" {
+		n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: "language"}, Value: s.Language})
+	}
+	return n.withText(text)
 }
