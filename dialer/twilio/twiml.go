@@ -25,7 +25,7 @@ func el(name string, attrs ...string) node {
 	return n
 }
 
-func (n node) withText(s string) node  { n.text = s; return n }
+func (n node) withText(s string) node { n.text = s; return n }
 func (n node) with(kids ...node) node { n.kids = append(n.kids, kids...); return n }
 
 func (n node) encode(e *xml.Encoder) error {
