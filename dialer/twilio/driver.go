@@ -202,7 +202,11 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if amd == "" && d.cfg.MachineDetection {
 		amd = "hangup"
 	}
-	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: req.Language, Voice: req.Voice}
+	voice, ok := VoiceFor(req.Language, req.Voice)
+	if !ok {
+		log.Warn("no Twilio voice speaks the script's language; using the default voice", "language", req.Language, "voice", voice.Voice)
+	}
+	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: voice.Language, Voice: voice.Voice}
 	if amd == "hangup" || amd == "message" {
 		s.MachineMode = amd
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ type Twilio struct {
 	repeats int                 // webhooks deliberately sent twice
 	heard   map[string][]string // number → everything said and played to it
 	events  map[string][]string // number → what happened on its call, in order
+	voices  map[string][]string // number → voice/language of each Say
 	calls   map[string]*call    // by CallSid
 	updates []url.Values        // call update forms received
 }
@@ -81,6 +83,14 @@ func (f *Twilio) Events(number string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.events[number])
+}
+
+// Voices returns the voice and language ("Polly.Joanna-Neural/en-US") of
+// every Say to a number, in order.
+func (f *Twilio) Voices(number string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.voices[number])
 }
 
 // Updates returns the call update forms (Calls/{CallSid}.json) received.
@@ -223,9 +233,20 @@ type twimlDoc struct {
 		URL string `xml:",chardata"`
 	} `xml:"Redirect"`
 	Hangup *struct{} `xml:"Hangup"`
-	Says   []string  `xml:"Say"`
+	Says   []say     `xml:"Say"`
 	Plays  []string  `xml:"Play"`
 }
+
+// say is a <Say>.
+type say struct {
+	Text     string `xml:",chardata"`
+	Voice    string `xml:"voice,attr"`
+	Language string `xml:"language,attr"`
+}
+
+// twilioVoice matches the voices Twilio's <Say> takes (Amazon Polly,
+// Google, man/woman/alice); Twilio answers others with error 13511.
+var twilioVoice = regexp.MustCompile(`^(Polly\.[A-Z][a-zA-Z]+(-Neural|-Generative)?|Google\.[a-z]{2,3}-[A-Z]{2}-[A-Za-z0-9-]+|man|woman|alice)$`)
 
 // gather is a <Gather>. Attributes absent from the TwiML are nil: Twilio
 // applies its documented defaults to them (finishOnKey #, timeout 5 s,
@@ -237,7 +258,7 @@ type gather struct {
 	Timeout             *string  `xml:"timeout,attr"`
 	ActionOnEmptyResult string   `xml:"actionOnEmptyResult,attr"`
 	Input               string   `xml:"input,attr"`
-	Says                []string `xml:"Say"`
+	Says                []say    `xml:"Say"`
 	Plays               []string `xml:"Play"`
 }
 
@@ -302,15 +323,20 @@ func (f *Twilio) event(number, what string) {
 
 // hear records what a TwiML document says and plays to a number. Plays are
 // fetched like Twilio does (GET), and heard as "play:" and the URL's path.
-func (f *Twilio) hear(number string, says, plays []string) {
+func (f *Twilio) hear(number string, says []say, plays []string) {
 	for _, s := range says {
+		if s.Voice != "" && !twilioVoice.MatchString(s.Voice) {
+			f.t.Errorf("Say voice %q: error 13511, not a Twilio voice", s.Voice)
+		}
 		f.mu.Lock()
 		if f.heard == nil {
 			f.heard = map[string][]string{}
+			f.voices = map[string][]string{}
 		}
-		f.heard[number] = append(f.heard[number], s)
+		f.heard[number] = append(f.heard[number], s.Text)
+		f.voices[number] = append(f.voices[number], s.Voice+"/"+s.Language)
 		f.mu.Unlock()
-		f.event(number, "say:"+s)
+		f.event(number, "say:"+s.Text)
 	}
 	for _, p := range plays {
 		p = strings.TrimSpace(p)
