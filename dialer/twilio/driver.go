@@ -192,11 +192,12 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if log == nil {
 		log = d.cfg.Logger
 	}
-	if !strings.HasPrefix(req.To, "+") {
-		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: fmt.Errorf("twilio dials E.164 numbers, not %q", req.To)}
+	req, err := req.Prepared() // the rules and defaults every driver shares
+	if err != nil {
+		return nil, err
 	}
-	if req.CallerID == "" {
-		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: errors.New("no caller ID: one is required to place calls")}
+	if !dialer.IsE164(req.To) {
+		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: fmt.Errorf("twilio dials E.164 numbers, not %q", dialer.MaskPhone(req.To))}
 	}
 	amd := req.MachineDetection
 	if amd == "" && d.cfg.MachineDetection {
@@ -226,7 +227,17 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		p.SetTimeLimit(int(req.MaxDuration.Seconds()))
 	}
 	if s.MachineMode != "" {
-		p.SetMachineDetection("Enable")
+		// Asynchronous detection: the call is connected at once and the
+		// person hears the first prompt with no dead air while Twilio
+		// listens; the verdict comes to the amd webhook. DetectMessageEnd
+		// waits for the end of a voicemail greeting (the beep), so the
+		// message is left on the recording.
+		mode := "Enable"
+		if s.MachineMode == "message" {
+			mode = "DetectMessageEnd"
+		}
+		p.SetMachineDetection(mode).SetAsyncAmd("true").
+			SetAsyncAmdStatusCallback(d.hook("amd", s.Token, 0)).SetAsyncAmdStatusCallbackMethod("POST")
 	}
 	created, err := d.rest.Api.CreateCall(p)
 	if err != nil {
@@ -243,13 +254,27 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	log.Debug("twilio call created")
 	tick := time.NewTicker(d.cfg.Poll)
 	defer tick.Stop()
-	deadline := time.After(time.Duration(ring)*time.Second + 30*time.Second)
+	wait := time.Duration(ring)*time.Second + 30*time.Second
+	if s.MachineMode != "" {
+		wait += amdWait
+	}
+	deadline := time.After(wait)
+	answered := func() dialer.Call {
+		maxDur := req.MaxDuration
+		if maxDur <= 0 {
+			maxDur = dialer.DefaultMaxDuration
+		}
+		return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: maxDur, done: make(chan struct{})}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			d.end(sid, "canceled")
 			return nil, &dialer.DialError{Disposition: dialer.Canceled, Err: ctx.Err()}
 		case <-deadline:
+			if cur, err := d.load(context.WithoutCancel(ctx), s.Token); err == nil && cur.Answered && !cur.Machine {
+				return answered(), nil // no verdict from machine detection: a person, as far as we know
+			}
 			d.end(sid, "canceled")
 			return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: errors.New("twilio reported neither an answer nor a final status")}
 		case <-tick.C:
@@ -261,17 +286,21 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		switch {
 		case cur.Machine:
 			return nil, &dialer.DialError{Disposition: dialer.Machine, Reason: cur.AnsweredBy}
+		case cur.Answered && cur.MachineMode != "" && cur.AnsweredBy == "" && cur.Seq < 2 && !cur.Done:
+			// The person hears the first prompt already; the call is theirs
+			// once detection says human (or they press a key).
 		case cur.Answered:
-			maxDur := req.MaxDuration
-			if maxDur <= 0 {
-				maxDur = time.Hour
-			}
-			return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: maxDur, done: make(chan struct{})}, nil
+			return answered(), nil
 		case cur.Done:
 			return nil, failure(cur)
 		}
 	}
 }
+
+// amdWait is how long after the ring timeout Dial waits for machine
+// detection's verdict (Twilio's MachineDetectionTimeout is 30 s by default)
+// before taking an answered call for a person's.
+const amdWait = 35 * time.Second
 
 func (d *Driver) hook(kind, token string, seq int) string {
 	u := d.public + "/twilio/" + kind + "?s=" + token

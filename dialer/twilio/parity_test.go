@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,7 +164,6 @@ func TestMachineAndFinalFailures(t *testing.T) {
 		"+12125550401": {Answer: "machine"},
 		"+12125550402": {Answer: "failed", Code: 32203}, // carrier block: never call again
 		"+12125550403": {Answer: "failed", Code: 13224}, // invalid number
-		"+12125550404": {Answer: "machine"},
 	}, true)
 	src, eng := bant(t)
 	for number, want := range map[string]dialer.Disposition{"+12125550401": dialer.Machine, "+12125550402": dialer.Rejected, "+12125550403": dialer.InvalidNumber} {
@@ -171,20 +171,94 @@ func TestMachineAndFinalFailures(t *testing.T) {
 			t.Errorf("%s: %s, want %s", number, got.disposition, want)
 		}
 	}
-	if f := tw.fake.Calls()[0]; f.Get("MachineDetection") != "Enable" {
-		t.Errorf("machine detection not requested: %v", f)
+}
+
+// TestAsyncMachineDetection: with machine detection on, calls are created
+// with asynchronous detection, so a person hears the first prompt at once
+// (no silence while Twilio listens); a machine is hung up on (hangup mode)
+// or hears the identify line after its greeting's beep (message mode), and
+// either is reported as the machine disposition.
+func TestAsyncMachineDetection(t *testing.T) {
+	t.Parallel()
+	const person, machine, voicemail = "+12125550411", "+12125550412", "+12125550413"
+	tw := newTwilio(t, map[string]twiliotest.Persona{
+		person:    {Steps: []string{"1", "9"}},
+		machine:   {Answer: "machine"},
+		voicemail: {Answer: "machine"},
+	}, true)
+	src, eng := bant(t)
+	dial := func(to, mode string) (dialer.Call, error) {
+		return tw.driver.Dial(t.Context(), dialer.DialRequest{To: to, CallerID: "+15550100", RingTimeout: 15 * time.Second,
+			Script: src, MachineDetection: mode, Language: "en-US"})
 	}
-	// A campaign that leaves a message: the machine hears who called.
-	call, err := tw.driver.Dial(t.Context(), dialer.DialRequest{To: "+12125550404", CallerID: "+15550100", RingTimeout: 15 * time.Second,
-		Script: src, MachineDetection: "message", Language: "en-US"})
-	if de := (*dialer.DialError)(nil); !errors.As(err, &de) || de.Disposition != dialer.Machine || call != nil {
-		t.Fatalf("message to a machine: %v", err)
+	formOf := func(to string) url.Values {
+		for _, f := range tw.fake.Calls() {
+			if f.Get("To") == to {
+				return f
+			}
+		}
+		return nil
 	}
-	for i := 0; i < 50 && len(tw.fake.Heard("+12125550404")) == 0; i++ {
+
+	// A person: answered, the first prompt with no dead air, the script runs.
+	call, err := dial(person, "hangup")
+	if err != nil {
+		t.Fatalf("person: %v", err)
+	}
+	out := dialer.RunCall(t.Context(), call, eng, dialer.RunOptions{})
+	if out.Result.Outcome != ivr.OutcomeOptedOut {
+		t.Errorf("person: %s", out.Result.Outcome)
+	}
+	ev := tw.fake.Events(person)
+	if len(ev) < 3 || ev[0] != "answered" || !strings.HasPrefix(ev[1], "say:") || slices.Contains(ev, "silence:amd") || !slices.Contains(ev, "amd:human") {
+		t.Errorf("person's call: %q", ev)
+	}
+
+	// A machine in hangup mode: hung up on by a REST update.
+	if _, err := dial(machine, "hangup"); !isMachine(err) {
+		t.Fatalf("machine: %v", err)
+	}
+	waitFor(t, func() bool { return slices.Contains(tw.fake.Events(machine), "hung up by qualdial") })
+	if u := tw.fake.Updates(); len(u) != 1 || u[0].Get("Status") != "completed" {
+		t.Errorf("the machine was not hung up on: updates %v", u)
+	}
+
+	// A voicemail in message mode: the identify line after the beep.
+	if _, err := dial(voicemail, "message"); !isMachine(err) {
+		t.Fatalf("voicemail: %v", err)
+	}
+	waitFor(t, func() bool {
+		ev := tw.fake.Events(voicemail)
+		return len(ev) > 0 && strings.HasPrefix(ev[len(ev)-1], "say:")
+	})
+	ev = tw.fake.Events(voicemail)
+	beep := slices.Index(ev, "amd:machine_end_beep")
+	if beep < 0 || len(ev[beep+1:]) != 1 || !strings.HasPrefix(ev[beep+1], "say:Hello, this is an automated call from Acme Software") {
+		t.Errorf("voicemail's call: %q", ev)
+	}
+
+	for to, want := range map[string]string{person: "Enable", machine: "Enable", voicemail: "DetectMessageEnd"} {
+		f := formOf(to)
+		if f.Get("MachineDetection") != want || f.Get("AsyncAmd") != "true" || !strings.Contains(f.Get("AsyncAmdStatusCallback"), "/twilio/amd?s=") {
+			t.Errorf("%s: Calls.json %v", to, f)
+		}
+	}
+}
+
+func isMachine(err error) bool {
+	var de *dialer.DialError
+	return errors.As(err, &de) && de.Disposition == dialer.Machine
+}
+
+// waitFor waits until cond holds, for what the fake does after Dial
+// returned (it acts on its own goroutine).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 250 && !cond(); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if heard := tw.fake.Heard("+12125550404"); len(heard) != 1 || !strings.HasPrefix(heard[0], "Hello, this is an automated call from Acme Software") {
-		t.Errorf("the machine heard %q", heard)
+	if !cond() {
+		t.Fatal("timed out")
 	}
 }
 

@@ -14,14 +14,16 @@ import (
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
 )
 
 // Handler serves Twilio's webhooks under /twilio/: voice (the call was
-// answered: first turn), gather (keys or a timeout: next turn) and status
-// (call progress). Requests must carry a valid X-Twilio-Signature for the
+// answered: first turn), gather (keys or a timeout: next turn), status
+// (call progress) and amd (asynchronous answering machine detection's
+// verdict). Requests must carry a valid X-Twilio-Signature for the
 // configured public URL (403 otherwise) and a known session (404).
 func (d *Driver) Handler() http.Handler {
 	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken), engines: map[string]*ivr.Engine{}}
@@ -29,6 +31,7 @@ func (d *Driver) Handler() http.Handler {
 	mux.HandleFunc("POST /twilio/voice", h.signed(h.voice))
 	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
 	mux.HandleFunc("POST /twilio/status", h.signed(h.status))
+	mux.HandleFunc("POST /twilio/amd", h.signed(h.amd))
 	return mux
 }
 
@@ -97,7 +100,7 @@ var errUnknown = errors.New("unknown call")
 
 // step loads the session under lock, applies fn, saves, and answers with
 // the TwiML fn returns.
-func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn func(s *session, e *ivr.Engine) (string, error)) {
+func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn func(s *session, e *ivr.Engine) (string, error)) bool {
 	token := r.URL.Query().Get("s")
 	var out string
 	_, err := h.d.update(r.Context(), token, func(s *session) error {
@@ -119,11 +122,58 @@ func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn
 		} else {
 			w.WriteHeader(http.StatusNoContent)
 		}
+		return true
 	case errors.Is(err, errUnknown) || strings.Contains(err.Error(), "not found"):
 		problem(w, http.StatusNotFound, "unknown call")
 	default:
 		h.d.cfg.Logger.Error("twilio webhook failed", "path", r.URL.Path, "error", err)
 		problem(w, http.StatusInternalServerError, "internal error; it has been logged")
+	}
+	return false
+}
+
+// amd: asynchronous answering machine detection's verdict, while the call
+// runs its first prompts. A person keeps the call. A machine is hung up on
+// (REST update Status=completed), or, in message mode, after the greeting
+// ended (DetectMessageEnd: machine_end_beep, _silence, _other) the call is
+// redirected to the identify line and a hang-up. The worker sees the
+// machine disposition in the session.
+func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
+	var sid, twimlMsg string
+	hangup := false
+	ok := h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		ab := form.Get("AnsweredBy")
+		if s.Machine || s.Done || ab == "" {
+			return "", nil // a repeat, or the call is over
+		}
+		s.AnsweredBy = ab
+		if !strings.HasPrefix(ab, "machine") && ab != "fax" {
+			return "", nil // human or unknown: the script goes on
+		}
+		s.Machine, sid = true, s.CallSid
+		if s.MachineMode == "message" && ab != "fax" {
+			_, turn := e.Start(s.Lead)
+			msg, err := response(h.say(s, turn.Prompts[0].Text), el("Hangup"))
+			if err != nil {
+				return "", err
+			}
+			twimlMsg = msg
+			return "", nil
+		}
+		hangup = true
+		return "", nil
+	})
+	if !ok || sid == "" {
+		return
+	}
+	p := &api.UpdateCallParams{}
+	if hangup {
+		p.SetStatus("completed")
+	} else {
+		p.SetTwiml(twimlMsg)
+	}
+	if _, err := h.d.rest.Api.UpdateCall(sid, p); err != nil {
+		h.d.cfg.Logger.Warn("cannot act on an answering machine", "call_sid", sid, "answered_by", form.Get("AnsweredBy"), "error", err)
 	}
 }
 
