@@ -63,6 +63,12 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 
 	// An attempt left open by a crashed process is settled, never redialled now.
 	if a, err := store.OpenAttempt(ctx, db, lead.ID); err == nil {
+		// A Twilio call runs on in the webhooks: settle it once it ended.
+		if live, err := store.TwilioCallLive(ctx, db, a.ID); err != nil {
+			return err
+		} else if live && a.StartedAt.After(now.Add(-staleAfter)) {
+			return river.JobSnooze(30 * time.Second)
+		}
 		next, err := q.reconcile(ctx, a, lead, camp)
 		if err != nil || next == nil {
 			return err
@@ -364,7 +370,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	}
 	req, err := dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
-		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf}.Prepared()
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf, AttemptID: a.ID}.Prepared()
 	var call dialer.Call
 	if err == nil {
 		call, err = drv.Dial(ctx, req)

@@ -28,10 +28,22 @@ import (
 )
 
 // SessionStore keeps call sessions as JSON; *store.Store implements it.
+// A session's JSON has an "attempt_id" member when the call belongs to an
+// attempt (DialRequest.AttemptID).
 type SessionStore interface {
 	CreateSession(ctx context.Context, token string, data []byte) error
 	Session(ctx context.Context, token string) ([]byte, error)
 	UpdateSession(ctx context.Context, token string, fn func([]byte) ([]byte, error)) error
+}
+
+// HeardStore is a SessionStore that also keeps what a call has heard with
+// its attempt: UpdateSessionHeard saves the script state fn returns on the
+// session's attempt, and a state ended by the opt-out key on the
+// do-not-call list, in the same transaction as the session. With it, the
+// opt-out is on the list before the goodbye is said and the call can be
+// settled without the worker that placed it. *store.Store implements it.
+type HeardStore interface {
+	UpdateSessionHeard(ctx context.Context, token string, fn func([]byte) ([]byte, *ivr.State, error)) error
 }
 
 // Config configures the driver and its webhook handler.
@@ -155,6 +167,8 @@ type session struct {
 	Seq         int               `json:"seq"`            // turns served; gathers carry it
 	Timeline    []dialer.Event    `json:"timeline,omitempty"`
 	Done        bool              `json:"done"`
+	// AttemptID is the caller's attempt (DialRequest.AttemptID), 0 for none.
+	AttemptID int64 `json:"attempt_id,omitempty"`
 }
 
 func newToken() string {
@@ -174,15 +188,33 @@ func (d *Driver) load(ctx context.Context, token string) (*session, error) {
 
 func (d *Driver) update(ctx context.Context, token string, fn func(*session) error) (*session, error) {
 	var out session
-	err := d.cfg.Sessions.UpdateSession(ctx, token, func(b []byte) ([]byte, error) {
+	apply := func(b []byte) ([]byte, *ivr.State, error) {
+		out = session{}
 		if err := json.Unmarshal(b, &out); err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("read call session: %w", err)
 		}
+		before := out.State
 		if err := fn(&out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return json.Marshal(&out)
-	})
+		nb, err := json.Marshal(&out)
+		if err != nil {
+			return nil, nil, fmt.Errorf("write call session: %w", err)
+		}
+		if out.Machine || out.State == nil || out.State == before {
+			return nb, nil, nil // nothing heard
+		}
+		return nb, out.State, nil
+	}
+	var err error
+	if hs, ok := d.cfg.Sessions.(HeardStore); ok {
+		err = hs.UpdateSessionHeard(ctx, token, apply)
+	} else {
+		err = d.cfg.Sessions.UpdateSession(ctx, token, func(b []byte) ([]byte, error) {
+			nb, _, err := apply(b)
+			return nb, err
+		})
+	}
 	return &out, err
 }
 
@@ -207,7 +239,8 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if !ok {
 		log.Warn("no Twilio voice speaks the script's language; using the default voice", "language", req.Language, "voice", voice.Voice)
 	}
-	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: voice.Language, Voice: voice.Voice}
+	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: voice.Language, Voice: voice.Voice,
+		AttemptID: req.AttemptID}
 	if amd == "hangup" || amd == "message" {
 		s.MachineMode = amd
 	}

@@ -34,6 +34,10 @@ type Twilio struct {
 	Token    string // auth token: REST password and webhook signing key
 	personas map[string]Persona
 	seq      atomic.Int64
+	// OnHear, when set (before the first call), is called as each Say is
+	// heard, before the fake sends its next webhook: a test can look at
+	// what qualdial had recorded by the time a prompt was answered.
+	OnHear func(number, text string)
 
 	mu      sync.Mutex
 	created []url.Values        // Calls.json forms received
@@ -337,6 +341,9 @@ func (f *Twilio) hear(number string, says []say, plays []string) {
 		f.voices[number] = append(f.voices[number], s.Voice+"/"+s.Language)
 		f.mu.Unlock()
 		f.event(number, "say:"+s.Text)
+		if f.OnHear != nil {
+			f.OnHear(number, s.Text)
+		}
 	}
 	for _, p := range plays {
 		p = strings.TrimSpace(p)
