@@ -422,9 +422,12 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 	}
 	var twilioHooks http.Handler
+	var tw *twilio.Driver
 	if cfg.Twilio.sid != "" {
-		tw, err := twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
-			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio")})
+		var err error
+		tw, err = twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
+			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio"),
+			Audio: prompts.FS})
 		if err != nil {
 			return err
 		}
@@ -444,10 +447,13 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
 	checkPrompts := func(ctx context.Context, driver string, sc *ivr.Script) error {
-		if driver != "sip" {
-			return nil // Twilio speaks texts itself
+		switch {
+		case driver == "sip":
+			return prompts.Check(ctx, sc)
+		case driver == "twilio" && tw != nil:
+			return tw.CheckPrompts(ctx, sc) // Twilio speaks texts itself; recorded audio must be there
 		}
-		return prompts.Check(ctx, sc)
+		return nil
 	}
 	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
 		CheckPrompts:     checkPrompts,

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -73,6 +74,16 @@ type Config struct {
 	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Audio holds recorded prompt audio: a question's `audio:` path is a
+	// path in it, played with <Play> from a signed, expiring URL that the
+	// Handler of any replica serves. nil: no recorded audio (CheckPrompts
+	// refuses scripts that need it).
+	Audio fs.FS
+	// AudioKey signs audio URLs; empty means the auth token. Every replica
+	// needs the same key.
+	AudioKey string
+	// AudioTTL is how long an audio URL stays valid; default 2h.
+	AudioTTL time.Duration
 }
 
 func (c *Config) validate() error {
@@ -92,9 +103,10 @@ func (c *Config) validate() error {
 
 // Driver places calls through Twilio.
 type Driver struct {
-	cfg    Config
-	rest   *twilio.RestClient
-	public string
+	cfg      Config
+	rest     *twilio.RestClient
+	public   string
+	audioKey []byte
 }
 
 var _ dialer.Driver = (*Driver)(nil)
@@ -126,6 +138,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AudioTTL <= 0 {
+		cfg.AudioTTL = audioTTL
+	}
+	key := cfg.AudioKey
+	if key == "" {
+		key = cfg.AuthToken
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 15 * time.Second}
@@ -144,7 +163,7 @@ func New(cfg Config) (*Driver, error) {
 	c := &twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken), HTTPClient: hc}
 	c.SetAccountSid(cfg.AccountSID)
 	return &Driver{cfg: cfg, rest: twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}),
-		public: strings.TrimSuffix(cfg.PublicURL, "/")}, nil
+		public: strings.TrimSuffix(cfg.PublicURL, "/"), audioKey: []byte(key)}, nil
 }
 
 // session is one call's state, shared by the worker and the webhooks.

@@ -23,7 +23,8 @@ import (
 // Handler serves Twilio's webhooks under /twilio/: voice (the call was
 // answered: first turn), gather (keys or a timeout: next turn), status
 // (call progress) and amd (asynchronous answering machine detection's
-// verdict). Requests must carry a valid X-Twilio-Signature for the
+// verdict); and audio/ serves recorded prompts to <Play> by signed,
+// expiring URLs. Webhook requests must carry a valid X-Twilio-Signature for the
 // configured public URL (403 otherwise) and a known session (404).
 func (d *Driver) Handler() http.Handler {
 	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken), engines: map[string]*ivr.Engine{}}
@@ -32,6 +33,7 @@ func (d *Driver) Handler() http.Handler {
 	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
 	mux.HandleFunc("POST /twilio/status", h.signed(h.status))
 	mux.HandleFunc("POST /twilio/amd", h.signed(h.amd))
+	mux.HandleFunc("GET /twilio/audio/{path...}", h.serveAudio)
 	return mux
 }
 
@@ -153,7 +155,7 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 		s.Machine, sid = true, s.CallSid
 		if s.MachineMode == "message" && ab != "fax" {
 			_, turn := e.Start(s.Lead)
-			msg, err := response(h.say(s, turn.Prompts[0].Text), el("Hangup"))
+			msg, err := response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
 			if err != nil {
 				return "", err
 			}
@@ -189,7 +191,7 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 			if s.MachineMode == "message" && ab != "fax" {
 				// Leave who called, nothing more: the lead is called again later.
 				_, turn := e.Start(s.Lead)
-				return response(h.say(s, turn.Prompts[0].Text), el("Hangup"))
+				return response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
 			}
 			return response(el("Hangup"))
 		}
@@ -297,7 +299,7 @@ func (h *hooks) render(s *session) (string, error) {
 	}
 	var says []node
 	for _, p := range t.Prompts {
-		says = append(says, h.say(s, p.Text))
+		says = append(says, h.prompt(s, p))
 	}
 	if t.Final {
 		return response(append(says, el("Hangup"))...)
@@ -310,6 +312,15 @@ func (h *hooks) render(s *session) (string, error) {
 		gather.attrs = append(gather.attrs, xml.Attr{Name: xml.Name{Local: "numDigits"}, Value: strconv.Itoa(t.MaxDigits)})
 	}
 	return response(gather.with(says...), el("Redirect", "method", "POST").withText(action))
+}
+
+// prompt is a <Play> of the prompt's recorded audio, or a <Say> of its
+// text.
+func (h *hooks) prompt(s *session, p ivr.Prompt) node {
+	if h.d.plays(p) {
+		return el("Play").withText(h.d.audioURL(p.Audio))
+	}
+	return h.say(s, p.Text)
 }
 
 // say is a <Say> of text in the session's voice.
