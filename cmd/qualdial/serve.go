@@ -20,6 +20,7 @@ import (
 
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
@@ -446,15 +447,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	checkPrompts := func(ctx context.Context, driver string, sc *ivr.Script) error {
-		switch {
-		case driver == "sip":
-			return prompts.Check(ctx, sc)
-		case driver == "twilio" && tw != nil:
-			return tw.CheckPrompts(ctx, sc) // Twilio speaks texts itself; recorded audio must be there
-		}
-		return nil
-	}
+	checkPrompts := promptCheck(prompts, tw)
 	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
 		CheckPrompts:     checkPrompts,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
@@ -549,4 +542,19 @@ type twilioFlags struct {
 	sid, token, publicURL, apiURL string
 	amd                           bool
 	cps                           float64
+}
+
+// promptCheck says whether a campaign's prompts can be played on its
+// driver, before it calls anyone: SIP renders every prompt to audio; Twilio
+// speaks texts itself, and plays recorded audio it must be able to fetch.
+func promptCheck(prompts *prompt.Source, tw *twilio.Driver) func(ctx context.Context, driver string, sc *ivr.Script) error {
+	return func(ctx context.Context, driver string, sc *ivr.Script) error {
+		switch {
+		case driver == "sip":
+			return prompts.Check(ctx, sc)
+		case driver == "twilio" && tw != nil:
+			return tw.CheckPrompts(ctx, sc)
+		}
+		return nil
+	}
 }
