@@ -321,13 +321,13 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	for {
 		select {
 		case <-ctx.Done():
-			d.end(sid, "canceled")
+			d.abandon(context.WithoutCancel(ctx), s.Token, sid)
 			return nil, &dialer.DialError{Disposition: dialer.Canceled, Err: ctx.Err()}
 		case <-deadline:
 			if cur, err := d.load(context.WithoutCancel(ctx), s.Token); err == nil && cur.Answered && !cur.Machine {
 				return answered(), nil // no verdict from machine detection: a person, as far as we know
 			}
-			d.end(sid, "canceled")
+			d.abandon(context.WithoutCancel(ctx), s.Token, sid)
 			return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: errors.New("twilio reported neither an answer nor a final status")}
 		case <-tick.C:
 		}
@@ -360,6 +360,17 @@ func (d *Driver) hook(kind, token string, seq int) string {
 		u += fmt.Sprintf("&seq=%d", seq)
 	}
 	return u
+}
+
+// abandon stops a call Dial gives up on: completed when it was answered
+// (Twilio ignores canceled for a call in progress — one answered while
+// machine detection listens), canceled while it rings.
+func (d *Driver) abandon(ctx context.Context, token, sid string) {
+	if cur, err := d.load(ctx, token); err == nil && cur.Answered {
+		d.end(sid, "completed")
+		return
+	}
+	d.end(sid, "canceled")
 }
 
 // end stops a call: canceled before the answer, completed after.

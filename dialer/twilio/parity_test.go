@@ -2,6 +2,7 @@ package twilio_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -290,7 +291,52 @@ func TestWebhookSecurity(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, res.StatusCode, tc.want)
 		}
 	}
+	// Signed but malformed: 400 problem+json, never a 500 or a key heard.
+	for name, tc := range map[string]struct{ path, digits string }{
+		"digits that are not keys": {"/twilio/gather?s=nope0000000000000000&seq=1", "12a"},
+		"a seq that is no number":  {"/twilio/gather?s=nope0000000000000000&seq=x", "1"},
+	} {
+		form := url.Values{"CallSid": {"CA1"}, "Digits": {tc.digits}}
+		req, _ := http.NewRequest("POST", tw.hooks.URL+tc.path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", tw.fake.Sign(tw.hooks.URL+tc.path, form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s, want 400 problem+json", name, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
 	if _, err := twilio.New(twilio.Config{AccountSID: "AC1", AuthToken: "x", PublicURL: "not a url", Sessions: nil}); err == nil {
 		t.Error("bad config accepted")
 	}
+}
+
+// TestDialCancelledWhileDetecting: a dial given up on after the answer,
+// while machine detection still listens, hangs the call up (Twilio ignores
+// Status=canceled for a call in progress).
+func TestDialCancelledWhileDetecting(t *testing.T) {
+	t.Parallel()
+	const number = "+12125550421"
+	tw := newTwilio(t, map[string]twiliotest.Persona{number: {Steps: []string{"1", "1", "1"}}}, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	dialed := make(chan struct{})
+	first := true
+	tw.fake.OnHear = func(string, string) {
+		if first { // the person hears the first prompt; the worker stops
+			first = false
+			cancel()
+			<-dialed
+		}
+	}
+	src, _ := bant(t)
+	_, err := tw.driver.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US"})
+	close(dialed)
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.Canceled {
+		t.Fatalf("dial: %v", err)
+	}
+	waitFor(t, func() bool { return slices.Contains(tw.fake.Events(number), "hung up by qualdial") })
 }

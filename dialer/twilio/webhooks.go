@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,9 @@ func (h *hooks) engine(script string) (*ivr.Engine, error) {
 	h.engines[script] = e
 	return e, nil
 }
+
+// validDigits are the keys a Gather can report.
+var validDigits = regexp.MustCompile(`^[0-9*#]{0,64}$`)
 
 // errUnknown means the token names no session, or the CallSid another call.
 var errUnknown = errors.New("unknown call")
@@ -206,6 +210,16 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 
 // gather: keys (Digits) or, via the Redirect after Gather, a timeout.
 func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) {
+	if d := form.Get("Digits"); !validDigits.MatchString(d) {
+		problem(w, http.StatusBadRequest, "Digits must be DTMF keys (0-9, *, #), at most 64")
+		return
+	}
+	if q := r.URL.Query().Get("seq"); q != "" {
+		if _, err := strconv.Atoi(q); err != nil {
+			problem(w, http.StatusBadRequest, "seq must be a number")
+			return
+		}
+	}
 	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
 		seq, _ := strconv.Atoi(r.URL.Query().Get("seq"))
 		if s.State == nil || s.Turn == nil || seq != s.Seq || s.State.Done() {

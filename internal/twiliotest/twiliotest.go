@@ -173,8 +173,9 @@ func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 	go f.act(c)
 }
 
-// updateCall takes POST Calls/{CallSid}.json: Status=completed|canceled
-// ends the call, Twiml or Url replaces what it is doing.
+// updateCall takes POST Calls/{CallSid}.json: Status=completed ends the
+// call, Status=canceled too unless it was answered (then, as on Twilio, it
+// has no effect), Twiml or Url replaces what it is doing.
 func (f *Twilio) updateCall(w http.ResponseWriter, r *http.Request, sid string) {
 	_ = r.ParseForm()
 	f.mu.Lock()
@@ -192,6 +193,11 @@ func (f *Twilio) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 	case c.ended.Load():
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}`)
+		return
+	}
+	if r.PostForm.Get("Status") == "canceled" && c.answered.Load() {
+		// "canceled … will not affect calls already in progress".
+		fmt.Fprintf(w, `{"sid": %q, "status": "in-progress"}`, sid)
 		return
 	}
 	select {
@@ -312,8 +318,9 @@ func (g *gather) press(keys string) (digits, finishedOn string, action bool, err
 type call struct {
 	sid     string
 	form    url.Values
-	updates chan url.Values
-	ended   atomic.Bool
+	updates  chan url.Values
+	ended    atomic.Bool
+	answered atomic.Bool
 }
 
 func (f *Twilio) event(number, what string) {
@@ -416,6 +423,7 @@ func (f *Twilio) act(c *call) {
 	async := mode != "" && callForm.Get("AsyncAmd") == "true"
 	verdict := amdVerdict(p, mode)
 	machine := strings.HasPrefix(verdict, "machine") || verdict == "fax"
+	c.answered.Store(true)
 	status("in-progress")
 	f.event(to, "answered")
 	voice := maps.Clone(base)
