@@ -158,13 +158,9 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 		}
 		s.Machine, sid = true, s.CallSid
 		if s.MachineMode == "message" && ab != "fax" {
-			_, turn := e.Start(s.Lead)
-			msg, err := response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
-			if err != nil {
-				return "", err
-			}
+			msg, err := h.forMachine(s, e)
 			twimlMsg = msg
-			return "", nil
+			return "", err
 		}
 		hangup = true
 		return "", nil
@@ -183,6 +179,17 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 	}
 }
 
+// forMachine is the TwiML for an answering machine: in message mode who
+// called (the script's first prompt, the identify line) and a hang-up —
+// the lead is called again later; else just the hang-up.
+func (h *hooks) forMachine(s *session, e *ivr.Engine) (string, error) {
+	if s.MachineMode == "message" && s.AnsweredBy != "fax" {
+		_, turn := e.Start(s.Lead)
+		return response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
+	}
+	return response(el("Hangup"))
+}
+
 // voice: the call was answered. Machines are hung up on; people hear the
 // first turn.
 func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
@@ -192,12 +199,7 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 		}
 		if ab := form.Get("AnsweredBy"); strings.HasPrefix(ab, "machine") || ab == "fax" {
 			s.AnsweredBy, s.Machine = ab, true
-			if s.MachineMode == "message" && ab != "fax" {
-				// Leave who called, nothing more: the lead is called again later.
-				_, turn := e.Start(s.Lead)
-				return response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
-			}
-			return response(el("Hangup"))
+			return h.forMachine(s, e)
 		}
 		if s.State != nil && s.Turn != nil { // a retried voice webhook: same answer
 			return h.render(s)
@@ -221,6 +223,10 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 		}
 	}
 	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.Machine {
+			// Detection said machine before this came: no more questions.
+			return h.forMachine(s, e)
+		}
 		seq, _ := strconv.Atoi(r.URL.Query().Get("seq"))
 		if s.State == nil || s.Turn == nil || seq != s.Seq || s.State.Done() {
 			// A repeat of a webhook already answered (Twilio retries) or out of
