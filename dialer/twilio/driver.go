@@ -190,6 +190,16 @@ type session struct {
 	AttemptID int64 `json:"attempt_id,omitempty"`
 }
 
+// pressed reports whether a key was heard on the call.
+func (s *session) pressed() bool {
+	for _, e := range s.Timeline {
+		if e.Kind == "keys" {
+			return true
+		}
+	}
+	return false
+}
+
 func newToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -338,9 +348,10 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		switch {
 		case cur.Machine:
 			return nil, &dialer.DialError{Disposition: dialer.Machine, Reason: cur.AnsweredBy}
-		case cur.Answered && cur.MachineMode != "" && cur.AnsweredBy == "" && cur.Seq < 2 && !cur.Done:
+		case cur.Answered && cur.MachineMode != "" && cur.AnsweredBy == "" && !cur.pressed() && !cur.Done:
 			// The person hears the first prompt already; the call is theirs
-			// once detection says human (or they press a key).
+			// once detection says human, or they press a key (a prompt that
+			// times out proves nothing: a greeting outlasts it).
 		case cur.Answered:
 			return answered(), nil
 		case cur.Done:

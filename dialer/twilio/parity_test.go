@@ -183,10 +183,22 @@ func TestAsyncMachineDetection(t *testing.T) {
 	t.Parallel()
 	const person, machine, voicemail = "+12125550411", "+12125550412", "+12125550413"
 	tw := newTwilio(t, map[string]twiliotest.Persona{
-		person:    {Steps: []string{"1", "9"}},
-		machine:   {Answer: "machine"},
-		voicemail: {Answer: "machine"},
+		person:  {Steps: []string{"1", "9"}},
+		machine: {Answer: "machine"},
+		// A greeting longer than two prompts' timeouts: the beep comes late.
+		voicemail: {Answer: "machine", VerdictAfter: 3},
 	}, true)
+	voicemailDialed := make(chan struct{})
+	held := false
+	tw.fake.OnHear = func(to, text string) {
+		if to == voicemail && !held && strings.Contains(text, "did not hear") {
+			held = true
+			select {
+			case <-voicemailDialed:
+			case <-time.After(time.Second):
+			}
+		}
+	}
 	src, eng := bant(t)
 	dial := func(to, mode string) (dialer.Call, error) {
 		return tw.driver.Dial(t.Context(), dialer.DialRequest{To: to, CallerID: "+15550100", RingTimeout: 15 * time.Second,
@@ -224,8 +236,13 @@ func TestAsyncMachineDetection(t *testing.T) {
 		t.Errorf("the machine was not hung up on: updates %v", u)
 	}
 
-	// A voicemail in message mode: the identify line after the beep.
-	if _, err := dial(voicemail, "message"); !isMachine(err) {
+	// A voicemail in message mode: the identify line after the beep. The
+	// greeting outlasts the first prompt's timeout: the replay is no sign
+	// of a person, so Dial must still wait for the verdict. (The fake holds
+	// the replay until Dial returns, or a second: Dial polls every 20 ms.)
+	_, err = dial(voicemail, "message")
+	close(voicemailDialed)
+	if !isMachine(err) {
 		t.Fatalf("voicemail: %v", err)
 	}
 	waitFor(t, func() bool {

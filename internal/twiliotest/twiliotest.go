@@ -60,6 +60,10 @@ type Persona struct {
 	// callee (human; machine_start for a machine, or machine_end_beep when
 	// the call asked for DetectMessageEnd; fax, unknown…).
 	AnsweredBy string
+	// VerdictAfter is how many TwiML documents the call runs before
+	// asynchronous detection reports (default 1: during the first prompt;
+	// a long voicemail greeting outlasts a few).
+	VerdictAfter int
 }
 
 // New starts a fake Twilio, stopped when the test ends.
@@ -437,6 +441,7 @@ func (f *Twilio) act(c *call) {
 	body, code := f.post(callForm.Get("Url"), voice)
 	amdSent := false
 	steps := slices.Clone(p.Steps)
+	docs := 0
 	for turns := 0; turns < 50; turns++ {
 		if code != 200 {
 			f.t.Errorf("webhook answered %d: %s", code, body)
@@ -451,7 +456,8 @@ func (f *Twilio) act(c *call) {
 			f.hear(to, doc.Gather.Says, doc.Gather.Plays)
 		}
 		f.hear(to, doc.Says, doc.Plays)
-		if async && !amdSent {
+		docs++
+		if async && !amdSent && docs >= max(1, p.VerdictAfter) {
 			// Asynchronous detection reports while the first prompt plays.
 			amdSent = true
 			f.event(to, "amd:"+verdict)
@@ -466,7 +472,7 @@ func (f *Twilio) act(c *call) {
 		}
 		// qualdial may have changed the call meanwhile (REST update).
 		var update url.Values
-		if machine && doc.Gather != nil {
+		if machine && amdSent && doc.Gather != nil {
 			select {
 			case update = <-c.updates:
 			case <-time.After(machineWait):
