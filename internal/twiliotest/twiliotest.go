@@ -320,8 +320,8 @@ func (g *gather) press(keys string) (digits, finishedOn string, action bool, err
 
 // call is one call the fake is acting out.
 type call struct {
-	sid     string
-	form    url.Values
+	sid      string
+	form     url.Values
 	updates  chan url.Values
 	ended    atomic.Bool
 	answered atomic.Bool
