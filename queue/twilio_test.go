@@ -250,6 +250,11 @@ func TestTwilioOptOutWithoutWorker(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	var sid, disposition string
+	st.Pool().QueryRow(ctx, `SELECT coalesce(provider_call_id, ''), coalesce(disposition, '') FROM call_attempts WHERE id = $1`, attempt.ID).Scan(&sid, &disposition)
+	if len(sid) != 34 || sid[:2] != "CA" || disposition != "answered" {
+		t.Errorf("attempt settled with call id %q, disposition %q; want the CallSid, answered", sid, disposition)
+	}
 	if n := len(fake.Calls()); n != 1 {
 		t.Errorf("%d calls placed; the opted-out lead was dialled again", n)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -72,6 +73,16 @@ func (s *Store) UpdateSessionHeard(ctx context.Context, token string, fn func([]
 		}
 		if st == nil || attemptID == nil {
 			return nil
+		}
+		// Heard something: the call was answered (a no-op when the worker
+		// already said so).
+		var sid struct {
+			CallSid string `json:"call_sid"`
+		}
+		if json.Unmarshal(out, &sid) == nil && sid.CallSid != "" {
+			if err := s.MarkAnswered(ctx, tx, *attemptID, sid.CallSid); err != nil {
+				return fmt.Errorf("mark attempt %d answered: %w", *attemptID, err)
+			}
 		}
 		if err := s.SaveAttemptState(ctx, tx, *attemptID, *st); err != nil {
 			return err
