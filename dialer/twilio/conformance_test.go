@@ -16,7 +16,9 @@ type twilioHarness struct{}
 func (twilioHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.Driver {
 	personas := map[string]twiliotest.Persona{}
 	for number, l := range leads {
-		var p twiliotest.Persona
+		// Every gather webhook comes twice, as Twilio sometimes sends them:
+		// a repeat must never count as a second answer.
+		p := twiliotest.Persona{Retries: true}
 		switch l.Answer {
 		case "busy":
 			p.Answer = "busy"
