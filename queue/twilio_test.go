@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -260,5 +261,89 @@ func TestTwilioOptOutWithoutWorker(t *testing.T) {
 	}
 	if on, _ := store.OnDNC(ctx, st.Pool(), number); !on {
 		t.Error("not on the do-not-call list")
+	}
+}
+
+// TestTwilioMachineWithoutWorker: the worker is gone while machine
+// detection listens; the webhooks hang up on the machine, and the attempt
+// is settled from the Twilio session as the machine disposition (not as an
+// answered, incomplete call).
+func TestTwilioMachineWithoutWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const number = "+12125550522"
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	fake := twiliotest.New(t, map[string]twiliotest.Persona{number: {Answer: "machine"}})
+	var handler http.Handler
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer hooks.Close()
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
+		Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = tw.Handler()
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw-machine", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	script := ivr.MustParse("bant-en.yaml", src)
+	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	var attempt *store.Attempt
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		leadID, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())})
+		if err != nil {
+			return err
+		}
+		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio",
+			Worker: fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid()), Script: script})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker's Dial sees the machine; the worker then dies before it
+	// writes anything.
+	_, err = tw.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID, MachineDetection: "hangup"})
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.Machine {
+		t.Fatalf("dial: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		live, err := store.TwilioCallLive(ctx, st.Pool(), attempt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call never ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"twilio": tw}, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	var disposition string
+	var ambiguous bool
+	st.Pool().QueryRow(ctx, `SELECT coalesce(disposition, ''), ambiguous FROM call_attempts WHERE id = $1`, attempt.ID).Scan(&disposition, &ambiguous)
+	if disposition != "machine" || ambiguous {
+		t.Errorf("attempt settled as %q (ambiguous %v), want machine", disposition, ambiguous)
 	}
 }

@@ -476,7 +476,15 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Disposition: string(dialer.Failed), Ambiguous: true,
 		Reason: "interrupted: the process placing the call stopped (worker " + a.Worker + ")", Actor: "reconciler:" + q.cfg.Worker}
 	outcome := ""
-	if len(a.EngineState) > 0 {
+	machine, err := store.TwilioMachine(ctx, q.store.Pool(), a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if machine != "" {
+		// The Twilio session says an answering machine took the call.
+		res.Disposition, res.Ambiguous = string(dialer.Machine), false
+		res.Reason += "; settled from the Twilio session: answered by " + machine
+	} else if len(a.EngineState) > 0 {
 		if r, err := q.heard(c, a.EngineState); err != nil {
 			q.cfg.Logger.Warn("cannot read an interrupted call's progress", "attempt_id", a.ID, "error", err)
 		} else {
@@ -496,7 +504,7 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 		res.Why = "last call was interrupted; " + res.Why
 	}
 	q.cfg.Logger.Warn("reconciled an interrupted attempt", "lead_id", lead.ID, "attempt", a.No, "worker", a.Worker, "outcome", outcome)
-	err := q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
+	err = q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil // settled meanwhile by another process
 	}

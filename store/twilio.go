@@ -115,3 +115,20 @@ func TwilioCallLive(ctx context.Context, db DB, attemptID int64) (bool, error) {
 	}
 	return live, nil
 }
+
+// TwilioMachine returns what answered an attempt's Twilio call when
+// machine detection found a machine (machine_start, machine_end_beep, fax…),
+// or "" — for settling the attempt as the machine disposition from its
+// session when the worker is gone.
+func TwilioMachine(ctx context.Context, db DB, attemptID int64) (string, error) {
+	var answeredBy string
+	err := db.QueryRow(ctx, `SELECT coalesce(data->>'answered_by', '') FROM twilio_sessions WHERE attempt_id = $1
+		AND coalesce((data->>'machine')::boolean, false) ORDER BY created_at DESC LIMIT 1`, attemptID).Scan(&answeredBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("twilio call of attempt %d: %w", attemptID, err)
+	}
+	return answeredBy, nil
+}
