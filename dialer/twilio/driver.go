@@ -303,7 +303,15 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	}
 	created, err := d.rest.Api.CreateCall(p)
 	if err != nil {
-		return nil, classifyRESTError(err)
+		de := classifyRESTError(err)
+		// No call: the session is over (nothing waits for it to end).
+		if _, uerr := d.update(context.WithoutCancel(ctx), s.Token, func(s *session) error {
+			s.Done, s.Status = true, "failed"
+			return nil
+		}); uerr != nil {
+			log.Warn("cannot close the session of a call Twilio refused", "error", uerr)
+		}
+		return nil, de
 	}
 	sid := ""
 	if created.Sid != nil {

@@ -43,6 +43,7 @@ func (o outcome) summary() string {
 }
 
 type twilioBundle struct {
+	store  *store.Store
 	driver *twilio.Driver
 	fake   *twiliotest.Twilio
 	hooks  *httptest.Server
@@ -61,7 +62,7 @@ func newTwilio(t *testing.T, personas map[string]twiliotest.Persona, machineDete
 		t.Fatal(err)
 	}
 	handler = d.Handler()
-	return &twilioBundle{driver: d, fake: fake, hooks: hooks}
+	return &twilioBundle{store: st, driver: d, fake: fake, hooks: hooks}
 }
 
 // bant is the shipped BANT script, waiting 2 s instead of 6 s for a key so
@@ -356,4 +357,26 @@ func TestDialCancelledWhileDetecting(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	waitFor(t, func() bool { return slices.Contains(tw.fake.Events(number), "hung up by qualdial") })
+}
+
+// TestRefusedByREST: a call Twilio refuses at Calls.json is classified by
+// its error code, and its session is closed (nothing waits for a call that
+// never existed).
+func TestRefusedByREST(t *testing.T) {
+	t.Parallel()
+	const number = "+12125550431"
+	tw := newTwilio(t, map[string]twiliotest.Persona{number: {Refuse: 21211}}, false)
+	src, _ := bant(t)
+	_, err := tw.driver.Dial(t.Context(), dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US"})
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.InvalidNumber || de.ProviderCode != 21211 {
+		t.Fatalf("dial: %v", err)
+	}
+	var open int
+	if err := tw.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM twilio_sessions WHERE NOT coalesce((data->>'done')::boolean, false)`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d sessions left open", open)
+	}
 }

@@ -60,6 +60,9 @@ type Persona struct {
 	// callee (human; machine_start for a machine, or machine_end_beep when
 	// the call asked for DetectMessageEnd; fax, unknown…).
 	AnsweredBy string
+	// Refuse makes Calls.json answer 400 with this Twilio error code (21211:
+	// invalid To number; 21215: geo permissions…): no call is created.
+	Refuse int
 	// VerdictAfter is how many TwiML documents the call runs before
 	// asynchronous detection reports (default 1: during the first prompt;
 	// a long voicemail greeting outlasts a few).
@@ -159,6 +162,12 @@ func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 	if md := form.Get("MachineDetection"); md != "" && md != "Enable" && md != "DetectMessageEnd" {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"code": 21218, "message": "invalid MachineDetection %s", "status": 400}`, md)
+		return
+	}
+	if code := f.personas[form.Get("To")].Refuse; code != 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"code": %d, "message": "refused by the fake", "more_info": "https://www.twilio.com/docs/errors/%d", "status": 400}`, code, code)
 		return
 	}
 	callSid := fmt.Sprintf("CA%032d", f.seq.Add(1))
