@@ -317,8 +317,16 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if created.Sid != nil {
 		sid = *created.Sid
 	}
-	if _, err := d.update(ctx, s.Token, func(s *session) error { s.CallSid = sid; return nil }); err != nil {
-		return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: err}
+	// The call exists now: whatever happens to ctx, it is recorded, and
+	// stopped if Dial cannot follow it.
+	if _, err := d.update(context.WithoutCancel(ctx), s.Token, func(s *session) error {
+		if s.CallSid == "" {
+			s.CallSid = sid
+		}
+		return nil
+	}); err != nil {
+		d.abandon(context.WithoutCancel(ctx), s.Token, sid)
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: fmt.Errorf("record the call: %w", err)}
 	}
 	log = log.With("call_sid", sid)
 	log.Debug("twilio call created")
