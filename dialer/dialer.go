@@ -64,6 +64,11 @@ type DialRequest struct {
 	// DTMF is how keys are taken: DTMFAuto (the default), DTMFRFC4733,
 	// DTMFInfo or DTMFInband. Drivers that cannot choose ignore it.
 	DTMF string
+	// AttemptID is the caller's record of this call (0: none). Drivers
+	// whose calls run away from the caller (webhook-driven) keep it with
+	// the call's state, so what the call hears is saved on the attempt —
+	// and an opt-out honoured — even when the caller is gone.
+	AttemptID int64
 }
 
 // Runner is a Call that runs the script itself — a webhook-driven call,

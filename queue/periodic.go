@@ -127,6 +127,13 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 		if !processGone(a.Worker, q.host) && a.StartedAt.After(cutoff) {
 			continue
 		}
+		// A Twilio call goes on in the webhooks without its worker: it is
+		// settled from its session once it has ended.
+		if live, err := store.TwilioCallLive(ctx, q.store.Pool(), a.ID); err != nil {
+			return err
+		} else if live && a.StartedAt.After(cutoff) {
+			continue
+		}
 		lead, err := store.GetLead(ctx, q.store.Pool(), a.LeadID)
 		if err != nil {
 			return err

@@ -2,9 +2,13 @@ package queue_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +121,229 @@ func TestTwilioCampaign(t *testing.T) {
 	st.Pool().QueryRow(ctx, `SELECT provider_call_id FROM call_attempts WHERE lead_id = $1`, ids["+12125550501"]).Scan(&sid)
 	if len(sid) != 34 || sid[:2] != "CA" {
 		t.Errorf("attempt's provider call id %q, want the CallSid", sid)
+	}
+}
+
+// TestTwilioOptOutWithoutWorker: the worker that placed a Twilio call is
+// gone right after the answer (its context cancelled, nothing more runs in
+// it). The lead opts out in the webhooks: the number is on the do-not-call
+// list before the goodbye is said, the next process settles the attempt
+// from what the webhooks saved (opted out), and the lead is never dialled
+// again.
+func TestTwilioOptOutWithoutWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const number = "+12125550521"
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	fake := twiliotest.New(t, map[string]twiliotest.Persona{number: {Steps: []string{"1", "9"}}})
+	dncAtGoodbye := make(chan bool, 1)
+	fake.OnHear = func(to, text string) {
+		if to == number && strings.Contains(text, "We will not call you again") {
+			on, err := store.OnDNC(ctx, st.Pool(), number)
+			dncAtGoodbye <- on && err == nil
+		}
+	}
+	var handler http.Handler
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer hooks.Close()
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
+		Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = tw.Handler()
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw-crash", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	script := ivr.MustParse("bant-en.yaml", src)
+	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
+		t.Fatal(err)
+	}
+
+	// The worker: a process of this host that has since died.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	worker := fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid())
+	var leadID int64
+	var attempt *store.Attempt
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if leadID, _, err = st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())}); err != nil {
+			return err
+		}
+		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio", Worker: worker, Script: script})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, gone := context.WithCancel(ctx)
+	call, err := tw.Dial(wctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone() // the worker is gone: no RunCall, no result written by it
+	_ = call
+
+	select {
+	case on := <-dncAtGoodbye:
+		if !on {
+			t.Error("the goodbye was said before the number was on the do-not-call list")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the lead never heard the goodbye")
+	}
+	// The call ends (status callback); then a process starts and settles
+	// what the dead worker left.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		live, err := store.TwilioCallLive(ctx, st.Pool(), attempt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call never ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"twilio": tw}, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	l, err := store.GetLead(ctx, st.Pool(), leadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Status != queue.StatusOptedOut {
+		t.Errorf("lead %s (%s), want %s", l.Status, l.StatusReason, queue.StatusOptedOut)
+	}
+	// Its dial job runs (the reconciler made sure there is one) and calls
+	// no one.
+	err = st.Tx(ctx, func(tx pgx.Tx) error { return q.EnqueueTx(ctx, tx, leadID) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var pending int
+		err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'dial_lead' AND (args->>'lead_id')::bigint = $1
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, leadID).Scan(&pending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lead's dial job did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var sid, disposition string
+	st.Pool().QueryRow(ctx, `SELECT coalesce(provider_call_id, ''), coalesce(disposition, '') FROM call_attempts WHERE id = $1`, attempt.ID).Scan(&sid, &disposition)
+	if len(sid) != 34 || sid[:2] != "CA" || disposition != "answered" {
+		t.Errorf("attempt settled with call id %q, disposition %q; want the CallSid, answered", sid, disposition)
+	}
+	if n := len(fake.Calls()); n != 1 {
+		t.Errorf("%d calls placed; the opted-out lead was dialled again", n)
+	}
+	if on, _ := store.OnDNC(ctx, st.Pool(), number); !on {
+		t.Error("not on the do-not-call list")
+	}
+}
+
+// TestTwilioMachineWithoutWorker: the worker is gone while machine
+// detection listens; the webhooks hang up on the machine, and the attempt
+// is settled from the Twilio session as the machine disposition (not as an
+// answered, incomplete call).
+func TestTwilioMachineWithoutWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const number = "+12125550522"
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	fake := twiliotest.New(t, map[string]twiliotest.Persona{number: {Answer: "machine"}})
+	var handler http.Handler
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer hooks.Close()
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
+		Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = tw.Handler()
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw-machine", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	script := ivr.MustParse("bant-en.yaml", src)
+	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	var attempt *store.Attempt
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		leadID, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())})
+		if err != nil {
+			return err
+		}
+		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio",
+			Worker: fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid()), Script: script})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker's Dial sees the machine; the worker then dies before it
+	// writes anything.
+	_, err = tw.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID, MachineDetection: "hangup"})
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.Machine {
+		t.Fatalf("dial: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		live, err := store.TwilioCallLive(ctx, st.Pool(), attempt.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call never ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"twilio": tw}, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	var disposition string
+	var ambiguous bool
+	st.Pool().QueryRow(ctx, `SELECT coalesce(disposition, ''), ambiguous FROM call_attempts WHERE id = $1`, attempt.ID).Scan(&disposition, &ambiguous)
+	if disposition != "machine" || ambiguous {
+		t.Errorf("attempt settled as %q (ambiguous %v), want machine", disposition, ambiguous)
 	}
 }

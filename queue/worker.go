@@ -63,6 +63,12 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 
 	// An attempt left open by a crashed process is settled, never redialled now.
 	if a, err := store.OpenAttempt(ctx, db, lead.ID); err == nil {
+		// A Twilio call runs on in the webhooks: settle it once it ended.
+		if live, err := store.TwilioCallLive(ctx, db, a.ID); err != nil {
+			return err
+		} else if live && a.StartedAt.After(now.Add(-staleAfter)) {
+			return river.JobSnooze(30 * time.Second)
+		}
 		next, err := q.reconcile(ctx, a, lead, camp)
 		if err != nil || next == nil {
 			return err
@@ -364,7 +370,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	}
 	req, err := dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
-		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf}.Prepared()
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf, AttemptID: a.ID}.Prepared()
 	var call dialer.Call
 	if err == nil {
 		call, err = drv.Dial(ctx, req)
@@ -470,7 +476,15 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Disposition: string(dialer.Failed), Ambiguous: true,
 		Reason: "interrupted: the process placing the call stopped (worker " + a.Worker + ")", Actor: "reconciler:" + q.cfg.Worker}
 	outcome := ""
-	if len(a.EngineState) > 0 {
+	machine, err := store.TwilioMachine(ctx, q.store.Pool(), a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if machine != "" {
+		// The Twilio session says an answering machine took the call.
+		res.Disposition, res.Ambiguous = string(dialer.Machine), false
+		res.Reason += "; settled from the Twilio session: answered by " + machine
+	} else if len(a.EngineState) > 0 {
 		if r, err := q.heard(c, a.EngineState); err != nil {
 			q.cfg.Logger.Warn("cannot read an interrupted call's progress", "attempt_id", a.ID, "error", err)
 		} else {
@@ -490,7 +504,7 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 		res.Why = "last call was interrupted; " + res.Why
 	}
 	q.cfg.Logger.Warn("reconciled an interrupted attempt", "lead_id", lead.ID, "attempt", a.No, "worker", a.Worker, "outcome", outcome)
-	err := q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
+	err = q.store.Tx(ctx, func(tx pgx.Tx) error { return q.store.FinishAttempt(ctx, tx, res) })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil // settled meanwhile by another process
 	}

@@ -471,3 +471,15 @@ func TestAPIKeyAndImportCommands(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A script whose language no Twilio voice speaks checks with a warning
+// (exit 0); the shipped ones (en-US, ru-RU) have voices.
+func TestScriptCheckTwilioVoice(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "klingon.yaml")
+	os.WriteFile(file, bytes.Replace(src0(t), []byte("\nlanguage: en-US\n"), []byte("\nlanguage: tlh\n"), 1), 0o644)
+	code, out, errOut := runCLI(t, nil, "script", "check", file)
+	if code != 0 || !strings.Contains(out, ": ok: ") || !strings.Contains(errOut, file+`:6: warning: language "tlh" has no Twilio voice`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qualdial/qualdial/dialer/twilio"
+
 	"github.com/spf13/cobra"
 
 	"github.com/qualdial/qualdial/ivr"
@@ -88,6 +90,10 @@ shipped script (bant-en, bant-ru, anum-en, champ-en, faint-en) checks that one.`
 					failed = true
 					continue
 				}
+				if _, ok := twilio.VoiceFor(s.Language, s.Voice); !ok {
+					fmt.Fprintf(e.stderr, "%s:%d: warning: language %q has no Twilio voice: over Twilio it would be spoken by %s (%s)\n",
+						file, keyLine(data, "language"), s.Language, twilio.DefaultVoice.Voice, twilio.DefaultVoice.Language)
+				}
 				fmt.Fprintf(e.stdout, "%s: ok: %s, %d questions, dimensions %s, classes %s\n",
 					file, s, len(s.Questions), strings.Join(s.Dimensions, ", "), classList(s))
 			}
@@ -97,6 +103,16 @@ shipped script (bant-en, bant-ru, anum-en, champ-en, faint-en) checks that one.`
 			return nil
 		},
 	}
+}
+
+// keyLine is the line of a top-level key in a YAML file (1 when absent).
+func keyLine(data []byte, key string) int {
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 func classList(s *ivr.Script) string {

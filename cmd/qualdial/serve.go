@@ -20,6 +20,7 @@ import (
 
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
@@ -422,9 +423,12 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 	}
 	var twilioHooks http.Handler
+	var tw *twilio.Driver
 	if cfg.Twilio.sid != "" {
-		tw, err := twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
-			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio")})
+		var err error
+		tw, err = twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
+			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio"),
+			Audio: prompts.FS})
 		if err != nil {
 			return err
 		}
@@ -443,12 +447,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
 	}
-	checkPrompts := func(ctx context.Context, driver string, sc *ivr.Script) error {
-		if driver != "sip" {
-			return nil // Twilio speaks texts itself
-		}
-		return prompts.Check(ctx, sc)
-	}
+	checkPrompts := promptCheck(prompts, tw)
 	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
 		CheckPrompts:     checkPrompts,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
@@ -543,4 +542,19 @@ type twilioFlags struct {
 	sid, token, publicURL, apiURL string
 	amd                           bool
 	cps                           float64
+}
+
+// promptCheck says whether a campaign's prompts can be played on its
+// driver, before it calls anyone: SIP renders every prompt to audio; Twilio
+// speaks texts itself, and plays recorded audio it must be able to fetch.
+func promptCheck(prompts *prompt.Source, tw *twilio.Driver) func(ctx context.Context, driver string, sc *ivr.Script) error {
+	return func(ctx context.Context, driver string, sc *ivr.Script) error {
+		switch {
+		case driver == "sip":
+			return prompts.Check(ctx, sc)
+		case driver == "twilio" && tw != nil:
+			return tw.CheckPrompts(ctx, sc)
+		}
+		return nil
+	}
 }

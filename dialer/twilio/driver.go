@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -28,10 +29,22 @@ import (
 )
 
 // SessionStore keeps call sessions as JSON; *store.Store implements it.
+// A session's JSON has an "attempt_id" member when the call belongs to an
+// attempt (DialRequest.AttemptID).
 type SessionStore interface {
 	CreateSession(ctx context.Context, token string, data []byte) error
 	Session(ctx context.Context, token string) ([]byte, error)
 	UpdateSession(ctx context.Context, token string, fn func([]byte) ([]byte, error)) error
+}
+
+// HeardStore is a SessionStore that also keeps what a call has heard with
+// its attempt: UpdateSessionHeard saves the script state fn returns on the
+// session's attempt, and a state ended by the opt-out key on the
+// do-not-call list, in the same transaction as the session. With it, the
+// opt-out is on the list before the goodbye is said and the call can be
+// settled without the worker that placed it. *store.Store implements it.
+type HeardStore interface {
+	UpdateSessionHeard(ctx context.Context, token string, fn func([]byte) ([]byte, *ivr.State, error)) error
 }
 
 // Config configures the driver and its webhook handler.
@@ -61,6 +74,16 @@ type Config struct {
 	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Audio holds recorded prompt audio: a question's `audio:` path is a
+	// path in it, played with <Play> from a signed, expiring URL that the
+	// Handler of any replica serves. nil: no recorded audio (CheckPrompts
+	// refuses scripts that need it).
+	Audio fs.FS
+	// AudioKey signs audio URLs; empty means the auth token. Every replica
+	// needs the same key.
+	AudioKey string
+	// AudioTTL is how long an audio URL stays valid; default 2h.
+	AudioTTL time.Duration
 }
 
 func (c *Config) validate() error {
@@ -80,9 +103,10 @@ func (c *Config) validate() error {
 
 // Driver places calls through Twilio.
 type Driver struct {
-	cfg    Config
-	rest   *twilio.RestClient
-	public string
+	cfg      Config
+	rest     *twilio.RestClient
+	public   string
+	audioKey []byte
 }
 
 var _ dialer.Driver = (*Driver)(nil)
@@ -114,6 +138,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AudioTTL <= 0 {
+		cfg.AudioTTL = audioTTL
+	}
+	key := cfg.AudioKey
+	if key == "" {
+		key = cfg.AuthToken
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 15 * time.Second}
@@ -132,7 +163,7 @@ func New(cfg Config) (*Driver, error) {
 	c := &twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken), HTTPClient: hc}
 	c.SetAccountSid(cfg.AccountSID)
 	return &Driver{cfg: cfg, rest: twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}),
-		public: strings.TrimSuffix(cfg.PublicURL, "/")}, nil
+		public: strings.TrimSuffix(cfg.PublicURL, "/"), audioKey: []byte(key)}, nil
 }
 
 // session is one call's state, shared by the worker and the webhooks.
@@ -155,6 +186,18 @@ type session struct {
 	Seq         int               `json:"seq"`            // turns served; gathers carry it
 	Timeline    []dialer.Event    `json:"timeline,omitempty"`
 	Done        bool              `json:"done"`
+	// AttemptID is the caller's attempt (DialRequest.AttemptID), 0 for none.
+	AttemptID int64 `json:"attempt_id,omitempty"`
+}
+
+// pressed reports whether a key was heard on the call.
+func (s *session) pressed() bool {
+	for _, e := range s.Timeline {
+		if e.Kind == "keys" {
+			return true
+		}
+	}
+	return false
 }
 
 func newToken() string {
@@ -174,15 +217,33 @@ func (d *Driver) load(ctx context.Context, token string) (*session, error) {
 
 func (d *Driver) update(ctx context.Context, token string, fn func(*session) error) (*session, error) {
 	var out session
-	err := d.cfg.Sessions.UpdateSession(ctx, token, func(b []byte) ([]byte, error) {
+	apply := func(b []byte) ([]byte, *ivr.State, error) {
+		out = session{}
 		if err := json.Unmarshal(b, &out); err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("read call session: %w", err)
 		}
+		before := out.State
 		if err := fn(&out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return json.Marshal(&out)
-	})
+		nb, err := json.Marshal(&out)
+		if err != nil {
+			return nil, nil, fmt.Errorf("write call session: %w", err)
+		}
+		if out.Machine || out.State == nil || out.State == before {
+			return nb, nil, nil // nothing heard
+		}
+		return nb, out.State, nil
+	}
+	var err error
+	if hs, ok := d.cfg.Sessions.(HeardStore); ok {
+		err = hs.UpdateSessionHeard(ctx, token, apply)
+	} else {
+		err = d.cfg.Sessions.UpdateSession(ctx, token, func(b []byte) ([]byte, error) {
+			nb, _, err := apply(b)
+			return nb, err
+		})
+	}
 	return &out, err
 }
 
@@ -192,17 +253,23 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if log == nil {
 		log = d.cfg.Logger
 	}
-	if !strings.HasPrefix(req.To, "+") {
-		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: fmt.Errorf("twilio dials E.164 numbers, not %q", req.To)}
+	req, err := req.Prepared() // the rules and defaults every driver shares
+	if err != nil {
+		return nil, err
 	}
-	if req.CallerID == "" {
-		return nil, &dialer.DialError{Disposition: dialer.Failed, Err: errors.New("no caller ID: one is required to place calls")}
+	if !dialer.IsE164(req.To) {
+		return nil, &dialer.DialError{Disposition: dialer.InvalidNumber, Err: fmt.Errorf("twilio dials E.164 numbers, not %q", dialer.MaskPhone(req.To))}
 	}
 	amd := req.MachineDetection
 	if amd == "" && d.cfg.MachineDetection {
 		amd = "hangup"
 	}
-	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: req.Language, Voice: req.Voice}
+	voice, ok := VoiceFor(req.Language, req.Voice)
+	if !ok {
+		log.Warn("no Twilio voice speaks the script's language; using the default voice", "language", req.Language, "voice", voice.Voice)
+	}
+	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: voice.Language, Voice: voice.Voice,
+		AttemptID: req.AttemptID}
 	if amd == "hangup" || amd == "message" {
 		s.MachineMode = amd
 	}
@@ -222,31 +289,71 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		p.SetTimeLimit(int(req.MaxDuration.Seconds()))
 	}
 	if s.MachineMode != "" {
-		p.SetMachineDetection("Enable")
+		// Asynchronous detection: the call is connected at once and the
+		// person hears the first prompt with no dead air while Twilio
+		// listens; the verdict comes to the amd webhook. DetectMessageEnd
+		// waits for the end of a voicemail greeting (the beep), so the
+		// message is left on the recording.
+		mode := "Enable"
+		if s.MachineMode == "message" {
+			mode = "DetectMessageEnd"
+		}
+		p.SetMachineDetection(mode).SetAsyncAmd("true").
+			SetAsyncAmdStatusCallback(d.hook("amd", s.Token, 0)).SetAsyncAmdStatusCallbackMethod("POST")
 	}
 	created, err := d.rest.Api.CreateCall(p)
 	if err != nil {
-		return nil, classifyRESTError(err)
+		de := classifyRESTError(err)
+		// No call: the session is over (nothing waits for it to end).
+		if _, uerr := d.update(context.WithoutCancel(ctx), s.Token, func(s *session) error {
+			s.Done, s.Status = true, "failed"
+			return nil
+		}); uerr != nil {
+			log.Warn("cannot close the session of a call Twilio refused", "error", uerr)
+		}
+		return nil, de
 	}
 	sid := ""
 	if created.Sid != nil {
 		sid = *created.Sid
 	}
-	if _, err := d.update(ctx, s.Token, func(s *session) error { s.CallSid = sid; return nil }); err != nil {
-		return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: err}
+	// The call exists now: whatever happens to ctx, it is recorded, and
+	// stopped if Dial cannot follow it.
+	if _, err := d.update(context.WithoutCancel(ctx), s.Token, func(s *session) error {
+		if s.CallSid == "" {
+			s.CallSid = sid
+		}
+		return nil
+	}); err != nil {
+		d.abandon(context.WithoutCancel(ctx), s.Token, sid)
+		return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: fmt.Errorf("record the call: %w", err)}
 	}
 	log = log.With("call_sid", sid)
 	log.Debug("twilio call created")
 	tick := time.NewTicker(d.cfg.Poll)
 	defer tick.Stop()
-	deadline := time.After(time.Duration(ring)*time.Second + 30*time.Second)
+	wait := time.Duration(ring)*time.Second + 30*time.Second
+	if s.MachineMode != "" {
+		wait += amdWait
+	}
+	deadline := time.After(wait)
+	answered := func() dialer.Call {
+		maxDur := req.MaxDuration
+		if maxDur <= 0 {
+			maxDur = dialer.DefaultMaxDuration
+		}
+		return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: maxDur, done: make(chan struct{})}
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			d.end(sid, "canceled")
+			d.abandon(context.WithoutCancel(ctx), s.Token, sid)
 			return nil, &dialer.DialError{Disposition: dialer.Canceled, Err: ctx.Err()}
 		case <-deadline:
-			d.end(sid, "canceled")
+			if cur, err := d.load(context.WithoutCancel(ctx), s.Token); err == nil && cur.Answered && !cur.Machine {
+				return answered(), nil // no verdict from machine detection: a person, as far as we know
+			}
+			d.abandon(context.WithoutCancel(ctx), s.Token, sid)
 			return nil, &dialer.DialError{Disposition: dialer.Failed, Ambiguous: true, Err: errors.New("twilio reported neither an answer nor a final status")}
 		case <-tick.C:
 		}
@@ -257,17 +364,22 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		switch {
 		case cur.Machine:
 			return nil, &dialer.DialError{Disposition: dialer.Machine, Reason: cur.AnsweredBy}
+		case cur.Answered && cur.MachineMode != "" && cur.AnsweredBy == "" && !cur.pressed() && !cur.Done:
+			// The person hears the first prompt already; the call is theirs
+			// once detection says human, or they press a key (a prompt that
+			// times out proves nothing: a greeting outlasts it).
 		case cur.Answered:
-			maxDur := req.MaxDuration
-			if maxDur <= 0 {
-				maxDur = time.Hour
-			}
-			return &call{d: d, token: s.Token, sid: sid, log: log, maxDur: maxDur, done: make(chan struct{})}, nil
+			return answered(), nil
 		case cur.Done:
 			return nil, failure(cur)
 		}
 	}
 }
+
+// amdWait is how long after the ring timeout Dial waits for machine
+// detection's verdict (Twilio's MachineDetectionTimeout is 30 s by default)
+// before taking an answered call for a person's.
+const amdWait = 35 * time.Second
 
 func (d *Driver) hook(kind, token string, seq int) string {
 	u := d.public + "/twilio/" + kind + "?s=" + token
@@ -275,6 +387,17 @@ func (d *Driver) hook(kind, token string, seq int) string {
 		u += fmt.Sprintf("&seq=%d", seq)
 	}
 	return u
+}
+
+// abandon stops a call Dial gives up on: completed when it was answered
+// (Twilio ignores canceled for a call in progress — one answered while
+// machine detection listens), canceled while it rings.
+func (d *Driver) abandon(ctx context.Context, token, sid string) {
+	if cur, err := d.load(ctx, token); err == nil && cur.Answered {
+		d.end(sid, "completed")
+		return
+	}
+	d.end(sid, "canceled")
 }
 
 // end stops a call: canceled before the answer, completed after.

@@ -2,12 +2,14 @@ package twilio_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,7 @@ func (o outcome) summary() string {
 }
 
 type twilioBundle struct {
+	store  *store.Store
 	driver *twilio.Driver
 	fake   *twiliotest.Twilio
 	hooks  *httptest.Server
@@ -59,7 +62,7 @@ func newTwilio(t *testing.T, personas map[string]twiliotest.Persona, machineDete
 		t.Fatal(err)
 	}
 	handler = d.Handler()
-	return &twilioBundle{driver: d, fake: fake, hooks: hooks}
+	return &twilioBundle{store: st, driver: d, fake: fake, hooks: hooks}
 }
 
 // bant is the shipped BANT script, waiting 2 s instead of 6 s for a key so
@@ -163,7 +166,6 @@ func TestMachineAndFinalFailures(t *testing.T) {
 		"+12125550401": {Answer: "machine"},
 		"+12125550402": {Answer: "failed", Code: 32203}, // carrier block: never call again
 		"+12125550403": {Answer: "failed", Code: 13224}, // invalid number
-		"+12125550404": {Answer: "machine"},
 	}, true)
 	src, eng := bant(t)
 	for number, want := range map[string]dialer.Disposition{"+12125550401": dialer.Machine, "+12125550402": dialer.Rejected, "+12125550403": dialer.InvalidNumber} {
@@ -171,20 +173,111 @@ func TestMachineAndFinalFailures(t *testing.T) {
 			t.Errorf("%s: %s, want %s", number, got.disposition, want)
 		}
 	}
-	if f := tw.fake.Calls()[0]; f.Get("MachineDetection") != "Enable" {
-		t.Errorf("machine detection not requested: %v", f)
+}
+
+// TestAsyncMachineDetection: with machine detection on, calls are created
+// with asynchronous detection, so a person hears the first prompt at once
+// (no silence while Twilio listens); a machine is hung up on (hangup mode)
+// or hears the identify line after its greeting's beep (message mode), and
+// either is reported as the machine disposition.
+func TestAsyncMachineDetection(t *testing.T) {
+	t.Parallel()
+	const person, machine, voicemail = "+12125550411", "+12125550412", "+12125550413"
+	tw := newTwilio(t, map[string]twiliotest.Persona{
+		person:  {Steps: []string{"1", "9"}},
+		machine: {Answer: "machine"},
+		// A greeting longer than two prompts' timeouts: the beep comes late.
+		voicemail: {Answer: "machine", VerdictAfter: 3},
+	}, true)
+	voicemailDialed := make(chan struct{})
+	held := false
+	tw.fake.OnHear = func(to, text string) {
+		if to == voicemail && !held && strings.Contains(text, "did not hear") {
+			held = true
+			select {
+			case <-voicemailDialed:
+			case <-time.After(time.Second):
+			}
+		}
 	}
-	// A campaign that leaves a message: the machine hears who called.
-	call, err := tw.driver.Dial(t.Context(), dialer.DialRequest{To: "+12125550404", CallerID: "+15550100", RingTimeout: 15 * time.Second,
-		Script: src, MachineDetection: "message", Language: "en-US"})
-	if de := (*dialer.DialError)(nil); !errors.As(err, &de) || de.Disposition != dialer.Machine || call != nil {
-		t.Fatalf("message to a machine: %v", err)
+	src, eng := bant(t)
+	dial := func(to, mode string) (dialer.Call, error) {
+		return tw.driver.Dial(t.Context(), dialer.DialRequest{To: to, CallerID: "+15550100", RingTimeout: 15 * time.Second,
+			Script: src, MachineDetection: mode, Language: "en-US"})
 	}
-	for i := 0; i < 50 && len(tw.fake.Heard("+12125550404")) == 0; i++ {
+	formOf := func(to string) url.Values {
+		for _, f := range tw.fake.Calls() {
+			if f.Get("To") == to {
+				return f
+			}
+		}
+		return nil
+	}
+
+	// A person: answered, the first prompt with no dead air, the script runs.
+	call, err := dial(person, "hangup")
+	if err != nil {
+		t.Fatalf("person: %v", err)
+	}
+	out := dialer.RunCall(t.Context(), call, eng, dialer.RunOptions{})
+	if out.Result.Outcome != ivr.OutcomeOptedOut {
+		t.Errorf("person: %s", out.Result.Outcome)
+	}
+	ev := tw.fake.Events(person)
+	if len(ev) < 3 || ev[0] != "answered" || !strings.HasPrefix(ev[1], "say:") || slices.Contains(ev, "silence:amd") || !slices.Contains(ev, "amd:human") {
+		t.Errorf("person's call: %q", ev)
+	}
+
+	// A machine in hangup mode: hung up on by a REST update.
+	if _, err := dial(machine, "hangup"); !isMachine(err) {
+		t.Fatalf("machine: %v", err)
+	}
+	waitFor(t, func() bool { return slices.Contains(tw.fake.Events(machine), "hung up by qualdial") })
+	if u := tw.fake.Updates(); len(u) != 1 || u[0].Get("Status") != "completed" {
+		t.Errorf("the machine was not hung up on: updates %v", u)
+	}
+
+	// A voicemail in message mode: the identify line after the beep. The
+	// greeting outlasts the first prompt's timeout: the replay is no sign
+	// of a person, so Dial must still wait for the verdict. (The fake holds
+	// the replay until Dial returns, or a second: Dial polls every 20 ms.)
+	_, err = dial(voicemail, "message")
+	close(voicemailDialed)
+	if !isMachine(err) {
+		t.Fatalf("voicemail: %v", err)
+	}
+	waitFor(t, func() bool {
+		ev := tw.fake.Events(voicemail)
+		return len(ev) > 0 && strings.HasPrefix(ev[len(ev)-1], "say:")
+	})
+	ev = tw.fake.Events(voicemail)
+	beep := slices.Index(ev, "amd:machine_end_beep")
+	if beep < 0 || len(ev[beep+1:]) != 1 || !strings.HasPrefix(ev[beep+1], "say:Hello, this is an automated call from Acme Software") {
+		t.Errorf("voicemail's call: %q", ev)
+	}
+
+	for to, want := range map[string]string{person: "Enable", machine: "Enable", voicemail: "DetectMessageEnd"} {
+		f := formOf(to)
+		if f.Get("MachineDetection") != want || f.Get("AsyncAmd") != "true" || !strings.Contains(f.Get("AsyncAmdStatusCallback"), "/twilio/amd?s=") {
+			t.Errorf("%s: Calls.json %v", to, f)
+		}
+	}
+}
+
+func isMachine(err error) bool {
+	var de *dialer.DialError
+	return errors.As(err, &de) && de.Disposition == dialer.Machine
+}
+
+// waitFor waits until cond holds, for what the fake does after Dial
+// returned (it acts on its own goroutine).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 250 && !cond(); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if heard := tw.fake.Heard("+12125550404"); len(heard) != 1 || !strings.HasPrefix(heard[0], "Hello, this is an automated call from Acme Software") {
-		t.Errorf("the machine heard %q", heard)
+	if !cond() {
+		t.Fatal("timed out")
 	}
 }
 
@@ -216,7 +309,74 @@ func TestWebhookSecurity(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, res.StatusCode, tc.want)
 		}
 	}
+	// Signed but malformed: 400 problem+json, never a 500 or a key heard.
+	for name, tc := range map[string]struct{ path, digits string }{
+		"digits that are not keys": {"/twilio/gather?s=nope0000000000000000&seq=1", "12a"},
+		"a seq that is no number":  {"/twilio/gather?s=nope0000000000000000&seq=x", "1"},
+	} {
+		form := url.Values{"CallSid": {"CA1"}, "Digits": {tc.digits}}
+		req, _ := http.NewRequest("POST", tw.hooks.URL+tc.path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", tw.fake.Sign(tw.hooks.URL+tc.path, form))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s, want 400 problem+json", name, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
 	if _, err := twilio.New(twilio.Config{AccountSID: "AC1", AuthToken: "x", PublicURL: "not a url", Sessions: nil}); err == nil {
 		t.Error("bad config accepted")
+	}
+}
+
+// TestDialCancelledWhileDetecting: a dial given up on after the answer,
+// while machine detection still listens, hangs the call up (Twilio ignores
+// Status=canceled for a call in progress).
+func TestDialCancelledWhileDetecting(t *testing.T) {
+	t.Parallel()
+	const number = "+12125550421"
+	tw := newTwilio(t, map[string]twiliotest.Persona{number: {Steps: []string{"1", "1", "1"}}}, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	dialed := make(chan struct{})
+	first := true
+	tw.fake.OnHear = func(string, string) {
+		if first { // the person hears the first prompt; the worker stops
+			first = false
+			cancel()
+			<-dialed
+		}
+	}
+	src, _ := bant(t)
+	_, err := tw.driver.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US"})
+	close(dialed)
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.Canceled {
+		t.Fatalf("dial: %v", err)
+	}
+	waitFor(t, func() bool { return slices.Contains(tw.fake.Events(number), "hung up by qualdial") })
+}
+
+// TestRefusedByREST: a call Twilio refuses at Calls.json is classified by
+// its error code, and its session is closed (nothing waits for a call that
+// never existed).
+func TestRefusedByREST(t *testing.T) {
+	t.Parallel()
+	const number = "+12125550431"
+	tw := newTwilio(t, map[string]twiliotest.Persona{number: {Refuse: 21211}}, false)
+	src, _ := bant(t)
+	_, err := tw.driver.Dial(t.Context(), dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US"})
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Disposition != dialer.InvalidNumber || de.ProviderCode != 21211 {
+		t.Fatalf("dial: %v", err)
+	}
+	var open int
+	if err := tw.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM twilio_sessions WHERE NOT coalesce((data->>'done')::boolean, false)`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d sessions left open", open)
 	}
 }

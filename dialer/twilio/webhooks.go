@@ -2,26 +2,30 @@ package twilio
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
-	"github.com/twilio/twilio-go/twiml"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
 )
 
 // Handler serves Twilio's webhooks under /twilio/: voice (the call was
-// answered: first turn), gather (keys or a timeout: next turn) and status
-// (call progress). Requests must carry a valid X-Twilio-Signature for the
+// answered: first turn), gather (keys or a timeout: next turn), status
+// (call progress) and amd (asynchronous answering machine detection's
+// verdict); and audio/ serves recorded prompts to <Play> by signed,
+// expiring URLs. Webhook requests must carry a valid X-Twilio-Signature for the
 // configured public URL (403 otherwise) and a known session (404).
 func (d *Driver) Handler() http.Handler {
 	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken), engines: map[string]*ivr.Engine{}}
@@ -29,6 +33,8 @@ func (d *Driver) Handler() http.Handler {
 	mux.HandleFunc("POST /twilio/voice", h.signed(h.voice))
 	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
 	mux.HandleFunc("POST /twilio/status", h.signed(h.status))
+	mux.HandleFunc("POST /twilio/amd", h.signed(h.amd))
+	mux.HandleFunc("GET /twilio/audio/{path...}", h.serveAudio)
 	return mux
 }
 
@@ -92,12 +98,15 @@ func (h *hooks) engine(script string) (*ivr.Engine, error) {
 	return e, nil
 }
 
+// validDigits are the keys a Gather can report.
+var validDigits = regexp.MustCompile(`^[0-9*#]{0,64}$`)
+
 // errUnknown means the token names no session, or the CallSid another call.
 var errUnknown = errors.New("unknown call")
 
 // step loads the session under lock, applies fn, saves, and answers with
 // the TwiML fn returns.
-func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn func(s *session, e *ivr.Engine) (string, error)) {
+func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn func(s *session, e *ivr.Engine) (string, error)) bool {
 	token := r.URL.Query().Get("s")
 	var out string
 	_, err := h.d.update(r.Context(), token, func(s *session) error {
@@ -119,12 +128,66 @@ func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn
 		} else {
 			w.WriteHeader(http.StatusNoContent)
 		}
+		return true
 	case errors.Is(err, errUnknown) || strings.Contains(err.Error(), "not found"):
 		problem(w, http.StatusNotFound, "unknown call")
 	default:
 		h.d.cfg.Logger.Error("twilio webhook failed", "path", r.URL.Path, "error", err)
 		problem(w, http.StatusInternalServerError, "internal error; it has been logged")
 	}
+	return false
+}
+
+// amd: asynchronous answering machine detection's verdict, while the call
+// runs its first prompts. A person keeps the call. A machine is hung up on
+// (REST update Status=completed), or, in message mode, after the greeting
+// ended (DetectMessageEnd: machine_end_beep, _silence, _other) the call is
+// redirected to the identify line and a hang-up. The worker sees the
+// machine disposition in the session.
+func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
+	var sid, twimlMsg string
+	hangup := false
+	ok := h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		ab := form.Get("AnsweredBy")
+		if s.Machine || s.Done || ab == "" {
+			return "", nil // a repeat, or the call is over
+		}
+		s.AnsweredBy = ab
+		if !strings.HasPrefix(ab, "machine") && ab != "fax" {
+			return "", nil // human or unknown: the script goes on
+		}
+		s.Machine, sid = true, s.CallSid
+		if s.MachineMode == "message" && ab != "fax" {
+			msg, err := h.forMachine(s, e)
+			twimlMsg = msg
+			return "", err
+		}
+		hangup = true
+		return "", nil
+	})
+	if !ok || sid == "" {
+		return
+	}
+	p := &api.UpdateCallParams{}
+	if hangup {
+		p.SetStatus("completed")
+	} else {
+		p.SetTwiml(twimlMsg)
+	}
+	if _, err := h.d.rest.Api.UpdateCall(sid, p); err != nil {
+		h.d.cfg.Logger.Warn("cannot act on an answering machine", "call_sid", sid, "answered_by", form.Get("AnsweredBy"), "error", err)
+	}
+}
+
+// forMachine is the TwiML for an answering machine: in message mode who
+// called (the script's first prompt, the identify line) and a hang-up —
+// the lead is called again later; else just the hang-up.
+func (h *hooks) forMachine(s *session, e *ivr.Engine) (string, error) {
+	if s.MachineMode == "message" && s.AnsweredBy != "fax" {
+		_, turn := e.Start(s.Lead)
+		return response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
+	}
+	return response(el("Hangup"))
 }
 
 // voice: the call was answered. Machines are hung up on; people hear the
@@ -136,12 +199,7 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 		}
 		if ab := form.Get("AnsweredBy"); strings.HasPrefix(ab, "machine") || ab == "fax" {
 			s.AnsweredBy, s.Machine = ab, true
-			if s.MachineMode == "message" && ab != "fax" {
-				// Leave who called, nothing more: the lead is called again later.
-				_, turn := e.Start(s.Lead)
-				return twiml.Voice([]twiml.Element{twiml.VoiceSay{Message: turn.Prompts[0].Text, Language: s.Language, Voice: s.Voice}, twiml.VoiceHangup{}})
-			}
-			return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+			return h.forMachine(s, e)
 		}
 		if s.State != nil && s.Turn != nil { // a retried voice webhook: same answer
 			return h.render(s)
@@ -154,7 +212,21 @@ func (h *hooks) voice(w http.ResponseWriter, r *http.Request, form url.Values) {
 
 // gather: keys (Digits) or, via the Redirect after Gather, a timeout.
 func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) {
+	if d := form.Get("Digits"); !validDigits.MatchString(d) {
+		problem(w, http.StatusBadRequest, "Digits must be DTMF keys (0-9, *, #), at most 64")
+		return
+	}
+	if q := r.URL.Query().Get("seq"); q != "" {
+		if _, err := strconv.Atoi(q); err != nil {
+			problem(w, http.StatusBadRequest, "seq must be a number")
+			return
+		}
+	}
 	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.Machine {
+			// Detection said machine before this came: no more questions.
+			return h.forMachine(s, e)
+		}
 		seq, _ := strconv.Atoi(r.URL.Query().Get("seq"))
 		if s.State == nil || s.Turn == nil || seq != s.Seq || s.State.Done() {
 			// A repeat of a webhook already answered (Twilio retries) or out of
@@ -163,8 +235,13 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 		}
 		in := ivr.Input{Timeout: true}
 		if digits := form.Get("Digits"); digits != "" {
-			// Twilio drops the finish key; put it back so answers read as on SIP.
-			if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
+			// Twilio leaves the finish key out of Digits and says it in
+			// FinishedOnKey; put it back so answers read as on SIP.
+			if fin, ok := form["FinishedOnKey"]; ok {
+				if s.Turn.FinishOn != "" && len(fin) > 0 && fin[0] == s.Turn.FinishOn {
+					digits += s.Turn.FinishOn
+				}
+			} else if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
 				digits += s.Turn.FinishOn
 			}
 			in = ivr.Input{Keys: digits}
@@ -230,26 +307,50 @@ func (h *hooks) serve(s *session, st ivr.State, turn ivr.Turn) (string, error) {
 // render is the TwiML of the session's current turn: prompts inside a
 // Gather (a key interrupts them), then a Redirect that reports a timeout;
 // or, for the final turn, the prompts and a Hangup.
+//
+// Every Gather attribute whose Twilio default differs from the turn is
+// written out: finishOnKey="" when the turn has no finish key (Twilio's
+// default finish key # would otherwise swallow # as an answer), numDigits
+// and timeout always.
 func (h *hooks) render(s *session) (string, error) {
 	t := s.Turn
 	if t == nil {
-		return twiml.Voice([]twiml.Element{twiml.VoiceHangup{}})
+		return response(el("Hangup"))
 	}
-	var says []twiml.Element
+	var says []node
 	for _, p := range t.Prompts {
-		says = append(says, twiml.VoiceSay{Message: p.Text, Language: s.Language, Voice: s.Voice})
+		says = append(says, h.prompt(s, p))
 	}
 	if t.Final {
-		return twiml.Voice(append(says, twiml.VoiceHangup{}))
+		return response(append(says, el("Hangup"))...)
 	}
 	action := h.d.hook("gather", s.Token, s.Seq)
 	timeout := max(1, int(t.Timeout.Std().Round(time.Second)/time.Second))
-	gather := twiml.VoiceGather{Input: "dtmf", NumDigits: strconv.Itoa(t.MaxDigits), Timeout: strconv.Itoa(timeout),
-		Action: action, Method: "POST", ActionOnEmptyResult: "false", InnerElements: says}
-	if t.FinishOn != "" {
-		gather.FinishOnKey = t.FinishOn
-	} else {
-		gather.OptionalAttributes = map[string]string{"finishOnKey": ""}
+	gather := el("Gather", "input", "dtmf", "action", action, "method", "POST", "timeout", strconv.Itoa(timeout),
+		"finishOnKey", t.FinishOn, "actionOnEmptyResult", "false")
+	if t.MaxDigits > 0 {
+		gather.attrs = append(gather.attrs, xml.Attr{Name: xml.Name{Local: "numDigits"}, Value: strconv.Itoa(t.MaxDigits)})
 	}
-	return twiml.Voice([]twiml.Element{gather, twiml.VoiceRedirect{Method: "POST", Url: action}})
+	return response(gather.with(says...), el("Redirect", "method", "POST").withText(action))
+}
+
+// prompt is a <Play> of the prompt's recorded audio, or a <Say> of its
+// text.
+func (h *hooks) prompt(s *session, p ivr.Prompt) node {
+	if h.d.plays(p) {
+		return el("Play").withText(h.d.audioURL(p.Audio))
+	}
+	return h.say(s, p.Text)
+}
+
+// say is a <Say> of text in the session's voice.
+func (h *hooks) say(s *session, text string) node {
+	n := el("Say")
+	if s.Voice != "" {
+		n = el("Say", "voice", s.Voice)
+	}
+	if s.Language != "" {
+		n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: "language"}, Value: s.Language})
+	}
+	return n.withText(text)
 }

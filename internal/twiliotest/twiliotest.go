@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,12 +34,20 @@ type Twilio struct {
 	Token    string // auth token: REST password and webhook signing key
 	personas map[string]Persona
 	seq      atomic.Int64
+	// OnHear, when set (before the first call), is called as each Say is
+	// heard, before the fake sends its next webhook: a test can look at
+	// what qualdial had recorded by the time a prompt was answered.
+	OnHear func(number, text string)
 
 	mu      sync.Mutex
 	created []url.Values        // Calls.json forms received
 	times   []time.Time         // when each was received
 	repeats int                 // webhooks deliberately sent twice
-	heard   map[string][]string // number → everything said to it
+	heard   map[string][]string // number → everything said and played to it
+	events  map[string][]string // number → what happened on its call, in order
+	voices  map[string][]string // number → voice/language of each Say
+	calls   map[string]*call    // by CallSid
+	updates []url.Values        // call update forms received
 }
 
 // Persona is how the callee of one number behaves.
@@ -47,6 +56,17 @@ type Persona struct {
 	Code    int      // ErrorCode with failed
 	Steps   []string // per prompt: keys (1, 120#), timeout or hangup
 	Retries bool     // send every gather webhook twice, as Twilio sometimes does
+	// AnsweredBy overrides what answering machine detection says of the
+	// callee (human; machine_start for a machine, or machine_end_beep when
+	// the call asked for DetectMessageEnd; fax, unknown…).
+	AnsweredBy string
+	// Refuse makes Calls.json answer 400 with this Twilio error code (21211:
+	// invalid To number; 21215: geo permissions…): no call is created.
+	Refuse int
+	// VerdictAfter is how many TwiML documents the call runs before
+	// asynchronous detection reports (default 1: during the first prompt;
+	// a long voicemail greeting outlasts a few).
+	VerdictAfter int
 }
 
 // New starts a fake Twilio, stopped when the test ends.
@@ -67,7 +87,32 @@ func (f *Twilio) Calls() []url.Values {
 	return slices.Clone(f.created)
 }
 
-// Heard returns what was said (Say) to a number, in order.
+// Events returns what happened on a number's calls, in order: answered,
+// silence:amd (synchronous detection held the call in silence), amd:VERDICT,
+// say:TEXT, play:PATH, hung up by qualdial.
+func (f *Twilio) Events(number string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events[number])
+}
+
+// Voices returns the voice and language ("Polly.Joanna-Neural/en-US") of
+// every Say to a number, in order.
+func (f *Twilio) Voices(number string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.voices[number])
+}
+
+// Updates returns the call update forms (Calls/{CallSid}.json) received.
+func (f *Twilio) Updates() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.updates)
+}
+
+// Heard returns what was said (Say) and played (Play, as "play:" and the
+// URL's path) to a number, in order.
 func (f *Twilio) Heard(number string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -95,7 +140,12 @@ func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"code": 20003, "message": "Authenticate", "status": 401}`)
 		return
 	}
-	if r.Method != "POST" || r.URL.Path != "/2010-04-01/Accounts/"+f.SID+"/Calls.json" {
+	prefix := "/2010-04-01/Accounts/" + f.SID + "/Calls"
+	if r.Method == "POST" && strings.HasPrefix(r.URL.Path, prefix+"/") && strings.HasSuffix(r.URL.Path, ".json") {
+		f.updateCall(w, r, strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, prefix+"/"), ".json"))
+		return
+	}
+	if r.Method != "POST" || r.URL.Path != prefix+".json" {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"code": 20404, "message": "not found", "status": 404}`)
 		return
@@ -109,15 +159,65 @@ func (f *Twilio) serveREST(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if md := form.Get("MachineDetection"); md != "" && md != "Enable" && md != "DetectMessageEnd" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"code": 21218, "message": "invalid MachineDetection %s", "status": 400}`, md)
+		return
+	}
+	if code := f.personas[form.Get("To")].Refuse; code != 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"code": %d, "message": "refused by the fake", "more_info": "https://www.twilio.com/docs/errors/%d", "status": 400}`, code, code)
+		return
+	}
+	callSid := fmt.Sprintf("CA%032d", f.seq.Add(1))
+	c := &call{sid: callSid, form: form, updates: make(chan url.Values, 8)}
 	f.mu.Lock()
 	f.created = append(f.created, form)
 	f.times = append(f.times, time.Now())
+	if f.calls == nil {
+		f.calls = map[string]*call{}
+	}
+	f.calls[callSid] = c
 	f.mu.Unlock()
-	callSid := fmt.Sprintf("CA%032d", f.seq.Add(1))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, `{"sid": %q, "status": "queued", "to": %q, "from": %q}`, callSid, form.Get("To"), form.Get("From"))
-	go f.act(callSid, form)
+	go f.act(c)
+}
+
+// updateCall takes POST Calls/{CallSid}.json: Status=completed ends the
+// call, Status=canceled too unless it was answered (then, as on Twilio, it
+// has no effect), Twiml or Url replaces what it is doing.
+func (f *Twilio) updateCall(w http.ResponseWriter, r *http.Request, sid string) {
+	_ = r.ParseForm()
+	f.mu.Lock()
+	c := f.calls[sid]
+	if c != nil {
+		f.updates = append(f.updates, r.PostForm)
+	}
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case c == nil:
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"code": 20404, "message": "The requested resource was not found", "status": 404}`)
+		return
+	case c.ended.Load():
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}`)
+		return
+	}
+	if r.PostForm.Get("Status") == "canceled" && c.answered.Load() {
+		// "canceled … will not affect calls already in progress".
+		fmt.Fprintf(w, `{"sid": %q, "status": "in-progress"}`, sid)
+		return
+	}
+	select {
+	case c.updates <- r.PostForm:
+	default:
+	}
+	fmt.Fprintf(w, `{"sid": %q, "status": "in-progress"}`, sid)
 }
 
 // Sign computes X-Twilio-Signature: base64(HMAC-SHA1(token, URL + sorted key+value pairs)).
@@ -148,6 +248,7 @@ func (f *Twilio) post(target string, form url.Values) (string, int) {
 	return string(b), res.StatusCode
 }
 
+// twimlDoc is the part of TwiML the fake acts on.
 type twimlDoc struct {
 	XMLName  xml.Name `xml:"Response"`
 	Gather   *gather  `xml:"Gather"`
@@ -155,48 +256,201 @@ type twimlDoc struct {
 		URL string `xml:",chardata"`
 	} `xml:"Redirect"`
 	Hangup *struct{} `xml:"Hangup"`
-	Says   []string  `xml:"Say"`
+	Says   []say     `xml:"Say"`
+	Plays  []string  `xml:"Play"`
 }
 
+// say is a <Say>.
+type say struct {
+	Text     string `xml:",chardata"`
+	Voice    string `xml:"voice,attr"`
+	Language string `xml:"language,attr"`
+}
+
+// twilioVoice matches the voices Twilio's <Say> takes (Amazon Polly,
+// Google, man/woman/alice); Twilio answers others with error 13511.
+var twilioVoice = regexp.MustCompile(`^(Polly\.[A-Z][a-zA-Z]+(-Neural|-Generative)?|Google\.[a-z]{2,3}-[A-Z]{2}-[A-Za-z0-9-]+|man|woman|alice)$`)
+
+// gather is a <Gather>. Attributes absent from the TwiML are nil: Twilio
+// applies its documented defaults to them (finishOnKey #, timeout 5 s,
+// numDigits unlimited, actionOnEmptyResult false).
 type gather struct {
-	Action      string   `xml:"action,attr"`
-	NumDigits   string   `xml:"numDigits,attr"`
-	FinishOnKey string   `xml:"finishOnKey,attr"`
-	Input       string   `xml:"input,attr"`
-	Says        []string `xml:"Say"`
+	Action              string   `xml:"action,attr"`
+	NumDigits           *string  `xml:"numDigits,attr"`
+	FinishOnKey         *string  `xml:"finishOnKey,attr"`
+	Timeout             *string  `xml:"timeout,attr"`
+	ActionOnEmptyResult string   `xml:"actionOnEmptyResult,attr"`
+	Input               string   `xml:"input,attr"`
+	Says                []say    `xml:"Say"`
+	Plays               []string `xml:"Play"`
 }
 
-func (f *Twilio) act(callSid string, call url.Values) {
-	p := f.personas[call.Get("To")]
-	base := url.Values{"CallSid": {callSid}, "AccountSid": {f.SID}, "From": {call.Get("From")}, "To": {call.Get("To")}, "Direction": {"outbound-api"}}
+// press plays keys into the Gather the way Twilio collects them: it stops
+// at the finish key (not included in Digits; FinishedOnKey says which) or
+// at numDigits; keys that run out end it by timeout. action is false when
+// Twilio would not call the action URL: nothing was entered and
+// actionOnEmptyResult is not true, so the next verb runs.
+func (g *gather) press(keys string) (digits, finishedOn string, action bool, err error) {
+	finish := "#"
+	if g.FinishOnKey != nil {
+		finish = *g.FinishOnKey
+		if len(finish) > 1 || (finish != "" && !strings.Contains("0123456789#*", finish)) {
+			return "", "", false, fmt.Errorf("warning 13310: invalid finishOnKey %q", finish)
+		}
+	}
+	limit := 0 // unlimited
+	if g.NumDigits != nil {
+		n, err := strconv.Atoi(*g.NumDigits)
+		if err != nil || n < 1 {
+			return "", "", false, fmt.Errorf("invalid numDigits %q: a positive integer", *g.NumDigits)
+		}
+		limit = n
+	}
+	if g.Timeout != nil {
+		if n, err := strconv.Atoi(*g.Timeout); err != nil || n < 0 {
+			return "", "", false, fmt.Errorf("invalid timeout %q", *g.Timeout)
+		}
+	}
+	for _, k := range keys {
+		if finish != "" && string(k) == finish {
+			finishedOn = finish
+			break
+		}
+		digits += string(k)
+		if limit > 0 && len(digits) >= limit {
+			break
+		}
+	}
+	if digits == "" && g.ActionOnEmptyResult != "true" {
+		return "", finishedOn, false, nil
+	}
+	return digits, finishedOn, true, nil
+}
+
+// call is one call the fake is acting out.
+type call struct {
+	sid      string
+	form     url.Values
+	updates  chan url.Values
+	ended    atomic.Bool
+	answered atomic.Bool
+}
+
+func (f *Twilio) event(number, what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.events == nil {
+		f.events = map[string][]string{}
+	}
+	f.events[number] = append(f.events[number], what)
+}
+
+// hear records what a TwiML document says and plays to a number. Plays are
+// fetched like Twilio does (GET), and heard as "play:" and the URL's path.
+func (f *Twilio) hear(number string, says []say, plays []string) {
+	for _, s := range says {
+		if s.Voice != "" && !twilioVoice.MatchString(s.Voice) {
+			f.t.Errorf("Say voice %q: error 13511, not a Twilio voice", s.Voice)
+		}
+		f.mu.Lock()
+		if f.heard == nil {
+			f.heard = map[string][]string{}
+			f.voices = map[string][]string{}
+		}
+		f.heard[number] = append(f.heard[number], s.Text)
+		f.voices[number] = append(f.voices[number], s.Voice+"/"+s.Language)
+		f.mu.Unlock()
+		f.event(number, "say:"+s.Text)
+		if f.OnHear != nil {
+			f.OnHear(number, s.Text)
+		}
+	}
+	for _, p := range plays {
+		p = strings.TrimSpace(p)
+		res, err := http.Get(p)
+		if err != nil {
+			f.t.Errorf("Play %s: %v", p, err)
+			continue
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			f.t.Errorf("Play %s: %s", p, res.Status)
+			continue
+		}
+		u, _ := url.Parse(p)
+		f.mu.Lock()
+		if f.heard == nil {
+			f.heard = map[string][]string{}
+		}
+		f.heard[number] = append(f.heard[number], "play:"+u.Path)
+		f.mu.Unlock()
+		f.event(number, "play:"+u.Path)
+	}
+}
+
+// amdVerdict is what Twilio's answering machine detection says of the
+// persona for the mode the call asked for.
+func amdVerdict(p Persona, mode string) string {
+	switch {
+	case p.AnsweredBy != "":
+		return p.AnsweredBy
+	case p.Answer != "machine":
+		return "human"
+	case mode == "DetectMessageEnd":
+		return "machine_end_beep" // after the greeting, at the beep
+	}
+	return "machine_start"
+}
+
+// machineWait is how long a machine persona (which presses nothing) waits
+// for qualdial to hang up or redirect the call after the AMD verdict
+// before it just keeps listening, as a voicemail box would.
+const machineWait = 3 * time.Second
+
+func (f *Twilio) act(c *call) {
+	defer c.ended.Store(true)
+	callForm := c.form
+	to := callForm.Get("To")
+	p := f.personas[to]
+	base := url.Values{"CallSid": {c.sid}, "AccountSid": {f.SID}, "From": {callForm.Get("From")}, "To": {to}, "Direction": {"outbound-api"}}
 	status := func(s string, extra ...string) {
 		form := maps.Clone(base)
 		form.Set("CallStatus", s)
 		for i := 0; i+1 < len(extra); i += 2 {
 			form.Set(extra[i], extra[i+1])
 		}
-		f.post(call.Get("StatusCallback"), form)
+		f.post(callForm.Get("StatusCallback"), form)
 	}
 	status("initiated")
 	status("ringing")
 	switch p.Answer {
 	case "busy", "no-answer":
-		time.Sleep(200 * time.Millisecond)
 		status(p.Answer)
 		return
 	case "failed":
 		status("failed", "ErrorCode", strconv.Itoa(p.Code))
 		return
 	}
+	mode := callForm.Get("MachineDetection")
+	async := mode != "" && callForm.Get("AsyncAmd") == "true"
+	verdict := amdVerdict(p, mode)
+	machine := strings.HasPrefix(verdict, "machine") || verdict == "fax"
+	c.answered.Store(true)
 	status("in-progress")
+	f.event(to, "answered")
 	voice := maps.Clone(base)
 	voice.Set("CallStatus", "in-progress")
-	voice.Set("AnsweredBy", "human")
-	if p.Answer == "machine" {
-		voice.Set("AnsweredBy", "machine_start")
+	if mode != "" && !async {
+		// Synchronous detection: Twilio holds the call in silence until it
+		// has a verdict, then calls the voice URL with it.
+		f.event(to, "silence:amd")
+		voice.Set("AnsweredBy", verdict)
 	}
-	body, code := f.post(call.Get("Url"), voice)
+	body, code := f.post(callForm.Get("Url"), voice)
+	amdSent := false
 	steps := slices.Clone(p.Steps)
+	docs := 0
 	for turns := 0; turns < 50; turns++ {
 		if code != 200 {
 			f.t.Errorf("webhook answered %d: %s", code, body)
@@ -207,42 +461,102 @@ func (f *Twilio) act(callSid string, call url.Values) {
 			f.t.Errorf("TwiML does not parse: %v\n%s", err, body)
 			return
 		}
-		f.mu.Lock()
-		if f.heard == nil {
-			f.heard = map[string][]string{}
-		}
 		if doc.Gather != nil {
-			f.heard[call.Get("To")] = append(f.heard[call.Get("To")], doc.Gather.Says...)
+			f.hear(to, doc.Gather.Says, doc.Gather.Plays)
 		}
-		f.heard[call.Get("To")] = append(f.heard[call.Get("To")], doc.Says...)
-		f.mu.Unlock()
+		f.hear(to, doc.Says, doc.Plays)
+		docs++
+		if async && !amdSent && docs >= max(1, p.VerdictAfter) {
+			// Asynchronous detection reports while the first prompt plays.
+			amdSent = true
+			f.event(to, "amd:"+verdict)
+			form := maps.Clone(base)
+			form.Set("AnsweredBy", verdict)
+			form.Set("MachineDetectionDuration", "2400")
+			if cb := callForm.Get("AsyncAmdStatusCallback"); cb != "" {
+				f.post(cb, form)
+			} else {
+				f.t.Error("AsyncAmd without an AsyncAmdStatusCallback (warning 21262)")
+			}
+		}
+		// qualdial may have changed the call meanwhile (REST update).
+		var update url.Values
+		if machine && amdSent && doc.Gather != nil {
+			select {
+			case update = <-c.updates:
+			case <-time.After(machineWait):
+			}
+		} else {
+			select {
+			case update = <-c.updates:
+			default:
+			}
+		}
+		if update != nil {
+			switch {
+			case update.Get("Status") == "completed" || update.Get("Status") == "canceled":
+				f.event(to, "hung up by qualdial")
+				status("completed", "CallDuration", "5")
+				return
+			case update.Get("Twiml") != "":
+				body, code = update.Get("Twiml"), 200
+				continue
+			case update.Get("Url") != "":
+				form := maps.Clone(base)
+				form.Set("CallStatus", "in-progress")
+				body, code = f.post(update.Get("Url"), form)
+				continue
+			}
+		}
 		if doc.Gather == nil {
+			if doc.Redirect != nil {
+				form := maps.Clone(base)
+				form.Set("CallStatus", "in-progress")
+				body, code = f.post(strings.TrimSpace(doc.Redirect.URL), form)
+				continue
+			}
 			if doc.Hangup == nil {
-				f.t.Errorf("TwiML neither gathers nor hangs up: %s", body)
+				f.t.Errorf("TwiML neither gathers, redirects nor hangs up: %s", body)
 			}
 			status("completed", "CallDuration", "10")
 			return
 		}
-		if doc.Gather.Input != "dtmf" || doc.Gather.Action == "" || doc.Redirect == nil {
+		if doc.Gather.Input != "dtmf" || doc.Gather.Action == "" {
 			f.t.Errorf("unexpected Gather: %s", body)
 		}
 		step := "hangup"
+		if machine {
+			step = "timeout" // a voicemail box records; it presses nothing
+		}
 		if len(steps) > 0 {
 			step, steps = steps[0], steps[1:]
 		}
-		form := maps.Clone(base)
-		form.Set("CallStatus", "in-progress")
-		target := doc.Gather.Action
-		switch step {
-		case "hangup":
+		if step == "hangup" {
 			status("completed", "CallDuration", "7")
 			return
-		case "timeout":
-			target = doc.Redirect.URL
-		default:
-			// Twilio stops at numDigits or the finish key, and drops the finish key.
-			form.Set("Digits", strings.TrimSuffix(step, doc.Gather.FinishOnKey))
-			form.Set("FinishedOnKey", "")
+		}
+		keys := step
+		if step == "timeout" {
+			keys = ""
+		}
+		digits, finishedOn, action, err := doc.Gather.press(keys)
+		if err != nil {
+			f.t.Errorf("Gather: %v: %s", err, body)
+			return
+		}
+		form := maps.Clone(base)
+		form.Set("CallStatus", "in-progress")
+		var target string
+		switch {
+		case action:
+			target = doc.Gather.Action
+			form.Set("Digits", digits)
+			form.Set("FinishedOnKey", finishedOn)
+		case doc.Redirect != nil: // nothing entered: the next verb
+			target = strings.TrimSpace(doc.Redirect.URL)
+		default: // nothing entered and no next verb: the call ends
+			status("completed", "CallDuration", "9")
+			return
 		}
 		if p.Retries {
 			f.post(target, form)
