@@ -70,6 +70,10 @@ func (r DialRequest) Prepared() (DialRequest, error) {
 		return fail("no number to call")
 	case !IsE164(r.To) && !strings.HasPrefix(r.To, "sip:") && !strings.HasPrefix(r.To, "sips:"):
 		return fail("cannot call %q: give an E.164 number (+12125550123) or a SIP URI", MaskPhone(r.To))
+	case len(r.To) > 256 || strings.IndexFunc(r.To, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' }) >= 0:
+		// A SIP URI goes into the Request-Line and the To header: no
+		// spaces, line breaks or other controls that could start a header.
+		return fail("cannot call %q: a SIP URI has no spaces, quotes, angle brackets or control characters, and at most 256 characters", MaskPhone(r.To))
 	case r.CallerID == "":
 		return fail("no caller ID: one is required to place calls")
 	case !IsE164(r.CallerID):
@@ -87,8 +91,8 @@ func (r DialRequest) Prepared() (DialRequest, error) {
 	switch {
 	case r.MaxDuration == 0:
 		r.MaxDuration = DefaultMaxDuration
-	case r.MaxDuration < 0 || r.MaxDuration > LongestCall:
-		return fail("maximum call length %s: give one up to %s", r.MaxDuration, LongestCall)
+	case r.MaxDuration < time.Second || r.MaxDuration > LongestCall:
+		return fail("maximum call length %s: give one from 1s up to %s", r.MaxDuration, LongestCall)
 	}
 	switch r.DTMF {
 	case "":

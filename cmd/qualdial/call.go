@@ -134,7 +134,16 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := sf.config(e.promptSource(file, log), log)
+			prompts := e.promptSource(file, log)
+			if err := prompts.CanSpeak(cmd.Context(), s.Language, s.Voice); err != nil && !errors.Is(err, prompt.ErrNoTTS) {
+				return fmt.Errorf("%s: %w", file, err) // else every prompt would fail once answered
+			}
+			req, err := dialer.DialRequest{To: to, CallerID: callerID, CallerName: callerName, RingTimeout: ring, MaxDuration: maxLen,
+				Language: s.Language, Voice: s.Voice, Logger: log, DTMF: dtmf}.Prepared()
+			if err != nil {
+				return err // nothing was dialled: a usage error
+			}
+			cfg, err := sf.config(prompts, log)
 			if err != nil {
 				return err
 			}
@@ -144,12 +153,10 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			}
 			defer d.Close()
 			rep := callReport{To: to}
-			req, err := dialer.DialRequest{To: to, CallerID: callerID, CallerName: callerName, RingTimeout: ring, MaxDuration: maxLen,
-				Language: s.Language, Voice: s.Voice, Logger: log, DTMF: dtmf}.Prepared()
-			var call dialer.Call
-			if err == nil {
-				call, err = d.Dial(cmd.Context(), req)
+			if err := d.CanDial(to); err != nil {
+				return err
 			}
+			call, err := d.Dial(cmd.Context(), req)
 			if err != nil {
 				de := dialer.AsDialError(err)
 				rep.Disposition, rep.SIPCode, rep.Reason, rep.Error = string(de.Disposition), de.SIPCode, de.Reason, err.Error()
@@ -265,7 +272,12 @@ func (e *env) report(r callReport, asJSON bool) error {
 			fmt.Fprintf(w, "  %s %s (question %s) %s\n", at, ev.Kind, ev.Question, ev.Text)
 		}
 	}
-	fmt.Fprintf(w, "keys heard   %s (by %s)\nended by     %s\n", strings.Join(r.KeysHeard, ","), orNone(r.DTMFMethod), orNone(r.EndedBy))
+	if len(r.KeysHeard) == 0 {
+		fmt.Fprintf(w, "keys heard   none\n")
+	} else {
+		fmt.Fprintf(w, "keys heard   %s (by %s)\n", strings.Join(r.KeysHeard, ","), orNone(r.DTMFMethod))
+	}
+	fmt.Fprintf(w, "ended by     %s\n", orNone(r.EndedBy))
 	fmt.Fprintf(w, "outcome      %s\nclass        %s (route %s)\ntotal        %d\nwhy          %s\n",
 		r.Result.Outcome, r.Result.Class, r.Result.Route, r.Result.Total, r.Result.Explanation.Reason)
 	return nil

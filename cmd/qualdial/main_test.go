@@ -483,3 +483,45 @@ func TestScriptCheckTwilioVoice(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestCallRefusesWhatItCannotPlace: a request that could never be placed —
+// a SIP URI carrying a header, a call cut before it starts, a language
+// espeak-ng has no voice for — is a usage error (exit 1) before anything is
+// dialled, never a call answered and dropped; script check warns of the
+// language.
+func TestCallRefusesWhatItCannotPlace(t *testing.T) {
+	t.Parallel()
+	// Nothing listens here: a call that was dialled would ring out.
+	to := "sip:lead@127.0.0.1:9"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"header in the URI", []string{"--to", "sip:+1555@127.0.0.1:9;x=a\r\nX-Inj: 1"}, "control characters"},
+		{"call too short", []string{"--to", to, "--max-call-length", "1ns"}, "from 1s"},
+		{"caller ID", []string{"--to", to, "--caller-id", "123"}, "not an E.164"},
+	} {
+		args := append([]string{"call", "--script", "bant-en", "--caller-id", "+15550100"}, tc.args...)
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(out, "disposition") {
+			t.Errorf("%s: exit %d\n%s\n%s", tc.name, code, out, errOut)
+		}
+	}
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("espeak-ng is required in CI")
+		}
+		t.Skip(err)
+	}
+	file := filepath.Join(t.TempDir(), "xx.yaml")
+	os.WriteFile(file, bytes.Replace(src0(t), []byte("\nlanguage: en-US\n"), []byte("\nlanguage: xx\n"), 1), 0o644)
+	code, out, errOut := runCLI(t, nil, "call", "--to", to, "--script", file, "--caller-id", "+15550100")
+	if code != 1 || !strings.Contains(errOut, `espeak-ng has no voice "xx"`) || strings.Contains(out, "disposition") {
+		t.Errorf("a language without a voice: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "script", "check", file)
+	if code != 0 || !strings.Contains(errOut, file+`:6: warning: espeak-ng has no voice "xx"`) {
+		t.Errorf("script check: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

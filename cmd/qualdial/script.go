@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/twilio"
 
 	"github.com/spf13/cobra"
@@ -93,6 +94,10 @@ shipped script (bant-en, bant-ru, anum-en, champ-en, faint-en) checks that one.`
 				if _, ok := twilio.VoiceFor(s.Language, s.Voice); !ok {
 					fmt.Fprintf(e.stderr, "%s:%d: warning: language %q has no Twilio voice: over Twilio it would be spoken by %s (%s)\n",
 						file, keyLine(data, "language"), s.Language, twilio.DefaultVoice.Voice, twilio.DefaultVoice.Language)
+				}
+				if err := e.promptSource(file, nil).CanSpeak(cmd.Context(), s.Language, s.Voice); err != nil && !errors.Is(err, prompt.ErrNoTTS) {
+					fmt.Fprintf(e.stderr, "%s:%d: warning: %v: SIP campaigns on this script will not start, and qualdial call refuses it\n",
+						file, keyLine(data, "language"), err)
 				}
 				fmt.Fprintf(e.stdout, "%s: ok: %s, %d questions, dimensions %s, classes %s\n",
 					file, s, len(s.Questions), strings.Join(s.Dimensions, ", "), classList(s))

@@ -55,9 +55,10 @@ type Source struct {
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 
-	mu    sync.Mutex
-	cache map[string][]int16
-	warn  sync.Once
+	mu     sync.Mutex
+	cache  map[string][]int16
+	warn   sync.Once
+	voices sync.Map // espeak-ng voice → whether espeak-ng has it
 }
 
 // maxCached bounds the in-memory cache (prompts of a few scripts).

@@ -2,6 +2,7 @@ package prompt
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -192,5 +193,38 @@ func TestCheck(t *testing.T) {
 	broken := &Source{Rendered: scripts.Prompts, FS: fstest.MapFS{"prompts/intro.wav": {Data: []byte("not audio")}}, ESpeak: "/nonexistent/espeak-ng"}
 	if err := broken.Check(t.Context(), withAudio); err == nil || !strings.Contains(err.Error(), "not a WAV") {
 		t.Errorf("recorded audio that is not audio: %v", err)
+	}
+}
+
+// TestCheckLanguageWithoutVoice: a script in a language espeak-ng has no
+// voice for cannot start a campaign — every call would be answered and
+// dropped at its first prompt — while the same script in English can.
+func TestCheckLanguageWithoutVoice(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("espeak-ng is required in CI")
+		}
+		t.Skip(err)
+	}
+	src, _ := scripts.Read("bant-en")
+	src = bytes.Replace(src, []byte("Press 1 to start"), []byte("Press 1 to begin"), 1) // not rendered in advance
+	tts := &Source{Rendered: scripts.Prompts}
+	if err := tts.Check(t.Context(), ivr.MustParse("en.yaml", src)); err != nil {
+		t.Errorf("English with espeak-ng: %v", err)
+	}
+	xx := ivr.MustParse("xx.yaml", bytes.Replace(src, []byte("language: en-US"), []byte("language: xx"), 1))
+	if xx.Language != "xx" {
+		t.Fatalf("language %q", xx.Language)
+	}
+	err := tts.Check(t.Context(), xx)
+	if err == nil || !strings.Contains(err.Error(), `no voice "xx" for language "xx"`) {
+		t.Errorf("a language espeak-ng cannot speak: %v", err)
+	}
+	if err := tts.CanSpeak(t.Context(), "xx", ""); err == nil {
+		t.Error("CanSpeak xx (remembered): no error")
+	}
+	if err := (&Source{ESpeak: "/nonexistent/espeak-ng"}).CanSpeak(t.Context(), "en-US", ""); !errors.Is(err, ErrNoTTS) {
+		t.Errorf("CanSpeak without espeak-ng: %v", err)
 	}
 }

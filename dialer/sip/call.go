@@ -292,7 +292,11 @@ func (c *call) Hangup(ctx context.Context) error {
 		c.d.forget(c)
 		sent, recv, jitter := c.media.Stats()
 		c.d.jitter.Merge(jitter)
-		c.log.Info("call ended", "by_far_end", c.remoteBye.Load(), "ended_by", c.EndedBy(), "rtp_sent", sent, "rtp_received", recv, "rtp_dropped", c.media.Dropped())
+		endedBy := c.EndedBy()
+		if endedBy == "" {
+			endedBy = dialer.EndedByQualdial // BYE sent by the call's owner: the script ended, or a shutdown
+		}
+		c.log.Info("call ended", "by_far_end", c.remoteBye.Load(), "ended_by", endedBy, "rtp_sent", sent, "rtp_received", recv, "rtp_dropped", c.media.Dropped())
 	})
 	return c.hangupErr
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,13 @@ func (c *Config) withDefaults() Config {
 	if len(out.Codecs) == 0 {
 		out.Codecs = []media.Codec{media.PCMU, media.PCMA}
 	}
+	// A codec listed twice is offered once, where it first appears.
+	seen := map[media.Codec]bool{}
+	out.Codecs = slices.DeleteFunc(slices.Clone(out.Codecs), func(c media.Codec) bool {
+		dup := seen[c]
+		seen[c] = true
+		return dup
+	})
 	if out.NoResponseTimeout == 0 {
 		out.NoResponseTimeout = 8 * time.Second
 	}
