@@ -99,12 +99,7 @@ func TestSourceRecordedAndPlaceholder(t *testing.T) {
 
 func TestSpeak(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("espeak-ng is required in CI")
-		}
-		t.Skip(err)
-	}
+	needESpeak(t)
 	src := &Source{CacheDir: t.TempDir()}
 	for _, tc := range []struct{ text, lang string }{{"Press 1 for yes.", "en-US"}, {"Нажмите 1.", "ru-RU"}} {
 		pcm, err := src.Speak(t.Context(), tc.text, tc.lang, "")
@@ -135,12 +130,7 @@ func TestSpeak(t *testing.T) {
 // read as an espeak-ng option (-f reads a file aloud; --stdout elsewhere…).
 func TestSpeakTakesTextNeverOptions(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("espeak-ng is required in CI")
-		}
-		t.Skip(err)
-	}
+	needESpeak(t)
 	src := &Source{}
 	for _, text := range []string{"-f /nonexistent/qualdial-secret", "--path=/tmp -v xx", "-w /tmp/qualdial-written.wav"} {
 		pcm, err := src.Speak(t.Context(), text, "en-US", "")
@@ -201,12 +191,7 @@ func TestCheck(t *testing.T) {
 // dropped at its first prompt — while the same script in English can.
 func TestCheckLanguageWithoutVoice(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("espeak-ng is required in CI")
-		}
-		t.Skip(err)
-	}
+	needESpeak(t)
 	src, _ := scripts.Read("bant-en")
 	src = bytes.Replace(src, []byte("Press 1 to start"), []byte("Press 1 to begin"), 1) // not rendered in advance
 	tts := &Source{Rendered: scripts.Prompts}
@@ -226,5 +211,17 @@ func TestCheckLanguageWithoutVoice(t *testing.T) {
 	}
 	if err := (&Source{ESpeak: "/nonexistent/espeak-ng"}).CanSpeak(t.Context(), "en-US", ""); !errors.Is(err, ErrNoTTS) {
 		t.Errorf("CanSpeak without espeak-ng: %v", err)
+	}
+}
+
+// needESpeak skips a test that needs espeak-ng where it is not installed —
+// but not in CI, where it must be.
+func needESpeak(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("espeak-ng is required in CI")
+		}
+		t.Skip(err)
 	}
 }
