@@ -67,6 +67,10 @@ type Config struct {
 	// Poll is how often the dialing worker looks at the call's session;
 	// default 100ms.
 	Poll time.Duration
+	// WebhookReadTimeout bounds the time to read a webhook's body; default
+	// 10s. Twilio sends its few hundred bytes at once: a body that trickles
+	// in is not Twilio, and must not hold a connection open.
+	WebhookReadTimeout time.Duration
 	// HTTPClient for REST calls; default 15s timeout.
 	HTTPClient *http.Client
 	// Now is the clock of the call timelines; nil means time.Now (serve
@@ -129,6 +133,9 @@ func New(cfg Config) (*Driver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.WebhookReadTimeout == 0 {
+		cfg.WebhookReadTimeout = 10 * time.Second
+	}
 	if cfg.Poll == 0 {
 		cfg.Poll = 100 * time.Millisecond
 	}
@@ -186,6 +193,10 @@ type session struct {
 	Seq         int               `json:"seq"`            // turns served; gathers carry it
 	Timeline    []dialer.Event    `json:"timeline,omitempty"`
 	Done        bool              `json:"done"`
+	// BeforeHangup is the state before the final status closed it as a
+	// hang-up mid-script, for the gather that may still bring the keys
+	// pressed just before (Twilio does not order the two).
+	BeforeHangup *ivr.State `json:"before_hangup,omitempty"`
 	// AttemptID is the caller's attempt (DialRequest.AttemptID), 0 for none.
 	AttemptID int64 `json:"attempt_id,omitempty"`
 }

@@ -50,9 +50,13 @@ type hooks struct {
 // URL, not r.Host: behind a proxy they differ) and the form body.
 func (h *hooks) signed(next func(w http.ResponseWriter, r *http.Request, form url.Values)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.d.cfg.WebhookReadTimeout))
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-		if err != nil {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			problem(w, http.StatusRequestEntityTooLarge, "the body is larger than 64 KiB")
+			return
+		} else if err != nil {
+			problem(w, http.StatusBadRequest, "the body could not be read in time")
 			return
 		}
 		full := h.d.public + r.URL.Path
@@ -153,6 +157,12 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 			return "", nil // a repeat, or the call is over
 		}
 		s.AnsweredBy = ab
+		if s.pressed() {
+			// Keys were pressed: a person, whatever detection says (it can
+			// be wrong, and late) — never hang up on a lead mid-script.
+			h.d.cfg.Logger.Info("machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", ab)
+			return "", nil
+		}
 		if !strings.HasPrefix(ab, "machine") && ab != "fax" {
 			return "", nil // human or unknown: the script goes on
 		}
@@ -223,29 +233,42 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 		}
 	}
 	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
-		if s.Machine {
-			// Detection said machine before this came: no more questions.
-			return h.forMachine(s, e)
-		}
 		seq, _ := strconv.Atoi(r.URL.Query().Get("seq"))
-		if s.State == nil || s.Turn == nil || seq != s.Seq || s.State.Done() {
+		current := s.Turn != nil && seq == s.Seq
+		keys := current && form.Get("Digits") != ""
+		if s.Done && keys && s.BeforeHangup != nil {
+			// The final status won the race with this gather (Twilio does
+			// not order them): the keys were pressed before the hang-up, as
+			// on SIP they count — an opt-out above all.
+			in := gatherInput(s.Turn, form)
+			s.Timeline = append(s.Timeline, dialer.Event{At: h.d.cfg.Now(), Kind: "keys", Question: s.Turn.Question, Keys: in.Keys})
+			st, _, err := e.Next(*s.BeforeHangup, in)
+			if err != nil {
+				return "", err
+			}
+			if !st.Done() {
+				st, _, _ = e.Next(st, ivr.Input{Hangup: true})
+			}
+			s.State, s.BeforeHangup = &st, nil
+			return response(el("Hangup"))
+		}
+		if s.Machine {
+			if !keys || s.State == nil || s.State.Done() {
+				// Detection said machine before this came: no more questions.
+				return h.forMachine(s, e)
+			}
+			// A machine presses no keys: detection was wrong (or the keys
+			// were in flight when it spoke). They count, an opt-out above
+			// all; the call may be ending already.
+			h.d.cfg.Logger.Info("machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", s.AnsweredBy)
+			s.Machine = false
+		}
+		if s.State == nil || !current || s.State.Done() {
 			// A repeat of a webhook already answered (Twilio retries) or out of
 			// order: answer with the current turn again, count nothing.
 			return h.render(s)
 		}
-		in := ivr.Input{Timeout: true}
-		if digits := form.Get("Digits"); digits != "" {
-			// Twilio leaves the finish key out of Digits and says it in
-			// FinishedOnKey; put it back so answers read as on SIP.
-			if fin, ok := form["FinishedOnKey"]; ok {
-				if s.Turn.FinishOn != "" && len(fin) > 0 && fin[0] == s.Turn.FinishOn {
-					digits += s.Turn.FinishOn
-				}
-			} else if s.Turn.FinishOn != "" && len(digits) < s.Turn.MaxDigits && !strings.HasSuffix(digits, s.Turn.FinishOn) {
-				digits += s.Turn.FinishOn
-			}
-			in = ivr.Input{Keys: digits}
-		}
+		in := gatherInput(s.Turn, form)
 		now := h.d.cfg.Now()
 		if in.Keys != "" {
 			s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "keys", Question: s.Turn.Question, Keys: in.Keys})
@@ -258,6 +281,24 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 		}
 		return h.serve(s, st, turn)
 	})
+}
+
+// gatherInput is what a gather webhook says the lead did at the turn.
+func gatherInput(turn *ivr.Turn, form url.Values) ivr.Input {
+	digits := form.Get("Digits")
+	if digits == "" {
+		return ivr.Input{Timeout: true}
+	}
+	// Twilio leaves the finish key out of Digits and says it in
+	// FinishedOnKey; put it back so answers read as on SIP.
+	if fin, ok := form["FinishedOnKey"]; ok {
+		if turn.FinishOn != "" && len(fin) > 0 && fin[0] == turn.FinishOn {
+			digits += turn.FinishOn
+		}
+	} else if turn.FinishOn != "" && len(digits) < turn.MaxDigits && !strings.HasSuffix(digits, turn.FinishOn) {
+		digits += turn.FinishOn
+	}
+	return ivr.Input{Keys: digits}
 }
 
 // status: progress callbacks and the final status.
@@ -284,7 +325,9 @@ func (h *hooks) status(w http.ResponseWriter, r *http.Request, form url.Values) 
 				// Hung up mid-script: the answers so far stay.
 				st, _, err := e.Next(*s.State, ivr.Input{Hangup: true})
 				if err == nil {
-					s.State = &st
+					// Keep the state before the hang-up: the gather of keys
+					// pressed just before it may still come.
+					s.BeforeHangup, s.State = s.State, &st
 				}
 				s.Timeline = append(s.Timeline, dialer.Event{At: h.d.cfg.Now(), Kind: "hangup", Question: s.Turn.Question})
 			}
