@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/qualdial/qualdial/ivr"
 )
@@ -102,14 +103,28 @@ func (h *hooks) serveAudio(w http.ResponseWriter, r *http.Request) {
 // the lead's fields is said.
 func (d *Driver) plays(p ivr.Prompt) bool { return p.Audio != "" && !p.Personalized }
 
+// MaxSayText is the most characters Twilio speaks in one <Say>.
+const MaxSayText = 4096
+
+func short(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40])
+	}
+	return s
+}
+
 // CheckPrompts reports, before a campaign calls anyone, whether Twilio can
 // play every prompt of the script: a question's recorded audio must be in
 // the audio directory (Config.Audio) in a format <Play> takes. Texts are
-// always spoken by Twilio's text-to-speech. The error lists what is missing.
+// spoken by Twilio's text-to-speech, up to MaxSayText characters each. The
+// error lists what is missing.
 func (d *Driver) CheckPrompts(ctx context.Context, sc *ivr.Script) error {
 	var problems []string
 	for _, p := range sc.Prompts() {
 		if p.Audio == "" {
+			if n := utf8.RuneCountInString(p.Text); n > MaxSayText {
+				problems = append(problems, fmt.Sprintf("text %q… is %d characters: Twilio says at most %d in one <Say>", short(p.Text), n, MaxSayText))
+			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {

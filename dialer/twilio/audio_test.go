@@ -129,4 +129,9 @@ func TestRecordedAudio(t *testing.T) {
 	if err := d.CheckPrompts(context.Background(), missing); err == nil || !strings.Contains(err.Error(), "prompts/gone.wav: not found") {
 		t.Errorf("missing audio: %v", err)
 	}
+	// So is a text longer than Twilio says in one <Say>.
+	long := ivr.MustParse("bant-long.yaml", bytes.Replace(src, []byte("Press 1 to start"), []byte("Press 1 to start"+strings.Repeat(" and so on", 420)), 1))
+	if err := d.CheckPrompts(context.Background(), long); err == nil || !strings.Contains(err.Error(), "Twilio says at most 4096") {
+		t.Errorf("a text too long for <Say>: %v", err)
+	}
 }
