@@ -22,10 +22,17 @@ type SLAWatchArgs struct{}
 // Kind implements river.JobArgs.
 func (SLAWatchArgs) Kind() string { return "sla_watch" }
 
+// maintenanceTimeout bounds one run of a maintenance job.
+const maintenanceTimeout = 2 * time.Minute
+
 type slaWorker struct {
 	river.WorkerDefaults[SLAWatchArgs]
 	q *Queue
 }
+
+// Timeout bounds a run: a maintenance job that hangs must not hold its
+// worker (River's default queue runs every maintenance job).
+func (w *slaWorker) Timeout(*river.Job[SLAWatchArgs]) time.Duration { return maintenanceTimeout }
 
 func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) error {
 	var ids []int64
@@ -51,6 +58,10 @@ type recallWorker struct {
 	river.WorkerDefaults[RecallArgs]
 	q *Queue
 }
+
+// Timeout bounds a run: a maintenance job that hangs must not hold its
+// worker (River's default queue runs every maintenance job).
+func (w *recallWorker) Timeout(*river.Job[RecallArgs]) time.Duration { return maintenanceTimeout }
 
 func (w *recallWorker) Work(ctx context.Context, job *river.Job[RecallArgs]) error {
 	n, err := w.q.enqueueClaimed(ctx, w.q.store.DueRecalls, func(id int64) river.JobArgs { return DialArgs{LeadID: id} })
@@ -102,6 +113,10 @@ type reconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 	q *Queue
 }
+
+// Timeout bounds a run: a maintenance job that hangs must not hold its
+// worker (River's default queue runs every maintenance job).
+func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return maintenanceTimeout }
 
 // staleAfter is longer than any call can last (ring + max call length ≤
 // about 1 h) before an unfinished attempt counts as abandoned.

@@ -28,8 +28,16 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// QueueDial is the River queue of dial jobs.
-const QueueDial = "dial"
+// The River queues: one per kind of work, so that none waits behind
+// another — a hanging CRM endpoint never delays the SLA watcher.
+const (
+	// QueueDial holds dial jobs.
+	QueueDial = "dial"
+	// QueueWebhooks holds CRM webhook deliveries.
+	QueueWebhooks = "webhooks"
+	// Maintenance jobs (SLA watcher, reconciler, recalls, webhook
+	// dispatch) run on River's default queue.
+)
 
 // DialArgs is the job that calls one lead, as often as the campaign's retry
 // policy allows: retries snooze the same job.
@@ -86,6 +94,11 @@ type Config struct {
 	// default 2s. WebhookBackoff is the first retry delay, doubling after;
 	// default 5s.
 	WebhookInterval, WebhookBackoff time.Duration
+	// WebhookWorkers is how many webhook deliveries this process makes at
+	// once; default 8. WebhookPerEndpoint caps those to one subscription's
+	// endpoint, so that a hanging CRM holds that many, not the queue;
+	// default 2.
+	WebhookWorkers, WebhookPerEndpoint int
 	// WebhookAllowHTTP lets webhooks use plain http:// URLs; default false
 	// (https only). For an on-prem CRM without TLS, and tests.
 	WebhookAllowHTTP bool
@@ -137,6 +150,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.WebhookBackoff == 0 {
 		out.WebhookBackoff = 5 * time.Second
+	}
+	if out.WebhookWorkers == 0 {
+		out.WebhookWorkers = 8
+	}
+	if out.WebhookPerEndpoint == 0 {
+		out.WebhookPerEndpoint = 2
 	}
 	if out.Worker == "" {
 		host, _ := os.Hostname()
@@ -201,6 +220,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			QueueDial:          {MaxWorkers: cfg.MaxCalls},
+			QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
 			river.QueueDefault: {MaxWorkers: 4},
 		},
 		Workers:              workers,

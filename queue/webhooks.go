@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -33,6 +34,11 @@ type webhookDispatchWorker struct {
 	q *Queue
 }
 
+// Timeout bounds a run, like every maintenance job's.
+func (w *webhookDispatchWorker) Timeout(*river.Job[WebhookDispatchArgs]) time.Duration {
+	return maintenanceTimeout
+}
+
 func (w *webhookDispatchWorker) Work(ctx context.Context, job *river.Job[WebhookDispatchArgs]) error {
 	_, err := w.q.enqueueClaimed(ctx, store.ClaimPendingDeliveries, func(id int64) river.JobArgs { return WebhookArgs{DeliveryID: id} })
 	return err
@@ -46,14 +52,42 @@ type WebhookArgs struct {
 // Kind implements river.JobArgs.
 func (WebhookArgs) Kind() string { return "webhook_deliver" }
 
-// InsertOpts: retried for about a day with backoff.
-func (WebhookArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 12} }
+// InsertOpts: on the webhooks queue, retried for about a day with backoff.
+func (WebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: 12}
+}
 
 type webhookWorker struct {
 	river.WorkerDefaults[WebhookArgs]
 	q      *Queue
 	policy WebhookPolicy
 	client *http.Client
+
+	mu   sync.Mutex
+	busy map[int64]int // deliveries in flight per subscription
+}
+
+// endpointBusyWait is how long a delivery waits when its endpoint already
+// has WebhookPerEndpoint deliveries in flight.
+const endpointBusyWait = 5 * time.Second
+
+// take reserves one of the subscription's delivery slots in this process.
+func (w *webhookWorker) take(sub int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy[sub] >= w.q.cfg.WebhookPerEndpoint {
+		return false
+	}
+	w.busy[sub]++
+	return true
+}
+
+func (w *webhookWorker) release(sub int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy[sub]--; w.busy[sub] <= 0 {
+		delete(w.busy, sub)
+	}
 }
 
 // NextRetry backs off exponentially: 5 s, 10 s, 20 s … capped at 2 h.
@@ -131,11 +165,14 @@ func CanonicalRequest(timestamp, method, path, rawQuery string, body []byte) ([]
 // policy; its client checks every connection's address after DNS.
 func newWebhookWorker(q *Queue) *webhookWorker {
 	p := WebhookPolicy{AllowHTTP: q.cfg.WebhookAllowHTTP, AllowNets: q.cfg.WebhookAllowNets}
-	return &webhookWorker{q: q, policy: p, client: p.webhookClient(15 * time.Second)}
+	return &webhookWorker{q: q, policy: p, client: p.webhookClient(15 * time.Second), busy: make(map[int64]int)}
 }
 
 // validateWebhooks checks the webhook settings of the configuration.
 func (c *Config) validateWebhooks() error {
+	if c.WebhookWorkers < 0 || c.WebhookPerEndpoint < 0 {
+		return errors.New("queue: WebhookWorkers and WebhookPerEndpoint must not be negative")
+	}
 	for _, n := range c.WebhookAllowNets {
 		if !n.IsValid() {
 			return fmt.Errorf("queue: WebhookAllowNets has an invalid network %v", n)
@@ -152,6 +189,12 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	if err != nil {
 		return fmt.Errorf("load webhook delivery %d: %w", job.Args.DeliveryID, err)
 	}
+	// A slow or hanging endpoint holds WebhookPerEndpoint deliveries at
+	// most; the others wait their turn without holding a worker.
+	if !w.take(d.SubscriptionID) {
+		return river.JobSnooze(endpointBusyWait)
+	}
+	defer w.release(d.SubscriptionID)
 	log := w.q.cfg.Logger.With("delivery_id", d.ID, "subscription_id", d.SubscriptionID, "event", d.Kind)
 	// Subscriptions made before the URL rules (or a change of them) are
 	// checked again: never called, and the delivery fails at once.

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -239,5 +240,87 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	}
 	if hits.Load() < 1 || elsewhereAccepts.Load() != 0 {
 		t.Fatalf("crm hits %d, redirect target connections %d", hits.Load(), elsewhereAccepts.Load())
+	}
+}
+
+// TestHangingWebhookEndpoint: a CRM endpoint that never answers holds
+// WebhookPerEndpoint deliveries, not the queue: another endpoint gets every
+// event and the SLA watcher records a breach while the first still hangs.
+func TestHangingWebhookEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	release := make(chan struct{})
+	var inFlight, most, ended atomic.Int32
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		inFlight.Add(-1)
+		ended.Add(1)
+	}))
+	defer hanging.Close()
+	defer close(release)
+	var healthy atomic.Int32
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		healthy.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer crm.Close()
+
+	st := startWebhooks(t, queue.Config{WebhookAllowHTTP: true, WebhookAllowNets: loopback, SLAWatchInterval: 200 * time.Millisecond})
+	for _, u := range []string{hanging.URL, crm.URL} {
+		if _, err := st.CreateSubscription(ctx, u, []string{"lead.contacted"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "hang", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events = 8
+	for i := range events {
+		id, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: fmt.Sprintf("+1212555%04d", 100+i), FirstName: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz + interval '1 day', sla_status = 'pending' WHERE id = $1`, id, st.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transition(ctx, id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A lead whose 24 h have passed: the SLA watcher's work.
+	late, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550199"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz - interval '1 hour', sla_status = 'pending' WHERE id = $1`, late, st.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var sla string
+		st.Pool().QueryRow(ctx, `SELECT sla_status FROM leads WHERE id = $1`, late).Scan(&sla)
+		if healthy.Load() >= events && sla == "breached" && inFlight.Load() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthy endpoint got %d of %d events, SLA %q, hanging endpoint holds %d", healthy.Load(), events, sla, inFlight.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// All of that while the hanging endpoint held its first deliveries,
+	// and never more than its share.
+	if ended.Load() != 0 {
+		t.Errorf("%d hanging deliveries ended first: the others waited for timeouts", ended.Load())
+	}
+	if m := most.Load(); m > 2 {
+		t.Errorf("the hanging endpoint held %d deliveries at once, want at most 2", m)
 	}
 }
