@@ -117,21 +117,30 @@ func startWebhooks(t *testing.T, cfg queue.Config) *store.Store {
 // event for every subscription.
 func contacted(t *testing.T, st *store.Store) {
 	t.Helper()
+	c, err := st.CreateCampaign(context.Background(), store.CampaignParams{Name: "wh", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := salesLead(t, st, c.ID, "+12125550123", "1 day")
+	if _, err := st.Transition(context.Background(), id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// salesLead makes a lead of the campaign that waits for sales, due in
+// (or, negative, past) the given interval.
+func salesLead(t *testing.T, st *store.Store, campaignID int64, phone, due string) int64 {
+	t.Helper()
 	ctx := context.Background()
-	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "wh", ScriptID: "bant-en", CallerID: "+15550100"})
+	id, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: campaignID, Phone: phone, FirstName: "Ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550123", FirstName: "Ann"})
-	if err != nil {
+	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz + $3::interval, sla_status = 'pending' WHERE id = $1`,
+		id, st.Now(), due); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz + interval '1 day', sla_status = 'pending' WHERE id = $1`, id, st.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Transition(ctx, id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
-		t.Fatal(err)
-	}
+	return id
 }
 
 type deliveryRow struct {
@@ -283,25 +292,13 @@ func TestHangingWebhookEndpoint(t *testing.T) {
 	}
 	const events = 8
 	for i := range events {
-		id, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: fmt.Sprintf("+1212555%04d", 100+i), FirstName: "Ann"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz + interval '1 day', sla_status = 'pending' WHERE id = $1`, id, st.Now()); err != nil {
-			t.Fatal(err)
-		}
+		id := salesLead(t, st, c.ID, fmt.Sprintf("+1212555%04d", 100+i), "1 day")
 		if _, err := st.Transition(ctx, id, store.SalesActor{Admin: true}, store.ActionContacted, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A lead whose 24 h have passed: the SLA watcher's work.
-	late, _, err := st.InsertLead(ctx, st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550199"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Pool().Exec(ctx, `UPDATE leads SET route = 'sales', sales_stage = 'open', sla_due_at = $2::timestamptz - interval '1 hour', sla_status = 'pending' WHERE id = $1`, late, st.Now()); err != nil {
-		t.Fatal(err)
-	}
+	late := salesLead(t, st, c.ID, "+12125550199", "-1 hour")
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
