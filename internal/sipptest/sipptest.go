@@ -9,11 +9,13 @@ package sipptest
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,8 +93,40 @@ func Start(t testing.TB, scenario string) *Peer {
 	}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	time.Sleep(300 * time.Millisecond) // sipp binds its ports
+	awaitBound(t, port, p)
 	return p
+}
+
+// awaitBound returns once sipp holds its SIP port (a loaded machine can
+// take seconds to start it; a request sent before would be lost). It reads
+// the kernel's socket table rather than probing the port, which could take
+// it from sipp; where there is none (not Linux), it waits a moment.
+func awaitBound(t testing.TB, port int, p *Peer) {
+	t.Helper()
+	if _, err := os.Stat("/proc/net/udp"); err != nil {
+		time.Sleep(300 * time.Millisecond)
+		return
+	}
+	local := fmt.Sprintf(":%04X ", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile("/proc/net/udp"); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1]+" ", local) {
+					return
+				}
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("sipp exited before listening: %v\n%s", err, p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sipp did not listen on port %d within 20s\n%s", port, p.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Wait requires sipp to finish its scenario successfully.
