@@ -98,13 +98,19 @@ func TestImportHeartbeatAndWorker(t *testing.T) {
 	n := 0
 	_, err := s.ImportLeads(ctx, store.ImportParams{CampaignID: c.ID, Heartbeat: 20 * time.Millisecond}, func() (store.ImportItem, error) {
 		if n++; n <= 3 {
+			// Wait for a beat stamped after the clock moved (however long
+			// a loaded machine takes to run the ticker): up to 20 s.
 			var at time.Time
-			if err := s.Pool().QueryRow(ctx, `SELECT worker, updated_at FROM imports WHERE status = 'running'`).Scan(&worker, &at); err != nil {
-				return store.ImportItem{}, err
+			for wait := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if err := s.Pool().QueryRow(ctx, `SELECT worker, updated_at FROM imports WHERE status = 'running'`).Scan(&worker, &at); err != nil {
+					return store.ImportItem{}, err
+				}
+				if len(seen) == 0 || at.After(seen[len(seen)-1]) || time.Now().After(wait) {
+					break
+				}
 			}
 			seen = append(seen, at)
 			clock.advance(time.Minute)
-			time.Sleep(100 * time.Millisecond)
 		}
 		return next()
 	}, nil, nil)
