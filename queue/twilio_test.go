@@ -143,46 +143,7 @@ func TestTwilioOptOutWithoutWorker(t *testing.T) {
 			dncAtGoodbye <- on && err == nil
 		}
 	}
-	var handler http.Handler
-	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	defer hooks.Close()
-	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
-		Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = tw.Handler()
-	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw-crash", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
-		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _ := os.ReadFile("../scripts/bant-en.yaml")
-	script := ivr.MustParse("bant-en.yaml", src)
-	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
-		t.Fatal(err)
-	}
-
-	// The worker: a process of this host that has since died.
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	host, _ := os.Hostname()
-	worker := fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid())
-	var leadID int64
-	var attempt *store.Attempt
-	err = st.Tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if leadID, _, err = st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())}); err != nil {
-			return err
-		}
-		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio", Worker: worker, Script: script})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tw, src, leadID, attempt := orphanedTwilioAttempt(t, st, fake, "tw-crash", number)
 	wctx, gone := context.WithCancel(ctx)
 	call, err := tw.Dial(wctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID})
 	if err != nil {
@@ -274,46 +235,10 @@ func TestTwilioMachineWithoutWorker(t *testing.T) {
 	const number = "+12125550522"
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	fake := twiliotest.New(t, map[string]twiliotest.Persona{number: {Answer: "machine"}})
-	var handler http.Handler
-	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	defer hooks.Close()
-	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
-		Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = tw.Handler()
-	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw-machine", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
-		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _ := os.ReadFile("../scripts/bant-en.yaml")
-	script := ivr.MustParse("bant-en.yaml", src)
-	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
-		t.Fatal(err)
-	}
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	host, _ := os.Hostname()
-	var attempt *store.Attempt
-	err = st.Tx(ctx, func(tx pgx.Tx) error {
-		leadID, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())})
-		if err != nil {
-			return err
-		}
-		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio",
-			Worker: fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid()), Script: script})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tw, src, _, attempt := orphanedTwilioAttempt(t, st, fake, "tw-machine", number)
 	// The worker's Dial sees the machine; the worker then dies before it
 	// writes anything.
-	_, err = tw.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID, MachineDetection: "hangup"})
+	_, err := tw.Dial(ctx, dialer.DialRequest{To: number, CallerID: "+15550100", Script: src, Language: "en-US", AttemptID: attempt.ID, MachineDetection: "hangup"})
 	var de *dialer.DialError
 	if !errors.As(err, &de) || de.Disposition != dialer.Machine {
 		t.Fatalf("dial: %v", err)
@@ -346,4 +271,52 @@ func TestTwilioMachineWithoutWorker(t *testing.T) {
 	if disposition != "machine" || ambiguous {
 		t.Errorf("attempt settled as %q (ambiguous %v), want machine", disposition, ambiguous)
 	}
+}
+
+// orphanedTwilioAttempt readies a Twilio call of a bant-en campaign whose
+// attempt is owned by a process of this host that has since died: the
+// driver (webhooks served), the script, the lead and the attempt.
+func orphanedTwilioAttempt(t *testing.T, st *store.Store, fake *twiliotest.Twilio, name, number string) (*twilio.Driver, []byte, int64, *store.Attempt) {
+	t.Helper()
+	ctx := context.Background()
+	var handler http.Handler
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(hooks.Close)
+	tw, err := twilio.New(twilio.Config{AccountSID: fake.SID, AuthToken: fake.Token, PublicURL: hooks.URL, APIBaseURL: fake.URL(), Sessions: st,
+		Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = tw.Handler()
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../scripts/bant-en.yaml")
+	script := ivr.MustParse("bant-en.yaml", src)
+	if err := st.StartCampaign(ctx, c.ID, script, src); err != nil {
+		t.Fatal(err)
+	}
+	// The worker: a process of this host that has since died.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	var leadID int64
+	var attempt *store.Attempt
+	err = st.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if leadID, _, err = st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: number, TimeZone: fixture.DaytimeZone(st.Now())}); err != nil {
+			return err
+		}
+		attempt, err = st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: leadID, CampaignID: c.ID, Phone: number, Driver: "twilio",
+			Worker: fmt.Sprintf("%s/%d", host, dead.ProcessState.Pid()), Script: script})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tw, src, leadID, attempt
 }

@@ -3,13 +3,9 @@ package twilio_test
 import (
 	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +21,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/internal/twiliotest"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
@@ -41,20 +38,19 @@ type webhookRig struct {
 	phone   string
 	attempt int64
 
+	twilio *twiliotest.Twilio // its account, and how it signs webhooks
+
 	mu   sync.Mutex
 	rest []string
 }
 
-const (
-	rigSID   = "AC0123456789abcdef0123456789abcdef"
-	rigToken = "rigauthtoken0123456789"
-	rigCall  = "CA11111111111111111111111111111111"
-)
+const rigCall = "CA11111111111111111111111111111111"
 
 func newWebhookRig(t *testing.T, machineMode string, opts ...func(*twilio.Config)) *webhookRig {
 	t.Helper()
 	ctx := t.Context()
-	r := &webhookRig{t: t, st: store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()}), phone: "+12125550199", token: "tok0123456789abcdef"}
+	r := &webhookRig{t: t, st: store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()}), phone: "+12125550199", token: "tok0123456789abcdef",
+		twilio: twiliotest.New(t, nil)}
 	restAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		_ = req.ParseForm()
 		r.mu.Lock()
@@ -67,7 +63,7 @@ func newWebhookRig(t *testing.T, machineMode string, opts ...func(*twilio.Config
 	var handler http.Handler
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { handler.ServeHTTP(w, req) }))
 	t.Cleanup(hooks.Close)
-	cfg := twilio.Config{AccountSID: rigSID, AuthToken: rigToken, PublicURL: hooks.URL, APIBaseURL: restAPI.URL, Sessions: r.st}
+	cfg := twilio.Config{AccountSID: r.twilio.SID, AuthToken: r.twilio.Token, PublicURL: hooks.URL, APIBaseURL: restAPI.URL, Sessions: r.st}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -117,19 +113,13 @@ func (r *webhookRig) send(kind string, seq int, fields ...string) (int, string) 
 	if seq > 0 {
 		target += fmt.Sprintf("&seq=%d", seq)
 	}
-	form := url.Values{"AccountSid": {rigSID}, "CallSid": {rigCall}, "CallStatus": {"in-progress"}}
+	form := url.Values{"AccountSid": {r.twilio.SID}, "CallSid": {rigCall}, "CallStatus": {"in-progress"}}
 	for i := 0; i+1 < len(fields); i += 2 {
 		form.Set(fields[i], fields[i+1])
 	}
-	data := target
-	for _, k := range slices.Sorted(maps.Keys(form)) {
-		data += k + form.Get(k)
-	}
-	mac := hmac.New(sha1.New, []byte(rigToken))
-	mac.Write([]byte(data))
 	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Twilio-Signature", r.twilio.Sign(target, form))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		r.t.Fatal(err)

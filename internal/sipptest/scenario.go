@@ -139,24 +139,32 @@ func Pause(d time.Duration) string {
 // Info sends a key as SIP INFO (application/dtmf-relay) within the call and
 // waits for its 200. cseq numbers the lead's own requests: 1, 2, …
 func Info(key byte, cseq int) string {
+	return inDialog("INFO", "", cseq, "application/dtmf-relay", fmt.Sprintf("Signal=%c\nDuration=100\n\n", key)) +
+		"<recv response=\"200\" timeout=\"5000\"/>\n"
+}
+
+// inDialog is a <send> of a request of the lead's within the call: via is
+// its Via line ("" for a new transaction), contentType "" for no body.
+func inDialog(method, via string, cseq int, contentType, body string) string {
+	if via == "" {
+		via = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
+	}
+	length := "Content-Length: 0\n"
+	if contentType != "" {
+		length = "Content-Type: " + contentType + "\nContent-Length: [len]\n"
+	}
 	return fmt.Sprintf(`<send><![CDATA[
-INFO [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+%s [next_url] SIP/2.0
+%s
 From:[$callee];tag=[pid]SIPpTag01[call_number]
 To:[$caller]
 [last_Call-ID:]
-CSeq: %d INFO
+CSeq: %d %s
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal=%c
-Duration=100
-
-]]></send>
-<recv response="200" timeout="5000"/>
-`, cseq, key)
+%s
+%s]]></send>
+`, method, via, cseq, method, length, body)
 }
 
 // SDP is an offer of the lead's audio in a re-INVITE or UPDATE. Its
@@ -213,78 +221,24 @@ func (o SDP) String() string {
 // is acknowledged. cseq numbers the lead's own requests: 1, 2, … The
 // response is in the peer's Messages.
 func Offer(method string, cseq int, sdp SDP, want int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<send><![CDATA[
-%s [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From:[$callee];tag=[pid]SIPpTag01[call_number]
-To:[$caller]
-[last_Call-ID:]
-CSeq: %d %s
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-%s
-]]></send>
-<recv response="100" optional="true"/>
-<recv response="%d" timeout="5000"/>
-`, method, cseq, method, sdp, want)
+	out := inDialog(method, "", cseq, "application/sdp", sdp.String()+"\n") +
+		fmt.Sprintf("<recv response=\"100\" optional=\"true\"/>\n<recv response=\"%d\" timeout=\"5000\"/>\n", want)
 	if method == "INVITE" {
-		via := "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
+		via := ""
 		if want >= 300 {
 			via = "[last_Via:]" // the ACK of a failure is part of the INVITE's transaction
 		}
-		fmt.Fprintf(&b, `<send><![CDATA[
-ACK [next_url] SIP/2.0
-%s
-From:[$callee];tag=[pid]SIPpTag01[call_number]
-To:[$caller]
-[last_Call-ID:]
-CSeq: %d ACK
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-`, via, cseq)
+		out += inDialog("ACK", via, cseq, "", "")
 	}
-	return b.String()
+	return out
 }
 
 // InviteWithoutOffer sends a re-INVITE without SDP (RFC 3264 §8: qualdial
 // offers in its 200) and puts the answer in the ACK.
 func InviteWithoutOffer(cseq int, answer SDP) string {
-	return fmt.Sprintf(`<send><![CDATA[
-INVITE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From:[$callee];tag=[pid]SIPpTag01[call_number]
-To:[$caller]
-[last_Call-ID:]
-CSeq: %d INVITE
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-<recv response="100" optional="true"/>
-<recv response="200" timeout="5000"/>
-<send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From:[$callee];tag=[pid]SIPpTag01[call_number]
-To:[$caller]
-[last_Call-ID:]
-CSeq: %d ACK
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-%s
-]]></send>
-`, cseq, cseq, answer)
+	return inDialog("INVITE", "", cseq, "", "") +
+		"<recv response=\"100\" optional=\"true\"/>\n<recv response=\"200\" timeout=\"5000\"/>\n" +
+		inDialog("ACK", "", cseq, "application/sdp", answer.String()+"\n")
 }
 
 // StartScenario writes a scenario (from Lead) to a file and runs sipp with

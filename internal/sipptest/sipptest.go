@@ -29,6 +29,8 @@ type Peer struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	msgs string // sipp's message trace
+	port int    // SIP port
+	pid  int    // sipp's process
 }
 
 // Messages is every SIP message sipp sent and received so far, as sipp
@@ -79,54 +81,101 @@ func Start(t testing.TB, scenario string) *Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
+	// A port found free can be taken by another test before sipp binds
+	// it; then sipp exits, and it is started again on other ports.
+	for try := 1; ; try++ {
+		p, cmd := startOn(t, bin, sf, FreePort(t))
+		err := awaitBound(p, bindWait)
+		if err == nil {
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			return p
+		}
+		_ = cmd.Process.Kill()
+		if try == 3 {
+			t.Fatalf("sipp: %v\n%s", err, p.output())
+		}
+	}
+}
+
+// bindWait is how long Start waits for sipp to listen.
+const bindWait = 20 * time.Second
+
+// startOn runs sipp with the scenario on the SIP port.
+func startOn(t testing.TB, bin, scenario string, port int) (*Peer, *exec.Cmd) {
+	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+	cmd := exec.Command(bin, "-sf", scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(FreePort(t)), "-cp", strconv.Itoa(FreePort(t)),
 		"-m", "1", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"), "-timeout", "40s",
 		"-trace_msg", "-message_file", filepath.Join(dir, "messages.log"))
 	cmd.Dir = dir
-	p := &Peer{URI: "sip:lead@127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), msgs: filepath.Join(dir, "messages.log")}
+	p := &Peer{URI: "sip:lead@127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), msgs: filepath.Join(dir, "messages.log"), port: port}
 	cmd.Stdout, cmd.Stderr = p, p
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.pid = cmd.Process.Pid
 	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	awaitBound(t, port, p)
-	return p
+	return p, cmd
 }
 
 // awaitBound returns once sipp holds its SIP port (a loaded machine can
-// take seconds to start it; a request sent before would be lost). It reads
-// the kernel's socket table rather than probing the port, which could take
-// it from sipp; where there is none (not Linux), it waits a moment.
-func awaitBound(t testing.TB, port int, p *Peer) {
-	t.Helper()
+// take seconds to start it; a request sent before would be lost), or an
+// error when sipp exits first (its port was taken). It reads the kernel's
+// socket tables rather than probing the port, which could take it from
+// sipp; where there are none (not Linux), it waits a moment.
+func awaitBound(p *Peer, wait time.Duration) error {
 	if _, err := os.Stat("/proc/net/udp"); err != nil {
 		time.Sleep(300 * time.Millisecond)
-		return
+		return nil
 	}
-	local := fmt.Sprintf(":%04X ", port)
-	deadline := time.Now().Add(20 * time.Second)
+	local := fmt.Sprintf(":%04X", p.port)
+	deadline := time.Now().Add(wait)
 	for {
-		if b, err := os.ReadFile("/proc/net/udp"); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1]+" ", local) {
-					return
-				}
-			}
+		if inode := udpInode(local); inode != "" && ownsSocket(p.pid, inode) {
+			return nil
 		}
 		select {
 		case err := <-p.done:
-			t.Fatalf("sipp exited before listening: %v\n%s", err, p.output())
+			p.done <- err
+			return fmt.Errorf("sipp exited before listening on port %d: %v", p.port, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sipp did not listen on port %d within 20s\n%s", port, p.output())
+			return fmt.Errorf("sipp did not listen on port %d within %s", p.port, wait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// udpInode is the inode of the socket bound to the local address
+// (":PORT" in hex) in /proc/net/udp, or "".
+func udpInode(local string) string {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 9 && strings.HasSuffix(f[1], local) {
+			return f[9]
+		}
+	}
+	return ""
+}
+
+// ownsSocket reports whether process pid has the socket open.
+func ownsSocket(pid int, inode string) bool {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	want := "socket:[" + inode + "]"
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && l == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Wait requires sipp to finish its scenario successfully.
