@@ -79,25 +79,28 @@ func problem(t *testing.T, what string, res response, status int, field string, 
 	t.Errorf("%s: no error on field %q: %s", what, field, res.body)
 }
 
-// dialJobs counts a lead's dial jobs by state.
-func (b *bundle) dialJobs(t *testing.T, leadID int64, states ...string) int {
+// due reports whether a lead waits in the schedule to be called now: the
+// campaign's dispatcher hands it to a dial job when it next runs.
+func (b *bundle) due(t *testing.T, leadID int64) bool {
+	t.Helper()
+	var due bool
+	if err := b.st.Pool().QueryRow(context.Background(), `SELECT status IN ('queued', 'scheduled', 'retry_wait')
+		AND next_attempt_at <= $2 FROM leads WHERE id = $1`, leadID, b.st.Now()).Scan(&due); err != nil {
+		t.Fatal(err)
+	}
+	return due
+}
+
+// waitingLeads counts the leads waiting in the schedule, each with the time
+// it is due.
+func (b *bundle) waitingLeads(t *testing.T) int {
 	t.Helper()
 	var n int
-	if err := b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'dial_lead'
-		AND (args->>'lead_id')::bigint = $1 AND state::text = ANY($2)`, leadID, states).Scan(&n); err != nil {
+	if err := b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leads
+		WHERE status IN ('queued', 'scheduled', 'retry_wait') AND next_attempt_at IS NOT NULL`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// finishDialJobs marks a lead's dial jobs done, as the worker leaves them
-// after blocking it.
-func (b *bundle) finishDialJobs(t *testing.T, leadID int64) {
-	t.Helper()
-	if _, err := b.st.Pool().Exec(context.Background(), `UPDATE river_job SET state = 'completed', finalized_at = $2
-		WHERE kind = 'dial_lead' AND (args->>'lead_id')::bigint = $1`, leadID, b.st.Now()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // block marks a lead blocked, as the dialer's pre-dial checks do.
@@ -110,7 +113,6 @@ func (b *bundle) block(t *testing.T, leadID int64, reason string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.finishDialJobs(t, leadID)
 }
 
 // lead reads a lead through the store.

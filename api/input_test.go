@@ -332,8 +332,10 @@ func TestIdempotencyKey(t *testing.T) {
 	if res.status != 202 || leadID(t, res) == id {
 		t.Errorf("other API key: %d %s", res.status, res.body)
 	}
-	if n := b.dialJobs(t, id, "available", "scheduled", "running", "retryable", "pending", "completed"); n != 1 {
-		t.Errorf("%d dial jobs for the lead, want 1", n)
+	// Queued once, by the first request: the retries did not put the
+	// blocked lead back in the schedule.
+	if l := b.lead(t, id); l.Status != "blocked" || strings.Count(strings.Join(b.events(t, id), ","), "lead.status by system") != 1 {
+		t.Errorf("lead %s after retries, events %v; want blocked, queued once", l.Status, b.events(t, id))
 	}
 	var keys int
 	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM idempotency_keys`).Scan(&keys)

@@ -198,10 +198,8 @@ func TestIntake(t *testing.T) {
 	if dial := m["dial"].(map[string]any); dial["status"] == "" || dial["reason"] == "" {
 		t.Errorf("dial status %v", dial)
 	}
-	var jobs int
-	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'dial_lead'`).Scan(&jobs)
-	if jobs != 1 {
-		t.Errorf("%d dial jobs after intake, want 1", jobs)
+	if n := b.waitingLeads(t); n != 1 {
+		t.Errorf("%d leads in the schedule after intake, want 1", n)
 	}
 
 	// A form post with a form builder's field names.
@@ -227,9 +225,8 @@ func TestIntake(t *testing.T) {
 			t.Fatalf("idempotent retry %d: %d %s", i, res.status, res.body)
 		}
 	}
-	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'dial_lead'`).Scan(&jobs)
-	if jobs != 3 {
-		t.Errorf("%d dial jobs, want 3", jobs)
+	if n := b.waitingLeads(t); n != 3 {
+		t.Errorf("%d leads in the schedule, want 3", n)
 	}
 
 	// Bad input: the right status and a field-level problem.
@@ -342,10 +339,8 @@ func TestImport(t *testing.T) {
 	if strings.Join(phones, ",") != "+12125550101,+12125550102,+442079460958,+79161234567" {
 		t.Errorf("imported %v", phones)
 	}
-	var jobs int
-	b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'dial_lead'`).Scan(&jobs)
-	if jobs != 5 { // the seed lead + 4 imported
-		t.Errorf("%d dial jobs, want 5", jobs)
+	if n := b.waitingLeads(t); n != 5 { // the seed lead + 4 imported
+		t.Errorf("%d leads in the schedule, want 5", n)
 	}
 	// Windows-1251 body, and a file without a phone column.
 	raw := "\xf2\xe5\xeb\xe5\xf4\xee\xed;\xe8\xec\xff\n+79161234568;\xc8\xe2\xe0\xed\n" // "телефон;имя" / "Иван"

@@ -48,7 +48,7 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 }
 
 // RecallArgs is the periodic job that starts nurture recalls whose time
-// has come: each lead gets a new round of calls, as a new dial job.
+// has come: each lead gets a new round of calls, due at once.
 type RecallArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -64,11 +64,23 @@ type recallWorker struct {
 func (w *recallWorker) Timeout(*river.Job[RecallArgs]) time.Duration { return maintenanceTimeout }
 
 func (w *recallWorker) Work(ctx context.Context, job *river.Job[RecallArgs]) error {
-	n, err := w.q.enqueueClaimed(ctx, w.q.store.DueRecalls, func(id int64) river.JobArgs { return DialArgs{LeadID: id} })
+	n := 0
+	for {
+		var ids []int64
+		err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
+			var err error
+			ids, err = w.q.store.DueRecalls(ctx, tx, claimBatch)
+			return err
+		})
+		n += len(ids)
+		if err != nil || len(ids) < claimBatch {
+			break
+		}
+	}
 	if n > 0 {
 		w.q.cfg.Logger.Info("nurture recalls started", "leads", n)
 	}
-	return err
+	return nil
 }
 
 // claimBatch is how many rows one transaction of enqueueClaimed takes.
@@ -160,13 +172,51 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 		if _, err := q.reconcile(ctx, &a, lead, c); err != nil {
 			return err
 		}
-		// Make sure the lead has a dial job for its retry (a no-op when its
-		// job still exists).
-		if _, err := q.client.Insert(ctx, DialArgs{LeadID: lead.ID}, nil); err != nil {
+	}
+	return q.giveBackStranded(ctx)
+}
+
+// giveBackStranded returns to the schedule the leads handed to a dial job
+// that will never call them: the job ended, or the process running it is
+// gone, before it started the call. No call was made (a dial job starts its
+// call only while the lead is still its own), so none is made twice.
+func (q *Queue) giveBackStranded(ctx context.Context) error {
+	stranded, err := store.StrandedDispatches(ctx, q.store.Pool())
+	if err != nil {
+		return err
+	}
+	cutoff := q.store.Now().Add(-staleAfter)
+	for _, d := range stranded {
+		var why string
+		switch d.JobState {
+		case "", "completed", "cancelled", "discarded":
+			why = "its dial job ended without calling"
+		case "running":
+			if len(d.AttemptedBy) > 0 && processGone(clientWorker(d.AttemptedBy[len(d.AttemptedBy)-1]), q.host) {
+				why = "the process of its dial job stopped before calling"
+			}
+		}
+		if why == "" && d.Since.Before(cutoff) {
+			why = "its dial job did not call for too long"
+		}
+		if why == "" {
+			continue
+		}
+		err := q.store.GiveBack(ctx, d.LeadID, d.JobID, "reconciler:"+q.cfg.Worker, StatusQueued, why+"; queued again", nil)
+		if err != nil && !errors.Is(err, store.ErrDispatchRevoked) {
 			return err
+		}
+		if err == nil {
+			q.cfg.Logger.Warn("lead given back to the schedule", "lead_id", d.LeadID, "job_id", d.JobID, "reason", why)
 		}
 	}
 	return nil
+}
+
+// clientWorker is the worker name (host/pid) of a River client id.
+func clientWorker(clientID string) string {
+	w, _, _ := strings.Cut(clientID, "#")
+	return w
 }
 
 // ProcessGone reports whether a worker name ("host/pid", as attempts and

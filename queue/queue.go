@@ -1,9 +1,13 @@
-// Package queue runs campaign dialing on River: one dial job per lead,
-// pre-dial checks (DNC, consent, calling window, attempt caps, campaign
-// state), pacing shared by every process, the call itself through a
-// dialer.Driver, the result in one transaction, and retries by snoozing the
-// job. Periodic jobs watch the sales SLA and reconcile attempts left open by
-// a crashed process.
+// Package queue runs campaign dialing. The leads table is the schedule:
+// a lead waiting to be called has its due time (next_attempt_at). One
+// dispatcher per driver, across every process, hands the due leads of its
+// active campaigns to dial jobs on River — fresh leads first, campaigns in
+// turn, as many as their concurrency, the trunk's channels and their pace
+// allow — after the pre-dial checks (DNC, consent, calling window, attempt
+// caps). A dial job places one call through a dialer.Driver and writes the
+// result, with the lead's next due time, in one transaction; a call that
+// ends wakes the dispatcher. Periodic jobs watch the sales SLA, start
+// nurture recalls and reconcile what a crashed process left behind.
 package queue
 
 import (
@@ -16,12 +20,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
@@ -29,40 +33,41 @@ import (
 )
 
 // The River queues: one per kind of work, so that none waits behind
-// another — a hanging CRM endpoint never delays the SLA watcher.
+// another — a hanging CRM endpoint never delays the SLA watcher, and a
+// process works only the dial queues of the drivers it has (DialQueue).
 const (
-	// QueueDial holds dial jobs.
-	QueueDial = "dial"
 	// QueueWebhooks holds CRM webhook deliveries.
 	QueueWebhooks = "webhooks"
 	// Maintenance jobs (SLA watcher, reconciler, recalls, webhook
 	// dispatch) run on River's default queue.
 )
 
-// DialArgs is the job that calls one lead, as often as the campaign's retry
-// policy allows: retries snooze the same job.
+// DialArgs is the job that calls one lead once: the dispatcher inserts it
+// when the lead is due and a slot is free, and records its id on the lead;
+// only that job may call the lead.
 type DialArgs struct {
-	LeadID int64 `json:"lead_id" river:"unique"`
+	LeadID int64 `json:"lead_id"`
 }
 
 // Kind implements river.JobArgs.
 func (DialArgs) Kind() string { return "dial_lead" }
 
-// InsertOpts: one live dial job per lead; infrastructure errors retry.
-func (DialArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueDial, MaxAttempts: 20, UniqueOpts: river.UniqueOpts{
-		ByArgs:  true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
-	}}
-}
+// InsertOpts: infrastructure errors (the database away) retry; the queue is
+// the campaign driver's, set by the dispatcher.
+func (DialArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 20} }
 
 // Config configures the dialing queue.
 type Config struct {
 	// Drivers places calls, by campaign driver name ("sip", "twilio").
 	Drivers map[string]dialer.Driver
-	// MaxCalls is how many calls this process places at once (its share of
-	// the trunk's channels); default 100.
+	// MaxCalls is how many calls this process places at once; default 100.
 	MaxCalls int
+	// TrunkChannels caps the calls in progress through a driver's trunk or
+	// account across every process and campaign, e.g. {"sip": 30}: a SIP
+	// trunk's channels. Missing or 0: only each campaign's concurrency
+	// limits. The dispatcher of the process that holds the driver's
+	// dispatch lock applies its own value: give every process the same.
+	TrunkChannels map[string]int
 	// DriverCPS caps calls per second per driver account across all
 	// campaigns and processes, e.g. {"twilio": 1} (Twilio's default limit).
 	DriverCPS map[string]float64
@@ -77,9 +82,11 @@ type Config struct {
 	// written again when the database refused it (doubling, about two
 	// minutes in all by default); default 1s.
 	WriteRetry time.Duration
-	// PaceWait is how long a dial waits in-process for a concurrency or
-	// pacing slot before snoozing; default 10s.
-	PaceWait time.Duration
+	// DispatchIdle is the longest a dispatcher sleeps without a wake-up
+	// before it looks at its active campaigns again (a safety net for a
+	// lost notification or a clock that jumped: one query per active
+	// campaign); default 30s.
+	DispatchIdle time.Duration
 	// FetchCooldown is River's minimum gap between fetches; default 20ms
 	// (speed to lead).
 	FetchCooldown time.Duration
@@ -127,8 +134,8 @@ func (c *Config) withDefaults() Config {
 	if out.WriteRetry == 0 {
 		out.WriteRetry = time.Second
 	}
-	if out.PaceWait == 0 {
-		out.PaceWait = 10 * time.Second
+	if out.DispatchIdle == 0 {
+		out.DispatchIdle = 30 * time.Second
 	}
 	if out.FetchCooldown == 0 {
 		out.FetchCooldown = 20 * time.Millisecond
@@ -171,8 +178,13 @@ func (c *Config) validate() error {
 	if c.DTMF != "" && !slices.Contains(dialer.DTMFModes, c.DTMF) {
 		return fmt.Errorf("queue: DTMF %q: use %s", c.DTMF, strings.Join(dialer.DTMFModes, ", "))
 	}
-	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.PaceWait < 0 || c.WriteRetry < 0 {
+	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.DispatchIdle < 0 || c.WriteRetry < 0 {
 		return errors.New("queue: limits must not be negative")
+	}
+	for d, n := range c.TrunkChannels {
+		if n < 0 {
+			return fmt.Errorf("queue: trunk channels of %s: %d: must not be negative", d, n)
+		}
 	}
 	return c.validateWebhooks()
 }
@@ -187,6 +199,9 @@ type Queue struct {
 
 	mu      sync.Mutex
 	engines map[engineKey]*ivr.Engine // pinned scripts, parsed once
+
+	stopDispatch context.CancelFunc // ends this process's dispatchers
+	dispatchers  sync.WaitGroup
 }
 
 // New builds the River client and its workers; Start begins working. A
@@ -217,12 +232,17 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, newWebhookWorker(q)); err != nil {
 		return nil, err
 	}
+	queues := map[string]river.QueueConfig{
+		QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
+		river.QueueDefault: {MaxWorkers: 4},
+	}
+	for name := range cfg.Drivers {
+		queues[DialQueue(name)] = river.QueueConfig{MaxWorkers: cfg.MaxCalls}
+	}
+	clientID := fmt.Sprintf("%s#%d", cfg.Worker, clientSeq.Add(1))
 	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
-		Queues: map[string]river.QueueConfig{
-			QueueDial:          {MaxWorkers: cfg.MaxCalls},
-			QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
-			river.QueueDefault: {MaxWorkers: 4},
-		},
+		ID:                   clientID[max(0, len(clientID)-100):],
+		Queues:               queues,
 		Workers:              workers,
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    time.Second,
@@ -248,8 +268,13 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
+// clientSeq tells apart the River clients of one process (tests run
+// several).
+var clientSeq atomic.Int64
+
 // Start settles attempts left open by a dead predecessor on this host, then
-// begins fetching and working jobs.
+// begins fetching and working jobs, and contends for the dispatch of each
+// of its drivers.
 func (q *Queue) Start(ctx context.Context) error {
 	if len(q.cfg.Drivers) == 0 {
 		return errors.New("queue: no drivers to call with: configure SIP or Twilio")
@@ -257,42 +282,65 @@ func (q *Queue) Start(ctx context.Context) error {
 	if err := q.reconcileAbandoned(ctx); err != nil {
 		return fmt.Errorf("reconcile interrupted calls: %w", err)
 	}
-	return q.client.Start(ctx)
+	if err := q.client.Start(ctx); err != nil {
+		return err
+	}
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.stopDispatch = cancel
+	for name := range q.cfg.Drivers {
+		q.dispatchers.Go(func() { q.lead(dctx, name) })
+	}
+	return nil
 }
 
-// Stop stops taking jobs and lets calls in progress finish, up to the soft
-// stop timeout; then their contexts are cancelled (calls hang up politely).
-func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+// haltDispatch ends this process's dispatchers (another process takes
+// over) and waits for them.
+func (q *Queue) haltDispatch() {
+	if q.stopDispatch != nil {
+		q.stopDispatch()
+	}
+	q.dispatchers.Wait()
+}
+
+// Stop stops handing out and taking jobs and lets calls in progress finish,
+// up to the soft stop timeout; then their contexts are cancelled (calls
+// hang up politely).
+func (q *Queue) Stop(ctx context.Context) error {
+	q.haltDispatch()
+	return q.client.Stop(ctx)
+}
 
 // StopAndCancel hangs up calls in progress at once (BYE) and stops.
-func (q *Queue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
+func (q *Queue) StopAndCancel(ctx context.Context) error {
+	q.haltDispatch()
+	return q.client.StopAndCancel(ctx)
+}
 
 // Client exposes the River client (for River UI and tests).
 func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
 
-// EnqueueTx schedules a lead's dial job in the caller's transaction: in the
-// same transaction that inserts the lead, so a lead is never without its
-// job. No ScheduledAt is set, so River starts it at once; the worker itself
-// snoozes it to the next legal moment if needed.
+// EnqueueTx puts a new lead in the schedule, due now, in the caller's
+// transaction (the one that inserts it): when it commits, the campaign's
+// dispatcher is woken and dials it at once if the campaign is active and
+// has a free slot. The pre-dial checks run then.
 func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
-	if _, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: leadID}, nil); err != nil {
-		return fmt.Errorf("enqueue dial of lead %d: %w", leadID, err)
+	why := "waiting for a dialer"
+	if status, err := store.LeadCampaignStatus(ctx, tx, leadID); err != nil {
+		return err
+	} else if status != "active" {
+		why = "campaign " + status
 	}
-	return q.store.SetLeadStatus(ctx, tx, leadID, "system", StatusQueued, "waiting for a dialer", nil)
+	return q.store.SetLeadStatus(ctx, tx, leadID, "system", StatusQueued, why, nil)
 }
 
-// EnqueueManyTx schedules dial jobs for many new leads in the caller's
-// transaction (an import), with River's COPY-based bulk insert.
+// EnqueueManyTx wakes the dispatchers of leads put back in the schedule in
+// the caller's transaction (re-checked blocked leads).
 func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error {
-	const batch = 50000
-	for start := 0; start < len(leadIDs); start += batch {
-		params := make([]river.InsertManyParams, 0, min(batch, len(leadIDs)-start))
-		for _, id := range leadIDs[start:min(start+batch, len(leadIDs))] {
-			params = append(params, river.InsertManyParams{Args: DialArgs{LeadID: id}})
-		}
-		if _, err := q.client.InsertManyFastTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("enqueue %d dial jobs: %w", len(params), err)
-		}
-	}
-	return nil
+	return store.WakeLeads(ctx, tx, leadIDs)
+}
+
+// WakeTx wakes a campaign's dispatcher when the caller's transaction
+// commits (an import added due leads).
+func (q *Queue) WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error {
+	return store.Wake(ctx, tx, campaignID)
 }

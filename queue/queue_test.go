@@ -52,7 +52,7 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	}
 	t.Cleanup(func() { drv.Close() })
 
-	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, PaceWait: 2 * time.Second,
+	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, DispatchIdle: 2 * time.Second,
 		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond, WriteRetry: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

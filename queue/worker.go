@@ -16,7 +16,7 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// dialWorker calls one lead per job run.
+// dialWorker calls the lead it was handed, once.
 type dialWorker struct {
 	river.WorkerDefaults[DialArgs]
 	q *Queue
@@ -31,17 +31,14 @@ type engineKey struct {
 // plus ringing and pacing, and stays below River's stuck-job rescue (2 h).
 func (w *dialWorker) Timeout(*river.Job[DialArgs]) time.Duration { return 75 * time.Minute }
 
-// NextRetry backs off infrastructure errors (database down, no driver).
+// NextRetry backs off infrastructure errors (the database away).
 func (w *dialWorker) NextRetry(job *river.Job[DialArgs]) time.Time {
 	return time.Now().Add(time.Duration(min(job.Attempt, 10)) * 30 * time.Second)
 }
 
-// snooze waits until t (River's scheduler picks it up within 5 s).
-func snooze(now, t time.Time) error { return river.JobSnooze(max(t.Sub(now), time.Second)) }
-
-// Work runs the pre-dial checks, places the call when allowed and records
-// the outcome. Waits (window, pacing, retries) snooze the job; they do not
-// count as River attempts.
+// Work places the call of a lead the dispatcher handed to this job, and
+// records the outcome with the lead's next due time (or its end). A job
+// whose lead is no longer its to call does nothing.
 func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	q := w.q
 	db := q.store.Pool()
@@ -53,127 +50,95 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	if err != nil {
 		return err
 	}
+	if lead.Status != StatusDialing || lead.DialJob != job.ID {
+		return nil // given back to the schedule meanwhile, or settled
+	}
 	camp, err := q.store.Campaign(ctx, lead.CampaignID)
 	if err != nil {
 		return err
 	}
 	log = log.With("campaign_id", camp.ID, "phone", dialer.MaskPhone(lead.Phone))
-	now := q.store.Now()
 	actor := q.actor()
 
-	// An attempt left open by a crashed process is settled, never redialled now.
+	// This job started a call and its process stopped (River ran it again):
+	// the attempt is settled from what was heard, never redialled now.
 	if a, err := store.OpenAttempt(ctx, db, lead.ID); err == nil {
 		// A Twilio call runs on in the webhooks: settle it once it ended.
 		if live, err := store.TwilioCallLive(ctx, db, a.ID); err != nil {
 			return err
-		} else if live && a.StartedAt.After(now.Add(-staleAfter)) {
+		} else if live && a.StartedAt.After(q.store.Now().Add(-staleAfter)) {
 			return river.JobSnooze(30 * time.Second)
 		}
-		next, err := q.reconcile(ctx, a, lead, camp)
-		if err != nil || next == nil {
-			return err
-		}
-		return snooze(now, *next)
+		_, err := q.reconcile(ctx, a, lead, camp)
+		return err
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	switch lead.Status {
-	case StatusCompleted, StatusOptedOut, StatusUnreachable, StatusRejected, StatusInvalidNumber, StatusBlocked, StatusFailed:
-		return nil // nothing more to do for this lead (a recall starts a new job)
-	}
-	if lead.NextAttemptAt != nil && lead.NextAttemptAt.After(now) {
-		return snooze(now, *lead.NextAttemptAt)
-	}
-	switch camp.Status {
-	case "draft", "paused":
-		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "campaign "+camp.Status, nil)
-		return river.JobSnooze(30 * time.Second)
-	case "finished":
-		return q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "campaign finished before this lead was called", nil)
-	}
-
-	check, err := q.preDial(ctx, lead, camp, now)
-	if err != nil {
+	giveBack := func(status, why string, next *time.Time) error {
+		err := q.store.GiveBack(ctx, lead.ID, job.ID, actor, status, why, next)
+		if errors.Is(err, store.ErrDispatchRevoked) {
+			return nil
+		}
 		return err
 	}
-	if check.block != "" {
-		log.Info("lead blocked", "reason", check.block)
-		return q.store.Tx(ctx, func(tx pgx.Tx) error {
-			if err := q.store.SetLeadStatus(ctx, tx, lead.ID, actor, StatusBlocked, check.block, nil); err != nil {
-				return err
-			}
-			return q.store.AddEvent(ctx, tx, lead.ID, actor, "lead.blocked", map[string]any{"reason": check.block})
-		})
+	if camp.Status != "active" {
+		return giveBack(StatusQueued, "campaign "+camp.Status, nil)
 	}
-	if check.waitUntil.After(now) {
-		return q.schedule(ctx, lead.ID, check.waitUntil, check.reason)
-	}
-
 	eng, script, err := q.engine(camp)
 	if err != nil {
-		return river.JobCancel(err) // the pinned script no longer parses: nothing a retry fixes
+		// The pinned script no longer parses: nothing a retry fixes.
+		log.Error("cannot dial: the campaign's script", "error", err)
+		return giveBack(StatusFailed, err.Error(), nil)
 	}
 	drv := q.cfg.Drivers[camp.Driver]
 	if drv == nil {
-		// Another process may run it; the lead says why it waits meanwhile.
-		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued,
-			fmt.Sprintf("waiting for a dialer that runs the campaign's %s driver", camp.Driver), nil)
 		return fmt.Errorf("campaign %d uses driver %q, which this process does not run", camp.ID, camp.Driver)
 	}
+	zones, _ := q.zones(lead)
 	if p, ok := drv.(dialer.Preflight); ok {
 		if err := p.CanDial(lead.Phone); err != nil {
 			// A configuration problem of this process, not of the lead: no
-			// attempt is spent; the job retries with backoff.
-			_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "cannot dial: "+err.Error(), nil)
+			// attempt is spent; the lead waits a minute and is handed out again.
 			log.Warn("cannot dial: fix the dialer's configuration", "error", err)
-			return err
+			next := q.store.Now().Add(time.Minute)
+			return giveBack(StatusQueued, "cannot dial: "+err.Error(), &next)
 		}
 	}
 
-	// Take a call slot: this process's, then the campaign's (concurrency and
-	// calls per second, shared by every process through the database).
+	// This process's call slots.
 	select {
 	case q.calls <- struct{}{}:
-	case <-time.After(q.cfg.PaceWait):
-		return river.JobSnooze(time.Second)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-q.calls }()
-	attempt, wait, err := q.startAttempt(ctx, lead, camp, script)
+	var attempt *store.Attempt
+	err = q.store.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone,
+			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h, DialJob: job.ID})
+		return err
+	})
 	var capped *store.CappedError
-	if errors.As(err, &capped) {
+	switch {
+	case errors.As(err, &capped):
 		// Another campaign took the number's last call meanwhile.
 		until := capped.Until
-		if open, ok := (Window{Days: camp.WindowDays, Start: camp.WindowStart, End: camp.WindowEnd}).NextOpen(until, check.zones); ok {
+		if open, ok := (Window{Days: camp.WindowDays, Start: camp.WindowStart, End: camp.WindowEnd}).NextOpen(until, zones); ok {
 			until = open
 		}
-		return q.schedule(ctx, lead.ID, until, capped.Error())
-	}
-	if err != nil {
+		return giveBack(StatusScheduled, capped.Error(), &until)
+	case errors.Is(err, store.ErrDispatchRevoked):
+		return nil
+	case err != nil:
 		return err
 	}
-	if attempt == nil {
-		_ = q.store.SetLeadStatus(ctx, db, lead.ID, actor, StatusQueued, "waiting for a free line (campaign concurrency or pace)", nil)
-		return river.JobSnooze(wait)
-	}
-	if wait > 0 {
-		sleep(ctx, wait)
-	}
 	q.sendGate(ctx, camp, attempt)
-	return q.dial(ctx, log, drv, eng, script, lead, camp, check.zones, attempt)
+	return q.dial(ctx, log, drv, eng, script, lead, camp, zones, attempt)
 }
 
 // actor names this process in events.
 func (q *Queue) actor() string { return "worker:" + q.cfg.Worker }
-
-// schedule records that a lead waits until t, and why, and snoozes its job.
-func (q *Queue) schedule(ctx context.Context, leadID int64, t time.Time, why string) error {
-	if err := q.store.SetLeadStatus(ctx, q.store.Pool(), leadID, q.actor(), StatusScheduled, why, &t); err != nil {
-		return err
-	}
-	return snooze(q.store.Now(), t)
-}
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
@@ -287,67 +252,6 @@ func zoneNames(zones []*time.Location) string {
 	return fmt.Sprintf("all %d of the number's time zones", len(zones))
 }
 
-// startAttempt takes the campaign's concurrency and pacing slots and writes
-// the attempt row, atomically under a per-campaign lock shared by every
-// process (and, inside it, the number's lock for the 24-hour cap across
-// campaigns). It returns the attempt and how long to wait for its pacing
-// slot, or no attempt and how long to snooze when the campaign is full, or a
-// *store.CappedError.
-func (q *Queue) startAttempt(ctx context.Context, lead *store.Lead, c *store.Campaign, script *ivr.Script) (*store.Attempt, time.Duration, error) {
-	deadline := time.Now().Add(q.cfg.PaceWait)
-	for {
-		var attempt *store.Attempt
-		var wait time.Duration
-		full := false
-		err := q.store.Tx(ctx, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7114, $1::int)`, c.ID); err != nil {
-				return err
-			}
-			open, err := store.CountOpenAttempts(ctx, tx, c.ID)
-			if err != nil {
-				return err
-			}
-			if open >= c.MaxConcurrent {
-				full = true
-				return nil
-			}
-			if wait, err = q.store.TakePaceSlot(ctx, tx, c.ID, c.CallsPerSecond); err != nil {
-				return err
-			}
-			if cps := q.cfg.DriverCPS[c.Driver]; cps > 0 {
-				account, err := q.store.TakeDriverSlot(ctx, tx, c.Driver, cps)
-				if err != nil {
-					return err
-				}
-				wait = max(wait, account)
-			}
-			if wait > q.cfg.PaceWait {
-				full = true
-				return errRollback
-			}
-			attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: c.ID, Phone: lead.Phone,
-				Driver: c.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h})
-			return err
-		})
-		if errors.Is(err, errRollback) {
-			err = nil
-		}
-		if err != nil || !full {
-			return attempt, wait, err
-		}
-		if time.Now().After(deadline) {
-			return nil, time.Second, nil
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-	}
-}
-
-var errRollback = errors.New("rollback")
-
 // saveTimeout bounds one write of a call's progress; finishTries bounds how
 // often a finished call's result is written when the database refuses it
 // (waits from Config.WriteRetry, doubling to 16 times it: about two minutes
@@ -427,10 +331,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	if werr != nil {
 		return fmt.Errorf("record attempt %d: %w", a.ID, werr)
 	}
-	if res.Status == StatusRetryWait && res.Next != nil {
-		return snooze(q.store.Now(), *res.Next)
-	}
-	return nil // done; a nurture recall starts a new job when its time comes
+	return nil // the lead's row says what comes next, and when
 }
 
 // optOut puts the lead's number on the do-not-call list.

@@ -66,6 +66,10 @@ type AttemptParams struct {
 	// NumberCap is the most attempts to Phone in 24 hours across all
 	// campaigns; 0 means no cap.
 	NumberCap int
+	// DialJob, when set, is the dial job the lead was handed to: the
+	// attempt starts only if the lead is still that job's to call
+	// (ErrDispatchRevoked otherwise).
+	DialJob int64
 }
 
 // CappedError says that a number had its share of calls in the last 24
@@ -103,13 +107,17 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 		}
 	}
 	a := Attempt{LeadID: p.LeadID, CampaignID: p.CampaignID, State: "dialing", Worker: p.Worker}
+	// After its first call a lead is retry work, not a fresh lead.
 	err := tx.QueryRow(ctx, `WITH bumped AS (
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
-				status_reason = NULL, next_attempt_at = NULL, updated_at = $7
-			WHERE id = $1 RETURNING attempt_count)
+				status_reason = NULL, next_attempt_at = NULL, priority = 1, updated_at = $7
+			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at)
 		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7 FROM bumped RETURNING id, attempt_no, started_at`,
-		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now).Scan(&a.ID, &a.No, &a.StartedAt)
+		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob).Scan(&a.ID, &a.No, &a.StartedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("start attempt for lead %d: %w", p.LeadID, ErrDispatchRevoked)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "call_attempts_one_open" {
 		return nil, ErrAttemptOpen
@@ -274,37 +282,45 @@ func (s *Store) MarkSLABreaches(ctx context.Context, db DB) ([]int64, error) {
 
 // DueRecalls starts a new round of calls for up to limit nurture leads of
 // active campaigns whose recall time has come (a class's recall_after, or a
-// recycle's recall_at): each becomes queued, with its attempts counted
-// afresh, and gets a lead.recalled event. It returns their ids, for the
-// caller to schedule their calls in the same transaction.
+// recycle's recall_at): each becomes queued and due now, with its attempts
+// counted afresh, and gets a lead.recalled event; their campaigns'
+// dispatchers are woken. It returns their ids.
 func (s *Store) DueRecalls(ctx context.Context, tx pgx.Tx, limit int) ([]int64, error) {
 	now := s.now()
 	rows, err := tx.Query(ctx, `WITH due AS (
 			SELECT l.id, l.status, l.class, l.recall_at FROM leads l JOIN campaigns c ON c.id = l.campaign_id
 			WHERE l.recall_at <= $1 AND l.status = 'completed' AND l.route = 'nurture' AND c.status = 'active'
 			ORDER BY l.recall_at, l.id FOR UPDATE OF l SKIP LOCKED LIMIT $2)
-		UPDATE leads l SET status = 'queued', status_reason = 'nurture recall: a new round of calls', next_attempt_at = NULL,
+		UPDATE leads l SET status = 'queued', status_reason = 'nurture recall: a new round of calls', next_attempt_at = $1,
 			recall_at = NULL, round_base = l.attempt_count, updated_at = $1
-		FROM due WHERE l.id = due.id RETURNING l.id, coalesce(due.class, ''), due.recall_at`, now, limit)
+		FROM due WHERE l.id = due.id RETURNING l.id, coalesce(due.class, ''), due.recall_at, l.campaign_id`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due recalls: %w", err)
 	}
 	type due struct {
-		id    int64
-		class string
-		at    time.Time
+		id       int64
+		class    string
+		at       time.Time
+		campaign int64
 	}
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
 		var d due
-		err := row.Scan(&d.id, &d.class, &d.at)
+		err := row.Scan(&d.id, &d.class, &d.at, &d.campaign)
 		return d, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("due recalls: %w", err)
 	}
 	ids := make([]int64, len(ds))
+	woken := map[int64]bool{}
 	for i, d := range ds {
 		ids[i] = d.id
+		if !woken[d.campaign] {
+			woken[d.campaign] = true
+			if err := Wake(ctx, tx, d.campaign); err != nil {
+				return nil, err
+			}
+		}
 		if err := s.AddEvent(ctx, tx, d.id, "system", "lead.recalled",
 			map[string]any{"class": d.class, "recall_at": d.at.UTC(), "from": "completed", "to": "queued"}); err != nil {
 			return nil, err
@@ -326,36 +342,6 @@ func AttemptStartsSince(ctx context.Context, db DB, phone string, since time.Tim
 
 // perSecond is the gap between calls at a rate.
 func perSecond(rate float64) time.Duration { return time.Duration(float64(time.Second) / rate) }
-
-// TakePaceSlot reserves the campaign's next dialing slot — slots are
-// 1/callsPerSecond apart, for every process — and returns how long to wait
-// for it. Rolling back the transaction gives the slot back. The slot spreads
-// dialers out; PassSendGate is what guarantees the spacing.
-func (s *Store) TakePaceSlot(ctx context.Context, db DB, campaignID int64, callsPerSecond float64) (time.Duration, error) {
-	now := s.now()
-	var slot time.Time
-	err := db.QueryRow(ctx, `UPDATE campaigns SET pace_next_at = greatest(pace_next_at, $3) + $2::interval
-		WHERE id = $1 RETURNING pace_next_at - $2::interval`, campaignID, perSecond(callsPerSecond), now).Scan(&slot)
-	if err != nil {
-		return 0, fmt.Errorf("pace campaign %d: %w", campaignID, err)
-	}
-	return max(slot.Sub(now), 0), nil
-}
-
-// TakeDriverSlot reserves the next dialing slot of a driver's account —
-// slots 1/callsPerSecond apart across all campaigns and processes — and
-// returns how long to wait for it. Rolling back gives it back.
-func (s *Store) TakeDriverSlot(ctx context.Context, db DB, driver string, callsPerSecond float64) (time.Duration, error) {
-	now := s.now()
-	var slot time.Time
-	err := db.QueryRow(ctx, `INSERT INTO driver_pacing AS p (driver, next_at) VALUES ($1, $3::timestamptz + $2::interval)
-		ON CONFLICT (driver) DO UPDATE SET next_at = greatest(p.next_at, $3) + $2::interval
-		RETURNING next_at - $2::interval`, driver, perSecond(callsPerSecond), now).Scan(&slot)
-	if err != nil {
-		return 0, fmt.Errorf("pace driver %s: %w", driver, err)
-	}
-	return max(slot.Sub(now), 0), nil
-}
 
 // SendGate is the pacing an INVITE must respect as it goes out.
 type SendGate struct {

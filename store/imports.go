@@ -291,9 +291,9 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 	err := tx.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone,
 				region, postal_code, source, external_id, import_id, attributes, consent_source, consent_text, consent_version, consent_at,
-				consent_ip, consent_page, status, status_reason, created_at, updated_at)
+				consent_ip, consent_page, status, status_reason, next_attempt_at, created_at, updated_at)
 			SELECT $1, phone, first_name, last_name, email, company, time_zone, region, postal_code, 'import', external_id, $2, attributes,
-				consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3
+				consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3, $3
 			FROM import_stage ORDER BY row_number
 			ON CONFLICT DO NOTHING RETURNING id, phone),
 		lost AS (

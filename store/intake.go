@@ -69,10 +69,10 @@ func (s *Store) AddConsent(ctx context.Context, db DB, leadID int64, c Consent, 
 
 // RequeueBlocked puts a campaign's blocked leads (all of them, or those of
 // ids) back in the queue, in db: status queued, reason "re-checked", and a
-// lead.rechecked event by actor saying why. It returns their ids; the
-// caller enqueues their dial jobs in the same transaction, and the
-// dialer's pre-dial checks decide again (a lead still on the DNC list is
-// blocked again).
+// lead.rechecked event by actor saying why. They are due at once; it
+// returns their ids, and the caller wakes the dispatcher in the same
+// transaction, whose pre-dial checks decide again (a lead still on the DNC
+// list is blocked again).
 func (s *Store) RequeueBlocked(ctx context.Context, db DB, campaignID int64, ids []int64, actor, why string) ([]int64, error) {
 	now := s.now()
 	data, err := jsonObject(map[string]any{"from": "blocked", "to": "queued", "why": why})
@@ -82,7 +82,7 @@ func (s *Store) RequeueBlocked(ctx context.Context, db DB, campaignID int64, ids
 	rows, err := db.Query(ctx, `WITH old AS (
 			SELECT id, coalesce(status_reason, '') AS reason FROM leads
 			WHERE campaign_id = $1 AND status = 'blocked' AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[])) ORDER BY id FOR UPDATE),
-		r AS (UPDATE leads l SET status = 'queued', status_reason = 're-checked', next_attempt_at = NULL, updated_at = $3
+		r AS (UPDATE leads l SET status = 'queued', status_reason = 're-checked', next_attempt_at = $3, updated_at = $3
 			FROM old WHERE l.id = old.id RETURNING l.id, old.reason),
 		e AS (INSERT INTO lead_events (lead_id, actor, kind, data, at)
 			SELECT r.id, $4, 'lead.rechecked', $5::jsonb || jsonb_build_object('reason', r.reason), $3 FROM r RETURNING id, kind),

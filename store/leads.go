@@ -75,6 +75,11 @@ type Lead struct {
 	SalesStage    string
 	SLADueAt      *time.Time
 	CreatedAt     time.Time
+	// DialJob is the dial job a dialing lead was handed to (0: none).
+	DialJob int64
+	// Priority 0 is a fresh lead (a web form, the API): dialled before list
+	// and retry work (1).
+	Priority int
 }
 
 // Fields returns the lead's fields for script placeholders.
@@ -114,15 +119,21 @@ func (s *Store) InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, 
 	if source == "" {
 		source = "api"
 	}
+	// A lead that was just asked for (a web form, the API, a rep) is dialled
+	// before list and retry work.
+	priority := 0
+	if source == "import" || source == "recall" {
+		priority = 1
+	}
 	err = db.QueryRow(ctx, `INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone, region,
 		postal_code, source, external_id, attributes, consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page,
-		created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+		created_at, updated_at, priority)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20)
 		ON CONFLICT DO NOTHING RETURNING id`,
 		p.CampaignID, p.Phone, nullString(p.FirstName), nullString(p.LastName), nullString(p.Email), nullString(p.Company),
 		nullString(p.TimeZone), nullString(p.Region), nullString(p.PostalCode), source, nullString(p.ExternalID), attrs,
 		nullString(p.Consent.Source), nullString(p.Consent.Text), nullString(p.Consent.Version), consentAt, consentIP,
-		nullString(p.Consent.Page), s.now()).Scan(&id)
+		nullString(p.Consent.Page), s.now(), priority).Scan(&id)
 	if err == nil {
 		actor := p.Actor
 		if actor == "" {
@@ -152,14 +163,14 @@ const leadColumns = `l.id, l.campaign_id, l.phone, coalesce(l.first_name, ''), c
 	coalesce(l.company, ''), coalesce(l.time_zone, ''), coalesce(l.region, ''), coalesce(l.postal_code, ''), c.default_country, l.source,
 	l.attributes, l.has_consent, l.status, coalesce(l.status_reason, ''), l.next_attempt_at,
 	l.attempt_count, l.attempt_count - l.round_base, l.recall_at, coalesce(l.assigned_to, 0), coalesce(l.outcome, ''), coalesce(l.class, ''),
-	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at`
+	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at, coalesce(l.dial_job, 0), l.priority`
 
 func scanLead(row pgx.Row) (*Lead, error) {
 	var l Lead
 	var attrs []byte
 	err := row.Scan(&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
 		&l.PostalCode, &l.Country, &l.Source, &attrs, &l.HasConsent, &l.Status, &l.StatusReason, &l.NextAttemptAt, &l.AttemptCount,
-		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt)
+		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -192,16 +203,32 @@ func collectLeads(rows pgx.Rows) ([]*Lead, error) {
 // SetLeadStatus records why a lead is (not yet) being called and when it
 // will be. A change of status or reason is a lead.status event by actor; the
 // same status set again (a paused campaign's lead checked once more) is not.
+// A lead put in the schedule (queued, scheduled, retry_wait) without a time
+// is due now. A lead that leaves dialing frees its call slot, and a lead due
+// now wakes its campaign's dispatcher.
 func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, actor, status, reason string, next *time.Time) error {
 	var from, fromReason string
+	var campaignID int64
+	now := s.now()
+	waiting := status == "queued" || status == "scheduled" || status == "retry_wait"
+	if waiting && next == nil {
+		next = &now
+	}
 	err := db.QueryRow(ctx, `WITH old AS (SELECT status, coalesce(status_reason, '') AS reason FROM leads WHERE id = $1 FOR UPDATE)
-		UPDATE leads l SET status = $2, status_reason = $3, next_attempt_at = $4, updated_at = $5 FROM old WHERE l.id = $1
-		RETURNING old.status, old.reason`, id, status, nullString(reason), next, s.now()).Scan(&from, &fromReason)
+		UPDATE leads l SET status = $2, status_reason = $3, next_attempt_at = $4, updated_at = $5,
+			dial_job = CASE WHEN $2 = 'dialing' THEN l.dial_job END
+		FROM old WHERE l.id = $1
+		RETURNING old.status, old.reason, l.campaign_id`, id, status, nullString(reason), next, now).Scan(&from, &fromReason, &campaignID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("lead %d status %s: %w", id, status, err)
+	}
+	if (from == "dialing" && status != "dialing") || (waiting && !next.After(now)) {
+		if err := Wake(ctx, db, campaignID); err != nil {
+			return err
+		}
 	}
 	if from == status && fromReason == reason {
 		return nil

@@ -192,7 +192,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	}
 	defer drv.Close()
 	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, MaxCalls: 50,
-		PaceWait: 3 * time.Second, SoftStopTimeout: 10 * time.Second, Logger: log.With("component", "queue")})
+		SoftStopTimeout: 10 * time.Second, Logger: log.With("component", "queue")})
 	if err != nil {
 		return err
 	}
