@@ -109,6 +109,9 @@ type campaignState struct {
 	// full: no free slot; any call of the driver ending may free one
 	// (the trunk's channels are shared).
 	full bool
+	// fresh: a fresh lead is due but the trunk has no free channel; list
+	// work of other campaigns waits until it got one.
+	fresh bool
 	// paceAt is when the campaign's pace has caught up with the calls
 	// handed out so far.
 	paceAt time.Time
@@ -177,17 +180,28 @@ func (d *dispatcher) woken(ctx context.Context, payload string) {
 	d.touch(id) // a campaign of another driver, or not active, is dropped by the pass
 }
 
-// pass dispatches every campaign that was woken or whose time came, in
-// round-robin order, starting one further each pass.
+// pass dispatches every campaign that was woken or whose time came:
+// campaigns with fresh leads waiting for a trunk channel first, then the
+// woken ones, then the others, each group in round-robin order starting one
+// further each pass.
 func (d *dispatcher) pass(ctx context.Context) {
 	if len(d.order) == 0 {
 		return
 	}
-	order := slices.Clone(d.order)
-	start := d.next % len(order)
+	start := d.next % len(d.order)
 	d.next++
-	for i := range order {
-		id := order[(start+i)%len(order)]
+	order := append(slices.Clone(d.order[start:]), d.order[:start]...)
+	rank := func(id int64) int {
+		switch st := d.camps[id]; {
+		case st.fresh:
+			return 0
+		case st.dirty:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(order, func(a, b int64) int { return rank(a) - rank(b) })
+	for _, id := range order {
 		st := d.camps[id]
 		if st == nil || (!st.dirty && (st.wake.IsZero() || time.Now().Before(st.wake))) {
 			continue
@@ -207,6 +221,17 @@ func (d *dispatcher) pass(ctx context.Context) {
 			st.wake = wake
 		}
 	}
+}
+
+// freshWaiting reports whether a campaign other than id has a fresh lead
+// waiting for a trunk channel.
+func (d *dispatcher) freshWaiting(id int64) bool {
+	for other, st := range d.camps {
+		if other != id && st.fresh {
+			return true
+		}
+	}
+	return false
 }
 
 // sleepFor is how long to wait for a wake-up: until the earliest campaign's
@@ -272,9 +297,20 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 		}
 		free := c.MaxConcurrent - dialing
 		share := free // list leads one campaign may take this pass
+		st.fresh = false
 		if lim := q.cfg.TrunkChannels[d.driver]; lim > 0 {
+			if lim-trunk <= 0 && free > 0 {
+				// Blocked by the trunk: a fresh lead waiting makes the
+				// next free channel its own.
+				if st.fresh, err = store.FreshDue(ctx, tx, c.ID, now); err != nil {
+					return err
+				}
+			}
 			free = min(free, lim-trunk)
 			share = min(free, max(1, (lim-trunk)/campaigns))
+			if d.freshWaiting(c.ID) {
+				share = 0 // list work waits for another campaign's fresh lead
+			}
 		}
 		if free <= 0 {
 			full = true
@@ -282,7 +318,7 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 		}
 		limit := min(free, budget)
 		list := 0
-		for handed < limit && looked < claimBatchLeads {
+		for handed < limit && looked < claimBatchLeads && !(share == 0 && handed > 0) {
 			leads, err := store.ClaimDue(ctx, tx, c.ID, now, min(claimBatchLeads-looked, limit-handed+50))
 			if err != nil {
 				return err

@@ -37,6 +37,12 @@ type bundle struct {
 // hour.
 func setup(t testing.TB, personas map[string]softphone.Persona, cp store.CampaignParams) *bundle {
 	t.Helper()
+	return setupWith(t, personas, cp, nil)
+}
+
+// setupWith is setup with the queue's configuration changed by tune.
+func setupWith(t testing.TB, personas map[string]softphone.Persona, cp store.CampaignParams, tune func(*queue.Config)) *bundle {
+	t.Helper()
 	ctx := context.Background()
 	base, skew := fixture.Clock(), new(atomic.Int64)
 	now := func() time.Time { return base().Add(time.Duration(skew.Load())) }
@@ -52,8 +58,12 @@ func setup(t testing.TB, personas map[string]softphone.Persona, cp store.Campaig
 	}
 	t.Cleanup(func() { drv.Close() })
 
-	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, DispatchIdle: 2 * time.Second,
-		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond, WriteRetry: 100 * time.Millisecond})
+	cfg := queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, DispatchIdle: 2 * time.Second,
+		SoftStopTimeout: 5 * time.Second, ReconcileInterval: time.Hour, RecallInterval: 500 * time.Millisecond, WriteRetry: 100 * time.Millisecond}
+	if tune != nil {
+		tune(&cfg)
+	}
+	q, err := queue.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

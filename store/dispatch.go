@@ -106,6 +106,18 @@ func ClaimDue(ctx context.Context, tx pgx.Tx, campaignID int64, now time.Time, l
 	return leads, nil
 }
 
+// FreshDue reports whether a campaign has a fresh lead (a web form's, the
+// API's) due now.
+func FreshDue(ctx context.Context, db DB, campaignID int64, now time.Time) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM leads WHERE campaign_id = $1 AND priority = 0
+		AND status IN `+waitingStatuses+` AND next_attempt_at <= $2)`, campaignID, now).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("fresh leads of campaign %d: %w", campaignID, err)
+	}
+	return ok, nil
+}
+
 // NextDue is when a campaign's next waiting lead is due (nil: none waits).
 func NextDue(ctx context.Context, db DB, campaignID int64) (*time.Time, error) {
 	var at *time.Time
