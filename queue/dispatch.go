@@ -61,7 +61,10 @@ func (q *Queue) lead(ctx context.Context, driver string) {
 // of its own, then listens for wake-ups and dispatches until ctx ends or
 // the connection fails.
 func (q *Queue) dispatchWhileLeader(ctx context.Context, log *slog.Logger, driver string) error {
-	conn, err := pgx.ConnectConfig(ctx, q.store.Pool().Config().ConnConfig.Copy())
+	cc := q.store.Pool().Config().ConnConfig.Copy()
+	// Who dispatches shows in pg_stat_activity.
+	cc.RuntimeParams["application_name"] = "qualdial dispatcher " + driver + " " + q.cfg.Worker
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("dispatcher connection: %w", err)
 	}

@@ -68,8 +68,11 @@ type serveConfig struct {
 	// Twilio configures the Twilio driver (when an account SID is set).
 	Twilio  twilioFlags
 	Workers bool
-	// MaxCalls is this process's share of the trunk's channels.
+	// MaxCalls is how many calls this process places at once.
 	MaxCalls int
+	// SIPChannels caps the calls in progress through the SIP trunk across
+	// every replica and campaign; 0: no cap beyond each campaign's.
+	SIPChannels int
 	// NumberCap caps calls to one number per 24 h across campaigns.
 	NumberCap int
 	// DTMF is how keys are taken in campaigns that say auto.
@@ -133,6 +136,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s (env QUALDIAL_SHUTDOWN_TIMEOUT) must be positive", c.ShutdownTimeout)
+	}
+	if c.SIPChannels < 0 {
+		return fmt.Errorf("--sip-channels %d (env QUALDIAL_SIP_CHANNELS) must not be negative (0: no limit)", c.SIPChannels)
 	}
 	if c.MaxCalls < 1 {
 		return fmt.Errorf("--max-calls %d (env QUALDIAL_MAX_CALLS) must be at least 1", c.MaxCalls)
@@ -340,6 +346,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "workers", "QUALDIAL_WORKERS")
 	fl.IntVar(&cfg.MaxCalls, "max-calls", 100, "calls this process places at once")
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")
+	fl.IntVar(&cfg.SIPChannels, "sip-channels", 0, "calls at once the SIP trunk allows, across all campaigns and replicas (0: no limit)")
+	e.bindEnv(fl, "sip-channels", "QUALDIAL_SIP_CHANNELS")
 	fl.IntVar(&cfg.NumberCap, "number-cap", 3, "calls to one number per 24 h across campaigns")
 	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
 	fl.Var(newChoice(&cfg.DTMF, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
@@ -435,7 +443,8 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		drivers["twilio"] = tw
 		twilioHooks = tw.Handler()
 	}
-	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF,
+	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
+		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF,
 		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 	if err != nil {

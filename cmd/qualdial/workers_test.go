@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +34,15 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 	}
 	t.Cleanup(pool.Close)
 	st := store.New(pool, store.Config{})
-	cp.Name, cp.ScriptID, cp.CallerID = "workers", "bant-en", "+15550100"
+	return st, addCampaign(t, st, "workers", cp, phones)
+}
+
+// addCampaign creates another active BANT campaign open all day and week,
+// with its leads in the schedule.
+func addCampaign(t *testing.T, st *store.Store, name string, cp store.CampaignParams, phones []string) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	cp.Name, cp.ScriptID, cp.CallerID = name, "bant-en", "+15550100"
 	cp.WindowDays, cp.WindowStart, cp.WindowEnd = []int{1, 2, 3, 4, 5, 6, 7}, 8*time.Hour, 21*time.Hour
 	c, err := st.CreateCampaign(ctx, cp)
 	if err != nil {
@@ -65,7 +75,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, ids
+	return ids
 }
 
 func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) {
@@ -149,8 +159,9 @@ func TestCrashMidCallNeverDialsTwice(t *testing.T) {
 }
 
 // TestSeveralServeProcessesShareTheWork runs three serve processes on one
-// database: every lead is called exactly once, and the campaign's limits of
-// 2 concurrent calls and 2 calls per second hold across the processes.
+// database with two campaigns on a SIP trunk of 3 channels: every lead is
+// called exactly once, each campaign's limits of 2 concurrent calls and 2
+// calls per second hold across the processes, and so does the trunk's.
 func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 	t.Parallel()
 	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "~1,~2"}}) // student knock-out: a short call
@@ -158,24 +169,29 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer phone.Close()
-	var phones []string
-	for i := range 12 {
+	var phones, others []string
+	for i := range 10 {
 		phones = append(phones, fmt.Sprintf("+1646555%04d", 100+i))
+		others = append(others, fmt.Sprintf("+1718555%04d", 100+i))
 	}
 	url := pgtest.URL(t)
-	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 2, CallsPerSecond: 2}, phones)
+	limits := store.CampaignParams{MaxConcurrent: 2, CallsPerSecond: 2}
+	st, ids := campaignWithLeads(t, url, limits, phones)
+	for p, id := range addCampaign(t, st, "second", limits, others) {
+		ids[p] = id
+	}
 	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
 	for range 3 {
-		// Two calls per process at most, so that one process cannot fetch
-		// every job at once: the campaign's limits must hold across them.
-		p := startServe(t, env, "--sip-trunk", phone.Addr().String(), "--max-calls", "2")
+		// Two calls per process at most, so that one process cannot take
+		// every call: the limits must hold across them.
+		p := startServe(t, env, "--sip-trunk", phone.Addr().String(), "--max-calls", "2", "--sip-channels", "3")
 		defer p.stop(t)
 	}
 	ctx := context.Background()
 	waitUntil(t, 90*time.Second, "every lead to be qualified", func() bool {
 		var n int
 		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE status = 'completed'`).Scan(&n)
-		return n == len(phones)
+		return n == len(ids)
 	})
 	calls := phone.Calls()
 	users := map[string]int{}
@@ -185,66 +201,173 @@ func TestSeveralServeProcessesShareTheWork(t *testing.T) {
 			t.Errorf("call to %s got %d INVITEs", c.User, c.Invites)
 		}
 	}
-	for _, p := range phones {
+	for p, id := range ids {
 		if users[p] != 1 {
 			t.Errorf("%s was called %d times", p, users[p])
 		}
-		if l, _ := store.GetLead(ctx, st.Pool(), ids[p]); l.AttemptCount != 1 {
+		if l, _ := store.GetLead(ctx, st.Pool(), id); l.AttemptCount != 1 {
 			t.Errorf("%s: %d attempts", p, l.AttemptCount)
 		}
 	}
 	// The limits hold on what the product recorded, across the processes:
-	// never more than 2 attempts open at once, and INVITEs sent (dialed_at,
-	// recorded by the pacing gate) at least 1/2 s apart. These are the times
-	// the limiter decides on; the softphone's receive times also carry the
-	// scheduling noise of a loaded machine.
-	rows, err := st.Pool().Query(ctx, `SELECT started_at, ended_at, dialed_at FROM call_attempts ORDER BY dialed_at`)
+	// never more than 2 attempts of a campaign open at once nor 3 in all,
+	// and a campaign's INVITEs sent (dialed_at, recorded by the pacing gate)
+	// at least 1/2 s apart. These are the times the limiter decides on; the
+	// softphone's receive times also carry the scheduling noise of a loaded
+	// machine.
+	type attempt struct {
+		campaign                int64
+		started, ended, dialled time.Time
+	}
+	rows, err := st.Pool().Query(ctx, `SELECT campaign_id, started_at, ended_at, dialed_at FROM call_attempts ORDER BY dialed_at`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type edge struct {
-		at    time.Time
-		delta int
-	}
-	var edges []edge
-	var dialed []time.Time
+	var all []attempt
 	for rows.Next() {
-		var started, ended, at *time.Time
-		if err := rows.Scan(&started, &ended, &at); err != nil {
+		var a attempt
+		var ended, dialled *time.Time
+		if err := rows.Scan(&a.campaign, &a.started, &ended, &dialled); err != nil {
 			t.Fatal(err)
 		}
-		if started == nil || ended == nil || at == nil {
-			t.Fatalf("attempt without its times: started %v ended %v dialed %v", started, ended, at)
+		if ended == nil || dialled == nil {
+			t.Fatalf("attempt without its times: ended %v dialed %v", ended, dialled)
 		}
-		edges = append(edges, edge{*started, 1}, edge{*ended, -1})
-		dialed = append(dialed, *at)
+		a.ended, a.dialled = *ended, *dialled
+		all = append(all, a)
 	}
-	sort.Slice(edges, func(i, j int) bool {
-		if edges[i].at.Equal(edges[j].at) {
-			return edges[i].delta < edges[j].delta
+	if len(all) != len(ids) {
+		t.Errorf("%d INVITEs recorded; want %d", len(all), len(ids))
+	}
+	peak := func(of func(attempt) bool) int {
+		type edge struct {
+			at    time.Time
+			delta int
 		}
-		return edges[i].at.Before(edges[j].at)
-	})
-	up, peak := 0, 0
-	for _, e := range edges {
-		up += e.delta
-		peak = max(peak, up)
+		var edges []edge
+		for _, a := range all {
+			if of(a) {
+				edges = append(edges, edge{a.started, 1}, edge{a.ended, -1})
+			}
+		}
+		sort.Slice(edges, func(i, j int) bool {
+			if edges[i].at.Equal(edges[j].at) {
+				return edges[i].delta < edges[j].delta
+			}
+			return edges[i].at.Before(edges[j].at)
+		})
+		up, top := 0, 0
+		for _, e := range edges {
+			up += e.delta
+			top = max(top, up)
+		}
+		return top
 	}
-	if peak > 2 {
-		t.Errorf("%d calls were up at once; the campaign allows 2", peak)
+	if n := peak(func(attempt) bool { return true }); n > 3 {
+		t.Errorf("%d calls were up at once; the trunk has 3 channels", n)
 	}
-	if len(dialed) != len(phones) {
-		t.Errorf("%d INVITEs recorded; want %d", len(dialed), len(phones))
+	campaigns := map[int64]bool{}
+	for _, a := range all {
+		campaigns[a.campaign] = true
 	}
-	for i := 1; i < len(dialed); i++ {
-		if gap := dialed[i].Sub(dialed[i-1]); gap < 500*time.Millisecond {
-			t.Errorf("INVITEs %d and %d sent %s apart; the campaign paces 2 calls/s", i-1, i, gap)
+	for c := range campaigns {
+		if n := peak(func(a attempt) bool { return a.campaign == c }); n > 2 {
+			t.Errorf("campaign %d: %d calls were up at once; it allows 2", c, n)
+		}
+		var last time.Time
+		for _, a := range all {
+			if a.campaign != c {
+				continue
+			}
+			if gap := a.dialled.Sub(last); !last.IsZero() && gap < 500*time.Millisecond {
+				t.Errorf("campaign %d: INVITEs sent %s apart; it paces 2 calls/s", c, gap)
+			}
+			last = a.dialled
 		}
 	}
 	var workers int
 	_ = st.Pool().QueryRow(ctx, `SELECT count(DISTINCT worker) FROM call_attempts`).Scan(&workers)
 	if workers < 2 {
 		t.Errorf("only %d process did the work", workers)
+	}
+}
+
+// TestKillDispatcherMidDispatch kills -9 the process that dispatches the
+// SIP campaigns while it hands out leads, and starts another in its place
+// (as an orchestrator would): the other process takes the dispatch over,
+// no lead is lost (every one is called or settled) and none is dialled
+// twice.
+func TestKillDispatcherMidDispatch(t *testing.T) {
+	t.Parallel()
+	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: "~1,~2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	var phones []string
+	for i := range 30 {
+		phones = append(phones, fmt.Sprintf("+1917555%04d", 100+i))
+	}
+	url := pgtest.URL(t)
+	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 4, CallsPerSecond: 4}, phones)
+	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
+	procs := map[int]*serveProc{}
+	for range 2 {
+		p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+		procs[p.cmd.Process.Pid] = p
+	}
+	defer func() {
+		for _, p := range procs {
+			p.stop(t)
+		}
+	}()
+	ctx := context.Background()
+	waitUntil(t, 60*time.Second, "a few calls", func() bool { return len(phone.Calls()) >= 6 })
+	// The dispatcher's connection names its process (host/pid).
+	var app string
+	if err := st.Pool().QueryRow(ctx, `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.classid = 7116 AND l.granted AND a.datname = current_database()`).Scan(&app); err != nil {
+		t.Fatal(err)
+	}
+	_, pidText, _ := strings.Cut(app[strings.LastIndex(app, " ")+1:], "/")
+	pid, _ := strconv.Atoi(pidText)
+	leader := procs[pid]
+	if leader == nil {
+		t.Fatalf("dispatcher %q is none of the processes %v", app, procs)
+	}
+	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-leader.logDone
+	_ = leader.cmd.Wait()
+	delete(procs, pid)
+	replacement := startServe(t, env, "--sip-trunk", phone.Addr().String())
+	defer replacement.stop(t)
+
+	// Every lead called, or its interrupted call settled (retried in a day).
+	waitUntil(t, 2*time.Minute, "every lead called or settled", func() bool {
+		var n int
+		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE status = 'completed'
+			OR (status = 'retry_wait' AND next_attempt_at > $1)`, time.Now().Add(time.Hour)).Scan(&n)
+		return n == len(phones)
+	})
+	users := map[string]int{}
+	for _, c := range phone.Calls() {
+		users[c.User]++
+		if c.Invites != 1 {
+			t.Errorf("call to %s got %d INVITEs", c.User, c.Invites)
+		}
+	}
+	var givenBack, interrupted int
+	_ = st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM lead_events WHERE actor LIKE 'reconciler:%' AND kind = 'lead.status'
+		AND data->>'from' = 'dialing' AND data->>'to' = 'queued'), (SELECT count(*) FROM call_attempts WHERE reason LIKE 'interrupted%')`).
+		Scan(&givenBack, &interrupted)
+	t.Logf("after the kill: %d leads handed out but not called were given back, %d calls in progress were settled", givenBack, interrupted)
+	for _, p := range phones {
+		l, _ := store.GetLead(ctx, st.Pool(), ids[p])
+		if users[p] != 1 || l.AttemptCount != 1 {
+			t.Errorf("%s was called %d times, with %d attempts (%s: %s)", p, users[p], l.AttemptCount, l.Status, l.StatusReason)
+		}
 	}
 }
 
