@@ -76,6 +76,13 @@ type appConfig struct {
 	Main func(ctx context.Context, a *app) error
 }
 
+// The database pools' sizes unless told otherwise (serve's flags), and the
+// demo's.
+const (
+	defaultDBConnsHTTP    = 10
+	defaultDBConnsWorkers = 20
+)
+
 // app is a running qualdial process, as Prepare and Main see it.
 type app struct {
 	cfg appConfig

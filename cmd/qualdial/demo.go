@@ -147,7 +147,7 @@ func demoConfig(db databaseConfig, exit bool, httpAddr string) appConfig {
 		DB: db, HTTPAddr: httpAddr, ShutdownTimeout: 10 * time.Second, Workers: true,
 		SIP:      sipFlags{listen: "127.0.0.1:0", codecs: "PCMU,PCMA"},
 		MaxCalls: 50, NumberCap: store.DefaultNumberCapPer24h, DTMF: dialer.DTMFAuto, PaceWait: 3 * time.Second,
-		PlaceholderPrompts: true, DBConnsHTTP: 10, DBConnsWorkers: 20,
+		PlaceholderPrompts: true, DBConnsHTTP: defaultDBConnsHTTP, DBConnsWorkers: defaultDBConnsWorkers,
 	}
 	if exit {
 		cfg.HTTPAddr = ""
