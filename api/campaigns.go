@@ -242,7 +242,8 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 	}
 	if w, ok := o.object("window"); ok {
 		w.unknown("days", "start", "end")
-		win := queue.Window{Days: []int{1, 2, 3, 4, 5, 6}, Start: 9 * time.Hour, End: 20 * time.Hour}
+		d := store.CampaignDefaults()
+		win := queue.Window{Days: d.WindowDays, Start: d.WindowStart, End: d.WindowEnd}
 		var days []int64
 		if given, _ := w.get("days", &days, false); given {
 			win.Days = nil
@@ -515,7 +516,7 @@ func (s *server) updateCampaign(w http.ResponseWriter, r *http.Request, key *sto
 	next := *c
 	next.DefaultCountry, next.AllowedNumberTypes, next.AllowedCountries = p.DefaultCountry, p.AllowedNumberTypes, p.AllowedCountries
 	if next.AllowedNumberTypes == nil {
-		next.AllowedNumberTypes = intake.DefaultDestinations("").Types
+		next.AllowedNumberTypes = store.CampaignDefaults().AllowedNumberTypes
 	}
 	var why []string
 	if p.RequireConsent != c.RequireConsent {

@@ -120,8 +120,8 @@ func (c *Campaign) Destinations() intake.Destinations {
 	return d
 }
 
-// CampaignParams creates a campaign. Zero values take the database
-// defaults of DESIGN.md.
+// CampaignParams creates a campaign. Zero values (nil retry delays) take
+// CampaignDefaults.
 type CampaignParams struct {
 	Name             string
 	ScriptID         string
@@ -203,29 +203,23 @@ func timeOfDay(d time.Duration) any {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
-// CreateCampaign inserts a draft campaign.
+// CreateCampaign inserts a draft campaign; what p leaves unset takes
+// CampaignDefaults.
 func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign, error) {
-	var days any
-	if len(p.WindowDays) > 0 {
-		days = p.WindowDays
-	}
+	p = p.withDefaults()
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
 		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
 		allowed_number_types, allowed_countries, created_at, updated_at, dtmf)
-		VALUES ($1, $2, $3, $4, coalesce($5, 'US'), coalesce($6, 'sip'), coalesce($7::smallint[], '{1,2,3,4,5,6}'),
-		coalesce($8::time, '09:00'), coalesce($9::time, '20:00'), coalesce($10, 4), coalesce($11, '15 minutes'::interval),
-		coalesce($12, '2 hours'::interval), coalesce($13, '10 minutes'::interval), coalesce($14, '1 day'::interval),
-		coalesce($15, '4 hours'::interval), coalesce($16, '25 seconds'::interval), coalesce($17, '5 minutes'::interval),
-		coalesce($18, 10), coalesce($19::numeric, 1), coalesce($20, '24 hours'::interval), $21, coalesce($22, 'off'),
-		coalesce($23::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'), $24::text[], $25, $25, coalesce($26, 'auto'))
+		VALUES ($1, $2, $3, $4, $5, $6, $7::smallint[], $8::time, $9::time, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::numeric,
+		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26)
 		RETURNING `+campaignColumns,
-		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), zeroNull(p.DefaultCountry), zeroNull(p.Driver),
-		days, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), zeroNull(p.MaxAttempts),
-		nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
-		nullDuration(p.RetryMachine), zeroNull(p.RingTimeout), zeroNull(p.MaxCallLength), zeroNull(p.MaxConcurrent), zeroNull(p.CallsPerSecond),
-		zeroNull(p.SLA), p.RequireConsent, zeroNull(p.MachineDetection), nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(),
-		zeroNull(p.DTMF))
+		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), p.DefaultCountry, p.Driver,
+		p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), p.MaxAttempts,
+		*p.RetryBusy, *p.RetryNoAnswer, *p.RetryCongest, *p.RetryIncompl,
+		*p.RetryMachine, p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond,
+		p.SLA, p.RequireConsent, p.MachineDetection, p.AllowedNumberTypes, nilSlice(p.AllowedCountries), s.now(),
+		p.DTMF)
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -370,18 +364,20 @@ func (s *Store) SetCampaignScript(ctx context.Context, id int64, yaml string) er
 // values of required settings are refused by the database; callers read
 // the campaign, change it and write it back.
 func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignParams) error {
+	defaults := CampaignDefaults()
 	tag, err := db.Exec(ctx, `UPDATE campaigns SET caller_id = $2, caller_name = $3, default_country = $4,
 		window_days = $5::smallint[], window_start = $6::time, window_end = $7::time, max_attempts = $8,
 		retry_busy = coalesce($9, retry_busy), retry_no_answer = coalesce($10, retry_no_answer),
 		retry_congestion = coalesce($11, retry_congestion), retry_incomplete = coalesce($12, retry_incomplete),
 		retry_machine = coalesce($13, retry_machine), ring_timeout = $14, max_call_length = $15, max_concurrent_calls = $16,
 		calls_per_second = $17::numeric, sla = $18, require_consent = $19, driver = $20, machine_detection = $21,
-		allowed_number_types = coalesce($22::text[], '{fixed_line,mobile,fixed_line_or_mobile,toll_free,voip}'),
-		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, 'auto') WHERE id = $1`,
+		allowed_number_types = coalesce($22::text[], $26::text[]),
+		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, $27) WHERE id = $1`,
 		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
-		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF))
+		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF),
+		defaults.AllowedNumberTypes, defaults.DTMF)
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -20,9 +18,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/cobra"
 
-	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
-	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
@@ -141,70 +137,87 @@ func (e *env) demoDataDir() string {
 	return e.defaultDemoDataDir()
 }
 
+// demoConfig is the demo's process: serve's wiring with the demo's
+// defaults — its own database, a SIP trunk that is its softphone farm (set
+// by Prepare), prompts that may be placeholder hums where espeak-ng is
+// missing, 50 call slots, short waits, and an HTTP server only without
+// --exit.
+func demoConfig(db databaseConfig, exit bool, httpAddr string) appConfig {
+	cfg := appConfig{
+		DB: db, HTTPAddr: httpAddr, ShutdownTimeout: 10 * time.Second, Workers: true,
+		SIP:      sipFlags{listen: "127.0.0.1:0", codecs: "PCMU,PCMA"},
+		MaxCalls: 50, NumberCap: store.DefaultNumberCapPer24h, DTMF: dialer.DTMFAuto,
+		PlaceholderPrompts: true, DBConnsHTTP: defaultDBConnsHTTP, DBConnsWorkers: defaultDBConnsWorkers,
+	}
+	if exit {
+		cfg.HTTPAddr = ""
+	}
+	return cfg
+}
+
 func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAddr string, timeout time.Duration, log *slog.Logger) error {
 	out := e.stdout
 	start := time.Now()
-	// Take the port first: a port in use fails before anything starts.
-	var ln net.Listener
-	if !exit {
-		var err error
-		if ln, err = net.Listen("tcp", httpAddr); err != nil {
-			return fmt.Errorf("listen on %s: %w", httpAddr, err)
-		}
-		defer ln.Close()
-	}
-	fmt.Fprintln(out, "qualdial demo: starting PostgreSQL, a softphone farm and the dialer…")
-	pool, _, closeDB, err := openDatabase(ctx, dbCfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	st := store.New(pool, store.Config{})
-
-	// Each run gets its own numbers: the last run's opt-outs are on the DNC
-	// list, and its numbers have used their calls for the day.
-	area, err := demoAreaCode(ctx, st)
-	if err != nil {
-		return err
-	}
-	personas := map[string]softphone.Persona{}
-	var leads []store.LeadParams
-	zone := fixture.DaytimeZone(time.Now())
-	n := 0
-	for _, p := range demoPersonas {
-		for range p.count {
-			n++
-			phone := fmt.Sprintf("+1%s55501%02d", area, n)
-			personas[phone] = p.persona
-			leads = append(leads, store.LeadParams{Phone: phone, FirstName: demoFirstNames[n%len(demoFirstNames)],
-				Company: "Demo Co " + p.kind, TimeZone: zone, Source: "cli", Attributes: map[string]string{"persona": p.kind}})
-		}
-	}
-	phone, err := softphone.Start(softphone.Config{Personas: personas, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer phone.Close()
-	drv, err := sip.New(sip.Config{ListenAddr: "127.0.0.1:0", Trunk: phone.Addr().String(),
-		Prompts: e.promptSource("", log), Logger: log.With("component", "sip")})
-	if err != nil {
-		return err
-	}
-	defer drv.Close()
-	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": drv}, MaxCalls: 50,
-		SoftStopTimeout: 10 * time.Second, Logger: log.With("component", "queue")})
-	if err != nil {
-		return err
-	}
-	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
+	cfg := demoConfig(dbCfg, exit, httpAddr)
+	var (
+		phone *softphone.Phone
+		leads []store.LeadParams
+		zone  string
+	)
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = q.StopAndCancel(sctx)
+		if phone != nil {
+			phone.Close()
+		}
 	}()
+	// Before the dialer starts: the leads' numbers, and the softphone farm
+	// that answers them, as the SIP trunk.
+	cfg.Prepare = func(ctx context.Context, a *app) error {
+		// Each run gets its own numbers: the last run's opt-outs are on the
+		// DNC list, and its numbers have used their calls for the day.
+		area, err := demoAreaCode(ctx, a.store)
+		if err != nil {
+			return err
+		}
+		personas := map[string]softphone.Persona{}
+		zone = fixture.DaytimeZone(time.Now())
+		n := 0
+		for _, p := range demoPersonas {
+			for range p.count {
+				n++
+				number := fmt.Sprintf("+1%s55501%02d", area, n)
+				personas[number] = p.persona
+				leads = append(leads, store.LeadParams{Phone: number, FirstName: demoFirstNames[n%len(demoFirstNames)],
+					Company: "Demo Co " + p.kind, TimeZone: zone, Source: "cli", Attributes: map[string]string{"persona": p.kind}})
+			}
+		}
+		if phone, err = softphone.Start(softphone.Config{Personas: personas, Logger: log}); err != nil {
+			return err
+		}
+		a.cfg.SIP.trunk = phone.Addr().String()
+		return nil
+	}
+	cfg.Main = func(ctx context.Context, a *app) error {
+		return e.demoCampaign(ctx, a, demoRun{start: start, timeout: timeout, exit: exit, leads: leads, zone: zone, phone: phone.Addr().String()})
+	}
+	cfg.Starting = func() { fmt.Fprintln(out, "qualdial demo: starting PostgreSQL, a softphone farm and the dialer…") }
+	return e.runApp(ctx, cfg, log)
+}
 
+// demoRun is what the demo's campaign is run with.
+type demoRun struct {
+	start   time.Time
+	timeout time.Duration
+	exit    bool
+	leads   []store.LeadParams
+	zone    string
+	phone   string // the softphone farm's address
+}
+
+// demoCampaign runs the demo's sample campaign on the running app, prints
+// the outcome table, and then (without --exit) how to reach the API.
+func (e *env) demoCampaign(ctx context.Context, a *app, r demoRun) error {
+	out, st, q := e.stdout, a.store, a.queue
+	start := r.start
 	// Time is compressed: seconds between retries instead of hours.
 	retry, incomplete := 2*time.Second, 3*time.Second
 	c, err := st.CreateCampaign(ctx, store.CampaignParams{
@@ -221,7 +234,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 		return err
 	}
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
-		for _, l := range leads {
+		for _, l := range r.leads {
 			l.CampaignID = c.ID
 			id, _, err := st.InsertLead(ctx, tx, l)
 			if err != nil {
@@ -236,10 +249,10 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "campaign %q: %d leads on the BANT script, leads' time zone %s, softphones at %s\n", c.Name, len(leads), zone, phone.Addr())
+	fmt.Fprintf(out, "campaign %q: %d leads on the BANT script, leads' time zone %s, softphones at %s\n", c.Name, len(r.leads), r.zone, r.phone)
 
 	// Wait until every lead has settled.
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(r.timeout)
 	final := map[string]bool{queue.StatusCompleted: true, queue.StatusOptedOut: true, queue.StatusUnreachable: true,
 		queue.StatusRejected: true, queue.StatusInvalidNumber: true, queue.StatusBlocked: true, queue.StatusFailed: true}
 	lastLine := ""
@@ -286,36 +299,27 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	if !asExpected {
 		fmt.Fprintln(out, "some leads did not end as their persona should (see Personas above)")
 	}
-	if exit {
+	if r.exit {
 		if !asExpected {
 			return exitError{code: 1}
 		}
 		return nil
 	}
-	handler, err := api.New(api.Config{Store: st, Dialer: q, Logger: log, Version: buildVersion()})
-	if err != nil {
-		return err
-	}
 	token, _, err := st.CreateAPIKey(ctx, store.RoleAdmin, "demo admin "+start.Format("2006-01-02 15:04:05"))
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
+	base := "http://" + a.addr.String()
 	more := "qualdial apikey create --demo --role intake --name my-form"
-	if dbCfg.URL != "" {
+	if a.cfg.DB.URL != "" {
 		more = "qualdial apikey create --role intake --name my-form (with the same database URL)"
 	}
-	fmt.Fprintf(out, "\nAPI        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(dbCfg))
+	fmt.Fprintf(out, "\nAPI        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(a.cfg.DB))
 	fmt.Fprintf(out, "admin key  %s\n", token)
 	fmt.Fprintf(out, "try        curl -H 'Authorization: Bearer %s' %s/v1/campaigns/%d/stats\n", token, base, c.ID)
 	fmt.Fprintf(out, "more keys  %s\n", more)
 	fmt.Fprintln(out, "Ctrl-C to stop.")
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return nil
 }
 
 func redactURL(c databaseConfig) string {

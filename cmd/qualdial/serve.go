@@ -6,27 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
-	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/prompt"
-	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/migrations"
-	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -52,41 +46,6 @@ func (c *databaseConfig) validate() error {
 		return fmt.Errorf("--data-dir %q must be an absolute path", c.DataDir)
 	}
 	return nil
-}
-
-// serveConfig configures "qualdial serve".
-type serveConfig struct {
-	DB databaseConfig
-	// HTTPAddr is the API's listen address.
-	HTTPAddr string
-	// ShutdownTimeout bounds the graceful stop after SIGTERM.
-	ShutdownTimeout time.Duration
-	// LogFormat is text or json; LogLevel is debug, info, warn or error.
-	LogFormat, LogLevel string
-	// SIP configures the SIP driver; Workers false runs the API only.
-	SIP sipFlags
-	// Twilio configures the Twilio driver (when an account SID is set).
-	Twilio  twilioFlags
-	Workers bool
-	// MaxCalls is how many calls this process places at once.
-	MaxCalls int
-	// SIPChannels caps the calls in progress through the SIP trunk across
-	// every replica and campaign; 0: no cap beyond each campaign's.
-	SIPChannels int
-	// NumberCap caps calls to one number per 24 h across campaigns.
-	NumberCap int
-	// DTMF is how keys are taken in campaigns that say auto.
-	DTMF string
-	// AudioDir is where the recorded audio of campaign scripts is (their
-	// `audio:` paths are relative to it); empty: none.
-	AudioDir string
-	// DBConnsHTTP and DBConnsWorkers size the database pools of the API's
-	// requests and of the dial workers (River included), apart so that
-	// neither starves the other; /readyz has a connection of its own.
-	DBConnsHTTP, DBConnsWorkers int
-	// Webhooks says which CRM webhook targets beyond public https ones are
-	// allowed.
-	Webhooks webhookFlags
 }
 
 // webhookFlags are the outbound webhook settings.
@@ -127,7 +86,7 @@ func (l *prefixList) Set(v string) error {
 
 func (l *prefixList) Type() string { return "networks" }
 
-func (c *serveConfig) validate() error {
+func (c *appConfig) validate() error {
 	if err := c.DB.validate(); err != nil {
 		return err
 	}
@@ -266,53 +225,8 @@ func poolConfig(url string, size int, settings map[string]string) (*pgxpool.Conf
 	return cfg, nil
 }
 
-// importStaleAfter is how long a running import may go without progress
-// (it records some every few seconds) before it counts as interrupted, for
-// imports of processes on other hosts.
-const importStaleAfter = 10 * time.Minute
-
-// servePools are serve's database connections, sized per role: the API's
-// requests, the dial workers (with River), and one for /readyz, so that a
-// busy API never starves calls, nor calls the API, and readiness is answered
-// while every request connection is taken.
-type servePools struct {
-	http, workers, health *pgxpool.Pool
-}
-
-func openServePools(ctx context.Context, url string, cfg serveConfig) (*servePools, error) {
-	var p servePools
-	for _, spec := range []struct {
-		pool     **pgxpool.Pool
-		size     int
-		settings map[string]string
-	}{
-		// A request waits at most a second for a lock, then answers 503.
-		{&p.http, cfg.DBConnsHTTP, map[string]string{"lock_timeout": "1s", "application_name": "qualdial-api"}},
-		{&p.workers, cfg.DBConnsWorkers, map[string]string{"application_name": "qualdial-workers"}},
-		{&p.health, 1, map[string]string{"application_name": "qualdial-health"}},
-	} {
-		pc, err := poolConfig(url, spec.size, spec.settings)
-		if err == nil {
-			*spec.pool, err = pgxpool.NewWithConfig(ctx, pc)
-		}
-		if err != nil {
-			p.close()
-			return nil, fmt.Errorf("connect to database: %w", err)
-		}
-	}
-	return &p, nil
-}
-
-func (p *servePools) close() {
-	for _, pool := range []*pgxpool.Pool{p.http, p.workers, p.health} {
-		if pool != nil {
-			pool.Close()
-		}
-	}
-}
-
 func (e *env) serveCommand() *cobra.Command {
-	var cfg serveConfig
+	var cfg appConfig
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP API and workers; migrates the database on start",
@@ -332,7 +246,7 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 			if err != nil {
 				return err
 			}
-			return e.serve(cmd.Context(), cfg, log)
+			return e.runApp(cmd.Context(), cfg, log)
 		},
 	}
 	e.databaseFlags(cmd, &cfg.DB)
@@ -348,16 +262,16 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")
 	fl.IntVar(&cfg.SIPChannels, "sip-channels", 0, "calls at once the SIP trunk allows, across all campaigns and replicas (0: no limit)")
 	e.bindEnv(fl, "sip-channels", "QUALDIAL_SIP_CHANNELS")
-	fl.IntVar(&cfg.NumberCap, "number-cap", 3, "calls to one number per 24 h across campaigns")
+	fl.IntVar(&cfg.NumberCap, "number-cap", store.DefaultNumberCapPer24h, "calls to one number per 24 h across campaigns")
 	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
 	fl.Var(newChoice(&cfg.DTMF, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
 		"how keys are taken in campaigns that say auto: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
 	e.bindEnv(fl, "dtmf", "QUALDIAL_DTMF")
 	fl.StringVar(&cfg.AudioDir, "audio-dir", "", "directory of the recorded audio campaign scripts name (their audio: paths are relative to it)")
 	e.bindEnv(fl, "audio-dir", "QUALDIAL_AUDIO_DIR")
-	fl.IntVar(&cfg.DBConnsHTTP, "db-conns-http", 10, "database connections for API requests")
+	fl.IntVar(&cfg.DBConnsHTTP, "db-conns-http", defaultDBConnsHTTP, "database connections for API requests")
 	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
-	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", 20, "database connections for the dial workers and the job queue")
+	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", defaultDBConnsWorkers, "database connections for the dial workers and the job queue")
 	e.bindEnv(fl, "db-conns-workers", "QUALDIAL_DB_CONNS_WORKERS")
 	fl.BoolVar(&cfg.Webhooks.AllowHTTP, "webhook-allow-http", false, "allow plain http:// CRM webhook URLs (an on-prem CRM without TLS)")
 	e.bindEnv(fl, "webhook-allow-http", "QUALDIAL_WEBHOOK_ALLOW_HTTP")
@@ -377,141 +291,6 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	fl.BoolVar(&cfg.Twilio.amd, "twilio-machine-detection", false, "hang up on answering machines")
 	e.bindEnv(fl, "twilio-machine-detection", "QUALDIAL_TWILIO_MACHINE_DETECTION")
 	return cmd
-}
-
-func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
-	// Take the port first: a port in use fails at once, before a private
-	// PostgreSQL starts or a migration runs. Connections wait in the
-	// backlog until the server starts below.
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	defer ln.Close()
-	migrator, url, _, closeDB, err := openDatabaseURL(ctx, cfg.DB, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	migrator.Close() // migrations are done; the work has pools of its own
-	pools, err := openServePools(ctx, url, cfg)
-	if err != nil {
-		return err
-	}
-	defer pools.close()
-	// One clock for everything this process stores: the workers' store and
-	// the API's share it.
-	st := store.New(pools.workers, store.Config{})
-	apiStore := store.New(pools.http, store.Config{Now: st.Now})
-	// An import whose process died (a crash, a deploy) has nothing kept: say
-	// so instead of "running" forever.
-	if n, err := apiStore.SettleInterruptedImports(ctx, queue.ProcessGone, importStaleAfter); err != nil {
-		log.Warn("cannot settle interrupted imports", "error", err)
-	} else if n > 0 {
-		log.Warn("settled imports interrupted by a stopped process", "imports", n)
-	}
-	drivers := map[string]dialer.Driver{}
-	prompts := e.campaignPrompts(cfg.AudioDir, log.With("component", "prompts"))
-	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
-		return errors.New("--twilio-account-sid needs --twilio-auth-token and --twilio-public-url")
-	}
-	if cfg.Workers {
-		sipCfg, err := cfg.SIP.config(prompts, log.With("component", "sip"))
-		if err != nil {
-			return err
-		}
-		drv, err := sip.New(sipCfg)
-		if err != nil {
-			return err
-		}
-		defer drv.Close()
-		drivers["sip"] = drv
-		if cfg.SIP.trunk == "" {
-			log.Warn("no --sip-trunk: SIP campaigns cannot call phone numbers; their leads wait, saying so in status_reason, until a process with a trunk dials them")
-		}
-	}
-	var twilioHooks http.Handler
-	var tw *twilio.Driver
-	if cfg.Twilio.sid != "" {
-		var err error
-		tw, err = twilio.New(twilio.Config{AccountSID: cfg.Twilio.sid, AuthToken: cfg.Twilio.token, PublicURL: cfg.Twilio.publicURL,
-			APIBaseURL: cfg.Twilio.apiURL, Sessions: st, Now: st.Now, MachineDetection: cfg.Twilio.amd, Logger: log.With("component", "twilio"),
-			Audio: prompts.FS})
-		if err != nil {
-			return err
-		}
-		drivers["twilio"] = tw
-		twilioHooks = tw.Handler()
-	}
-	q, err := queue.New(st, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
-		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF,
-		SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
-		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
-	if err != nil {
-		return err
-	}
-	if cfg.Workers { // otherwise the queue only enqueues, for the API
-		if err := q.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("start workers: %w", err)
-		}
-		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
-	}
-	checkPrompts := promptCheck(prompts, tw)
-	apiHandler, err := api.New(api.Config{Store: apiStore, Dialer: q, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
-		CheckPrompts:     checkPrompts,
-		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
-	if err != nil {
-		return err
-	}
-	handler := apiHandler
-	if twilioHooks != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/twilio/", twilioHooks)
-		mux.Handle("/", apiHandler)
-		handler = mux
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("qualdial serving", "addr", ln.Addr().String(), "version", buildVersion())
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: no new calls; calls in progress may finish", "timeout", cfg.ShutdownTimeout.String())
-	// A second signal hangs up calls in progress at once.
-	again := make(chan os.Signal, 1)
-	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(again)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout+10*time.Second)
-	defer cancel()
-	if cfg.Workers {
-		stopped := make(chan error, 1)
-		go func() { stopped <- q.Stop(sctx) }()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				log.Warn("workers did not stop cleanly", "error", err)
-			}
-		case <-again:
-			log.Warn("second signal: hanging up calls in progress")
-			if err := q.StopAndCancel(sctx); err != nil {
-				log.Warn("workers did not stop cleanly", "error", err)
-			}
-		}
-	}
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 func (e *env) migrateCommand() *cobra.Command {

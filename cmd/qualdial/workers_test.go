@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -399,5 +401,63 @@ func TestShutdownLetsCallsFinishThenHangsUpOnSecondSignal(t *testing.T) {
 	l, _ := store.GetLead(ctx, st.Pool(), leadID)
 	if l.Status != queue.StatusRetryWait {
 		t.Errorf("lead %s (%s); want retry_wait after an interrupted call", l.Status, l.StatusReason)
+	}
+}
+
+// TestDemoStopsOnSIGTERMLikeServe: demo is wired and stopped by the same
+// code as serve. SIGTERM while its campaign has calls in progress takes the
+// same orderly path (no new calls, calls in progress finish or are hung up,
+// HTTP drains, the pools close): the process ends and no attempt is left
+// open.
+func TestDemoStopsOnSIGTERMLikeServe(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	cmd := exec.Command(os.Args[0], "demo", "--log-level", "info", "--http", "127.0.0.1:0")
+	cmd.Env = append(cleanEnv(), "QUALDIAL_TEST_RUN_MAIN=1", "QUALDIAL_DEMO_DATABASE_URL="+url)
+	var out, errOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	open := func() int {
+		var n int
+		_ = pool.QueryRow(t.Context(), `SELECT count(*) FROM call_attempts WHERE state <> 'finished'`).Scan(&n)
+		return n
+	}
+	waitUntil(t, 2*time.Minute, "the demo's calls to be in progress", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("demo exited (%v) before calling:\n%s\n%s", err, out.String(), errOut.String())
+		default:
+		}
+		return open() > 0
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("demo did not stop within 60s of SIGTERM:\n%s", errOut.String())
+	}
+	log := errOut.String()
+	for _, want := range []string{"shutting down: no new calls; calls in progress may finish", "msg=stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("demo's log lacks %q (serve's shutdown):\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "did not stop cleanly") {
+		t.Errorf("demo's workers did not stop cleanly:\n%s", log)
+	}
+	if n := open(); n != 0 {
+		t.Errorf("%d attempts left open after the demo stopped", n)
 	}
 }
