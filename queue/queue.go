@@ -129,7 +129,7 @@ func (c *Config) withDefaults() Config {
 		out.MaxCalls = 100
 	}
 	if out.NumberCapPer24h == 0 {
-		out.NumberCapPer24h = 3
+		out.NumberCapPer24h = store.DefaultNumberCapPer24h
 	}
 	if out.WriteRetry == 0 {
 		out.WriteRetry = time.Second

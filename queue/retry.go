@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/store"
 )
 
 // RetryPolicy is how a campaign retries definite non-answers.
@@ -16,10 +17,10 @@ type RetryPolicy struct {
 	Machine     time.Duration
 }
 
-// DefaultRetryPolicy is DESIGN.md's: 4 attempts; busy 15 m, no answer 2 h,
-// congestion 10 m, incomplete 1 day, machine 4 h.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, Busy: 15 * time.Minute, NoAnswer: 2 * time.Hour,
-	Congestion: 10 * time.Minute, Incomplete: 24 * time.Hour, Machine: 4 * time.Hour}
+// DefaultRetryPolicy is the retry policy of a campaign created without one
+// (store.CampaignDefaults, DESIGN.md's: 4 attempts; busy 15 m, no answer
+// 2 h, congestion 10 m, incomplete 1 day, machine 4 h).
+var DefaultRetryPolicy = func() RetryPolicy { d := store.CampaignDefaults(); return policy(&d) }()
 
 // Verdict is what happens to a lead after an attempt.
 type Verdict struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+	"github.com/qualdial/qualdial/store"
 )
 
 // Window is when a campaign may call: on these ISO weekdays (1 = Monday …
@@ -24,8 +25,12 @@ const (
 	latest   = 21 * time.Hour
 )
 
-// DefaultWindow is Monday–Saturday 09:00–20:00.
-var DefaultWindow = Window{Days: []int{1, 2, 3, 4, 5, 6}, Start: 9 * time.Hour, End: 20 * time.Hour}
+// DefaultWindow is the calling window of a campaign created without one
+// (store.CampaignDefaults: Monday–Saturday 09:00–20:00).
+var DefaultWindow = func() Window {
+	d := store.CampaignDefaults()
+	return Window{Days: d.WindowDays, Start: d.WindowStart, End: d.WindowEnd}
+}()
 
 // Validate reports a window that is empty or outside 08:00–21:00.
 func (w Window) Validate() error {
