@@ -62,9 +62,10 @@ type regionPlan struct {
 	lengths  [numDescs][]int32
 	local    []int32 // the general description's local-only lengths
 	same     bool    // the same pattern for mobile and fixed line
-	// National prefix for parsing: none, a plain digit string (npPlain),
-	// or a pattern (npDFA, prefix match) the fast path does not strip.
-	npPlain string
+	// National prefix for parsing: none, digit strings, one of which
+	// (npPlain: "0", "8", "0|180020"), or another pattern (npDFA, prefix
+	// match) the fast path does not strip.
+	npPlain []string
 	npDFA   *digitDFA
 	idd     *digitDFA // international prefix, prefix match
 	leading *digitDFA // leading digits, prefix match; nil when there are none
@@ -106,8 +107,9 @@ func (r *regionPlan) build() {
 		r.ok = true
 		// Parsing in the region also needs its prefixes.
 		if np := m.GetNationalPrefixForParsing(); np != "" {
-			if isDigits(np) && m.GetNationalPrefixTransformRule() == "" {
-				r.npPlain = np
+			if alts := strings.Split(np, "|"); !slices.ContainsFunc(alts, func(a string) bool { return !isDigits(a) }) &&
+				m.GetNationalPrefixTransformRule() == "" {
+				r.npPlain = alts
 			} else if r.npDFA, err = compileDigitDFA([]string{np}); err != nil {
 				return
 			}
@@ -208,10 +210,14 @@ func (r *regionPlan) stripNationalPrefix(number []byte) (out []byte, ok bool) {
 		return number, true
 	case r.npDFA != nil:
 		return number, r.npDFA.prefix(number) == 0
-	case r.npPlain == "" || !hasPrefix(number, r.npPlain):
+	}
+	// The first alternative that matches, as a Go regexp picks it; with
+	// no capturing group, the whole match is stripped.
+	i := slices.IndexFunc(r.npPlain, func(p string) bool { return hasPrefix(number, p) })
+	if i < 0 {
 		return number, true
 	}
-	rest := number[len(r.npPlain):]
+	rest := number[len(r.npPlain[i]):]
 	if r.generalPattern(number) && !r.generalPattern(rest) {
 		return number, true
 	}
@@ -402,8 +408,9 @@ func fastParse(s, country string) (n fastNumber, ok bool) {
 		if len(digits) <= phonenumbers.MIN_LENGTH_FOR_NSN || digits[0] == '0' {
 			return n, false
 		}
+		c := 0
 		for i := 1; i <= phonenumbers.MAX_LENGTH_COUNTRY_CODE && i <= len(digits); i++ {
-			c, _ := strconv.Atoi(string(digits[:i]))
+			c = 10*c + int(digits[i-1]-'0')
 			if len(phonenumbers.GetRegionCodesForCountryCode(c)) > 0 {
 				cc, nn = c, digits[i:]
 				break
@@ -479,11 +486,17 @@ func (n fastNumber) e164() string {
 	return "+" + strconv.Itoa(n.cc) + n.nsn
 }
 
-// number is the number as libphonenumber's Parse returns it.
+// number is the number as libphonenumber's Parse returns it, in one
+// allocation.
 func (n fastNumber) number() *phonenumbers.PhoneNumber {
-	cc := int32(n.cc)
-	nn, _ := strconv.ParseUint(n.nsn, 10, 64)
-	return &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn}
+	b := &struct {
+		num phonenumbers.PhoneNumber
+		cc  int32
+		nn  uint64
+	}{cc: int32(n.cc)}
+	b.nn, _ = strconv.ParseUint(n.nsn, 10, 64)
+	b.num.CountryCode, b.num.NationalNumber = &b.cc, &b.nn
+	return &b.num
 }
 
 // fastCheck is Destinations.check for a number of the fast path that the
