@@ -19,8 +19,9 @@ import (
 // nothing. Whenever a step would need more than it implements (an
 // international dialling prefix, a national prefix that is a pattern, an
 // Italian leading zero, an invalid number, an error), it says so and the
-// caller asks libphonenumber: the answers are the same by construction,
-// and TestFastPhoneDifferential compares them on millions of numbers.
+// caller asks libphonenumber. The answers are the same by construction,
+// and TestFastPhoneDifferential compares them on over a million numbers
+// the fast path answers.
 
 // Indexes of a region's number descriptions in its automaton.
 const (
