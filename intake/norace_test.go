@@ -2,6 +2,6 @@
 
 package intake
 
-// raceEnabled: the race detector is on, and the long differential test
-// compares fewer numbers.
+// raceEnabled: the race detector is off, and the differential test
+// compares its full count of numbers.
 const raceEnabled = false
