@@ -61,9 +61,10 @@ func BenchmarkCSV(b *testing.B) {
 	}
 }
 
-// BenchmarkBuild builds one lead from a typical row: phone normalisation
-// with libphonenumber dominates. The destinations case adds the number
-// type and country check.
+// BenchmarkBuild builds one lead from a typical row, with the fast phone
+// path and, for comparison in the same run, with libphonenumber alone
+// (/libphonenumber). The destinations case adds the number type and
+// country check.
 func BenchmarkBuild(b *testing.B) {
 	values := map[string]string{"phone": "(212) 555-0123", "first_name": "Ann", "last_name": "Lee",
 		"company": "Acme", "email": "ann@example.com", "utm_source": "google"}
@@ -75,14 +76,55 @@ func BenchmarkBuild(b *testing.B) {
 		{"plain", BuildOptions{Country: "US"}},
 		{"destinations", BuildOptions{Country: "US", Destinations: &d}},
 	} {
+		for _, ref := range []bool{false, true} {
+			name := bc.name
+			if ref {
+				name += "/libphonenumber"
+			}
+			b.Run(name, func(b *testing.B) {
+				useFastPhone(b, !ref)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := BuildWith(values, bc.o); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
+}
+
+// useFastPhone turns the fast phone path on or off for one benchmark.
+func useFastPhone(b *testing.B, on bool) {
+	old := fastPhone
+	fastPhone = on
+	b.Cleanup(func() { fastPhone = old })
+}
+
+// BenchmarkNormalizePhone normalises numbers as a US list holds them
+// (national, +1, 1-, dotted), with the fast path and with libphonenumber
+// alone.
+func BenchmarkNormalizePhone(b *testing.B) {
+	raws := []string{"(212) 555-0123", "+1 415 555 0199", "1-312-555-0142", "617.555.0100", "+44 20 7946 0958", "8 (916) 123-45-67"}
+	countries := []string{"US", "US", "US", "US", "US", "RU"}
+	for _, bc := range []struct {
+		name string
+		fast bool
+	}{{"fast", true}, {"libphonenumber", false}} {
 		b.Run(bc.name, func(b *testing.B) {
+			useFastPhone(b, bc.fast)
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				if _, err := BuildWith(values, bc.o); err != nil {
+				if _, err := NormalizePhone(raws[i], countries[i]); err != nil {
 					b.Fatal(err)
 				}
+				if i++; i == len(raws) {
+					i = 0
+				}
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "numbers/s")
 		})
 	}
 }

@@ -98,6 +98,15 @@ func (d Destinations) Check(e164 string) error {
 	return d.check(num, e164, false)
 }
 
+// checkPhone is check for a valid number of parsePhone, by the fast path
+// when it can say that the number is allowed.
+func (d Destinations) checkPhone(p phone) error {
+	if p.fast != nil && d.fastCheck(*p.fast) {
+		return nil
+	}
+	return d.check(p.num, p.e164, true)
+}
+
 // check is Check for a parsed number; valid says it is known to be valid.
 func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string, valid bool) error {
 	shown := func() string { return phonenumbers.Format(num, phonenumbers.INTERNATIONAL) }

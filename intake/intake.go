@@ -335,7 +335,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 		case err != nil:
 			errs = append(errs, FieldError{"phone", err.Error()})
 		case o.Destinations != nil:
-			if err := o.Destinations.check(p.num, p.e164, true); err != nil {
+			if err := o.Destinations.checkPhone(p); err != nil {
 				errs = append(errs, FieldError{"phone", err.Error()})
 			}
 		}

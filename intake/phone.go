@@ -32,6 +32,7 @@ type phone struct {
 	ext      string // digits after the number (x12, ext. 12, ;ext=12, #12)
 	num      *phonenumbers.PhoneNumber
 	warnings []string
+	fast     *fastNumber // set when the fast path parsed it
 }
 
 // NormalizePhone parses a phone number written any common way — +1 (212)
@@ -48,6 +49,21 @@ func NormalizePhone(raw, country string) (string, error) {
 }
 
 func parsePhone(raw, country string) (phone, error) {
+	if s := strings.TrimSpace(raw); fastPhone && s != "" && len(s) <= MaxPhoneLen {
+		if n, ok := fastParse(s, strings.ToUpper(strings.TrimSpace(country))); ok {
+			return phone{e164: n.e164(), num: n.number(), fast: &n}, nil
+		}
+	}
+	return parsePhoneRef(raw, country)
+}
+
+// fastPhone says whether parsePhone tries the fast path (fastParse)
+// first; benchmarks turn it off to measure libphonenumber alone.
+var fastPhone = true
+
+// parsePhoneRef is parsePhone by libphonenumber alone: the reference the
+// fast path is held to, and the answer whenever the fast path has none.
+func parsePhoneRef(raw, country string) (phone, error) {
 	var p phone
 	s := strings.TrimSpace(raw)
 	if s == "" {
