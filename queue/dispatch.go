@@ -16,12 +16,6 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// dispatchLock, with a driver's hash, is the session advisory lock whose
-// holder dispatches that driver's campaigns: one process per driver at a
-// time, across replicas. A process that dies loses its connection, and with
-// it the lock, to the next in line.
-const dispatchLock = 7116
-
 // dispatchAhead is how far ahead of its pace a campaign's calls are handed
 // to dial jobs: the send gate spaces the INVITEs exactly, the dispatcher
 // only keeps the gate fed.
@@ -69,11 +63,8 @@ func (q *Queue) dispatchWhileLeader(ctx context.Context, log *slog.Logger, drive
 		return fmt.Errorf("dispatcher connection: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, dispatchLock, driver); err != nil {
-		return fmt.Errorf("wait for the dispatch lock: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `LISTEN `+store.DispatchChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if err := store.TakeDispatchLock(ctx, conn, driver); err != nil {
+		return err
 	}
 	log.Info("dispatching")
 	d := &dispatcher{q: q, driver: driver, log: log, camps: map[int64]*campaignState{}}

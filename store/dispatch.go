@@ -16,6 +16,25 @@ import (
 // transaction of the change.
 const DispatchChannel = "qualdial_dispatch"
 
+// dispatchLock, with a driver's hash, is the session advisory lock whose
+// holder dispatches that driver's campaigns: one process per driver at a
+// time, across replicas (advisory locks are per database).
+const dispatchLock = 7116
+
+// TakeDispatchLock waits until conn holds a driver's dispatch lock, then
+// listens on DispatchChannel on it. The lock is the connection's until it
+// closes: a process that dies loses it, with its connection, to the next
+// in line.
+func TakeDispatchLock(ctx context.Context, conn *pgx.Conn, driver string) error {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, dispatchLock, driver); err != nil {
+		return fmt.Errorf("wait for the %s dispatch lock: %w", driver, err)
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+DispatchChannel); err != nil {
+		return fmt.Errorf("listen for dispatch wake-ups: %w", err)
+	}
+	return nil
+}
+
 // waitingStatuses are the statuses of a lead in the schedule: it is called
 // when next_attempt_at comes (leads_due indexes exactly these).
 const waitingStatuses = `('queued', 'scheduled', 'retry_wait')`

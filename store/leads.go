@@ -338,3 +338,13 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
 	return scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE name = $1`, name))
 }
+
+// FictionalAreaCodes lists the US area codes of the leads whose numbers
+// are in the range reserved for fiction (NPA-555-0100 to 0199).
+func (s *Store) FictionalAreaCodes(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT substr(phone, 3, 3) FROM leads WHERE phone LIKE '+1___55501__'`)
+	if err != nil {
+		return nil, fmt.Errorf("area codes of fictional numbers: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -31,11 +31,7 @@ import (
 // 555-0199, reserved for fiction) no lead of this database has yet: real,
 // valid numbers that reach no one, new for every run.
 func demoAreaCode(ctx context.Context, st *store.Store) (string, error) {
-	var used []string
-	rows, err := st.Pool().Query(ctx, `SELECT DISTINCT substr(phone, 3, 3) FROM leads WHERE phone LIKE '+1___55501__'`)
-	if err == nil {
-		used, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
+	used, err := st.FictionalAreaCodes(ctx)
 	if err != nil {
 		return "", fmt.Errorf("pick the demo's numbers: %w", err)
 	}
