@@ -145,7 +145,8 @@ func BenchmarkImport1M(b *testing.B) {
 }
 
 // BenchmarkNextClaim has 50 reps claim leads at once through POST
-// /v1/leads/next over a campaign of 1M sales-ready leads.
+// /v1/leads/next over a campaign of 1M sales-ready leads, through a pool
+// like serve's for API requests (10 connections; QUALDIAL_BENCH_CONNS).
 //
 //	go test ./api -run '^$' -bench NextClaim -benchtime 1x
 func BenchmarkNextClaim(b *testing.B) {
@@ -155,7 +156,7 @@ func BenchmarkNextClaim(b *testing.B) {
 	}
 	ctx := context.Background()
 	for range b.N {
-		st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
+		st := store.New(benchAPIPool(b), store.Config{Now: fixture.Clock()})
 		q, _ := queue.New(st, queue.Config{})
 		h, err := api.New(api.Config{Store: st, Dialer: q})
 		if err != nil {

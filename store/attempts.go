@@ -248,6 +248,9 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		res.ScriptID, res.ScriptVersion, r.RecallAt, r.SLA, now); err != nil {
 		return fmt.Errorf("save result of lead %d: %w", r.LeadID, err)
 	}
+	if route == ivr.RouteSales { // a new open lead, maybe below a claim floor
+		s.floors.reset()
+	}
 	if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event); err != nil {
 		return err
 	}

@@ -165,12 +165,14 @@ const leadColumns = `l.id, l.campaign_id, l.phone, coalesce(l.first_name, ''), c
 	l.attempt_count, l.attempt_count - l.round_base, l.recall_at, coalesce(l.assigned_to, 0), coalesce(l.outcome, ''), coalesce(l.class, ''),
 	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at, coalesce(l.dial_job, 0), l.priority`
 
-func scanLead(row pgx.Row) (*Lead, error) {
+// scanLead reads a row of leadColumns, then into extra any columns after
+// them.
+func scanLead(row pgx.Row, extra ...any) (*Lead, error) {
 	var l Lead
 	var attrs []byte
-	err := row.Scan(&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
+	err := row.Scan(append([]any{&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
 		&l.PostalCode, &l.Country, &l.Source, &attrs, &l.HasConsent, &l.Status, &l.StatusReason, &l.NextAttemptAt, &l.AttemptCount,
-		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority)
+		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // ErrConflict is returned for a sales transition the lead's stage does not
@@ -96,19 +97,72 @@ func (l *Lead) VisibleToRep(userID int64) bool {
 
 // ClaimNext gives the calling rep the most urgent open lead, atomically:
 // two reps asking at once never get the same one. ErrNotFound when none.
+//
+// One statement claims the lead, records its lead.accepted event and
+// returns it. A claim takes the lead out of the open-leads index's
+// predicate, but its entry there stays until no transaction anywhere on the
+// server (another database's included) may still see the lead open: while
+// one long transaction runs (an import, a report), every claim would walk
+// all the leads claimed since it began. So each claim also reads where the
+// open leads start (the claim floor) and the next claim of this process
+// starts there. A lead that becomes open below the floor (a release, a new
+// lead with an earlier deadline) is seen at once when this process opened
+// it, and otherwise within claimFloorTTL, when a claim starts from the top
+// again; with no open lead above the floor, a claim also starts from the
+// top.
 func (s *Store) ClaimNext(ctx context.Context, userID int64, campaignID int64) (*Lead, error) {
-	// One statement: claim, record the event, return the lead.
-	l, err := scanLead(s.pool.QueryRow(ctx, `WITH l AS (
-			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = $3, updated_at = $3
-			WHERE id = (SELECT id FROM leads WHERE sales_stage = 'open' AND ($2::bigint = 0 OR campaign_id = $2::bigint)
-				ORDER BY sla_due_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-			RETURNING *),
-		ev AS (INSERT INTO lead_events (lead_id, actor, kind, at) SELECT id, 'user:' || $1::bigint, 'lead.accepted', $3 FROM l)
-		SELECT `+leadColumns+` FROM l JOIN campaigns c ON c.id = l.campaign_id`, userID, campaignID, s.now()))
+	f, ok, gen := s.floors.get(campaignID)
+	l, next, err := s.claim(ctx, userID, campaignID, f)
+	if errors.Is(err, ErrNotFound) && ok {
+		l, next, err = s.claim(ctx, userID, campaignID, claimFloor{})
+		ok = false
+	}
 	if err != nil {
 		return nil, err
 	}
+	s.floors.set(campaignID, next, !ok, gen)
 	return l, nil
+}
+
+// claim claims the first unlocked open lead at or above f (from the top
+// when f is zero), and returns it with the next floor: the first open lead
+// at or above f in the same snapshot, locked or not.
+func (s *Store) claim(ctx context.Context, userID, campaignID int64, f claimFloor) (*Lead, claimFloor, error) {
+	// The campaign's own index when a campaign is given, the global one
+	// otherwise: each query's WHERE and ORDER BY match its index exactly.
+	filter := "$2::bigint = 0"
+	if campaignID != 0 {
+		filter = "campaign_id = $2::bigint"
+	}
+	from := pgtype.Timestamptz{Time: f.due, Valid: true}
+	if f.id == 0 {
+		from = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	var nextDue *time.Time
+	var nextID *int64
+	l, err := scanLead(s.pool.QueryRow(ctx, `WITH fl AS (
+			SELECT sla_due_at, id FROM leads WHERE sales_stage = 'open' AND `+filter+`
+				AND (sla_due_at, id) >= ($4::timestamptz, $5::bigint)
+				ORDER BY sla_due_at, id LIMIT 1),
+		pick AS (
+			SELECT id FROM leads WHERE sales_stage = 'open' AND `+filter+`
+				AND (sla_due_at, id) >= ($4::timestamptz, $5::bigint)
+				ORDER BY sla_due_at, id FOR UPDATE SKIP LOCKED LIMIT 1),
+		l AS (
+			UPDATE leads SET sales_stage = 'accepted', assigned_to = $1, accepted_at = $3, updated_at = $3
+			FROM pick WHERE leads.id = pick.id
+			RETURNING leads.*),
+		ev AS (INSERT INTO lead_events (lead_id, actor, kind, at) SELECT id, 'user:' || $1::bigint, 'lead.accepted', $3 FROM l)
+		SELECT `+leadColumns+`, fl.sla_due_at, fl.id FROM l JOIN campaigns c ON c.id = l.campaign_id LEFT JOIN fl ON true`,
+		userID, campaignID, s.now(), from, f.id), &nextDue, &nextID)
+	if err != nil {
+		return nil, claimFloor{}, err
+	}
+	var next claimFloor
+	if nextDue != nil && nextID != nil {
+		next = claimFloor{due: *nextDue, id: *nextID}
+	}
+	return l, next, nil
 }
 
 // Sales actions.
@@ -189,6 +243,9 @@ func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, act
 	})
 	if err != nil {
 		return nil, err
+	}
+	if action == ActionRelease { // open again, maybe below a claim floor
+		s.floors.reset()
 	}
 	return GetLead(ctx, s.pool, leadID)
 }

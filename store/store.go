@@ -38,8 +38,9 @@ var ErrAttemptOpen = errors.New("the lead has an unfinished call attempt")
 // every cutoff comes from: SQL never calls now(), so a shifted clock (tests,
 // a replica whose clock is off) can never be mixed with the database's.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	floors *claimFloors // where the open leads start (see ClaimNext)
 }
 
 // Config configures a Store.
@@ -54,7 +55,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{pool: pool, now: cfg.Now}
+	return &Store{pool: pool, now: cfg.Now, floors: floorsFor(pool)}
 }
 
 // Now is the store's clock: what every stored time and cutoff is taken from.
