@@ -365,9 +365,13 @@ func TestKillDispatcherMidDispatch(t *testing.T) {
 		AND data->>'from' = 'dialing' AND data->>'to' = 'queued'), (SELECT count(*) FROM call_attempts WHERE reason LIKE 'interrupted%')`).
 		Scan(&givenBack, &interrupted)
 	t.Logf("after the kill: %d leads handed out but not called were given back, %d calls in progress were settled", givenBack, interrupted)
+	// A call the killed process had started may not have reached the phone
+	// yet; it counts as interrupted all the same (nobody can tell that an
+	// INVITE never left), and is retried in a day, not now.
 	for _, p := range phones {
 		l, _ := store.GetLead(ctx, st.Pool(), ids[p])
-		if users[p] != 1 || l.AttemptCount != 1 {
+		interruptedCall := l.Status == queue.StatusRetryWait && strings.Contains(l.StatusReason, "interrupted")
+		if users[p] > 1 || l.AttemptCount != 1 || (users[p] == 0 && !interruptedCall) {
 			t.Errorf("%s was called %d times, with %d attempts (%s: %s)", p, users[p], l.AttemptCount, l.Status, l.StatusReason)
 		}
 	}
