@@ -45,7 +45,7 @@ func TestIntakeAnswerAgreesWithTheLead(t *testing.T) {
 		}
 		// And what the lead says later is what the answer said.
 		l, err := store.GetLead(context.Background(), b.st.Pool(), int64(lead["id"].(float64)))
-		if err != nil || l.Status != tc.status {
+		if err != nil || string(l.Status) != tc.status {
 			t.Errorf("%s: stored lead %v (%v)", tc.name, l, err)
 		}
 	}

@@ -69,7 +69,7 @@ type windowJSON struct {
 func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
-	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: c.Driver,
+	return campaignJSON{ID: c.ID, Name: c.Name, Status: string(c.Status), ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: string(c.Driver),
 		MachineDetection: c.MachineDetection, DTMF: c.DTMF, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
@@ -230,7 +230,7 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 	}
 	if v, given := str("driver", 16); given {
 		c.oneOf("driver", v, drivers)
-		p.Driver = v
+		p.Driver = store.DriverName(v)
 	}
 	if v, given := str("machine_detection", 16); given {
 		c.oneOf("machine_detection", v, machineDet)
@@ -428,7 +428,7 @@ func (s *server) getCampaign(w http.ResponseWriter, r *http.Request, key *store.
 	return nil
 }
 
-var campaignStatuses = []string{"draft", "active", "paused", "finished"}
+var campaignStatuses = names(store.CampaignStatuses)
 
 // listCampaigns pages through campaigns, newest first.
 func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
@@ -436,7 +436,7 @@ func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request, key *stor
 	if err != nil {
 		return err
 	}
-	f := store.CampaignFilter{Status: q.enum("status", campaignStatuses), Limit: q.limit()}
+	f := store.CampaignFilter{Status: store.CampaignStatus(q.enum("status", campaignStatuses)), Limit: q.limit()}
 	if q.str("cursor") != "" { // an empty cursor is the first page
 		id, ok, err := parseID(q.str("cursor"))
 		if !ok || err != nil {
@@ -533,7 +533,7 @@ func (s *server) updateCampaign(w http.ResponseWriter, r *http.Request, key *sto
 		if err := s.store.UpdateCampaign(ctx, tx, c.ID, p); err != nil {
 			return err
 		}
-		if len(why) == 0 || c.Status == "finished" {
+		if len(why) == 0 || c.Status == store.CampaignFinished {
 			return nil
 		}
 		ids, err := s.store.RequeueBlocked(ctx, tx, c.ID, nil, keyActor(key), "campaign changed: "+strings.Join(why, ", "))
@@ -573,18 +573,21 @@ func sameJSON(field string, a, b json.RawMessage) bool {
 // campaignMoves: action → the statuses it starts from, the status it
 // leads to, and what to do instead from each other status.
 var campaignMoves = map[string]struct {
-	from    []string
-	to      string
-	instead map[string]string
+	from    []store.CampaignStatus
+	to      store.CampaignStatus
+	instead map[store.CampaignStatus]string
 }{
-	"start": {[]string{"draft"}, "active", map[string]string{"active": "it is already active", "paused": "it is paused: resume it",
-		"finished": "a finished campaign does not start again: create a new one"}},
-	"pause": {[]string{"active"}, "paused", map[string]string{"draft": "it has not started", "paused": "it is already paused",
-		"finished": "it is finished"}},
-	"resume": {[]string{"paused"}, "active", map[string]string{"draft": "it has not started: start it", "active": "it is already active",
-		"finished": "a finished campaign does not resume: create a new one"}},
+	"start": {[]store.CampaignStatus{store.CampaignDraft}, store.CampaignActive, map[store.CampaignStatus]string{
+		store.CampaignActive: "it is already active", store.CampaignPaused: "it is paused: resume it",
+		store.CampaignFinished: "a finished campaign does not start again: create a new one"}},
+	"pause": {[]store.CampaignStatus{store.CampaignActive}, store.CampaignPaused, map[store.CampaignStatus]string{
+		store.CampaignDraft: "it has not started", store.CampaignPaused: "it is already paused", store.CampaignFinished: "it is finished"}},
+	"resume": {[]store.CampaignStatus{store.CampaignPaused}, store.CampaignActive, map[store.CampaignStatus]string{
+		store.CampaignDraft: "it has not started: start it", store.CampaignActive: "it is already active",
+		store.CampaignFinished: "a finished campaign does not resume: create a new one"}},
 	// A draft may be finished too: a campaign that will never run.
-	"finish": {[]string{"draft", "active", "paused"}, "finished", map[string]string{"finished": "it is already finished"}},
+	"finish": {[]store.CampaignStatus{store.CampaignDraft, store.CampaignActive, store.CampaignPaused}, store.CampaignFinished,
+		map[store.CampaignStatus]string{store.CampaignFinished: "it is already finished"}},
 }
 
 func (s *server) campaignAction(action string) handlerFunc {
@@ -597,8 +600,9 @@ func (s *server) campaignAction(action string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		conflict := func(status string) error {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s %s %s campaign: %s", action, article(status), status, move.instead[status])}
+		conflict := func(status store.CampaignStatus) error {
+			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s %s %s campaign: %s", action, article(string(status)), status,
+				move.instead[status])}
 		}
 		if !slices.Contains(move.from, c.Status) {
 			return conflict(c.Status)
@@ -606,7 +610,7 @@ func (s *server) campaignAction(action string) handlerFunc {
 		var sc *ivr.Script
 		// Becoming active pins the script; so does finishing a draft (a
 		// finished campaign names the script it had).
-		if move.to == "active" || c.Status == "draft" {
+		if move.to == store.CampaignActive || c.Status == store.CampaignDraft {
 			var ds ivr.Diagnostics
 			if sc, ds = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); sc == nil {
 				return invalid(intake.FieldError{Field: "script", Message: ds.Errors().String()})
@@ -614,8 +618,8 @@ func (s *server) campaignAction(action string) handlerFunc {
 		}
 		// Real people never hear a placeholder hum: a campaign whose prompts
 		// cannot all be played does not start.
-		if move.to == "active" && s.cfg.CheckPrompts != nil {
-			if err := s.cfg.CheckPrompts(r.Context(), c.Driver, sc); err != nil {
+		if move.to == store.CampaignActive && s.cfg.CheckPrompts != nil {
+			if err := s.cfg.CheckPrompts(r.Context(), string(c.Driver), sc); err != nil {
 				return invalid(intake.FieldError{Field: "script", Message: err.Error()})
 			}
 		}
@@ -649,7 +653,7 @@ func (s *server) recheckCampaign(w http.ResponseWriter, r *http.Request, key *st
 	if err != nil {
 		return err
 	}
-	if c.Status == "finished" {
+	if c.Status == store.CampaignFinished {
 		return &apiError{status: http.StatusConflict, detail: "cannot re-check the leads of a finished campaign: it calls nobody"}
 	}
 	ctx := r.Context()
@@ -744,7 +748,7 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if err != nil {
 		return err
 	}
-	if c.Status == "finished" {
+	if c.Status == store.CampaignFinished {
 		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("campaign %s is finished: it takes no new leads", quote(c.Name))}
 	}
 	q, err := readQuery(r, "mapping", "charset", "filename")

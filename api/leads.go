@@ -26,10 +26,9 @@ import (
 
 // The values of lead filters, as the schema's CHECK constraints list them.
 var (
-	leadStatuses = []string{"new", "queued", "scheduled", "dialing", "retry_wait", "blocked", "completed", "opted_out", "unreachable",
-		"rejected", "invalid_number", "failed"}
-	leadRoutes  = []string{"sales", "nurture", "none"}
-	salesStages = []string{"open", "accepted", "contacted", "won", "lost", "recycled"}
+	leadStatuses = names(store.LeadStatuses)
+	leadRoutes   = []string{"sales", "nurture", "none"}
+	salesStages  = names(store.SalesStages)
 )
 
 // leadJSON is a lead as the API shows it.
@@ -65,9 +64,9 @@ func toLeadJSON(l *store.Lead) leadJSON {
 		attrs = map[string]string{}
 	}
 	return leadJSON{ID: l.ID, CampaignID: l.CampaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
-		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: l.Status, StatusReason: l.StatusReason,
+		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: string(l.Status), StatusReason: l.StatusReason,
 		NextAttemptAt: l.NextAttemptAt, RecallAt: l.RecallAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
-		SalesStage: l.SalesStage, AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
+		SalesStage: string(l.SalesStage), AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
 }
 
 // readValues reads a flat object from JSON or a form post, the way form
@@ -262,7 +261,7 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	if err != nil {
 		return err
 	}
-	if c.Status == "finished" {
+	if c.Status == store.CampaignFinished {
 		// A form still pointed at an old campaign must hear it, not lose leads.
 		return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("campaign %s is finished: it takes no new leads", quote(c.Name))}
 	}
@@ -602,15 +601,6 @@ func (s *server) claimNext(w http.ResponseWriter, r *http.Request, key *store.AP
 	return nil
 }
 
-// salesFrom says from which stages an action may move a lead.
-var salesFrom = map[string][]string{
-	store.ActionContacted: {"open", "accepted"},
-	store.ActionWon:       {"accepted", "contacted"},
-	store.ActionLost:      {"accepted", "contacted"},
-	store.ActionRecycle:   {"open", "accepted", "contacted"},
-	store.ActionRelease:   {"accepted"},
-}
-
 func (s *server) salesAction(action string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 		id, err := pathID(r, "id")
@@ -681,13 +671,13 @@ func (s *server) stageConflict(r *http.Request, id int64, action string) error {
 	verb := map[string]string{store.ActionContacted: "mark the lead contacted", store.ActionWon: "mark the lead won",
 		store.ActionLost: "mark the lead lost", store.ActionRecycle: "recycle the lead", store.ActionRelease: "release the lead"}[action]
 	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s from its stage %s: that works from %s",
-		verb, s.salesStage(r, id), strings.Join(salesFrom[action], " or "))}
+		verb, s.salesStage(r, id), strings.Join(names(store.SalesActionFrom(action)), " or "))}
 }
 
 // salesStage names a lead's sales stage for a message.
 func (s *server) salesStage(r *http.Request, id int64) string {
 	if l, err := store.GetLead(r.Context(), s.store.Pool(), id); err == nil && l.SalesStage != "" {
-		return l.SalesStage
+		return string(l.SalesStage)
 	}
 	return "none (not routed to sales)"
 }
@@ -800,4 +790,13 @@ func mergeQueryFields(query url.Values, values map[string]string) error {
 		return errs
 	}
 	return nil
+}
+
+// names lists typed values as strings, for validation and messages.
+func names[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
 }

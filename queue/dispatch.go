@@ -258,7 +258,7 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 	if err != nil {
 		return time.Time{}, true, err
 	}
-	if c.Status != "active" || c.Driver != d.driver {
+	if c.Status != store.CampaignActive || string(c.Driver) != d.driver {
 		return time.Time{}, false, nil
 	}
 	if _, _, err := q.engine(c); err != nil {
@@ -379,7 +379,7 @@ func (d *dispatcher) handOver(ctx context.Context, tx pgx.Tx, l *store.Lead, c *
 		if err := q.store.SetLeadStatus(ctx, tx, l.ID, actor, StatusBlocked, check.block, nil); err != nil {
 			return false, err
 		}
-		return false, q.store.AddEvent(ctx, tx, l.ID, actor, "lead.blocked", map[string]any{"reason": check.block})
+		return false, q.store.AddEvent(ctx, tx, l.ID, actor, store.EventLeadBlocked, map[string]any{"reason": check.block})
 	case check.waitUntil.After(q.store.Now()):
 		return false, q.store.SetLeadStatus(ctx, tx, l.ID, actor, StatusScheduled, check.reason, &check.waitUntil)
 	}
@@ -387,7 +387,7 @@ func (d *dispatcher) handOver(ctx context.Context, tx pgx.Tx, l *store.Lead, c *
 	if l.Priority == 0 {
 		prio = priorityFresh
 	}
-	res, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: l.ID}, &river.InsertOpts{Queue: DialQueue(c.Driver), Priority: prio})
+	res, err := q.client.InsertTx(ctx, tx, DialArgs{LeadID: l.ID}, &river.InsertOpts{Queue: DialQueue(string(c.Driver)), Priority: prio})
 	if err != nil {
 		return false, fmt.Errorf("dial job for lead %d: %w", l.ID, err)
 	}

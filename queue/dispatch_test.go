@@ -17,7 +17,7 @@ import (
 // listCampaign creates a campaign of n leads due now, loaded the way an
 // import loads them (set-based), numbered in the area code given, and starts it
 // unless status says draft or paused.
-func listCampaign(t testing.TB, st *store.Store, name, status string, n int, area string, cp store.CampaignParams) *store.Campaign {
+func listCampaign(t testing.TB, st *store.Store, name string, status store.CampaignStatus, n int, area string, cp store.CampaignParams) *store.Campaign {
 	t.Helper()
 	ctx := context.Background()
 	cp.Name, cp.ScriptID, cp.CallerID = name, "bant-en", "+15550100"
@@ -39,7 +39,7 @@ func listCampaign(t testing.TB, st *store.Store, name, status string, n int, are
 		return c
 	}
 	src, _ := os.ReadFile("../scripts/bant-en.yaml")
-	if err := st.MoveCampaign(ctx, c.ID, status, []string{"draft"}, ivr.MustParse("bant-en.yaml", src), src); err != nil {
+	if err := st.MoveCampaign(ctx, c.ID, status, []store.CampaignStatus{store.CampaignDraft}, ivr.MustParse("bant-en.yaml", src), src); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -327,8 +327,8 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
 	why := "waiting for a dialer"
 	if status, err := store.LeadCampaignStatus(ctx, tx, leadID); err != nil {
 		return err
-	} else if status != "active" {
-		why = "campaign " + status
+	} else if status != store.CampaignActive {
+		why = "campaign " + string(status)
 	}
 	return q.store.SetLeadStatus(ctx, tx, leadID, "system", StatusQueued, why, nil)
 }

@@ -115,7 +115,7 @@ func (b *bundle) addLeads(t testing.TB, leads ...store.LeadParams) map[string]in
 }
 
 // waitStatuses polls until every lead has its wanted status.
-func (b *bundle) waitStatuses(t *testing.T, ids map[string]int64, want map[string]string, within time.Duration) map[string]*store.Lead {
+func (b *bundle) waitStatuses(t *testing.T, ids map[string]int64, want map[string]store.LeadStatus, within time.Duration) map[string]*store.Lead {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -175,7 +175,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 		leads = append(leads, lp)
 	}
 	ids := b.addLeads(t, leads...)
-	got := b.waitStatuses(t, ids, map[string]string{
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{
 		"+12125550101": queue.StatusCompleted,
 		"+12125550102": queue.StatusCompleted,
 		"+12125550103": queue.StatusOptedOut,
@@ -258,7 +258,7 @@ func TestConsentAndPause(t *testing.T) {
 		store.LeadParams{Phone: "+12125550201"}, // no consent captured
 		store.LeadParams{Phone: "+12125550202", Consent: store.Consent{Source: "web_form", Text: "I agree to be called", At: b.now()}},
 	)
-	got := b.waitStatuses(t, ids, map[string]string{"+12125550201": queue.StatusBlocked, "+12125550202": queue.StatusOptedOut}, time.Minute)
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{"+12125550201": queue.StatusBlocked, "+12125550202": queue.StatusOptedOut}, time.Minute)
 	if got["+12125550201"].StatusReason != "no consent captured, and the campaign requires it" {
 		t.Errorf("blocked lead says %q", got["+12125550201"].StatusReason)
 	}
@@ -286,7 +286,7 @@ func TestNumberCapAcrossCampaigns(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, map[string]softphone.Persona{"default": {Answer: "reject", Code: 603}}, store.CampaignParams{})
 	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550601"})
-	b.waitStatuses(t, ids, map[string]string{"+12125550601": queue.StatusRejected}, 30*time.Second)
+	b.waitStatuses(t, ids, map[string]store.LeadStatus{"+12125550601": queue.StatusRejected}, 30*time.Second)
 
 	// A second campaign on the same database, same number, with a cap of 1.
 	q2, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, NumberCapPer24h: 1})
@@ -335,7 +335,7 @@ func TestNurtureRecall(t *testing.T) {
 	b := setup(t, map[string]softphone.Persona{"default": {Keys: "1,1,2,2,120#,2"}}, store.CampaignParams{})
 	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550701"})
 	id := ids["+12125550701"]
-	got := b.waitStatuses(t, ids, map[string]string{"+12125550701": queue.StatusCompleted}, time.Minute)
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{"+12125550701": queue.StatusCompleted}, time.Minute)
 	first := got["+12125550701"]
 	if first.Class != "mql" || first.Route != "nurture" || first.RecallAt == nil || first.NextAttemptAt == nil ||
 		!first.NextAttemptAt.Equal(*first.RecallAt) || first.RecallAt.Sub(b.now()) < 29*24*time.Hour {
@@ -394,7 +394,7 @@ func TestResultSavedThroughDatabaseErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550702"})
-	got := b.waitStatuses(t, ids, map[string]string{"+12125550702": queue.StatusCompleted}, time.Minute)
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{"+12125550702": queue.StatusCompleted}, time.Minute)
 	l := got["+12125550702"]
 	var answers, faults int
 	b.store.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM answers WHERE lead_id = $1), (SELECT last_value FROM injected_faults)`,
@@ -417,7 +417,7 @@ func TestDestinationsCheckedBeforeDial(t *testing.T) {
 		store.LeadParams{Phone: "+442071838750"}, // another country
 		store.LeadParams{Phone: "+12125550703"},  // fine: opts out
 	)
-	got := b.waitStatuses(t, ids, map[string]string{"+19002345678": queue.StatusBlocked, "+442071838750": queue.StatusBlocked,
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{"+19002345678": queue.StatusBlocked, "+442071838750": queue.StatusBlocked,
 		"+12125550703": queue.StatusOptedOut}, time.Minute)
 	if r := got["+19002345678"].StatusReason; !strings.Contains(r, "premium_rate") {
 		t.Errorf("premium-rate lead blocked because %q", r)

@@ -28,24 +28,25 @@ type Verdict struct {
 	Retry   bool
 	RetryAt time.Time
 	// Status is the lead's status when it is not retried.
-	Status string
+	Status store.LeadStatus
 	Reason string
 }
 
-// Lead statuses set by the dialer: a lead's progress. Whether it is
-// sales-ready is its class (sql, mql, disqualified…), never its status.
+// Lead statuses set by the dialer (store owns them): a lead's progress.
+// Whether it is sales-ready is its class (sql, mql, disqualified…), never
+// its status.
 const (
-	StatusQueued        = "queued"
-	StatusScheduled     = "scheduled"
-	StatusDialing       = "dialing"
-	StatusRetryWait     = "retry_wait"
-	StatusBlocked       = "blocked"
-	StatusCompleted     = "completed"
-	StatusOptedOut      = "opted_out"
-	StatusUnreachable   = "unreachable"
-	StatusRejected      = "rejected"
-	StatusInvalidNumber = "invalid_number"
-	StatusFailed        = "failed"
+	StatusQueued        = store.LeadQueued
+	StatusScheduled     = store.LeadScheduled
+	StatusDialing       = store.LeadDialing
+	StatusRetryWait     = store.LeadRetryWait
+	StatusBlocked       = store.LeadBlocked
+	StatusCompleted     = store.LeadCompleted
+	StatusOptedOut      = store.LeadOptedOut
+	StatusUnreachable   = store.LeadUnreachable
+	StatusRejected      = store.LeadRejected
+	StatusInvalidNumber = store.LeadInvalidNumber
+	StatusFailed        = store.LeadFailed
 )
 
 // Decide applies the policy to an attempt that ended at `ended` with a

@@ -78,7 +78,7 @@ func TestTwilioCampaign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"+12125550501": queue.StatusCompleted, "+12125550502": queue.StatusOptedOut, "+12125550503": queue.StatusUnreachable}
+	want := map[string]store.LeadStatus{"+12125550501": queue.StatusCompleted, "+12125550502": queue.StatusOptedOut, "+12125550503": queue.StatusUnreachable}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		done := true

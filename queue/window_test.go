@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/store"
 )
 
 func zone(t *testing.T, name string) *time.Location {
@@ -171,7 +172,7 @@ func TestRetryPolicy(t *testing.T) {
 		ambiguous bool
 		attempts  int
 		retryIn   time.Duration // 0: no retry
-		status    string
+		status    store.LeadStatus
 	}{
 		{dialer.Busy, "", false, 1, 15 * time.Minute, StatusRetryWait},
 		{dialer.NoAnswer, "", false, 2, 2 * time.Hour, StatusRetryWait},

@@ -74,15 +74,15 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	giveBack := func(status, why string, next *time.Time) error {
+	giveBack := func(status store.LeadStatus, why string, next *time.Time) error {
 		err := q.store.GiveBack(ctx, lead.ID, job.ID, actor, status, why, next)
 		if errors.Is(err, store.ErrDispatchRevoked) {
 			return nil
 		}
 		return err
 	}
-	if camp.Status != "active" {
-		return giveBack(StatusQueued, "campaign "+camp.Status, nil)
+	if camp.Status != store.CampaignActive {
+		return giveBack(StatusQueued, "campaign "+string(camp.Status), nil)
 	}
 	eng, script, err := q.engine(camp)
 	if err != nil {
@@ -90,7 +90,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 		log.Error("cannot dial: the campaign's script", "error", err)
 		return giveBack(StatusFailed, err.Error(), nil)
 	}
-	drv := q.cfg.Drivers[camp.Driver]
+	drv := q.cfg.Drivers[string(camp.Driver)]
 	if drv == nil {
 		return fmt.Errorf("campaign %d uses driver %q, which this process does not run", camp.ID, camp.Driver)
 	}
@@ -155,7 +155,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // records when it goes. A cancelled ctx lets it go at once: the dial then
 // fails as canceled without reaching the wire.
 func (q *Queue) sendGate(ctx context.Context, c *store.Campaign, a *store.Attempt) {
-	g := store.SendGate{AttemptID: a.ID, CampaignID: c.ID, CallsPerSecond: c.CallsPerSecond, Driver: c.Driver, DriverCPS: q.cfg.DriverCPS[c.Driver]}
+	g := store.SendGate{AttemptID: a.ID, CampaignID: c.ID, CallsPerSecond: c.CallsPerSecond, Driver: c.Driver, DriverCPS: q.cfg.DriverCPS[string(c.Driver)]}
 	for ctx.Err() == nil {
 		wait, err := q.store.PassSendGate(ctx, g)
 		if err != nil {
@@ -442,16 +442,16 @@ func policy(c *store.Campaign) RetryPolicy {
 
 // DialStatus says whether a lead will be called now, later, or never.
 type DialStatus struct {
-	Status string     // queued, scheduled, blocked
-	Reason string     // why not now, in words
-	Next   *time.Time // when, for scheduled
+	Status store.LeadStatus // queued, scheduled, blocked
+	Reason string           // why not now, in words
+	Next   *time.Time       // when, for scheduled
 }
 
 // Explain runs the pre-dial checks for a lead without dialing, so intake
 // can answer "queued now" or "scheduled for T because …".
 func (q *Queue) Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (DialStatus, error) {
-	if c.Status != "active" {
-		return DialStatus{Status: StatusQueued, Reason: "campaign " + c.Status}, nil
+	if c.Status != store.CampaignActive {
+		return DialStatus{Status: StatusQueued, Reason: "campaign " + string(c.Status)}, nil
 	}
 	check, err := q.preDial(ctx, lead, c, q.store.Now())
 	switch {

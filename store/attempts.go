@@ -60,9 +60,10 @@ func OpenAttempts(ctx context.Context, db DB) ([]Attempt, error) {
 type AttemptParams struct {
 	LeadID, CampaignID int64
 	// Phone is the lead's number, for the cap across campaigns.
-	Phone          string
-	Driver, Worker string
-	Script         *ivr.Script
+	Phone  string
+	Driver DriverName
+	Worker string
+	Script *ivr.Script
 	// NumberCap is the most attempts to Phone in 24 hours across all
 	// campaigns; 0 means no cap.
 	NumberCap int
@@ -125,7 +126,7 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 	if err != nil {
 		return nil, fmt.Errorf("start attempt for lead %d: %w", p.LeadID, err)
 	}
-	return &a, s.AddEvent(ctx, tx, p.LeadID, "worker:"+p.Worker, "call.started",
+	return &a, s.AddEvent(ctx, tx, p.LeadID, "worker:"+p.Worker, EventCallStarted,
 		map[string]any{"attempt_id": a.ID, "attempt": a.No, "driver": p.Driver})
 }
 
@@ -169,7 +170,7 @@ type AttemptResult struct {
 	ProviderCode int
 	Result       *ivr.Result // nil when the call was not answered
 	// Lead status afterwards, why, and when the next attempt is due.
-	Status string
+	Status LeadStatus
 	Why    string
 	Next   *time.Time
 	// SLA applies to a lead routed to sales (the class's, else the campaign's).
@@ -212,7 +213,7 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Actor, r.Status, r.Why, r.Next); err != nil {
 			return err
 		}
-		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventCallEnded, event)
 	}
 	res := r.Result
 	for i, a := range res.Answers {
@@ -229,7 +230,7 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Actor, r.Status, r.Why, r.Next); err != nil {
 			return err
 		}
-		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventCallEnded, event)
 	}
 	route := res.Route
 	if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Actor, r.Status, r.Why, r.Next); err != nil {
@@ -251,14 +252,14 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	if route == ivr.RouteSales { // a new open lead, maybe below a claim floor
 		s.floors.reset()
 	}
-	if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, "call.ended", event); err != nil {
+	if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, EventCallEnded, event); err != nil {
 		return err
 	}
 	switch {
 	case route == ivr.RouteSales:
-		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "lead.qualified", map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadQualified, map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
 	case res.Outcome == ivr.OutcomeOptedOut:
-		return s.AddEvent(ctx, db, r.LeadID, r.Actor, "lead.opted_out", nil)
+		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadOptedOut, nil)
 	}
 	return nil
 }
@@ -276,7 +277,7 @@ func (s *Store) MarkSLABreaches(ctx context.Context, db DB) ([]int64, error) {
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := s.AddEvent(ctx, db, id, "system", "lead.sla_breached", nil); err != nil {
+		if err := s.AddEvent(ctx, db, id, "system", EventLeadSLABreached, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -324,7 +325,7 @@ func (s *Store) DueRecalls(ctx context.Context, tx pgx.Tx, limit int) ([]int64, 
 				return nil, err
 			}
 		}
-		if err := s.AddEvent(ctx, tx, d.id, "system", "lead.recalled",
+		if err := s.AddEvent(ctx, tx, d.id, "system", EventLeadRecalled,
 			map[string]any{"class": d.class, "recall_at": d.at.UTC(), "from": "completed", "to": "queued"}); err != nil {
 			return nil, err
 		}
@@ -354,7 +355,7 @@ type SendGate struct {
 	CallsPerSecond float64
 	// Driver and DriverCPS pace the driver's account across campaigns
 	// (DriverCPS 0: no account limit).
-	Driver    string
+	Driver    DriverName
 	DriverCPS float64
 }
 

@@ -54,7 +54,9 @@ func (p CampaignParams) withDefaults() CampaignParams {
 		}
 	}
 	def(&p.DefaultCountry, d.DefaultCountry)
-	def(&p.Driver, d.Driver)
+	if p.Driver == "" {
+		p.Driver = d.Driver
+	}
 	def(&p.MachineDetection, d.MachineDetection)
 	def(&p.DTMF, d.DTMF)
 	if len(p.WindowDays) == 0 {

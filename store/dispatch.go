@@ -62,8 +62,8 @@ func WakeLeads(ctx context.Context, db DB, leadIDs []int64) error {
 }
 
 // LeadCampaignStatus is the status of a lead's campaign.
-func LeadCampaignStatus(ctx context.Context, db DB, leadID int64) (string, error) {
-	var status string
+func LeadCampaignStatus(ctx context.Context, db DB, leadID int64) (CampaignStatus, error) {
+	var status CampaignStatus
 	err := db.QueryRow(ctx, `SELECT c.status FROM leads l JOIN campaigns c ON c.id = l.campaign_id WHERE l.id = $1`, leadID).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotFound
@@ -201,11 +201,11 @@ var ErrDispatchRevoked = errors.New("the lead is no longer this dial job's to ca
 // GiveBack returns a dialing lead that job jobID (0: whichever) has not
 // called to the schedule, due at next (nil: now), with the reason, and
 // wakes its dispatcher. ErrDispatchRevoked when it is not that job's.
-func (s *Store) GiveBack(ctx context.Context, leadID, jobID int64, actor, status, reason string, next *time.Time) error {
+func (s *Store) GiveBack(ctx context.Context, leadID, jobID int64, actor string, status LeadStatus, reason string, next *time.Time) error {
 	return s.Tx(ctx, func(tx pgx.Tx) error { return s.giveBack(ctx, tx, leadID, jobID, actor, status, reason, next) })
 }
 
-func (s *Store) giveBack(ctx context.Context, tx pgx.Tx, leadID, jobID int64, actor, status, reason string, next *time.Time) error {
+func (s *Store) giveBack(ctx context.Context, tx pgx.Tx, leadID, jobID int64, actor string, status LeadStatus, reason string, next *time.Time) error {
 	var ok bool
 	err := tx.QueryRow(ctx, `SELECT status = 'dialing' AND ($2::bigint = 0 OR dial_job IS NOT DISTINCT FROM $2::bigint)
 			AND NOT EXISTS (SELECT 1 FROM call_attempts a WHERE a.lead_id = $1 AND a.state <> 'finished')

@@ -64,7 +64,7 @@ func (s *Store) AddConsent(ctx context.Context, db DB, leadID int64, c Consent, 
 	if oldText != nil {
 		data["previous_text"] = *oldText
 	}
-	return true, s.AddEvent(ctx, db, leadID, actor, "lead.consent", data)
+	return true, s.AddEvent(ctx, db, leadID, actor, EventLeadConsent, data)
 }
 
 // RequeueBlocked puts a campaign's blocked leads (all of them, or those of

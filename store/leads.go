@@ -59,7 +59,7 @@ type Lead struct {
 	// HasConsent: the lead's consent says where it came from and when, and
 	// neither says no (the one definition, in the schema: leads.has_consent).
 	HasConsent    bool
-	Status        string
+	Status        LeadStatus
 	StatusReason  string
 	NextAttemptAt *time.Time
 	AttemptCount  int
@@ -72,7 +72,7 @@ type Lead struct {
 	Class         string
 	Route         string
 	Total         *int
-	SalesStage    string
+	SalesStage    SalesStage
 	SLADueAt      *time.Time
 	CreatedAt     time.Time
 	// DialJob is the dial job a dialing lead was handed to (0: none).
@@ -139,7 +139,7 @@ func (s *Store) InsertLead(ctx context.Context, db DB, p LeadParams) (id int64, 
 		if actor == "" {
 			actor = "system"
 		}
-		return id, true, s.AddEvent(ctx, db, id, actor, "lead.created", map[string]any{"source": source})
+		return id, true, s.AddEvent(ctx, db, id, actor, EventLeadCreated, map[string]any{"source": source})
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, fmt.Errorf("insert lead: %w", err)
@@ -208,11 +208,12 @@ func collectLeads(rows pgx.Rows) ([]*Lead, error) {
 // A lead put in the schedule (queued, scheduled, retry_wait) without a time
 // is due now. A lead that leaves dialing frees its call slot, and a lead due
 // now wakes its campaign's dispatcher.
-func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, actor, status, reason string, next *time.Time) error {
-	var from, fromReason string
+func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, actor string, status LeadStatus, reason string, next *time.Time) error {
+	var from LeadStatus
+	var fromReason string
 	var campaignID int64
 	now := s.now()
-	waiting := status == "queued" || status == "scheduled" || status == "retry_wait"
+	waiting := status.Waiting()
 	if waiting && next == nil {
 		next = &now
 	}
@@ -227,7 +228,7 @@ func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, actor, statu
 	if err != nil {
 		return fmt.Errorf("lead %d status %s: %w", id, status, err)
 	}
-	if (from == "dialing" && status != "dialing") || (waiting && !next.After(now)) {
+	if (from == LeadDialing && status != LeadDialing) || (waiting && !next.After(now)) {
 		if err := Wake(ctx, db, campaignID); err != nil {
 			return err
 		}
@@ -242,7 +243,7 @@ func (s *Store) SetLeadStatus(ctx context.Context, db DB, id int64, actor, statu
 	if next != nil {
 		data["next_attempt_at"] = next.UTC()
 	}
-	return s.AddEvent(ctx, db, id, actor, "lead.status", data)
+	return s.AddEvent(ctx, db, id, actor, EventLeadStatus, data)
 }
 
 // AttemptView is an attempt as the lead history shows it.

@@ -176,20 +176,24 @@ const (
 
 // transitions: action → stages it may start from, and its SQL.
 var transitions = map[string]struct {
-	from []string
+	from []SalesStage
 	set  string
-	kind string
+	kind EventKind
 }{
-	ActionContacted: {[]string{"open", "accepted"}, `sales_stage = 'contacted', contacted_at = $5,
+	ActionContacted: {[]SalesStage{StageOpen, StageAccepted}, `sales_stage = 'contacted', contacted_at = $5,
 		assigned_to = coalesce(assigned_to, nullif($2::bigint, 0)),
-		sla_status = CASE WHEN sla_status = 'breached' OR $5 > sla_due_at THEN 'breached' ELSE 'met' END`, "lead.contacted"},
-	ActionWon:  {[]string{"accepted", "contacted"}, `sales_stage = 'won', closed_at = $5`, "lead.won"},
-	ActionLost: {[]string{"accepted", "contacted"}, `sales_stage = 'lost', closed_at = $5`, "lead.lost"},
-	ActionRecycle: {[]string{"open", "accepted", "contacted"}, `sales_stage = 'recycled', route = 'nurture', recall_at = $3, closed_at = $5,
+		sla_status = CASE WHEN sla_status = 'breached' OR $5 > sla_due_at THEN 'breached' ELSE 'met' END`, EventLeadContacted},
+	ActionWon:  {[]SalesStage{StageAccepted, StageContacted}, `sales_stage = 'won', closed_at = $5`, EventLeadWon},
+	ActionLost: {[]SalesStage{StageAccepted, StageContacted}, `sales_stage = 'lost', closed_at = $5`, EventLeadLost},
+	ActionRecycle: {[]SalesStage{StageOpen, StageAccepted, StageContacted}, `sales_stage = 'recycled', route = 'nurture', recall_at = $3, closed_at = $5,
 		next_attempt_at = $3, status_reason = CASE WHEN $3::timestamptz IS NULL THEN 'recycled to nurture by sales; no new call planned'
-			ELSE 'recycled to nurture by sales: called again from ' || to_char($3::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END`, "lead.recycled"},
-	ActionRelease: {[]string{"accepted"}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, "lead.released"},
+			ELSE 'recycled to nurture by sales: called again from ' || to_char($3::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END`, EventLeadRecycled},
+	ActionRelease: {[]SalesStage{StageAccepted}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, EventLeadReleased},
 }
+
+// SalesActionFrom lists the stages a sales action may move a lead from
+// (none for an unknown action).
+func SalesActionFrom(action string) []SalesStage { return transitions[action].from }
 
 // SalesActor is who moves a lead along the sales stages: a user, and
 // whether they act as an admin (who may act on any rep's claim).
@@ -210,7 +214,7 @@ func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, act
 		return nil, fmt.Errorf("unknown sales action %q", action)
 	}
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
-		var stage *string
+		var stage *SalesStage
 		var owner *int64
 		err := tx.QueryRow(ctx, `SELECT sales_stage, assigned_to FROM leads WHERE id = $1 FOR UPDATE`, leadID).Scan(&stage, &owner)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -265,7 +269,7 @@ func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesAc
 		if !ok {
 			return ErrNoUser
 		}
-		var stage *string
+		var stage *SalesStage
 		var owner *int64
 		err := tx.QueryRow(ctx, `SELECT sales_stage, assigned_to FROM leads WHERE id = $1 FOR UPDATE`, leadID).Scan(&stage, &owner)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -274,7 +278,7 @@ func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesAc
 		if err != nil {
 			return fmt.Errorf("assign lead %d: %w", leadID, err)
 		}
-		if stage == nil || !slices.Contains([]string{"open", "accepted", "contacted"}, *stage) {
+		if stage == nil || !slices.Contains([]SalesStage{StageOpen, StageAccepted, StageContacted}, *stage) {
 			return ErrConflict
 		}
 		now := s.now()
@@ -287,7 +291,7 @@ func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesAc
 		if owner != nil {
 			data["from"] = *owner
 		}
-		return s.AddEvent(ctx, tx, leadID, by.String(), "lead.assigned", data)
+		return s.AddEvent(ctx, tx, leadID, by.String(), EventLeadAssigned, data)
 	})
 	if err != nil {
 		return nil, err

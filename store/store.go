@@ -73,11 +73,11 @@ func (s *Store) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
 type Campaign struct {
 	ID             int64
 	Name           string
-	Status         string
+	Status         CampaignStatus
 	ScriptID       string
 	ScriptVersion  int
 	ScriptYAML     string
-	Driver         string
+	Driver         DriverName
 	CallerID       string
 	CallerName     string
 	DefaultCountry string
@@ -129,7 +129,7 @@ type CampaignParams struct {
 	CallerID         string
 	CallerName       string
 	DefaultCountry   string
-	Driver           string
+	Driver           DriverName
 	WindowDays       []int
 	WindowStart      time.Duration
 	WindowEnd        time.Duration
@@ -252,9 +252,9 @@ func nilSlice(v []string) any {
 
 // CampaignFilter pages through campaigns, newest first.
 type CampaignFilter struct {
-	Status   string // draft, active, paused, finished; empty: all
-	BeforeID int64  // the cursor: the last id of the previous page
-	Limit    int    // 1-500, default 50
+	Status   CampaignStatus // draft, active, paused, finished; empty: all
+	BeforeID int64          // the cursor: the last id of the previous page
+	Limit    int            // 1-500, default 50
 }
 
 // Campaigns lists campaigns, newest first.
@@ -283,7 +283,7 @@ func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
 // campaign active. Changing the script file later does not change calls of a
 // running campaign.
 func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script, yaml []byte) error {
-	err := s.MoveCampaign(ctx, id, "active", []string{"draft", "paused", "active"}, script, yaml)
+	err := s.MoveCampaign(ctx, id, CampaignActive, []CampaignStatus{CampaignDraft, CampaignPaused, CampaignActive}, script, yaml)
 	if errors.Is(err, ErrConflict) {
 		return fmt.Errorf("start campaign %d: %w (or finished)", id, ErrNotFound)
 	}
@@ -291,7 +291,7 @@ func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script,
 }
 
 // SetCampaignStatus pauses, resumes or finishes a campaign.
-func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) error {
+func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status CampaignStatus) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $3,
 		finished_at = CASE WHEN $2 = 'finished' THEN $3 ELSE finished_at END WHERE id = $1`, id, status, s.now())
 	if err != nil {
@@ -307,10 +307,10 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) 
 // of the statuses from: ErrConflict when it is in another (ErrNotFound when
 // there is no such campaign). A script, when given, is pinned (its id,
 // version and yaml); becoming active requires one.
-func (s *Store) MoveCampaign(ctx context.Context, id int64, to string, from []string, script *ivr.Script, yaml []byte) error {
+func (s *Store) MoveCampaign(ctx context.Context, id int64, to CampaignStatus, from []CampaignStatus, script *ivr.Script, yaml []byte) error {
 	var scriptID, text any
 	var version any
-	if to == "active" && script == nil {
+	if to == CampaignActive && script == nil {
 		return fmt.Errorf("campaign %d → active: no script to pin", id)
 	}
 	if script != nil {
@@ -334,7 +334,7 @@ func (s *Store) MoveCampaign(ctx context.Context, id int64, to string, from []st
 }
 
 // AddEvent records a change of a lead, in db (the transaction of the change).
-func (s *Store) AddEvent(ctx context.Context, db DB, leadID int64, actor, kind string, data map[string]any) error {
+func (s *Store) AddEvent(ctx context.Context, db DB, leadID int64, actor string, kind EventKind, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}
 	}

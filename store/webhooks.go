@@ -13,7 +13,7 @@ import (
 )
 
 // WebhookEvents are the events CRMs may subscribe to.
-var WebhookEvents = []string{"lead.qualified", "lead.sla_breached", "lead.opted_out", "lead.contacted"}
+var WebhookEvents = []string{string(EventLeadQualified), string(EventLeadSLABreached), string(EventLeadOptedOut), string(EventLeadContacted)}
 
 // Subscription is a CRM's webhook.
 type Subscription struct {

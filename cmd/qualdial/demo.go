@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,8 +51,8 @@ type demoPersona struct {
 	kind    string
 	count   int
 	persona softphone.Persona
-	status  string // the status (progress) it should end in
-	class   string // and the class (verdict), if its call gives one
+	status  store.LeadStatus // the status (progress) it should end in
+	class   string           // and the class (verdict), if its call gives one
 }
 
 // The demo's leads press keys while the prompts play (~keys), so a call
@@ -249,7 +248,7 @@ func (e *env) demoCampaign(ctx context.Context, a *app, r demoRun) error {
 
 	// Wait until every lead has settled.
 	deadline := time.Now().Add(r.timeout)
-	final := map[string]bool{queue.StatusCompleted: true, queue.StatusOptedOut: true, queue.StatusUnreachable: true,
+	final := map[store.LeadStatus]bool{queue.StatusCompleted: true, queue.StatusOptedOut: true, queue.StatusUnreachable: true,
 		queue.StatusRejected: true, queue.StatusInvalidNumber: true, queue.StatusBlocked: true, queue.StatusFailed: true}
 	lastLine := ""
 	for {
@@ -257,7 +256,7 @@ func (e *env) demoCampaign(ctx context.Context, a *app, r demoRun) error {
 		if err != nil {
 			return err
 		}
-		settled, counts := 0, map[string]int{}
+		settled, counts := 0, map[store.LeadStatus]int{}
 		for _, l := range ls {
 			counts[l.Status]++
 			if final[l.Status] {
@@ -325,12 +324,12 @@ func redactURL(c databaseConfig) string {
 	return "at the given URL"
 }
 
-func countLine(counts map[string]int) string {
-	keys := make([]string, 0, len(counts))
+func countLine[K ~string](counts map[K]int) string {
+	keys := make([]K, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
@@ -382,13 +381,13 @@ func printReport(w io.Writer, r *store.CampaignReport, took time.Duration) {
 func checkPersonas(w io.Writer, leads []*store.Lead) bool {
 	type tally struct {
 		p      demoPersona
-		status map[string]int
+		status map[store.LeadStatus]int
 		class  map[string]int
 		n      int
 	}
 	byKind := map[string]*tally{}
 	for _, p := range demoPersonas {
-		byKind[p.kind] = &tally{p: p, status: map[string]int{}, class: map[string]int{}}
+		byKind[p.kind] = &tally{p: p, status: map[store.LeadStatus]int{}, class: map[string]int{}}
 	}
 	ok := true
 	for _, l := range leads {
