@@ -281,6 +281,26 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error {
 	return q.store.SetLeadStatus(ctx, tx, leadID, "system", StatusQueued, "waiting for a dialer", nil)
 }
 
+// WakeTx wakes a campaign's dialing in the caller's transaction (an
+// import's, once, after its leads went in queued and due).
+//
+// Provisional, until the campaign dispatcher exists: it enqueues a dial
+// job for each of the campaign's queued leads that an import inserted and
+// that has no dial job yet.
+func (q *Queue) WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error {
+	rows, err := tx.Query(ctx, `SELECT l.id FROM leads l WHERE l.campaign_id = $1 AND l.import_id IS NOT NULL AND l.status = $2
+		AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $3 AND (j.args->>'lead_id')::bigint = l.id)
+		ORDER BY l.id`, campaignID, StatusQueued, DialArgs{}.Kind())
+	if err != nil {
+		return fmt.Errorf("wake campaign %d: %w", campaignID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("wake campaign %d: %w", campaignID, err)
+	}
+	return q.EnqueueManyTx(ctx, tx, ids)
+}
+
 // EnqueueManyTx schedules dial jobs for many new leads in the caller's
 // transaction (an import), with River's COPY-based bulk insert.
 func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error {

@@ -315,7 +315,7 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	return errors.Join(srv.Shutdown(sctx), handler.Close(sctx))
 }
 
 func redactURL(c databaseConfig) string {

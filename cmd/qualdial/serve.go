@@ -454,7 +454,7 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	handler := apiHandler
+	var handler http.Handler = apiHandler
 	if twilioHooks != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/twilio/", twilioHooks)
@@ -499,6 +499,10 @@ func (e *env) serve(ctx context.Context, cfg serveConfig, log *slog.Logger) erro
 		}
 	}
 	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	// Imports still running end failed, saying the server shut down.
+	if err := apiHandler.Close(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	log.Info("stopped")
