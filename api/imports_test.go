@@ -289,7 +289,7 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	var running int
 	var files []string
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = 'running'`).Scan(&running)
+		st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1`, store.ImportRunning).Scan(&running)
 		files, _ = filepath.Glob(filepath.Join(tmp, "qualdial-upload-*"))
 		if running == 0 && len(files) == 0 {
 			break
@@ -299,7 +299,7 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 		t.Errorf("%d imports still running, spool files left behind: %v", running, files)
 	}
 	var completed int
-	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = 'completed'`).Scan(&completed)
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1`, store.ImportCompleted).Scan(&completed)
 	if completed != 4 {
 		t.Errorf("%d imports completed, want 4", completed)
 	}
@@ -525,7 +525,7 @@ func TestImportStoppedByShutdown(t *testing.T) {
 		t.Errorf("import %d: %s %q", first, imp.Status, imp.Error)
 	}
 	var failed int
-	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = 'failed' AND error LIKE '%server shut down%'`).Scan(&failed)
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1 AND error LIKE '%server shut down%'`, store.ImportFailed).Scan(&failed)
 	if failed != 2 {
 		t.Errorf("%d imports failed for the shutdown, want 2", failed)
 	}

@@ -149,8 +149,8 @@ func (s *Store) RunImport(ctx context.Context, id int64, p ImportParams, next fu
 		if cause := context.Cause(ctx); cause != nil {
 			msg = cause.Error()
 		}
-		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
-			WHERE id = $1`, imp.ID, msg, s.now()); uerr != nil {
+		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = $4, error = $2, finished_at = $3, updated_at = $3
+			WHERE id = $1`, imp.ID, msg, s.now(), ImportFailed); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("record the failure: %w", uerr))
 		}
 		return nil, fmt.Errorf("import %d: %w", imp.ID, err)
@@ -366,10 +366,10 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 	if err != nil {
 		return fmt.Errorf("warning samples: %w", err)
 	}
-	_, err = tx.Exec(ctx, `UPDATE imports SET status = 'completed', total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
+	_, err = tx.Exec(ctx, `UPDATE imports SET status = $13, total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
 		rejected = $6, charset = $7, charset_source = $8, warnings = $9, warning_samples = $10, without_consent = $11,
 		finished_at = $12, updated_at = $12 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected,
-		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now())
+		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now(), ImportCompleted)
 	if err != nil {
 		return fmt.Errorf("finish import: %w", err)
 	}
