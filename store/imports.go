@@ -259,7 +259,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 			}
 		}
 		if it.Lead == nil {
-			return []any{it.Row, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, it.Raw, it.Reject}, nil
+			return []any{it.Row, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, it.Raw, cmp.Or(it.Reject, "rejected")}, nil
 		}
 		if len(it.Warnings) > 0 {
 			imp.Warnings++
