@@ -62,7 +62,7 @@ func TestFinishedCampaignTakesNoLeads(t *testing.T) {
 	}
 	res := b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json", strings.NewReader(`{"campaign": "old", "phone": "+12125550184"}`))
 	problem(t, "lead into a finished campaign", res, http.StatusConflict, "", "finished")
-	res = b.do(t, "POST", "/v1/campaigns/old/imports", store.RoleMarketing, "text/csv", strings.NewReader("phone\n+12125550185\n"))
+	res = b.importList(t, "/v1/campaigns/old/imports", store.RoleMarketing, "text/csv", strings.NewReader("phone\n+12125550185\n"))
 	problem(t, "import into a finished campaign", res, http.StatusConflict, "", "finished")
 	var n int
 	b.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM leads`).Scan(&n)

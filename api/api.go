@@ -31,6 +31,9 @@ type Pinger interface {
 type Dialer interface {
 	EnqueueTx(ctx context.Context, tx pgx.Tx, leadID int64) error
 	EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
+	// WakeTx wakes a campaign's dispatcher in the caller's transaction
+	// (an import's, once, when it accepted leads).
+	WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error
 	Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (queue.DialStatus, error)
 }
 
@@ -54,7 +57,8 @@ type Config struct {
 	// DBTimeout bounds one request's database work: a database that is
 	// down, hung or locked answers 503 with Retry-After instead of holding
 	// the request; default 2s. Imports and exports, which stream, get
-	// StreamTimeout instead (default 30m).
+	// StreamTimeout instead (default 30m), which also bounds an import
+	// running in the background.
 	DBTimeout, StreamTimeout time.Duration
 	// RetryAfter is what a 503 tells clients to wait; default 5s.
 	RetryAfter time.Duration
@@ -96,8 +100,25 @@ func (c *Config) validate() error {
 //go:embed openapi.yaml
 var openAPI []byte
 
+// Server is the HTTP API. The imports it accepted run in the background
+// until they end or Close stops them.
+type Server struct {
+	http.Handler
+	s *server
+}
+
+// Close stops the imports still running — each ends failed, saying the
+// server shut down, with nothing of it kept — and waits until they have
+// recorded that, or ctx ends. Call it after the HTTP server's Shutdown.
+func (s *Server) Close(ctx context.Context) error {
+	if s.s.imports == nil {
+		return nil
+	}
+	return s.s.imports.close(ctx)
+}
+
 // New returns the HTTP handler.
-func New(cfg Config) (http.Handler, error) {
+func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -126,19 +147,23 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.DB = cfg.Store.Pool()
 	}
 	s := &server{cfg: cfg, store: cfg.Store, keys: keyCache{log: cfg.Logger}}
+	if cfg.Store != nil {
+		s.imports = newBackgroundImports(cfg.StreamTimeout)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Store != nil {
 		s.routes(mux)
 	}
-	return s.recoverer(s.problems(mux)), nil
+	return &Server{Handler: s.recoverer(s.problems(mux)), s: s}, nil
 }
 
 type server struct {
-	cfg   Config
-	store *store.Store
-	keys  keyCache
+	cfg     Config
+	store   *store.Store
+	keys    keyCache
+	imports *backgroundImports // nil without Store
 }
 
 func (s *server) routes(mux *http.ServeMux) {

@@ -46,8 +46,9 @@ func vmKB(field string) int64 {
 	return 0
 }
 
-// writeCallList writes n rows with unique, valid US numbers.
-func writeCallList(b *testing.B, path string, n int) {
+// writeCallList writes n rows with unique, valid US numbers — but for
+// every badEvery-th row (0: none), whose phone is not a number.
+func writeCallList(b *testing.B, path string, n, badEvery int) {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +57,10 @@ func writeCallList(b *testing.B, path string, n int) {
 	fmt.Fprintln(w, "phone,first_name,last_name,company,email")
 	areas := []int{212, 213, 312, 415, 617, 646, 718, 202, 305, 404}
 	for i := range n {
+		if badEvery > 0 && i%badEvery == 0 {
+			fmt.Fprintf(w, "call me on %d,First%d,Last%d,Company %d,lead%d@example.com\n", i, i, i, i%977, i)
+			continue
+		}
 		area, exch, line := areas[i%len(areas)], 201+(i/len(areas)/10000)%700, (i/len(areas))%10000
 		fmt.Fprintf(w, "(%d) %03d-%04d,First%d,Last%d,Company %d,lead%d@example.com\n", area, exch, line, i, i, i%977, i)
 	}
@@ -65,18 +70,40 @@ func writeCallList(b *testing.B, path string, n int) {
 	f.Close()
 }
 
+// timedWake times the dialer's wake of an import.
+type timedWake struct {
+	*queue.Queue
+	took time.Duration
+}
+
+func (w *timedWake) WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error {
+	start := time.Now()
+	defer func() { w.took += time.Since(start) }()
+	return w.Queue.WakeTx(ctx, tx, campaignID)
+}
+
 // BenchmarkImport1M imports a generated 1M-row call list end to end (parse,
-// normalise with libphonenumber, dedupe, DNC scrub, insert, events, dial
-// jobs) and, in the same run, COPYs the same file into a plain table.
+// normalise with libphonenumber, stage, sort out rejects, duplicates and
+// DNC, insert, wake the campaign's dialing) and, in the same run, COPYs the
+// same file into a plain table. wake-s is the time the wake took (for now
+// it enqueues a dial job per lead). QUALDIAL_BENCH_BAD_EVERY=n makes every
+// n-th row a bad one (1: all), to see that rejects keep memory flat.
 //
 //	go test ./api -run '^$' -bench Import1M -benchtime 1x
 func BenchmarkImport1M(b *testing.B) {
-	rows := 1_000_000
+	rows, badEvery := 1_000_000, 0
 	if v := os.Getenv("QUALDIAL_BENCH_ROWS"); v != "" {
 		rows, _ = strconv.Atoi(v)
 	}
+	if v := os.Getenv("QUALDIAL_BENCH_BAD_EVERY"); v != "" {
+		badEvery, _ = strconv.Atoi(v)
+	}
+	bad := 0
+	if badEvery > 0 {
+		bad = (rows + badEvery - 1) / badEvery
+	}
 	path := filepath.Join(b.TempDir(), "list.csv")
-	writeCallList(b, path, rows)
+	writeCallList(b, path, rows, badEvery)
 	ctx := context.Background()
 	for range b.N {
 		st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
@@ -127,20 +154,22 @@ func BenchmarkImport1M(b *testing.B) {
 			}
 		}()
 		start = time.Now()
-		imp, err := api.ImportCSV(ctx, st, q, c, "list.csv", f, "", nil, nil)
+		wake := &timedWake{Queue: q}
+		imp, err := api.ImportCSV(ctx, st, wake, c, "list.csv", f, "", nil, nil)
 		importTime := time.Since(start)
 		close(done)
 		f.Close()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if imp.Accepted != rows {
-			b.Fatalf("accepted %d of %d (rejected %d, duplicates %d)", imp.Accepted, rows, imp.Rejected, imp.Duplicates)
+		if imp.Accepted != rows-bad || imp.Rejected != bad {
+			b.Fatalf("accepted %d of %d, rejected %d of %d (duplicates %d)", imp.Accepted, rows-bad, imp.Rejected, bad, imp.Duplicates)
 		}
 		b.ReportMetric(float64(rows)/importTime.Seconds(), "import-rows/s")
 		b.ReportMetric(float64(rows)/copyTime.Seconds(), "copy-rows/s")
 		b.ReportMetric(importTime.Seconds()/copyTime.Seconds(), "x-copy")
 		b.ReportMetric(float64(peak-rssBefore)/1024, "MB-RSS-growth")
+		b.ReportMetric(wake.took.Seconds(), "wake-s")
 	}
 }
 

@@ -740,9 +740,11 @@ func (s *server) classes(r *http.Request, campaignID int64) ([]string, error) {
 
 // importLeads takes a CSV call list as the body (text/csv, with an optional
 // charset) or as the "file" part of a multipart form. The upload is spooled
-// to a temporary file first (bounded by MaxUpload, removed after), so a
-// slow upload holds no database connection; the import then runs from the
-// file.
+// to a temporary file first (bounded by MaxUpload), so a slow upload holds
+// no database connection; its header is checked, the import is recorded
+// and the answer is 202 with its id at once. The import then runs from the
+// file in the background (progress: GET the import), and the file is
+// removed when it ends.
 func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 	c, err := s.campaign(r)
 	if err != nil {
@@ -812,8 +814,14 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if err != nil {
 		return fmt.Errorf("spool upload: %w", err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	// The file is the background import's once it runs.
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
 	if _, err := io.Copy(f, body); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -824,13 +832,86 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool upload: %w", err)
 	}
-	imp, err := importCSV(r.Context(), s.store, s.cfg.Dialer, c, importOptions{filename: filename, charset: charset, mapping: mapping,
-		createdBy: key.ID}, f)
+	list, err := openCSV(c, importOptions{filename: filename, charset: charset, mapping: mapping, createdBy: key.ID}, f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, imp)
+	imp, err := s.store.StartImport(r.Context(), list.params())
+	if err != nil {
+		return err
+	}
+	handedOver = true
+	background := s.imports.run(func(ctx context.Context) {
+		defer func() {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}()
+		if _, err := list.run(ctx, s.store, s.cfg.Dialer, imp.ID); err != nil {
+			s.cfg.Logger.Warn("import failed", "import", imp.ID, "campaign", c.ID, "error", err)
+		}
+	})
+	if !background {
+		return &apiError{status: http.StatusServiceUnavailable, detail: fmt.Sprintf("import %d was not run: the server is shutting down; upload the file again", imp.ID)}
+	}
+	w.Header().Set("Location", fmt.Sprintf("/v1/campaigns/%d/imports/%d", c.ID, imp.ID))
+	writeJSON(w, http.StatusAccepted, imp)
 	return nil
+}
+
+// errShutdown ends the imports still running when the server closes.
+var errShutdown = errors.New("interrupted: the server shut down before the import finished; nothing of it was kept — upload the file again")
+
+// backgroundImports runs the imports the API accepted: Close cancels them
+// (each ends failed, saying why) and waits for them.
+type backgroundImports struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timeout time.Duration // one import's bound
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+func newBackgroundImports(timeout time.Duration) *backgroundImports {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &backgroundImports{ctx: ctx, cancel: cancel, timeout: timeout}
+}
+
+// run runs an import in the background and says so — or, once closed, at
+// once, where it fails for the shutdown, and says it did not.
+func (b *backgroundImports) run(f func(ctx context.Context)) (background bool) {
+	ctx, cancel := context.WithTimeoutCause(b.ctx, b.timeout,
+		fmt.Errorf("stopped: the import took longer than %s; nothing of it was kept — split the file", b.timeout))
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		defer cancel()
+		f(ctx)
+		return false
+	}
+	b.wg.Go(func() {
+		defer cancel()
+		f(ctx)
+	})
+	b.mu.Unlock()
+	return true
+}
+
+// close cancels the imports still running and waits for them to record
+// their end, until ctx ends.
+func (b *backgroundImports) close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.cancel(errShutdown)
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("imports still running: %w", context.Cause(ctx))
+	}
 }
 
 // ParseMapping reads column renames: "Handy:phone,Vorname:first_name". A
@@ -868,10 +949,19 @@ func ParseMapping(s string) (map[string]string, error) {
 }
 
 // ImportCSV imports a call list into a campaign, the same way for the API
-// and the command line. progress, if set, is told the rows read so far.
+// and the command line, and waits for the end. progress, if set, is told
+// the rows read so far.
 func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign, filename string, body io.Reader, charset string,
 	mapping map[string]string, progress func(int)) (*store.Import, error) {
-	return importCSV(ctx, st, d, c, importOptions{filename: filename, charset: charset, mapping: mapping, progress: progress}, body)
+	list, err := openCSV(c, importOptions{filename: filename, charset: charset, mapping: mapping, progress: progress}, body)
+	if err != nil {
+		return nil, err
+	}
+	imp, err := st.StartImport(ctx, list.params())
+	if err != nil {
+		return nil, err
+	}
+	return list.run(ctx, st, d, imp.ID)
 }
 
 type importOptions struct {
@@ -882,7 +972,16 @@ type importOptions struct {
 	createdBy int64 // API key
 }
 
-func importCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign, o importOptions, body io.Reader) (*store.Import, error) {
+// csvList is a call list whose header was read and checked.
+type csvList struct {
+	c  *store.Campaign
+	o  importOptions
+	rd *intake.CSV
+}
+
+// openCSV reads a call list's header and checks it against the mapping: a
+// file that cannot be imported at all is refused before an import starts.
+func openCSV(c *store.Campaign, o importOptions, body io.Reader) (*csvList, error) {
 	rd, err := intake.NewCSV(body, o.charset)
 	if err != nil {
 		return nil, invalid(intake.FieldError{Field: "file", Message: err.Error()})
@@ -907,82 +1006,129 @@ func importCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign
 	if err := chk.err(); err != nil {
 		return nil, err
 	}
+	return &csvList{c: c, o: o, rd: rd}, nil
+}
+
+func (l *csvList) params() store.ImportParams {
+	return store.ImportParams{CampaignID: l.c.ID, Filename: l.o.filename, CreatedBy: l.o.createdBy,
+		Charset: func() (string, string) { return l.rd.Charset(), l.rd.CharsetSource() }}
+}
+
+// buildBatchRows is how many rows a worker builds at a time.
+const buildBatchRows = 256
+
+// buildBatch is a run of rows in file order, built by one worker.
+type buildBatch struct {
+	recs  []intake.Record
+	items []store.ImportItem // a row the reader could not read is rejected already
+	done  chan struct{}      // closed when items are built
+}
+
+// run imports the rows of the started import id and waits for its end.
+// Normalising phone numbers with libphonenumber is the costly part: rows
+// are built on every core, in batches, and handed to the COPY in file
+// order; the channels between the reader, the workers and the COPY are
+// bounded, so memory stays flat.
+func (l *csvList) run(ctx context.Context, st *store.Store, d Dialer, id int64) (*store.Import, error) {
+	c, o, rd := l.c, l.o, l.rd
 	delim := string(rd.Delimiter())
 	dest := c.Destinations()
 	now := st.Now()
-	// Normalising phone numbers with libphonenumber is the costly part:
-	// rows are built on every core. Order does not matter — duplicates are
-	// resolved by row number in the database — and the channels keep
-	// memory flat.
 	ctx, cancel := context.WithCancel(ctx)
+	var pipeline sync.WaitGroup
+	defer pipeline.Wait()
 	defer cancel()
-	type result struct {
-		item store.ImportItem
-		err  error
-	}
-	records := make(chan intake.Record, 1024)
-	items := make(chan result, 1024)
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *buildBatch, 2*workers)
+	ordered := make(chan *buildBatch, 2*workers)
 	var readErr error
-	go func() {
-		defer close(records)
+	pipeline.Go(func() {
+		defer close(ordered)
+		defer close(work)
+		b := &buildBatch{done: make(chan struct{})}
+		send := func() bool {
+			for _, ch := range []chan *buildBatch{work, ordered} {
+				select {
+				case ch <- b:
+				case <-ctx.Done():
+					return false
+				}
+			}
+			b = &buildBatch{recs: make([]intake.Record, 0, buildBatchRows), done: make(chan struct{})}
+			return true
+		}
 		for {
 			rec, err := rd.Next()
 			var re *intake.RowError
 			switch {
 			case errors.As(err, &re):
-				select {
-				case items <- result{item: store.ImportItem{Row: re.Row, Reject: re.Err.Error(), Raw: strings.Join(rec.Raw, delim)}}:
-				case <-ctx.Done():
-					return
-				}
-				continue
+				rec = intake.Record{Row: re.Row, Raw: rec.Raw}
+				b.items = append(b.items, store.ImportItem{Row: re.Row, Reject: re.Err.Error()})
 			case errors.Is(err, io.EOF):
+				if len(b.recs) > 0 {
+					send()
+				}
 				return
 			case err != nil:
 				readErr = err
 				return
+			default:
+				b.items = append(b.items, store.ImportItem{})
 			}
-			select {
-			case records <- rec:
-			case <-ctx.Done():
+			b.recs = append(b.recs, rec)
+			if len(b.recs) == buildBatchRows && !send() {
 				return
 			}
 		}
-	}()
-	var workers sync.WaitGroup
-	for range runtime.NumCPU() {
-		workers.Go(func() {
-			for rec := range records {
-				raw := strings.Join(rec.Raw, delim)
-				it := store.ImportItem{Row: rec.Row, Raw: raw}
-				if l, err := intake.BuildWith(rec.Values, intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest, Now: now}); err != nil {
-					it.Reject = err.Error()
-				} else {
-					p := leadParams(c.ID, l, "import")
-					it.Lead, it.Warnings = &p, l.Warnings
+	})
+	for range workers {
+		pipeline.Go(func() {
+			opts := intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest, Now: now}
+			for b := range work {
+				for i, rec := range b.recs {
+					it := &b.items[i]
+					it.Row, it.Raw = rec.Row, strings.Join(rec.Raw, delim)
+					if it.Reject != "" {
+						continue
+					}
+					if lead, err := intake.BuildWith(rec.Values, opts); err != nil {
+						it.Reject = err.Error()
+					} else {
+						p := leadParams(c.ID, lead, "import")
+						it.Lead, it.Warnings = &p, lead.Warnings
+					}
 				}
-				select {
-				case items <- result{item: it}:
-				case <-ctx.Done():
-					return
-				}
+				b.recs = nil
+				close(b.done)
 			}
 		})
 	}
-	go func() { workers.Wait(); close(items) }()
+	var cur *buildBatch
 	next := func() (store.ImportItem, error) {
-		r, ok := <-items
-		if !ok {
-			if readErr != nil {
-				return store.ImportItem{}, readErr
+		for cur == nil || len(cur.items) == 0 {
+			b, ok := <-ordered
+			if !ok {
+				if readErr != nil {
+					return store.ImportItem{}, readErr
+				}
+				if err := ctx.Err(); err != nil {
+					return store.ImportItem{}, err
+				}
+				return store.ImportItem{}, io.EOF
 			}
-			return store.ImportItem{}, io.EOF
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+				return store.ImportItem{}, ctx.Err()
+			}
+			cur = b
 		}
-		return r.item, r.err
+		it := cur.items[0]
+		cur.items = cur.items[1:]
+		return it, nil
 	}
-	return st.ImportLeads(ctx, store.ImportParams{CampaignID: c.ID, Filename: o.filename, CreatedBy: o.createdBy,
-		Charset: func() (string, string) { return rd.Charset(), rd.CharsetSource() }}, next,
-		func(ctx context.Context, tx pgx.Tx, ids []int64) error { return d.EnqueueManyTx(ctx, tx, ids) }, o.progress)
+	return st.RunImport(ctx, id, l.params(), next,
+		func(ctx context.Context, tx pgx.Tx, campaignID int64) error { return d.WakeTx(ctx, tx, campaignID) }, o.progress)
 }
 
 func (s *server) getImport(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,11 +12,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qualdial/qualdial/api"
@@ -54,8 +57,8 @@ func TestImportAccountsForEveryRow(t *testing.T) {
 		"+12125550101,Jo,crm-11,,\n" + // 10: duplicate of row 2 (phone)
 		"+12125550110," + strings.Repeat("L", 70<<10) + ",crm-12,,\n" + // 11: over-long row
 		"+12125550111,\"Kim,crm-13,,\n" // 12: a quote never closed
-	res := b.do(t, "POST", path("/v1/campaigns/%d/imports?charset=utf-8&filename=list.csv", cid), store.RoleMarketing, "text/csv", strings.NewReader(file))
-	if res.status != 201 {
+	res := b.importList(t, path("/v1/campaigns/%d/imports?charset=utf-8&filename=list.csv", cid), store.RoleMarketing, "text/csv", strings.NewReader(file))
+	if res.status != 200 {
 		t.Fatalf("import: %d %s", res.status, res.body)
 	}
 	imp := res.json(t)
@@ -98,7 +101,7 @@ func TestImportAccountsForEveryRow(t *testing.T) {
 		t.Errorf("phone_extension %q", ext)
 	}
 	// A detected charset says so.
-	res = b.do(t, "POST", path("/v1/campaigns/%d/imports", cid), store.RoleMarketing, "text/csv", strings.NewReader("phone,name\n+12125550120,Ren\xe9\n"))
+	res = b.importList(t, path("/v1/campaigns/%d/imports", cid), store.RoleMarketing, "text/csv", strings.NewReader("phone,name\n+12125550120,Ren\xe9\n"))
 	if imp := res.json(t); imp["charset"] != "windows-1252" || imp["charset_source"] != "detected" || imp["accepted"] != 1.0 {
 		t.Errorf("detected charset: %s", res.body)
 	}
@@ -111,8 +114,8 @@ func TestImportMapping(t *testing.T) {
 	b := setup(t)
 	cid := b.campaign(t, "mapped", nil)
 	file := "Handy,Vorname\n+12125550101,Ann\n"
-	res := b.do(t, "POST", path("/v1/campaigns/%d/imports?mapping=Handy:mobile,Vorname:first_name", cid), store.RoleMarketing, "text/csv", strings.NewReader(file))
-	if res.status != 201 || res.json(t)["accepted"] != 1.0 {
+	res := b.importList(t, path("/v1/campaigns/%d/imports?mapping=Handy:mobile,Vorname:first_name", cid), store.RoleMarketing, "text/csv", strings.NewReader(file))
+	if res.status != 200 || res.json(t)["accepted"] != 1.0 {
 		t.Errorf("Handy:mobile: %d %s", res.status, res.body)
 	}
 	for _, tc := range []struct{ mapping, field, words string }{
@@ -122,10 +125,10 @@ func TestImportMapping(t *testing.T) {
 		{"Handy:phone,Handy:email", "mapping", "twice"},
 		{"", "file", "no phone column"},
 	} {
-		res := b.do(t, "POST", path("/v1/campaigns/%d/imports?mapping=%s", cid, tc.mapping), store.RoleMarketing, "text/csv", strings.NewReader(file))
+		res := b.importList(t, path("/v1/campaigns/%d/imports?mapping=%s", cid, tc.mapping), store.RoleMarketing, "text/csv", strings.NewReader(file))
 		problem(t, "mapping "+tc.mapping, res, 422, tc.field, tc.words)
 	}
-	problem(t, "charset", b.do(t, "POST", path("/v1/campaigns/%d/imports?charset=ebcdic", cid), store.RoleMarketing, "text/csv", strings.NewReader(file)),
+	problem(t, "charset", b.importList(t, path("/v1/campaigns/%d/imports?charset=ebcdic", cid), store.RoleMarketing, "text/csv", strings.NewReader(file)),
 		422, "charset", "not supported")
 }
 
@@ -146,6 +149,36 @@ func TestIntakeWarnings(t *testing.T) {
 			t.Errorf("warnings %s, want %q", ws, w)
 		}
 	}
+}
+
+// importServer serves the API on st with a marketing key and a campaign;
+// dialer, if set, wraps the queue.
+func importServer(t *testing.T, st *store.Store, campaign string, dialer func(*queue.Queue) api.Dialer) (*api.Server, *httptest.Server, string, *store.Campaign) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := queue.New(st, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d api.Dialer = q
+	if dialer != nil {
+		d = dialer(q)
+	}
+	h, err := api.New(api.Config{Store: st, Dialer: d, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	token, _, err := st.CreateAPIKey(ctx, store.RoleMarketing, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: campaign, ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, srv, token, c
 }
 
 // slowBody sends start, then says it waits and waits for release before
@@ -171,7 +204,7 @@ func (s *slowBody) Read(p []byte) (int, error) {
 // TestSlowUploadsHoldNoConnection: an upload is spooled to a temporary
 // file before the import touches the database, so uploads that trickle in
 // cannot take the pool's connections from everybody else; the file is
-// removed after. (Not parallel: it points TMPDIR at its own directory.)
+// removed when its import ends. (Not parallel: it points TMPDIR at its own directory.)
 func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
@@ -187,24 +220,7 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	}
 	defer pool.Close()
 	st := store.New(pool, store.Config{Now: fixture.Clock()})
-	q, err := queue.New(st, queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.New(api.Config{Store: st, Dialer: q, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	token, _, err := st.CreateAPIKey(ctx, store.RoleMarketing, "ops")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "slow", ScriptID: "bant-en", CallerID: "+15550100"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv, token, c := importServer(t, st, "slow", nil)
 	send := func(method, path string, body io.Reader) (*http.Response, error) {
 		req, _ := http.NewRequest(method, srv.URL+path, body)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -264,12 +280,28 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	}
 	releaseAll()
 	for range 4 {
-		if code := <-done; code != 201 {
+		if code := <-done; code != http.StatusAccepted {
 			t.Errorf("upload: %d", code)
 		}
 	}
-	if files, _ := filepath.Glob(filepath.Join(tmp, "qualdial-upload-*")); len(files) != 0 {
-		t.Errorf("spool files left behind: %v", files)
+	// The imports run in the background: each removes its file when it
+	// has ended.
+	var running int
+	var files []string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1`, store.ImportRunning).Scan(&running)
+		files, _ = filepath.Glob(filepath.Join(tmp, "qualdial-upload-*"))
+		if running == 0 && len(files) == 0 {
+			break
+		}
+	}
+	if running != 0 || len(files) != 0 {
+		t.Errorf("%d imports still running, spool files left behind: %v", running, files)
+	}
+	var completed int
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1`, store.ImportCompleted).Scan(&completed)
+	if completed != 4 {
+		t.Errorf("%d imports completed, want 4", completed)
 	}
 	var n int
 	st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads`).Scan(&n)
@@ -277,4 +309,235 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 		t.Errorf("%d leads imported, want %d", n, 4*rowsEach)
 	}
 	_ = os.Remove(tmp)
+}
+
+// importList uploads a call list. An import that starts answers 202 at
+// once, with the import (running) and where to watch it; importList polls
+// that until the import ends and returns the last answer (200, completed
+// or failed). Any other answer is returned as it is.
+func (b *bundle) importList(t *testing.T, path, role, contentType string, body io.Reader) response {
+	t.Helper()
+	res := b.do(t, "POST", path, role, contentType, body)
+	if res.status != http.StatusAccepted {
+		return res
+	}
+	imp := res.json(t)
+	loc := res.header.Get("Location")
+	if imp["status"] != store.ImportRunning || imp["total_rows"] != 0.0 || !strings.HasSuffix(loc, fmt.Sprintf("/imports/%v", imp["id"])) {
+		t.Fatalf("202 %s, Location %q", res.body, loc)
+	}
+	return b.awaitImport(t, loc, role)
+}
+
+// awaitImport polls an import until it is no longer running.
+func (b *bundle) awaitImport(t *testing.T, loc, role string) response {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		res := b.do(t, "GET", loc, role, "", nil)
+		if res.status != http.StatusOK || res.json(t)["status"] != store.ImportRunning {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("import still running after a minute: %s", res.body)
+		}
+	}
+}
+
+// TestImportInTheBackground: the upload answers 202 with the import's id
+// and its address at once; polling shows it running, then completed with
+// its report. An imported lead is queued and due now, has no event of its
+// own — the import records the import — and its history still shows its
+// creation, by the import.
+func TestImportInTheBackground(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	cid := b.campaign(t, "bg", nil)
+	res := b.do(t, "POST", path("/v1/campaigns/%d/imports?filename=bg.csv", cid), store.RoleMarketing, "text/csv",
+		strings.NewReader("phone,first_name\n+12125550101,Ann\n+12125550102,Bob\nnot a number,Cy\n"))
+	if res.status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", res.status, res.body)
+	}
+	imp := res.json(t)
+	loc := res.header.Get("Location")
+	if want := path("/v1/campaigns/%d/imports/%v", cid, imp["id"]); loc != want || imp["status"] != store.ImportRunning || imp["filename"] != "bg.csv" {
+		t.Fatalf("202: Location %q (want %q), %s", loc, want, res.body)
+	}
+	res = b.awaitImport(t, loc, store.RoleMarketing)
+	done := res.json(t)
+	for k, v := range map[string]any{"status": store.ImportCompleted, "total_rows": 3.0, "accepted": 2.0, "rejected": 1.0} {
+		if done[k] != v {
+			t.Errorf("%s = %v, want %v: %s", k, done[k], v, res.body)
+		}
+	}
+	if done["finished_at"] == nil {
+		t.Errorf("no finished_at: %s", res.body)
+	}
+	var leadID int64
+	var status store.LeadStatus
+	var reason string
+	var due, created time.Time
+	if err := b.st.Pool().QueryRow(ctx, `SELECT id, status, status_reason, next_attempt_at, created_at FROM leads WHERE phone = '+12125550101'`).Scan(
+		&leadID, &status, &reason, &due, &created); err != nil {
+		t.Fatal(err)
+	}
+	if status != queue.StatusQueued || reason != "waiting for a dialer" || !due.Equal(created) {
+		t.Errorf("imported lead: %s %q, due %v (created %v)", status, reason, due, created)
+	}
+	if ev := b.events(t, leadID); len(ev) != 0 {
+		t.Errorf("events written for an imported lead: %v", ev)
+	}
+	// In the schedule, due now; no job until the dispatcher hands it out.
+	var jobs int
+	if err := b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	if !b.due(t, leadID) || jobs != 0 {
+		t.Errorf("imported lead due %v, %d jobs; want due now and no job", b.due(t, leadID), jobs)
+	}
+	res = b.do(t, "GET", path("/v1/leads/%d", leadID), store.RoleMarketing, "", nil)
+	var hist struct {
+		Events []struct {
+			At    time.Time      `json:"at"`
+			Actor string         `json:"actor"`
+			Kind  string         `json:"kind"`
+			Data  map[string]any `json:"data"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(res.body, &hist); err != nil {
+		t.Fatalf("%v: %s", err, res.body)
+	}
+	started, _ := time.Parse(time.RFC3339Nano, done["started_at"].(string))
+	if len(hist.Events) != 1 || hist.Events[0].Kind != "lead.created" || hist.Events[0].Actor != fmt.Sprintf("import:%v", done["id"]) ||
+		hist.Events[0].Data["source"] != "import" || hist.Events[0].Data["import_id"] != done["id"] || !hist.Events[0].At.Equal(started) {
+		t.Errorf("history of an imported lead: %s", res.body)
+	}
+}
+
+// TestImportOfManyBadRows: a file of mostly bad rows imports the good ones;
+// every bad row is counted and listed with its row number and reason, in
+// file order, though rows are built on every core.
+func TestImportOfManyBadRows(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cid := b.campaign(t, "bad", nil)
+	const n = 3000
+	var file strings.Builder
+	file.WriteString("phone,first_name\n")
+	want := map[int]string{} // row → reason
+	good := 0
+	for i := range n {
+		row := i + 2
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&file, "+1212%03d%04d,Good\n", 200+i/10000, i%10000)
+			good++
+		case 1:
+			fmt.Fprintf(&file, "call me %d,Bad\n", i)
+			want[row] = "phone:"
+		case 2:
+			fmt.Fprintf(&file, "+1212555%04d,Bad,extra\n", i)
+			want[row] = "3 fields, the header has 2"
+		default:
+			fmt.Fprintf(&file, ",Nobody\n")
+			want[row] = "phone: a phone number is required"
+		}
+	}
+	res := b.importList(t, path("/v1/campaigns/%d/imports", cid), store.RoleMarketing, "text/csv", strings.NewReader(file.String()))
+	imp := res.json(t)
+	if imp["status"] != store.ImportCompleted || imp["total_rows"] != float64(n) || imp["accepted"] != float64(good) || imp["rejected"] != float64(len(want)) {
+		t.Fatalf("import: %s", res.body)
+	}
+	res = b.do(t, "GET", path("/v1/campaigns/%d/imports/%v/rejects.csv", cid, imp["id"]), store.RoleMarketing, "", nil)
+	rows, err := csv.NewReader(bytes.NewReader(res.body)).ReadAll()
+	if err != nil {
+		t.Fatalf("rejects: %v", err)
+	}
+	if len(rows)-1 != len(want) {
+		t.Fatalf("%d rejects listed, want %d", len(rows)-1, len(want))
+	}
+	last := 0
+	for _, r := range rows[1:] {
+		row, _ := strconv.Atoi(r[0])
+		if row <= last {
+			t.Errorf("row %d listed after row %d", row, last)
+		}
+		last = row
+		if !strings.HasPrefix(r[1], want[row]) {
+			t.Errorf("row %d: %q, want %q…", row, r[1], want[row])
+		}
+	}
+}
+
+// wakeBlocker holds an import in its transaction (its leads inserted, not
+// committed) until its context ends.
+type wakeBlocker struct {
+	*queue.Queue
+	reached chan int64
+}
+
+func (w *wakeBlocker) WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error {
+	w.reached <- campaignID
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+// TestImportStoppedByShutdown: an import still running when the server
+// closes ends failed, saying so, and keeps nothing: no lead, no rejected
+// row. An upload after that is refused (503) and its import ends failed
+// the same way at once.
+func TestImportStoppedByShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	var d *wakeBlocker
+	h, srv, token, c := importServer(t, st, "stopped", func(q *queue.Queue) api.Dialer {
+		d = &wakeBlocker{Queue: q, reached: make(chan int64, 1)}
+		return d
+	})
+	upload := func(want int) int64 {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/v1/campaigns/%d/imports", srv.URL, c.ID),
+			strings.NewReader("phone\n+12125550101\nnot a number\n+12125550101\n"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "text/csv")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var imp struct {
+			ID     int64
+			Detail string
+		}
+		if err := json.NewDecoder(res.Body).Decode(&imp); err != nil || res.StatusCode != want {
+			t.Fatalf("upload: %d %v, want %d", res.StatusCode, err, want)
+		}
+		if want == http.StatusServiceUnavailable && !strings.Contains(imp.Detail, "shutting down") {
+			t.Errorf("upload while shutting down: %q", imp.Detail)
+		}
+		return imp.ID
+	}
+	first := upload(http.StatusAccepted)
+	<-d.reached // its leads are in, not committed
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upload(http.StatusServiceUnavailable)
+	imp, err := st.Import(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp.Status != store.ImportFailed || !strings.Contains(imp.Error, "the server shut down") || imp.FinishedAt == nil {
+		t.Errorf("import %d: %s %q", first, imp.Status, imp.Error)
+	}
+	var failed int
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE status = $1 AND error LIKE '%server shut down%'`, store.ImportFailed).Scan(&failed)
+	if failed != 2 {
+		t.Errorf("%d imports failed for the shutdown, want 2", failed)
+	}
+	var leads, rejects int
+	st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM leads), (SELECT count(*) FROM import_rejects)`).Scan(&leads, &rejects)
+	if leads != 0 || rejects != 0 {
+		t.Errorf("a stopped import kept %d leads and %d rejected rows", leads, rejects)
+	}
 }

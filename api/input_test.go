@@ -384,9 +384,9 @@ func TestDestinations(t *testing.T) {
 	}
 	// Imports refuse the same numbers, row by row.
 	csv := "phone\n+19002345679\n+12125550140\n+33142685300\n"
-	res = b.do(t, "POST", "/v1/campaigns/home/imports", store.RoleMarketing, "text/csv", strings.NewReader(csv))
+	res = b.importList(t, "/v1/campaigns/home/imports", store.RoleMarketing, "text/csv", strings.NewReader(csv))
 	imp := res.json(t)
-	if res.status != 201 || imp["accepted"] != 1.0 || imp["rejected"] != 2.0 {
+	if res.status != 200 || imp["accepted"] != 1.0 || imp["rejected"] != 2.0 {
 		t.Fatalf("import: %d %s", res.status, res.body)
 	}
 	rejects := b.do(t, "GET", path("/v1/campaigns/home/imports/%v/rejects.csv", imp["id"]), store.RoleMarketing, "", nil)

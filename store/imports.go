@@ -52,6 +52,14 @@ type Import struct {
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 }
 
+// An import's status: running until it ends completed (everything
+// accounted for) or failed (nothing kept, Error says why).
+const (
+	ImportRunning   = "running"
+	ImportCompleted = "completed"
+	ImportFailed    = "failed"
+)
+
 // ImportWarning is a row accepted with a warning.
 type ImportWarning struct {
 	Row     int    `json:"row"`
@@ -61,9 +69,9 @@ type ImportWarning struct {
 // maxWarningSamples is how many warnings an import report shows.
 const maxWarningSamples = 10
 
-// Enqueuer schedules dial jobs for new leads inside the import's
-// transaction.
-type Enqueuer func(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
+// Enqueuer wakes the campaign's dispatcher inside the import's
+// transaction; it is called once per import, when anything was accepted.
+type Enqueuer func(ctx context.Context, tx pgx.Tx, campaignID int64) error
 
 // ImportParams describes an import.
 type ImportParams struct {
@@ -89,34 +97,62 @@ func DefaultWorker() string {
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
-// ImportLeads imports a call list atomically: every row ends accepted, a
-// duplicate (within the file or already in the campaign, by phone or
-// external id), on the DNC list, or rejected with its reason — and if
-// anything fails midway nothing of it is kept. Rows stream from next
-// (io.EOF ends them) through COPY, so memory stays flat. The import row is
-// visible (status running, with progress and a heartbeat) while it runs.
-// enqueue schedules the accepted leads' dial jobs in the same transaction.
+// ImportLeads imports a call list atomically: StartImport, then
+// RunImport.
 func (s *Store) ImportLeads(ctx context.Context, p ImportParams, next func() (ImportItem, error),
 	enqueue Enqueuer, progress func(rows int)) (*Import, error) {
+	imp, err := s.StartImport(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return s.RunImport(ctx, imp.ID, p, next, enqueue, progress)
+}
+
+// StartImport records a new import, running, before any row is read: its
+// id can be given out (and its progress polled) at once. RunImport does
+// the work; a process that dies between the two leaves it to
+// SettleInterruptedImports.
+func (s *Store) StartImport(ctx context.Context, p ImportParams) (*Import, error) {
 	if p.Worker == "" {
 		p.Worker = DefaultWorker()
 	}
+	imp := Import{CampaignID: p.CampaignID, Filename: p.Filename, Status: ImportRunning, WarningSamples: []ImportWarning{}}
+	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename, created_by, worker, started_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5) RETURNING id, started_at`,
+		p.CampaignID, nullString(p.Filename), zeroNull(p.CreatedBy), p.Worker, s.now()).Scan(&imp.ID, &imp.StartedAt); err != nil {
+		return nil, fmt.Errorf("start import: %w", err)
+	}
+	return &imp, nil
+}
+
+// RunImport imports the rows of a started import atomically: every row
+// ends accepted, a duplicate (within the file or already in the campaign,
+// by phone or external id), on the DNC list, or rejected with its reason —
+// and if anything fails midway nothing of it is kept and the import ends
+// failed with the reason (the context's cause when it was cancelled). Rows
+// stream from next (io.EOF ends them) through one COPY into a staging
+// table, rejected rows included, and are sorted out set-based, so memory
+// stays flat whatever the file. The import row shows progress and a
+// heartbeat while it runs. Imported leads are queued, due now; enqueue
+// wakes the campaign's dispatcher in the same transaction.
+func (s *Store) RunImport(ctx context.Context, id int64, p ImportParams, next func() (ImportItem, error),
+	enqueue Enqueuer, progress func(rows int)) (*Import, error) {
 	if p.Heartbeat <= 0 {
 		p.Heartbeat = 10 * time.Second
 	}
-	imp := Import{CampaignID: p.CampaignID, Filename: p.Filename}
-	now := s.now()
-	if err := s.pool.QueryRow(ctx, `INSERT INTO imports (campaign_id, filename, created_by, worker, started_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5) RETURNING id, started_at`,
-		p.CampaignID, nullString(p.Filename), zeroNull(p.CreatedBy), p.Worker, now).Scan(&imp.ID, &imp.StartedAt); err != nil {
-		return nil, fmt.Errorf("start import: %w", err)
-	}
+	imp := Import{ID: id, CampaignID: p.CampaignID, Filename: p.Filename}
 	stop := s.heartbeat(ctx, imp.ID, p.Heartbeat)
 	err := s.Tx(ctx, func(tx pgx.Tx) error { return s.importRows(ctx, tx, &imp, p, next, enqueue, progress) })
 	stop()
 	if err != nil {
-		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
-			WHERE id = $1`, imp.ID, err.Error(), s.now())
+		msg := err.Error()
+		if cause := context.Cause(ctx); cause != nil {
+			msg = cause.Error()
+		}
+		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE imports SET status = $4, error = $2, finished_at = $3, updated_at = $3
+			WHERE id = $1`, imp.ID, msg, s.now(), ImportFailed); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("record the failure: %w", uerr))
+		}
 		return nil, fmt.Errorf("import %d: %w", imp.ID, err)
 	}
 	return s.Import(ctx, imp.ID)
@@ -194,83 +230,92 @@ func (s *Store) SettleInterruptedImports(ctx context.Context, gone func(worker s
 
 func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p ImportParams, next func() (ImportItem, error), enqueue Enqueuer,
 	progress func(int)) error {
+	// Every row goes to the stage, a rejected one with its reason: nothing
+	// is held in memory but the warning samples.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_stage (
 		row_number int, phone text, first_name text, last_name text, email text, company text, time_zone text, region text,
 		postal_code text, external_id text, attributes jsonb, consent_source text, consent_text text, consent_version text,
-		consent_at timestamptz, consent_ip inet, consent_page text, raw text) ON COMMIT DROP`); err != nil {
-		return err
+		consent_at timestamptz, consent_ip inet, consent_page text, raw text, reject text) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("create the staging table: %w", err)
 	}
-	var rejects [][]any
 	samples := []ImportWarning{}
 	rows := 0
 	src := pgx.CopyFromFunc(func() ([]any, error) {
-		for {
-			it, err := next()
-			if errors.Is(err, io.EOF) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			rows++
-			if rows%10000 == 0 {
-				// Progress shows on the import row, from another connection.
-				_, _ = s.pool.Exec(ctx, `UPDATE imports SET total_rows = $2, updated_at = $3 WHERE id = $1`, imp.ID, rows, s.now())
-				if progress != nil {
-					progress(rows)
-				}
-			}
-			if it.Lead == nil {
-				rejects = append(rejects, []any{imp.ID, it.Row, it.Reject, it.Raw})
-				continue
-			}
-			if len(it.Warnings) > 0 {
-				imp.Warnings++
-				if len(samples) < maxWarningSamples {
-					samples = append(samples, ImportWarning{Row: it.Row, Message: strings.Join(it.Warnings, "; ")})
-				}
-			}
-			l := it.Lead
-			attrs, _ := json.Marshal(orEmpty(l.Attributes))
-			var at, ip any
-			if !l.Consent.At.IsZero() {
-				at = l.Consent.At
-			}
-			if l.Consent.IP.IsValid() {
-				ip = l.Consent.IP
-			}
-			return []any{it.Row, l.Phone, nullString(l.FirstName), nullString(l.LastName), nullString(l.Email), nullString(l.Company),
-				nullString(l.TimeZone), nullString(l.Region), nullString(l.PostalCode), nullString(l.ExternalID), attrs,
-				nullString(l.Consent.Source), nullString(l.Consent.Text), nullString(l.Consent.Version), at, ip, nullString(l.Consent.Page), it.Raw}, nil
+		it, err := next()
+		if errors.Is(err, io.EOF) {
+			return nil, nil
 		}
+		if err != nil {
+			return nil, err
+		}
+		rows++
+		if rows%10000 == 0 {
+			// Progress shows on the import row, from another connection.
+			if _, err := s.pool.Exec(ctx, `UPDATE imports SET total_rows = $2, updated_at = $3 WHERE id = $1`, imp.ID, rows, s.now()); err != nil {
+				return nil, fmt.Errorf("record progress: %w", err)
+			}
+			if progress != nil {
+				progress(rows)
+			}
+		}
+		if it.Lead == nil {
+			return []any{it.Row, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, it.Raw, cmp.Or(it.Reject, "rejected")}, nil
+		}
+		if len(it.Warnings) > 0 {
+			imp.Warnings++
+			if len(samples) < maxWarningSamples {
+				samples = append(samples, ImportWarning{Row: it.Row, Message: strings.Join(it.Warnings, "; ")})
+			}
+		}
+		l := it.Lead
+		attrs, err := json.Marshal(orEmpty(l.Attributes))
+		if err != nil {
+			return nil, fmt.Errorf("row %d attributes: %w", it.Row, err)
+		}
+		var at, ip any
+		if !l.Consent.At.IsZero() {
+			at = l.Consent.At
+		}
+		if l.Consent.IP.IsValid() {
+			ip = l.Consent.IP
+		}
+		return []any{it.Row, l.Phone, nullString(l.FirstName), nullString(l.LastName), nullString(l.Email), nullString(l.Company),
+			nullString(l.TimeZone), nullString(l.Region), nullString(l.PostalCode), nullString(l.ExternalID), attrs,
+			nullString(l.Consent.Source), nullString(l.Consent.Text), nullString(l.Consent.Version), at, ip, nullString(l.Consent.Page),
+			it.Raw, nil}, nil
 	})
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_stage"}, []string{"row_number", "phone", "first_name", "last_name", "email",
 		"company", "time_zone", "region", "postal_code", "external_id", "attributes", "consent_source", "consent_text", "consent_version",
-		"consent_at", "consent_ip", "consent_page", "raw"}, src); err != nil {
+		"consent_at", "consent_ip", "consent_page", "raw", "reject"}, src); err != nil {
 		return fmt.Errorf("read rows: %w", err)
 	}
-	if len(rejects) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_rejects"}, []string{"import_id", "row_number", "reason", "raw"}, pgx.CopyFromRows(rejects)); err != nil {
-			return fmt.Errorf("save rejected rows: %w", err)
-		}
+	if progress != nil {
+		progress(rows)
+	}
+	// The planner knows nothing of a temporary table until it is analysed.
+	if _, err := tx.Exec(ctx, `ANALYZE import_stage`); err != nil {
+		return fmt.Errorf("analyse the staging table: %w", err)
 	}
 	// Each step moves rows out of the stage with the reason they are not
 	// imported; what is left is new. Within the file the first row wins.
 	steps := []struct {
+		what   string
 		sql    string
 		counts *int
 		args   []any
 	}{
-		{`WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
+		{"rejected rows", `WITH d AS (DELETE FROM import_stage WHERE reject IS NOT NULL RETURNING row_number, reject, raw)
+			INSERT INTO import_rejects SELECT $1, row_number, reject, raw FROM d`, &imp.Rejected, []any{imp.ID}},
+		{"duplicates in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
-		{`WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.external_id = f.external_id AND s.row_number > f.row_number
+		{"duplicate external ids in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.external_id = f.external_id AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first) || ' (the same external_id)', min(raw)
 			FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
-		{`WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
+		{"numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
-		{`WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
+		{"leads already in the campaign", `WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
 			RETURNING s.row_number, s.phone, s.raw)
 			INSERT INTO import_rejects SELECT $1, d.row_number,
 				CASE WHEN EXISTS (SELECT 1 FROM leads l WHERE l.campaign_id = $2 AND l.phone = d.phone) THEN 'already in the campaign'
@@ -280,14 +325,17 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 	for _, st := range steps {
 		tag, err := tx.Exec(ctx, st.sql, st.args...)
 		if err != nil {
-			return fmt.Errorf("sort rows: %w", err)
+			return fmt.Errorf("sort out %s: %w", st.what, err)
 		}
 		*st.counts += int(tag.RowsAffected())
 	}
-	// A lead another import (or a web form) added to the campaign while
-	// this one ran conflicts here: it is a duplicate too, not a lost row.
-	var ids []int64
+	// The leads are queued, due now: the leads table is the schedule. No
+	// event is written per lead: the import row records the import, and a
+	// lead's history shows its creation from its import_id. A lead another
+	// import (or a web form) added to the campaign while this one ran
+	// conflicts here: it is a duplicate too, not a lost row.
 	var lost int
+	now := s.now()
 	err := tx.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO leads (campaign_id, phone, first_name, last_name, email, company, time_zone,
 				region, postal_code, source, external_id, import_id, attributes, consent_source, consent_text, consent_version, consent_at,
@@ -295,43 +343,33 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 			SELECT $1, phone, first_name, last_name, email, company, time_zone, region, postal_code, 'import', external_id, $2, attributes,
 				consent_source, consent_text, consent_version, consent_at, consent_ip, consent_page, 'queued', 'waiting for a dialer', $3, $3, $3
 			FROM import_stage ORDER BY row_number
-			ON CONFLICT DO NOTHING RETURNING id, phone),
+			ON CONFLICT DO NOTHING RETURNING phone, has_consent),
 		lost AS (
 			INSERT INTO import_rejects SELECT $2, s.row_number, 'already in the campaign (added while this import ran)', s.raw
 			FROM import_stage s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.phone = s.phone) RETURNING 1)
-		SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}'), (SELECT count(*) FROM lost)`,
-		imp.CampaignID, imp.ID, s.now()).Scan(&ids, &lost)
+		SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE NOT has_consent), (SELECT count(*) FROM lost)`,
+		imp.CampaignID, imp.ID, now).Scan(&imp.Accepted, &imp.WithoutConsent, &lost)
 	if err != nil {
 		return fmt.Errorf("insert leads: %w", err)
 	}
-	imp.Accepted = len(ids)
 	imp.Duplicates += lost
-	if _, err := tx.Exec(ctx, `INSERT INTO lead_events (lead_id, actor, kind, data, at)
-		SELECT id, 'import:' || $1::bigint, 'lead.created', jsonb_build_object('source', 'import', 'import_id', $1::bigint), $2
-		FROM leads WHERE import_id = $1::bigint`, imp.ID, s.now()); err != nil {
-		return fmt.Errorf("record events: %w", err)
-	}
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM leads WHERE import_id = $1 AND NOT has_consent`, imp.ID).Scan(&imp.WithoutConsent); err != nil {
-		return fmt.Errorf("count leads without consent: %w", err)
-	}
-	if enqueue != nil && len(ids) > 0 {
-		if err := enqueue(ctx, tx, ids); err != nil {
-			return fmt.Errorf("schedule calls: %w", err)
+	if enqueue != nil && imp.Accepted > 0 {
+		if err := enqueue(ctx, tx, imp.CampaignID); err != nil {
+			return fmt.Errorf("wake the campaign's dialing: %w", err)
 		}
 	}
 	imp.TotalRows = rows
-	imp.Rejected = len(rejects)
 	if p.Charset != nil {
 		imp.Charset, imp.CharsetSource = p.Charset()
 	}
 	sampleJSON, err := json.Marshal(samples)
 	if err != nil {
-		return err
+		return fmt.Errorf("warning samples: %w", err)
 	}
-	_, err = tx.Exec(ctx, `UPDATE imports SET status = 'completed', total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
+	_, err = tx.Exec(ctx, `UPDATE imports SET status = $13, total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
 		rejected = $6, charset = $7, charset_source = $8, warnings = $9, warning_samples = $10, without_consent = $11,
 		finished_at = $12, updated_at = $12 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected,
-		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now())
+		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now(), ImportCompleted)
 	if err != nil {
 		return fmt.Errorf("finish import: %w", err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -41,7 +42,7 @@ func TestConcurrentImportsAccountForEveryRow(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	first, err := s.ImportLeads(ctx, store.ImportParams{CampaignID: c.ID, Filename: "a.csv"}, rowsOf(c.ID, phones...),
-		func(ctx context.Context, tx pgx.Tx, ids []int64) error {
+		func(ctx context.Context, tx pgx.Tx, campaignID int64) error {
 			// The first import has inserted, not committed: start the second
 			// and hold the commit until it waits on the first one's rows.
 			go func() {
@@ -82,6 +83,54 @@ func TestConcurrentImportsAccountForEveryRow(t *testing.T) {
 	_ = s.ImportRejects(ctx, r.imp.ID, func(rj store.ImportReject) error { reasons = append(reasons, rj.Reason); return nil })
 	if len(reasons) != 3 || !strings.Contains(reasons[0], "while this import ran") {
 		t.Errorf("reasons %q", reasons)
+	}
+}
+
+// TestImportProgressThenCancel: a running import shows the rows read so
+// far; cancelled, it ends failed with the cancellation's cause and keeps
+// nothing — no lead, no rejected row.
+func TestImportProgressThenCancel(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	c := campaign(t, s, "cancel")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopped := errors.New("stopped: the test cancelled it")
+	n := 0
+	var progress *store.Import
+	_, err := s.ImportLeads(ctx, store.ImportParams{CampaignID: c.ID}, func() (store.ImportItem, error) {
+		n++
+		if n == 10001 {
+			var id int64
+			if err := s.Pool().QueryRow(ctx, `SELECT id FROM imports WHERE campaign_id = $1`, c.ID).Scan(&id); err != nil {
+				return store.ImportItem{}, err
+			}
+			imp, err := s.Import(ctx, id)
+			if err != nil {
+				return store.ImportItem{}, err
+			}
+			progress = imp
+			cancel(stopped)
+		}
+		if n%2 == 0 {
+			return store.ImportItem{Row: n + 1, Raw: "x", Reject: "phone: not a number"}, nil
+		}
+		return store.ImportItem{Row: n + 1, Raw: "x", Lead: &store.LeadParams{CampaignID: c.ID, Phone: fmt.Sprintf("+1212%07d", n)}}, nil
+	}, nil, nil)
+	if err == nil {
+		t.Fatal("a cancelled import succeeded")
+	}
+	if progress == nil || progress.Status != store.ImportRunning || progress.TotalRows != 10000 {
+		t.Errorf("progress while running: %+v", progress)
+	}
+	var imp store.Import
+	var leads, rejects int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT status, error, (SELECT count(*) FROM leads), (SELECT count(*) FROM import_rejects)
+		FROM imports WHERE campaign_id = $1`, c.ID).Scan(&imp.Status, &imp.Error, &leads, &rejects); err != nil {
+		t.Fatal(err)
+	}
+	if imp.Status != store.ImportFailed || imp.Error != stopped.Error() || leads != 0 || rejects != 0 {
+		t.Errorf("cancelled import: %s %q, %d leads, %d rejected rows kept", imp.Status, imp.Error, leads, rejects)
 	}
 }
 

@@ -323,7 +323,15 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 		}
 		ar.Close()
 	}
-	er, err := s.pool.Query(ctx, `SELECT at, actor, kind, data FROM lead_events WHERE lead_id = $1 ORDER BY at, id`, leadID)
+	// An imported lead has no lead.created event of its own (an import
+	// writes none per row): its creation is read from its import.
+	er, err := s.pool.Query(ctx, `SELECT at, actor, kind, data FROM (
+			SELECT e.at, e.actor, e.kind, e.data, e.id FROM lead_events e WHERE e.lead_id = $1
+			UNION ALL
+			SELECT i.started_at, 'import:' || i.id, 'lead.created', jsonb_build_object('source', 'import', 'import_id', i.id), 0
+			FROM leads l JOIN imports i ON i.id = l.import_id
+			WHERE l.id = $1 AND NOT EXISTS (SELECT 1 FROM lead_events e WHERE e.lead_id = $1 AND e.kind = 'lead.created')) h
+		ORDER BY at, id`, leadID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -201,6 +201,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		return err
 	}
 	var srv *http.Server
+	var apiServer *api.Server
 	if ln != nil {
 		apiHandler, err := api.New(api.Config{Store: a.apiStore, Dialer: a.queue, DB: pools.health, Logger: log.With("component", "api"), Version: buildVersion(),
 			CheckPrompts:     promptCheck(prompts, tw),
@@ -208,7 +209,8 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		if err != nil {
 			return err
 		}
-		handler := apiHandler
+		apiServer = apiHandler
+		var handler http.Handler = apiHandler
 		if twilioHooks != nil {
 			mux := http.NewServeMux()
 			mux.Handle("/twilio/", twilioHooks)
@@ -245,7 +247,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		case <-ctx.Done():
 		}
 	}
-	if serr := a.shutdown(ctx, srv); err == nil {
+	if serr := a.shutdown(ctx, srv, apiServer); err == nil {
 		err = serr
 	}
 	return err
@@ -253,8 +255,8 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 
 // shutdown stops the workers (calls in progress may finish up to the soft
 // stop timeout, or are hung up at once on a second signal), then drains the
-// HTTP server.
-func (a *app) shutdown(ctx context.Context, srv *http.Server) error {
+// HTTP server and ends the imports still running (failed, saying why).
+func (a *app) shutdown(ctx context.Context, srv *http.Server, apiServer *api.Server) error {
 	log := a.log
 	log.Info("shutting down: no new calls; calls in progress may finish", "timeout", a.cfg.ShutdownTimeout.String())
 	// A second signal hangs up calls in progress at once.
@@ -280,6 +282,9 @@ func (a *app) shutdown(ctx context.Context, srv *http.Server) error {
 	}
 	if srv != nil {
 		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("graceful shutdown: %w", err)
+		}
+		if err := apiServer.Close(sctx); err != nil {
 			return fmt.Errorf("graceful shutdown: %w", err)
 		}
 	}

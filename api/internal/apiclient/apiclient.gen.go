@@ -1053,7 +1053,9 @@ type Import struct {
 	CharsetSource *ImportCharsetSource `json:"charset_source,omitempty"`
 
 	// Duplicates in the file (phone or external_id), already in the campaign, or added by another import meanwhile
-	Duplicates int          `json:"duplicates"`
+	Duplicates int `json:"duplicates"`
+
+	// Error why a failed import failed (nothing of it was kept)
 	Error      *string      `json:"error,omitempty"`
 	Filename   *string      `json:"filename,omitempty"`
 	FinishedAt *time.Time   `json:"finished_at,omitempty"`
@@ -2230,7 +2232,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/campaigns/{campaign}/finish (the `FinishCampaign` operationId).
 	FinishCampaign(ctx context.Context, campaign CampaignRef, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ImportCallListWithBody Upload a CSV call list (body or multipart "file"); spooled, then imported atomically
+	// ImportCallListWithBody Upload a CSV call list (body or multipart "file"); spooled, then imported atomically in the background
+	//
+	// The upload is spooled and its header checked; the answer is 202 with the import (status running) and its address in Location at once. Poll it (getImport) for progress (total_rows so far) until it is completed or failed (nothing kept; error says why).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2728,7 +2732,9 @@ func (c *Client) FinishCampaign(ctx context.Context, campaign CampaignRef, reqEd
 	return c.Client.Do(req)
 }
 
-// ImportCallListWithBody Upload a CSV call list (body or multipart "file"); spooled, then imported atomically
+// ImportCallListWithBody Upload a CSV call list (body or multipart "file"); spooled, then imported atomically in the background
+//
+// The upload is spooled and its header checked; the answer is 202 with the import (status running) and its address in Location at once. Poll it (getImport) for progress (total_rows so far) until it is completed or failed (nothing kept; error says why).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5251,7 +5257,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/campaigns/{campaign}/finish (the `FinishCampaign` operationId).
 	FinishCampaignWithResponse(ctx context.Context, campaign CampaignRef, reqEditors ...RequestEditorFn) (*FinishCampaignResponse, error)
 
-	// ImportCallListWithBodyWithResponse Upload a CSV call list (body or multipart "file"); spooled, then imported atomically
+	// ImportCallListWithBodyWithResponse Upload a CSV call list (body or multipart "file"); spooled, then imported atomically in the background
+	//
+	// The upload is spooled and its header checked; the answer is 202 with the import (status running) and its address in Location at once. Poll it (getImport) for progress (total_rows so far) until it is completed or failed (nothing kept; error says why).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6134,11 +6142,16 @@ func (r FinishCampaignResponse) ContentType() string {
 	return ""
 }
 
+// ImportCallListResponse202Headers the declared response headers of an HTTP 202 response for ImportCallList
+type ImportCallListResponse202Headers struct {
+	Location *string
+}
+
 type ImportCallListResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *Import
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Import
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -6147,11 +6160,13 @@ type ImportCallListResponse struct {
 	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ImportCallListResponse202Headers
 }
 
-// GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r ImportCallListResponse) GetJSON201() *Import {
-	return r.JSON201
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ImportCallListResponse) GetJSON202() *Import {
+	return r.JSON202
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -8060,7 +8075,9 @@ func (c *ClientWithResponses) FinishCampaignWithResponse(ctx context.Context, ca
 	return ParseFinishCampaignResponse(rsp)
 }
 
-// ImportCallListWithBodyWithResponse Upload a CSV call list (body or multipart "file"); spooled, then imported atomically
+// ImportCallListWithBodyWithResponse Upload a CSV call list (body or multipart "file"); spooled, then imported atomically in the background
+//
+// The upload is spooled and its header checked; the answer is 202 with the import (status running) and its address in Location at once. Poll it (getImport) for progress (total_rows so far) until it is completed or failed (nothing kept; error says why).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9032,12 +9049,12 @@ func ParseImportCallListResponse(rsp *http.Response) (*ImportCallListResponse, e
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
 		var dest Import
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON201 = &dest
+		response.JSON202 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Problem
@@ -9067,6 +9084,19 @@ func ParseImportCallListResponse(rsp *http.Response) (*ImportCallListResponse, e
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ImportCallListResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
 	}
 
 	return response, nil
