@@ -111,7 +111,7 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 	// After its first call a lead is retry work, not a fresh lead.
 	err := tx.QueryRow(ctx, `WITH bumped AS (
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
-				status_reason = NULL, next_attempt_at = NULL, priority = 1, updated_at = $7
+				status_reason = 'calling: attempt ' || (attempt_count + 1), next_attempt_at = NULL, priority = 1, updated_at = $7
 			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at)
 		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7 FROM bumped RETURNING id, attempt_no, started_at`,

@@ -302,8 +302,8 @@ rows that cannot be imported are listed with their row number and reason.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "import %d into %q: %d rows: %d accepted, %d duplicates, %d on the DNC list, %d rejected (%.1fs)\n",
-				imp.ID, c.Name, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected, time.Since(start).Seconds())
+			fmt.Fprintf(e.stdout, "import %d into %q: %s: %d accepted, %d duplicates, %d on the DNC list, %d rejected (%.1fs)\n",
+				imp.ID, c.Name, plural(imp.TotalRows, "row"), imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected, time.Since(start).Seconds())
 			shown := 0
 			return st.ImportRejects(cmd.Context(), imp.ID, func(r store.ImportReject) error {
 				if shown++; shown <= 20 {
@@ -320,4 +320,12 @@ rows that cannot be imported are listed with their row number and reason.`,
 	cmd.Flags().StringVar(&charset, "charset", "", "file encoding: utf-8 (default) or windows-1251")
 	cmd.Flags().StringVar(&mapng, "mapping", "", "column:field pairs for columns with other names")
 	return cmd
+}
+
+// plural says how many of a thing: 1 row, 3 rows.
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
