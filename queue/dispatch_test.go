@@ -132,7 +132,7 @@ func TestFreshLeadsFirst(t *testing.T) {
 	if len(waits) != len(web) || waits[len(waits)-1] > 5*time.Second {
 		t.Errorf("web-form leads waited %v for their first INVITE; want all %d within 5s", waits, len(web))
 	}
-	if n := attempts(t, b.store, list.ID); n < listBefore+20 {
+	if n := attempts(t, b.store, list.ID); n < listBefore+10 {
 		t.Errorf("the list made %d calls while the web-form leads came in; it must keep its share", n-listBefore)
 	}
 	if n := maxOverlap(t, b.store); n > 4 {
