@@ -267,18 +267,18 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 		return time.Time{}, true, nil
 	}
 	now := q.store.Now()
-	real := time.Now()
+	wall := time.Now()
 	// The pace: calls are handed out at most dispatchAhead ahead of it.
 	cps := c.CallsPerSecond
 	if acct := q.cfg.DriverCPS[d.driver]; acct > 0 {
 		cps = min(cps, acct)
 	}
 	gap := time.Duration(float64(time.Second) / cps)
-	st.paceAt = later(st.paceAt, real)
-	if ahead := st.paceAt.Sub(real); ahead >= dispatchAhead {
+	st.paceAt = later(st.paceAt, wall)
+	if ahead := st.paceAt.Sub(wall); ahead >= dispatchAhead {
 		return st.paceAt.Add(-dispatchAhead + gap), true, nil
 	}
-	budget := max(1, int(math.Floor(float64(dispatchAhead-st.paceAt.Sub(real))/float64(gap))))
+	budget := max(1, int(math.Floor(float64(dispatchAhead-st.paceAt.Sub(wall))/float64(gap))))
 
 	handed, looked, paced, full := 0, 0, false, false
 	err = q.store.Tx(ctx, func(tx pgx.Tx) error {
@@ -350,18 +350,18 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 		return st.paceAt.Add(-dispatchAhead + gap), true, nil
 	case full && handed > 0 && q.cfg.TrunkChannels[d.driver] > 0:
 		// Took its share of the trunk: the others' turn, then again.
-		return real, true, nil
+		return wall, true, nil
 	case full:
 		st.full = true
 		return time.Time{}, true, nil
 	case looked >= claimBatchLeads:
-		return real, true, nil // more due leads than one transaction looks at
+		return wall, true, nil // more due leads than one transaction looks at
 	}
 	due, err := store.NextDue(ctx, q.store.Pool(), c.ID)
 	if err != nil || due == nil {
 		return time.Time{}, true, err
 	}
-	return real.Add(max(due.Sub(now), 0)), true, nil
+	return wall.Add(max(due.Sub(now), 0)), true, nil
 }
 
 // handOver runs the pre-dial checks on a claimed lead and, when it may be
