@@ -134,6 +134,9 @@ type State struct {
 	EndedAt string `json:"ended_at,omitempty"`
 	// Vars are the lead fields the script's texts use.
 	Vars map[string]string `json:"vars,omitempty"`
+	// Profile lists the profile rules that held for the lead at the start:
+	// their points count with the answers'.
+	Profile []ProfileHit `json:"profile,omitempty"`
 }
 
 // Done reports whether the run has ended.
@@ -156,7 +159,7 @@ func (e *Engine) Script() *Script { return e.script }
 // only the fields the script uses are kept in the state.
 func (e *Engine) Start(lead map[string]string) (State, Turn) {
 	s := e.script
-	st := State{ScriptID: s.ID, ScriptVersion: s.Version, Question: s.Start, Attempt: 1}
+	st := State{ScriptID: s.ID, ScriptVersion: s.Version, Question: s.Start, Attempt: 1, Profile: e.Profile(lead)}
 	for _, name := range s.vars {
 		if v := strings.TrimSpace(lead[name]); v != "" {
 			if st.Vars == nil {
@@ -212,7 +215,7 @@ func (e *Engine) Next(st State, in Input) (State, Turn, error) {
 	if action.Class != "" {
 		st.Class, st.KnockOut = action.Class, true
 	} else {
-		st.Class = e.classify(scores(s, st.Answers)).Name
+		st.Class = e.classify(scores(s, st.Profile, st.Answers)).Name
 	}
 	var prompts []Prompt
 	if cl := s.classes[st.Class]; cl != nil && cl.Say != "" {

@@ -135,7 +135,7 @@ func TestResultDetails(t *testing.T) {
 	if r.Explanation.Rule != "total >= 30" || !strings.Contains(r.Explanation.Reason, "total 30 (budget 10, need 20) matched class hot") {
 		t.Errorf("explanation = %+v", r.Explanation)
 	}
-	want := []Contribution{{"q1", "1", "budget", 10}, {"q2", "25#", "need", 20}}
+	want := []Contribution{{Question: "q1", Keys: "1", Dimension: "budget", Points: 10}, {Question: "q2", Keys: "25#", Dimension: "need", Points: 20}}
 	if !reflect.DeepEqual(r.Explanation.Contributions, want) {
 		t.Errorf("contributions = %+v", r.Explanation.Contributions)
 	}

@@ -37,24 +37,34 @@ type Explanation struct {
 	Rule string `json:"rule,omitempty"`
 	// EndedAt is the question where an incomplete or opted-out run ended.
 	EndedAt string `json:"ended_at,omitempty"`
-	// Contributions lists every answer's points.
+	// Contributions lists every profile rule's and every answer's points.
 	Contributions []Contribution `json:"contributions"`
+	// Profile lists the profile rules that held for the lead.
+	Profile []ProfileHit `json:"profile"`
 }
 
-// Contribution is the points one answer gave one dimension.
+// Contribution is the points one answer, or one profile rule, gave one
+// dimension.
 type Contribution struct {
-	Question  string `json:"question"`
-	Keys      string `json:"keys"`
+	Question string `json:"question,omitempty"`
+	Keys     string `json:"keys,omitempty"`
+	// Rule names the profile rule, for points from the lead's fields.
+	Rule      string `json:"rule,omitempty"`
 	Dimension string `json:"dimension"`
 	Points    int    `json:"points"`
 }
 
-// scores sums the points of the answers per dimension; every dimension is
-// present.
-func scores(s *Script, answers []Answer) map[string]int {
+// scores sums the points of the profile rules that held and of the answers
+// per dimension; every dimension is present.
+func scores(s *Script, profile []ProfileHit, answers []Answer) map[string]int {
 	out := make(map[string]int, len(s.Dimensions))
 	for _, d := range s.Dimensions {
 		out[d] = 0
+	}
+	for _, h := range profile {
+		for d, p := range h.Points {
+			out[d] += p
+		}
 	}
 	for _, a := range answers {
 		for d, p := range a.Points {
@@ -100,7 +110,7 @@ func (e *Engine) classify(sc map[string]int) *Class {
 // without the driver telling the engine) the outcome is incomplete.
 func (e *Engine) Result(st State) Result {
 	s := e.script
-	sc := scores(s, st.Answers)
+	sc := scores(s, st.Profile, st.Answers)
 	r := Result{
 		ScriptID:      s.ID,
 		ScriptVersion: s.Version,
@@ -117,7 +127,12 @@ func (e *Engine) Result(st State) Result {
 		}
 		r.Answers[i] = a
 	}
-	r.Explanation.Contributions = contributions(s, st.Answers)
+	r.Explanation.Contributions = contributions(s, st.Profile, st.Answers)
+	r.Explanation.Profile = make([]ProfileHit, len(st.Profile))
+	for i, h := range st.Profile {
+		h.Points = maps.Clone(h.Points)
+		r.Explanation.Profile[i] = h
+	}
 	switch st.Outcome {
 	case OutcomeCompleted:
 		cl := s.classes[st.Class]
@@ -159,8 +174,15 @@ func (e *Engine) Result(st State) Result {
 	return r
 }
 
-func contributions(s *Script, answers []Answer) []Contribution {
+func contributions(s *Script, profile []ProfileHit, answers []Answer) []Contribution {
 	out := []Contribution{}
+	for _, h := range profile {
+		for _, d := range s.Dimensions {
+			if p, ok := h.Points[d]; ok {
+				out = append(out, Contribution{Rule: h.Rule, Dimension: d, Points: p})
+			}
+		}
+	}
 	for _, a := range answers {
 		for _, d := range s.Dimensions { // script order, stable
 			if p, ok := a.Points[d]; ok {

@@ -42,6 +42,10 @@ type Script struct {
 	Endings map[string]Ending `yaml:"endings"`
 	// Classes classify a completed run; the first whose `when` holds wins.
 	Classes []Class `yaml:"classes"`
+	// Profile gives explicit points from the lead's fields (a form's job
+	// title, company size…) before the first question; they count in the
+	// scores the classes read.
+	Profile []ProfileRule `yaml:"profile"`
 
 	// File is the name the script was parsed from, used in diagnostics.
 	File string `yaml:"-"`
@@ -50,7 +54,9 @@ type Script struct {
 	questions map[string]*Question
 	classes   map[string]*Class
 	vars      []string // placeholder names used anywhere in the script
-	suggested int      // "did you mean" searches made by validation
+	// profileFields are the lead fields the profile rules read.
+	profileFields []string
+	suggested     int // "did you mean" searches made by validation
 }
 
 // OptOut is the do-not-call key.

@@ -45,6 +45,7 @@ func validate(c *collector, s *Script) {
 	s.classes = make(map[string]*Class, len(s.Classes))
 	dims := validateDimensions(c, s)
 	validateClasses(c, s, dims)
+	validateProfile(c, s, dims)
 	validateEndings(c, s)
 	for i := range s.Questions {
 		validateQuestion(c, s, &s.Questions[i], dims)
