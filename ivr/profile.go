@@ -30,7 +30,11 @@ type ProfileRule struct {
 	Line int `yaml:"-"`
 
 	program *vm.Program
+	fields  []string // lead fields When reads
 }
+
+// Fields lists the lead fields the rule reads, sorted.
+func (r *ProfileRule) Fields() []string { return slices.Clone(r.fields) }
 
 // UnmarshalYAML records the rule's line.
 func (r *ProfileRule) UnmarshalYAML(n *yaml.Node) error {
@@ -119,7 +123,8 @@ func validateProfile(c *collector, s *Script, dims map[string]bool) {
 			continue
 		}
 		r.program = prog
-		for _, f := range leadFieldsOf(prog.Node()) {
+		r.fields = slices.Compact(slices.Sorted(slices.Values(leadFieldsOf(prog.Node()))))
+		for _, f := range r.fields {
 			fields[f] = true
 		}
 	}

@@ -82,9 +82,16 @@ type Lead struct {
 	Priority int
 }
 
-// Fields returns the lead's fields for script placeholders.
+// ScriptFields are the lead's own fields a script reads (placeholders,
+// profile rules); its attributes — every other column or form field, by
+// its normalised name — come with them.
+var ScriptFields = []string{"first_name", "last_name", "company", "email", "region", "postal_code", "time_zone", "country", "source"}
+
+// Fields returns the lead's fields for script placeholders and profile
+// rules: ScriptFields, then the attributes (which never override them).
 func (l *Lead) Fields() map[string]string {
-	f := map[string]string{"first_name": l.FirstName, "last_name": l.LastName, "company": l.Company, "email": l.Email}
+	f := map[string]string{"first_name": l.FirstName, "last_name": l.LastName, "company": l.Company, "email": l.Email,
+		"region": l.Region, "postal_code": l.PostalCode, "time_zone": l.TimeZone, "country": l.Country, "source": l.Source}
 	for k, v := range l.Attributes {
 		if _, ok := f[k]; !ok {
 			f[k] = v

@@ -23,6 +23,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/migrations"
+	"github.com/qualdial/qualdial/scripts"
 )
 
 // TestMain doubles as the qualdial binary for tests that need a real
@@ -128,7 +129,7 @@ func TestScriptSimulateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.ScriptID != "bant-en" || res.ScriptVersion != 1 || res.Outcome != "completed" || res.Class != "sql" ||
+	if res.ScriptID != "bant-en" || res.ScriptVersion != 2 || res.Outcome != "completed" || res.Class != "sql" ||
 		res.Route != "sales" || res.Total != 90 || res.SLA != "24h" || len(res.Answers) != 6 {
 		t.Fatalf("result: %+v", res)
 	}
@@ -523,5 +524,58 @@ func TestCallRefusesWhatItCannotPlace(t *testing.T) {
 	code, out, errOut = runCLI(t, nil, "script", "check", file)
 	if code != 0 || !strings.Contains(errOut, file+`:6: warning: espeak-ng has no voice "xx"`) {
 		t.Errorf("script check: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestScriptProfile: simulate scores the lead's fields given with --lead
+// (explicit points) with the keys, and check warns about profile rules that
+// read a field no lead has.
+func TestScriptProfile(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,2,2,3,5#,3", "--json",
+		"--lead", "job_title=Head of IT", "--lead", "company_size=1,200", "--lead", "email=jo@gmail.com")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Total       int
+		Class       string
+		Explanation struct {
+			Profile []struct{ Rule string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, h := range res.Explanation.Profile {
+		rules = append(rules, h.Rule)
+	}
+	// The same keys without the fields score 10 points less.
+	code, plain, _ := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,2,2,3,5#,3", "--json")
+	var without struct{ Total int }
+	if code != 0 || json.Unmarshal([]byte(plain), &without) != nil {
+		t.Fatalf("simulate without fields: exit %d", code)
+	}
+	if strings.Join(rules, ",") != "senior_title,mid_size_company,free_mail" || res.Total != without.Total+10 {
+		t.Errorf("profile rules %v, total %d (without fields %d); want senior_title, mid_size_company, free_mail and 10 more", rules,
+			res.Total, without.Total)
+	}
+
+	src, _ := scripts.Read("bant-en")
+	bad := strings.Replace(string(src), `when: "number(lead.company_size) >= 50"`, `when: "lead.zip != '' && lead.phone != ''"`, 1)
+	file := filepath.Join(t.TempDir(), "bant.yaml")
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI(t, nil, "script", "check", file)
+	line := strings.Count(bad[:strings.Index(bad, "  - name: mid_size_company")], "\n") + 1
+	for _, want := range []string{
+		fmt.Sprintf(`:%d: warning: profile rule "mid_size_company" reads lead.zip, which is never set: it is the lead's postal_code`, line),
+		fmt.Sprintf(`:%d: warning: profile rule "mid_size_company" reads lead.phone, which scripts are not given`, line),
+	} {
+		if code != 0 || !strings.Contains(errOut, want) {
+			t.Errorf("script check: exit %d, stderr %s; want %q", code, errOut, want)
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/store"
 
 	"github.com/spf13/cobra"
 
@@ -99,6 +101,9 @@ shipped script (bant-en, bant-ru, anum-en, champ-en, faint-en) checks that one.`
 					fmt.Fprintf(e.stderr, "%s:%d: warning: %v: SIP campaigns on this script will not start, and qualdial call refuses it\n",
 						file, keyLine(data, "language"), err)
 				}
+				for _, w := range profileFieldWarnings(s) {
+					fmt.Fprintf(e.stderr, "%s:%s\n", file, w)
+				}
 				fmt.Fprintf(e.stdout, "%s: ok: %s, %d questions, dimensions %s, classes %s\n",
 					file, s, len(s.Questions), strings.Join(s.Dimensions, ", "), classList(s))
 			}
@@ -185,7 +190,7 @@ key, or "hangup". If the items run out before the script ends, the lead hangs up
 	}
 	cmd.Flags().StringVar(&keys, "keys", "", "comma-separated inputs, one per turn: keys (1, 120#), timeout or hangup")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (stable snake_case fields)")
-	cmd.Flags().StringArrayVar(&leadKVs, "lead", nil, "a lead field for {{placeholders}}, as name=value (repeatable)")
+	cmd.Flags().StringArrayVar(&leadKVs, "lead", nil, "a lead field for {{placeholders}} and profile rules, as name=value (repeatable), e.g. job_title=CTO")
 	return cmd
 }
 
@@ -312,6 +317,10 @@ func (sim simulation) print(w io.Writer) {
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "total    %d\n", r.Total)
 	for _, c := range r.Explanation.Contributions {
+		if c.Rule != "" {
+			fmt.Fprintf(w, "         %+d %s (profile %s)\n", c.Points, c.Dimension, c.Rule)
+			continue
+		}
 		fmt.Fprintf(w, "         %+d %s (question %s, keys %s)\n", c.Points, c.Dimension, c.Question, c.Keys)
 	}
 	fmt.Fprintf(w, "why      %s\n", r.Explanation.Reason)
@@ -327,4 +336,28 @@ func points(a *ivr.Answer) string {
 	}
 	slices.Sort(parts)
 	return "  → " + strings.Join(parts, ", ")
+}
+
+// profileFieldWarnings checks the lead fields profile rules read: a field
+// scripts are not given, or another name of a lead field, is never set
+// ("line: warning: …").
+func profileFieldWarnings(s *ivr.Script) []string {
+	var out []string
+	for i := range s.Profile {
+		r := &s.Profile[i]
+		for _, f := range r.Fields() {
+			if slices.Contains(store.ScriptFields, f) {
+				continue
+			}
+			switch c := intake.Canonical(f); {
+			case c != "" && slices.Contains(store.ScriptFields, c):
+				out = append(out, fmt.Sprintf("%d: warning: profile rule %q reads lead.%s, which is never set: it is the lead's %s (lead.%s)",
+					r.Line, r.Name, f, c, c))
+			case c != "":
+				out = append(out, fmt.Sprintf("%d: warning: profile rule %q reads lead.%s, which scripts are not given (scripts read %s and the lead's other fields)",
+					r.Line, r.Name, f, strings.Join(store.ScriptFields, ", ")))
+			}
+		}
+	}
+	return out
 }
