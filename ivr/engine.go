@@ -108,6 +108,9 @@ type Answer struct {
 	Value *int64 `json:"value,omitempty"`
 	// Points added per dimension (may be empty, never nil in results).
 	Points map[string]int `json:"points"`
+	// FromForm: the question was not asked; the answer is the lead's field
+	// its `from:` names.
+	FromForm bool `json:"from_form,omitempty"`
 }
 
 // State is the progress of one run. It is a plain value: store it as JSON
@@ -137,6 +140,8 @@ type State struct {
 	// Profile lists the profile rules that held for the lead at the start:
 	// their points count with the answers'.
 	Profile []ProfileHit `json:"profile,omitempty"`
+	// Form holds the lead's fields that `from:` questions read.
+	Form map[string]string `json:"form,omitempty"`
 }
 
 // Done reports whether the run has ended.
@@ -168,10 +173,54 @@ func (e *Engine) Start(lead map[string]string) (State, Turn) {
 			st.Vars[name] = v
 		}
 	}
-	turn := e.ask(st, s.questions[s.Start])
+	for _, name := range s.fromFields {
+		if v := strings.TrimSpace(lead[name]); v != "" {
+			if st.Form == nil {
+				st.Form = make(map[string]string, len(s.fromFields))
+			}
+			st.Form[name] = v
+		}
+	}
+	st, turn := e.enter(st, s.questions[s.Start])
 	turn.Prompts = append([]Prompt{e.prompt(st, PromptIdentify, s.Identify, "")}, turn.Prompts...)
 	return st, turn
 }
+
+// enter moves the run to question q: it is asked, unless the lead's form
+// already answers it, in which case the answer is taken and the run goes
+// on from there.
+func (e *Engine) enter(st State, q *Question) (State, Turn) {
+	st.Question, st.Attempt = q.ID, 1
+	if keys, ok := q.formKeys(st.Form); ok {
+		if action, value, ok := q.match(keys); ok {
+			return e.answer(st, q, action, keys, value, true)
+		}
+	}
+	return st, e.ask(st, q)
+}
+
+// formKeys turns the lead's field a question's `from:` names into the keys
+// that answer it: the key itself, or the number (then the finish key) of a
+// digits question.
+func (q *Question) formKeys(form map[string]string) (string, bool) {
+	v, ok := form[q.From]
+	if q.From == "" || !ok {
+		return "", false
+	}
+	if q.Digits == nil {
+		return v, hasKey(q.Keys, v)
+	}
+	if strings.IndexAny(v, "0123456789") < 0 {
+		return "", false
+	}
+	n := leadNumber(v)
+	if n != float64(int64(n)) || n < 0 {
+		return "", false
+	}
+	return strconv.FormatInt(int64(n), 10) + q.Digits.FinishOn, true
+}
+
+func hasKey(keys map[string]Action, k string) bool { _, ok := keys[k]; return ok }
 
 // Next applies the person's input to the state and returns the new state and
 // the next turn. The given state is not modified.
@@ -204,11 +253,19 @@ func (e *Engine) Next(st State, in Input) (State, Turn, error) {
 	if !ok {
 		return e.retry(st, q, EndInvalid)
 	}
-	st.Answers = append(st.Answers, Answer{Question: q.ID, Keys: in.Keys, Value: value, Points: maps.Clone(action.Score)})
+	st, turn := e.answer(st, q, action, in.Keys, value, false)
+	return st, turn, nil
+}
+
+// answer records a valid answer to q and moves on: to the next question,
+// or to the end of the run.
+func (e *Engine) answer(st State, q *Question, action Action, keys string, value *int64, fromForm bool) (State, Turn) {
+	s := e.script
+	st.Answers = append(slices.Clone(st.Answers), Answer{Question: q.ID, Keys: keys, Value: value, Points: maps.Clone(action.Score),
+		FromForm: fromForm})
 	st.Attempt = 1
 	if next := s.questions[action.Next]; next != nil && action.Class == "" {
-		st.Question = next.ID
-		return st, e.ask(st, next), nil
+		return e.enter(st, next)
 	}
 	// An ending or a knock-out: the run is complete.
 	st.Question, st.Attempt, st.Outcome = "", 0, OutcomeCompleted
@@ -224,7 +281,7 @@ func (e *Engine) Next(st State, in Input) (State, Turn, error) {
 	if end, ok := s.Endings[action.Next]; ok {
 		prompts = append(prompts, e.prompt(st, PromptEnding, end.Say, end.Audio))
 	}
-	return st, e.final(prompts...), nil
+	return st, e.final(prompts...)
 }
 
 // match finds the action for the keys pressed at q.

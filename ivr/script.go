@@ -56,7 +56,9 @@ type Script struct {
 	vars      []string // placeholder names used anywhere in the script
 	// profileFields are the lead fields the profile rules read.
 	profileFields []string
-	suggested     int // "did you mean" searches made by validation
+	// fromFields are the lead fields `from:` questions read.
+	fromFields []string
+	suggested  int // "did you mean" searches made by validation
 }
 
 // OptOut is the do-not-call key.
@@ -110,6 +112,11 @@ type Question struct {
 	Retries *int `yaml:"retries"`
 	// Invalid overrides Defaults.Invalid.
 	Invalid string `yaml:"invalid"`
+	// From names a lead field that may already answer the question (a
+	// form's company_size): when the lead has it and it is a valid answer —
+	// one of the keys, or a number in the ranges — the question is not
+	// asked and the answer is taken from the field (Answer.FromForm).
+	From string `yaml:"from"`
 
 	Line int `yaml:"-"`
 }

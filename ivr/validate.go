@@ -61,6 +61,7 @@ func validate(c *collector, s *Script) {
 	}
 	validateFlow(c, s)
 	validateTexts(c, s)
+	validateFrom(c, s)
 	warnUnreachableClasses(c, s)
 }
 
@@ -551,4 +552,25 @@ func editDistanceAtMost(a, b string, k int) int {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// validateFrom checks the lead fields `from:` questions read, and records
+// them for the engine.
+func validateFrom(c *collector, s *Script) {
+	var fields []string
+	for i := range s.Questions {
+		q := &s.Questions[i]
+		if q.From == "" {
+			continue
+		}
+		if !namePattern.MatchString(q.From) {
+			c.errorf(q.Line, "question %q: from %q must be a lead field name (lower-case letters, digits, _)", q.ID, q.From)
+			continue
+		}
+		if !slices.Contains(fields, q.From) {
+			fields = append(fields, q.From)
+		}
+	}
+	slices.Sort(fields)
+	s.fromFields = fields
 }

@@ -218,8 +218,8 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	res := r.Result
 	for i, a := range res.Answers {
 		points, _ := json.Marshal(a.Points)
-		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points, answered_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points, now); err != nil {
+		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points, answered_at, from_form)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points, now, a.FromForm); err != nil {
 			return fmt.Errorf("save answer %s: %w", a.Question, err)
 		}
 	}

@@ -279,6 +279,8 @@ type AnswerView struct {
 	Keys     string         `json:"keys"`
 	Value    *int64         `json:"value,omitempty"`
 	Points   map[string]int `json:"points"`
+	// FromForm: not asked on the call; taken from the lead's field.
+	FromForm bool `json:"from_form,omitempty"`
 }
 
 // EventView is one audit-trail entry.
@@ -314,14 +316,14 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 	}
 	rows.Close()
 	for i, id := range ids {
-		ar, err := s.pool.Query(ctx, `SELECT question, keys, value, points FROM answers WHERE attempt_id = $1 ORDER BY seq`, id)
+		ar, err := s.pool.Query(ctx, `SELECT question, keys, value, points, from_form FROM answers WHERE attempt_id = $1 ORDER BY seq`, id)
 		if err != nil {
 			return nil, nil, err
 		}
 		for ar.Next() {
 			var v AnswerView
 			var points []byte
-			if err := ar.Scan(&v.Question, &v.Keys, &v.Value, &points); err != nil {
+			if err := ar.Scan(&v.Question, &v.Keys, &v.Value, &points, &v.FromForm); err != nil {
 				ar.Close()
 				return nil, nil, err
 			}

@@ -88,8 +88,8 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		t.Errorf("open attempts %d", n)
 	}
 	eng := ivr.NewEngine(sc)
-	st, _ := eng.Start(nil)
-	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+	st, _ := eng.Start(map[string]string{"seats": "120"}) // a form's answer: the seats question is not asked
+	for _, k := range []string{"1", "1", "1", "1", "1"} {
 		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
 	}
 	res := eng.Result(st)
@@ -108,6 +108,11 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 		(SELECT array_agg(kind ORDER BY id) FROM lead_events WHERE lead_id = $1)`, id).Scan(&answers, &kinds)
 	if want := []string{"lead.created", "call.started", "lead.status", "call.ended", "lead.qualified"}; answers != 6 || !slices.Equal(kinds, want) {
 		t.Errorf("answers %d, events %v; want 6 and %v", answers, kinds, want)
+	}
+	attempts, _, err := s.LeadHistory(ctx, id)
+	if err != nil || len(attempts) != 1 || len(attempts[0].Answers) != 6 || attempts[0].Answers[4].Question != "seats" ||
+		!attempts[0].Answers[4].FromForm || attempts[0].Answers[3].FromForm {
+		t.Errorf("history %+v %v; want the seats answer marked from the form", attempts, err)
 	}
 	if ids, err := s.MarkSLABreaches(ctx, s.Pool()); err != nil || len(ids) != 0 {
 		t.Errorf("breaches before the deadline: %v %v", ids, err)

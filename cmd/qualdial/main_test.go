@@ -67,7 +67,7 @@ func TestScriptCheck(t *testing.T) {
 	}
 	for _, want := range []string{
 		broken + `:33: question "budget" key 1: next "authorty" is not a question or an ending (did you mean "authority"?)`,
-		broken + `:52: question "timeline" key 1: score names unknown dimension "timelines" (did you mean "timeline"?)`,
+		broken + `:53: question "timeline" key 1: score names unknown dimension "timelines" (did you mean "timeline"?)`,
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("missing\n  %s\nin\n%s", want, errOut)

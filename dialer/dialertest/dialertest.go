@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -56,22 +57,26 @@ type Case struct {
 	Script string
 	// Disposition is how the call must end.
 	Disposition dialer.Disposition
+	// Fields are the lead's fields besides first_name (a form's answers).
+	Fields map[string]string
 }
 
 // Cases are the suite's calls.
 var Cases = []Case{
-	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "bant", dialer.Answered},
-	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}}, "bant", dialer.Answered},
-	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}}, "bant", dialer.Answered},
-	{"opt-out", "+12125550304", Lead{Steps: []string{"1", "9"}}, "bant", dialer.Answered},
-	{"hang-up midway", "+12125550305", Lead{Steps: []string{"1", "1", "1", "hangup"}}, "bant", dialer.Answered},
-	{"wrong key then right", "+12125550306", Lead{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}, "bant", dialer.Answered},
-	{"no key, then answers", "+12125550307", Lead{Steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}, "bant", dialer.Answered},
-	{"# as an answer", "+12125550310", Lead{Steps: []string{"#", "12#"}}, "hash", dialer.Answered},
-	{"* as an answer, then the opt-out alone", "+12125550311", Lead{Steps: []string{"*", "9#"}}, "hash", dialer.Answered},
-	{"on hold during a question", "+12125550312", Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, "bant", dialer.Answered},
-	{"busy", "+12125550308", Lead{Answer: "busy"}, "bant", dialer.Busy},
-	{"not answered", "+12125550309", Lead{Answer: "no_answer"}, "bant", dialer.NoAnswer},
+	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil},
+	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}}, "bant", dialer.Answered, nil},
+	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}}, "bant", dialer.Answered, nil},
+	{"opt-out", "+12125550304", Lead{Steps: []string{"1", "9"}}, "bant", dialer.Answered, nil},
+	{"hang-up midway", "+12125550305", Lead{Steps: []string{"1", "1", "1", "hangup"}}, "bant", dialer.Answered, nil},
+	{"wrong key then right", "+12125550306", Lead{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}, "bant", dialer.Answered, nil},
+	{"no key, then answers", "+12125550307", Lead{Steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}, "bant", dialer.Answered, nil},
+	{"# as an answer", "+12125550310", Lead{Steps: []string{"#", "12#"}}, "hash", dialer.Answered, nil},
+	{"* as an answer, then the opt-out alone", "+12125550311", Lead{Steps: []string{"*", "9#"}}, "hash", dialer.Answered, nil},
+	{"on hold during a question", "+12125550312", Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil},
+	{"seats from the form: not asked", "+12125550313", Lead{Steps: []string{"1", "1", "1", "1", "1"}}, "bant", dialer.Answered,
+		map[string]string{"seats": "120"}},
+	{"busy", "+12125550308", Lead{Answer: "busy"}, "bant", dialer.Busy, nil},
+	{"not answered", "+12125550309", Lead{Answer: "no_answer"}, "bant", dialer.NoAnswer, nil},
 }
 
 //go:embed testdata/hash.yaml
@@ -162,8 +167,10 @@ func Run(t *testing.T, h Harness) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			lead := maps.Clone(fields)
+			maps.Copy(lead, c.Fields)
 			req, err := dialer.DialRequest{To: c.Number, CallerID: "+15550100", CallerName: `Acme "Sales"`, RingTimeout: 15 * time.Second,
-				Script: src, Lead: fields, Language: "en-US"}.Prepared()
+				Script: src, Lead: lead, Language: "en-US"}.Prepared()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,8 +185,8 @@ func Run(t *testing.T, h Harness) {
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
-			out := dialer.RunCall(t.Context(), call, eng, dialer.RunOptions{Lead: fields})
-			want := Expected(eng, c.Lead, fields)
+			out := dialer.RunCall(t.Context(), call, eng, dialer.RunOptions{Lead: lead})
+			want := Expected(eng, c.Lead, lead)
 			if got, exp := summary(out.Result), summary(want); got != exp {
 				t.Errorf("result\n  got:  %s\n  want: %s\n  timeline: %v", got, exp, out.Timeline)
 			}
@@ -200,7 +207,11 @@ func Run(t *testing.T, h Harness) {
 func summary(r ivr.Result) string {
 	var answers []string
 	for _, a := range r.Answers {
-		answers = append(answers, a.Question+"="+a.Keys)
+		from := ""
+		if a.FromForm {
+			from = "(form)"
+		}
+		answers = append(answers, a.Question+"="+a.Keys+from)
 	}
 	dims := make([]string, 0, len(r.Scores))
 	for d, v := range r.Scores {

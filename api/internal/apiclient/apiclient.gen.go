@@ -730,6 +730,8 @@ type Attempt struct {
 	Ambiguous  bool       `json:"ambiguous"`
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 	Answers    []struct {
+		// FromForm not asked on the call: the answer is the lead's field the question's from names
+		FromForm *bool          `json:"from_form,omitempty"`
 		Keys     string         `json:"keys"`
 		Points   map[string]int `json:"points"`
 		Question string         `json:"question"`
