@@ -50,8 +50,9 @@ func (w *noopWorker) Work(ctx context.Context, job *river.Job[noopArgs]) error {
 	return nil
 }
 
-// BenchmarkSpeedToLead inserts leads at 20 per second — each with its dial
-// job, in one transaction, as the intake webhook does — and measures the
+// BenchmarkSpeedToLead inserts leads at 20 per second — each due now, with
+// its dispatcher's wake-up, in one transaction, as the intake webhook does —
+// and measures the
 // time from commit to the INVITE arriving at the softphone. Beside it, in
 // the same run, River's bare insert-to-work latency for a no-op job, and the
 // dialing pace held against a campaign's calls-per-second limit.
@@ -93,35 +94,10 @@ func benchSpeedToLead(b *testing.B) {
 	}
 	tick.Stop()
 
-	// qualdial: lead + dial job in one transaction → INVITE at the phone.
-	committed := map[string]time.Time{}
-	tick = time.NewTicker(time.Second / rate)
-	for i := range leads {
-		<-tick.C
-		phone := fmt.Sprintf("+1212555%04d", i)
-		err := bd.store.Tx(ctx, func(tx pgx.Tx) error {
-			id, _, err := bd.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, TimeZone: fixture.DaytimeZone(bd.store.Now())})
-			if err != nil {
-				return err
-			}
-			return bd.queue.EnqueueTx(ctx, tx, id)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		committed[phone] = time.Now()
-	}
-	tick.Stop()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(bd.phone.Calls()) < leads && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	var toInvite, toWork []time.Duration
-	for _, c := range bd.phone.Calls() {
-		if at, ok := committed[c.User]; ok {
-			toInvite = append(toInvite, c.Started.Sub(at))
-		}
-	}
+	// qualdial: the lead in the schedule, its dispatcher woken, in one
+	// transaction → INVITE at the phone.
+	toInvite := invites(b, bd, insertAtRate(b, bd, leads, rate, "api"))
+	var toWork []time.Duration
 	nw.mu.Lock()
 	for i, at := range riverCommitted {
 		if w, ok := nw.started[i]; ok {
@@ -129,9 +105,6 @@ func benchSpeedToLead(b *testing.B) {
 		}
 	}
 	nw.mu.Unlock()
-	if len(toInvite) < leads {
-		b.Fatalf("%d of %d leads reached the phone", len(toInvite), leads)
-	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(toInvite, 0.5)), "invite-p50-ms")
 	b.ReportMetric(ms(percentile(toInvite, 0.99)), "invite-p99-ms")
@@ -145,7 +118,7 @@ func benchSpeedToLead(b *testing.B) {
 		batch = append(batch, store.LeadParams{Phone: fmt.Sprintf("+1646555%04d", i), TimeZone: fixture.DaytimeZone(bd.store.Now())})
 	}
 	paced.addLeads(b, batch...)
-	deadline = time.Now().Add(40 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for len(paced.phone.Calls()) < len(batch) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -217,40 +190,7 @@ func benchDispatch(b *testing.B) {
 	for attempts(b, bd.store, list.ID) < 50 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	const leads, rate = 200, 20
-	committed := map[string]time.Time{}
-	tick := time.NewTicker(time.Second / rate)
-	for i := range leads {
-		<-tick.C
-		phone := fmt.Sprintf("+1212555%04d", i)
-		err := bd.store.Tx(ctx, func(tx pgx.Tx) error {
-			id, _, err := bd.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, Source: "web_form",
-				TimeZone: fixture.DaytimeZone(bd.store.Now())})
-			if err != nil {
-				return err
-			}
-			return bd.queue.EnqueueTx(ctx, tx, id)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		committed[phone] = time.Now()
-	}
-	tick.Stop()
-	var toInvite []time.Duration
-	deadline = time.Now().Add(30 * time.Second)
-	for len(toInvite) < leads && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		toInvite = toInvite[:0]
-		for _, c := range bd.phone.Calls() {
-			if at, ok := committed[c.User]; ok {
-				toInvite = append(toInvite, c.Started.Sub(at))
-			}
-		}
-	}
-	if len(toInvite) < leads {
-		b.Fatalf("%d of %d web-form leads reached the phone", len(toInvite), leads)
-	}
+	toInvite := invites(b, bd, insertAtRate(b, bd, 200, 20, "web_form"))
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(toInvite, 0.5)), "invite-p50-ms")
 	b.ReportMetric(ms(percentile(toInvite, 0.99)), "invite-p99-ms")
@@ -296,4 +236,51 @@ func benchDispatch(b *testing.B) {
 	b.ReportMetric(measured, "paced-calls/s")
 	b.ReportMetric(100*(measured-5)/5, "pace-error-%")
 	b.ReportMetric(float64(workers), "processes-calling")
+}
+
+// insertAtRate inserts n leads, rate per second, each in its own
+// transaction as the intake does (the lead, due now, and its dispatcher's
+// wake-up), and returns when each was committed, by phone.
+func insertAtRate(b *testing.B, bd *bundle, n, rate int, source string) map[string]time.Time {
+	ctx := context.Background()
+	committed := map[string]time.Time{}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := range n {
+		<-tick.C
+		phone := fmt.Sprintf("+1212555%04d", i)
+		err := bd.store.Tx(ctx, func(tx pgx.Tx) error {
+			id, _, err := bd.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: bd.camp.ID, Phone: phone, Source: source,
+				TimeZone: fixture.DaytimeZone(bd.store.Now())})
+			if err != nil {
+				return err
+			}
+			return bd.queue.EnqueueTx(ctx, tx, id)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		committed[phone] = time.Now()
+	}
+	return committed
+}
+
+// invites waits up to 30 s for the INVITEs of committed leads to reach the
+// softphone and returns each one's time from commit to INVITE; all must
+// arrive.
+func invites(b *testing.B, bd *bundle, committed map[string]time.Time) []time.Duration {
+	var out []time.Duration
+	for deadline := time.Now().Add(30 * time.Second); len(out) < len(committed) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		out = out[:0]
+		for _, c := range bd.phone.Calls() {
+			if at, ok := committed[c.User]; ok {
+				out = append(out, c.Started.Sub(at))
+			}
+		}
+	}
+	if len(out) < len(committed) {
+		b.Fatalf("%d of %d leads reached the phone", len(out), len(committed))
+	}
+	return out
 }

@@ -82,16 +82,41 @@ type Lead struct {
 	Priority int
 }
 
-// ScriptFields are the lead's own fields a script reads (placeholders,
+// scriptFields are the lead's own fields a script reads (placeholders,
+// profile rules), by name: the one list ScriptFields and Fields come from.
+var scriptFields = []struct {
+	name  string
+	value func(*Lead) string
+}{
+	{"first_name", func(l *Lead) string { return l.FirstName }},
+	{"last_name", func(l *Lead) string { return l.LastName }},
+	{"company", func(l *Lead) string { return l.Company }},
+	{"email", func(l *Lead) string { return l.Email }},
+	{"region", func(l *Lead) string { return l.Region }},
+	{"postal_code", func(l *Lead) string { return l.PostalCode }},
+	{"time_zone", func(l *Lead) string { return l.TimeZone }},
+	{"country", func(l *Lead) string { return l.Country }},
+	{"source", func(l *Lead) string { return l.Source }},
+}
+
+// ScriptFields names the lead's own fields a script reads (placeholders,
 // profile rules); its attributes — every other column or form field, by
 // its normalised name — come with them.
-var ScriptFields = []string{"first_name", "last_name", "company", "email", "region", "postal_code", "time_zone", "country", "source"}
+var ScriptFields = func() []string {
+	out := make([]string, len(scriptFields))
+	for i, f := range scriptFields {
+		out[i] = f.name
+	}
+	return out
+}()
 
 // Fields returns the lead's fields for script placeholders and profile
 // rules: ScriptFields, then the attributes (which never override them).
 func (l *Lead) Fields() map[string]string {
-	f := map[string]string{"first_name": l.FirstName, "last_name": l.LastName, "company": l.Company, "email": l.Email,
-		"region": l.Region, "postal_code": l.PostalCode, "time_zone": l.TimeZone, "country": l.Country, "source": l.Source}
+	f := make(map[string]string, len(scriptFields)+len(l.Attributes))
+	for _, sf := range scriptFields {
+		f[sf.name] = sf.value(l)
+	}
 	for k, v := range l.Attributes {
 		if _, ok := f[k]; !ok {
 			f[k] = v
