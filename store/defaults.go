@@ -40,6 +40,7 @@ func CampaignDefaults() Campaign {
 		MachineDetection:   "off",
 		DTMF:               "auto",
 		AllowedNumberTypes: slices.Clone(intake.DefaultDestinations("").Types),
+		Scoring:            Scoring{RecallInterval: 7 * 24 * time.Hour},
 	}
 }
 
@@ -64,7 +65,7 @@ func (p CampaignParams) withDefaults() CampaignParams {
 	}
 	for _, f := range []struct{ v, dv *time.Duration }{
 		{&p.WindowStart, &d.WindowStart}, {&p.WindowEnd, &d.WindowEnd}, {&p.RingTimeout, &d.RingTimeout},
-		{&p.MaxCallLength, &d.MaxCallLength}, {&p.SLA, &d.SLA},
+		{&p.MaxCallLength, &d.MaxCallLength}, {&p.SLA, &d.SLA}, {&p.RecallInterval, &d.RecallInterval},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.dv

@@ -46,9 +46,11 @@ func TestCampaignColumnDefaultsAreTheGoDefaults(t *testing.T) {
 		"machine_detection":    d.MachineDetection,
 		"dtmf":                 d.DTMF,
 		"allowed_number_types": d.AllowedNumberTypes,
+		"recall_interval":      d.RecallInterval,
 	}
 	// Column defaults that are not calling policy.
-	notPolicy := []string{"status", "pace_next_at"}
+	notPolicy := []string{"status", "pace_next_at",
+		"activity_points"} // {} stands for scoring.DefaultTable (Scoring.Points)
 
 	rows, err := db.Query(ctx, `SELECT column_name, column_default, udt_name::regtype::text FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'campaigns' AND column_default IS NOT NULL ORDER BY ordinal_position`)

@@ -80,6 +80,17 @@ type Lead struct {
 	// Priority 0 is a fresh lead (a web form, the API): dialled before list
 	// and retry work (1).
 	Priority int
+	// Score is the lead score as of ScoreAt (nil: never scored): its last
+	// call's total, or its profile points before a call, plus its
+	// behaviour points then.
+	Score   *int
+	ScoreAt *time.Time
+	// ConvertedAt is the lead's last conversion (a form submitted again),
+	// Conversions how many there were.
+	ConvertedAt *time.Time
+	Conversions int
+	// LastAttemptAt is when its last call started.
+	LastAttemptAt *time.Time
 }
 
 // scriptFields are the lead's own fields a script reads (placeholders,
@@ -195,7 +206,8 @@ const leadColumns = `l.id, l.campaign_id, l.phone, coalesce(l.first_name, ''), c
 	coalesce(l.company, ''), coalesce(l.time_zone, ''), coalesce(l.region, ''), coalesce(l.postal_code, ''), c.default_country, l.source,
 	l.attributes, l.has_consent, l.status, coalesce(l.status_reason, ''), l.next_attempt_at,
 	l.attempt_count, l.attempt_count - l.round_base, l.recall_at, coalesce(l.assigned_to, 0), coalesce(l.outcome, ''), coalesce(l.class, ''),
-	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at, coalesce(l.dial_job, 0), l.priority`
+	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at, coalesce(l.dial_job, 0), l.priority,
+	l.score, l.score_at, l.converted_at, l.conversions, l.last_attempt_at`
 
 // scanLead reads a row of leadColumns, then into extra any columns after
 // them.
@@ -204,7 +216,8 @@ func scanLead(row pgx.Row, extra ...any) (*Lead, error) {
 	var attrs []byte
 	err := row.Scan(append([]any{&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
 		&l.PostalCode, &l.Country, &l.Source, &attrs, &l.HasConsent, &l.Status, &l.StatusReason, &l.NextAttemptAt, &l.AttemptCount,
-		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority}, extra...)...)
+		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority,
+		&l.Score, &l.ScoreAt, &l.ConvertedAt, &l.Conversions, &l.LastAttemptAt}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -107,7 +108,40 @@ type Campaign struct {
 	// the campaign's default country only.
 	AllowedNumberTypes []string
 	AllowedCountries   []string
-	CreatedAt          time.Time
+	Scoring
+	CreatedAt time.Time
+}
+
+// Scoring is a campaign's lead-score policy: the thresholds that act on the
+// score and what activities are worth.
+type Scoring struct {
+	// CallThreshold: a lead score at least this earns a qualification
+	// call; nil: every lead is called.
+	CallThreshold *int
+	// SalesThreshold: a lead score at least this routes the lead to sales
+	// without a call; nil: only a call does.
+	SalesThreshold *int
+	// ActivityPoints is what each activity type is worth; empty:
+	// scoring.DefaultTable.
+	ActivityPoints scoring.Table
+	// RecallInterval is the least time between two calls of a lead that a
+	// conversion or an activity calls again; 0 takes the default (7 days)
+	// when creating.
+	RecallInterval time.Duration
+}
+
+// Points is the campaign's activity points table (the default one when it
+// sets none).
+func (s Scoring) Points() scoring.Table {
+	if len(s.ActivityPoints) == 0 {
+		return scoring.DefaultTable()
+	}
+	return s.ActivityPoints
+}
+
+// Thresholds are the campaign's score thresholds.
+func (s Scoring) Thresholds() scoring.Thresholds {
+	return scoring.Thresholds{Call: s.CallThreshold, Sales: s.SalesThreshold}
 }
 
 // Destinations is the campaign's destination policy: which numbers it may
@@ -151,13 +185,16 @@ type CampaignParams struct {
 	// ordinary ones); AllowedCountries nil means the default country only.
 	AllowedNumberTypes []string
 	AllowedCountries   []string
+	// Scoring: nil thresholds are unset, an empty table the default one.
+	Scoring
 }
 
 const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0), coalesce(script_yaml, ''), driver, caller_id,
 	coalesce(caller_name, ''), default_country, window_days, window_start, window_end, max_attempts,
 	retry_busy, retry_no_answer, retry_congestion, retry_incomplete, retry_machine, ring_timeout, max_call_length,
 	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
-	allowed_number_types, allowed_countries, created_at, dtmf`
+	allowed_number_types, allowed_countries, created_at, dtmf,
+	call_threshold, sales_threshold, activity_points, recall_interval`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -167,7 +204,8 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 		&c.CallerName, &c.DefaultCountry, &days, &ws, &we, &c.MaxAttempts,
 		&c.RetryBusy, &c.RetryNoAnswer, &c.RetryCongest, &c.RetryIncompl, &c.RetryMachine, &c.RingTimeout, &c.MaxCallLength,
 		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
-		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF)
+		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF,
+		&c.CallThreshold, &c.SalesThreshold, &c.ActivityPoints, &c.RecallInterval)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -211,16 +249,17 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 	row := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, script_id, caller_id, caller_name, default_country, driver,
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
 		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
-		allowed_number_types, allowed_countries, created_at, updated_at, dtmf)
+		allowed_number_types, allowed_countries, created_at, updated_at, dtmf,
+		call_threshold, sales_threshold, activity_points, recall_interval)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::smallint[], $8::time, $9::time, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::numeric,
-		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26)
+		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26, $27, $28, $29, $30)
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), p.DefaultCountry, p.Driver,
 		p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), p.MaxAttempts,
 		*p.RetryBusy, *p.RetryNoAnswer, *p.RetryCongest, *p.RetryIncompl,
 		*p.RetryMachine, p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond,
 		p.SLA, p.RequireConsent, p.MachineDetection, p.AllowedNumberTypes, nilSlice(p.AllowedCountries), s.now(),
-		p.DTMF)
+		p.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), p.RecallInterval)
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -373,12 +412,13 @@ func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignP
 		retry_machine = coalesce($13, retry_machine), ring_timeout = $14, max_call_length = $15, max_concurrent_calls = $16,
 		calls_per_second = $17::numeric, sla = $18, require_consent = $19, driver = $20, machine_detection = $21,
 		allowed_number_types = coalesce($22::text[], $26::text[]),
-		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, $27) WHERE id = $1`,
+		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, $27),
+		call_threshold = $28, sales_threshold = $29, activity_points = $30, recall_interval = coalesce($31, recall_interval) WHERE id = $1`,
 		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
 		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF),
-		defaults.AllowedNumberTypes, defaults.DTMF)
+		defaults.AllowedNumberTypes, defaults.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), zeroNull(p.RecallInterval))
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}
@@ -386,6 +426,14 @@ func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignP
 		return fmt.Errorf("update campaign %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// pointsTable is an activity points table for its column: {} for none.
+func pointsTable(t scoring.Table) scoring.Table {
+	if t == nil {
+		return scoring.Table{}
+	}
+	return t
 }
 
 // jsonObject encodes an event's data (never nil: {}).

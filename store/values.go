@@ -94,6 +94,9 @@ const (
 	EventLeadLost        EventKind = "lead.lost"
 	EventLeadRecycled    EventKind = "lead.recycled"
 	EventLeadReleased    EventKind = "lead.released"
+	EventLeadActivity    EventKind = "lead.activity"  // something the lead did, with its points
+	EventLeadConverted   EventKind = "lead.converted" // a known lead submitted a form again
+	EventLeadScored      EventKind = "lead.scored"    // a threshold acted on the lead's score
 	EventDNCAdded        EventKind = "dnc.added"
 	EventDNCRemoved      EventKind = "dnc.removed"
 )
