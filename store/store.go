@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qualdial/qualdial/intake"
-	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scoring"
 )
 
 // DB is what queries need: a pool, a connection or a transaction.
