@@ -35,6 +35,9 @@ type Dialer interface {
 	// (an import's, once, when it accepted leads).
 	WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error
 	Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (queue.DialStatus, error)
+	// Rescore applies a campaign's thresholds to a locked lead whose score
+	// changed (added activities just recorded, or a conversion).
+	Rescore(ctx context.Context, tx pgx.Tx, l *store.Lead, c *store.Campaign, added int, conversion bool, actor string) (queue.Rescored, error)
 }
 
 // Config configures the handler.
@@ -177,6 +180,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		_, _ = w.Write(openAPI)
 	})
 	route("POST /v1/leads", s.createLead, store.RoleAdmin, store.RoleMarketing, store.RoleIntake)
+	route("POST /v1/activities", s.recordActivities, store.RoleAdmin, store.RoleMarketing, store.RoleIntake)
 	route("GET /v1/leads", s.listLeads, any...)
 	route("GET /v1/leads/export.csv", s.exportLeads, any...)
 	route("POST /v1/leads/next", s.claimNext, sales...)

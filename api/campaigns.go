@@ -28,6 +28,7 @@ import (
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
@@ -57,7 +58,13 @@ type campaignJSON struct {
 	RequireConsent     bool              `json:"require_consent"`
 	AllowedNumberTypes []string          `json:"allowed_number_types"`
 	AllowedCountries   []string          `json:"allowed_countries"` // null: the default country only
-	CreatedAt          time.Time         `json:"created_at"`
+	// Scoring: null thresholds are not set; the points table shown is the
+	// one in force (the default one when the campaign sets none).
+	CallThreshold  *int          `json:"call_threshold"`
+	SalesThreshold *int          `json:"sales_threshold"`
+	ActivityPoints scoring.Table `json:"activity_points"`
+	RecallInterval string        `json:"recall_interval"`
+	CreatedAt      time.Time     `json:"created_at"`
 }
 
 type windowJSON struct {
@@ -77,7 +84,8 @@ func toCampaignJSON(c *store.Campaign) campaignJSON {
 			"incomplete": dur(c.RetryIncompl), "machine": dur(c.RetryMachine)},
 		RingTimeout: dur(c.RingTimeout), MaxCallLength: dur(c.MaxCallLength), MaxConcurrentCalls: c.MaxConcurrent,
 		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent,
-		AllowedNumberTypes: c.AllowedNumberTypes, AllowedCountries: c.AllowedCountries, CreatedAt: c.CreatedAt}
+		AllowedNumberTypes: c.AllowedNumberTypes, AllowedCountries: c.AllowedCountries, CreatedAt: c.CreatedAt,
+		CallThreshold: c.CallThreshold, SalesThreshold: c.SalesThreshold, ActivityPoints: c.Points(), RecallInterval: dur(c.RecallInterval)}
 }
 
 // readJSON decodes a JSON body into v, refusing unknown fields. Wrong
@@ -126,6 +134,9 @@ const (
 	minSLA           = time.Minute
 	maxSLA           = 30 * 24 * time.Hour
 	maxAttemptsLimit = 20
+	maxThreshold     = 100000
+	minRecall        = time.Hour
+	maxRecall        = 365 * 24 * time.Hour
 )
 
 var (
@@ -139,7 +150,7 @@ var (
 	// campaignWritable are the settings of a campaign's calling policy.
 	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
 		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "allowed_number_types",
-		"allowed_countries"}
+		"allowed_countries", "call_threshold", "sales_threshold", "activity_points", "recall_interval"}
 )
 
 // parseCampaign validates a campaign body into store parameters: on
@@ -353,6 +364,8 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 		}
 		p.AllowedCountries = countries
 	}
+	parseScoring(o, &p.Scoring)
+	p.RecallInterval = durField("recall_interval", minRecall, maxRecall)
 	if err := (intake.Destinations{Types: p.AllowedNumberTypes, Countries: p.AllowedCountries}).Validate(); err != nil {
 		var fe intake.Errors
 		if errors.As(err, &fe) {
@@ -368,6 +381,50 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 		}
 	}
 	return p, yaml
+}
+
+// parseScoring reads a campaign's thresholds (null: not set) and activity
+// points table.
+func parseScoring(o *jsonObject, sc *store.Scoring) {
+	c := o.c
+	threshold := func(field string) *int {
+		var v int64
+		if given, null := o.get(field, &v, true); !given || null || !c.intRange(field, v, -maxThreshold, maxThreshold) {
+			return nil
+		}
+		n := int(v)
+		return &n
+	}
+	sc.CallThreshold, sc.SalesThreshold = threshold("call_threshold"), threshold("sales_threshold")
+	if sc.CallThreshold != nil && sc.SalesThreshold != nil && *sc.SalesThreshold <= *sc.CallThreshold {
+		c.add("sales_threshold", "must be above the call_threshold (%d): a score that goes to sales without a call has earned a call",
+			*sc.CallThreshold)
+	}
+	table, ok := o.object("activity_points")
+	if !ok {
+		return
+	}
+	sc.ActivityPoints = scoring.Table{}
+	for typ := range table.m {
+		rule, ok := table.object(typ)
+		if !ok {
+			continue
+		}
+		rule.unknown("points", "half_life_days")
+		var points, days int64
+		if given, _ := rule.get("points", &points, false); !given {
+			c.add(rule.prefix+".points", "required: the points an activity of this type earns (negative: loses)")
+		}
+		rule.get("half_life_days", &days, false)
+		if !c.intRange(rule.prefix+".points", points, -scoring.MaxPoints, scoring.MaxPoints) ||
+			!c.intRange(rule.prefix+".half_life_days", days, 0, scoring.MaxHalfLifeDays) {
+			continue
+		}
+		sc.ActivityPoints[typ] = scoring.Rule{Points: int(points), HalfLifeDays: int(days)}
+	}
+	if err := sc.ActivityPoints.Validate(); err != nil {
+		c.add("activity_points", "%v", err)
+	}
 }
 
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
@@ -528,10 +585,18 @@ func (s *server) updateCampaign(w http.ResponseWriter, r *http.Request, key *sto
 	if !reflect.DeepEqual(next.Destinations(), c.Destinations()) {
 		why = append(why, "destinations")
 	}
+	// Leads held below the call threshold are checked again against the
+	// new scoring (the dispatcher holds those still below).
+	rescore := !reflect.DeepEqual(p.CallThreshold, c.CallThreshold) || !reflect.DeepEqual(p.ActivityPoints, c.Points())
 	ctx := r.Context()
 	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
 		if err := s.store.UpdateCampaign(ctx, tx, c.ID, p); err != nil {
 			return err
+		}
+		if rescore && c.Status != store.CampaignFinished {
+			if err := s.store.RequeueHeld(ctx, tx, c.ID, keyActor(key)); err != nil {
+				return err
+			}
 		}
 		if len(why) == 0 || c.Status == store.CampaignFinished {
 			return nil

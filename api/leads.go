@@ -55,7 +55,15 @@ type leadJSON struct {
 	SalesStage    string            `json:"sales_stage,omitempty"`
 	AssignedTo    int64             `json:"assigned_to,omitempty"`
 	SLADueAt      *time.Time        `json:"sla_due_at,omitempty"`
-	CreatedAt     time.Time         `json:"created_at"`
+	// Score is the lead score as of ScoreAt: its call's total (or profile
+	// points) plus its behaviour points.
+	Score   *int       `json:"score,omitempty"`
+	ScoreAt *time.Time `json:"score_at,omitempty"`
+	// Conversions counts the times the known lead submitted a form again;
+	// ConvertedAt is the last (what a sales SLA runs from).
+	Conversions int        `json:"conversions"`
+	ConvertedAt *time.Time `json:"converted_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
 
 func toLeadJSON(l *store.Lead) leadJSON {
@@ -66,7 +74,8 @@ func toLeadJSON(l *store.Lead) leadJSON {
 	return leadJSON{ID: l.ID, CampaignID: l.CampaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
 		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: string(l.Status), StatusReason: l.StatusReason,
 		NextAttemptAt: l.NextAttemptAt, RecallAt: l.RecallAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
-		SalesStage: string(l.SalesStage), AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt}
+		SalesStage: string(l.SalesStage), AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt,
+		Score: l.Score, ScoreAt: l.ScoreAt, Conversions: l.Conversions, ConvertedAt: l.ConvertedAt}
 }
 
 // readValues reads a flat object from JSON or a form post, the way form
@@ -294,12 +303,31 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 		if err != nil {
 			return err
 		}
+		var scored *queue.Rescored
 		if created {
 			if err := s.enqueueNew(ctx, tx, id, c); err != nil {
 				return err
 			}
-		} else if err := s.consentAdded(ctx, tx, c, id, params.Consent, actor); err != nil {
-			return err
+			if c.SalesThreshold != nil { // its profile alone may route it to sales
+				if scored, err = s.rescore(ctx, tx, id, c, false, actor); err != nil {
+					return err
+				}
+			}
+		} else {
+			// A known lead submitting a form again converts again.
+			if err := s.consentAdded(ctx, tx, c, id, params.Consent, actor); err != nil {
+				return err
+			}
+			old, err := store.LockLead(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if _, err := s.store.Convert(ctx, tx, old, conversionOf(params), actor); err != nil {
+				return err
+			}
+			if scored, err = s.rescore(ctx, tx, id, c, true, actor); err != nil {
+				return err
+			}
 		}
 		lead, err := store.GetLead(ctx, tx, id)
 		if err != nil {
@@ -315,8 +343,15 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 		}
 		// dial says what the lead's own status says: never a prediction
 		// that contradicts it.
-		if answer.Body, err = json.Marshal(map[string]any{"lead": toLeadJSON(lead), "created": created, "dial": leadDial(lead),
-			"warnings": warnings}); err != nil {
+		body := map[string]any{"lead": toLeadJSON(lead), "created": created, "result": "created", "dial": leadDial(lead),
+			"warnings": warnings}
+		if !created {
+			body["result"] = "converted_again"
+		}
+		if scored != nil {
+			body["scoring"] = scoringJSON(*scored)
+		}
+		if answer.Body, err = json.Marshal(body); err != nil {
 			return err
 		}
 		if idem != "" {
@@ -332,6 +367,31 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	w.WriteHeader(answer.Status)
 	_, _ = w.Write(append(answer.Body, '\n'))
 	return nil
+}
+
+// rescore applies the campaign's thresholds to a lead whose score changed
+// (a new lead's profile, a conversion), locking it in tx.
+func (s *server) rescore(ctx context.Context, tx pgx.Tx, id int64, c *store.Campaign, conversion bool, actor string) (*queue.Rescored, error) {
+	l, err := store.LockLead(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.cfg.Dialer.Rescore(ctx, tx, l, c, 0, conversion, actor)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// scoringJSON says what a score change did.
+func scoringJSON(r queue.Rescored) map[string]any {
+	return map[string]any{"score": r.Score, "before": r.Before, "action": r.Action, "why": r.Why}
+}
+
+// conversionOf is a known lead's new intake as a conversion.
+func conversionOf(p store.LeadParams) store.Conversion {
+	return store.Conversion{FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Company: p.Company, TimeZone: p.TimeZone,
+		Region: p.Region, PostalCode: p.PostalCode, Attributes: p.Attributes, Source: p.Source}
 }
 
 // enqueueNew schedules a new lead's call in the lead's transaction, with the

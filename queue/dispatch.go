@@ -380,6 +380,8 @@ func (d *dispatcher) handOver(ctx context.Context, tx pgx.Tx, l *store.Lead, c *
 			return false, err
 		}
 		return false, q.store.AddEvent(ctx, tx, l.ID, actor, store.EventLeadBlocked, map[string]any{"reason": check.block})
+	case check.hold != "":
+		return false, q.store.SetLeadStatus(ctx, tx, l.ID, actor, store.LeadNew, check.hold, nil)
 	case check.waitUntil.After(q.store.Now()):
 		return false, q.store.SetLeadStatus(ctx, tx, l.ID, actor, StatusScheduled, check.reason, &check.waitUntil)
 	}

@@ -192,6 +192,7 @@ func (q *Queue) engine(c *store.Campaign) (*ivr.Engine, *ivr.Script, error) {
 // preDialCheck says whether a lead may be called now.
 type preDialCheck struct {
 	block     string    // never call: why
+	hold      string    // not called until its score earns it: why
 	waitUntil time.Time // not before
 	reason    string    // why waiting
 	zones     []*time.Location
@@ -213,6 +214,9 @@ func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign
 	zones, err := q.zones(lead)
 	if err != nil {
 		return preDialCheck{block: err.Error()}, nil
+	}
+	if why, err := q.belowCallThreshold(ctx, lead, c); err != nil || why != "" {
+		return preDialCheck{hold: why}, err
 	}
 	w := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
 	next, ok := w.NextOpen(now, zones)
@@ -442,7 +446,7 @@ func policy(c *store.Campaign) RetryPolicy {
 
 // DialStatus says whether a lead will be called now, later, or never.
 type DialStatus struct {
-	Status store.LeadStatus // queued, scheduled, blocked
+	Status store.LeadStatus // queued, scheduled, blocked, new (below the call threshold)
 	Reason string           // why not now, in words
 	Next   *time.Time       // when, for scheduled
 }
@@ -459,6 +463,8 @@ func (q *Queue) Explain(ctx context.Context, lead *store.Lead, c *store.Campaign
 		return DialStatus{}, err
 	case check.block != "":
 		return DialStatus{Status: StatusBlocked, Reason: check.block}, nil
+	case check.hold != "":
+		return DialStatus{Status: store.LeadNew, Reason: check.hold}, nil
 	case !check.waitUntil.IsZero():
 		next := check.waitUntil
 		return DialStatus{Status: StatusScheduled, Reason: check.reason, Next: &next}, nil

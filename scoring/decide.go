@@ -21,8 +21,11 @@ const (
 	// or never reached): a conversion or a score crossing the call
 	// threshold calls it again.
 	Nurture Situation = "nurture"
-	// Sales: with sales and not closed.
+	// Sales: with sales, not contacted yet.
 	Sales Situation = "sales"
+	// Contacted: with sales and contacted; the rep sees a conversion on
+	// the lead, the score no longer acts.
+	Contacted Situation = "contacted"
 	// KnockedOut: opted out, disqualified by a call, on the do-not-call
 	// list, blocked, won or lost — the score acts no more.
 	KnockedOut Situation = "knocked_out"
@@ -83,6 +86,8 @@ func Decide(in Input) Decision {
 		return Decision{Action: None, Why: "knocked out: the score no longer acts"}
 	case OnCall:
 		return Decision{Action: None, Why: "on a call: the call decides"}
+	case Contacted:
+		return Decision{Action: None, Why: "contacted by sales already"}
 	case Sales:
 		if in.Conversion {
 			return Decision{Action: RestartSLA, Why: "converted again: sales follow-up due within the SLA from now"}

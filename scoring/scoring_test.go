@@ -112,6 +112,7 @@ func TestDecide(t *testing.T) {
 		{"nurture activity, no threshold", Input{Situation: Nurture, After: 100}, None, time.Time{}, ""},
 		{"re-call interval rules", Input{Situation: Nurture, After: 45, Thresholds: both, Conversion: true, NotBefore: later}, ScheduleCall, later, "re-call interval"},
 		{"sales lead converting restarts the SLA", Input{Situation: Sales, After: 10, Thresholds: both, Conversion: true}, RestartSLA, time.Time{}, "converted again"},
+		{"contacted lead converting", Input{Situation: Contacted, After: 90, Thresholds: both, Conversion: true}, None, time.Time{}, "contacted"},
 		{"sales lead activity", Input{Situation: Sales, After: 10, Thresholds: both}, None, time.Time{}, "already with sales"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

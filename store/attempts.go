@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scoring"
 )
 
 // Attempt is a call attempt.
@@ -236,6 +237,11 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	if err := s.SetLeadStatus(ctx, db, r.LeadID, r.Actor, r.Status, r.Why, r.Next); err != nil {
 		return err
 	}
+	// The lead score: the call's total plus the lead's behaviour points.
+	acts, err := LeadActivities(ctx, db, r.LeadID)
+	if err != nil {
+		return err
+	}
 	if _, err := db.Exec(ctx, `UPDATE leads SET outcome = $2, class = $3,
 		route = $4, scores = $5, total = $6, script_id = $7, script_version = $8,
 		qualified_at = CASE WHEN $2 = 'completed' THEN $11 ELSE qualified_at END,
@@ -244,9 +250,10 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		assigned_to = CASE WHEN $4 = 'sales' THEN NULL ELSE assigned_to END,
 		sla_due_at = CASE WHEN $4 = 'sales' THEN $11 + $10::interval ELSE sla_due_at END,
 		sla_status = CASE WHEN $4 = 'sales' THEN 'pending' ELSE sla_status END,
+		score = $6::int + $12::int, score_at = $11,
 		updated_at = $11 WHERE id = $1`,
 		r.LeadID, string(res.Outcome), res.Class, route, scores, res.Total,
-		res.ScriptID, res.ScriptVersion, r.RecallAt, r.SLA, now); err != nil {
+		res.ScriptID, res.ScriptVersion, r.RecallAt, r.SLA, now, scoring.Behavior(acts, now)); err != nil {
 		return fmt.Errorf("save result of lead %d: %w", r.LeadID, err)
 	}
 	if route == ivr.RouteSales { // a new open lead, maybe below a claim floor

@@ -44,6 +44,30 @@ func (e APIKeyRole) Valid() bool {
 	}
 }
 
+// Defines values for ActivityResultsResultsStatus.
+const (
+	ActivityResultsResultsStatusDuplicate   ActivityResultsResultsStatus = "duplicate"
+	ActivityResultsResultsStatusRecorded    ActivityResultsResultsStatus = "recorded"
+	ActivityResultsResultsStatusRejected    ActivityResultsResultsStatus = "rejected"
+	ActivityResultsResultsStatusUnknownLead ActivityResultsResultsStatus = "unknown_lead"
+)
+
+// Valid indicates whether the value is a known member of the ActivityResultsResultsStatus enum.
+func (e ActivityResultsResultsStatus) Valid() bool {
+	switch e {
+	case ActivityResultsResultsStatusDuplicate:
+		return true
+	case ActivityResultsResultsStatusRecorded:
+		return true
+	case ActivityResultsResultsStatusRejected:
+		return true
+	case ActivityResultsResultsStatusUnknownLead:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AttemptDtmfMethod.
 const (
 	AttemptDtmfMethodInband  AttemptDtmfMethod = "inband"
@@ -505,6 +529,7 @@ const (
 	LeadOutcomeCompleted  LeadOutcome = "completed"
 	LeadOutcomeIncomplete LeadOutcome = "incomplete"
 	LeadOutcomeOptedOut   LeadOutcome = "opted_out"
+	LeadOutcomeScored     LeadOutcome = "scored"
 )
 
 // Valid indicates whether the value is a known member of the LeadOutcome enum.
@@ -515,6 +540,26 @@ func (e LeadOutcome) Valid() bool {
 	case LeadOutcomeIncomplete:
 		return true
 	case LeadOutcomeOptedOut:
+		return true
+	case LeadOutcomeScored:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LeadCreatedResult.
+const (
+	ConvertedAgain LeadCreatedResult = "converted_again"
+	Created        LeadCreatedResult = "created"
+)
+
+// Valid indicates whether the value is a known member of the LeadCreatedResult enum.
+func (e LeadCreatedResult) Valid() bool {
+	switch e {
+	case ConvertedAgain:
+		return true
+	case Created:
 		return true
 	default:
 		return false
@@ -620,6 +665,33 @@ func (e SalesStage) Valid() bool {
 	}
 }
 
+// Defines values for ScoreAction.
+const (
+	ScoreActionCallHeld      ScoreAction = "call_held"
+	ScoreActionCallScheduled ScoreAction = "call_scheduled"
+	ScoreActionNone          ScoreAction = "none"
+	ScoreActionRoutedToSales ScoreAction = "routed_to_sales"
+	ScoreActionSlaRestarted  ScoreAction = "sla_restarted"
+)
+
+// Valid indicates whether the value is a known member of the ScoreAction enum.
+func (e ScoreAction) Valid() bool {
+	switch e {
+	case ScoreActionCallHeld:
+		return true
+	case ScoreActionCallScheduled:
+		return true
+	case ScoreActionNone:
+		return true
+	case ScoreActionRoutedToSales:
+		return true
+	case ScoreActionSlaRestarted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookSignature.
 const (
 	V1 WebhookSignature = "v1"
@@ -719,6 +791,67 @@ type APIKey struct {
 // APIKeyRole defines model for APIKey.Role.
 type APIKeyRole string
 
+// ActivityBatch defines model for ActivityBatch.
+type ActivityBatch struct {
+	Activities []struct {
+		// At when the lead did it (default now; not in the future, at most a year ago)
+		At       *time.Time `json:"at,omitempty"`
+		Campaign *string    `json:"campaign,omitempty"`
+
+		// Detail Example: pricing-guide.pdf
+		Detail     *string `json:"detail,omitempty"`
+		Email      *string `json:"email,omitempty"`
+		ExternalId *string `json:"external_id,omitempty"`
+
+		// Id your id of the activity: sent again, it is not counted twice
+		Id     *string `json:"id,omitempty"`
+		LeadId *int64  `json:"lead_id,omitempty"`
+		Phone  *string `json:"phone,omitempty"`
+
+		// Type Example: download
+		Type string `json:"type"`
+	} `json:"activities"`
+
+	// Campaign look for the leads in this campaign (id or name) only; default: every campaign not finished
+	Campaign *string `json:"campaign,omitempty"`
+}
+
+// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+type ActivityPoints map[string]struct {
+	// HalfLifeDays the points halve every N days; 0 or absent: they never fade
+	HalfLifeDays *int `json:"half_life_days,omitempty"`
+	Points       int  `json:"points"`
+}
+
+// ActivityResults defines model for ActivityResults.
+type ActivityResults struct {
+	Duplicates int `json:"duplicates"`
+	Recorded   int `json:"recorded"`
+	Rejected   int `json:"rejected"`
+	Results    []struct {
+		Errors *[]FieldError `json:"errors,omitempty"`
+		Index  int           `json:"index"`
+		Leads  *[]struct {
+			Action     ScoreAction `json:"action"`
+			CampaignId int64       `json:"campaign_id"`
+			LeadId     int64       `json:"lead_id"`
+			Note       *string     `json:"note,omitempty"`
+
+			// Points the points this activity earned (the campaign's table)
+			Points int `json:"points"`
+
+			// Score the lead score after the batch
+			Score int    `json:"score"`
+			Why   string `json:"why"`
+		} `json:"leads,omitempty"`
+		Status ActivityResultsResultsStatus `json:"status"`
+	} `json:"results"`
+	UnknownLeads int `json:"unknown_leads"`
+}
+
+// ActivityResultsResultsStatus defines model for ActivityResults.Results.Status.
+type ActivityResultsResultsStatus string
+
 // AssignInput defines model for AssignInput.
 type AssignInput struct {
 	// UserId the rep's user id
@@ -766,11 +899,17 @@ type AttemptEndedBy string
 
 // Campaign a campaign as the API shows it (PATCH takes it back; see CampaignUpdate)
 type Campaign struct {
+	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+	ActivityPoints ActivityPoints `json:"activity_points"`
+
 	// AllowedCountries ISO 3166 countries (or 001) the campaign calls; null for the default country only
 	AllowedCountries *[]string `json:"allowed_countries"`
 
 	// AllowedNumberTypes number types the campaign calls; null for the default ones
 	AllowedNumberTypes *[]CampaignAllowedNumberTypes `json:"allowed_number_types"`
+
+	// CallThreshold a lead score at least this earns a qualification call; null: every lead is called
+	CallThreshold *int `json:"call_threshold"`
 
 	// CallerId the number the leads see (E.164)
 	CallerId string `json:"caller_id"`
@@ -802,7 +941,12 @@ type Campaign struct {
 	MaxCallLength      string `json:"max_call_length"`
 	MaxConcurrentCalls int    `json:"max_concurrent_calls"`
 	Name               string `json:"name"`
-	RequireConsent     bool   `json:"require_consent"`
+
+	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
+	//
+	// Example: 7d
+	RecallInterval string `json:"recall_interval"`
+	RequireConsent bool   `json:"require_consent"`
 
 	// Retry delay before the next attempt after each outcome, 1m to 30d
 	Retry Retry `json:"retry"`
@@ -811,7 +955,10 @@ type Campaign struct {
 	//
 	// Example: 25s
 	RingTimeout string `json:"ring_timeout"`
-	ScriptId    string `json:"script_id"`
+
+	// SalesThreshold a lead score at least this routes the lead to sales without a call (above call_threshold); null: only a call does
+	SalesThreshold *int   `json:"sales_threshold"`
+	ScriptId       string `json:"script_id"`
 
 	// ScriptVersion pinned when the campaign starts
 	ScriptVersion *int `json:"script_version,omitempty"`
@@ -840,8 +987,13 @@ type CampaignMachineDetection string
 
 // CampaignCreate give script_id (a shipped script) or script (your YAML)
 type CampaignCreate struct {
-	AllowedCountries   *[]string `json:"allowed_countries,omitempty"`
-	AllowedNumberTypes *[]string `json:"allowed_number_types,omitempty"`
+	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+	ActivityPoints     *ActivityPoints `json:"activity_points,omitempty"`
+	AllowedCountries   *[]string       `json:"allowed_countries,omitempty"`
+	AllowedNumberTypes *[]string       `json:"allowed_number_types,omitempty"`
+
+	// CallThreshold a lead score at least this earns a qualification call; null: every lead is called
+	CallThreshold *int `json:"call_threshold,omitempty"`
 
 	// CallerId the number the leads see (E.164)
 	CallerId       string                `json:"caller_id"`
@@ -860,14 +1012,22 @@ type CampaignCreate struct {
 	MaxConcurrentCalls *int    `json:"max_concurrent_calls,omitempty"`
 
 	// Name unique; not only digits; without / ? # %
-	Name           string `json:"name"`
-	RequireConsent *bool  `json:"require_consent,omitempty"`
+	Name string `json:"name"`
+
+	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
+	//
+	// Example: 7d
+	RecallInterval *string `json:"recall_interval,omitempty"`
+	RequireConsent *bool   `json:"require_consent,omitempty"`
 
 	// Retry delay before the next attempt after each outcome, 1m to 30d
 	Retry *Retry `json:"retry,omitempty"`
 
 	// RingTimeout Example: 25s
 	RingTimeout *string `json:"ring_timeout,omitempty"`
+
+	// SalesThreshold a lead score at least this routes the lead to sales without a call (above call_threshold); null: only a call does
+	SalesThreshold *int `json:"sales_threshold,omitempty"`
 
 	// Script YAML of a script of your own, instead of script_id
 	Script *string `json:"script,omitempty"`
@@ -915,11 +1075,17 @@ type CampaignStatus string
 // CampaignUpdate The calling policy; every field optional. The read-only fields of a GET may be
 // sent back unchanged (a campaign can be read and written back).
 type CampaignUpdate struct {
+	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+	ActivityPoints *ActivityPoints `json:"activity_points,omitempty"`
+
 	// AllowedCountries ISO 3166 countries (or 001) the campaign calls; null for the default country only
 	AllowedCountries *[]string `json:"allowed_countries,omitempty"`
 
 	// AllowedNumberTypes number types the campaign calls; null for the default ones
 	AllowedNumberTypes *[]CampaignUpdateAllowedNumberTypes `json:"allowed_number_types,omitempty"`
+
+	// CallThreshold a lead score at least this earns a qualification call; null: every lead is called
+	CallThreshold *int `json:"call_threshold,omitempty"`
 
 	// CallerId the number the leads see (E.164)
 	CallerId *string `json:"caller_id,omitempty"`
@@ -951,7 +1117,12 @@ type CampaignUpdate struct {
 	MaxCallLength      *string `json:"max_call_length,omitempty"`
 	MaxConcurrentCalls *int    `json:"max_concurrent_calls,omitempty"`
 	Name               *string `json:"name,omitempty"`
-	RequireConsent     *bool   `json:"require_consent,omitempty"`
+
+	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
+	//
+	// Example: 7d
+	RecallInterval *string `json:"recall_interval,omitempty"`
+	RequireConsent *bool   `json:"require_consent,omitempty"`
 
 	// Retry delay before the next attempt after each outcome, 1m to 30d
 	Retry *Retry `json:"retry,omitempty"`
@@ -959,9 +1130,12 @@ type CampaignUpdate struct {
 	// RingTimeout 15s to 2m
 	//
 	// Example: 25s
-	RingTimeout   *string `json:"ring_timeout,omitempty"`
-	ScriptId      *string `json:"script_id,omitempty"`
-	ScriptVersion *int    `json:"script_version,omitempty"`
+	RingTimeout *string `json:"ring_timeout,omitempty"`
+
+	// SalesThreshold a lead score at least this routes the lead to sales without a call (above call_threshold); null: only a call does
+	SalesThreshold *int    `json:"sales_threshold,omitempty"`
+	ScriptId       *string `json:"script_id,omitempty"`
+	ScriptVersion  *int    `json:"script_version,omitempty"`
 
 	// Sla 1m to 30d
 	//
@@ -1102,30 +1276,42 @@ type Lead struct {
 	CampaignId int64             `json:"campaign_id"`
 	Class      *string           `json:"class,omitempty"`
 	Company    *string           `json:"company,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-	Email      *string           `json:"email,omitempty"`
-	FirstName  *string           `json:"first_name,omitempty"`
+
+	// Conversions times the known lead submitted a form again (converted again)
+	Conversions int `json:"conversions"`
+
+	// ConvertedAt the last conversion: a sales SLA runs from it
+	ConvertedAt *time.Time `json:"converted_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Email       *string    `json:"email,omitempty"`
+	FirstName   *string    `json:"first_name,omitempty"`
 
 	// HasConsent consent says where it came from and when, and neither says no
-	HasConsent    bool         `json:"has_consent"`
-	Id            int64        `json:"id"`
-	LastName      *string      `json:"last_name,omitempty"`
-	NextAttemptAt *time.Time   `json:"next_attempt_at,omitempty"`
-	Outcome       *LeadOutcome `json:"outcome,omitempty"`
-	Phone         string       `json:"phone"`
+	HasConsent    bool       `json:"has_consent"`
+	Id            int64      `json:"id"`
+	LastName      *string    `json:"last_name,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+
+	// Outcome scored: routed to sales by its score, without a call
+	Outcome *LeadOutcome `json:"outcome,omitempty"`
+	Phone   string       `json:"phone"`
 
 	// RecallAt when a nurture lead is called again (a class's recall_after, or a recycle)
-	RecallAt     *time.Time  `json:"recall_at,omitempty"`
-	Route        *Route      `json:"route,omitempty"`
-	SalesStage   *SalesStage `json:"sales_stage,omitempty"`
-	SlaDueAt     *time.Time  `json:"sla_due_at,omitempty"`
-	Status       LeadStatus  `json:"status"`
-	StatusReason *string     `json:"status_reason,omitempty"`
-	TimeZone     *string     `json:"time_zone,omitempty"`
-	Total        *int        `json:"total,omitempty"`
+	RecallAt   *time.Time  `json:"recall_at,omitempty"`
+	Route      *Route      `json:"route,omitempty"`
+	SalesStage *SalesStage `json:"sales_stage,omitempty"`
+
+	// Score the lead score as of score_at: its call's total (or, before a call, its profile points) plus its behaviour points
+	Score        *int       `json:"score,omitempty"`
+	ScoreAt      *time.Time `json:"score_at,omitempty"`
+	SlaDueAt     *time.Time `json:"sla_due_at,omitempty"`
+	Status       LeadStatus `json:"status"`
+	StatusReason *string    `json:"status_reason,omitempty"`
+	TimeZone     *string    `json:"time_zone,omitempty"`
+	Total        *int       `json:"total,omitempty"`
 }
 
-// LeadOutcome defines model for Lead.Outcome.
+// LeadOutcome scored: routed to sales by its score, without a call
 type LeadOutcome string
 
 // LeadCreated defines model for LeadCreated.
@@ -1136,9 +1322,18 @@ type LeadCreated struct {
 	Dial DialStatus `json:"dial"`
 	Lead Lead       `json:"lead"`
 
+	// Result converted_again: a known lead submitted a form again — its fields are updated and its score acts (see scoring)
+	Result LeadCreatedResult `json:"result"`
+
+	// Scoring what a change of the lead's score did (a conversion, activities, a new lead's profile with a sales threshold)
+	Scoring *ScoreChange `json:"scoring,omitempty"`
+
 	// Warnings what the lead was accepted despite (an extension kept aside, a second phone number…)
 	Warnings []string `json:"warnings"`
 }
+
+// LeadCreatedResult converted_again: a known lead submitted a form again — its fields are updated and its score acts (see scoring)
+type LeadCreatedResult string
 
 // LeadDetail defines model for LeadDetail.
 type LeadDetail struct {
@@ -1267,6 +1462,17 @@ type Route string
 
 // SalesStage defines model for SalesStage.
 type SalesStage string
+
+// ScoreAction defines model for ScoreAction.
+type ScoreAction string
+
+// ScoreChange what a change of the lead's score did (a conversion, activities, a new lead's profile with a sales threshold)
+type ScoreChange struct {
+	Action ScoreAction `json:"action"`
+	Before int         `json:"before"`
+	Score  int         `json:"score"`
+	Why    string      `json:"why"`
+}
 
 // Webhook defines model for Webhook.
 type Webhook struct {
@@ -1436,6 +1642,9 @@ type ClaimNextLeadParams struct {
 	// Campaign the campaign's id or name (instead of campaign_id)
 	Campaign *string `form:"campaign,omitempty" json:"campaign,omitempty"`
 }
+
+// RecordActivitiesJSONRequestBody defines body for RecordActivities for application/json ContentType.
+type RecordActivitiesJSONRequestBody = ActivityBatch
 
 // CreateCampaignJSONRequestBody defines body for CreateCampaign for application/json ContentType.
 type CreateCampaignJSONRequestBody = CampaignCreate
@@ -2170,6 +2379,38 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RecordActivitiesWithBody Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+	//
+	// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+	// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+	// recorded as a lead.activity event with the points of the lead's campaign
+	// (activity_points, with their decay), and the campaign's thresholds act on the new
+	// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+	// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+	// sent again is a duplicate and counts once. A bad activity is rejected by its index
+	// with field errors; the others are recorded (200).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+	RecordActivitiesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RecordActivities Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+	//
+	// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+	// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+	// recorded as a lead.activity event with the points of the lead's campaign
+	// (activity_points, with their decay), and the campaign's thresholds act on the new
+	// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+	// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+	// sent again is a duplicate and counts once. A bad activity is rejected by its index
+	// with field errors; the others are recorded (200).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+	RecordActivities(ctx context.Context, body RecordActivitiesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAPIKeys List API keys, revoked ones included (admin); never their secrets
 	//
 	// Corresponds with GET /v1/apikeys (the `ListAPIKeys` operationId).
@@ -2570,6 +2811,58 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadinessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecordActivitiesWithBody Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+//
+// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+// recorded as a lead.activity event with the points of the lead's campaign
+// (activity_points, with their decay), and the campaign's thresholds act on the new
+// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+// sent again is a duplicate and counts once. A bad activity is rejected by its index
+// with field errors; the others are recorded (200).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+func (c *Client) RecordActivitiesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecordActivitiesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecordActivities Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+//
+// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+// recorded as a lead.activity event with the points of the lead's campaign
+// (activity_points, with their decay), and the campaign's thresholds act on the new
+// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+// sent again is a duplicate and counts once. A bad activity is rejected by its index
+// with field errors; the others are recorded (200).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+func (c *Client) RecordActivities(ctx context.Context, body RecordActivitiesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecordActivitiesRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3449,6 +3742,46 @@ func NewGetReadinessRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewRecordActivitiesRequest calls the generic RecordActivities builder with application/json body
+func NewRecordActivitiesRequest(server string, body RecordActivitiesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRecordActivitiesRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRecordActivitiesRequestWithBody constructs an http.Request for the RecordActivities method, with any body, and a specified content type
+func NewRecordActivitiesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/activities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -5185,6 +5518,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 
+	// RecordActivitiesWithBodyWithResponse Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+	//
+	// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+	// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+	// recorded as a lead.activity event with the points of the lead's campaign
+	// (activity_points, with their decay), and the campaign's thresholds act on the new
+	// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+	// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+	// sent again is a duplicate and counts once. A bad activity is rejected by its index
+	// with field errors; the others are recorded (200).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+	RecordActivitiesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecordActivitiesResponse, error)
+
+	// RecordActivitiesWithResponse Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+	//
+	// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+	// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+	// recorded as a lead.activity event with the points of the lead's campaign
+	// (activity_points, with their decay), and the campaign's thresholds act on the new
+	// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+	// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+	// sent again is a duplicate and counts once. A bad activity is rejected by its index
+	// with field errors; the others are recorded (200).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+	RecordActivitiesWithResponse(ctx context.Context, body RecordActivitiesJSONRequestBody, reqEditors ...RequestEditorFn) (*RecordActivitiesResponse, error)
+
 	// ListAPIKeysWithResponse List API keys, revoked ones included (admin); never their secrets
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5714,6 +6079,54 @@ func (r GetReadinessResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetReadinessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RecordActivitiesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ActivityResults
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RecordActivitiesResponse) GetJSON200() *ActivityResults {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RecordActivitiesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RecordActivitiesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RecordActivitiesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RecordActivitiesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RecordActivitiesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7949,6 +8362,50 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 	return ParseGetReadinessResponse(rsp)
 }
 
+// RecordActivitiesWithBodyWithResponse Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+//
+// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+// recorded as a lead.activity event with the points of the lead's campaign
+// (activity_points, with their decay), and the campaign's thresholds act on the new
+// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+// sent again is a duplicate and counts once. A bad activity is rejected by its index
+// with field errors; the others are recorded (200).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+func (c *ClientWithResponses) RecordActivitiesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecordActivitiesResponse, error) {
+	rsp, err := c.RecordActivitiesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecordActivitiesResponse(rsp)
+}
+
+// RecordActivitiesWithResponse Record what leads did (page views, downloads, webinars, e-mail clicks, unsubscribes)
+//
+// A batch of 1 to 1,000 activities. Each names its lead by lead_id, phone, email or
+// external_id (every campaign not finished, or the `campaign` given) and a type; it is
+// recorded as a lead.activity event with the points of the lead's campaign
+// (activity_points, with their decay), and the campaign's thresholds act on the new
+// lead score: a call scheduled (call_threshold), held (a score fallen below it), or
+// the lead routed to sales without a call (sales_threshold). An activity with an `id`
+// sent again is a duplicate and counts once. A bad activity is rejected by its index
+// with field errors; the others are recorded (200).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/activities (the `RecordActivities` operationId).
+func (c *ClientWithResponses) RecordActivitiesWithResponse(ctx context.Context, body RecordActivitiesJSONRequestBody, reqEditors ...RequestEditorFn) (*RecordActivitiesResponse, error) {
+	rsp, err := c.RecordActivities(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecordActivitiesResponse(rsp)
+}
+
 // ListAPIKeysWithResponse List API keys, revoked ones included (admin); never their secrets
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8704,6 +9161,39 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 			return nil, err
 		}
 		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRecordActivitiesResponse parses an HTTP response from a RecordActivitiesWithResponse call
+func ParseRecordActivitiesResponse(rsp *http.Response) (*RecordActivitiesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RecordActivitiesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ActivityResults
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem

@@ -1,0 +1,318 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/scoring"
+	"github.com/qualdial/qualdial/store"
+)
+
+// Bounds of POST /v1/activities.
+const (
+	maxActivities     = 1000
+	maxActivityDetail = 200
+	maxActivityRef    = 128
+	maxActivityAge    = 365 * 24 * time.Hour
+	maxActivitySkew   = 5 * time.Minute
+)
+
+// activityItem is one activity of a batch, validated: the lead it names
+// and what the lead did.
+type activityItem struct {
+	ref   store.LeadRef
+	act   store.Activity
+	errs  intake.Errors
+	leads []int64
+}
+
+// activityLead is what an activity did to one lead it names.
+type activityLead struct {
+	LeadID     int64          `json:"lead_id"`
+	CampaignID int64          `json:"campaign_id"`
+	Points     int            `json:"points"`
+	Note       string         `json:"note,omitempty"`
+	Score      int            `json:"score"`
+	Action     scoring.Action `json:"action"`
+	Why        string         `json:"why"`
+}
+
+// activityResult is the answer for one activity of a batch.
+type activityResult struct {
+	Index  int                 `json:"index"`
+	Status string              `json:"status"` // recorded, duplicate, unknown_lead, rejected
+	Errors []intake.FieldError `json:"errors,omitempty"`
+	Leads  []activityLead      `json:"leads,omitempty"`
+}
+
+// recordActivities is POST /v1/activities: a batch of up to 1,000 things
+// leads did (page views, downloads, webinars, e-mail clicks,
+// unsubscribes…). Each is recorded as a lead.activity event with the points
+// of its lead's campaign, and the campaign's thresholds act on the new
+// score. A bad activity is reported by its index; the others are recorded.
+func (s *server) recordActivities(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	m, err := readObject(w, r, s.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	o := &jsonObject{m: m, c: &check{}}
+	o.unknown("campaign", "activities")
+	var defaultCampaign int64
+	var ref string
+	if given, _ := o.get("campaign", &ref, false); given {
+		c, err := s.campaignRef(r, "campaign", ref)
+		if err != nil {
+			return err
+		}
+		defaultCampaign = c.ID
+	}
+	var raw []json.RawMessage
+	if given, _ := o.get("activities", &raw, false); !given && len(o.c.errs) == 0 {
+		o.c.add("activities", "required: an array of 1 to %d activities", maxActivities)
+	} else if given && (len(raw) == 0 || len(raw) > maxActivities) {
+		o.c.add("activities", "has %d activities: send 1 to %d per request", len(raw), maxActivities)
+	}
+	if err := o.c.err(); err != nil {
+		return err
+	}
+	now := s.store.Now()
+	items := make([]activityItem, len(raw))
+	for i, b := range raw {
+		items[i] = s.parseActivity(r, b, defaultCampaign, now)
+	}
+	ctx := r.Context()
+	actor := keyActor(key)
+	var results []activityResult
+	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		results, err = s.applyActivities(ctx, tx, items, actor)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{"recorded": 0, "duplicate": 0, "unknown_lead": 0, "rejected": 0}
+	for _, res := range results {
+		counts[res.Status]++
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results, "recorded": counts["recorded"], "duplicates": counts["duplicate"],
+		"unknown_leads": counts["unknown_lead"], "rejected": counts["rejected"]})
+	return nil
+}
+
+// parseActivity validates one activity: exactly one of lead_id, phone,
+// email or external_id; a type; an optional time, id and detail.
+func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampaign int64, now time.Time) activityItem {
+	it := activityItem{ref: store.LeadRef{CampaignID: defaultCampaign}}
+	m, err := decodeObject(b)
+	if err != nil {
+		it.errs = intake.Errors{{Field: "activity", Message: "must be an object"}}
+		return it
+	}
+	c := &check{}
+	o := &jsonObject{m: m, c: c}
+	o.unknown("lead_id", "phone", "email", "external_id", "campaign", "type", "at", "id", "detail")
+	var named []string
+	str := func(field string, max int) string {
+		var v string
+		if given, _ := o.get(field, &v, false); given && c.text(field, v, max) {
+			return strings.TrimSpace(v)
+		}
+		return ""
+	}
+	var id int64
+	if given, _ := o.get("lead_id", &id, false); given {
+		named = append(named, "lead_id")
+		if c.intRange("lead_id", id, 1, 1<<53) {
+			it.ref.ID = id
+		}
+	}
+	if v := str("phone", 32); v != "" {
+		named = append(named, "phone")
+		if e164.MatchString(v) {
+			it.ref.Phone = v
+		} else {
+			c.add("phone", "must be an E.164 number, e.g. +14155550123")
+		}
+	}
+	if v := str("email", 254); v != "" {
+		named = append(named, "email")
+		if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
+			c.add("email", "is not an e-mail address")
+		} else {
+			it.ref.Email = v
+		}
+	}
+	if v := str("external_id", 128); v != "" {
+		named = append(named, "external_id")
+		it.ref.ExternalID = v
+	}
+	if len(named) != 1 && len(c.errs) == 0 {
+		c.add("lead", "name the lead with exactly one of lead_id, phone, email or external_id (got %d)", len(named))
+	}
+	if v := str("campaign", maxCampaignName); v != "" {
+		camp, err := s.findCampaign(r, v)
+		if err != nil {
+			c.add("campaign", "no campaign %s", quote(v))
+		} else {
+			it.ref.CampaignID = camp.ID
+		}
+	}
+	switch typ := str("type", 40); {
+	case typ == "" && !slices.ContainsFunc(c.errs, func(e intake.FieldError) bool { return e.Field == "type" }):
+		c.add("type", "required: what the lead did, e.g. %s, %s, %s or a type of the campaign's activity_points",
+			scoring.PageView, scoring.Download, scoring.Unsubscribe)
+	case typ != "" && !scoring.ValidType(typ):
+		c.add("type", "%q is not an activity type (lower-case letters, digits and _)", typ)
+	default:
+		it.act.Type = typ
+	}
+	if v := str("at", 40); v != "" {
+		at, err := time.Parse(time.RFC3339, v)
+		switch {
+		case err != nil:
+			c.add("at", "must be an RFC 3339 time, e.g. 2026-03-01T14:30:00Z")
+		case at.After(now.Add(maxActivitySkew)):
+			c.add("at", "is in the future")
+		case at.Before(now.Add(-maxActivityAge)):
+			c.add("at", "is more than a year ago")
+		default:
+			it.act.At = at
+		}
+	}
+	it.act.Ref = str("id", maxActivityRef)
+	it.act.Detail = str("detail", maxActivityDetail)
+	it.errs = c.errs
+	return it
+}
+
+// applyActivities records a batch's valid activities in tx and applies the
+// thresholds once per lead touched. Leads are locked in id order.
+func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activityItem, actor string) ([]activityResult, error) {
+	var all []int64
+	for i := range items {
+		it := &items[i]
+		if len(it.errs) > 0 {
+			continue
+		}
+		ids, err := store.FindLeadIDs(ctx, tx, it.ref)
+		if err != nil {
+			return nil, err
+		}
+		it.leads = ids
+		all = append(all, ids...)
+	}
+	slices.Sort(all)
+	leads, err := store.LockLeads(ctx, tx, slices.Compact(all))
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]*store.Lead{}
+	for _, l := range leads {
+		byID[l.ID] = l
+	}
+	campaigns := map[int64]*store.Campaign{}
+	added := map[int64]int{}
+	results := make([]activityResult, len(items))
+	points := make([][]activityLead, len(items))
+	for i := range items {
+		it := &items[i]
+		res := &results[i]
+		res.Index = i
+		switch {
+		case len(it.errs) > 0:
+			res.Status, res.Errors = "rejected", it.errs
+			continue
+		case len(it.leads) == 0:
+			res.Status = "unknown_lead"
+			res.Errors = []intake.FieldError{{Field: "lead", Message: "no lead with this " + refField(it.ref) + " in a campaign that is not finished"}}
+			continue
+		}
+		res.Status = "duplicate"
+		for _, id := range it.leads {
+			l := byID[id]
+			if l == nil {
+				continue
+			}
+			c, err := s.campaignOf(ctx, campaigns, l.CampaignID)
+			if err != nil {
+				return nil, err
+			}
+			act := it.act
+			rule, known := c.Points()[act.Type]
+			act.Rule = rule
+			ok, err := s.store.AddActivity(ctx, tx, l.ID, actor, act)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue // sent before: recorded then
+			}
+			res.Status = "recorded"
+			added[l.ID]++
+			al := activityLead{LeadID: l.ID, CampaignID: l.CampaignID, Points: rule.Points}
+			if !known {
+				al.Note = fmt.Sprintf("type %s earns no points in campaign %s: add it to the campaign's activity_points", act.Type, quote(c.Name))
+			}
+			points[i] = append(points[i], al)
+		}
+	}
+	scored := map[int64]queue.Rescored{}
+	for _, l := range leads {
+		if added[l.ID] == 0 {
+			continue
+		}
+		r, err := s.cfg.Dialer.Rescore(ctx, tx, l, campaigns[l.CampaignID], added[l.ID], false, actor)
+		if err != nil {
+			return nil, err
+		}
+		scored[l.ID] = r
+	}
+	for i := range results {
+		for _, al := range points[i] {
+			r := scored[al.LeadID]
+			al.Score, al.Action, al.Why = r.Score, r.Action, r.Why
+			results[i].Leads = append(results[i].Leads, al)
+		}
+	}
+	return results, nil
+}
+
+// campaignOf loads a campaign once per request.
+func (s *server) campaignOf(ctx context.Context, cache map[int64]*store.Campaign, id int64) (*store.Campaign, error) {
+	if c, ok := cache[id]; ok {
+		return c, nil
+	}
+	c, err := s.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cache[id] = c
+	return c, nil
+}
+
+// refField names the field a lead reference used.
+func refField(r store.LeadRef) string {
+	switch {
+	case r.ID != 0:
+		return "lead_id"
+	case r.Phone != "":
+		return "phone"
+	case r.Email != "":
+		return "email"
+	}
+	return "external_id"
+}
