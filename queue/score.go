@@ -43,9 +43,6 @@ func (q *Queue) Rescore(ctx context.Context, tx pgx.Tx, l *store.Lead, c *store.
 		in.NotBefore = l.LastAttemptAt.Add(c.RecallInterval)
 	}
 	r.Decision = scoring.Decide(in)
-	if err := q.store.SetScore(ctx, tx, l.ID, r.Score); err != nil {
-		return Rescored{}, err
-	}
 	err = q.store.ApplyScore(ctx, tx, actor, store.ScoreAction{LeadID: l.ID, Score: r.Score, Decision: r.Decision, SLA: c.SLA,
 		NewRound: sit == scoring.Nurture})
 	return r, err

@@ -159,14 +159,6 @@ func LockLead(ctx context.Context, tx pgx.Tx, id int64) (*Lead, error) {
 		WHERE l.id = $1 FOR UPDATE OF l`, id))
 }
 
-// SetScore records a lead's score as of now.
-func (s *Store) SetScore(ctx context.Context, db DB, leadID int64, score int) error {
-	if _, err := db.Exec(ctx, `UPDATE leads SET score = $2, score_at = $3 WHERE id = $1`, leadID, score, s.now()); err != nil {
-		return fmt.Errorf("lead %d score: %w", leadID, err)
-	}
-	return nil
-}
-
 // Conversion is a known lead submitting a form again: its new values
 // (empty ones leave the lead's as they are).
 type Conversion struct {
@@ -235,12 +227,15 @@ type ScoreAction struct {
 	NewRound bool
 }
 
-// ApplyScore carries out a threshold's decision on a lead, in db, with a
-// lead.scored event: the lead is put in the schedule (a new round of calls
+// ApplyScore records a lead's new score and carries out a threshold's
+// decision on it, in db, with a lead.scored event: the lead is put in the schedule (a new round of calls
 // for a lead called before), taken out of it, routed to sales with its
 // SLA clock started, or given a new follow-up deadline.
 func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreAction) error {
 	now := s.now()
+	if _, err := db.Exec(ctx, `UPDATE leads SET score = $2, score_at = $3 WHERE id = $1`, a.LeadID, a.Score, now); err != nil {
+		return fmt.Errorf("lead %d score: %w", a.LeadID, err)
+	}
 	switch a.Action {
 	case scoring.None:
 		return nil
@@ -273,8 +268,8 @@ func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreActi
 				return err
 			}
 		}
-		if _, err := db.Exec(ctx, `UPDATE leads SET outcome = 'scored', class = 'sql', route = 'sales', qualified_at = $2,
-			sales_stage = 'open', assigned_to = NULL, sla_due_at = $2 + $3::interval, sla_status = 'pending', recall_at = NULL, updated_at = $2
+		if _, err := db.Exec(ctx, `UPDATE leads SET outcome = 'scored', class = 'sql', route = 'sales', qualified_at = $2::timestamptz,
+			sales_stage = 'open', assigned_to = NULL, sla_due_at = $2::timestamptz + $3::interval, sla_status = 'pending', recall_at = NULL, updated_at = $2
 			WHERE id = $1`, a.LeadID, now, a.SLA); err != nil {
 			return fmt.Errorf("lead %d route to sales: %w", a.LeadID, err)
 		}
@@ -284,7 +279,7 @@ func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreActi
 			return err
 		}
 	case scoring.RestartSLA:
-		tag, err := db.Exec(ctx, `UPDATE leads SET sla_due_at = $2 + $3::interval, sla_status = 'pending', updated_at = $2
+		tag, err := db.Exec(ctx, `UPDATE leads SET sla_due_at = coalesce(converted_at, $2::timestamptz) + $3::interval, sla_status = 'pending', updated_at = $2
 			WHERE id = $1 AND sales_stage IN ('open', 'accepted')`, a.LeadID, now, a.SLA)
 		if err != nil {
 			return fmt.Errorf("lead %d SLA restart: %w", a.LeadID, err)
