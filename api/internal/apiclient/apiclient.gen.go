@@ -7989,7 +7989,7 @@ type GetScoringReportResponse struct {
 		} `json:"answers"`
 		Band int `json:"band"`
 
-		// BestThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+		// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
 		BestThreshold *struct {
 			Accuracy       float32 `json:"accuracy"`
 			FalseNegatives int     `json:"false_negatives"`
@@ -8000,7 +8000,7 @@ type GetScoringReportResponse struct {
 			YoudenJ        float32 `json:"youden_j"`
 		} `json:"best_threshold"`
 
-		// CallThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+		// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
 		CallThreshold *struct {
 			Accuracy       float32 `json:"accuracy"`
 			FalseNegatives int     `json:"false_negatives"`
@@ -8036,7 +8036,7 @@ type GetScoringReportResponse struct {
 			When   string         `json:"when"`
 		} `json:"profile_rules"`
 
-		// SalesThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+		// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
 		SalesThreshold *struct {
 			Accuracy       float32 `json:"accuracy"`
 			FalseNegatives int     `json:"false_negatives"`
@@ -8098,7 +8098,7 @@ func (r GetScoringReportResponse) GetJSON200() *struct {
 	} `json:"answers"`
 	Band int `json:"band"`
 
-	// BestThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+	// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
 	BestThreshold *struct {
 		Accuracy       float32 `json:"accuracy"`
 		FalseNegatives int     `json:"false_negatives"`
@@ -8109,7 +8109,7 @@ func (r GetScoringReportResponse) GetJSON200() *struct {
 		YoudenJ        float32 `json:"youden_j"`
 	} `json:"best_threshold"`
 
-	// CallThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+	// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
 	CallThreshold *struct {
 		Accuracy       float32 `json:"accuracy"`
 		FalseNegatives int     `json:"false_negatives"`
@@ -8145,7 +8145,7 @@ func (r GetScoringReportResponse) GetJSON200() *struct {
 		When   string         `json:"when"`
 	} `json:"profile_rules"`
 
-	// SalesThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+	// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
 	SalesThreshold *struct {
 		Accuracy       float32 `json:"accuracy"`
 		FalseNegatives int     `json:"false_negatives"`
@@ -10838,7 +10838,7 @@ func ParseGetScoringReportResponse(rsp *http.Response) (*GetScoringReportRespons
 			} `json:"answers"`
 			Band int `json:"band"`
 
-			// BestThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+			// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
 			BestThreshold *struct {
 				Accuracy       float32 `json:"accuracy"`
 				FalseNegatives int     `json:"false_negatives"`
@@ -10849,7 +10849,7 @@ func ParseGetScoringReportResponse(rsp *http.Response) (*GetScoringReportRespons
 				YoudenJ        float32 `json:"youden_j"`
 			} `json:"best_threshold"`
 
-			// CallThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+			// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
 			CallThreshold *struct {
 				Accuracy       float32 `json:"accuracy"`
 				FalseNegatives int     `json:"false_negatives"`
@@ -10885,7 +10885,7 @@ func ParseGetScoringReportResponse(rsp *http.Response) (*GetScoringReportRespons
 				When   string         `json:"when"`
 			} `json:"profile_rules"`
 
-			// SalesThreshold "won iff score ≥ threshold" measured on the scored closed leads; null when none (or, for the campaign's thresholds, when not set)
+			// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
 			SalesThreshold *struct {
 				Accuracy       float32 `json:"accuracy"`
 				FalseNegatives int     `json:"false_negatives"`
