@@ -31,6 +31,7 @@ const (
 	maxBand     = 1000
 )
 
+// answerRow is one answer to one question and the closed leads that gave it.
 type answerRow struct {
 	Question string `json:"question"`
 	// Prompt is the question's text in the campaign's pinned script.
@@ -43,6 +44,8 @@ type answerRow struct {
 	rank int
 }
 
+// profileRuleRow is one profile rule and the closed leads it held and did
+// not hold for.
 type profileRuleRow struct {
 	Rule    string         `json:"rule"`
 	When    string         `json:"when"`
@@ -51,7 +54,8 @@ type profileRuleRow struct {
 	NotHeld scoring.Tally  `json:"not_held"`
 }
 
-type scoringReport struct {
+// calibrationReport is the scoring report's JSON.
+type calibrationReport struct {
 	CampaignID    int64      `json:"campaign_id"`
 	Campaign      string     `json:"campaign"`
 	ScriptID      string     `json:"script_id"`
@@ -144,7 +148,7 @@ func wantsCSV(r *http.Request) bool {
 
 // calibrate computes the report over the campaign's closed leads, with its
 // pinned script.
-func (s *server) calibrate(r *http.Request, c *store.Campaign, f store.ClosedFilter, band int) (*scoringReport, error) {
+func (s *server) calibrate(r *http.Request, c *store.Campaign, f store.ClosedFilter, band int) (*calibrationReport, error) {
 	sc, ds := ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
 	if sc == nil {
 		return nil, fmt.Errorf("campaign %d: pinned script: %w", c.ID, ds.Err())
@@ -157,7 +161,7 @@ func (s *server) calibrate(r *http.Request, c *store.Campaign, f store.ClosedFil
 	if err != nil {
 		return nil, err
 	}
-	rep := &scoringReport{CampaignID: c.ID, Campaign: c.Name, ScriptID: sc.ID, ScriptVersion: sc.Version, From: f.From, To: f.To, Band: band,
+	rep := &calibrationReport{CampaignID: c.ID, Campaign: c.Name, ScriptID: sc.ID, ScriptVersion: sc.Version, From: f.From, To: f.To, Band: band,
 		closed: leads, script: sc, answerCounts: answers}
 	rep.answerRows()
 	rep.profileRows(ivr.NewEngine(sc))
@@ -191,7 +195,7 @@ func (s *server) calibrate(r *http.Request, c *store.Campaign, f store.ClosedFil
 
 // answerRows turns the store's answer counts into rows, labelled with the
 // script: a digits answer becomes the range it fell in.
-func (rep *scoringReport) answerRows() {
+func (rep *calibrationReport) answerRows() {
 	type key struct{ question, answer string }
 	rows := map[key]*answerRow{}
 	for _, a := range rep.answerCounts {
@@ -246,7 +250,7 @@ func rangesOf(q *ivr.Question) []ivr.Range {
 
 // profileRows evaluates each profile rule of the pinned script on each
 // closed lead's fields now.
-func (rep *scoringReport) profileRows(eng *ivr.Engine) {
+func (rep *calibrationReport) profileRows(eng *ivr.Engine) {
 	rep.ProfileRules = make([]profileRuleRow, len(rep.script.Profile))
 	for i, pr := range rep.script.Profile {
 		rep.ProfileRules[i] = profileRuleRow{Rule: pr.Name, When: pr.When, Points: pr.Score}
@@ -266,7 +270,7 @@ func (rep *scoringReport) profileRows(eng *ivr.Engine) {
 
 // writeScoringCSV writes the report as one table; its section column says
 // what each row is (total, answer, profile_rule, score_band, threshold).
-func (s *server) writeScoringCSV(w http.ResponseWriter, rep *scoringReport) error {
+func (s *server) writeScoringCSV(w http.ResponseWriter, rep *calibrationReport) error {
 	out := newCSVStream(w, "scoring-report.csv", s.cfg.Logger)
 	rate := func(r *float64) string {
 		if r == nil {
