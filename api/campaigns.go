@@ -457,20 +457,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *sto
 // campaign finds the campaign of the path: /v1/campaigns/{id} takes its
 // id or its name.
 func (s *server) campaign(r *http.Request) (*store.Campaign, error) {
-	ref := r.PathValue("id")
-	if msg := intake.CheckText(ref, maxCampaignName, false); msg != "" {
-		return nil, &apiError{status: http.StatusBadRequest, detail: "the path has an invalid parameter",
-			fields: []intake.FieldError{{Field: "campaign", Message: msg}}}
-	}
-	c, err := s.findCampaign(r, ref)
-	var ae *apiError
-	if errors.As(err, &ae) && len(ae.fields) == 1 {
-		ae.fields[0].Field = "campaign"
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("campaign " + quote(ref))
-	}
-	return c, err
+	return s.campaignByRef(r, r.PathValue("id"), "the path has an invalid parameter")
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {

@@ -767,6 +767,24 @@ func (e ImportCallListParamsCharset) Valid() bool {
 	}
 }
 
+// Defines values for GetScoringReportParamsFormat.
+const (
+	ScoringReportCSV  GetScoringReportParamsFormat = "csv"
+	ScoringReportJSON GetScoringReportParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the GetScoringReportParamsFormat enum.
+func (e GetScoringReportParamsFormat) Valid() bool {
+	switch e {
+	case ScoringReportCSV:
+		return true
+	case ScoringReportJSON:
+		return true
+	default:
+		return false
+	}
+}
+
 // APIKey defines model for APIKey.
 type APIKey struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1642,6 +1660,27 @@ type ClaimNextLeadParams struct {
 	// Campaign the campaign's id or name (instead of campaign_id)
 	Campaign *string `form:"campaign,omitempty" json:"campaign,omitempty"`
 }
+
+// GetScoringReportParams defines parameters for GetScoringReport.
+type GetScoringReportParams struct {
+	// Campaign the campaign's id or name
+	Campaign string `form:"campaign" json:"campaign"`
+
+	// From closed at or after (RFC 3339)
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To closed before (RFC 3339)
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Band score band width in points
+	Band *int `form:"band,omitempty" json:"band,omitempty"`
+
+	// Format json (default) or csv; overrides Accept
+	Format *GetScoringReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetScoringReportParamsFormat defines parameters for GetScoringReport.
+type GetScoringReportParamsFormat string
 
 // RecordActivitiesJSONRequestBody defines body for RecordActivities for application/json ContentType.
 type RecordActivitiesJSONRequestBody = ActivityBatch
@@ -2746,6 +2785,22 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/openapi.yaml (the `GetOpenAPI` operationId).
 	GetOpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetScoringReport Scoring calibration — how answers, profile rules and scores did with sales
+	//
+	// The campaign's closed leads (sales stage won or lost), optionally those closed in
+	// [from, to): totals; per answer of each lead's latest completed call (answers taken
+	// from the lead's form included); per profile rule of the campaign's pinned script,
+	// evaluated now on each lead's fields; per score band; and the score threshold that
+	// best separates won from lost ("won iff score ≥ t": the highest accuracy, then
+	// Youden's J, then the lower t), beside the campaign's own thresholds. The score is
+	// the lead score, or the call total for a lead without one; leads with neither are
+	// counted in `unscored`. JSON, or CSV (one table with a `section` column: total,
+	// answer, profile_rule, score_band, threshold) for `Accept: text/csv` or
+	// `?format=csv`. Roles: admin, marketing.
+	//
+	// Corresponds with GET /v1/reports/scoring (the `GetScoringReport` operationId).
+	GetScoringReport(ctx context.Context, params *GetScoringReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListWebhooks performs a GET /v1/webhooks (the `ListWebhooks` operationId) request.
 	ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -3598,6 +3653,32 @@ func (c *Client) MarkLeadWon(ctx context.Context, id LeadID, reqEditors ...Reque
 // Corresponds with GET /v1/openapi.yaml (the `GetOpenAPI` operationId).
 func (c *Client) GetOpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOpenAPIRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetScoringReport Scoring calibration — how answers, profile rules and scores did with sales
+//
+// The campaign's closed leads (sales stage won or lost), optionally those closed in
+// [from, to): totals; per answer of each lead's latest completed call (answers taken
+// from the lead's form included); per profile rule of the campaign's pinned script,
+// evaluated now on each lead's fields; per score band; and the score threshold that
+// best separates won from lost ("won iff score ≥ t": the highest accuracy, then
+// Youden's J, then the lower t), beside the campaign's own thresholds. The score is
+// the lead score, or the call total for a lead without one; leads with neither are
+// counted in `unscored`. JSON, or CSV (one table with a `section` column: total,
+// answer, profile_rule, score_band, threshold) for `Accept: text/csv` or
+// `?format=csv`. Roles: admin, marketing.
+//
+// Corresponds with GET /v1/reports/scoring (the `GetScoringReport` operationId).
+func (c *Client) GetScoringReport(ctx context.Context, params *GetScoringReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetScoringReportRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5359,6 +5440,104 @@ func NewGetOpenAPIRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetScoringReportRequest constructs an http.Request for the GetScoringReport method
+func NewGetScoringReportRequest(server string, params *GetScoringReportParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/reports/scoring")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "campaign", params.Campaign, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Band != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "band", *params.Band, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListWebhooksRequest constructs an http.Request for the ListWebhooks method
 func NewListWebhooksRequest(server string) (*http.Request, error) {
 	var err error
@@ -5932,6 +6111,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/openapi.yaml (the `GetOpenAPI` operationId).
 	GetOpenAPIWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIResponse, error)
+
+	// GetScoringReportWithResponse Scoring calibration — how answers, profile rules and scores did with sales
+	//
+	// The campaign's closed leads (sales stage won or lost), optionally those closed in
+	// [from, to): totals; per answer of each lead's latest completed call (answers taken
+	// from the lead's form included); per profile rule of the campaign's pinned script,
+	// evaluated now on each lead's fields; per score band; and the score threshold that
+	// best separates won from lost ("won iff score ≥ t": the highest accuracy, then
+	// Youden's J, then the lower t), beside the campaign's own thresholds. The score is
+	// the lead score, or the call total for a lead without one; leads with neither are
+	// counted in `unscored`. JSON, or CSV (one table with a `section` column: total,
+	// answer, profile_rule, score_band, threshold) for `Accept: text/csv` or
+	// `?format=csv`. Roles: admin, marketing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/reports/scoring (the `GetScoringReport` operationId).
+	GetScoringReportWithResponse(ctx context.Context, params *GetScoringReportParams, reqEditors ...RequestEditorFn) (*GetScoringReportResponse, error)
 
 	// ListWebhooksWithResponse performs a GET /v1/webhooks (the `ListWebhooks` operationId) request.
 	//
@@ -8185,6 +8382,275 @@ func (r GetOpenAPIResponse) ContentType() string {
 	return ""
 }
 
+type GetScoringReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Answers []struct {
+			// Answer the key pressed; for a digits question the range the number fell in (10–249), else the number
+			Answer string          `json:"answer"`
+			Closed int             `json:"closed"`
+			Lost   int             `json:"lost"`
+			Points *map[string]int `json:"points,omitempty"`
+
+			// Prompt the question's text in the pinned script
+			Prompt   *string  `json:"prompt,omitempty"`
+			Question string   `json:"question"`
+			WinRate  *float32 `json:"win_rate"`
+			Won      int      `json:"won"`
+		} `json:"answers"`
+		Band int `json:"band"`
+
+		// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
+		BestThreshold *struct {
+			Accuracy       float32 `json:"accuracy"`
+			FalseNegatives int     `json:"false_negatives"`
+			FalsePositives int     `json:"false_positives"`
+			Threshold      int     `json:"threshold"`
+			TrueNegatives  int     `json:"true_negatives"`
+			TruePositives  int     `json:"true_positives"`
+			YoudenJ        float32 `json:"youden_j"`
+		} `json:"best_threshold"`
+
+		// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
+		CallThreshold *struct {
+			Accuracy       float32 `json:"accuracy"`
+			FalseNegatives int     `json:"false_negatives"`
+			FalsePositives int     `json:"false_positives"`
+			Threshold      int     `json:"threshold"`
+			TrueNegatives  int     `json:"true_negatives"`
+			TruePositives  int     `json:"true_positives"`
+			YoudenJ        float32 `json:"youden_j"`
+		} `json:"call_threshold"`
+		Campaign   string     `json:"campaign"`
+		CampaignId int64      `json:"campaign_id"`
+		Closed     int        `json:"closed"`
+		From       *time.Time `json:"from,omitempty"`
+		Lost       int        `json:"lost"`
+
+		// Note set when fewer than 30 leads closed
+		Note         *string `json:"note,omitempty"`
+		ProfileRules []struct {
+			Held struct {
+				Closed  int      `json:"closed"`
+				Lost    int      `json:"lost"`
+				WinRate *float32 `json:"win_rate"`
+				Won     int      `json:"won"`
+			} `json:"held"`
+			NotHeld struct {
+				Closed  int      `json:"closed"`
+				Lost    int      `json:"lost"`
+				WinRate *float32 `json:"win_rate"`
+				Won     int      `json:"won"`
+			} `json:"not_held"`
+			Points map[string]int `json:"points"`
+			Rule   string         `json:"rule"`
+			When   string         `json:"when"`
+		} `json:"profile_rules"`
+
+		// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
+		SalesThreshold *struct {
+			Accuracy       float32 `json:"accuracy"`
+			FalseNegatives int     `json:"false_negatives"`
+			FalsePositives int     `json:"false_positives"`
+			Threshold      int     `json:"threshold"`
+			TrueNegatives  int     `json:"true_negatives"`
+			TruePositives  int     `json:"true_positives"`
+			YoudenJ        float32 `json:"youden_j"`
+		} `json:"sales_threshold"`
+		ScoreBands []struct {
+			// Band e.g. 40–49
+			Band    string   `json:"band"`
+			Closed  int      `json:"closed"`
+			Lost    int      `json:"lost"`
+			Max     int      `json:"max"`
+			Min     int      `json:"min"`
+			WinRate *float32 `json:"win_rate"`
+			Won     int      `json:"won"`
+		} `json:"score_bands"`
+		ScriptId      string     `json:"script_id"`
+		ScriptVersion int        `json:"script_version"`
+		To            *time.Time `json:"to,omitempty"`
+
+		// Unscored closed leads with neither a lead score nor a call total
+		Unscored int `json:"unscored"`
+
+		// WinRate won / closed; null when nothing closed
+		WinRate *float32 `json:"win_rate"`
+		Won     int      `json:"won"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetScoringReportResponse) GetJSON200() *struct {
+	Answers []struct {
+		// Answer the key pressed; for a digits question the range the number fell in (10–249), else the number
+		Answer string          `json:"answer"`
+		Closed int             `json:"closed"`
+		Lost   int             `json:"lost"`
+		Points *map[string]int `json:"points,omitempty"`
+
+		// Prompt the question's text in the pinned script
+		Prompt   *string  `json:"prompt,omitempty"`
+		Question string   `json:"question"`
+		WinRate  *float32 `json:"win_rate"`
+		Won      int      `json:"won"`
+	} `json:"answers"`
+	Band int `json:"band"`
+
+	// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
+	BestThreshold *struct {
+		Accuracy       float32 `json:"accuracy"`
+		FalseNegatives int     `json:"false_negatives"`
+		FalsePositives int     `json:"false_positives"`
+		Threshold      int     `json:"threshold"`
+		TrueNegatives  int     `json:"true_negatives"`
+		TruePositives  int     `json:"true_positives"`
+		YoudenJ        float32 `json:"youden_j"`
+	} `json:"best_threshold"`
+
+	// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
+	CallThreshold *struct {
+		Accuracy       float32 `json:"accuracy"`
+		FalseNegatives int     `json:"false_negatives"`
+		FalsePositives int     `json:"false_positives"`
+		Threshold      int     `json:"threshold"`
+		TrueNegatives  int     `json:"true_negatives"`
+		TruePositives  int     `json:"true_positives"`
+		YoudenJ        float32 `json:"youden_j"`
+	} `json:"call_threshold"`
+	Campaign   string     `json:"campaign"`
+	CampaignId int64      `json:"campaign_id"`
+	Closed     int        `json:"closed"`
+	From       *time.Time `json:"from,omitempty"`
+	Lost       int        `json:"lost"`
+
+	// Note set when fewer than 30 leads closed
+	Note         *string `json:"note,omitempty"`
+	ProfileRules []struct {
+		Held struct {
+			Closed  int      `json:"closed"`
+			Lost    int      `json:"lost"`
+			WinRate *float32 `json:"win_rate"`
+			Won     int      `json:"won"`
+		} `json:"held"`
+		NotHeld struct {
+			Closed  int      `json:"closed"`
+			Lost    int      `json:"lost"`
+			WinRate *float32 `json:"win_rate"`
+			Won     int      `json:"won"`
+		} `json:"not_held"`
+		Points map[string]int `json:"points"`
+		Rule   string         `json:"rule"`
+		When   string         `json:"when"`
+	} `json:"profile_rules"`
+
+	// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
+	SalesThreshold *struct {
+		Accuracy       float32 `json:"accuracy"`
+		FalseNegatives int     `json:"false_negatives"`
+		FalsePositives int     `json:"false_positives"`
+		Threshold      int     `json:"threshold"`
+		TrueNegatives  int     `json:"true_negatives"`
+		TruePositives  int     `json:"true_positives"`
+		YoudenJ        float32 `json:"youden_j"`
+	} `json:"sales_threshold"`
+	ScoreBands []struct {
+		// Band e.g. 40–49
+		Band    string   `json:"band"`
+		Closed  int      `json:"closed"`
+		Lost    int      `json:"lost"`
+		Max     int      `json:"max"`
+		Min     int      `json:"min"`
+		WinRate *float32 `json:"win_rate"`
+		Won     int      `json:"won"`
+	} `json:"score_bands"`
+	ScriptId      string     `json:"script_id"`
+	ScriptVersion int        `json:"script_version"`
+	To            *time.Time `json:"to,omitempty"`
+
+	// Unscored closed leads with neither a lead score nor a call total
+	Unscored int `json:"unscored"`
+
+	// WinRate won / closed; null when nothing closed
+	WinRate *float32 `json:"win_rate"`
+	Won     int      `json:"won"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetScoringReportResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetScoringReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetScoringReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetScoringReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetScoringReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListWebhooksResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9027,6 +9493,30 @@ func (c *ClientWithResponses) GetOpenAPIWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseGetOpenAPIResponse(rsp)
+}
+
+// GetScoringReportWithResponse Scoring calibration — how answers, profile rules and scores did with sales
+//
+// The campaign's closed leads (sales stage won or lost), optionally those closed in
+// [from, to): totals; per answer of each lead's latest completed call (answers taken
+// from the lead's form included); per profile rule of the campaign's pinned script,
+// evaluated now on each lead's fields; per score band; and the score threshold that
+// best separates won from lost ("won iff score ≥ t": the highest accuracy, then
+// Youden's J, then the lower t), beside the campaign's own thresholds. The score is
+// the lead score, or the call total for a lead without one; leads with neither are
+// counted in `unscored`. JSON, or CSV (one table with a `section` column: total,
+// answer, profile_rule, score_band, threshold) for `Accept: text/csv` or
+// `?format=csv`. Roles: admin, marketing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/reports/scoring (the `GetScoringReport` operationId).
+func (c *ClientWithResponses) GetScoringReportWithResponse(ctx context.Context, params *GetScoringReportParams, reqEditors ...RequestEditorFn) (*GetScoringReportResponse, error) {
+	rsp, err := c.GetScoringReport(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetScoringReportResponse(rsp)
 }
 
 // ListWebhooksWithResponse performs a GET /v1/webhooks (the `ListWebhooks` operationId) request.
@@ -10801,6 +11291,170 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetScoringReportResponse parses an HTTP response from a GetScoringReportWithResponse call
+func ParseGetScoringReportResponse(rsp *http.Response) (*GetScoringReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetScoringReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Answers []struct {
+				// Answer the key pressed; for a digits question the range the number fell in (10–249), else the number
+				Answer string          `json:"answer"`
+				Closed int             `json:"closed"`
+				Lost   int             `json:"lost"`
+				Points *map[string]int `json:"points,omitempty"`
+
+				// Prompt the question's text in the pinned script
+				Prompt   *string  `json:"prompt,omitempty"`
+				Question string   `json:"question"`
+				WinRate  *float32 `json:"win_rate"`
+				Won      int      `json:"won"`
+			} `json:"answers"`
+			Band int `json:"band"`
+
+			// BestThreshold the observed score that best predicts "won iff score ≥ threshold"; null without scored closed leads
+			BestThreshold *struct {
+				Accuracy       float32 `json:"accuracy"`
+				FalseNegatives int     `json:"false_negatives"`
+				FalsePositives int     `json:"false_positives"`
+				Threshold      int     `json:"threshold"`
+				TrueNegatives  int     `json:"true_negatives"`
+				TruePositives  int     `json:"true_positives"`
+				YoudenJ        float32 `json:"youden_j"`
+			} `json:"best_threshold"`
+
+			// CallThreshold the campaign's call threshold measured the same way; null when not set or without scored closed leads
+			CallThreshold *struct {
+				Accuracy       float32 `json:"accuracy"`
+				FalseNegatives int     `json:"false_negatives"`
+				FalsePositives int     `json:"false_positives"`
+				Threshold      int     `json:"threshold"`
+				TrueNegatives  int     `json:"true_negatives"`
+				TruePositives  int     `json:"true_positives"`
+				YoudenJ        float32 `json:"youden_j"`
+			} `json:"call_threshold"`
+			Campaign   string     `json:"campaign"`
+			CampaignId int64      `json:"campaign_id"`
+			Closed     int        `json:"closed"`
+			From       *time.Time `json:"from,omitempty"`
+			Lost       int        `json:"lost"`
+
+			// Note set when fewer than 30 leads closed
+			Note         *string `json:"note,omitempty"`
+			ProfileRules []struct {
+				Held struct {
+					Closed  int      `json:"closed"`
+					Lost    int      `json:"lost"`
+					WinRate *float32 `json:"win_rate"`
+					Won     int      `json:"won"`
+				} `json:"held"`
+				NotHeld struct {
+					Closed  int      `json:"closed"`
+					Lost    int      `json:"lost"`
+					WinRate *float32 `json:"win_rate"`
+					Won     int      `json:"won"`
+				} `json:"not_held"`
+				Points map[string]int `json:"points"`
+				Rule   string         `json:"rule"`
+				When   string         `json:"when"`
+			} `json:"profile_rules"`
+
+			// SalesThreshold the campaign's sales threshold measured the same way; null when not set or without scored closed leads
+			SalesThreshold *struct {
+				Accuracy       float32 `json:"accuracy"`
+				FalseNegatives int     `json:"false_negatives"`
+				FalsePositives int     `json:"false_positives"`
+				Threshold      int     `json:"threshold"`
+				TrueNegatives  int     `json:"true_negatives"`
+				TruePositives  int     `json:"true_positives"`
+				YoudenJ        float32 `json:"youden_j"`
+			} `json:"sales_threshold"`
+			ScoreBands []struct {
+				// Band e.g. 40–49
+				Band    string   `json:"band"`
+				Closed  int      `json:"closed"`
+				Lost    int      `json:"lost"`
+				Max     int      `json:"max"`
+				Min     int      `json:"min"`
+				WinRate *float32 `json:"win_rate"`
+				Won     int      `json:"won"`
+			} `json:"score_bands"`
+			ScriptId      string     `json:"script_id"`
+			ScriptVersion int        `json:"script_version"`
+			To            *time.Time `json:"to,omitempty"`
+
+			// Unscored closed leads with neither a lead score nor a call total
+			Unscored int `json:"unscored"`
+
+			// WinRate won / closed; null when nothing closed
+			WinRate *float32 `json:"win_rate"`
+			Won     int      `json:"won"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
 
 	}
 
