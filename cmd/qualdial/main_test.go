@@ -579,3 +579,45 @@ func TestScriptProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulateLeadScore: simulate adds the activities given with
+// --activity (decayed by their age) to the profile and the call, and says
+// what the thresholds do with the score before a call.
+func TestSimulateLeadScore(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, nil, "script", "simulate", "bant-en", "--keys", "1,1,1,2,120#,2", "--json",
+		"--lead", "job_title=CTO", "--lead", "email=jo@gmail.com", // +10 authority, -5 budget
+		"--activity", "download@30d", "--activity", "webinar", "--activity", "unsubscribe@90d", // 8/2 + 15 - 20/2 = 9
+		"--points", "demo_request=40/7", "--activity", "demo_request@14d", // 40/4 = 10
+		"--call-threshold", "20", "--sales-threshold", "80")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Total     int
+		Class     string
+		LeadScore struct {
+			Profile, Behavior, Call, Total int
+			BeforeCall                     int `json:"before_call"`
+			Decision                       string
+		} `json:"lead_score"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	ls := res.LeadScore
+	if ls.Profile != 5 || ls.Behavior != 19 || ls.BeforeCall != 24 || ls.Call != 70 || ls.Total != 94 || res.Total != 75 ||
+		ls.Decision != "call_scheduled" || res.Class != "sql" {
+		t.Errorf("lead score %+v, call total %d, class %s", ls, res.Total, res.Class)
+	}
+	for _, tc := range []struct{ flag, want string }{
+		{"--activity=nope", `no points for type "nope"`},
+		{"--activity=download@soon", "the age after @ is a duration"},
+		{"--points=webinar", "use type=points"},
+		{"--points=Bad=1", "not an activity type name"},
+	} {
+		if code, _, errOut := runCLI(t, nil, "script", "simulate", "bant-en", tc.flag); code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, %s; want %q", tc.flag, code, errOut, tc.want)
+		}
+	}
+}

@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/store"
 
 	"github.com/spf13/cobra"
@@ -154,9 +160,13 @@ func (e *env) scriptListCommand() *cobra.Command {
 
 func (e *env) scriptSimulateCommand() *cobra.Command {
 	var (
-		keys    string
-		asJSON  bool
-		leadKVs []string
+		keys       string
+		asJSON     bool
+		leadKVs    []string
+		activities []string
+		pointKVs   []string
+		callAt     int
+		salesAt    int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate FILE --keys 1,2,120#,timeout,hangup",
@@ -178,20 +188,148 @@ key, or "hangup". If the items run out before the script ends, the lead hangs up
 			if err != nil {
 				return err
 			}
+			table, err := parsePoints(pointKVs)
+			if err != nil {
+				return err
+			}
+			now := time.Now() // ages are relative: only now − at counts
+			acts, err := parseActivities(activities, table, now)
+			if err != nil {
+				return err
+			}
+			var th scoring.Thresholds
+			if cmd.Flags().Changed("call-threshold") {
+				th.Call = &callAt
+			}
+			if cmd.Flags().Changed("sales-threshold") {
+				th.Sales = &salesAt
+			}
 			sim := simulate(ivr.NewEngine(s), lead, inputs)
+			score := leadScoreOf(sim.Result, acts, th, now)
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(sim.Result)
+				return enc.Encode(struct {
+					ivr.Result
+					LeadScore leadScore `json:"lead_score"`
+				}{sim.Result, score})
 			}
 			sim.print(e.stdout)
+			score.print(e.stdout)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&keys, "keys", "", "comma-separated inputs, one per turn: keys (1, 120#), timeout or hangup")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (stable snake_case fields)")
 	cmd.Flags().StringArrayVar(&leadKVs, "lead", nil, "a lead field for {{placeholders}} and profile rules, as name=value (repeatable), e.g. job_title=CTO")
+	cmd.Flags().StringArrayVar(&activities, "activity", nil, "something the lead did, as type or type@age (repeatable), e.g. download@10d, webinar, unsubscribe@2d")
+	cmd.Flags().StringArrayVar(&pointKVs, "points", nil, "an activity type's points, as type=points or type=points/half-life-days (repeatable; the rest take the defaults), e.g. demo_request=40/30")
+	cmd.Flags().IntVar(&callAt, "call-threshold", 0, "the campaign's call threshold: a lead score that earns a qualification call")
+	cmd.Flags().IntVar(&salesAt, "sales-threshold", 0, "the campaign's sales threshold: a lead score that goes to sales without a call")
 	return cmd
+}
+
+// parsePoints reads --points type=points[/half-life-days] over the default
+// activity points table.
+func parsePoints(kvs []string) (scoring.Table, error) {
+	t := scoring.DefaultTable()
+	for _, kv := range kvs {
+		typ, v, ok := strings.Cut(kv, "=")
+		pts, days, _ := strings.Cut(v, "/")
+		p, err1 := strconv.Atoi(strings.TrimSpace(pts))
+		d, err2 := 0, error(nil)
+		if days != "" {
+			d, err2 = strconv.Atoi(strings.TrimSpace(days))
+		}
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--points %q: use type=points or type=points/half-life-days, e.g. webinar=15/30", kv)
+		}
+		t[strings.TrimSpace(typ)] = scoring.Rule{Points: p, HalfLifeDays: d}
+	}
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("--points: %w", err)
+	}
+	return t, nil
+}
+
+// parseActivities reads --activity type[@age]: the activity happened age
+// ago (7d, 36h; default now), worth what the table says.
+func parseActivities(items []string, t scoring.Table, now time.Time) ([]scoring.Activity, error) {
+	var out []scoring.Activity
+	for _, item := range items {
+		typ, age, _ := strings.Cut(strings.TrimSpace(item), "@")
+		rule, ok := t[typ]
+		if !ok {
+			return nil, fmt.Errorf("--activity %q: no points for type %q; give them with --points %s=N (known: %s)", item, typ, typ,
+				strings.Join(slices.Sorted(maps.Keys(t)), ", "))
+		}
+		var ago time.Duration
+		if age != "" {
+			d, err := ivr.ParseDuration(age)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("--activity %q: the age after @ is a duration, e.g. 10d or 36h", item)
+			}
+			ago = d
+		}
+		out = append(out, scoring.Activity{Type: typ, Points: rule.Points, At: now.Add(-ago), HalfLife: rule.HalfLife()})
+	}
+	return out, nil
+}
+
+// leadScore is the whole lead score of a simulation: explicit (profile),
+// implicit (activities) and the call, with what the thresholds do.
+type leadScore struct {
+	Profile    int                `json:"profile"`
+	Behavior   int                `json:"behavior"`
+	Activities []activityValue    `json:"activities"`
+	Call       int                `json:"call"`
+	BeforeCall int                `json:"before_call"`
+	Total      int                `json:"total"`
+	Thresholds scoring.Thresholds `json:"thresholds"`
+	// Decision is what the thresholds do with the score before a call.
+	Decision scoring.Action `json:"decision"`
+	Why      string         `json:"why"`
+}
+
+// activityValue is an activity's points now.
+type activityValue struct {
+	Type   string  `json:"type"`
+	Age    string  `json:"age"`
+	Points int     `json:"points"`
+	Now    float64 `json:"now"`
+}
+
+func leadScoreOf(r ivr.Result, acts []scoring.Activity, th scoring.Thresholds, now time.Time) leadScore {
+	ls := leadScore{Profile: queue.ProfilePoints(r.Explanation.Profile), Behavior: scoring.Behavior(acts, now), Thresholds: th,
+		Activities: []activityValue{}}
+	for _, a := range acts {
+		age := "now"
+		if now.After(a.At) {
+			age = ivr.Duration(now.Sub(a.At)).String() + " ago"
+		}
+		ls.Activities = append(ls.Activities, activityValue{Type: a.Type, Age: age, Points: a.Points,
+			Now: math.Round(a.Value(now)*10) / 10})
+	}
+	ls.BeforeCall = ls.Profile + ls.Behavior
+	ls.Call = r.Total - ls.Profile
+	ls.Total = r.Total + ls.Behavior
+	d := scoring.Decide(scoring.Input{Situation: scoring.Unscheduled, After: ls.BeforeCall, Thresholds: th, Now: now})
+	ls.Decision, ls.Why = d.Action, d.Why
+	return ls
+}
+
+func (ls leadScore) print(w io.Writer) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "lead score\n")
+	fmt.Fprintf(w, "  explicit  %+d (profile rules)\n", ls.Profile)
+	fmt.Fprintf(w, "  implicit  %+d (activities", ls.Behavior)
+	for _, a := range ls.Activities {
+		fmt.Fprintf(w, "; %s %s %+d → %+.1f", a.Type, a.Age, a.Points, a.Now)
+	}
+	fmt.Fprintln(w, ")")
+	fmt.Fprintf(w, "  before the call %d: %s (%s)\n", ls.BeforeCall, ls.Decision, ls.Why)
+	fmt.Fprintf(w, "  call      %+d (answers)\n", ls.Call)
+	fmt.Fprintf(w, "  total     %d (the call's class decides the route after a call)\n", ls.Total)
 }
 
 func parseInputs(s string) ([]ivr.Input, error) {
