@@ -381,13 +381,18 @@ type simStep struct {
 	Answer *ivr.Answer
 	// Note says what the input did when it produced no answer.
 	Note string
+	// Form are the answers taken from the lead's fields after it (questions
+	// with from: that were not asked).
+	Form []ivr.Answer
 }
 
 func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simulation {
 	var sim simulation
 	st, turn := eng.Start(lead)
+	form := st.Answers // questions the form answered before the first one asked
 	for {
-		step := simStep{Turn: turn}
+		step := simStep{Turn: turn, Form: form}
+		form = nil
 		if turn.Final {
 			sim.Steps = append(sim.Steps, step)
 			break
@@ -406,7 +411,8 @@ func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simul
 		}
 		switch {
 		case len(next.Answers) > before:
-			step.Answer = &next.Answers[len(next.Answers)-1]
+			step.Answer = &next.Answers[before]
+			form = next.Answers[before+1:]
 		case next.Outcome == ivr.OutcomeOptedOut:
 			step.Note = "  → opt-out"
 		case next.Outcome == ivr.OutcomeIncomplete && !in.Hangup:
@@ -423,6 +429,9 @@ func simulate(eng *ivr.Engine, lead map[string]string, inputs []ivr.Input) simul
 
 func (sim simulation) print(w io.Writer) {
 	for _, step := range sim.Steps {
+		for _, a := range step.Form {
+			fmt.Fprintf(w, "  form  %s=%s (question %s, not asked)%s\n", a.Question, strings.TrimSuffix(a.Keys, "#"), a.Question, points(&a))
+		}
 		for _, p := range step.Turn.Prompts {
 			fmt.Fprintf(w, "  say   %-10s %s\n", "["+string(p.Kind)+"]", p.Text)
 		}

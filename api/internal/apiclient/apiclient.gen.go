@@ -2615,8 +2615,12 @@ type ClientInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -2644,8 +2648,12 @@ type ClientInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -2673,8 +2681,12 @@ type ClientInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -3333,8 +3345,12 @@ func (c *Client) ListLeads(ctx context.Context, params *ListLeadsParams, reqEdit
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
@@ -3372,8 +3388,12 @@ func (c *Client) CreateLeadWithBody(ctx context.Context, params *CreateLeadParam
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
@@ -3411,8 +3431,12 @@ func (c *Client) CreateLead(ctx context.Context, params *CreateLeadParams, body 
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
@@ -5926,8 +5950,12 @@ type ClientWithResponsesInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -5955,8 +5983,12 @@ type ClientWithResponsesInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -5984,8 +6016,12 @@ type ClientWithResponsesInterface interface {
 	// not a refusal) without `consent_at` gets the request's time, and
 	// `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 	// consent=false…) is kept as given and is not consent. A lead already in the
-	// campaign answers 200 with the existing lead; if it had no consent and this
-	// request brings it, the consent is recorded and a blocked lead is queued again.
+	// campaign (same phone or external_id) converts again: 200 with the lead,
+	// result `converted_again`, its fields updated, and `scoring` saying what its
+	// score did (a nurture lead called again after the campaign's recall_interval, a
+	// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+	// no consent and this request brings it, the consent is recorded and a blocked
+	// lead is queued again.
 	//
 	// `Idempotency-Key` (per API key): the same key with the same body answers the
 	// first answer again (200 with the lead, never a second call); with another
@@ -9213,8 +9249,12 @@ func (c *ClientWithResponses) ListLeadsWithResponse(ctx context.Context, params 
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
@@ -9248,8 +9288,12 @@ func (c *ClientWithResponses) CreateLeadWithBodyWithResponse(ctx context.Context
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
@@ -9283,8 +9327,12 @@ func (c *ClientWithResponses) CreateLeadWithResponse(ctx context.Context, params
 // not a refusal) without `consent_at` gets the request's time, and
 // `consent_source` defaults to `web_form`; a refusal (consent_source=no,
 // consent=false…) is kept as given and is not consent. A lead already in the
-// campaign answers 200 with the existing lead; if it had no consent and this
-// request brings it, the consent is recorded and a blocked lead is queued again.
+// campaign (same phone or external_id) converts again: 200 with the lead,
+// result `converted_again`, its fields updated, and `scoring` saying what its
+// score did (a nurture lead called again after the campaign's recall_interval, a
+// sales lead's SLA restarted from now, nothing for a knocked-out lead); if it had
+// no consent and this request brings it, the consent is recorded and a blocked
+// lead is queued again.
 //
 // `Idempotency-Key` (per API key): the same key with the same body answers the
 // first answer again (200 with the lead, never a second call); with another
