@@ -794,7 +794,7 @@ func (s *server) exportLeads(w http.ResponseWriter, r *http.Request, key *store.
 	}
 	out := newCSVStream(w, "qualified-leads.csv", s.cfg.Logger)
 	err = out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
-		"sales_stage", "sla_due_at", "scores")
+		"sales_stage", "sla_due_at", "scores", "score", "conversions", "converted_at", "outcome")
 	if err == nil {
 		err = s.store.ExportQualified(r.Context(), route, salesScope(key), func(row []string) error { return out.row(row...) })
 	}

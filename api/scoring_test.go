@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -121,6 +122,13 @@ func TestScoreThresholdsAct(t *testing.T) {
 	}
 	if ev := b.events(t, id); !strings.Contains(strings.Join(ev, ","), "lead.qualified") {
 		t.Errorf("events %v", ev)
+	}
+
+	// Sales finds it in its export, with its score.
+	res = b.do(t, "GET", "/v1/leads/export.csv", store.RoleSales, "", nil)
+	if want := fmt.Sprintf("\n%d,%d,+12125550147,", id, cid); res.status != 200 || !strings.Contains(string(res.body), want) ||
+		!strings.Contains(string(res.body), ",73,0,,scored") {
+		t.Errorf("export: %d %s", res.status, res.body)
 	}
 
 	// The same webinar sent again is a duplicate: the score does not move.

@@ -303,8 +303,9 @@ func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesAc
 // exist or is disabled.
 var ErrNoUser = errors.New("no such active user")
 
-// ExportQualified streams leads that completed the questionnaire (route
-// sales by default, or the given route) with their scores, for CSV export.
+// ExportQualified streams leads that completed the questionnaire or went
+// to sales on their score (route sales by default, or the given route) with
+// their scores, for CSV export.
 // visibleTo limits them to what a sales rep may see (0: everything).
 func (s *Store) ExportQualified(ctx context.Context, route string, visibleTo int64, each func([]string) error) error {
 	if route == "" {
@@ -312,14 +313,15 @@ func (s *Store) ExportQualified(ctx context.Context, route string, visibleTo int
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, campaign_id::text, phone, coalesce(first_name, ''), coalesce(last_name, ''),
 		coalesce(email, ''), coalesce(company, ''), coalesce(class, ''), coalesce(route, ''), coalesce(total::text, ''),
-		coalesce(sales_stage, ''), coalesce(to_char(sla_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), coalesce(scores::text, '{}')
-		FROM leads WHERE outcome = 'completed' AND route = $1 AND ($2::bigint = 0 OR route = 'sales' OR assigned_to = $2::bigint)
+		coalesce(sales_stage, ''), coalesce(to_char(sla_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), coalesce(scores::text, '{}'),
+		coalesce(score::text, ''), conversions::text, coalesce(to_char(converted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''), outcome
+		FROM leads WHERE outcome IN ('completed', 'scored') AND route = $1 AND ($2::bigint = 0 OR route = 'sales' OR assigned_to = $2::bigint)
 		ORDER BY sla_due_at NULLS LAST, id`, route, visibleTo)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	defer rows.Close()
-	row := make([]string, 13)
+	row := make([]string, 17)
 	ptrs := make([]any, len(row))
 	for i := range row {
 		ptrs[i] = &row[i]
