@@ -199,21 +199,35 @@ func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampai
 	return it
 }
 
+// maxActivityLeads bounds the lead activities one batch writes: an e-mail
+// may name a lead in many campaigns.
+const maxActivityLeads = 10_000
+
 // applyActivities records a batch's valid activities in tx and applies the
-// thresholds once per lead touched. Leads are locked in id order.
+// thresholds once per lead touched, with a few statements whatever the
+// batch's size. Leads are locked in id order, so batches touching the
+// same leads never deadlock.
 func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activityItem, actor string) ([]activityResult, error) {
-	var all []int64
+	var refs []store.LeadRef
+	var valid []int
 	for i := range items {
-		it := &items[i]
-		if len(it.errs) > 0 {
-			continue
+		if len(items[i].errs) == 0 {
+			refs, valid = append(refs, items[i].ref), append(valid, i)
 		}
-		ids, err := store.FindLeadIDs(ctx, tx, it.ref)
-		if err != nil {
-			return nil, err
-		}
-		it.leads = ids
-		all = append(all, ids...)
+	}
+	found, err := store.FindLeadIDs(ctx, tx, refs)
+	if err != nil {
+		return nil, err
+	}
+	var all []int64
+	for k, i := range valid {
+		items[i].leads = found[k]
+		all = append(all, found[k]...)
+	}
+	if len(all) > maxActivityLeads {
+		return nil, invalid(intake.FieldError{Field: "activities", Message: fmt.Sprintf(
+			"name %d leads (an e-mail or phone may be in many campaigns): at most %d per request; send smaller batches, or name the campaign",
+			len(all), maxActivityLeads)})
 	}
 	slices.Sort(all)
 	leads, err := store.LockLeads(ctx, tx, slices.Compact(all))
@@ -221,87 +235,89 @@ func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activit
 		return nil, err
 	}
 	byID := map[int64]*store.Lead{}
+	campaigns := map[int64]*store.Campaign{}
 	for _, l := range leads {
 		byID[l.ID] = l
-	}
-	campaigns := map[int64]*store.Campaign{}
-	added := map[int64]int{}
-	results := make([]activityResult, len(items))
-	points := make([][]activityLead, len(items))
-	for i := range items {
-		it := &items[i]
-		res := &results[i]
-		res.Index = i
-		switch {
-		case len(it.errs) > 0:
-			res.Status, res.Errors = "rejected", it.errs
-			continue
-		case len(it.leads) == 0:
-			res.Status = "unknown_lead"
-			res.Errors = []intake.FieldError{{Field: "lead", Message: "no lead with this " + refField(it.ref) + " in a campaign that is not finished"}}
-			continue
+		if campaigns[l.CampaignID] == nil {
+			if campaigns[l.CampaignID], err = store.GetCampaign(ctx, tx, l.CampaignID); err != nil {
+				return nil, err
+			}
 		}
-		res.Status = "duplicate"
-		for _, id := range it.leads {
+	}
+	// One row per activity and lead it names.
+	type target struct {
+		item  int
+		lead  *store.Lead
+		known bool
+	}
+	var targets []target
+	var acts []store.LeadActivity
+	for i := range items {
+		for _, id := range items[i].leads {
 			l := byID[id]
 			if l == nil {
-				continue
+				continue // deleted meanwhile
 			}
-			c, err := s.campaignOf(ctx, campaigns, l.CampaignID)
-			if err != nil {
-				return nil, err
-			}
-			act := it.act
-			rule, known := c.Points()[act.Type]
-			act.Rule = rule
-			ok, err := s.store.AddActivity(ctx, tx, l.ID, actor, act)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue // sent before: recorded then
-			}
-			res.Status = "recorded"
-			added[l.ID]++
-			al := activityLead{LeadID: l.ID, CampaignID: l.CampaignID, Points: rule.Points}
-			if !known {
-				al.Note = fmt.Sprintf("type %s earns no points in campaign %s: add it to the campaign's activity_points", act.Type, quote(c.Name))
-			}
-			points[i] = append(points[i], al)
+			act := items[i].act
+			var known bool
+			act.Rule, known = campaigns[l.CampaignID].Points()[act.Type]
+			targets = append(targets, target{i, l, known})
+			acts = append(acts, store.LeadActivity{LeadID: id, Activity: act})
 		}
 	}
-	scored := map[int64]queue.Rescored{}
-	for _, l := range leads {
-		if added[l.ID] == 0 {
-			continue
-		}
-		r, err := s.cfg.Dialer.Rescore(ctx, tx, l, campaigns[l.CampaignID], added[l.ID], false, actor)
-		if err != nil {
-			return nil, err
-		}
-		scored[l.ID] = r
-	}
-	for i := range results {
-		for _, al := range points[i] {
-			r := scored[al.LeadID]
-			al.Score, al.Action, al.Why = r.Score, r.Action, r.Why
-			results[i].Leads = append(results[i].Leads, al)
-		}
-	}
-	return results, nil
-}
-
-// campaignOf loads a campaign once per request.
-func (s *server) campaignOf(ctx context.Context, cache map[int64]*store.Campaign, id int64) (*store.Campaign, error) {
-	if c, ok := cache[id]; ok {
-		return c, nil
-	}
-	c, err := s.store.Campaign(ctx, id)
+	recorded, err := s.store.AddActivities(ctx, tx, actor, acts)
 	if err != nil {
 		return nil, err
 	}
-	cache[id] = c
-	return c, nil
+	added := map[int64]int{}
+	for k, t := range targets {
+		if recorded[k] {
+			added[t.lead.ID]++
+		}
+	}
+	var changes []queue.ScoreChange
+	for _, l := range leads {
+		if added[l.ID] > 0 {
+			changes = append(changes, queue.ScoreChange{Lead: l, Campaign: campaigns[l.CampaignID], Added: added[l.ID]})
+		}
+	}
+	rescored, err := s.cfg.Dialer.RescoreMany(ctx, tx, changes, actor)
+	if err != nil {
+		return nil, err
+	}
+	scored := map[int64]queue.Rescored{}
+	for k, ch := range changes {
+		scored[ch.Lead.ID] = rescored[k]
+	}
+	results := make([]activityResult, len(items))
+	for i := range items {
+		results[i].Index = i
+		switch {
+		case len(items[i].errs) > 0:
+			results[i].Status, results[i].Errors = "rejected", items[i].errs
+		case len(items[i].leads) == 0:
+			results[i].Status = "unknown_lead"
+			results[i].Errors = []intake.FieldError{{Field: "lead",
+				Message: "no lead with this " + refField(items[i].ref) + " in a campaign that is not finished"}}
+		default:
+			results[i].Status = "duplicate"
+		}
+	}
+	for k, t := range targets {
+		if !recorded[k] {
+			continue
+		}
+		res := &results[t.item]
+		res.Status = "recorded"
+		r := scored[t.lead.ID]
+		al := activityLead{LeadID: t.lead.ID, CampaignID: t.lead.CampaignID, Points: acts[k].Rule.Points, Score: r.Score, Action: r.Action, Why: r.Why}
+		if !t.known {
+			al.Note = fmt.Sprintf("type %s earns no points in campaign %s: add it to the campaign's activity_points",
+				acts[k].Type, quote(campaigns[t.lead.CampaignID].Name))
+		}
+		res.Leads = append(res.Leads, al)
+	}
+	return results, nil
 }
 
 // refField names the field a lead reference used.

@@ -34,10 +34,12 @@ type Dialer interface {
 	// WakeTx wakes a campaign's dispatcher in the caller's transaction
 	// (an import's, once, when it accepted leads).
 	WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error
-	Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (queue.DialStatus, error)
+	Explain(ctx context.Context, db store.DB, lead *store.Lead, c *store.Campaign) (queue.DialStatus, error)
 	// Rescore applies a campaign's thresholds to a locked lead whose score
 	// changed (added activities just recorded, or a conversion).
 	Rescore(ctx context.Context, tx pgx.Tx, l *store.Lead, c *store.Campaign, added int, conversion bool, actor string) (queue.Rescored, error)
+	// RescoreMany is Rescore for many leads at once (an activity batch).
+	RescoreMany(ctx context.Context, tx pgx.Tx, changes []queue.ScoreChange, actor string) ([]queue.Rescored, error)
 }
 
 // Config configures the handler.

@@ -405,7 +405,7 @@ func (s *server) enqueueNew(ctx context.Context, tx pgx.Tx, id int64, c *store.C
 	if err != nil {
 		return err
 	}
-	d, err := s.cfg.Dialer.Explain(ctx, lead, c)
+	d, err := s.cfg.Dialer.Explain(ctx, tx, lead, c)
 	if err != nil || d.Status == queue.StatusQueued {
 		return err
 	}

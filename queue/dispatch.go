@@ -370,7 +370,7 @@ func (d *dispatcher) dispatch(ctx context.Context, id int64, st *campaignState, 
 func (d *dispatcher) handOver(ctx context.Context, tx pgx.Tx, l *store.Lead, c *store.Campaign) (bool, error) {
 	q := d.q
 	actor := "dispatcher:" + q.cfg.Worker
-	check, err := q.preDial(ctx, l, c, q.store.Now())
+	check, err := q.preDial(ctx, tx, l, c, q.store.Now())
 	if err != nil {
 		return false, err
 	}

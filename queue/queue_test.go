@@ -307,7 +307,7 @@ func TestNumberCapAcrossCampaigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	lead, _ := store.GetLead(ctx, b.store.Pool(), id)
-	st, err := q2.Explain(ctx, lead, mustCampaign(t, b.store, c2.ID))
+	st, err := q2.Explain(ctx, b.store.Pool(), lead, mustCampaign(t, b.store, c2.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

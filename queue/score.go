@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,34 +19,70 @@ type Rescored struct {
 	scoring.Decision
 }
 
+// ScoreChange is a change of one lead's score: Added activities just
+// recorded for it (already among its events), or a conversion.
+type ScoreChange struct {
+	Lead       *store.Lead // locked in the transaction
+	Campaign   *store.Campaign
+	Added      int
+	Conversion bool
+}
+
 // Rescore applies the campaign's thresholds to a lead whose score just
-// changed, in tx: added are the activities just recorded for it (already
-// among its events), conversion says it converted again. The lead must be
-// locked in tx (store.LockLead, store.FindLeads). Its score is recorded,
-// and the decision carried out and returned.
+// changed, in tx (see RescoreMany).
 func (q *Queue) Rescore(ctx context.Context, tx pgx.Tx, l *store.Lead, c *store.Campaign, added int, conversion bool, actor string) (Rescored, error) {
+	rs, err := q.RescoreMany(ctx, tx, []ScoreChange{{Lead: l, Campaign: c, Added: added, Conversion: conversion}}, actor)
+	if err != nil {
+		return Rescored{}, err
+	}
+	return rs[0], nil
+}
+
+// RescoreMany applies the campaigns' thresholds to leads whose score just
+// changed, in tx, with a few statements whatever their number: each lead's
+// score is recorded, and the decision carried out and returned, in the
+// order of changes. The leads must be locked in tx (store.LockLead,
+// store.LockLeads), one change per lead.
+func (q *Queue) RescoreMany(ctx context.Context, tx pgx.Tx, changes []ScoreChange, actor string) ([]Rescored, error) {
+	ids := make([]int64, len(changes))
+	phones := make([]string, len(changes))
+	for i, ch := range changes {
+		ids[i], phones[i] = ch.Lead.ID, ch.Lead.Phone
+	}
+	acts, err := store.ActivitiesOf(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	dnc, err := store.OnDNCMany(ctx, tx, phones)
+	if err != nil {
+		return nil, err
+	}
 	now := q.store.Now()
-	base, err := q.baseScore(l, c)
-	if err != nil {
-		return Rescored{}, err
+	out := make([]Rescored, len(changes))
+	actions := make([]store.ScoreAction, len(changes))
+	for i, ch := range changes {
+		l, c := ch.Lead, ch.Campaign
+		base, err := q.baseScore(l, c)
+		if err != nil {
+			return nil, err
+		}
+		all := acts[l.ID]
+		r := Rescored{Score: base + scoring.Behavior(all, now), Before: base + scoring.Behavior(all[:max(0, len(all)-ch.Added)], now)}
+		if l.Score == nil && ch.Added == 0 && !ch.Conversion {
+			r.Before = math.MinInt32 // a lead scored for the first time had no score
+		}
+		sit := situation(l, dnc[l.Phone])
+		in := scoring.Input{Situation: sit, Before: r.Before, After: r.Score, Thresholds: c.Thresholds(), Conversion: ch.Conversion,
+			Called: l.Outcome == string(ivr.OutcomeCompleted), Now: now}
+		if l.LastAttemptAt != nil {
+			in.NotBefore = l.LastAttemptAt.Add(c.RecallInterval)
+		}
+		r.Decision = scoring.Decide(in)
+		out[i] = r
+		actions[i] = store.ScoreAction{LeadID: l.ID, Score: r.Score, Decision: r.Decision, SLA: c.SLA, NewRound: sit == scoring.Nurture,
+			Frozen: l.SalesStage == store.StageWon || l.SalesStage == store.StageLost}
 	}
-	acts, err := store.LeadActivities(ctx, tx, l.ID)
-	if err != nil {
-		return Rescored{}, err
-	}
-	r := Rescored{Score: base + scoring.Behavior(acts, now), Before: base + scoring.Behavior(acts[:max(0, len(acts)-added)], now)}
-	sit, err := q.situation(ctx, tx, l)
-	if err != nil {
-		return Rescored{}, err
-	}
-	in := scoring.Input{Situation: sit, Before: r.Before, After: r.Score, Thresholds: c.Thresholds(), Conversion: conversion, Now: now}
-	if l.LastAttemptAt != nil {
-		in.NotBefore = l.LastAttemptAt.Add(c.RecallInterval)
-	}
-	r.Decision = scoring.Decide(in)
-	err = q.store.ApplyScore(ctx, tx, actor, store.ScoreAction{LeadID: l.ID, Score: r.Score, Decision: r.Decision, SLA: c.SLA,
-		NewRound: sit == scoring.Nurture})
-	return r, err
+	return out, q.store.ApplyScores(ctx, tx, actor, actions)
 }
 
 // LeadScore is a lead's score now: its last call's total, or its profile
@@ -55,11 +92,11 @@ func (q *Queue) LeadScore(ctx context.Context, db store.DB, l *store.Lead, c *st
 	if err != nil {
 		return 0, err
 	}
-	acts, err := store.LeadActivities(ctx, db, l.ID)
+	acts, err := store.ActivitiesOf(ctx, db, []int64{l.ID})
 	if err != nil {
 		return 0, err
 	}
-	return base + scoring.Behavior(acts, q.store.Now()), nil
+	return base + scoring.Behavior(acts[l.ID], q.store.Now()), nil
 }
 
 // baseScore is the lead's last completed call's total, or, before one, the
@@ -92,43 +129,43 @@ func ProfilePoints(hits []ivr.ProfileHit) int {
 
 // situation is where a lead stands for its score: knock-outs first (opted
 // out, on the do-not-call list, blocked, disqualified by a call, won or
-// lost), then a call in progress, sales, the schedule, and nurture.
-func (q *Queue) situation(ctx context.Context, db store.DB, l *store.Lead) (scoring.Situation, error) {
+// lost), then a call in progress, sales, the schedule, nurture (recycled
+// by sales too) and the leads held below the call threshold.
+func situation(l *store.Lead, onDNC bool) scoring.Situation {
 	switch l.Status {
 	case store.LeadOptedOut, store.LeadBlocked, store.LeadInvalidNumber, store.LeadRejected, store.LeadFailed:
-		return scoring.KnockedOut, nil
-	}
-	if on, err := store.OnDNC(ctx, db, l.Phone); err != nil || on {
-		return scoring.KnockedOut, err
+		return scoring.KnockedOut
 	}
 	switch {
-	case l.SalesStage == store.StageWon || l.SalesStage == store.StageLost:
-		return scoring.KnockedOut, nil
+	case onDNC, l.SalesStage == store.StageWon, l.SalesStage == store.StageLost:
+		return scoring.KnockedOut
 	case l.Status == store.LeadDialing:
-		return scoring.OnCall, nil
+		return scoring.OnCall
 	case l.SalesStage == store.StageContacted:
-		return scoring.Contacted, nil
+		return scoring.Contacted
 	case l.Route == string(ivr.RouteSales) && l.SalesStage != store.StageRecycled:
-		return scoring.Sales, nil
+		return scoring.Sales
 	case l.Route == string(ivr.RouteNone) && l.Outcome == string(ivr.OutcomeCompleted):
-		return scoring.KnockedOut, nil // disqualified by the call
+		return scoring.KnockedOut // disqualified by the call
 	case l.Status.Waiting():
-		return scoring.Waiting, nil
+		return scoring.Waiting
+	case l.SalesStage == store.StageRecycled:
+		return scoring.Nurture // sales sent it back: its recall time, or a conversion
 	case l.Status == store.LeadNew:
-		return scoring.Unscheduled, nil
+		return scoring.Unscheduled
 	}
-	return scoring.Nurture, nil // completed in nurture, recycled, unreachable
+	return scoring.Nurture // completed in nurture, unreachable
 }
 
 // belowCallThreshold says why a lead is not called yet when its score is
 // below the campaign's call threshold ("" when it may be called).
-func (q *Queue) belowCallThreshold(ctx context.Context, l *store.Lead, c *store.Campaign) (string, error) {
+func (q *Queue) belowCallThreshold(ctx context.Context, db store.DB, l *store.Lead, c *store.Campaign) (string, error) {
 	if c.CallThreshold == nil {
 		return "", nil
 	}
-	score, err := q.LeadScore(ctx, q.store.Pool(), l, c)
+	score, err := q.LeadScore(ctx, db, l, c)
 	if err != nil || score >= *c.CallThreshold {
 		return "", err
 	}
-	return fmt.Sprintf("score %d is below the call threshold %d: waiting for activity", score, *c.CallThreshold), nil
+	return fmt.Sprintf("score %d is %s %d: waiting for activity", score, scoring.BelowCallThreshold, *c.CallThreshold), nil
 }

@@ -199,8 +199,9 @@ type preDialCheck struct {
 }
 
 // preDial runs every compliance check, in one place, right before dialing.
-func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign, now time.Time) (preDialCheck, error) {
-	db := q.store.Pool()
+// It reads through db: the caller's transaction, so a request never
+// waits for a second connection while holding one.
+func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *store.Campaign, now time.Time) (preDialCheck, error) {
 	if on, err := store.OnDNC(ctx, db, lead.Phone); err != nil || on {
 		return preDialCheck{block: "on the do-not-call list"}, err
 	}
@@ -215,7 +216,7 @@ func (q *Queue) preDial(ctx context.Context, lead *store.Lead, c *store.Campaign
 	if err != nil {
 		return preDialCheck{block: err.Error()}, nil
 	}
-	if why, err := q.belowCallThreshold(ctx, lead, c); err != nil || why != "" {
+	if why, err := q.belowCallThreshold(ctx, db, lead, c); err != nil || why != "" {
 		return preDialCheck{hold: why}, err
 	}
 	w := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
@@ -453,11 +454,11 @@ type DialStatus struct {
 
 // Explain runs the pre-dial checks for a lead without dialing, so intake
 // can answer "queued now" or "scheduled for T because …".
-func (q *Queue) Explain(ctx context.Context, lead *store.Lead, c *store.Campaign) (DialStatus, error) {
+func (q *Queue) Explain(ctx context.Context, db store.DB, lead *store.Lead, c *store.Campaign) (DialStatus, error) {
 	if c.Status != store.CampaignActive {
 		return DialStatus{Status: StatusQueued, Reason: "campaign " + string(c.Status)}, nil
 	}
-	check, err := q.preDial(ctx, lead, c, q.store.Now())
+	check, err := q.preDial(ctx, db, lead, c, q.store.Now())
 	switch {
 	case err != nil:
 		return DialStatus{}, err

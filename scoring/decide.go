@@ -35,11 +35,15 @@ const (
 type Thresholds struct {
 	// Call: a lead score at least this earns a qualification call; nil:
 	// every lead is called.
-	Call *int
-	// Sales: a lead score at least this routes the lead to sales without a
-	// call; nil: only a call does.
-	Sales *int
+	Call *int `json:"call"`
+	// Sales: a lead score rising to at least this routes a lead never
+	// called to sales without a call; nil: only a call does.
+	Sales *int `json:"sales"`
 }
+
+// BelowCallThreshold is how a lead held out of the schedule by its score
+// says so in its status reason ("score 12 is below the call threshold 20").
+const BelowCallThreshold = "below the call threshold"
 
 // Input is a change of a lead's score and what the lead is.
 type Input struct {
@@ -49,6 +53,9 @@ type Input struct {
 	Thresholds
 	// Conversion: the change is the lead converting again (a form).
 	Conversion bool
+	// Called: the lead completed a qualification call; after one, the
+	// call's class routes it, and the sales threshold no longer does.
+	Called bool
 	// NotBefore is the earliest a new call may start (the last call plus
 	// the campaign's re-call interval); zero: any time.
 	NotBefore time.Time
@@ -94,7 +101,7 @@ func Decide(in Input) Decision {
 		}
 		return Decision{Action: None, Why: "already with sales"}
 	}
-	if sales != nil && in.After >= *sales {
+	if sales != nil && !in.Called && in.Before < *sales && in.After >= *sales {
 		return Decision{Action: RouteToSales, Why: fmt.Sprintf("score %d reached the sales threshold %d", in.After, *sales)}
 	}
 	schedule := func(why string) Decision {
@@ -106,7 +113,7 @@ func Decide(in Input) Decision {
 		return Decision{Action: ScheduleCall, At: at, Why: why}
 	}
 	below := func() Decision {
-		return Decision{Action: None, Why: fmt.Sprintf("score %d is below the call threshold %d", in.After, *call)}
+		return Decision{Action: None, Why: fmt.Sprintf("score %d is %s %d", in.After, BelowCallThreshold, *call)}
 	}
 	switch in.Situation {
 	case Unscheduled:
@@ -119,7 +126,7 @@ func Decide(in Input) Decision {
 		return below()
 	case Waiting:
 		if call != nil && in.After < *call {
-			return Decision{Action: HoldCall, Why: fmt.Sprintf("score %d fell below the call threshold %d: call held", in.After, *call)}
+			return Decision{Action: HoldCall, Why: fmt.Sprintf("score %d fell %s %d: call held", in.After, BelowCallThreshold, *call)}
 		}
 		return Decision{Action: None, Why: "already in the schedule"}
 	case Nurture:

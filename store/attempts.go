@@ -238,7 +238,7 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		return err
 	}
 	// The lead score: the call's total plus the lead's behaviour points.
-	acts, err := LeadActivities(ctx, db, r.LeadID)
+	acts, err := ActivitiesOf(ctx, db, []int64{r.LeadID})
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		score = $6::int + $12::int, score_at = $11,
 		updated_at = $11 WHERE id = $1`,
 		r.LeadID, string(res.Outcome), res.Class, route, scores, res.Total,
-		res.ScriptID, res.ScriptVersion, r.RecallAt, r.SLA, now, scoring.Behavior(acts, now)); err != nil {
+		res.ScriptID, res.ScriptVersion, r.RecallAt, r.SLA, now, scoring.Behavior(acts[r.LeadID], now)); err != nil {
 		return fmt.Errorf("save result of lead %d: %w", r.LeadID, err)
 	}
 	if route == ivr.RouteSales { // a new open lead, maybe below a claim floor
@@ -300,11 +300,11 @@ func (s *Store) DueRecalls(ctx context.Context, tx pgx.Tx, limit int) ([]int64, 
 	now := s.now()
 	rows, err := tx.Query(ctx, `WITH due AS (
 			SELECT l.id, l.status, l.class, l.recall_at FROM leads l JOIN campaigns c ON c.id = l.campaign_id
-			WHERE l.recall_at <= $1 AND l.status = 'completed' AND l.route = 'nurture' AND c.status = 'active'
+			WHERE l.recall_at <= $1 AND l.status IN ('completed', 'new') AND l.route = 'nurture' AND c.status = 'active'
 			ORDER BY l.recall_at, l.id FOR UPDATE OF l SKIP LOCKED LIMIT $2)
 		UPDATE leads l SET status = 'queued', status_reason = 'nurture recall: a new round of calls', next_attempt_at = $1,
 			recall_at = NULL, round_base = l.attempt_count, updated_at = $1
-		FROM due WHERE l.id = due.id RETURNING l.id, coalesce(due.class, ''), due.recall_at, l.campaign_id`, now, limit)
+		FROM due WHERE l.id = due.id RETURNING l.id, coalesce(due.class, ''), due.recall_at, l.campaign_id, due.status`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due recalls: %w", err)
 	}
@@ -313,10 +313,11 @@ func (s *Store) DueRecalls(ctx context.Context, tx pgx.Tx, limit int) ([]int64, 
 		class    string
 		at       time.Time
 		campaign int64
+		status   string
 	}
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
 		var d due
-		err := row.Scan(&d.id, &d.class, &d.at, &d.campaign)
+		err := row.Scan(&d.id, &d.class, &d.at, &d.campaign, &d.status)
 		return d, err
 	})
 	if err != nil {
@@ -333,7 +334,7 @@ func (s *Store) DueRecalls(ctx context.Context, tx pgx.Tx, limit int) ([]int64, 
 			}
 		}
 		if err := s.AddEvent(ctx, tx, d.id, "system", EventLeadRecalled,
-			map[string]any{"class": d.class, "recall_at": d.at.UTC(), "from": "completed", "to": "queued"}); err != nil {
+			map[string]any{"class": d.class, "recall_at": d.at.UTC(), "from": d.status, "to": "queued"}); err != nil {
 			return nil, err
 		}
 	}

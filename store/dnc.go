@@ -34,6 +34,21 @@ func OnDNC(ctx context.Context, db DB, phone string) (bool, error) {
 	return on, err
 }
 
+// OnDNCMany says which of phones are on the do-not-call list, in one
+// statement.
+func OnDNCMany(ctx context.Context, db DB, phones []string) (map[string]bool, error) {
+	rows, err := db.Query(ctx, `SELECT phone FROM dnc WHERE phone = ANY($1)`, phones)
+	if err != nil {
+		return nil, fmt.Errorf("do-not-call list: %w", err)
+	}
+	on := map[string]bool{}
+	var p string
+	if _, err := pgx.ForEachRow(rows, []any{&p}, func() error { on[p] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("do-not-call list: %w", err)
+	}
+	return on, nil
+}
+
 // AddDNC puts a number on the do-not-call list. Adding a number already on
 // it changes nothing and returns false. A change is recorded in the list's
 // history and as a dnc.added event of every lead with that number.

@@ -33,10 +33,15 @@ type Activity struct {
 // db. It returns false, recording nothing, when an activity with the same
 // ref was recorded for the lead before.
 func (s *Store) AddActivity(ctx context.Context, db DB, leadID int64, actor string, a Activity) (bool, error) {
-	at := a.At
-	if at.IsZero() {
-		at = s.now()
+	ok, err := s.AddActivities(ctx, db, actor, []LeadActivity{{LeadID: leadID, Activity: a}})
+	if err != nil {
+		return false, err
 	}
+	return ok[0], nil
+}
+
+// activityData is an activity's event data: all its score needs.
+func activityData(a Activity, at time.Time) map[string]any {
 	data := map[string]any{"type": a.Type, "points": a.Rule.Points, "at": at.UTC()}
 	if a.Rule.HalfLifeDays > 0 {
 		data["half_life_days"] = a.Rule.HalfLifeDays
@@ -47,42 +52,93 @@ func (s *Store) AddActivity(ctx context.Context, db DB, leadID int64, actor stri
 	if a.Detail != "" {
 		data["detail"] = a.Detail
 	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return false, err
-	}
-	var n int
-	err = db.QueryRow(ctx, `WITH e AS (INSERT INTO lead_events (lead_id, actor, kind, data, at) VALUES ($1, $2, 'lead.activity', $3, $4)
-			ON CONFLICT (lead_id, (data->>'ref')) WHERE kind = 'lead.activity' AND data ? 'ref' DO NOTHING RETURNING id, kind),
-		w AS (INSERT INTO webhook_deliveries (subscription_id, event_id, created_at)
-			SELECT sub.id, e.id, $4 FROM e JOIN webhook_subscriptions sub ON sub.active AND e.kind = ANY(sub.events))
-		SELECT count(*) FROM e`, leadID, actor, b, s.now()).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("lead %d activity %s: %w", leadID, a.Type, err)
-	}
-	return n == 1, nil
+	return data
 }
 
-// LeadActivities loads a lead's activities, oldest first, for its
-// behaviour score.
-func LeadActivities(ctx context.Context, db DB, leadID int64) ([]scoring.Activity, error) {
-	rows, err := db.Query(ctx, `SELECT data->>'type', (data->>'points')::int, (data->>'at')::timestamptz,
-		coalesce((data->>'half_life_days')::int, 0)
-		FROM lead_events WHERE lead_id = $1 AND kind = 'lead.activity' ORDER BY id`, leadID)
-	if err != nil {
-		return nil, fmt.Errorf("lead %d activities: %w", leadID, err)
+// LeadActivity is an activity to record for one lead.
+type LeadActivity struct {
+	LeadID int64
+	Activity
+}
+
+// AddActivities records activities as lead.activity events, in db, in one
+// statement. It returns, for each, whether it was recorded: an activity
+// whose ref the lead already has (recorded before, or earlier in acts) is
+// not.
+func (s *Store) AddActivities(ctx context.Context, db DB, actor string, acts []LeadActivity) ([]bool, error) {
+	now := s.now()
+	ids := make([]int64, 0, len(acts))
+	datas := make([]string, 0, len(acts))
+	ats := make([]time.Time, 0, len(acts))
+	type key struct {
+		lead int64
+		ref  string
 	}
-	acts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (scoring.Activity, error) {
-		var a scoring.Activity
-		var days int
-		err := row.Scan(&a.Type, &a.Points, &a.At, &days)
+	first := map[key]int{}
+	keep := make([]bool, len(acts))
+	for i, a := range acts {
+		if a.Ref != "" {
+			k := key{a.LeadID, a.Ref}
+			if _, dup := first[k]; dup {
+				continue
+			}
+			first[k] = i
+		}
+		keep[i] = true
+		at := a.At
+		if at.IsZero() {
+			at = now
+		}
+		b, err := json.Marshal(activityData(a.Activity, at))
+		if err != nil {
+			return nil, err
+		}
+		ids, datas, ats = append(ids, a.LeadID), append(datas, string(b)), append(ats, at)
+	}
+	rows, err := db.Query(ctx, `WITH e AS (INSERT INTO lead_events (lead_id, actor, kind, data, at)
+			SELECT v.lead_id, $2, 'lead.activity', v.data::jsonb, $3 FROM unnest($1::bigint[], $4::text[]) AS v(lead_id, data)
+			ON CONFLICT (lead_id, (data->>'ref')) WHERE kind = 'lead.activity' AND data ? 'ref' DO NOTHING RETURNING id, kind, lead_id, data->>'ref' AS ref),
+		w AS (INSERT INTO webhook_deliveries (subscription_id, event_id, created_at)
+			SELECT sub.id, e.id, $3 FROM e JOIN webhook_subscriptions sub ON sub.active AND e.kind = ANY(sub.events))
+		SELECT lead_id, coalesce(ref, '') FROM e WHERE ref IS NOT NULL`, ids, actor, now, datas)
+	if err != nil {
+		return nil, fmt.Errorf("record activities: %w", err)
+	}
+	recorded := map[key]bool{}
+	var k key
+	if _, err := pgx.ForEachRow(rows, []any{&k.lead, &k.ref}, func() error { recorded[k] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("record activities: %w", err)
+	}
+	for i, a := range acts {
+		if keep[i] && a.Ref != "" {
+			keep[i] = recorded[key{a.LeadID, a.Ref}]
+		}
+	}
+	return keep, nil
+}
+
+// ActivitiesOf loads the activities of leads, oldest first, for their
+// behaviour scores, in one statement.
+func ActivitiesOf(ctx context.Context, db DB, leadIDs []int64) (map[int64][]scoring.Activity, error) {
+	rows, err := db.Query(ctx, `SELECT lead_id, data->>'type', (data->>'points')::int, (data->>'at')::timestamptz,
+		coalesce((data->>'half_life_days')::int, 0)
+		FROM lead_events WHERE lead_id = ANY($1) AND kind = 'lead.activity' ORDER BY lead_id, id`, leadIDs)
+	if err != nil {
+		return nil, fmt.Errorf("activities: %w", err)
+	}
+	out := map[int64][]scoring.Activity{}
+	var id int64
+	var a scoring.Activity
+	var days int
+	_, err = pgx.ForEachRow(rows, []any{&id, &a.Type, &a.Points, &a.At, &days}, func() error {
 		a.HalfLife = scoring.Rule{HalfLifeDays: days}.HalfLife()
-		return a, err
+		out[id] = append(out[id], a)
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("lead %d activities: %w", leadID, err)
+		return nil, fmt.Errorf("activities: %w", err)
 	}
-	return acts, nil
+	return out, nil
 }
 
 // LeadRef names a lead the way a sender of activities knows it: exactly
@@ -110,31 +166,57 @@ func (r LeadRef) String() string {
 	return "external_id " + r.ExternalID
 }
 
-// FindLeadIDs returns the ids of the leads a reference names (at most
-// 100), outside finished campaigns; none is not an error.
-func FindLeadIDs(ctx context.Context, db DB, r LeadRef) ([]int64, error) {
-	var where string
-	var v any
-	switch {
-	case r.ID != 0:
-		where, v = "l.id = $1", r.ID
-	case r.Phone != "":
-		where, v = "l.phone = $1", r.Phone
-	case r.Email != "":
-		where, v = "lower(l.email) = lower($1)", r.Email
-	default:
-		where, v = "l.external_id = $1", r.ExternalID
+// FindLeadIDs returns, for each reference, the ids of the leads it names
+// (at most 100 each), outside finished campaigns; none is not an error. One
+// statement per kind of reference, whatever their number.
+func FindLeadIDs(ctx context.Context, db DB, refs []LeadRef) ([][]int64, error) {
+	out := make([][]int64, len(refs))
+	for _, kind := range []struct {
+		where string
+		key   func(LeadRef) any
+	}{
+		{"l.id = v.key::bigint", func(r LeadRef) any { return r.ID }},
+		{"l.phone = v.key", func(r LeadRef) any { return r.Phone }},
+		{"lower(l.email) = lower(v.key)", func(r LeadRef) any { return r.Email }},
+		{"l.external_id = v.key", func(r LeadRef) any { return r.ExternalID }},
+	} {
+		var idx []int
+		var keys []string
+		var camps []int64
+		for i, r := range refs {
+			switch k := kind.key(r).(type) {
+			case int64:
+				if k != 0 {
+					idx, keys, camps = append(idx, i), append(keys, fmt.Sprint(k)), append(camps, r.CampaignID)
+				}
+			case string:
+				if k != "" {
+					idx, keys, camps = append(idx, i), append(keys, k), append(camps, r.CampaignID)
+				}
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		rows, err := db.Query(ctx, `SELECT v.ord, l.id FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS v(key, campaign, ord)
+			JOIN leads l ON `+kind.where+` AND (v.campaign = 0 OR l.campaign_id = v.campaign)
+			JOIN campaigns c ON c.id = l.campaign_id AND c.status <> 'finished' ORDER BY v.ord, l.id`, keys, camps)
+		if err != nil {
+			return nil, fmt.Errorf("find leads: %w", err)
+		}
+		var ord, id int64
+		_, err = pgx.ForEachRow(rows, []any{&ord, &id}, func() error {
+			i := idx[ord-1]
+			if len(out[i]) < 100 {
+				out[i] = append(out[i], id)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("find leads: %w", err)
+		}
 	}
-	rows, err := db.Query(ctx, `SELECT l.id FROM leads l JOIN campaigns c ON c.id = l.campaign_id
-		WHERE `+where+` AND ($2::bigint = 0 OR l.campaign_id = $2) AND c.status <> 'finished' ORDER BY l.id LIMIT 100`, v, r.CampaignID)
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", r, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", r, err)
-	}
-	return ids, nil
+	return out, nil
 }
 
 // LockLeads loads leads and locks them for update in tx, in id order (so
@@ -225,17 +307,43 @@ type ScoreAction struct {
 	// NewRound starts the lead's attempts afresh (a called lead called
 	// again).
 	NewRound bool
+	// Frozen keeps the lead's recorded score: a won or lost lead keeps the
+	// score it was closed with (what the calibration report reads).
+	Frozen bool
 }
 
-// ApplyScore records a lead's new score and carries out a threshold's
-// decision on it, in db, with a lead.scored event: the lead is put in the schedule (a new round of calls
-// for a lead called before), taken out of it, routed to sales with its
-// SLA clock started, or given a new follow-up deadline.
-func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreAction) error {
+// maxScore bounds a recorded score (leads.score is a 32-bit integer).
+const maxScore = 1_000_000_000
+
+// ApplyScores records leads' new scores (one statement) and carries out
+// the thresholds' decisions, in db, each with a lead.scored event: a lead
+// put in the schedule (a new round of calls for a lead called before),
+// taken out of it, routed to sales with its SLA clock started, or given a
+// new follow-up deadline.
+func (s *Store) ApplyScores(ctx context.Context, db DB, actor string, as []ScoreAction) error {
 	now := s.now()
-	if _, err := db.Exec(ctx, `UPDATE leads SET score = $2, score_at = $3 WHERE id = $1`, a.LeadID, a.Score, now); err != nil {
-		return fmt.Errorf("lead %d score: %w", a.LeadID, err)
+	var ids []int64
+	var scores []int
+	for _, a := range as {
+		if !a.Frozen {
+			ids, scores = append(ids, a.LeadID), append(scores, min(max(a.Score, -maxScore), maxScore))
+		}
 	}
+	if len(ids) > 0 {
+		if _, err := db.Exec(ctx, `UPDATE leads l SET score = v.score, score_at = $3 FROM unnest($1::bigint[], $2::int[]) AS v(id, score)
+			WHERE l.id = v.id`, ids, scores, now); err != nil {
+			return fmt.Errorf("record scores: %w", err)
+		}
+	}
+	for _, a := range as {
+		if err := s.applyScore(ctx, db, actor, a, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyScore(ctx context.Context, db DB, actor string, a ScoreAction, now time.Time) error {
 	switch a.Action {
 	case scoring.None:
 		return nil
@@ -264,12 +372,13 @@ func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreActi
 			return fmt.Errorf("lead %d route to sales: %w", a.LeadID, err)
 		}
 		if waiting { // sales calls it: the qualification call is called off
-			if err := s.SetLeadStatus(ctx, db, a.LeadID, actor, LeadNew, a.Why+": not called, sales follows up", nil); err != nil {
+			if err := s.SetLeadStatus(ctx, db, a.LeadID, actor, LeadNew, a.Why+": the qualification call is called off, sales follows up", nil); err != nil {
 				return err
 			}
 		}
 		if _, err := db.Exec(ctx, `UPDATE leads SET outcome = 'scored', class = 'sql', route = 'sales', qualified_at = $2::timestamptz,
-			sales_stage = 'open', assigned_to = NULL, sla_due_at = $2::timestamptz + $3::interval, sla_status = 'pending', recall_at = NULL, updated_at = $2
+			sales_stage = 'open', assigned_to = NULL, sla_due_at = $2::timestamptz + $3::interval, sla_status = 'pending', recall_at = NULL,
+			accepted_at = NULL, contacted_at = NULL, closed_at = NULL, updated_at = $2
 			WHERE id = $1`, a.LeadID, now, a.SLA); err != nil {
 			return fmt.Errorf("lead %d route to sales: %w", a.LeadID, err)
 		}
@@ -285,7 +394,7 @@ func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreActi
 			return fmt.Errorf("lead %d SLA restart: %w", a.LeadID, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return nil // contacted already: the rep sees the conversion on the lead
+			return nil
 		}
 		s.floors.reset()
 	default:
@@ -296,18 +405,18 @@ func (s *Store) ApplyScore(ctx context.Context, db DB, actor string, a ScoreActi
 }
 
 // RequeueHeld puts back in the schedule, in db, the leads of a campaign
-// held below its call threshold (status new, not with sales), due now,
+// held below its call threshold (status new, saying so), due now,
 // after its scoring changed: the dispatcher's pre-dial checks score them
 // again and hold those still below.
 func (s *Store) RequeueHeld(ctx context.Context, db DB, campaignID int64, actor string) error {
 	now := s.now()
-	tag, err := db.Exec(ctx, `WITH held AS (SELECT id FROM leads WHERE campaign_id = $1 AND status = 'new' AND route IS DISTINCT FROM 'sales'
-			ORDER BY id FOR UPDATE),
+	tag, err := db.Exec(ctx, `WITH held AS (SELECT id FROM leads WHERE campaign_id = $1 AND status = 'new'
+			AND status_reason LIKE '%' || $4 || '%' ORDER BY id FOR UPDATE),
 		r AS (UPDATE leads l SET status = 'queued', status_reason = 'scoring changed: scored again', next_attempt_at = $2, updated_at = $2
 			FROM held WHERE l.id = held.id RETURNING l.id)
 		INSERT INTO lead_events (lead_id, actor, kind, data, at)
 		SELECT r.id, $3, 'lead.status', '{"from": "new", "to": "queued", "reason": "scoring changed: scored again"}', $2 FROM r`,
-		campaignID, now, actor)
+		campaignID, now, actor, scoring.BelowCallThreshold)
 	if err != nil {
 		return fmt.Errorf("re-score held leads of campaign %d: %w", campaignID, err)
 	}

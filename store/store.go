@@ -315,7 +315,13 @@ func (s *Store) Campaigns(ctx context.Context, f CampaignFilter) ([]*Campaign, e
 
 // Campaign loads a campaign.
 func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
-	return scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, id))
+	return GetCampaign(ctx, s.pool, id)
+}
+
+// GetCampaign loads a campaign through db (a transaction's, so a request
+// holding a connection never waits for a second one).
+func GetCampaign(ctx context.Context, db DB, id int64) (*Campaign, error) {
+	return scanCampaign(db.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, id))
 }
 
 // StartCampaign pins the script (its YAML, id and version) and makes the
