@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -70,14 +71,12 @@ func (s *server) recordActivities(w http.ResponseWriter, r *http.Request, key *s
 	}
 	o := &jsonObject{m: m, c: &check{}}
 	o.unknown("campaign", "activities")
-	var defaultCampaign int64
+	var def *store.Campaign
 	var ref string
 	if given, _ := o.get("campaign", &ref, false); given {
-		c, err := s.campaignRef(r, "campaign", ref)
-		if err != nil {
+		if def, err = s.campaignRef(r, "campaign", ref); err != nil {
 			return err
 		}
-		defaultCampaign = c.ID
 	}
 	var raw []json.RawMessage
 	if given, _ := o.get("activities", &raw, false); !given && len(o.c.errs) == 0 {
@@ -91,7 +90,7 @@ func (s *server) recordActivities(w http.ResponseWriter, r *http.Request, key *s
 	now := s.store.Now()
 	items := make([]activityItem, len(raw))
 	for i, b := range raw {
-		items[i] = s.parseActivity(r, b, defaultCampaign, now)
+		items[i] = s.parseActivity(r, b, def, now)
 	}
 	ctx := r.Context()
 	actor := keyActor(key)
@@ -115,11 +114,20 @@ func (s *server) recordActivities(w http.ResponseWriter, r *http.Request, key *s
 
 // parseActivity validates one activity: exactly one of lead_id, phone,
 // email or external_id; a type; an optional time, id and detail.
-func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampaign int64, now time.Time) activityItem {
-	it := activityItem{ref: store.LeadRef{CampaignID: defaultCampaign}}
+func (s *server) parseActivity(r *http.Request, b json.RawMessage, def *store.Campaign, now time.Time) activityItem {
+	it := activityItem{}
+	var country string
+	if def != nil {
+		it.ref.CampaignID, country = def.ID, def.DefaultCountry
+	}
 	m, err := decodeObject(b)
 	if err != nil {
-		it.errs = intake.Errors{{Field: "activity", Message: "must be an object"}}
+		var ae *apiError
+		if errors.As(err, &ae) && len(ae.fields) > 0 {
+			it.errs = ae.fields // a field given twice…
+		} else {
+			it.errs = intake.Errors{{Field: "activity", Message: "must be an object"}}
+		}
 		return it
 	}
 	c := &check{}
@@ -140,13 +148,9 @@ func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampai
 			it.ref.ID = id
 		}
 	}
-	if v := str("phone", 32); v != "" {
+	phone := str("phone", 64)
+	if phone != "" {
 		named = append(named, "phone")
-		if e164.MatchString(v) {
-			it.ref.Phone = v
-		} else {
-			c.add("phone", "must be an E.164 number, e.g. +14155550123")
-		}
 	}
 	if v := str("email", 254); v != "" {
 		named = append(named, "email")
@@ -168,7 +172,17 @@ func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampai
 		if err != nil {
 			c.add("campaign", "no campaign %s", quote(v))
 		} else {
-			it.ref.CampaignID = camp.ID
+			it.ref.CampaignID, country = camp.ID, camp.DefaultCountry
+		}
+	}
+	if phone != "" {
+		// A national number reads in the campaign's default country.
+		if n, err := intake.NormalizePhone(phone, country); err == nil {
+			it.ref.Phone = n
+		} else if country == "" {
+			c.add("phone", "write it in E.164 (+14155550123), or name the campaign: its default country reads national numbers")
+		} else {
+			c.add("phone", "is not a phone number in %s or E.164: %v", country, err)
 		}
 	}
 	switch typ := str("type", 40); {
@@ -185,6 +199,8 @@ func (s *server) parseActivity(r *http.Request, b json.RawMessage, defaultCampai
 		switch {
 		case err != nil:
 			c.add("at", "must be an RFC 3339 time, e.g. 2026-03-01T14:30:00Z")
+		case offsetOutOfRange(at):
+			c.add("at", "has a time zone offset beyond ±23:59")
 		case at.After(now.Add(maxActivitySkew)):
 			c.add("at", "is in the future")
 		case at.Before(now.Add(-maxActivityAge)):
@@ -318,6 +334,13 @@ func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activit
 		res.Leads = append(res.Leads, al)
 	}
 	return results, nil
+}
+
+// offsetOutOfRange reports a time zone offset RFC 3339 does not allow
+// (Go's parser takes up to ±99:59).
+func offsetOutOfRange(t time.Time) bool {
+	_, off := t.Zone()
+	return off >= 24*3600 || off <= -24*3600
 }
 
 // refField names the field a lead reference used.

@@ -400,6 +400,10 @@ func parseScoring(o *jsonObject, sc *store.Scoring) {
 		c.add("sales_threshold", "must be above the call_threshold (%d): a score that goes to sales without a call has earned a call",
 			*sc.CallThreshold)
 	}
+	if raw, ok := o.m["activity_points"]; ok && strings.TrimSpace(string(raw)) == "null" {
+		sc.ActivityPoints = scoring.Table{} // the defaults again
+		return
+	}
 	table, ok := o.object("activity_points")
 	if !ok {
 		return

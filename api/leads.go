@@ -21,6 +21,7 @@ import (
 
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -41,6 +42,7 @@ type leadJSON struct {
 	Email         string            `json:"email,omitempty"`
 	Company       string            `json:"company,omitempty"`
 	TimeZone      string            `json:"time_zone,omitempty"`
+	ExternalID    string            `json:"external_id,omitempty"`
 	Attributes    map[string]string `json:"attributes"`
 	HasConsent    bool              `json:"has_consent"`
 	Status        string            `json:"status"`
@@ -72,7 +74,7 @@ func toLeadJSON(l *store.Lead) leadJSON {
 		attrs = map[string]string{}
 	}
 	return leadJSON{ID: l.ID, CampaignID: l.CampaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
-		Company: l.Company, TimeZone: l.TimeZone, Attributes: attrs, HasConsent: l.HasConsent, Status: string(l.Status), StatusReason: l.StatusReason,
+		Company: l.Company, TimeZone: l.TimeZone, ExternalID: l.ExternalID, Attributes: attrs, HasConsent: l.HasConsent, Status: string(l.Status), StatusReason: l.StatusReason,
 		NextAttemptAt: l.NextAttemptAt, RecallAt: l.RecallAt, Attempts: l.AttemptCount, Outcome: l.Outcome, Class: l.Class, Route: l.Route, Total: l.Total,
 		SalesStage: string(l.SalesStage), AssignedTo: l.AssignedTo, SLADueAt: l.SLADueAt, CreatedAt: l.CreatedAt,
 		Score: l.Score, ScoreAt: l.ScoreAt, Conversions: l.Conversions, ConvertedAt: l.ConvertedAt}
@@ -121,6 +123,15 @@ func (s *server) readValues(w http.ResponseWriter, r *http.Request) (map[string]
 				return nil, err
 			}
 			return nil, badRequest("cannot read the form: %v", err)
+		}
+		if len(r.PostForm) == 1 {
+			for k := range r.PostForm {
+				if t := strings.TrimSpace(k); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+					// curl -d '{…}' sends JSON as a form.
+					return nil, &apiError{status: http.StatusUnsupportedMediaType,
+						detail: "the body is JSON sent as a form: send it with Content-Type: application/json"}
+				}
+			}
 		}
 		if r.MultipartForm != nil && len(r.MultipartForm.File) > 0 {
 			return nil, invalid(intake.FieldError{Field: "fields", Message: "files are not taken here: send the lead's fields only"})
@@ -309,7 +320,7 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 				return err
 			}
 			if c.SalesThreshold != nil { // its profile alone may route it to sales
-				if scored, err = s.rescore(ctx, tx, id, c, false, actor); err != nil {
+				if scored, err = s.rescore(ctx, tx, id, c, 0, false, actor); err != nil {
 					return err
 				}
 			}
@@ -325,8 +336,18 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 			if _, err := s.store.Convert(ctx, tx, old, conversionOf(params), actor); err != nil {
 				return err
 			}
-			if scored, err = s.rescore(ctx, tx, id, c, true, actor); err != nil {
+			// Submitting a form is an activity too, worth its points.
+			added, err := s.store.AddActivity(ctx, tx, id, actor, store.Activity{Type: scoring.FormSubmit,
+				Rule: c.Points()[scoring.FormSubmit], Detail: "converted again (" + params.Source + ")"})
+			if err != nil {
 				return err
+			}
+			if scored, err = s.rescore(ctx, tx, id, c, boolInt(added), true, actor); err != nil {
+				return err
+			}
+			if old.Phone != params.Phone {
+				l.Warnings = append(l.Warnings, fmt.Sprintf("the lead with this external_id has the phone %s: it keeps it (a lead's phone is "+
+					"its identity in a campaign); %s was not recorded", old.Phone, params.Phone))
 			}
 		}
 		lead, err := store.GetLead(ctx, tx, id)
@@ -371,16 +392,23 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 
 // rescore applies the campaign's thresholds to a lead whose score changed
 // (a new lead's profile, a conversion), locking it in tx.
-func (s *server) rescore(ctx context.Context, tx pgx.Tx, id int64, c *store.Campaign, conversion bool, actor string) (*queue.Rescored, error) {
+func (s *server) rescore(ctx context.Context, tx pgx.Tx, id int64, c *store.Campaign, added int, conversion bool, actor string) (*queue.Rescored, error) {
 	l, err := store.LockLead(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.cfg.Dialer.Rescore(ctx, tx, l, c, 0, conversion, actor)
+	r, err := s.cfg.Dialer.Rescore(ctx, tx, l, c, added, conversion, actor)
 	if err != nil {
 		return nil, err
 	}
 	return &r, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // scoringJSON says what a score change did.
@@ -398,16 +426,16 @@ func conversionOf(p store.LeadParams) store.Conversion {
 // status the pre-dial checks give it right now: queued, or scheduled for a
 // time and why, or blocked and why — so the answer and the lead agree.
 func (s *server) enqueueNew(ctx context.Context, tx pgx.Tx, id int64, c *store.Campaign) error {
-	if err := s.cfg.Dialer.EnqueueTx(ctx, tx, id); err != nil {
-		return err
-	}
 	lead, err := store.GetLead(ctx, tx, id)
 	if err != nil {
 		return err
 	}
 	d, err := s.cfg.Dialer.Explain(ctx, tx, lead, c)
-	if err != nil || d.Status == queue.StatusQueued {
+	if err != nil {
 		return err
+	}
+	if d.Status == queue.StatusQueued {
+		return s.cfg.Dialer.EnqueueTx(ctx, tx, id)
 	}
 	return s.store.SetLeadStatus(ctx, tx, id, "system", d.Status, d.Reason, d.Next)
 }

@@ -47,6 +47,13 @@ func TestScoreThresholdsAct(t *testing.T) {
 		"activity_points": map[string]any{"download": map[string]any{"points": 15}, "webinar": map[string]any{"points": 30},
 			"unsubscribe": map[string]any{"points": -25}, "old_news": map[string]any{"points": 16, "half_life_days": 10}}})
 
+	// The campaign's table is over the defaults.
+	camp := b.do(t, "GET", fmt.Sprintf("/v1/campaigns/%d", cid), store.RoleMarketing, "", nil).json(t)
+	table := camp["activity_points"].(map[string]any)
+	if table["webinar"].(map[string]any)["points"] != 30.0 || table["page_view"].(map[string]any)["points"] != 1.0 {
+		t.Errorf("activity points in force: %v", table)
+	}
+
 	// Profile: senior title +10, 120 employees +5 = 15, below 20.
 	res := b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json", jsonBody(map[string]any{"campaign": cid,
 		"phone": "+12125550147", "email": "ann@corp.example", "job_title": "VP Sales", "company_size": "120"}))
@@ -136,6 +143,12 @@ func TestScoreThresholdsAct(t *testing.T) {
 	if m["duplicates"] != 1.0 || b.lead(t, id).Score == nil || *b.lead(t, id).Score != 73 {
 		t.Fatalf("resent webinar: %v", m)
 	}
+	// null in a PATCH goes back to the default table.
+	res = b.do(t, "PATCH", fmt.Sprintf("/v1/campaigns/%d", cid), store.RoleMarketing, "application/json", strings.NewReader(`{"activity_points": null}`))
+	if pts := res.json(t)["activity_points"].(map[string]any); res.status != 200 || pts["webinar"].(map[string]any)["points"] != 15.0 || pts["old_news"] != nil {
+		t.Errorf("reset to the defaults: %d %s", res.status, res.body)
+	}
+
 	// The behaviour score is derivable from the events alone.
 	var points int
 	if err := b.st.Pool().QueryRow(context.Background(), `SELECT sum((data->>'points')::int) FROM lead_events
@@ -206,6 +219,12 @@ func TestConversionsReengage(t *testing.T) {
 	if m["result"] != "converted_again" || sc["action"] != "call_scheduled" || !strings.Contains(sc["why"].(string), "re-call interval") {
 		t.Fatalf("nurture conversion: %v", m)
 	}
+	if ev := strings.Join(b.events(t, nurture), ","); !strings.Contains(ev, "lead.converted") || !strings.Contains(ev, "lead.activity") {
+		t.Errorf("a conversion is an event and a form_submit activity: %s", ev)
+	}
+	if sc["score"] != sc["before"].(float64)+10 { // form_submit: 10 by default
+		t.Errorf("conversion score %v → %v", sc["before"], sc["score"])
+	}
 	l := b.lead(t, nurture)
 	if l.Status != store.LeadScheduled || l.RoundAttempts != 0 || l.Conversions != 1 || l.Attributes["job_title"] != "Head of IT" ||
 		l.NextAttemptAt == nil || !l.NextAttemptAt.Equal(l.LastAttemptAt.Add(7*24*time.Hour)) {
@@ -251,6 +270,15 @@ func TestConversionsReengage(t *testing.T) {
 	}
 	if ev := strings.Join(b.events(t, hot), ","); !strings.Contains(ev, "lead.converted") {
 		t.Errorf("events %s", ev)
+	}
+
+	// Found by its external id with another phone: the lead keeps its own,
+	// and the answer says so.
+	crm := leadID(t, b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json",
+		jsonBody(map[string]any{"campaign": cid, "phone": "+12125550164", "external_id": "crm-9"})))
+	m = form("+12125550165", "external_id", "crm-9")
+	if w := fmt.Sprint(m["warnings"]); m["result"] != "converted_again" || !strings.Contains(w, "keeps it") || b.lead(t, crm).Phone != "+12125550164" {
+		t.Errorf("conversion by external_id with another phone: %v", m)
 	}
 
 	// An opted-out lead stays out, whatever it submits.
@@ -303,4 +331,48 @@ func (b *bundle) called(t *testing.T, campaign, id int64, phone string, keys ...
 func jsonString(v any) string {
 	b, _ := io.ReadAll(jsonBody(v))
 	return string(b)
+}
+
+// TestActivityAndIntakeInputWords: the answers a hand-written request gets
+// speak of the request, not of Go.
+func TestActivityAndIntakeInputWords(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cid := b.campaign(t, "words", nil)
+	id := leadID(t, b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/json",
+		jsonBody(map[string]any{"campaign": cid, "phone": "+12125550170"})))
+
+	res := b.do(t, "POST", "/v1/activities", store.RoleIntake, "application/json", strings.NewReader(`[{"lead_id": 1}]`))
+	problem(t, "array body", res, 400, "", "must be a JSON object", "not an array")
+	if strings.Contains(string(res.body), "Go value") {
+		t.Errorf("Go internals in %s", res.body)
+	}
+	res = b.do(t, "POST", "/v1/activities", store.RoleIntake, "application/json", strings.NewReader(`{"activities": {}}`))
+	problem(t, "activities not an array", res, 422, "activities", "an array of JSON values")
+	res = b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/x-www-form-urlencoded",
+		strings.NewReader(fmt.Sprintf(`{"campaign": %d, "phone": "+12125550171"}`, cid)))
+	problem(t, "JSON sent as a form", res, 415, "", "Content-Type: application/json")
+
+	// A national number reads in the named campaign's country; a key given
+	// twice and an impossible offset are named.
+	m := b.activities(t, store.RoleIntake,
+		map[string]any{"phone": "(212) 555-0170", "campaign": "words", "type": "page_view"},
+		map[string]any{"phone": "(212) 555-0170", "type": "page_view"},
+		map[string]any{"lead_id": id, "type": "page_view", "at": "2026-06-01T10:00:00+24:00"},
+	)
+	results := m["results"].([]any)
+	if r := results[0].(map[string]any); r["status"] != "recorded" {
+		t.Errorf("national number with its campaign: %v", r)
+	}
+	if r := results[1].(map[string]any); r["status"] != "rejected" || !strings.Contains(fmt.Sprint(r["errors"]), "name the campaign") {
+		t.Errorf("national number without a campaign: %v", r)
+	}
+	if r := results[2].(map[string]any); r["status"] != "rejected" || !strings.Contains(fmt.Sprint(r["errors"]), "±23:59") {
+		t.Errorf("offset +24:00: %v", r)
+	}
+	res = b.do(t, "POST", "/v1/activities", store.RoleIntake, "application/json",
+		strings.NewReader(fmt.Sprintf(`{"activities": [{"lead_id": %d, "lead_id": 2, "type": "page_view"}]}`, id)))
+	if r := res.json(t)["results"].([]any)[0].(map[string]any); !strings.Contains(fmt.Sprint(r["errors"]), "given twice") {
+		t.Errorf("a key given twice in an activity: %v", r)
+	}
 }

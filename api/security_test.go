@@ -284,7 +284,7 @@ func TestExportAbortsWhenTheDatabaseFailsMidStream(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		err := b.st.Pool().QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-			AND state = 'active' AND wait_event = 'ClientWrite' AND query LIKE '%outcome = ''completed'' AND route%'`).Scan(&pid)
+			AND state = 'active' AND wait_event = 'ClientWrite' AND query LIKE '%FROM leads WHERE outcome IN (%'`).Scan(&pid)
 		if err == nil {
 			break
 		}

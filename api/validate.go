@@ -287,10 +287,14 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&m); err != nil || m == nil {
-		if err == nil {
-			err = errors.New("null")
+		var te *json.UnmarshalTypeError
+		switch {
+		case err == nil:
+			return nil, badRequest("the body must be a JSON object {…}, not null")
+		case errors.As(err, &te):
+			return nil, badRequest("the body must be a JSON object {…}, not %s", jsonKind(te.Value))
 		}
-		return nil, badRequest("the body is not a JSON object: %v", err)
+		return nil, badRequest("the body is not valid JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("the body has more than one JSON value")
@@ -395,7 +399,27 @@ func (o *jsonObject) object(field string) (*jsonObject, bool) {
 	return &jsonObject{m: m, prefix: o.name(field), c: o.c}, true
 }
 
+// jsonKind names a JSON value's kind as encoding/json reports it.
+func jsonKind(v string) string {
+	switch v {
+	case "array":
+		return "an array"
+	case "object":
+		return "an object"
+	case "number":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return v
+}
+
 func typeWord(t reflect.Type) string {
+	if t == reflect.TypeOf(json.RawMessage(nil)) {
+		return "a JSON value"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "a string"

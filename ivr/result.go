@@ -52,6 +52,9 @@ type Contribution struct {
 	Rule      string `json:"rule,omitempty"`
 	Dimension string `json:"dimension"`
 	Points    int    `json:"points"`
+	// FromForm: the answer came from the lead's field (the question was
+	// not asked).
+	FromForm bool `json:"from_form,omitempty"`
 }
 
 // scores sums the points of the profile rules that held and of the answers
@@ -186,7 +189,7 @@ func contributions(s *Script, profile []ProfileHit, answers []Answer) []Contribu
 	for _, a := range answers {
 		for _, d := range s.Dimensions { // script order, stable
 			if p, ok := a.Points[d]; ok {
-				out = append(out, Contribution{Question: a.Question, Keys: a.Keys, Dimension: d, Points: p})
+				out = append(out, Contribution{Question: a.Question, Keys: a.Keys, Dimension: d, Points: p, FromForm: a.FromForm})
 			}
 		}
 	}

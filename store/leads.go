@@ -91,6 +91,8 @@ type Lead struct {
 	Conversions int
 	// LastAttemptAt is when its last call started.
 	LastAttemptAt *time.Time
+	// ExternalID is the CRM's or form's id of the lead.
+	ExternalID string
 }
 
 // scriptFields are the lead's own fields a script reads (placeholders,
@@ -207,7 +209,7 @@ const leadColumns = `l.id, l.campaign_id, l.phone, coalesce(l.first_name, ''), c
 	l.attributes, l.has_consent, l.status, coalesce(l.status_reason, ''), l.next_attempt_at,
 	l.attempt_count, l.attempt_count - l.round_base, l.recall_at, coalesce(l.assigned_to, 0), coalesce(l.outcome, ''), coalesce(l.class, ''),
 	coalesce(l.route, ''), l.total, coalesce(l.sales_stage, ''), l.sla_due_at, l.created_at, coalesce(l.dial_job, 0), l.priority,
-	l.score, l.score_at, l.converted_at, l.conversions, l.last_attempt_at`
+	l.score, l.score_at, l.converted_at, l.conversions, l.last_attempt_at, coalesce(l.external_id, '')`
 
 // scanLead reads a row of leadColumns, then into extra any columns after
 // them.
@@ -217,7 +219,7 @@ func scanLead(row pgx.Row, extra ...any) (*Lead, error) {
 	err := row.Scan(append([]any{&l.ID, &l.CampaignID, &l.Phone, &l.FirstName, &l.LastName, &l.Email, &l.Company, &l.TimeZone, &l.Region,
 		&l.PostalCode, &l.Country, &l.Source, &attrs, &l.HasConsent, &l.Status, &l.StatusReason, &l.NextAttemptAt, &l.AttemptCount,
 		&l.RoundAttempts, &l.RecallAt, &l.AssignedTo, &l.Outcome, &l.Class, &l.Route, &l.Total, &l.SalesStage, &l.SLADueAt, &l.CreatedAt, &l.DialJob, &l.Priority,
-		&l.Score, &l.ScoreAt, &l.ConvertedAt, &l.Conversions, &l.LastAttemptAt}, extra...)...)
+		&l.Score, &l.ScoreAt, &l.ConvertedAt, &l.Conversions, &l.LastAttemptAt, &l.ExternalID}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -121,8 +122,8 @@ type Scoring struct {
 	// SalesThreshold: a lead score at least this routes the lead to sales
 	// without a call; nil: only a call does.
 	SalesThreshold *int
-	// ActivityPoints is what each activity type is worth; empty:
-	// scoring.DefaultTable.
+	// ActivityPoints is what each activity type is worth, over
+	// scoring.DefaultTable (see Points).
 	ActivityPoints scoring.Table
 	// RecallInterval is the least time between two calls of a lead that a
 	// conversion or an activity calls again; 0 takes the default (7 days)
@@ -130,13 +131,13 @@ type Scoring struct {
 	RecallInterval time.Duration
 }
 
-// Points is the campaign's activity points table (the default one when it
-// sets none).
+// Points is the campaign's activity points table: the default one with
+// the campaign's own types and points over it (0 points turns a default
+// type off).
 func (s Scoring) Points() scoring.Table {
-	if len(s.ActivityPoints) == 0 {
-		return scoring.DefaultTable()
-	}
-	return s.ActivityPoints
+	t := scoring.DefaultTable()
+	maps.Copy(t, s.ActivityPoints)
+	return t
 }
 
 // Thresholds are the campaign's score thresholds.

@@ -204,6 +204,9 @@ key, or "hangup". If the items run out before the script ends, the lead hangs up
 			if cmd.Flags().Changed("sales-threshold") {
 				th.Sales = &salesAt
 			}
+			if th.Call != nil && th.Sales != nil && salesAt <= callAt {
+				return fmt.Errorf("--sales-threshold %d must be above --call-threshold %d (as a campaign's): a score that goes to sales without a call has earned a call", salesAt, callAt)
+			}
 			sim := simulate(ivr.NewEngine(s), lead, inputs)
 			score := leadScoreOf(sim.Result, acts, th, now)
 			if asJSON {
@@ -215,7 +218,9 @@ key, or "hangup". If the items run out before the script ends, the lead hangs up
 				}{sim.Result, score})
 			}
 			sim.print(e.stdout)
-			score.print(e.stdout)
+			if len(acts) > 0 || th.Call != nil || th.Sales != nil {
+				score.print(e.stdout)
+			}
 			return nil
 		},
 	}
@@ -313,8 +318,11 @@ func leadScoreOf(r ivr.Result, acts []scoring.Activity, th scoring.Thresholds, n
 	ls.BeforeCall = ls.Profile + ls.Behavior
 	ls.Call = r.Total - ls.Profile
 	ls.Total = r.Total + ls.Behavior
-	d := scoring.Decide(scoring.Input{Situation: scoring.Unscheduled, After: ls.BeforeCall, Thresholds: th, Now: now})
+	d := scoring.Decide(scoring.Input{Situation: scoring.Unscheduled, Before: math.MinInt32, After: ls.BeforeCall, Thresholds: th, Now: now})
 	ls.Decision, ls.Why = d.Action, d.Why
+	if d.Action != scoring.ScheduleCall { // no call: what the lead has is what it scores
+		ls.Call, ls.Total = 0, ls.BeforeCall
+	}
 	return ls
 }
 
@@ -328,8 +336,15 @@ func (ls leadScore) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "  before the call %d: %s (%s)\n", ls.BeforeCall, ls.Decision, ls.Why)
-	fmt.Fprintf(w, "  call      %+d (answers)\n", ls.Call)
-	fmt.Fprintf(w, "  total     %d (the call's class decides the route after a call)\n", ls.Total)
+	switch ls.Decision {
+	case scoring.ScheduleCall:
+		fmt.Fprintf(w, "  call      %+d (answers)\n", ls.Call)
+		fmt.Fprintf(w, "  total     %d (the call's class decides the route after a call)\n", ls.Total)
+	case scoring.RouteToSales:
+		fmt.Fprintf(w, "  total     %d: with sales without a call (the transcript above is what a call would have been)\n", ls.Total)
+	default:
+		fmt.Fprintf(w, "  total     %d: not called until activity lifts it (the transcript above is what a call would be)\n", ls.Total)
+	}
 }
 
 func parseInputs(s string) ([]ivr.Input, error) {
@@ -466,6 +481,10 @@ func (sim simulation) print(w io.Writer) {
 	for _, c := range r.Explanation.Contributions {
 		if c.Rule != "" {
 			fmt.Fprintf(w, "         %+d %s (profile %s)\n", c.Points, c.Dimension, c.Rule)
+			continue
+		}
+		if c.FromForm {
+			fmt.Fprintf(w, "         %+d %s (question %s, from the form: %s)\n", c.Points, c.Dimension, c.Question, strings.TrimSuffix(c.Keys, "#"))
 			continue
 		}
 		fmt.Fprintf(w, "         %+d %s (question %s, keys %s)\n", c.Points, c.Dimension, c.Question, c.Keys)

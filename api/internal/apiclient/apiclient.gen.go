@@ -834,7 +834,7 @@ type ActivityBatch struct {
 	Campaign *string `json:"campaign,omitempty"`
 }
 
-// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
 type ActivityPoints map[string]struct {
 	// HalfLifeDays the points halve every N days; 0 or absent: they never fade
 	HalfLifeDays *int `json:"half_life_days,omitempty"`
@@ -917,8 +917,8 @@ type AttemptEndedBy string
 
 // Campaign a campaign as the API shows it (PATCH takes it back; see CampaignUpdate)
 type Campaign struct {
-	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
-	ActivityPoints ActivityPoints `json:"activity_points"`
+	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
+	ActivityPoints *ActivityPoints `json:"activity_points"`
 
 	// AllowedCountries ISO 3166 countries (or 001) the campaign calls; null for the default country only
 	AllowedCountries *[]string `json:"allowed_countries"`
@@ -1005,7 +1005,7 @@ type CampaignMachineDetection string
 
 // CampaignCreate give script_id (a shipped script) or script (your YAML)
 type CampaignCreate struct {
-	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
 	ActivityPoints     *ActivityPoints `json:"activity_points,omitempty"`
 	AllowedCountries   *[]string       `json:"allowed_countries,omitempty"`
 	AllowedNumberTypes *[]string       `json:"allowed_number_types,omitempty"`
@@ -1093,7 +1093,7 @@ type CampaignStatus string
 // CampaignUpdate The calling policy; every field optional. The read-only fields of a GET may be
 // sent back unchanged (a campaign can be read and written back).
 type CampaignUpdate struct {
-	// ActivityPoints points per activity type (lower-case name); a GET shows the table in force (the defaults when none is set)
+	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
 	ActivityPoints *ActivityPoints `json:"activity_points,omitempty"`
 
 	// AllowedCountries ISO 3166 countries (or 001) the campaign calls; null for the default country only
@@ -1302,7 +1302,10 @@ type Lead struct {
 	ConvertedAt *time.Time `json:"converted_at,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	Email       *string    `json:"email,omitempty"`
-	FirstName   *string    `json:"first_name,omitempty"`
+
+	// ExternalId the CRM's or form's id: intake and activities find the lead by it
+	ExternalId *string `json:"external_id,omitempty"`
+	FirstName  *string `json:"first_name,omitempty"`
 
 	// HasConsent consent says where it came from and when, and neither says no
 	HasConsent    bool       `json:"has_consent"`
