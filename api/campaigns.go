@@ -626,28 +626,7 @@ func sameJSON(field string, a, b json.RawMessage) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// campaignMoves: action → the statuses it starts from, the status it
-// leads to, and what to do instead from each other status.
-var campaignMoves = map[string]struct {
-	from    []store.CampaignStatus
-	to      store.CampaignStatus
-	instead map[store.CampaignStatus]string
-}{
-	"start": {[]store.CampaignStatus{store.CampaignDraft}, store.CampaignActive, map[store.CampaignStatus]string{
-		store.CampaignActive: "it is already active", store.CampaignPaused: "it is paused: resume it",
-		store.CampaignFinished: "a finished campaign does not start again: create a new one"}},
-	"pause": {[]store.CampaignStatus{store.CampaignActive}, store.CampaignPaused, map[store.CampaignStatus]string{
-		store.CampaignDraft: "it has not started", store.CampaignPaused: "it is already paused", store.CampaignFinished: "it is finished"}},
-	"resume": {[]store.CampaignStatus{store.CampaignPaused}, store.CampaignActive, map[store.CampaignStatus]string{
-		store.CampaignDraft: "it has not started: start it", store.CampaignActive: "it is already active",
-		store.CampaignFinished: "a finished campaign does not resume: create a new one"}},
-	// A draft may be finished too: a campaign that will never run.
-	"finish": {[]store.CampaignStatus{store.CampaignDraft, store.CampaignActive, store.CampaignPaused}, store.CampaignFinished,
-		map[store.CampaignStatus]string{store.CampaignFinished: "it is already finished"}},
-}
-
 func (s *server) campaignAction(action string) handlerFunc {
-	move := campaignMoves[action]
 	return func(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 		if err := noQuery(r); err != nil {
 			return err
@@ -656,41 +635,15 @@ func (s *server) campaignAction(action string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		conflict := func(status store.CampaignStatus) error {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s %s %s campaign: %s", action, article(string(status)), status,
-				move.instead[status])}
-		}
-		if !slices.Contains(move.from, c.Status) {
-			return conflict(c.Status)
-		}
-		var sc *ivr.Script
-		// Becoming active pins the script; so does finishing a draft (a
-		// finished campaign names the script it had).
-		if move.to == store.CampaignActive || c.Status == store.CampaignDraft {
-			var ds ivr.Diagnostics
-			if sc, ds = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); sc == nil {
-				return invalid(intake.FieldError{Field: "script", Message: ds.Errors().String()})
-			}
-		}
-		// Real people never hear a placeholder hum: a campaign whose prompts
-		// cannot all be played does not start.
-		if move.to == store.CampaignActive && s.cfg.CheckPrompts != nil {
-			if err := s.cfg.CheckPrompts(r.Context(), string(c.Driver), sc); err != nil {
-				return invalid(intake.FieldError{Field: "script", Message: err.Error()})
-			}
-		}
-		err = s.store.MoveCampaign(r.Context(), c.ID, move.to, move.from, sc, []byte(c.ScriptYAML))
-		if errors.Is(err, store.ErrConflict) {
-			// Another request moved it meanwhile.
-			if now, err := s.store.Campaign(r.Context(), c.ID); err == nil {
-				return conflict(now.Status)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		updated, err := s.store.Campaign(r.Context(), c.ID)
-		if err != nil {
+		updated, err := s.store.ActOnCampaign(r.Context(), c, action, s.cfg.CheckPrompts)
+		var me *store.MoveError
+		var se *store.ScriptError
+		switch {
+		case errors.As(err, &me):
+			return &apiError{status: http.StatusConflict, detail: me.Error()}
+		case errors.As(err, &se):
+			return invalid(intake.FieldError{Field: "script", Message: se.Message})
+		case err != nil:
 			return err
 		}
 		writeJSON(w, http.StatusOK, toCampaignJSON(updated))
@@ -1233,12 +1186,4 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 		err = fmt.Errorf("import %d rejects: %w", imp.ID, err)
 	}
 	return out.finish(err)
-}
-
-// article is "a" or "an" for a word.
-func article(word string) string {
-	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
-		return "an"
-	}
-	return "a"
 }
