@@ -20,6 +20,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
+	"github.com/qualdial/qualdial/web"
 )
 
 // appConfig is one qualdial process: what "serve" reads from its flags and
@@ -63,6 +64,8 @@ type appConfig struct {
 	// Webhooks says which CRM webhook targets beyond public https ones are
 	// allowed.
 	Webhooks webhookFlags
+	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
+	SecureCookies bool
 	// Starting runs once the HTTP port is taken, before the database opens
 	// (the demo says what it starts).
 	Starting func()
@@ -210,13 +213,21 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 			return err
 		}
 		apiServer = apiHandler
-		var handler http.Handler = apiHandler
-		if twilioHooks != nil {
-			mux := http.NewServeMux()
-			mux.Handle("/twilio/", twilioHooks)
-			mux.Handle("/", apiHandler)
-			handler = mux
+		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
+			CheckPrompts: promptCheck(prompts, tw)})
+		if err != nil {
+			return err
 		}
+		// The API (/v1, the probes), Twilio's webhooks and the web UI.
+		mux := http.NewServeMux()
+		for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
+			mux.Handle(p, apiHandler)
+		}
+		if twilioHooks != nil {
+			mux.Handle("/twilio/", twilioHooks)
+		}
+		mux.Handle("/", ui)
+		var handler http.Handler = mux
 		srv = &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -382,6 +383,21 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo did not serve in time\n%s\n%s", out.String(), errOut.String())
 		}
 		m = line.FindStringSubmatch(out.String())
+	}
+	// The web UI's login it prints works once, then asks for a password.
+	web := regexp.MustCompile(`(?m)^web UI +(http://\S+)/login +e-mail (\S+) +password (\S+) `).FindStringSubmatch(out.String())
+	if web == nil {
+		t.Fatalf("the demo prints no web login:\n%s", out.String())
+	}
+	req, _ := http.NewRequest("POST", web[1]+"/login", strings.NewReader(url.Values{"email": {web[2]}, "password": {web[3]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/password" {
+		t.Errorf("web login: %d → %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	table := out.String()
 	for _, want := range []string{`Personas \(status: how far the calls got; class: the verdict\)`,

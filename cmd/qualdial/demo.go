@@ -304,12 +304,19 @@ func (e *env) demoCampaign(ctx context.Context, a *app, r demoRun) error {
 	if err != nil {
 		return err
 	}
+	// A login for the web UI, new each run (its password works once).
+	email := fmt.Sprintf("admin-%s@demo.qualdial.test", start.UTC().Format("20060102-150405"))
+	_, password, err := st.CreateUser(ctx, email, "Demo admin", store.RoleAdmin)
+	if err != nil {
+		return err
+	}
 	base := "http://" + a.addr.String()
 	more := "qualdial apikey create --demo --role intake --name my-form"
 	if a.cfg.DB.URL != "" {
 		more = "qualdial apikey create --role intake --name my-form (with the same database URL)"
 	}
-	fmt.Fprintf(out, "\nAPI        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(a.cfg.DB))
+	fmt.Fprintf(out, "\nweb UI     %s/login  e-mail %s  password %s (works once: you choose your own)\n", base, email, password)
+	fmt.Fprintf(out, "API        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(a.cfg.DB))
 	fmt.Fprintf(out, "admin key  %s\n", token)
 	fmt.Fprintf(out, "try        curl -H 'Authorization: Bearer %s' %s/v1/campaigns/%d/stats\n", token, base, c.ID)
 	fmt.Fprintf(out, "more keys  %s\n", more)

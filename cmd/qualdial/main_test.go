@@ -621,3 +621,44 @@ func TestSimulateLeadScore(t *testing.T) {
 		}
 	}
 }
+
+// TestUserCommands: "user create" prints a one-time password that logs in
+// to the web UI of a serve process on the same database; bad input is
+// refused before the database is touched.
+func TestUserCommands(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	env := map[string]string{"QUALDIAL_DATABASE_URL": url}
+	code, password, errOut := runCLI(t, env, "user", "create", "--role", "marketing", "--email", "mia@example.com", "--name", "Mia")
+	password = strings.TrimSpace(password)
+	if code != 0 || len(password) < 16 || !strings.Contains(errOut, "shown only now") {
+		t.Fatalf("user create: exit %d %q %s", code, password, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--role", "intake", "--email", "x@example.com"}, "use admin, marketing, sales"},
+		{[]string{"--role", "sales", "--email", "not an address"}, "give an e-mail address"},
+		{[]string{"--role", "sales", "--email", "MIA@example.com"}, "exists"},
+	} {
+		if code, _, errOut := runCLI(t, env, append([]string{"user", "create"}, tc.args...)...); code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("user create %v: exit %d %s; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	if code, out, _ := runCLI(t, env, "user", "list"); code != 0 || !strings.Contains(out, "mia@example.com\tmarketing\tMia\tlast login never") {
+		t.Errorf("user list: exit %d %q", code, out)
+	}
+	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--workers=false")
+	defer p.stop(t)
+	req, _ := http.NewRequest("POST", p.base+"/login", strings.NewReader("email=mia%40example.com&password="+password))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/password" || res.Header.Get("Set-Cookie") == "" {
+		t.Errorf("login on serve: %d → %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}

@@ -273,6 +273,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
 	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", defaultDBConnsWorkers, "database connections for the dial workers and the job queue")
 	e.bindEnv(fl, "db-conns-workers", "QUALDIAL_DB_CONNS_WORKERS")
+	fl.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure: set it when users reach qualdial over HTTPS (a proxy in front)")
+	e.bindEnv(fl, "secure-cookies", "QUALDIAL_SECURE_COOKIES")
 	fl.BoolVar(&cfg.Webhooks.AllowHTTP, "webhook-allow-http", false, "allow plain http:// CRM webhook URLs (an on-prem CRM without TLS)")
 	e.bindEnv(fl, "webhook-allow-http", "QUALDIAL_WEBHOOK_ALLOW_HTTP")
 	fl.Var(&cfg.Webhooks.AllowNets, "webhook-allow-net", "networks CRM webhooks may reach although not public, e.g. 10.20.0.0/16 (repeat, or separate with commas)")

@@ -1,0 +1,252 @@
+// Package web is qualdial's web UI for marketing, sales and admins:
+// server-rendered HTML (html/template) with htmx, served by `qualdial
+// serve` and `qualdial demo` at /. Its handlers call the same store
+// functions as the HTTP API; there is no second path to the data.
+//
+// Users log in with an e-mail and an argon2id-hashed password; sessions
+// live in PostgreSQL (alexedwards/scs) behind an HttpOnly, SameSite=Lax
+// cookie; every state-changing request passes Go's cross-origin protection
+// (Sec-Fetch-Site / Origin). Every asset is embedded: no CDN, no build
+// step.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// Config configures the web UI.
+type Config struct {
+	// Store is the database. Required.
+	Store *store.Store
+	// Logger receives request errors; default slog.Default().
+	Logger *slog.Logger
+	// SecureCookies marks the session cookie Secure: set it when users
+	// reach qualdial over HTTPS (a proxy in front).
+	SecureCookies bool
+	// SessionLifetime is how long a login lasts at most (default 12h);
+	// SessionIdle logs a user out after this long without a request
+	// (default 2h).
+	SessionLifetime, SessionIdle time.Duration
+	// CheckPrompts refuses to start a campaign whose prompts cannot all be
+	// played (the API's check); nil checks nothing.
+	CheckPrompts func(ctx context.Context, driver string, sc *ivr.Script) error
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("web: Config.Store is required")
+	}
+	if c.SessionLifetime < 0 || c.SessionIdle < 0 {
+		return errors.New("web: session durations must not be negative")
+	}
+	return nil
+}
+
+// Server serves the web UI.
+type Server struct {
+	cfg      Config
+	store    *store.Store
+	sessions *scs.SessionManager
+	pages    map[string]*template.Template
+	handler  http.Handler
+}
+
+// New builds the web UI.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = 12 * time.Hour
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 2 * time.Hour
+	}
+	sm := scs.New()
+	sm.Store = cfg.Store.Sessions()
+	sm.Lifetime, sm.IdleTimeout = cfg.SessionLifetime, cfg.SessionIdle
+	sm.Cookie.Name = "qualdial_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.SecureCookies
+	sm.Cookie.Path = "/"
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		cfg.Logger.Error("session", "error", err, "path", r.URL.Path)
+		http.Error(w, "the session store is unavailable: try again", http.StatusServiceUnavailable)
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, sessions: sm}
+	var err error
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "cross-origin request refused: use qualdial's own pages", http.StatusForbidden)
+	}))
+	s.handler = securityHeaders(cop.Handler(sm.LoadAndSave(mux)))
+	return s, nil
+}
+
+// ServeHTTP serves the UI.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Paths lists the path prefixes the UI serves, for the process's mux.
+func Paths() []string { return []string{"/"} }
+
+func (s *Server) routes(mux *http.ServeMux) {
+	assets, _ := fs.Sub(assetFS, "assets")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.Handle("GET /password", s.user(s.passwordPage))
+	mux.Handle("POST /password", s.user(s.changePassword))
+	mux.Handle("GET /{$}", s.user(s.home))
+	mkt := []string{store.RoleAdmin, store.RoleMarketing}
+	mux.Handle("GET /campaigns", s.role(s.campaignsPage, mkt...))
+	mux.Handle("GET /campaigns/rows", s.role(s.campaignRows, mkt...))
+	mux.Handle("POST /campaigns/{id}/{action}", s.role(s.campaignAction, mkt...))
+	mux.Handle("GET /users", s.role(s.usersPage, store.RoleAdmin))
+	mux.Handle("POST /users", s.role(s.createUser, store.RoleAdmin))
+	mux.HandleFunc("/", s.notFound)
+}
+
+// securityHeaders keeps the pages from being framed, sniffed or given
+// scripts from elsewhere.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cacheAssets lets browsers keep the embedded assets (their paths carry
+// their version).
+func cacheAssets(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Session keys.
+const (
+	sessionUser  = "user_id"
+	sessionFlash = "flash"
+)
+
+type userHandler func(w http.ResponseWriter, r *http.Request, u *store.User) error
+
+// user runs h for a logged-in user; others go to the login page. A user
+// whose password an administrator gave must choose their own first.
+func (s *Server) user(h userHandler) http.Handler {
+	return s.role(h, store.WebRoles...)
+}
+
+// role runs h for a logged-in user with one of roles; another role gets
+// 403.
+func (s *Server) role(h userHandler, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := s.sessions.GetInt64(r.Context(), sessionUser)
+		if id == 0 {
+			s.toLogin(w, r)
+			return
+		}
+		u, err := s.store.UserByID(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) { // disabled or deleted meanwhile
+			_ = s.sessions.Destroy(r.Context())
+			s.toLogin(w, r)
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if u.MustChangePassword && r.URL.Path != "/password" {
+			http.Redirect(w, r, "/password", http.StatusSeeOther)
+			return
+		}
+		if !slices.Contains(roles, u.Role) {
+			s.renderStatus(w, r, http.StatusForbidden, "forbidden", u, nil)
+			return
+		}
+		if err := h(w, r, u); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// toLogin sends a visitor to the login page, coming back here after.
+func (s *Server) toLogin(w http.ResponseWriter, r *http.Request) {
+	next := r.URL.RequestURI()
+	if r.Method != http.MethodGet || !safeNext(next) {
+		next = "/"
+	}
+	if r.Header.Get("HX-Request") == "true" { // an htmx request follows with a full page load
+		w.Header().Set("HX-Redirect", "/login?next="+urlQueryEscape(next))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, "/login?next="+urlQueryEscape(next), http.StatusSeeOther)
+}
+
+// safeNext accepts only a path on this site as where to go after login.
+func safeNext(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsAny(p, "\\\r\n") && len(p) <= 512
+}
+
+// fail answers an unexpected error: logged with its detail, shown without.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.cfg.Logger.Error("web request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	http.Error(w, "something went wrong on our side; it has been logged", http.StatusInternalServerError)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.renderStatus(w, r, http.StatusNotFound, "notfound", nil, nil)
+}
+
+// home sends each role to its first page.
+func (s *Server) home(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	switch u.Role {
+	case store.RoleAdmin, store.RoleMarketing:
+		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
+	default:
+		s.render(w, r, "home", u, nil)
+	}
+	return nil
+}
+
+// flash keeps a one-time message for the next page.
+func (s *Server) flash(r *http.Request, format string, args ...any) {
+	s.sessions.Put(r.Context(), sessionFlash, fmt.Sprintf(format, args...))
+}
