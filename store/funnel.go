@@ -77,3 +77,53 @@ func (s *Store) Funnels(ctx context.Context, campaigns []int64) (map[int64]Funne
 	}
 	return out, nil
 }
+
+// WaitingReasons counts a campaign's leads not called yet (or not now) by
+// why: blocked, scheduled, held below the call threshold, queued —
+// "why not dialled yet" — largest first, at most 20 reasons.
+func (s *Store) WaitingReasons(ctx context.Context, campaignID int64) ([]Count, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status || ': ' || coalesce(regexp_replace(status_reason, '[0-9T:+-]{10,}Z?|[0-9]+', 'N', 'g'), '—'),
+			count(*) FROM leads
+		WHERE campaign_id = $1 AND status IN ('new', 'queued', 'scheduled', 'retry_wait', 'blocked')
+		GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("waiting reasons: %w", err)
+	}
+	return collectCounts(rows)
+}
+
+// AnswerShare is how often one answer was given to a question.
+type AnswerShare struct {
+	Question string
+	Answer   string // the keys, without the finish key
+	N        int
+	FromForm int // of N, taken from the lead's form
+}
+
+// AnswerDistribution counts the answers of a campaign's calls per question
+// and answer (keys), for the per-question distribution.
+func (s *Store) AnswerDistribution(ctx context.Context, campaignID int64) ([]AnswerShare, error) {
+	rows, err := s.pool.Query(ctx, `SELECT an.question, rtrim(an.keys, '#'), count(*), count(*) FILTER (WHERE an.from_form)
+		FROM answers an JOIN call_attempts a ON a.id = an.attempt_id
+		WHERE a.campaign_id = $1 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("answer distribution: %w", err)
+	}
+	var out []AnswerShare
+	var a AnswerShare
+	if _, err := pgx.ForEachRow(rows, []any{&a.Question, &a.Answer, &a.N, &a.FromForm}, func() error {
+		out = append(out, a)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("answer distribution: %w", err)
+	}
+	return out, nil
+}
+
+func collectCounts(rows pgx.Rows) ([]Count, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Count, error) {
+		var c Count
+		err := row.Scan(&c.Key, &c.N)
+		return c, err
+	})
+}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"path"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/qualdial/qualdial/store"
@@ -22,7 +22,6 @@ type page struct {
 	Path string
 }
 
-
 var funcs = template.FuncMap{
 	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	// bar is n of of as a width on a 160-pixel funnel bar.
@@ -33,9 +32,11 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.1f", float64(n)*160/float64(of))
 	},
 	"actions": func() []string { return store.CampaignActions },
-	"can":     store.CanAct,
-	"title":   func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
-	"has":     func(u *store.User, roles ...string) bool { return u != nil && contains(roles, u.Role) },
+	// barf is a share (0–1) of a bar width px wide.
+	"barf":  func(share float64, px int) string { return fmt.Sprintf("%.1f", share*float64(px)) },
+	"can":   store.CanAct,
+	"title": func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
+	"has":   func(u *store.User, roles ...string) bool { return u != nil && contains(roles, u.Role) },
 }
 
 func contains(list []string, v string) bool {

@@ -131,6 +131,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mkt := []string{store.RoleAdmin, store.RoleMarketing}
 	mux.Handle("GET /campaigns", s.role(s.campaignsPage, mkt...))
 	mux.Handle("GET /campaigns/rows", s.role(s.campaignRows, mkt...))
+	mux.Handle("GET /campaigns/{id}", s.role(s.campaignPage, mkt...))
 	mux.Handle("POST /campaigns/{id}/{action}", s.role(s.campaignAction, mkt...))
 	mux.Handle("GET /users", s.role(s.usersPage, store.RoleAdmin))
 	mux.Handle("POST /users", s.role(s.createUser, store.RoleAdmin))

@@ -1,0 +1,177 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
+)
+
+// campaignData is a campaign's page.
+type campaignData struct {
+	C         *store.Campaign
+	F         store.Funnel
+	Window    string
+	Waiting   []store.Count
+	Disp      []store.Count
+	Questions []questionShare
+	Leads     []*store.Lead
+	Filter    store.LeadFilter
+	Statuses  []string
+	Classes   []string
+	// Next is the URL of the next page ("" on the last).
+	Next template.URL
+}
+
+// questionShare is one question's answers with their shares.
+type questionShare struct {
+	ID, Prompt string
+	Total      int
+	Answers    []answerShare
+}
+
+type answerShare struct {
+	Answer, Meaning string
+	N, FromForm     int
+	Share           float64
+}
+
+const leadsPerPage = 50
+
+func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.notFound(w, r)
+		return nil
+	}
+	ctx := r.Context()
+	c, err := s.store.Campaign(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.notFound(w, r)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d := campaignData{C: c, Window: queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}.String(),
+		Statuses: statusNames()}
+	funnels, err := s.store.Funnels(ctx, []int64{c.ID})
+	if err != nil {
+		return err
+	}
+	d.F = funnels[c.ID]
+	if d.Waiting, err = s.store.WaitingReasons(ctx, c.ID); err != nil {
+		return err
+	}
+	rep, err := s.store.Report(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	d.Disp = rep.Dispositions
+	for _, cl := range rep.ByClass {
+		d.Classes = append(d.Classes, cl.Key)
+	}
+	shares, err := s.store.AnswerDistribution(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	d.Questions = questionShares(c, shares)
+
+	// The leads, filtered and paged (most urgent first, as the API lists them).
+	q := r.URL.Query()
+	d.Filter = store.LeadFilter{CampaignID: c.ID, Limit: leadsPerPage + 1}
+	if st := q.Get("status"); slices.Contains(d.Statuses, st) {
+		d.Filter.Status = st
+	}
+	if cl := q.Get("class"); cl != "" && len(cl) <= 64 {
+		d.Filter.Class = cl
+	}
+	if after, err := strconv.ParseInt(q.Get("after"), 10, 64); err == nil && after > 0 {
+		d.Filter.AfterID = after
+		if due, err := time.Parse(time.RFC3339Nano, q.Get("due")); err == nil {
+			d.Filter.AfterDue = &due
+		}
+	}
+	leads, err := s.store.ListLeads(ctx, d.Filter)
+	if err != nil {
+		return err
+	}
+	if len(leads) > leadsPerPage {
+		leads = leads[:leadsPerPage]
+		last := leads[len(leads)-1]
+		v := url.Values{"status": {d.Filter.Status}, "class": {d.Filter.Class}, "after": {strconv.FormatInt(last.ID, 10)}}
+		if last.SLADueAt != nil {
+			v.Set("due", last.SLADueAt.UTC().Format(time.RFC3339Nano))
+		}
+		d.Next = template.URL(fmt.Sprintf("/campaigns/%d?%s#leads", c.ID, v.Encode())) // built here from escaped values
+	}
+	d.Leads = leads
+	s.render(w, r, "campaign", u, d)
+	return nil
+}
+
+// questionShares labels the answer counts with the script's prompts and
+// what each answer meant.
+func questionShares(c *store.Campaign, shares []store.AnswerShare) []questionShare {
+	var sc *ivr.Script
+	if c.ScriptYAML != "" {
+		sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
+	}
+	var out []questionShare
+	for _, a := range shares {
+		if len(out) == 0 || out[len(out)-1].ID != a.Question {
+			qs := questionShare{ID: a.Question}
+			if sc != nil {
+				if q := sc.Question(a.Question); q != nil {
+					qs.Prompt = q.Say
+				}
+			}
+			out = append(out, qs)
+		}
+		qs := &out[len(out)-1]
+		qs.Total += a.N
+		qs.Answers = append(qs.Answers, answerShare{Answer: a.Answer, N: a.N, FromForm: a.FromForm, Meaning: meaning(sc, a.Question, a.Answer)})
+	}
+	for i := range out {
+		for j := range out[i].Answers {
+			out[i].Answers[j].Share = float64(out[i].Answers[j].N) / float64(out[i].Total)
+		}
+	}
+	return out
+}
+
+// meaning says what an answer led to: the next question or the class.
+func meaning(sc *ivr.Script, question, keys string) string {
+	if sc == nil {
+		return ""
+	}
+	q := sc.Question(question)
+	if q == nil {
+		return ""
+	}
+	if a, ok := q.Keys[keys]; ok {
+		switch {
+		case a.Class != "":
+			return "class " + a.Class
+		case a.Next != "":
+			return "→ " + a.Next
+		}
+	}
+	return ""
+}
+
+func statusNames() []string {
+	out := make([]string, len(store.LeadStatuses))
+	for i, st := range store.LeadStatuses {
+		out[i] = string(st)
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
+	"github.com/qualdial/qualdial/store"
+)
+
+// TestCampaignPage: a campaign's page shows its funnel, why leads wait,
+// attempts by disposition, each question's answers with the prompt and
+// what they meant, and its leads, filtered and paged.
+func TestCampaignPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newSite(t)
+	src, _ := scripts.Read("bant-en")
+	sc := ivr.MustParse("bant-en.yaml", src)
+	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "autumn", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.StartCampaign(ctx, c.ID, sc, src); err != nil {
+		t.Fatal(err)
+	}
+	lead := func(phone string) int64 {
+		id, _, err := s.st.InsertLead(ctx, s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: phone, FirstName: "Lead " + phone[len(phone)-2:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// Three blocked by the DNC list, 52 queued (two pages), two called.
+	for i := range 3 {
+		id := lead(fmt.Sprintf("+1212555%04d", i))
+		if err := s.st.SetLeadStatus(ctx, s.st.Pool(), id, "test", store.LeadBlocked, "on the do-not-call list", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 52 {
+		lead(fmt.Sprintf("+1212556%04d", i))
+	}
+	eng := ivr.NewEngine(sc)
+	for i, keys := range [][]string{{"1", "1", "1", "1", "120#", "1"}, {"1", "1", "2", "2", "5#", "3"}} {
+		id := lead(fmt.Sprintf("+1212557%04d", i))
+		var a *store.Attempt
+		if err := s.st.Tx(ctx, func(tx pgx.Tx) error {
+			var err error
+			a, err = s.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: c.ID, Phone: fmt.Sprintf("+1212557%04d", i),
+				Driver: "sip", Worker: "test", Script: sc})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := eng.Start(nil)
+		for _, k := range keys {
+			st, _, _ = eng.Next(st, ivr.Input{Keys: k})
+		}
+		r := eng.Result(st)
+		if err := s.st.FinishAttempt(ctx, s.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
+			Result: &r, Status: store.LeadCompleted, SLA: 24 * time.Hour, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	r := mkt.do("GET", fmt.Sprintf("/campaigns/%d", c.ID), nil)
+	if r.status != 200 {
+		t.Fatalf("campaign page: %d", r.status)
+	}
+	for _, want := range []string{
+		`<td class="num" data-k="leads">57</td>`,
+		`<th scope="row">blocked: on the do-not-call list</th><td class="num">3</td>`,
+		`<th scope="row">answered</th><td class="num">2</td>`,
+		"Is there a budget for this project?",   // the budget question's prompt
+		`<th scope="row">2</th><td>→ authority`, // budget key 2 led to authority
+		"Next 50 leads",
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("campaign page lacks %q", want)
+		}
+	}
+	// Filtered: only the completed leads.
+	if r := mkt.do("GET", fmt.Sprintf("/campaigns/%d?status=completed", c.ID), nil); strings.Count(r.body, `<a href="/leads/`) != 2 || strings.Contains(r.body, "Next 50") {
+		t.Errorf("completed leads: %d links", strings.Count(r.body, `<a href="/leads/`))
+	}
+	// The second page holds the rest.
+	i := strings.Index(r.body, `id="next-page" href="`)
+	if i < 0 {
+		t.Fatal("no link to the next page")
+	}
+	next := r.body[i+len(`id="next-page" href="`):]
+	next = strings.ReplaceAll(next[:strings.Index(next, `"`)], "&amp;", "&")
+	if r := mkt.do("GET", next, nil); strings.Count(r.body, `<a href="/leads/`) != 7 {
+		t.Errorf("second page (%s): %d leads", next, strings.Count(r.body, `<a href="/leads/`))
+	}
+	for _, path := range []string{"/campaigns/999", "/campaigns/x"} {
+		if r := mkt.do("GET", path, nil); r.status != http.StatusNotFound {
+			t.Errorf("%s: %d", path, r.status)
+		}
+	}
+	if r := s.user(t, store.RoleSales, "rep@example.com").do("GET", fmt.Sprintf("/campaigns/%d", c.ID), nil); r.status != http.StatusForbidden {
+		t.Errorf("sales on the campaign page: %d", r.status)
+	}
+}
