@@ -1,9 +1,14 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/qualdial/qualdial/store"
 )
@@ -50,6 +55,54 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request, u *store.
 	}
 	s.render(w, r, "campaigns", u, d)
 	return nil
+}
+
+// streamCampaigns sends the campaigns table as a server-sent event
+// ("campaigns") at once and every Config.LiveEvery while the page keeps
+// it open (at most 10 minutes; the browser then reconnects). Each event's
+// HTML is split into data lines.
+func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no") // a proxy in front must not hold the events
+	w.WriteHeader(http.StatusOK)
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
+	tick := time.NewTicker(s.cfg.LiveEvery)
+	defer tick.Stop()
+	for {
+		d, err := s.campaignsData(r)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		var b bytes.Buffer
+		if err := s.pages["campaigns"].ExecuteTemplate(&b, "table", page{User: u, Data: d, Path: "/campaigns"}); err != nil {
+			return err
+		}
+		var ev strings.Builder
+		ev.WriteString("event: campaigns\n")
+		for line := range strings.Lines(b.String()) {
+			ev.WriteString("data: " + strings.TrimRight(line, "\r\n") + "\n")
+		}
+		ev.WriteString("\n")
+		if _, err := io.WriteString(w, ev.String()); err != nil {
+			return nil // the page went away
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.stop:
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // campaignRows is the list's live part, polled while "live" is on.

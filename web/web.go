@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -48,6 +49,8 @@ type Config struct {
 	// SessionIdle logs a user out after this long without a request
 	// (default 2h).
 	SessionLifetime, SessionIdle time.Duration
+	// LiveEvery is how often live pages get new numbers (default 5s).
+	LiveEvery time.Duration
 	// CheckPrompts refuses to start a campaign whose prompts cannot all be
 	// played (the API's check); nil checks nothing.
 	CheckPrompts func(ctx context.Context, driver string, sc *ivr.Script) error
@@ -57,8 +60,8 @@ func (c *Config) validate() error {
 	if c.Store == nil {
 		return errors.New("web: Config.Store is required")
 	}
-	if c.SessionLifetime < 0 || c.SessionIdle < 0 {
-		return errors.New("web: session durations must not be negative")
+	if c.SessionLifetime < 0 || c.SessionIdle < 0 || c.LiveEvery < 0 {
+		return errors.New("web: durations must not be negative")
 	}
 	return nil
 }
@@ -70,7 +73,14 @@ type Server struct {
 	sessions *scs.SessionManager
 	pages    map[string]*template.Template
 	handler  http.Handler
+	// stop ends the live streams (Close).
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+// Close ends the live streams, so the HTTP server's shutdown does not
+// wait for them; pages reconnect to another process. Idempotent.
+func (s *Server) Close() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // New builds the web UI.
 func New(cfg Config) (*Server, error) {
@@ -86,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionIdle == 0 {
 		cfg.SessionIdle = 2 * time.Hour
 	}
+	if cfg.LiveEvery == 0 {
+		cfg.LiveEvery = 5 * time.Second
+	}
 	sm := scs.New()
 	sm.Store = cfg.Store.Sessions()
 	sm.Lifetime, sm.IdleTimeout = cfg.SessionLifetime, cfg.SessionIdle
@@ -98,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger.Error("session", "error", err, "path", r.URL.Path)
 		http.Error(w, "the session store is unavailable: try again", http.StatusServiceUnavailable)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, sessions: sm}
+	s := &Server{cfg: cfg, store: cfg.Store, sessions: sm, stop: make(chan struct{})}
 	var err error
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -131,6 +144,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mkt := []string{store.RoleAdmin, store.RoleMarketing}
 	mux.Handle("GET /campaigns", s.role(s.campaignsPage, mkt...))
 	mux.Handle("GET /campaigns/rows", s.role(s.campaignRows, mkt...))
+	mux.Handle("GET /campaigns/stream", s.role(s.streamCampaigns, mkt...))
 	mux.Handle("GET /campaigns/{id}", s.role(s.campaignPage, mkt...))
 	mux.Handle("POST /campaigns/{id}/{action}", s.role(s.campaignAction, mkt...))
 	mux.Handle("GET /users", s.role(s.usersPage, store.RoleAdmin))

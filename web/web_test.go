@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
@@ -29,12 +31,13 @@ type site struct {
 func newSite(t *testing.T) *site {
 	t.Helper()
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
-	w, err := web.New(web.Config{Store: st, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	w, err := web.New(web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
+	t.Cleanup(w.Close) // before the server's close: the live streams end
 	return &site{st: st, srv: srv}
 }
 
@@ -274,5 +277,60 @@ func TestAssetsAndNotFound(t *testing.T) {
 	}
 	if r := b.do("GET", "/nope", nil); r.status != http.StatusNotFound {
 		t.Errorf("unknown page: %d", r.status)
+	}
+}
+
+// TestLiveCampaigns: the campaigns stream sends the table as server-sent
+// events, new numbers at each tick.
+func TestLiveCampaigns(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "live", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.user(t, store.RoleMarketing, "mkt@example.com")
+	req, _ := http.NewRequest("GET", s.srv.URL+"/campaigns/stream", nil)
+	res, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	events := bufio.NewScanner(res.Body)
+	next := func() string { // one event's data, joined
+		t.Helper()
+		var data []string
+		for events.Scan() {
+			line := events.Text()
+			switch {
+			case line == "" && data != nil:
+				return strings.Join(data, "\n")
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, strings.TrimPrefix(line, "data: "))
+			case line != "" && line != "event: campaigns":
+				t.Fatalf("unexpected line %q", line)
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return ""
+	}
+	if ev := next(); !strings.Contains(ev, `<td class="num" data-k="leads">0</td>`) {
+		t.Fatalf("first event: %s", ev)
+	}
+	if _, _, err := s.st.InsertLead(ctx, s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550100"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ev := next(); !strings.Contains(ev, `<td class="num" data-k="leads">1</td>`); ev = next() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new lead never showed: %s", ev)
+		}
+	}
+	if r := s.user(t, store.RoleSales, "rep@example.com").do("GET", "/campaigns/stream", nil); r.status != http.StatusForbidden {
+		t.Errorf("sales stream: %d", r.status)
 	}
 }

@@ -234,6 +234,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
+		srv.RegisterOnShutdown(ui.Close) // live pages do not hold the shutdown
 	}
 
 	// Everything is built: start working, then serving.
