@@ -141,7 +141,10 @@ func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.U
 		}
 	}
 	if d.YAML != "" {
-		d.Check, _ = checkScript([]byte(d.YAML))
+		var sc *ivr.Script
+		if d.Check, sc = checkScript([]byte(d.YAML)); sc != nil { // the call starts: its first prompts
+			d.Sim, _ = replay(sc, nil, simDigest(d.YAML, ""), nil)
+		}
 	}
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
@@ -326,6 +329,8 @@ type simData struct {
 	Result  ivr.Result
 	Contrib []string
 	Started bool
+	// Turns counts the inputs applied.
+	Turns int
 }
 
 type simStep struct {
@@ -522,6 +527,7 @@ func replay(sc *ivr.Script, lead map[string]string, digest string, inputs []ivr.
 			}
 		}
 	}
+	sd.Turns = len(used)
 	b, _ := json.Marshal(simRun{Digest: digest, Inputs: used, State: st})
 	sd.Run = string(b)
 	return sd, st
