@@ -1,0 +1,251 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
+	"github.com/qualdial/qualdial/store"
+)
+
+func bantEN(t *testing.T) string {
+	t.Helper()
+	src, err := scripts.Read("bant-en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(src)
+}
+
+// lineOf is the 1-based line of the first occurrence of s in text.
+func lineOf(text, s string) int {
+	return strings.Count(text[:strings.Index(text, s)], "\n") + 1
+}
+
+func TestScriptListAndCheck(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	r := mkt.do("GET", "/scripts", nil)
+	if r.status != 200 || !strings.Contains(r.body, `href="/scripts/edit?from=bant-en"`) || !strings.Contains(r.body, "BANT (budget, authority") ||
+		!strings.Contains(r.body, "budget, authority, need, timeline") {
+		t.Fatalf("scripts: %d %s", r.status, r.body)
+	}
+	r = mkt.do("GET", "/scripts/edit?from=bant-en", nil)
+	if r.status != 200 || !strings.Contains(r.body, `hx-post="/scripts/check" hx-trigger="keyup changed delay:400ms" hx-target="#diagnostics"`) ||
+		!strings.Contains(r.body, "ok: bant-en v2, 6 questions, dimensions budget, authority, need, timeline, classes sql, mql, disqualified") ||
+		!strings.Contains(r.body, "id: bant-en") {
+		t.Fatalf("editor: %d %s", r.status, r.body)
+	}
+	if r := mkt.do("GET", "/scripts/edit?from=nope", nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "no shipped script") {
+		t.Errorf("unknown template: %d", r.status)
+	}
+
+	src := bantEN(t)
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	line := lineOf(bad, "next: authorty")
+	r = mkt.do("POST", "/scripts/check", url.Values{"yaml": {bad}}, "HX-Request", "true")
+	want := regexp.MustCompile(`<li class="error" data-line="` + strconv.Itoa(line) + `">line ` + strconv.Itoa(line) + `: [^<]*authorty[^<]*did you mean`)
+	if r.status != 200 || !want.MatchString(r.body) || strings.Contains(r.body, "ok: ") || strings.Contains(r.body, "<html") {
+		t.Errorf("check a typo at line %d: %d %s", line, r.status, r.body)
+	}
+	// The same text as ivr gives (and `qualdial script check` prints).
+	_, ds := ivr.Parse("x", []byte(bad))
+	if len(ds) == 0 || ds[0].Line != line || !strings.Contains(r.body, html.EscapeString(ds[0].Message)) {
+		t.Errorf("ivr says %v", ds)
+	}
+	r = mkt.do("POST", "/scripts/check", url.Values{"yaml": {src}}, "HX-Request", "true")
+	r.body = html.UnescapeString(r.body)
+	if r.status != 200 || !strings.Contains(r.body, "ok: bant-en v2, 6 questions") || strings.Contains(r.body, `class="error"`) ||
+		!strings.Contains(r.body, `id="q-seats"`) || !strings.Contains(r.body, "250–999999 → +25 need → question timeline") ||
+		!strings.Contains(r.body, "key 2 → class disqualified (knock-out), ending personal") || !strings.Contains(r.body, "route sales (SLA 24h)") {
+		t.Errorf("check bant-en: %d %s", r.status, r.body)
+	}
+	// Many errors: errors first, at most 50, then "…and N more".
+	var many strings.Builder
+	many.WriteString(src + "\n")
+	for i := range 80 {
+		many.WriteString("unknown_" + strconv.Itoa(i) + ": 1\n")
+	}
+	r = mkt.do("POST", "/scripts/check", url.Values{"yaml": {many.String()}})
+	if n := strings.Count(r.body, "<li class=\"error\""); n != ivr.MaxDiagnostics+1 || !strings.Contains(r.body, "…and 30 more") {
+		t.Errorf("many errors: %d listed %s", n, r.body)
+	}
+	// Too large.
+	huge := strings.Repeat("#", ivr.MaxScriptSize+1)
+	if r := mkt.do("POST", "/scripts/check", url.Values{"yaml": {huge}}); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a script over the limit: %d", r.status)
+	}
+	huge = strings.Repeat("é", 2*ivr.MaxScriptSize) // 6 bytes a rune once URL-encoded: over the body's bound
+	if r := mkt.do("POST", "/scripts/simulate", url.Values{"yaml": {huge}}); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over the limit: %d", r.status)
+	}
+
+	// Sales may not.
+	sales := s.user(t, store.RoleSales, "rep@example.com")
+	for _, p := range []string{"/scripts", "/scripts/edit"} {
+		if r := sales.do("GET", p, nil); r.status != http.StatusForbidden {
+			t.Errorf("sales GET %s: %d", p, r.status)
+		}
+	}
+	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save"} {
+		if r := sales.do("POST", p, url.Values{"yaml": {src}}); r.status != http.StatusForbidden {
+			t.Errorf("sales POST %s: %d", p, r.status)
+		}
+	}
+}
+
+var runInput = regexp.MustCompile(`name="run" value="([^"]*)"`)
+
+func TestScriptSimulate(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	admin := s.user(t, store.RoleAdmin, "admin@example.com")
+	src := bantEN(t)
+	lead := "first_name=Ann\njob_title=Head of IT\n"
+	form := func(run, press, keys string) url.Values {
+		return url.Values{"yaml": {src}, "lead": {lead}, "run": {run}, "press": {press}, "keys": {keys}}
+	}
+	run := ""
+	var r reply
+	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+		press, keys := k, ""
+		if len(k) > 1 {
+			press, keys = "keys", k
+		}
+		r = admin.do("POST", "/scripts/simulate", form(run, press, keys), "HX-Request", "true")
+		m := runInput.FindStringSubmatch(r.body)
+		if r.status != 200 || m == nil {
+			t.Fatalf("press %s: %d %s", k, r.status, r.body)
+		}
+		run = html.UnescapeString(m[1])
+	}
+	// The engine directly.
+	eng := ivr.NewEngine(ivr.MustParse("bant-en", []byte(src)))
+	st, _ := eng.Start(map[string]string{"first_name": "Ann", "job_title": "Head of IT"})
+	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
+	}
+	res := eng.Result(st)
+	r.body = html.UnescapeString(r.body)
+	if res.Class != "sql" {
+		t.Fatalf("ivr: %+v", res)
+	}
+	for _, want := range []string{`<dd id="sim-class">sql</dd>`, `id="sim-total">` + strconv.Itoa(res.Total) + "<", "<dd>24h</dd>",
+		"Hi Ann.", "press 120#</strong> → +15 need", "+10 authority (profile senior_title)", res.Explanation.Reason} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the simulator's last answer lacks %q: %s", want, r.body)
+		}
+	}
+	// The call has ended: another key is refused, the transcript stays.
+	if r := admin.do("POST", "/scripts/simulate", form(run, "1", ""), "HX-Request", "true"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has ended") {
+		t.Errorf("a key after the end: %d %s", r.status, r.body)
+	}
+	// Tampered states: 4xx, never a panic.
+	var sr struct {
+		Digest string          `json:"digest"`
+		Inputs []ivr.Input     `json:"inputs"`
+		State  json.RawMessage `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(run), &sr); err != nil {
+		t.Fatal(err)
+	}
+	var state ivr.State
+	_ = json.Unmarshal(sr.State, &state)
+	state.Answers[2].Points = map[string]int{"budget": 1000}
+	state.Outcome, state.Class = "", ""
+	state.Question = "nowhere"
+	sr.State, _ = json.Marshal(state)
+	tampered, _ := json.Marshal(sr)
+	for name, bad := range map[string]string{
+		"points":  string(tampered),
+		"garbage": "{not json",
+		"extra":   `{"digest":"` + sr.Digest + `","inputs":[],"state":{},"x":1}`,
+		"inputs":  `{"digest":"` + sr.Digest + `","inputs":[{"keys":"1"},{"keys":"1"}],"state":{"script_id":"bant-en"}}`,
+		"huge":    `{"digest":"` + strings.Repeat("x", 70<<10) + `"}`,
+	} {
+		r := admin.do("POST", "/scripts/simulate", form(bad, "1", ""), "HX-Request", "true")
+		if r.status < 400 || r.status >= 500 {
+			t.Errorf("tampered state %s: %d %s", name, r.status, r.body)
+		}
+	}
+	// Another script than the run's: restart.
+	if r := admin.do("POST", "/scripts/simulate", url.Values{"yaml": {src + "\n"}, "lead": {lead}, "run": {run}, "press": {"1"}}, "HX-Request", "true"); r.status != http.StatusConflict {
+		t.Errorf("changed script: %d", r.status)
+	}
+	// Bad keys and bad lead fields say so.
+	if r := admin.do("POST", "/scripts/simulate", form("", "keys", "12a"), "HX-Request", "true"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "phone keys only") {
+		t.Errorf("bad keys: %d %s", r.status, r.body)
+	}
+	if r := admin.do("POST", "/scripts/simulate", url.Values{"yaml": {src}, "lead": {"no equals sign"}, "press": {"1"}}, "HX-Request", "true"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "name=value") {
+		t.Errorf("bad lead: %d %s", r.status, r.body)
+	}
+	// Without htmx, the whole page comes back.
+	if r := admin.do("POST", "/scripts/simulate", form("", "1", "")); r.status != 200 || !strings.Contains(r.body, "<html") || !strings.Contains(r.body, "Four quick questions") {
+		t.Errorf("plain simulate: %d", r.status)
+	}
+}
+
+func TestScriptSaveToDraft(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	draft, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "draft", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "live", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.SetCampaignScript(ctx, active.ID, src); err != nil {
+		t.Fatal(err)
+	}
+	if active, err = s.st.Campaign(ctx, active.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.st.ActOnCampaign(ctx, active, "start", nil); err != nil {
+		t.Fatal(err)
+	}
+	r := mkt.do("GET", "/scripts/edit?from=bant-en", nil)
+	if !strings.Contains(r.body, `<option value="`+strconv.FormatInt(draft.ID, 10)+`"`) || strings.Contains(r.body, `<option value="`+strconv.FormatInt(active.ID, 10)+`"`) {
+		t.Errorf("the select lists drafts only: %s", r.body)
+	}
+	edited := strings.Replace(src, "version: 2", "version: 3", 1)
+	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
+	if r.status != 200 || !strings.Contains(r.body, "Saved to campaign draft: it runs bant-en v3 once started.") {
+		t.Fatalf("save: %d %s", r.status, r.body)
+	}
+	if c, _ := s.st.Campaign(ctx, draft.ID); c.ScriptYAML != edited {
+		t.Errorf("the draft's script was not saved")
+	}
+	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(active.ID, 10)}}, "HX-Request", "true")
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "only a draft campaign takes a new script") {
+		t.Errorf("save to an active campaign: %d %s", r.status, r.body)
+	}
+	if c, _ := s.st.Campaign(ctx, active.ID); c.ScriptYAML != src {
+		t.Errorf("the active campaign's script changed")
+	}
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {bad}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") {
+		t.Errorf("save a script with errors: %d %s", r.status, r.body)
+	}
+	if c, _ := s.st.Campaign(ctx, draft.ID); c.ScriptYAML != edited {
+		t.Errorf("a script with errors was saved")
+	}
+	// Without htmx: the page, with the message.
+	if r := mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(active.ID, 10)}}); r.status != http.StatusConflict || !strings.Contains(r.body, "<textarea") {
+		t.Errorf("plain save: %d", r.status)
+	}
+}
