@@ -55,8 +55,11 @@ type field struct{ Name, Value string }
 type dimBar struct {
 	Name        string
 	Points, Max int
-	Width       string
-	Negative    bool
+	// Profile is what the lead's fields gave before the questions: the
+	// points not from the result's answers.
+	Profile  int
+	Width    string
+	Negative bool
 }
 
 type attemptRow struct {
@@ -124,7 +127,7 @@ func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User)
 	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
 	d.when(l, c, s.store.Now())
 	d.fields(l, detail)
-	d.Dims = dimBars(sc, detail.Scores)
+	d.Dims = dimBars(sc, detail.Scores, resultAttempt(attempts))
 	for _, a := range attempts {
 		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
 	}
@@ -215,7 +218,7 @@ func (d *leadData) fields(l *store.Lead, x *store.LeadDetail) {
 
 // dimBars draws the result's points per dimension, in the script's order
 // (then any other dimension), against the most the script can give.
-func dimBars(sc *ivr.Script, scores map[string]int) []dimBar {
+func dimBars(sc *ivr.Script, scores map[string]int, result *store.AttemptView) []dimBar {
 	if scores == nil {
 		return nil
 	}
@@ -231,11 +234,29 @@ func dimBars(sc *ivr.Script, scores map[string]int) []dimBar {
 	var out []dimBar
 	for _, dim := range dims {
 		b := dimBar{Name: dim, Points: scores[dim], Max: maxPoints(sc, dim), Negative: scores[dim] < 0}
+		if result != nil {
+			b.Profile = b.Points
+			for _, a := range result.Answers {
+				b.Profile -= a.Points[dim]
+			}
+		}
 		scale := max(b.Max, b.Points, 1)
 		b.Width = fmt.Sprintf("%.1f", float64(max(b.Points, 0))*160/float64(scale))
 		out = append(out, b)
 	}
 	return out
+}
+
+// resultAttempt is the attempt whose script gave the lead its result: the
+// last one that completed or opted out (an incomplete call keeps the
+// earlier result).
+func resultAttempt(attempts []store.AttemptView) *store.AttemptView {
+	for i := len(attempts) - 1; i >= 0; i-- {
+		if o := attempts[i].Outcome; o == string(ivr.OutcomeCompleted) || o == string(ivr.OutcomeOptedOut) {
+			return &attempts[i]
+		}
+	}
+	return nil
 }
 
 // maxPoints is the most a dimension can get: each question's best answer

@@ -99,7 +99,7 @@ func TestLeadPage(t *testing.T) {
 		"Acme", "ann@acme.example", "crm-7", "web_form", "<dt>seats</dt><dd>120</dd>",
 		`<dd data-k="Class">sql</dd>`, `<dd data-k="Route">sales</dd>`, `<dd data-k="Total">`,
 		// Points per dimension: budget 30 of the most (30 + 5 of the profile).
-		`aria-label="budget: 30 of 35"`, `aria-label="authority: 35 of 35"`, `aria-label="need: 15 of 25"`,
+		`aria-label="budget: 30 of 35"`, `aria-label="authority: 35 of 35"`, "of 35; +10 from the lead's profile", `aria-label="need: 15 of 25"`,
 		// Consent evidence.
 		"<dt>Has consent</dt><dd>yes</dd>", "I agree to be called.", "203.0.113.9", "https://acme.example/demo", "2026-03-02 15:04 UTC",
 		// The call and its answers in words, the prompt filled from the lead.
