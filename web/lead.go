@@ -34,11 +34,9 @@ type leadData struct {
 	Window   string     // the campaign's calling window
 	Open     bool       // open now in every zone
 	NextOpen string     // when it opens next, when closed
-	Attrs    []field
-	Status   []field // status, reason, next attempt…
-	Result   []field // class, route, total, score…
-	Dims     []dimBar
-	Consent  []field
+	// Boxes are the contact, status, result (with its points per
+	// dimension) and consent.
+	Boxes    []box
 	Attempts []attemptRow
 	Events   []eventRow
 	// ScriptNote says when the answers are read with another version of
@@ -49,6 +47,13 @@ type leadData struct {
 type zoneTime struct{ Zone, Time string }
 
 type field struct{ Name, Value string }
+
+// box is a titled list of fields.
+type box struct {
+	ID, Title string
+	Fields    []field
+	Dims      []dimBar
+}
 
 // dimBar is one dimension's points on a 160-pixel bar scaled to the most
 // the script can give it.
@@ -126,8 +131,7 @@ func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User)
 	}
 	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
 	d.when(l, c, s.store.Now())
-	d.fields(l, detail)
-	d.Dims = dimBars(sc, detail.Scores, resultAttempt(attempts))
+	d.boxes(l, detail, dimBars(sc, detail.Scores, resultAttempt(attempts)))
 	for _, a := range attempts {
 		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
 	}
@@ -167,53 +171,64 @@ func (d *leadData) when(l *store.Lead, c *store.Campaign, now time.Time) {
 	}
 }
 
-// fields lists the lead's attributes, status, result and consent.
-func (d *leadData) fields(l *store.Lead, x *store.LeadDetail) {
-	for _, k := range slices.Sorted(maps.Keys(l.Attributes)) {
-		d.Attrs = append(d.Attrs, field{k, l.Attributes[k]})
-	}
+// boxes lists the lead's contact, status, result and consent.
+func (d *leadData) boxes(l *store.Lead, x *store.LeadDetail, dims []dimBar) {
+	var contact, status, result, consent []field
 	add := func(list *[]field, name, value string) {
 		if value != "" {
 			*list = append(*list, field{name, value})
 		}
 	}
-	add(&d.Status, "Status", string(l.Status))
-	add(&d.Status, "Reason", l.StatusReason)
-	add(&d.Status, "Next attempt", utcPtr(l.NextAttemptAt))
-	add(&d.Status, "Attempts", strconv.Itoa(l.AttemptCount))
-	add(&d.Status, "Called again at", utcPtr(l.RecallAt))
-	add(&d.Status, "Sales stage", string(l.SalesStage))
-	if l.AssignedTo != 0 {
-		add(&d.Status, "Claimed by", "user "+strconv.FormatInt(l.AssignedTo, 10))
+	add(&contact, "Phone", l.Phone)
+	add(&contact, "Name", d.Name)
+	add(&contact, "Company", l.Company)
+	add(&contact, "E-mail", l.Email)
+	add(&contact, "External id", l.ExternalID)
+	add(&contact, "Source", l.Source)
+	add(&contact, "Added", d.Created)
+	for _, k := range slices.Sorted(maps.Keys(l.Attributes)) {
+		add(&contact, k, l.Attributes[k])
 	}
-	add(&d.Status, "Sales deadline", utcPtr(l.SLADueAt))
 
-	add(&d.Result, "Outcome", l.Outcome)
-	add(&d.Result, "Class", l.Class)
-	add(&d.Result, "Route", l.Route)
+	add(&status, "Status", string(l.Status))
+	add(&status, "Reason", l.StatusReason)
+	add(&status, "Next attempt", utcPtr(l.NextAttemptAt))
+	add(&status, "Attempts", strconv.Itoa(l.AttemptCount))
+	add(&status, "Called again at", utcPtr(l.RecallAt))
+	add(&status, "Sales stage", string(l.SalesStage))
+	if l.AssignedTo != 0 {
+		add(&status, "Claimed by", "user "+strconv.FormatInt(l.AssignedTo, 10))
+	}
+	add(&status, "Sales deadline", utcPtr(l.SLADueAt))
+
+	add(&result, "Outcome", l.Outcome)
+	add(&result, "Class", l.Class)
+	add(&result, "Route", l.Route)
 	if l.Total != nil {
-		add(&d.Result, "Total", strconv.Itoa(*l.Total))
+		add(&result, "Total", strconv.Itoa(*l.Total))
 	}
 	if l.Score != nil {
-		add(&d.Result, "Lead score", strconv.Itoa(*l.Score)+" as of "+utcPtr(l.ScoreAt))
+		add(&result, "Lead score", strconv.Itoa(*l.Score)+" as of "+utcPtr(l.ScoreAt))
 	}
 	conv := strconv.Itoa(l.Conversions)
 	if l.ConvertedAt != nil {
 		conv += ", last " + utc(*l.ConvertedAt)
 	}
-	add(&d.Result, "Conversions", conv)
+	add(&result, "Conversions", conv)
 
-	consent := "no"
+	has := "no"
 	if l.HasConsent {
-		consent = "yes"
+		has = "yes"
 	}
-	add(&d.Consent, "Has consent", consent)
-	add(&d.Consent, "Source", x.ConsentSource)
-	add(&d.Consent, "Given at", utcPtr(x.ConsentAt))
-	add(&d.Consent, "Text", x.ConsentText)
-	add(&d.Consent, "Version", x.ConsentVersion)
-	add(&d.Consent, "IP address", x.ConsentIP)
-	add(&d.Consent, "Page", x.ConsentPage)
+	add(&consent, "Has consent", has)
+	add(&consent, "Source", x.ConsentSource)
+	add(&consent, "Given at", utcPtr(x.ConsentAt))
+	add(&consent, "Text", x.ConsentText)
+	add(&consent, "Version", x.ConsentVersion)
+	add(&consent, "IP address", x.ConsentIP)
+	add(&consent, "Page", x.ConsentPage)
+	d.Boxes = []box{{ID: "contact", Title: "Contact", Fields: contact}, {ID: "status", Title: "Status", Fields: status},
+		{ID: "result", Title: "Result", Fields: result, Dims: dims}, {ID: "consent", Title: "Consent", Fields: consent}}
 }
 
 // dimBars draws the result's points per dimension, in the script's order

@@ -96,12 +96,12 @@ func TestLeadPage(t *testing.T) {
 	for _, want := range []string{
 		"<title>Lead " + strconv.FormatInt(hot, 10) + " · qualdial</title>",
 		"Ann Lee", "+12125550101", "(America/New_York)", "calling window", "Mon,Tue,Wed,Thu,Fri,Sat 09:00-20:00",
-		"Acme", "ann@acme.example", "crm-7", "web_form", "<dt>seats</dt><dd>120</dd>",
+		"Acme", "ann@acme.example", "crm-7", "web_form", `<dt>seats</dt><dd data-k="seats">120</dd>`,
 		`<dd data-k="Class">sql</dd>`, `<dd data-k="Route">sales</dd>`, `<dd data-k="Total">`,
 		// Points per dimension: budget 30 of the most (30 + 5 of the profile).
 		`aria-label="budget: 30 of 35"`, `aria-label="authority: 35 of 35"`, "of 35; +10 from the lead's profile", `aria-label="need: 15 of 25"`,
 		// Consent evidence.
-		"<dt>Has consent</dt><dd>yes</dd>", "I agree to be called.", "203.0.113.9", "https://acme.example/demo", "2026-03-02 15:04 UTC",
+		`<dt>Has consent</dt><dd data-k="Has consent">yes</dd>`, "I agree to be called.", "203.0.113.9", "https://acme.example/demo", "2026-03-02 15:04 UTC",
 		// The call and its answers in words, the prompt filled from the lead.
 		"<dt>Driver</dt><dd>sip</dd>", "<dt>SIP code</dt><dd>200</dd>", "<dt>Ended by</dt><dd>qualdial</dd>", "<dt>Keys sent as</dt><dd>rfc4733</dd>",
 		"Hi Ann. Four quick questions will get you to the right specialist.",
@@ -169,7 +169,7 @@ func TestLeadPageUncalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := s.user(t, store.RoleMarketing, "mkt@example.com").do("GET", "/leads/"+strconv.FormatInt(id, 10), nil)
-	for _, want := range []string{"Lead " + strconv.FormatInt(id, 10), "Not called yet.", "<dt>Has consent</dt><dd>no</dd>", "<dt>Status</dt><dd>new</dd>", "lead.created"} {
+	for _, want := range []string{"Lead " + strconv.FormatInt(id, 10), "Not called yet.", `<dt>Has consent</dt><dd data-k="Has consent">no</dd>`, `<dt>Status</dt><dd data-k="Status">new</dd>`, "lead.created"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("uncalled lead page lacks %q", want)
 		}
