@@ -150,6 +150,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /users", s.role(s.usersPage, store.RoleAdmin))
 	mux.Handle("POST /users", s.role(s.createUser, store.RoleAdmin))
 	s.scriptRoutes(mux)
+	s.leadRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 

@@ -1,0 +1,464 @@
+package web
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
+)
+
+func (s *Server) leadRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /leads/{id}", s.role(s.leadPage, store.RoleAdmin, store.RoleMarketing, store.RoleSales))
+}
+
+// leadData is the lead page: the lead as the API's GET /v1/leads/{id}
+// gives it, in words.
+type leadData struct {
+	L        *store.Lead
+	D        *store.LeadDetail
+	C        *store.Campaign
+	Name     string
+	Created  string
+	Local    []zoneTime // the lead's local time now, per possible zone
+	ZoneErr  string     // why no zone is known
+	Window   string     // the campaign's calling window
+	Open     bool       // open now in every zone
+	NextOpen string     // when it opens next, when closed
+	// Boxes are the contact, status, result (with its points per
+	// dimension) and consent.
+	Boxes    []box
+	Attempts []attemptRow
+	Events   []eventRow
+	// ScriptNote says when the answers are read with another version of
+	// the script than the one that asked them.
+	ScriptNote string
+}
+
+type zoneTime struct{ Zone, Time string }
+
+type field struct{ Name, Value string }
+
+// box is a titled list of fields.
+type box struct {
+	ID, Title string
+	Fields    []field
+	Dims      []dimBar
+}
+
+// dimBar is one dimension's points on a 160-pixel bar scaled to the most
+// the script can give it.
+type dimBar struct {
+	Name        string
+	Points, Max int
+	// Profile is what the lead's fields gave before the questions: the
+	// points not from the result's answers.
+	Profile  int
+	Width    string
+	Negative bool
+}
+
+type attemptRow struct {
+	A        store.AttemptView
+	Started  string
+	Duration string
+	Answers  []answerRow
+}
+
+type answerRow struct {
+	Question, Prompt, Keys, Meaning string
+	Points                          []string // "budget +30"
+	FromForm                        bool
+}
+
+type eventRow struct {
+	At, Actor, Kind, Summary string
+}
+
+// timeFormat is how the page writes instants (UTC, like the users list).
+const timeFormat = "2006-01-02 15:04 UTC"
+
+func utc(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func utcPtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return utc(*t)
+}
+
+// leadPage shows one lead: a sales user only one routed to sales or
+// claimed by them (the API's rule); any other lead is not found.
+func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.notFoundFor(w, r, u)
+		return nil
+	}
+	ctx := r.Context()
+	l, err := store.GetLead(ctx, s.store.Pool(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
+		s.notFoundFor(w, r, u)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	detail, err := s.store.GetLeadDetail(ctx, id)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Campaign(ctx, l.CampaignID)
+	if err != nil {
+		return err
+	}
+	attempts, events, err := s.store.LeadHistory(ctx, id)
+	if err != nil {
+		return err
+	}
+	var sc *ivr.Script
+	if c.ScriptYAML != "" {
+		sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)) // nil when it does not parse: ids are shown
+	}
+	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
+	d.when(l, c, s.store.Now())
+	d.boxes(l, detail, dimBars(sc, detail.Scores, resultAttempt(attempts)))
+	for _, a := range attempts {
+		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
+	}
+	for _, e := range events {
+		d.Events = append(d.Events, eventRow{At: utc(e.At), Actor: e.Actor, Kind: e.Kind, Summary: summarise(e)})
+	}
+	if sc != nil && detail.ScriptVersion != 0 && (detail.ScriptID != sc.ID || detail.ScriptVersion != sc.Version) {
+		d.ScriptNote = fmt.Sprintf("The call used %s version %d; its answers are read with the campaign's %s version %d.",
+			detail.ScriptID, detail.ScriptVersion, sc.ID, sc.Version)
+	}
+	s.render(w, r, "lead", u, d)
+	return nil
+}
+
+// notFoundFor is the not-found page with the user's navigation.
+func (s *Server) notFoundFor(w http.ResponseWriter, r *http.Request, u *store.User) {
+	s.renderStatus(w, r, http.StatusNotFound, "notfound", u, nil)
+}
+
+// when fills the lead's local time and its campaign's calling window now.
+func (d *leadData) when(l *store.Lead, c *store.Campaign, now time.Time) {
+	win := queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
+	d.Window = win.String()
+	zones, err := queue.Zones(queue.Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
+	if err != nil {
+		d.ZoneErr = err.Error()
+		return
+	}
+	for _, z := range zones {
+		d.Local = append(d.Local, zoneTime{Zone: z.String(), Time: now.In(z).Format("Mon 15:04")})
+	}
+	d.Open = win.Open(now, zones)
+	if !d.Open {
+		if next, ok := win.NextOpen(now, zones); ok {
+			d.NextOpen = utc(next)
+		}
+	}
+}
+
+// boxes lists the lead's contact, status, result and consent.
+func (d *leadData) boxes(l *store.Lead, x *store.LeadDetail, dims []dimBar) {
+	var contact, status, result, consent []field
+	add := func(list *[]field, name, value string) {
+		if value != "" {
+			*list = append(*list, field{name, value})
+		}
+	}
+	add(&contact, "Phone", l.Phone)
+	add(&contact, "Name", d.Name)
+	add(&contact, "Company", l.Company)
+	add(&contact, "E-mail", l.Email)
+	add(&contact, "External id", l.ExternalID)
+	add(&contact, "Source", l.Source)
+	add(&contact, "Added", d.Created)
+	for _, k := range slices.Sorted(maps.Keys(l.Attributes)) {
+		add(&contact, k, l.Attributes[k])
+	}
+
+	add(&status, "Status", string(l.Status))
+	add(&status, "Reason", l.StatusReason)
+	add(&status, "Next attempt", utcPtr(l.NextAttemptAt))
+	add(&status, "Attempts", strconv.Itoa(l.AttemptCount))
+	add(&status, "Called again at", utcPtr(l.RecallAt))
+	add(&status, "Sales stage", string(l.SalesStage))
+	if l.AssignedTo != 0 {
+		add(&status, "Claimed by", "user "+strconv.FormatInt(l.AssignedTo, 10))
+	}
+	add(&status, "Sales deadline", utcPtr(l.SLADueAt))
+
+	add(&result, "Outcome", l.Outcome)
+	add(&result, "Class", l.Class)
+	add(&result, "Route", l.Route)
+	if l.Total != nil {
+		add(&result, "Total", strconv.Itoa(*l.Total))
+	}
+	if l.Score != nil {
+		add(&result, "Lead score", strconv.Itoa(*l.Score)+" as of "+utcPtr(l.ScoreAt))
+	}
+	conv := strconv.Itoa(l.Conversions)
+	if l.ConvertedAt != nil {
+		conv += ", last " + utc(*l.ConvertedAt)
+	}
+	add(&result, "Conversions", conv)
+
+	has := "no"
+	if l.HasConsent {
+		has = "yes"
+	}
+	add(&consent, "Has consent", has)
+	add(&consent, "Source", x.ConsentSource)
+	add(&consent, "Given at", utcPtr(x.ConsentAt))
+	add(&consent, "Text", x.ConsentText)
+	add(&consent, "Version", x.ConsentVersion)
+	add(&consent, "IP address", x.ConsentIP)
+	add(&consent, "Page", x.ConsentPage)
+	d.Boxes = []box{{ID: "contact", Title: "Contact", Fields: contact}, {ID: "status", Title: "Status", Fields: status},
+		{ID: "result", Title: "Result", Fields: result, Dims: dims}, {ID: "consent", Title: "Consent", Fields: consent}}
+}
+
+// dimBars draws the result's points per dimension, in the script's order
+// (then any other dimension), against the most the script can give.
+func dimBars(sc *ivr.Script, scores map[string]int, result *store.AttemptView) []dimBar {
+	if scores == nil {
+		return nil
+	}
+	var dims []string
+	if sc != nil {
+		dims = slices.Clone(sc.Dimensions)
+	}
+	for _, k := range slices.Sorted(maps.Keys(scores)) {
+		if !slices.Contains(dims, k) {
+			dims = append(dims, k)
+		}
+	}
+	var out []dimBar
+	for _, dim := range dims {
+		b := dimBar{Name: dim, Points: scores[dim], Max: maxPoints(sc, dim), Negative: scores[dim] < 0}
+		if result != nil {
+			b.Profile = b.Points
+			for _, a := range result.Answers {
+				b.Profile -= a.Points[dim]
+			}
+		}
+		scale := max(b.Max, b.Points, 1)
+		b.Width = fmt.Sprintf("%.1f", float64(max(b.Points, 0))*160/float64(scale))
+		out = append(out, b)
+	}
+	return out
+}
+
+// resultAttempt is the attempt whose script gave the lead its result: the
+// last one that completed or opted out (an incomplete call keeps the
+// earlier result).
+func resultAttempt(attempts []store.AttemptView) *store.AttemptView {
+	for i := len(attempts) - 1; i >= 0; i-- {
+		if o := attempts[i].Outcome; o == string(ivr.OutcomeCompleted) || o == string(ivr.OutcomeOptedOut) {
+			return &attempts[i]
+		}
+	}
+	return nil
+}
+
+// maxPoints is the most a dimension can get: each question's best answer
+// for it, and every profile rule that adds to it.
+func maxPoints(sc *ivr.Script, dim string) int {
+	if sc == nil {
+		return 0
+	}
+	total := 0
+	for _, q := range sc.Questions {
+		best := 0
+		for _, a := range q.Keys {
+			best = max(best, a.Score[dim])
+		}
+		for _, rg := range q.Ranges {
+			best = max(best, rg.Score[dim])
+		}
+		total += best
+	}
+	for _, p := range sc.Profile {
+		total += max(p.Score[dim], 0)
+	}
+	return total
+}
+
+// attemptOf is an attempt with its answers in words.
+func attemptOf(a store.AttemptView, sc *ivr.Script, l *store.Lead) attemptRow {
+	row := attemptRow{A: a, Started: utc(a.StartedAt)}
+	from := a.StartedAt
+	if a.AnsweredAt != nil {
+		from = *a.AnsweredAt
+	}
+	if a.EndedAt != nil {
+		row.Duration = a.EndedAt.Sub(from).Round(time.Second).String()
+	} else {
+		row.Duration = "not ended"
+	}
+	fields := l.Fields()
+	for _, ans := range a.Answers {
+		row.Answers = append(row.Answers, answerOf(ans, sc, fields))
+	}
+	return row
+}
+
+// answerOf says what an answer meant: the prompt, the keys, what they
+// chose and the points they gave.
+func answerOf(ans store.AnswerView, sc *ivr.Script, fields map[string]string) answerRow {
+	row := answerRow{Question: ans.Question, Keys: ans.Keys, FromForm: ans.FromForm}
+	var dims []string
+	if sc != nil {
+		dims = sc.Dimensions
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(ans.Points), func(a, b string) int {
+		ia, ib := slices.Index(dims, a), slices.Index(dims, b)
+		if ia != ib {
+			return cmp.Compare(uint(ia), uint(ib)) // unknown dimensions (-1) last
+		}
+		return cmp.Compare(a, b)
+	}) {
+		row.Points = append(row.Points, fmt.Sprintf("%s %+d", k, ans.Points[k]))
+	}
+	var q *ivr.Question
+	if sc != nil {
+		q = sc.Question(ans.Question)
+	}
+	if q == nil {
+		row.Prompt = "(question " + ans.Question + " is not in the campaign's script)"
+		return row
+	}
+	row.Prompt = fillPrompt(q.Say, fields)
+	if sc.OptOut.Key != "" && ans.Keys == sc.OptOut.Key {
+		row.Meaning = "stop these calls (opt-out)"
+		return row
+	}
+	if q.Digits != nil {
+		v := ans.Value
+		if v == nil {
+			if n, err := strconv.ParseInt(strings.TrimRight(ans.Keys, "*#"), 10, 64); err == nil {
+				v = &n
+			}
+		}
+		if v == nil {
+			row.Meaning = "no number"
+			return row
+		}
+		for _, rg := range q.Ranges {
+			if *v >= rg.Min && *v <= rg.Max {
+				row.Meaning = fmt.Sprintf("%d, in %d–%d; %s", *v, rg.Min, rg.Max, actionWords(sc, rg.Action))
+				return row
+			}
+		}
+		row.Meaning = fmt.Sprintf("%d, in no range", *v)
+		return row
+	}
+	if act, ok := q.Keys[ans.Keys]; ok {
+		row.Meaning = actionWords(sc, act)
+	} else {
+		row.Meaning = "not an option of the question"
+	}
+	return row
+}
+
+// actionWords says where an answer leads.
+func actionWords(sc *ivr.Script, a ivr.Action) string {
+	var parts []string
+	if a.Class != "" {
+		parts = append(parts, "class "+a.Class)
+	}
+	switch {
+	case a.Next == "":
+	case sc.Question(a.Next) != nil:
+		parts = append(parts, "next question "+a.Next)
+	default:
+		parts = append(parts, "ending "+a.Next)
+	}
+	if len(parts) == 0 {
+		return "end of the script"
+	}
+	return strings.Join(parts, ", then ")
+}
+
+var placeholder = regexp.MustCompile(`\{\{\s*([a-z_][a-z0-9_]*)\s*(?:\|([^}]*))?\}\}`)
+
+// fillPrompt writes a prompt as the lead heard it: {{field|default}} is the
+// lead's field, else the default.
+func fillPrompt(say string, fields map[string]string) string {
+	return placeholder.ReplaceAllStringFunc(say, func(m string) string {
+		sub := placeholder.FindStringSubmatch(m)
+		if v := strings.TrimSpace(fields[sub[1]]); v != "" {
+			return v
+		}
+		return strings.TrimSpace(sub[2])
+	})
+}
+
+// summarise writes an event's data in words: the simple values as
+// "name: value", the status changes as "from → to".
+func summarise(e store.EventView) string {
+	data := maps.Clone(e.Data)
+	var parts []string
+	if from, ok := data["from"]; ok {
+		if to, ok := data["to"]; ok {
+			parts = append(parts, fmt.Sprintf("%v → %v", from, to))
+			delete(data, "from")
+			delete(data, "to")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		switch v := data[k].(type) {
+		case nil:
+		case string, bool, float64:
+			parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+simple(v))
+		case []any:
+			var vs []string
+			for _, x := range v {
+				vs = append(vs, simple(x))
+			}
+			parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+strings.Join(vs, ", "))
+		case map[string]any:
+			var vs []string
+			for _, kk := range slices.Sorted(maps.Keys(v)) {
+				vs = append(vs, kk+" "+simple(v[kk]))
+			}
+			parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+strings.Join(vs, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// simple writes a JSON value: numbers without exponents, times in UTC
+// minutes.
+func simple(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+			return utc(t)
+		}
+		return x
+	case bool:
+		if x {
+			return "yes"
+		}
+		return "no"
+	case map[string]any, []any:
+		return "…"
+	}
+	return fmt.Sprint(v)
+}
