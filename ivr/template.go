@@ -42,6 +42,10 @@ func parseText(text string) (parts []string, holders []placeholder, err error) {
 	}
 }
 
+// Fill writes a prompt as a lead hears it: its {{field|default}}
+// placeholders filled from the lead's fields (see render).
+func Fill(text string, fields map[string]string) string { return render(text, fields) }
+
 // render fills the placeholders of text from vars. A missing or empty field
 // is replaced by the placeholder's default (or nothing), and the spaces
 // around it are tidied so that "Hello {{first_name}}." never reads "Hello ."

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -393,19 +392,8 @@ func actionWords(sc *ivr.Script, a ivr.Action) string {
 	return strings.Join(parts, ", then ")
 }
 
-var placeholder = regexp.MustCompile(`\{\{\s*([a-z_][a-z0-9_]*)\s*(?:\|([^}]*))?\}\}`)
-
-// fillPrompt writes a prompt as the lead heard it: {{field|default}} is the
-// lead's field, else the default.
-func fillPrompt(say string, fields map[string]string) string {
-	return placeholder.ReplaceAllStringFunc(say, func(m string) string {
-		sub := placeholder.FindStringSubmatch(m)
-		if v := strings.TrimSpace(fields[sub[1]]); v != "" {
-			return v
-		}
-		return strings.TrimSpace(sub[2])
-	})
-}
+// fillPrompt writes a prompt as the lead heard it.
+func fillPrompt(say string, fields map[string]string) string { return ivr.Fill(say, fields) }
 
 // summarise writes an event's data in words: the simple values as
 // "name: value", the status changes as "from → to".
