@@ -184,7 +184,7 @@ func TestDNCAddSearchRemove(t *testing.T) {
 		t.Fatalf("cross-site remove: %d", r.status)
 	}
 	r = admin.do("GET", "/dnc", nil)
-	if !strings.Contains(r.body, `class="remove" aria-label="Remove `+esc(phone)+`" hx-confirm=`) {
+	if !strings.Contains(r.body, `hx-confirm="Take `+esc(phone)+` off the do-not-call list?`) || !strings.Contains(r.body, `class="remove" aria-label="Remove `+esc(phone)+`"`) {
 		t.Errorf("admin has no remove button: %s", r.body)
 	}
 	r = admin.do("POST", "/dnc/remove", url.Values{"phone": {phone}}, "HX-Request", "true")
