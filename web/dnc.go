@@ -228,12 +228,18 @@ func (s *Server) addDNC(w http.ResponseWriter, r *http.Request, u *store.User) e
 	} else {
 		d.AddNotice, status = phone+" is already on the do-not-call list.", http.StatusOK
 	}
+	return s.dncAnswer(w, r, u, dncData{AddNotice: d.AddNotice}, status, d.AddNotice)
+}
+
+// dncAnswer answers a change: htmx gets the page's body with d, a plain
+// form goes back to the page with msg.
+func (s *Server) dncAnswer(w http.ResponseWriter, r *http.Request, u *store.User, d dncData, status int, msg string) error {
 	if r.Header.Get("HX-Request") != "true" {
-		s.flash(r, "%s", d.AddNotice)
+		s.flash(r, "%s", msg)
 		http.Redirect(w, r, "/dnc", http.StatusSeeOther)
 		return nil
 	}
-	return s.renderDNC(w, r, u, dncData{AddNotice: d.AddNotice}, status)
+	return s.renderDNC(w, r, u, d, status)
 }
 
 // removeDNC takes a number off the list (admins).
@@ -261,12 +267,7 @@ func (s *Server) removeDNC(w http.ResponseWriter, r *http.Request, u *store.User
 			d.RemoveError, status = phone+" is not on the do-not-call list (removed meanwhile?).", http.StatusConflict
 		}
 	}
-	if r.Header.Get("HX-Request") != "true" {
-		s.flash(r, "%s", d.Notice+d.RemoveError)
-		http.Redirect(w, r, "/dnc", http.StatusSeeOther)
-		return nil
-	}
-	return s.renderDNC(w, r, u, d, status)
+	return s.dncAnswer(w, r, u, d, status, d.Notice+d.RemoveError)
 }
 
 // errDNCUpload is a file the upload refuses as a whole.

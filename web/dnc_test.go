@@ -74,9 +74,12 @@ func (b *browser) upload(path, content string, fields ...string) reply {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return reply{res.StatusCode, res.Header.Get("Location"), string(data), res.Header}
+	data, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return reply{status: res.StatusCode, location: res.Header.Get("Location"), body: string(data), header: res.Header}
 }
 
 func TestDNCAddSearchRemove(t *testing.T) {
