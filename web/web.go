@@ -151,6 +151,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /users", s.role(s.createUser, store.RoleAdmin))
 	s.scriptRoutes(mux)
 	s.leadRoutes(mux)
+	s.dncRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 
