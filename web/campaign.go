@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qualdial/qualdial/ivr"
@@ -119,7 +120,7 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 }
 
 // questionShares labels the answer counts with the script's prompts and
-// what each answer meant.
+// what each answer meant, in the script's order.
 func questionShares(c *store.Campaign, shares []store.AnswerShare) []questionShare {
 	var sc *ivr.Script
 	if c.ScriptYAML != "" {
@@ -131,7 +132,7 @@ func questionShares(c *store.Campaign, shares []store.AnswerShare) []questionSha
 			qs := questionShare{ID: a.Question}
 			if sc != nil {
 				if q := sc.Question(a.Question); q != nil {
-					qs.Prompt = q.Say
+					qs.Prompt = ivr.Fill(q.Say, nil) // as a lead without fields hears it
 				}
 			}
 			out = append(out, qs)
@@ -145,10 +146,34 @@ func questionShares(c *store.Campaign, shares []store.AnswerShare) []questionSha
 			out[i].Answers[j].Share = float64(out[i].Answers[j].N) / float64(out[i].Total)
 		}
 	}
+	if sc != nil { // the script's order; questions it no longer has last
+		order := map[string]int{}
+		for i, q := range sc.Questions {
+			order[q.ID] = i + 1
+		}
+		slices.SortStableFunc(out, func(a, b questionShare) int {
+			return cmpOrder(order[a.ID], order[b.ID])
+		})
+	}
 	return out
 }
 
-// meaning says what an answer led to: the next question or the class.
+func cmpOrder(a, b int) int {
+	switch {
+	case a == b:
+		return 0
+	case a == 0:
+		return 1
+	case b == 0:
+		return -1
+	case a < b:
+		return -1
+	}
+	return 1
+}
+
+// meaning says what an answer was worth and led to: its points, then the
+// next question or the class; a number answer by the range it fell in.
 func meaning(sc *ivr.Script, question, keys string) string {
 	if sc == nil {
 		return ""
@@ -157,15 +182,36 @@ func meaning(sc *ivr.Script, question, keys string) string {
 	if q == nil {
 		return ""
 	}
-	if a, ok := q.Keys[keys]; ok {
-		switch {
-		case a.Class != "":
-			return "class " + a.Class
-		case a.Next != "":
-			return "→ " + a.Next
+	act, ok := q.Keys[keys]
+	prefix := ""
+	if !ok {
+		n, err := strconv.ParseInt(keys, 10, 64)
+		if err != nil {
+			return ""
+		}
+		for _, r := range q.Ranges {
+			if n >= r.Min && n <= r.Max {
+				act, ok, prefix = r.Action, true, fmt.Sprintf("%d–%d: ", r.Min, r.Max)
+				break
+			}
+		}
+		if !ok {
+			return ""
 		}
 	}
-	return ""
+	var parts []string
+	for _, d := range sc.Dimensions {
+		if p, ok := act.Score[d]; ok {
+			parts = append(parts, fmt.Sprintf("%s %+d", d, p))
+		}
+	}
+	switch {
+	case act.Class != "":
+		parts = append(parts, "class "+act.Class)
+	case act.Next != "":
+		parts = append(parts, "→ "+act.Next)
+	}
+	return prefix + strings.Join(parts, ", ")
 }
 
 func statusNames() []string {

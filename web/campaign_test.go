@@ -80,7 +80,7 @@ func TestCampaignPage(t *testing.T) {
 		`<th scope="row">blocked: on the do-not-call list</th><td class="num">3</td>`,
 		`<th scope="row">answered</th><td class="num">2</td>`,
 		"Is there a budget for this project?",   // the budget question's prompt
-		`<th scope="row">2</th><td>→ authority`, // budget key 2 led to authority
+		`<th scope="row">2</th><td>budget &#43;15, → authority`, // budget key 2: its points, then authority
 		"Next 50 leads",
 	} {
 		if !strings.Contains(r.body, want) {

@@ -403,7 +403,12 @@ func simulateForm(yaml, leadText, runJSON, press, keys string) (simData, int) {
 		if err := dec.Decode(&run); err != nil || dec.More() || len(run.Inputs) > ivr.MaxTurns+1 {
 			return simData{Error: "the simulator's state cannot be read: restart the simulation"}, http.StatusBadRequest
 		}
-		if run.Digest != digest {
+		switch {
+		case run.Digest != digest && len(run.Inputs) == 0:
+			// Nothing pressed yet (the lead fields were typed first): start
+			// over with what the page holds now.
+			run, runJSON = simRun{}, ""
+		case run.Digest != digest:
 			return simData{Error: "the script or the lead fields changed since this simulation began: restart it"}, http.StatusConflict
 		}
 	}

@@ -181,6 +181,16 @@ func TestScriptSimulate(t *testing.T) {
 	if r := admin.do("POST", "/scripts/simulate", url.Values{"yaml": {src + "\n"}, "lead": {lead}, "run": {run}, "press": {"1"}}, "HX-Request", "true"); r.status != http.StatusConflict {
 		t.Errorf("changed script: %d", r.status)
 	}
+	// Lead fields typed before the first key: the key still counts.
+	r = admin.do("POST", "/scripts/simulate", url.Values{"yaml": {src}, "lead": {""}, "press": {"start"}}, "HX-Request", "true")
+	fresh := runInput.FindStringSubmatch(r.body)
+	if fresh == nil {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	if r := admin.do("POST", "/scripts/simulate", form(html.UnescapeString(fresh[1]), "1", ""), "HX-Request", "true"); r.status != 200 ||
+		!strings.Contains(r.body, "Are you evaluating this for a company?") {
+		t.Errorf("first key after typing lead fields: %d %s", r.status, r.body)
+	}
 	// Bad keys and bad lead fields say so.
 	if r := admin.do("POST", "/scripts/simulate", form("", "keys", "12a"), "HX-Request", "true"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "phone keys only") {
 		t.Errorf("bad keys: %d %s", r.status, r.body)

@@ -28,7 +28,7 @@ type site struct {
 	srv *httptest.Server
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t testing.TB) *site {
 	t.Helper()
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	w, err := web.New(web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
@@ -45,12 +45,12 @@ func newSite(t *testing.T) *site {
 // (so tests see where they lead) and sends what a browser sends on a
 // same-origin form post.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	site *site
 	c    *http.Client
 }
 
-func (s *site) browser(t *testing.T) *browser {
+func (s *site) browser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, site: s, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
