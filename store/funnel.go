@@ -127,3 +127,25 @@ func collectCounts(rows pgx.Rows) ([]Count, error) {
 		return c, err
 	})
 }
+
+// Dispositions counts a campaign's attempts by disposition (or state while
+// unfinished), and its leads by class, largest first.
+func (s *Store) Dispositions(ctx context.Context, campaignID int64) (dispositions, classes []Count, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(disposition, state), count(*) FROM call_attempts WHERE campaign_id = $1
+		GROUP BY 1 ORDER BY 2 DESC, 1`, campaignID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dispositions: %w", err)
+	}
+	if dispositions, err = collectCounts(rows); err != nil {
+		return nil, nil, fmt.Errorf("dispositions: %w", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT class, count(*) FROM leads WHERE campaign_id = $1 AND class IS NOT NULL
+		GROUP BY 1 ORDER BY 2 DESC, 1`, campaignID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("classes: %w", err)
+	}
+	if classes, err = collectCounts(rows); err != nil {
+		return nil, nil, fmt.Errorf("classes: %w", err)
+	}
+	return dispositions, classes, nil
+}

@@ -72,12 +72,12 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 	if d.Waiting, err = s.store.WaitingReasons(ctx, c.ID); err != nil {
 		return err
 	}
-	rep, err := s.store.Report(ctx, c.ID)
+	disp, classes, err := s.store.Dispositions(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	d.Disp = rep.Dispositions
-	for _, cl := range rep.ByClass {
+	d.Disp = disp
+	for _, cl := range classes {
 		d.Classes = append(d.Classes, cl.Key)
 	}
 	shares, err := s.store.AnswerDistribution(ctx, c.ID)

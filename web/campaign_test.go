@@ -79,7 +79,7 @@ func TestCampaignPage(t *testing.T) {
 		`<td class="num" data-k="leads">57</td>`,
 		`<th scope="row">blocked: on the do-not-call list</th><td class="num">3</td>`,
 		`<th scope="row">answered</th><td class="num">2</td>`,
-		"Is there a budget for this project?",   // the budget question's prompt
+		"Is there a budget for this project?",                   // the budget question's prompt
 		`<th scope="row">2</th><td>budget &#43;15, → authority`, // budget key 2: its points, then authority
 		"Next 50 leads",
 	} {

@@ -31,7 +31,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f", float64(n)*160/float64(of))
 	},
-	"actions": func() []string { return store.CampaignActions },
+	"actions":  func() []string { return store.CampaignActions },
 	"fullname": func(first, last string) string { return strings.TrimSpace(first + " " + last) },
 	// barf is a share (0–1) of a bar width px wide.
 	"barf":  func(share float64, px int) string { return fmt.Sprintf("%.1f", share*float64(px)) },
