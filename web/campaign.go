@@ -28,6 +28,8 @@ type campaignData struct {
 	Filter    store.LeadFilter
 	Statuses  []string
 	Classes   []string
+	// FilterError says a filter value was not one of the choices.
+	FilterError string
 	// Next is the URL of the next page ("" on the last).
 	Next template.URL
 }
@@ -89,8 +91,11 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 	// The leads, filtered and paged (most urgent first, as the API lists them).
 	q := r.URL.Query()
 	d.Filter = store.LeadFilter{CampaignID: c.ID, Limit: leadsPerPage + 1}
-	if st := q.Get("status"); slices.Contains(d.Statuses, st) {
+	switch st := q.Get("status"); {
+	case slices.Contains(d.Statuses, st):
 		d.Filter.Status = st
+	case st != "":
+		d.FilterError = "There is no lead status " + strconv.Quote(st) + ": showing every status."
 	}
 	if cl := q.Get("class"); cl != "" && len(cl) <= 64 {
 		d.Filter.Class = cl

@@ -101,6 +101,10 @@ func TestCampaignPage(t *testing.T) {
 	if r := mkt.do("GET", next, nil); strings.Count(r.body, `<a href="/leads/`) != 7 {
 		t.Errorf("second page (%s): %d leads", next, strings.Count(r.body, `<a href="/leads/`))
 	}
+	if r := mkt.do("GET", fmt.Sprintf("/campaigns/%d?status=bogus", c.ID), nil); !strings.Contains(r.body, "There is no lead status &#34;bogus&#34;") ||
+		!strings.Contains(r.body, "<dd>24h</dd>") {
+		t.Errorf("a bad filter or the SLA: %s", r.body)
+	}
 	for _, path := range []string{"/campaigns/999", "/campaigns/x"} {
 		if r := mkt.do("GET", path, nil); r.status != http.StatusNotFound {
 			t.Errorf("%s: %d", path, r.status)

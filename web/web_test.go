@@ -136,6 +136,9 @@ func TestLoginPasswordAndLogout(t *testing.T) {
 	if r := b.do("GET", "/campaigns", nil); r.location != "/password" {
 		t.Errorf("before choosing a password: → %q", r.location)
 	}
+	if r := b.do("GET", "/password", nil); r.status != 200 || strings.Contains(r.body, `<nav`) {
+		t.Errorf("the password page shows the navigation it would not allow: %d", r.status)
+	}
 	for _, tc := range []struct{ current, next, again, want string }{
 		{password, "short", "short", "at least 12 characters"},
 		{password, "a long new password", "another long one", "differ"},
