@@ -5,12 +5,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,6 +45,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	now    func() time.Time
 	floors *claimFloors // where the open leads start (see ClaimNext)
+	argon  argonParams  // how new passwords are hashed
+	dummy  func() string
 }
 
 // Config configures a Store.
@@ -50,6 +54,11 @@ type Config struct {
 	// Now is the clock of every stored time and cutoff; nil means
 	// time.Now. Tests shift it to run at any hour of the day.
 	Now func() time.Time
+	// PasswordHashMemoryKiB and PasswordHashPasses set argon2id's cost for
+	// new password hashes: 0 means 64 MiB and 3 passes (RFC 9106's second
+	// recommendation). Tests lower them; a hash keeps the cost it was made
+	// with.
+	PasswordHashMemoryKiB, PasswordHashPasses uint32
 }
 
 // New returns a Store on a migrated database.
@@ -57,7 +66,10 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{pool: pool, now: cfg.Now, floors: floorsFor(pool)}
+	a := argonParams{memory: cmp.Or(cfg.PasswordHashMemoryKiB, argonMemory), passes: cmp.Or(cfg.PasswordHashPasses, argonTime)}
+	s := &Store{pool: pool, now: cfg.Now, floors: floorsFor(pool), argon: a}
+	s.dummy = sync.OnceValue(func() string { h, _ := a.hash("qualdial: no such user"); return h })
+	return s
 }
 
 // Now is the store's clock: what every stored time and cutoff is taken from.

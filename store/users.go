@@ -45,15 +45,18 @@ const (
 	argonKeyLen  = 32
 )
 
-// hashPassword hashes a password with argon2id into the PHC string format.
-func hashPassword(password string) (string, error) {
+// argonParams is argon2id's cost for new hashes.
+type argonParams struct{ memory, passes uint32 }
+
+// hash hashes a password with argon2id into the PHC string format.
+func (a argonParams) hash(password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, a.passes, a.memory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, a.memory, a.passes, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
@@ -81,10 +84,6 @@ func checkPassword(hash, password string) bool {
 	got := argon2.IDKey([]byte(password), salt, iterations, memory, threads, uint32(len(key)))
 	return subtle.ConstantTimeCompare(got, key) == 1
 }
-
-// dummyHash is checked against when the e-mail is unknown, so a login takes
-// as long whether or not the user exists.
-var dummyHash, _ = hashPassword("qualdial: no such user")
 
 // oneTimePassword is a random password to give a new user once.
 func oneTimePassword() (string, error) {
@@ -118,7 +117,7 @@ func (s *Store) CreateUser(ctx context.Context, email, name, role string) (*User
 	if err != nil {
 		return nil, "", err
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.argon.hash(password)
 	if err != nil {
 		return nil, "", err
 	}
@@ -141,7 +140,7 @@ func (s *Store) Login(ctx context.Context, email, password string) (*User, error
 	err := s.pool.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL`,
 		strings.TrimSpace(email)).Scan(&id, &hash)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && hash == nil) {
-		checkPassword(dummyHash, password)
+		checkPassword(s.dummy(), password) // as long as for a user who exists
 		return nil, ErrBadLogin
 	}
 	if err != nil {
@@ -172,7 +171,7 @@ func (s *Store) SetPassword(ctx context.Context, id int64, current, next string)
 	if hash == nil || !checkPassword(*hash, current) {
 		return ErrBadLogin
 	}
-	h, err := hashPassword(next)
+	h, err := s.argon.hash(next)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func browserContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute) // a loaded CI machine under -race
 	t.Cleanup(cancel)
 	return ctx
 }

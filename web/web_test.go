@@ -30,7 +30,8 @@ type site struct {
 
 func newSite(t testing.TB) *site {
 	t.Helper()
-	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	// Cheap password hashes: the tests log in often, under -race too.
+	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock(), PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
 	w, err := web.New(web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
