@@ -252,12 +252,14 @@ func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activit
 	}
 	byID := map[int64]*store.Lead{}
 	campaigns := map[int64]*store.Campaign{}
+	points := map[int64]scoring.Table{} // each campaign's table in force
 	for _, l := range leads {
 		byID[l.ID] = l
 		if campaigns[l.CampaignID] == nil {
 			if campaigns[l.CampaignID], err = store.GetCampaign(ctx, tx, l.CampaignID); err != nil {
 				return nil, err
 			}
+			points[l.CampaignID] = campaigns[l.CampaignID].Points()
 		}
 	}
 	// One row per activity and lead it names.
@@ -276,7 +278,7 @@ func (s *server) applyActivities(ctx context.Context, tx pgx.Tx, items []activit
 			}
 			act := items[i].act
 			var known bool
-			act.Rule, known = campaigns[l.CampaignID].Points()[act.Type]
+			act.Rule, known = points[l.CampaignID][act.Type]
 			targets = append(targets, target{i, l, known})
 			acts = append(acts, store.LeadActivity{LeadID: id, Activity: act})
 		}

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -91,7 +88,7 @@ func TestScoreThresholdsAct(t *testing.T) {
 
 	// A decayed activity counts half after its half-life; a bad one and an
 	// unknown lead in the same batch do not stop the others.
-	at := time.Now().Add(-10 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	at := b.st.Now().Add(-10 * 24 * time.Hour).UTC().Format(time.RFC3339) // on the product's clock
 	m = b.activities(t, store.RoleIntake,
 		map[string]any{"lead_id": id, "type": "old_news", "at": at},
 		map[string]any{"lead_id": id, "type": "Not A Type"},
@@ -294,38 +291,11 @@ func TestConversionsReengage(t *testing.T) {
 	}
 }
 
-// called gives a lead a finished call in which it pressed keys.
+// called gives a lead a finished call in which it pressed keys (see
+// finishCall), with the campaign's default 24 h SLA.
 func (b *bundle) called(t *testing.T, campaign, id int64, phone string, keys ...string) {
 	t.Helper()
-	ctx := context.Background()
-	src, _ := readScript()
-	sc := ivr.MustParse("bant-en.yaml", src)
-	eng := ivr.NewEngine(sc)
-	var a *store.Attempt
-	if err := b.st.SetLeadStatus(ctx, b.st.Pool(), id, "test", store.LeadDialing, "test call", nil); err != nil {
-		t.Fatal(err)
-	}
-	err := b.st.Tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		a, err = b.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: campaign, Phone: phone, Driver: "sip", Worker: "test", Script: sc})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := eng.Start(nil)
-	for _, k := range keys {
-		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
-	}
-	r := eng.Result(st)
-	status := store.LeadCompleted
-	if r.Outcome == ivr.OutcomeOptedOut {
-		status = store.LeadOptedOut
-	}
-	if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
-		Result: &r, Status: status, SLA: 24 * time.Hour, Actor: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	b.finishCall(t, campaign, id, phone, 24*time.Hour, keys...)
 }
 
 func jsonString(v any) string {

@@ -375,6 +375,14 @@ func qualify(t *testing.T, b *bundle, campaign int64, n int) []int64 {
 // with the given SLA, as if the call went well.
 func (b *bundle) salesReady(t *testing.T, campaign, id int64, phone string, sla time.Duration) {
 	t.Helper()
+	b.finishCall(t, campaign, id, phone, sla, "1", "1", "1", "1", "120#", "1")
+}
+
+// finishCall gives a lead a finished call of the bant-en script in which it
+// pressed keys: completed (with a route and, for sales, the sla), or opted
+// out.
+func (b *bundle) finishCall(t *testing.T, campaign, id int64, phone string, sla time.Duration, keys ...string) {
+	t.Helper()
 	ctx := context.Background()
 	src, _ := readScript()
 	sc := ivr.MustParse("bant-en.yaml", src)
@@ -389,12 +397,16 @@ func (b *bundle) salesReady(t *testing.T, campaign, id int64, phone string, sla 
 		t.Fatal(err)
 	}
 	st, _ := eng.Start(nil)
-	for _, k := range []string{"1", "1", "1", "1", "120#", "1"} {
+	for _, k := range keys {
 		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
 	}
 	r := eng.Result(st)
+	status := store.LeadCompleted
+	if r.Outcome == ivr.OutcomeOptedOut {
+		status = store.LeadOptedOut
+	}
 	if err := b.st.FinishAttempt(ctx, b.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered",
-		Result: &r, Status: "completed", SLA: sla, Actor: "test"}); err != nil {
+		Result: &r, Status: status, SLA: sla, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 }

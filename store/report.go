@@ -47,20 +47,13 @@ func (s *Store) Report(ctx context.Context, campaignID int64) (*CampaignReport, 
 		if err != nil {
 			return nil, err
 		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Count, error) {
-			var c Count
-			err := row.Scan(&c.Key, &c.N)
-			return c, err
-		})
+		return collectCounts(rows)
 	}
 	var err error
 	if r.ByStatus, err = counts(`SELECT status, count(*) FROM leads WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1`); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	if r.ByClass, err = counts(`SELECT class, count(*) FROM leads WHERE campaign_id = $1 AND class IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1`); err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	if r.Dispositions, err = counts(`SELECT coalesce(disposition, state), count(*) FROM call_attempts WHERE campaign_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1`); err != nil {
+	if r.Dispositions, r.ByClass, err = s.Dispositions(ctx, campaignID); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	if r.SLA, err = counts(`SELECT sla_status, count(*) FROM leads WHERE campaign_id = $1 AND sla_status IS NOT NULL GROUP BY 1 ORDER BY 1`); err != nil {

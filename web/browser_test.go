@@ -46,7 +46,7 @@ func browserContext(t *testing.T) context.Context {
 }
 
 // screenshot saves the page to $QUALDIAL_SCREENSHOTS/name.png when set
-// (the README's pictures).
+// (the README's pictures; a relative folder is the repository's, not web/'s).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	dir := os.Getenv("QUALDIAL_SCREENSHOTS")
@@ -56,6 +56,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", dir) // go test runs in web/
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
 		t.Fatal(err)

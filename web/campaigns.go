@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,9 @@ func (s *Server) campaignsData(r *http.Request) (campaignsData, error) {
 	if err != nil {
 		return campaignsData{}, err
 	}
-	d := campaignsData{Live: r.URL.Query().Get("live") != "off", Actions: store.CampaignActions}
+	// The toggle sends live=off (a hidden field) and live=on when checked.
+	live := r.URL.Query()["live"]
+	d := campaignsData{Live: len(live) == 0 || slices.Contains(live, "on"), Actions: store.CampaignActions}
 	for _, c := range cs {
 		d.Rows = append(d.Rows, campaignRow{C: c, F: funnels[c.ID]})
 	}
@@ -120,7 +123,7 @@ func (s *Server) campaignRows(w http.ResponseWriter, r *http.Request, u *store.U
 func (s *Server) campaignAction(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	action := r.PathValue("action")
-	if err != nil || id <= 0 || !contains(store.CampaignActions, action) {
+	if err != nil || id <= 0 || !slices.Contains(store.CampaignActions, action) {
 		s.notFound(w, r)
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -354,7 +355,7 @@ func readDNCFile(f io.Reader, country string) (*dncUpload, []string, error) {
 	header := c.Header()
 	col := -1
 	for i, h := range header {
-		if col < 0 && contains(phoneColumns, strings.ToLower(h)) {
+		if col < 0 && slices.Contains(phoneColumns, strings.ToLower(h)) {
 			col = i
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,16 +42,7 @@ var funcs = template.FuncMap{
 	"barf":  func(share float64, px int) string { return fmt.Sprintf("%.1f", share*float64(px)) },
 	"can":   store.CanAct,
 	"title": func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
-	"has":   func(u *store.User, roles ...string) bool { return u != nil && contains(roles, u.Role) },
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	"has":   func(u *store.User, roles ...string) bool { return u != nil && slices.Contains(roles, u.Role) },
 }
 
 // parsePages parses every templates/NAME.html but the layout as the page

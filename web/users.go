@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/qualdial/qualdial/store"
@@ -50,7 +51,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, u *store.Use
 		d.Error = "Give the user's e-mail address, e.g. ann@example.com."
 	case len(d.Name) > 128 || strings.ContainsAny(d.Name, "\x00\r\n"):
 		d.Error = "The name is one line of at most 128 characters."
-	case !contains(store.WebRoles, d.Role):
+	case !slices.Contains(store.WebRoles, d.Role):
 		d.Error = "Pick a role: admin, marketing or sales."
 	}
 	if d.Error != "" {

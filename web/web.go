@@ -129,9 +129,6 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP serves the UI.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Paths lists the path prefixes the UI serves, for the process's mux.
-func Paths() []string { return []string{"/"} }
-
 func (s *Server) routes(mux *http.ServeMux) {
 	assets, _ := fs.Sub(assetFS, "assets")
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
