@@ -116,6 +116,9 @@ func firstLogin(t *testing.T, ctx context.Context, email, once, chosen string) {
 		chromedp.SendKeys(`#next`, chosen),
 		chromedp.SendKeys(`#again`, chosen),
 		chromedp.Submit(`#again`),
+		// The password page has a main h1 too: wait until it has gone, so
+		// the next navigation does not abort this one.
+		chromedp.WaitNotPresent(`#again`),
 		chromedp.WaitVisible(`main h1`),
 	)
 }
