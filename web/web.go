@@ -19,12 +19,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
@@ -54,13 +56,40 @@ type Config struct {
 	// CheckPrompts refuses to start a campaign whose prompts cannot all be
 	// played (the API's check); nil checks nothing.
 	CheckPrompts func(ctx context.Context, driver string, sc *ivr.Script) error
+	// Dialer is the dialing queue the pages hand leads to (the API's):
+	// imported leads wake their campaign's dispatcher, re-checked leads
+	// are queued again. Nil wakes nobody: leads wait for the dispatcher's
+	// next pass.
+	Dialer Dialer
+	// MaxUpload bounds a call-list upload; default 2 GiB.
+	MaxUpload int64
+	// WebhookAllowHTTP accepts plain http:// webhook URLs, and
+	// WebhookAllowNets the non-public networks they may name (the API's
+	// settings: a subscription is checked the same way from either).
+	WebhookAllowHTTP bool
+	WebhookAllowNets []netip.Prefix
 }
+
+// Dialer is what the pages need of the dialing queue.
+type Dialer interface {
+	// WakeTx wakes a campaign's dispatcher in the caller's transaction.
+	WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error
+	// EnqueueManyTx queues leads for their pre-dial checks in the
+	// caller's transaction.
+	EnqueueManyTx(ctx context.Context, tx pgx.Tx, leadIDs []int64) error
+}
+
+// idleDialer is the Dialer of a UI given none.
+type idleDialer struct{}
+
+func (idleDialer) WakeTx(context.Context, pgx.Tx, int64) error          { return nil }
+func (idleDialer) EnqueueManyTx(context.Context, pgx.Tx, []int64) error { return nil }
 
 func (c *Config) validate() error {
 	if c.Store == nil {
 		return errors.New("web: Config.Store is required")
 	}
-	if c.SessionLifetime < 0 || c.SessionIdle < 0 || c.LiveEvery < 0 {
+	if c.SessionLifetime < 0 || c.SessionIdle < 0 || c.LiveEvery < 0 || c.MaxUpload < 0 {
 		return errors.New("web: durations must not be negative")
 	}
 	return nil
@@ -98,6 +127,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LiveEvery == 0 {
 		cfg.LiveEvery = 5 * time.Second
+	}
+	if cfg.MaxUpload == 0 {
+		cfg.MaxUpload = 2 << 30
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = idleDialer{}
 	}
 	sm := scs.New()
 	sm.Store = cfg.Store.Sessions()
