@@ -439,19 +439,12 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request, key *sto
 	if err != nil {
 		return err
 	}
-	o := &jsonObject{m: m, c: &check{}}
-	p, yaml := parseCampaign(o, true)
-	if err := o.c.err(); err != nil {
-		return err
+	c, err := CreateCampaign(r.Context(), s.store, m)
+	var taken *NameTakenError
+	if errors.As(err, &taken) {
+		return &apiError{status: http.StatusConflict, detail: taken.Error()}
 	}
-	c, err := s.store.CreateCampaign(r.Context(), p)
 	if err != nil {
-		if strings.Contains(err.Error(), "campaigns_name_key") {
-			return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("a campaign named %s exists", quote(p.Name))}
-		}
-		return err
-	}
-	if err := s.store.SetCampaignScript(r.Context(), c.ID, string(yaml)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, toCampaignJSON(c))
@@ -527,81 +520,7 @@ func (s *server) updateCampaign(w http.ResponseWriter, r *http.Request, key *sto
 	if err != nil {
 		return err
 	}
-	cur, _ := json.Marshal(toCampaignJSON(c))
-	merged, _ := decodeObject(cur)
-	chk := &check{}
-	for _, k := range campaignReadOnly {
-		raw, ok := patch[k]
-		if !ok {
-			continue
-		}
-		if !sameJSON(k, raw, merged[k]) {
-			chk.add(k, "read-only: send it unchanged or leave it out")
-		}
-		delete(patch, k)
-	}
-	for _, k := range campaignReadOnly {
-		delete(merged, k)
-	}
-	for k, raw := range patch {
-		if k == "window" || k == "retry" {
-			// One level deep: {"window": {"start": "10:00"}} keeps the days.
-			var sub, old map[string]json.RawMessage
-			if json.Unmarshal(raw, &sub) == nil && sub != nil && json.Unmarshal(merged[k], &old) == nil {
-				for sk, sv := range sub {
-					old[sk] = sv
-				}
-				raw, _ = json.Marshal(old)
-			}
-		}
-		merged[k] = raw
-	}
-	o := &jsonObject{m: merged, c: chk}
-	p, _ := parseCampaign(o, false)
-	if err := chk.err(); err != nil {
-		return err
-	}
-	next := *c
-	next.DefaultCountry, next.AllowedNumberTypes, next.AllowedCountries = p.DefaultCountry, p.AllowedNumberTypes, p.AllowedCountries
-	if next.AllowedNumberTypes == nil {
-		next.AllowedNumberTypes = store.CampaignDefaults().AllowedNumberTypes
-	}
-	var why []string
-	if p.RequireConsent != c.RequireConsent {
-		why = append(why, "require_consent")
-	}
-	if !slices.Equal(p.WindowDays, c.WindowDays) || p.WindowStart != c.WindowStart || p.WindowEnd != c.WindowEnd {
-		why = append(why, "window")
-	}
-	if !reflect.DeepEqual(next.Destinations(), c.Destinations()) {
-		why = append(why, "destinations")
-	}
-	// Leads held below the call threshold are checked again against the
-	// new scoring (the dispatcher holds those still below).
-	rescore := !reflect.DeepEqual(p.CallThreshold, c.CallThreshold) || !reflect.DeepEqual(p.ActivityPoints, c.Points())
-	ctx := r.Context()
-	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
-		if err := s.store.UpdateCampaign(ctx, tx, c.ID, p); err != nil {
-			return err
-		}
-		if rescore && c.Status != store.CampaignFinished {
-			if err := s.store.RequeueHeld(ctx, tx, c.ID, keyActor(key)); err != nil {
-				return err
-			}
-		}
-		if len(why) == 0 || c.Status == store.CampaignFinished {
-			return nil
-		}
-		ids, err := s.store.RequeueBlocked(ctx, tx, c.ID, nil, keyActor(key), "campaign changed: "+strings.Join(why, ", "))
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		return s.cfg.Dialer.EnqueueManyTx(ctx, tx, ids)
-	})
-	if err != nil {
-		return err
-	}
-	updated, err := s.store.Campaign(ctx, c.ID)
+	updated, err := UpdateCampaign(r.Context(), s.store, s.cfg.Dialer, c, patch, keyActor(key))
 	if err != nil {
 		return err
 	}

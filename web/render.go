@@ -43,6 +43,17 @@ var funcs = template.FuncMap{
 	"can":   store.CanAct,
 	"title": func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"has":   func(u *store.User, roles ...string) bool { return u != nil && slices.Contains(roles, u.Role) },
+	// dict makes a map of key, value pairs, to hand a sub-template more
+	// than one value.
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			m[k] = kv[i+1]
+		}
+		return m
+	},
+	"weekdays": func() any { return weekdays },
 }
 
 // parsePages parses every templates/NAME.html but the layout as the page

@@ -181,6 +181,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /campaigns/{id}/{action}", s.role(s.campaignAction, mkt...))
 	mux.Handle("GET /users", s.role(s.usersPage, store.RoleAdmin))
 	mux.Handle("POST /users", s.role(s.createUser, store.RoleAdmin))
+	s.campaignFormRoutes(mux)
 	s.scriptRoutes(mux)
 	s.leadRoutes(mux)
 	s.dncRoutes(mux)
