@@ -116,7 +116,8 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	err = q.store.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone,
-			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h, DialJob: job.ID})
+			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h, DialJob: job.ID,
+			LocalZone: firstZone(zones)})
 		return err
 	})
 	var capped *store.CappedError
@@ -248,6 +249,14 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 // zones are the time zones a lead may be in.
 func (q *Queue) zones(l *store.Lead) ([]*time.Location, error) {
 	return Zones(Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
+}
+
+// firstZone names the first of a lead's zones ("" without one).
+func firstZone(zones []*time.Location) string {
+	if len(zones) == 0 {
+		return ""
+	}
+	return zones[0].String()
 }
 
 func zoneNames(zones []*time.Location) string {

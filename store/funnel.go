@@ -149,3 +149,36 @@ func (s *Store) Dispositions(ctx context.Context, campaignID int64) (disposition
 	}
 	return dispositions, classes, nil
 }
+
+// HourCell is one hour of the week in the leads' local time: the calls a
+// campaign finished that were placed then, and how many were answered.
+type HourCell struct {
+	// Day is the ISO weekday (1 Monday … 7 Sunday), Hour 0–23.
+	Day, Hour       int
+	Calls, Answered int
+}
+
+// AnswerHeatmap counts a campaign's finished calls and answers by the
+// lead's local weekday and hour (the zone recorded with each attempt; UTC
+// for calls placed before zones were recorded), for the day × hour
+// answer-rate heatmap. Hours without calls are left out.
+func (s *Store) AnswerHeatmap(ctx context.Context, campaignID int64) ([]HourCell, error) {
+	rows, err := s.pool.Query(ctx, `WITH a AS (
+			SELECT a.started_at AT TIME ZONE coalesce(z.name, 'UTC') AS t, a.disposition
+			FROM call_attempts a LEFT JOIN pg_timezone_names z ON z.name = a.local_zone
+			WHERE a.campaign_id = $1 AND a.state = 'finished')
+		SELECT extract(isodow FROM t)::int, extract(hour FROM t)::int, count(*)::int, (count(*) FILTER (WHERE disposition = 'answered'))::int
+		FROM a GROUP BY 1, 2 ORDER BY 1, 2`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("answer heatmap: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HourCell, error) {
+		var c HourCell
+		err := row.Scan(&c.Day, &c.Hour, &c.Calls, &c.Answered)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("answer heatmap: %w", err)
+	}
+	return out, nil
+}

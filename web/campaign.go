@@ -24,6 +24,7 @@ type campaignData struct {
 	Waiting   []store.Count
 	Disp      []store.Count
 	Questions []questionShare
+	Heat      heatmap
 	Leads     []*store.Lead
 	Filter    store.LeadFilter
 	Statuses  []string
@@ -87,6 +88,11 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 		return err
 	}
 	d.Questions = questionShares(c, shares)
+	cells, err := s.store.AnswerHeatmap(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	d.Heat = newHeatmap(cells)
 
 	// The leads, filtered and paged (most urgent first, as the API lists them).
 	q := r.URL.Query()
@@ -225,4 +231,64 @@ func statusNames() []string {
 		out[i] = string(st)
 	}
 	return out
+}
+
+// heatmap is the day × hour answer-rate grid, drawn as SVG.
+type heatmap struct {
+	Rows  []heatRow
+	Calls int
+	// Hours labels the columns every three hours.
+	Hours []heatLabel
+}
+
+type heatRow struct {
+	Name  string
+	Y     int
+	Cells []heatCell
+}
+
+type heatCell struct {
+	X, Hour, Calls, Answered int
+	Rate                     float64
+	// Class is the colour step: h0 (no answer) to h5 (most), none
+	// without calls.
+	Class string
+}
+
+type heatLabel struct {
+	X    int
+	Text string
+}
+
+// Geometry of the heatmap's SVG, in pixels.
+const (
+	heatCell0X = 40 // left of the first column, after the day names
+	heatCellW  = 22
+	heatCellH  = 22
+)
+
+func newHeatmap(cells []store.HourCell) heatmap {
+	var h heatmap
+	byKey := map[[2]int]store.HourCell{}
+	for _, c := range cells {
+		byKey[[2]int{c.Day, c.Hour}] = c
+		h.Calls += c.Calls
+	}
+	for i, wd := range weekdays {
+		row := heatRow{Name: wd.Name, Y: 16 + i*heatCellH}
+		for hour := range 24 {
+			c := byKey[[2]int{wd.N, hour}]
+			cell := heatCell{X: heatCell0X + hour*heatCellW, Hour: hour, Calls: c.Calls, Answered: c.Answered, Class: "none"}
+			if c.Calls > 0 {
+				cell.Rate = float64(c.Answered) / float64(c.Calls)
+				cell.Class = fmt.Sprintf("h%d", min(5, int(cell.Rate*5+0.9999)))
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		h.Rows = append(h.Rows, row)
+	}
+	for hour := 0; hour < 24; hour += 3 {
+		h.Hours = append(h.Hours, heatLabel{X: heatCell0X + hour*heatCellW + 2, Text: fmt.Sprintf("%02d", hour)})
+	}
+	return h
 }

@@ -49,17 +49,27 @@ func TestCampaignPage(t *testing.T) {
 		lead(fmt.Sprintf("+1212556%04d", i))
 	}
 	eng := ivr.NewEngine(sc)
+	// One call in New York's time, one placed before zones were recorded
+	// (UTC): the heatmap puts each at its local hour.
+	zones := []string{"America/New_York", ""}
+	var heat []string
 	for i, keys := range [][]string{{"1", "1", "1", "1", "120#", "1"}, {"1", "1", "2", "2", "5#", "3"}} {
 		id := lead(fmt.Sprintf("+1212557%04d", i))
 		var a *store.Attempt
 		if err := s.st.Tx(ctx, func(tx pgx.Tx) error {
 			var err error
 			a, err = s.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: c.ID, Phone: fmt.Sprintf("+1212557%04d", i),
-				Driver: "sip", Worker: "test", Script: sc})
+				Driver: "sip", Worker: "test", Script: sc, LocalZone: zones[i]})
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
+		loc := time.UTC
+		if zones[i] != "" {
+			loc, _ = time.LoadLocation(zones[i])
+		}
+		at := a.StartedAt.In(loc)
+		heat = append(heat, fmt.Sprintf("<title>%s %02d:00 — 1 of 1 calls answered (100%%)</title>", at.Weekday().String()[:3], at.Hour()))
 		st, _ := eng.Start(nil)
 		for _, k := range keys {
 			st, _, _ = eng.Next(st, ivr.Input{Keys: k})
@@ -82,6 +92,8 @@ func TestCampaignPage(t *testing.T) {
 		"Is there a budget for this project?",                   // the budget question's prompt
 		`<th scope="row">2</th><td>budget &#43;15, → authority`, // budget key 2: its points, then authority
 		"Next 50 leads",
+		"2 finished calls by the hour",
+		heat[0], heat[1],
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("campaign page lacks %q", want)
