@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -44,7 +45,17 @@ func TestBrowserScriptEditor(t *testing.T) {
 	}
 	selectWord("authority")
 	do(t, ctx, "type a typo", chromedp.KeyEvent("authorty"), chromedp.WaitVisible(`#diagnostics li.error[data-line="33"]`))
-	if e := text(t, ctx, `#diagnostics li.error`); !strings.HasPrefix(e, "line 33: ") || !strings.Contains(e, "authorty") || !strings.Contains(e, "did you mean") {
+	// A check may answer for the word half typed ("author"): wait for the
+	// one of the whole word.
+	e := ""
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(e, "authorty"); {
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		e, _ = chromedp.Run(ctx, chromedp.Text(`#diagnostics li.error`))
+	}
+	if !strings.HasPrefix(e, "line 33: ") || !strings.Contains(e, "authorty") || !strings.Contains(e, "did you mean") {
 		t.Errorf("inline error %q", e)
 	}
 	screenshot(t, ctx, "script-editor")
