@@ -153,6 +153,29 @@ func (s *Server) dncLookup(ctx context.Context, d *dncData) error {
 	for i := range list {
 		if list[i].Phone == d.Phone {
 			d.Found = &list[i]
+			return s.nameActors(ctx, list[i:i+1])
+		}
+	}
+	return nil
+}
+
+// nameActors shows the web users among the entries' actors ("user:N") by
+// their e-mail address.
+func (s *Server) nameActors(ctx context.Context, list []store.DNCRecord) error {
+	if !slices.ContainsFunc(list, func(e store.DNCRecord) bool { return strings.HasPrefix(e.Actor, "user:") }) {
+		return nil
+	}
+	users, err := s.store.Users(ctx)
+	if err != nil {
+		return err
+	}
+	emails := map[string]string{}
+	for _, u := range users {
+		emails[userActor(u)] = u.Email
+	}
+	for i := range list {
+		if e, ok := emails[list[i].Actor]; ok {
+			list[i].Actor = e
 		}
 	}
 	return nil
@@ -171,6 +194,9 @@ func (s *Server) renderDNC(w http.ResponseWriter, r *http.Request, u *store.User
 	}
 	list, err := s.store.DNCList(r.Context(), f)
 	if err != nil {
+		return err
+	}
+	if err := s.nameActors(r.Context(), list); err != nil {
 		return err
 	}
 	d.Entries = list
