@@ -25,12 +25,12 @@ import (
 // There is no "send a test event" button: a delivery is a lead event's,
 // and the store has no cheap way to make one without a lead.
 const (
-	maxKeyName      = 128      // characters of a key's name
-	adminFormBytes  = 16 << 10 // a posted form (a webhook URL is at most 2 KB)
-	deliveryLogPage = 50       // deliveries per page of a log
-	listTime        = "2006-01-02 15:04"
+	maxKeyName      = 128                // characters of a key's name
+	deliveryLogPage = 50                 // deliveries per page of a log
+	listTime        = "2006-01-02 15:04" // how a notice writes a time (UTC)
 )
 
+// adminRoutes serves the API keys and webhooks screens, to admins only.
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /apikeys", s.role(s.apiKeysPage, store.RoleAdmin))
 	mux.Handle("POST /apikeys", s.role(s.createAPIKey, store.RoleAdmin))
@@ -83,20 +83,10 @@ func (s *Server) renderAPIKeys(w http.ResponseWriter, r *http.Request, u *store.
 	return nil
 }
 
-// adminForm reads a small posted form; false when it has answered.
-func adminForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, adminFormBytes)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
-		return false
-	}
-	return true
-}
-
 // createAPIKey makes a key (and its signing secret when asked) and shows
 // it, once.
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	if !adminForm(w, r) {
+	if !readSmallForm(w, r) {
 		return nil
 	}
 	d := apiKeysData{Name: strings.TrimSpace(r.PostForm.Get("name")), Role: r.PostForm.Get("role"), Signed: r.PostForm.Get("signed") == "on"}
@@ -227,7 +217,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, u *store
 // createWebhook subscribes a URL to events, checked as the API checks
 // them, and shows the signing secret once.
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	if !adminForm(w, r) {
+	if !readSmallForm(w, r) {
 		return nil
 	}
 	d := webhooksData{URL: strings.TrimSpace(r.PostForm.Get("url"))}
