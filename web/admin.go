@@ -75,12 +75,18 @@ func (s *Server) renderAPIKeys(w http.ResponseWriter, r *http.Request, u *store.
 		return err
 	}
 	d.Keys, d.Roles = keys, keyRoles
-	if r.Header.Get("HX-Request") == "true" {
-		s.renderBlock(w, r, status, "apikeys", "keys", d)
-		return nil
-	}
-	s.renderStatus(w, r, status, "apikeys", u, d)
+	s.renderPageOrBlock(w, r, u, status, "apikeys", "keys", d)
 	return nil
+}
+
+// renderPageOrBlock writes the page name with d, or for htmx only its
+// block (the part of the page a button replaces).
+func (s *Server) renderPageOrBlock(w http.ResponseWriter, r *http.Request, u *store.User, status int, name, block string, d any) {
+	if r.Header.Get("HX-Request") == "true" {
+		s.renderBlock(w, r, status, name, block, d)
+		return
+	}
+	s.renderStatus(w, r, status, name, u, d)
 }
 
 // createAPIKey makes a key (and its signing secret when asked) and shows
@@ -206,11 +212,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, u *store
 		subs[i].URL = queue.WithoutCredentials(subs[i].URL)
 	}
 	d.Subscriptions = subs
-	if r.Header.Get("HX-Request") == "true" {
-		s.renderBlock(w, r, status, "webhooks", "subscriptions", d)
-		return nil
-	}
-	s.renderStatus(w, r, status, "webhooks", u, d)
+	s.renderPageOrBlock(w, r, u, status, "webhooks", "subscriptions", d)
 	return nil
 }
 
