@@ -134,3 +134,45 @@ func TestRevokedKeyStopsOnAnotherReplica(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestForgetAPIKeyRefusesAtOnce: a key revoked outside the API (the web
+// UI's keys page, in the same process) is refused at once once the API is
+// told, although it had just been used (and cached).
+func TestForgetAPIKeyRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	q, err := queue.New(b.st, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(api.Config{Store: b.st, Dialer: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	call := func() int {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/leads/next", nil)
+		req.Header.Set("Authorization", "Bearer "+b.keys[store.RoleSales])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := call(); code != http.StatusNoContent { // cached now
+		t.Fatalf("before revoking: %d", code)
+	}
+	key, err := b.st.Authenticate(t.Context(), b.keys[store.RoleSales])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.RevokeAPIKey(t.Context(), key.ID, b.st.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.ForgetAPIKey(key.ID)
+	if code := call(); code != http.StatusUnauthorized {
+		t.Errorf("right after the revocation: %d", code)
+	}
+}
