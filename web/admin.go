@@ -60,8 +60,8 @@ type apiKeysData struct {
 	Created              *store.APIKey
 	Token, SigningSecret string
 
-	// What a revocation did.
-	Notice, RevokeError string
+	// Notice is what a revocation did.
+	Notice string
 }
 
 func (s *Server) apiKeysPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
