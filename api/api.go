@@ -122,6 +122,11 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.s.imports.close(ctx)
 }
 
+// ForgetAPIKey makes this API refuse a key revoked elsewhere in the process
+// (the web UI's API keys page) at once, rather than within keyTTL (3 s). Safe for
+// concurrent use.
+func (s *Server) ForgetAPIKey(id int64) { s.s.keys.forget(id) }
+
 // New returns the HTTP handler.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {

@@ -84,27 +84,8 @@ func TestAPIKeysListAndRevoke(t *testing.T) {
 func TestRevokedKeyStopsOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	q, err := queue.New(b.st, queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.New(api.Config{Store: b.st, Dialer: q})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := httptest.NewServer(h)
-	defer other.Close()
-	call := func(base string) int {
-		req, _ := http.NewRequest("POST", base+"/v1/leads/next", nil)
-		req.Header.Set("Authorization", "Bearer "+b.keys[store.RoleSales])
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if code := call(other.URL); code != http.StatusNoContent { // cached there now
+	_, call := b.anotherServer(t)
+	if code := call(); code != http.StatusNoContent { // cached there now
 		t.Fatalf("other replica before revoking: %d", code)
 	}
 	keys, _ := b.st.ListAPIKeys(t.Context())
@@ -120,7 +101,7 @@ func TestRevokedKeyStopsOnAnotherReplica(t *testing.T) {
 	revoked := time.Now()
 	const bound = 6 * time.Second // the cache's 3 s, with room for a slow machine
 	for {
-		code := call(other.URL)
+		code := call()
 		if code == http.StatusUnauthorized {
 			t.Logf("the other replica refused the key %s after the revocation", time.Since(revoked).Round(time.Millisecond))
 			return
@@ -132,5 +113,55 @@ func TestRevokedKeyStopsOnAnotherReplica(t *testing.T) {
 			t.Fatalf("the other replica still accepts the revoked key after %s", bound)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestForgetAPIKeyRefusesAtOnce: a key revoked outside the API (the web
+// UI's keys page, in the same process) is refused at once once the API is
+// told, although it had just been used (and cached).
+func TestForgetAPIKeyRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	h, call := b.anotherServer(t)
+	if code := call(); code != http.StatusNoContent { // cached now
+		t.Fatalf("before revoking: %d", code)
+	}
+	key, err := b.st.Authenticate(t.Context(), b.keys[store.RoleSales])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.RevokeAPIKey(t.Context(), key.ID, b.st.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.ForgetAPIKey(key.ID)
+	if code := call(); code != http.StatusUnauthorized {
+		t.Errorf("right after the revocation: %d", code)
+	}
+}
+
+// anotherServer starts a second API on the bundle's database (another
+// replica, or the API beside a web UI) and returns it with a function that
+// asks it for the next sales lead with the sales key, returning the status.
+func (b *bundle) anotherServer(t *testing.T) (*api.Server, func() int) {
+	t.Helper()
+	q, err := queue.New(b.st, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(api.Config{Store: b.st, Dialer: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return h, func() int {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/leads/next", nil)
+		req.Header.Set("Authorization", "Bearer "+b.keys[store.RoleSales])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
 	}
 }

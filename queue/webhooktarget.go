@@ -167,6 +167,50 @@ func (p WebhookPolicy) CheckURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// CheckSubscriptionURL checks a URL a CRM subscribes with: CheckURL, then
+// its host name is looked up now and refused when an address it resolves
+// to may not be reached, so a name that points inside is refused at once
+// rather than failing every delivery. A name that does not resolve now is
+// accepted: every delivery checks the addresses again after DNS. The API
+// and the web UI both check subscriptions with it; the error is a
+// *WebhookTargetError.
+func (p WebhookPolicy) CheckSubscriptionURL(ctx context.Context, raw string) error {
+	u, err := p.CheckURL(raw)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return nil // an address: CheckURL checked it
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if err := p.CheckAddr(a.Unmap()); err != nil {
+			return refused("%s resolves to an address webhooks may not reach: %v", host, err)
+		}
+	}
+	return nil
+}
+
+// WithoutCredentials removes user:password@ from a webhook URL stored
+// before subscriptions refused them, so listings never show them.
+func WithoutCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(not a valid URL)"
+	}
+	if u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
 // checkStatic is CheckURL without the localhost rule: what the worker checks
 // before each delivery (names are then checked after DNS by the dialer).
 func (p WebhookPolicy) checkStatic(raw string) (*url.URL, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/qualdial/qualdial/scripts"
@@ -98,6 +99,36 @@ func click(t *testing.T, ctx context.Context, sel string) {
 	if err != nil {
 		t.Fatalf("click %s: %v", sel, err)
 	}
+}
+
+// acceptDialogs accepts every confirmation the page asks for from now on
+// and sends each one's message (a listener must not run commands itself,
+// so another goroutine answers).
+func acceptDialogs(t *testing.T, ctx context.Context) <-chan string {
+	t.Helper()
+	opened, confirmed := make(chan string, 4), make(chan string, 4)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			select {
+			case opened <- d.Message:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			select {
+			case m := <-opened:
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+				confirmed <- m
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return confirmed
 }
 
 // firstLogin logs in with a one-time password and chooses a new one.

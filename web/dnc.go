@@ -33,7 +33,6 @@ const (
 	maxShownReject = 200       // rejected rows listed on the page
 	defaultCountry = "US"      // for numbers written without a country code
 	dncExportPage  = 500       // rows read per query of the export
-	dncFormBytes   = 16 << 10  // a form without a file
 	dncUploadSlack = 256 << 10 // multipart headers and the other fields
 )
 
@@ -220,9 +219,13 @@ func readCursor(c string) (time.Time, string, bool) {
 	return t, phone, err == nil && ok && terr == nil && e164.MatchString(phone)
 }
 
-// dncForm reads a small posted form.
-func dncForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, dncFormBytes)
+// smallFormBytes bounds a posted form without a file.
+const smallFormBytes = 16 << 10
+
+// readSmallForm reads a posted form without a file; false when it has
+// answered (the form was too large or unreadable).
+func readSmallForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, smallFormBytes)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "the form could not be read", http.StatusBadRequest)
 		return false
@@ -232,7 +235,7 @@ func dncForm(w http.ResponseWriter, r *http.Request) bool {
 
 // addDNC puts one number on the list (source manual).
 func (s *Server) addDNC(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	if !dncForm(w, r) {
+	if !readSmallForm(w, r) {
 		return nil
 	}
 	d := dncData{AddPhone: r.PostForm.Get("phone"), AddCountry: r.PostForm.Get("country"), AddReason: strings.TrimSpace(r.PostForm.Get("reason"))}
@@ -271,7 +274,7 @@ func (s *Server) dncAnswer(w http.ResponseWriter, r *http.Request, u *store.User
 
 // removeDNC takes a number off the list (admins).
 func (s *Server) removeDNC(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	if !dncForm(w, r) {
+	if !readSmallForm(w, r) {
 		return nil
 	}
 	var d dncData

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/qualdial/qualdial/store"
@@ -55,29 +54,7 @@ func TestBrowserDNC(t *testing.T) {
 	screenshot(t, ctx, "dnc")
 
 	// Removing asks first (hx-confirm): accept the dialog.
-	// Listen is in place before the click; the dialog is accepted from
-	// another goroutine (a listener must not run commands).
-	opened := make(chan string, 1)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			select {
-			case opened <- d.Message:
-			default:
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	confirmed := make(chan string, 1)
-	go func() {
-		select {
-		case m := <-opened:
-			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-			confirmed <- m
-		case <-ctx.Done():
-			confirmed <- ""
-		}
-	}()
+	confirmed := acceptDialogs(t, ctx)
 	do(t, ctx, "remove it",
 		chromedp.Click(row+` button.remove`),
 		chromedp.WaitVisible(`#remove-notice`),

@@ -68,6 +68,12 @@ type Config struct {
 	// settings: a subscription is checked the same way from either).
 	WebhookAllowHTTP bool
 	WebhookAllowNets []netip.Prefix
+	// KeyRevoked is told of each API key revoked on the pages, so that
+	// the API of this process refuses it at once (api.Server's
+	// ForgetAPIKey). Other processes' APIs refuse it within their key
+	// cache's few seconds, as after "qualdial apikey revoke"; so does
+	// this one's when KeyRevoked is nil.
+	KeyRevoked func(keyID int64)
 }
 
 // Dialer is what the pages need of the dialing queue.
@@ -185,6 +191,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.scriptRoutes(mux)
 	s.leadRoutes(mux)
 	s.dncRoutes(mux)
+	s.adminRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 

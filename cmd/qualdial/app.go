@@ -214,7 +214,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		}
 		apiServer = apiHandler
 		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
-			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue,
+			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, KeyRevoked: apiHandler.ForgetAPIKey,
 			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 		if err != nil {
 			return err
