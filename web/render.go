@@ -53,7 +53,8 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"weekdays": func() any { return weekdays },
+	"weekdays":  func() any { return weekdays },
+	"hasPrefix": strings.HasPrefix,
 }
 
 // parsePages parses every templates/NAME.html but the layout as the page
