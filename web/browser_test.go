@@ -225,3 +225,23 @@ func TestBrowserMarketingFlow(t *testing.T) {
 		t.Errorf("sales on /campaigns: %q", h)
 	}
 }
+
+// fitsPhone opens each path on a 390-pixel-wide screen and fails the test
+// for a page that scrolls sideways (its wide tables must scroll inside).
+func fitsPhone(t *testing.T, ctx context.Context, base string, paths ...string) {
+	t.Helper()
+	do(t, ctx, "narrow the window", chromedp.EmulateViewport(390, 844))
+	for _, path := range paths {
+		do(t, ctx, "open "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(`main h1`))
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wide {
+			what, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+				.slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' (' + Math.round(e.getBoundingClientRect().right) + ' px)').join(', ')`))
+			t.Errorf("%s scrolls sideways on a 390-pixel screen: %s", path, what)
+		}
+	}
+	do(t, ctx, "widen the window", chromedp.EmulateViewport(1280, 900))
+}

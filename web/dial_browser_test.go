@@ -177,6 +177,7 @@ func TestBrowserCampaignCalls(t *testing.T) {
 		t.Errorf("no answers per question: %q", m)
 	}
 	screenshot(t, ctx, "campaign")
+	fitsPhone(t, ctx, s.srv.URL, "/campaigns", fmt.Sprintf("/campaigns/%d", c.ID), fmt.Sprintf("/campaigns/%d/settings", c.ID), "/campaigns/new")
 
 	// A sales user may not open the settings.
 	do(t, ctx, "log out", chromedp.Click(`.logout button`), chromedp.WaitVisible(`#email`))
