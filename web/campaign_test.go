@@ -110,8 +110,9 @@ func TestCampaignPage(t *testing.T) {
 	}
 	next := r.body[i+len(`id="next-page" href="`):]
 	next = strings.ReplaceAll(next[:strings.Index(next, `"`)], "&amp;", "&")
-	if r := mkt.do("GET", next, nil); strings.Count(r.body, `<a href="/leads/`) != 7 {
-		t.Errorf("second page (%s): %d leads", next, strings.Count(r.body, `<a href="/leads/`))
+	if r := mkt.do("GET", next, nil); strings.Count(r.body, `<a href="/leads/`) != 7 || strings.Contains(r.body, `id="next-page"`) ||
+		!strings.Contains(r.body, fmt.Sprintf(`<a id="first-page" href="/campaigns/%d?status=&amp;class=#leads">`, c.ID)) {
+		t.Errorf("second page (%s): %d leads, or no way back to the first", next, strings.Count(r.body, `<a href="/leads/`))
 	}
 	if r := mkt.do("GET", fmt.Sprintf("/campaigns/%d?status=bogus", c.ID), nil); !strings.Contains(r.body, "There is no lead status &#34;bogus&#34;") ||
 		!strings.Contains(r.body, "<dd>24h</dd>") {
