@@ -37,13 +37,28 @@ func BenchmarkPages(b *testing.B) {
 			FROM generate_series(1, $2) g`, c.ID, rows, s.st.Now()); err != nil {
 			b.Fatal(err)
 		}
+		// One finished call for each lead called, over the past week, in
+		// New York's time: the dispositions and the heatmap count them.
+		if _, err := s.st.Pool().Exec(ctx, `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, state, disposition,
+				started_at, answered_at, ended_at, local_zone)
+			SELECT id, campaign_id, 1, 'sip', 'finished', CASE WHEN id % 2 = 0 THEN 'answered' ELSE 'no_answer' END,
+				$2 - (id % 604800) * interval '1 second', CASE WHEN id % 2 = 0 THEN $2 END, $2, 'America/New_York'
+			FROM leads WHERE campaign_id = $1 AND attempt_count > 0`, c.ID, s.st.Now()); err != nil {
+			b.Fatal(err)
+		}
 		_, _ = s.st.Pool().Exec(ctx, `ANALYZE leads`)
+		_, _ = s.st.Pool().Exec(ctx, `ANALYZE call_attempts`)
+		var leadID int64
+		if err := s.st.Pool().QueryRow(ctx, `SELECT max(id) FROM leads`).Scan(&leadID); err != nil {
+			b.Fatal(err)
+		}
 		_, password, _ := s.st.CreateUser(ctx, "bench@example.com", "", store.RoleMarketing)
 		br := s.browser(b)
 		br.do("POST", "/login", url.Values{"email": {"bench@example.com"}, "password": {password}})
 		br.do("POST", "/password", url.Values{"current": {password}, "next": {"a long new password"}, "again": {"a long new password"}})
 		b.ResetTimer()
-		for _, page := range []string{"/campaigns", fmt.Sprintf("/campaigns/%d", c.ID), fmt.Sprintf("/campaigns/%d?status=completed", c.ID)} {
+		for _, page := range []string{"/campaigns", fmt.Sprintf("/campaigns/%d", c.ID), fmt.Sprintf("/campaigns/%d?status=completed", c.ID),
+			fmt.Sprintf("/campaigns/%d/settings", c.ID), "/campaigns/new", fmt.Sprintf("/leads/%d", leadID), "/scripts", "/scripts/edit?id=bant-en", "/dnc"} {
 			var lat []time.Duration
 			for range 20 {
 				t0 := time.Now()
