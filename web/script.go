@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -72,6 +74,8 @@ func (s *Server) scriptsPage(w http.ResponseWriter, r *http.Request, u *store.Us
 type editorData struct {
 	YAML, Lead string
 	From       string
+	// StyleNonce admits CodeMirror's <style> elements (see renderEditor).
+	StyleNonce string
 	Check      checkData
 	Sim        simData
 	Campaigns  []*store.Campaign
@@ -149,8 +153,20 @@ func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.U
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
 	}
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
+}
+
+// renderEditor writes the whole editor page with a fresh style nonce in
+// its Content-Security-Policy: CodeMirror injects its styles as <style>
+// elements, which carry the nonce (EditorView.cspNonce); other pages keep
+// style-src 'self' alone.
+func (s *Server) renderEditor(w http.ResponseWriter, r *http.Request, status int, u *store.User, d editorData) {
+	var b [18]byte
+	_, _ = rand.Read(b[:])                                    // never fails (crypto/rand)
+	d.StyleNonce = base64.RawURLEncoding.EncodeToString(b[:]) // nothing for HTML to escape
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(d.StyleNonce))
+	s.renderStatus(w, r, status, "script", u, d)
 }
 
 func (s *Server) draftCampaigns(r *http.Request, d *editorData) error {
@@ -178,14 +194,47 @@ func scriptForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// scriptCheck answers the diagnostics panel as the script is typed.
+// scriptCheck answers the diagnostics panel as the script is typed, or,
+// for Accept: application/json (the editor's linter), the diagnostics as
+// a JSON array of jsonDiagnostic.
 func (s *Server) scriptCheck(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	if !scriptForm(w, r) {
 		return nil
 	}
 	d, _ := checkScript([]byte(r.PostForm.Get("yaml")))
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		out := make([]jsonDiagnostic, 0, len(d.Diagnostics))
+		for _, x := range d.Diagnostics {
+			out = append(out, x.json())
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return fmt.Errorf("script check: %w", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(b)
+		return nil
+	}
 	s.renderBlock(w, r, http.StatusOK, "script", "diagnostics", d)
 	return nil
+}
+
+// jsonDiagnostic is one diagnostic for the editor's linter: where it is
+// (column 1 when the validator names a line only) and what it says.
+type jsonDiagnostic struct {
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"` // error or warning
+	Message  string `json:"message"`
+}
+
+func (d diagnostic) json() jsonDiagnostic {
+	j := jsonDiagnostic{Line: max(d.Line, 1), Column: 1, Severity: "error", Message: d.Message}
+	if d.Warning {
+		j.Severity = "warning"
+	}
+	return j
 }
 
 // checkScript parses a script for the diagnostics panel; the script is nil
@@ -370,7 +419,7 @@ func (s *Server) scriptSimulate(w http.ResponseWriter, r *http.Request, u *store
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
 	}
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
 }
 
@@ -612,6 +661,6 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 		return nil
 	}
 	d.Check, _ = checkScript([]byte(yaml))
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -32,11 +33,16 @@ func TestBrowserScriptEditor(t *testing.T) {
 	if ok := text(t, ctx, `#diagnostics .ok`); !strings.HasPrefix(ok, "ok: bant-en v2, 6 questions") {
 		t.Errorf("ok line %q", ok)
 	}
+	// CodeMirror replaces the textarea (the textarea stays, hidden, in the form).
+	do(t, ctx, "see CodeMirror", chromedp.WaitVisible(`.yaml-editor .cm-content`), chromedp.WaitVisible(`.yaml-editor .cm-lineNumbers`))
+	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#yaml').hidden`)); err != nil || !hidden {
+		t.Errorf("the textarea is not hidden behind the editor: %v %v", hidden, err)
+	}
 	// Select "authority" in the first "next: authority" and type a typo over it.
 	selectWord := func(word string) {
 		t.Helper()
-		js := `(() => { const t = document.querySelector('#yaml'); const i = t.value.indexOf('next: ` + word + `') + 6;
-			t.focus(); t.setSelectionRange(i, i + ` + `'` + word + `'.length); return t.value.substring(0, i).split('\n').length })()`
+		js := `(() => { const v = document.querySelector('#yaml').editorView; const i = v.state.doc.toString().indexOf('next: ` + word + `') + 6;
+			v.dispatch({selection: {anchor: i, head: i + '` + word + `'.length}}); v.focus(); return v.state.doc.lineAt(i).number })()`
 		line, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
 		if err != nil || line != 33 {
 			t.Fatalf("select %s: line %d %v", word, line, err)
@@ -44,12 +50,43 @@ func TestBrowserScriptEditor(t *testing.T) {
 	}
 	selectWord("authority")
 	do(t, ctx, "type a typo", chromedp.KeyEvent("authorty"), chromedp.WaitVisible(`#diagnostics li.error[data-line="33"]`))
+	present(t, ctx, `.yaml-editor .cm-lintRange-error`)
+	present(t, ctx, `.yaml-editor .cm-lint-marker-error`)
+	// The inline marks are at line 33: the underline and the gutter's marker.
+	lineOf := func(sel string) int {
+		t.Helper()
+		js := `(() => { const v = document.querySelector('#yaml').editorView;
+			return v.state.doc.lineAt(v.posAtDOM(document.querySelector('` + sel + `'))).number })()`
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
+		if err != nil {
+			t.Fatalf("line of %s: %v", sel, err)
+		}
+		return n
+	}
+	if n := lineOf(`.yaml-editor .cm-lintRange-error`); n != 33 {
+		t.Errorf("the lint underline is at line %d", n)
+	}
+	if top, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const v = document.querySelector('#yaml').editorView;
+		const m = document.querySelector('.cm-lint-marker-error').getBoundingClientRect();
+		const l = v.lineBlockAt(v.state.doc.line(33).from); return Math.abs(m.top - (v.documentTop + l.top)) < l.height })()`)); err != nil || !top {
+		t.Errorf("the gutter's lint marker is not at line 33: %v", err)
+	}
 	if e := text(t, ctx, `#diagnostics li.error`); !strings.HasPrefix(e, "line 33: ") || !strings.Contains(e, "authorty") || !strings.Contains(e, "did you mean") {
 		t.Errorf("inline error %q", e)
+	}
+	// The hidden textarea holds the editor's text: the forms post it.
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#yaml').value.includes('next: authorty')`)); err != nil || !v {
+		t.Errorf("the textarea does not follow the editor: %v", err)
 	}
 	screenshot(t, ctx, "script-editor")
 	selectWord("authorty")
 	do(t, ctx, "fix the typo", chromedp.KeyEvent("authority"), chromedp.WaitVisible(`#diagnostics .ok`), chromedp.WaitNotPresent(`#diagnostics li.error`))
+	present(t, ctx, `.yaml-editor .cm-lintRange-error`, "not")
+	// CodeMirror's injected styles apply under the page's CSP (its <style>
+	// carries the page's nonce): the base theme makes the editor a flex box.
+	if flex, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.cm-editor')).display`)); err != nil || flex != "flex" {
+		t.Errorf("CodeMirror's styles were refused (display %q): %v", flex, err)
+	}
 
 	// The simulator, with the keypad.
 	press := func(n int, steps ...chromedp.Action[chromedp.Void]) {
@@ -72,4 +109,22 @@ func TestBrowserScriptEditor(t *testing.T) {
 		t.Errorf("transcript %q", tr)
 	}
 	screenshot(t, ctx, "script-simulator")
+}
+
+// present waits until an element matches sel (or, given "not", none
+// does), asking the page itself: CodeMirror redraws its lines, and a node
+// that chromedp found may be gone before it is seen visible.
+func present(t *testing.T, ctx context.Context, sel string, not ...string) {
+	t.Helper()
+	want := len(not) == 0
+	for deadline := time.Now().Add(time.Minute); ; {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!document.querySelector(`"+sel+"`)"))
+		if err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wait for %s %s: %v", strings.Join(not, ""), sel, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

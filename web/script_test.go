@@ -1,11 +1,16 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"html"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -257,5 +262,100 @@ func TestScriptSaveToDraft(t *testing.T) {
 	// Without htmx: the page, with the message.
 	if r := mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(active.ID, 10)}}); r.status != http.StatusConflict || !strings.Contains(r.body, "<textarea") {
 		t.Errorf("plain save: %d", r.status)
+	}
+}
+
+// TestScriptCheckJSON: the editor's linter asks for the diagnostics as
+// JSON, each at its line; the editor page alone admits CodeMirror's styles
+// by a nonce of its own.
+func TestScriptCheckJSON(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	bad = strings.Replace(bad, "dimensions: [budget", "dimensions: [budget, spare", 1) // a warning: unused dimension
+	r := mkt.do("POST", "/scripts/check", url.Values{"yaml": {bad}}, "Accept", "application/json")
+	var ds []struct {
+		Line     int    `json:"line"`
+		Column   int    `json:"column"`
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &ds); r.status != 200 || err != nil || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("check as JSON: %d %v %s", r.status, err, r.body)
+	}
+	_, want := ivr.Parse("x", []byte(bad))
+	if len(ds) == 0 || len(ds) != len(want) {
+		t.Fatalf("diagnostics %+v, ivr says %v", ds, want)
+	}
+	if d := ds[0]; d.Line != lineOf(bad, "next: authorty") || d.Column != 1 || d.Severity != "error" || !strings.Contains(d.Message, `did you mean "authority"`) {
+		t.Errorf("the typo's diagnostic: %+v", d)
+	}
+	for _, d := range ds {
+		if d.Severity != "error" && d.Severity != "warning" || d.Line < 1 {
+			t.Errorf("diagnostic %+v", d)
+		}
+	}
+	if r := mkt.do("POST", "/scripts/check", url.Values{"yaml": {src}}, "Accept", "application/json"); r.status != 200 || strings.TrimSpace(r.body) != "[]" {
+		t.Errorf("a clean script: %d %s", r.status, r.body)
+	}
+
+	// The editor's page: a nonce in style-src, the same on the textarea
+	// for CodeMirror; no 'unsafe-inline'; other pages have no nonce.
+	r = mkt.do("GET", "/scripts/edit?from=bant-en", nil)
+	csp := r.header.Get("Content-Security-Policy")
+	m := regexp.MustCompile(`style-src 'self' 'nonce-([A-Za-z0-9_-]{24})';`).FindStringSubmatch(csp)
+	if m == nil || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "script-src 'self';") ||
+		!strings.Contains(r.body, `data-editor="yaml" data-style-nonce="`+m[1]+`"`) {
+		t.Fatalf("editor CSP %q", csp)
+	}
+	if again := mkt.do("GET", "/scripts/edit", nil).header.Get("Content-Security-Policy"); again == csp {
+		t.Errorf("the nonce is the same twice: %q", csp)
+	}
+	if csp := mkt.do("GET", "/scripts", nil).header.Get("Content-Security-Policy"); strings.Contains(csp, "nonce") || !strings.Contains(csp, "style-src 'self';") {
+		t.Errorf("scripts page CSP %q", csp)
+	}
+	bundle := regexp.MustCompile(`<script src="(/assets/vendor/codemirror-[0-9.]+/)editor.min.js" defer>`).FindStringSubmatch(r.body)
+	if bundle == nil {
+		t.Fatalf("no editor bundle on the page")
+	}
+	if r := mkt.do("GET", bundle[1]+"editor.min.js", nil); r.status != 200 || !strings.Contains(r.body, "cm-lintRange") {
+		t.Errorf("the editor bundle: %d", r.status)
+	}
+	if r := mkt.do("GET", bundle[1]+"LICENSES.txt", nil); r.status != 200 || !strings.Contains(r.body, "@codemirror/view") || !strings.Contains(r.body, "MIT") {
+		t.Errorf("the editor's licences: %d", r.status)
+	}
+	if r := mkt.do("GET", "/assets/src/editor.js", nil); r.status != http.StatusNotFound {
+		t.Errorf("the bundle's source is served: %d", r.status)
+	}
+}
+
+// TestAssetBudget: the JavaScript and CSS the UI ships stay under 200 KB
+// gzipped in total (DESIGN.md, issue 13).
+func TestAssetBudget(t *testing.T) {
+	t.Parallel()
+	var total int
+	err := filepath.WalkDir("assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, filepath.Join("assets", "src")) || !(strings.HasSuffix(p, ".js") || strings.HasSuffix(p, ".css")) {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_, _ = zw.Write(data)
+		_ = zw.Close()
+		total += b.Len()
+		t.Logf("%s: %d bytes, %d gzipped", p, len(data), b.Len())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total > 200<<10 {
+		t.Errorf("the UI ships %d KB of JS and CSS gzipped: the budget is 200 KB", total>>10)
 	}
 }

@@ -35,7 +35,10 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-//go:embed assets
+// assetFS is what /assets/ serves: the style sheet and the vendored
+// bundles (web/assets/src, the editor bundle's source, is not served).
+//
+//go:embed assets/app.css assets/vendor
 var assetFS embed.FS
 
 // Config configures the web UI.
@@ -192,12 +195,24 @@ func (s *Server) routes(mux *http.ServeMux) {
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", contentSecurityPolicy(""))
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// contentSecurityPolicy is every page's policy: nothing from elsewhere,
+// no inline script or style. A styleNonce also admits the <style>
+// elements that carry it: the script editor's page alone has one, for the
+// styles CodeMirror injects.
+func contentSecurityPolicy(styleNonce string) string {
+	style := "'self'"
+	if styleNonce != "" {
+		style += " 'nonce-" + styleNonce + "'"
+	}
+	return "default-src 'self'; script-src 'self'; style-src " + style + "; img-src 'self' data:; " +
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // cacheAssets lets browsers keep the embedded assets (their paths carry
