@@ -46,28 +46,12 @@ func (s *Server) scriptRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /scripts/check", s.role(s.scriptCheck, mkt...))
 	mux.Handle("POST /scripts/simulate", s.role(s.scriptSimulate, mkt...))
 	mux.Handle("POST /scripts/save", s.role(s.scriptSave, mkt...))
+	mux.Handle("POST /scripts/versions", s.role(s.scriptSaveVersion, mkt...))
 }
 
 // shippedScript is one script of the templates list.
 type shippedScript struct {
 	*ivr.Script
-}
-
-func (s *Server) scriptsPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	var list []shippedScript
-	for _, name := range scripts.Names() {
-		data, err := scripts.Read(name)
-		if err != nil {
-			return err
-		}
-		sc, ds := ivr.Parse(name, data)
-		if sc == nil {
-			return fmt.Errorf("shipped script %s: %w", name, ds.Err())
-		}
-		list = append(list, shippedScript{sc})
-	}
-	s.render(w, r, "scripts", u, list)
-	return nil
 }
 
 // editorData is the editor page; its parts are also htmx fragments.
@@ -133,9 +117,20 @@ type flowProfile struct {
 }
 
 func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	d := editorData{From: r.URL.Query().Get("from"), Check: checkData{Empty: true}}
+	q := r.URL.Query()
+	d := editorData{From: q.Get("from"), Check: checkData{Empty: true}}
 	status := http.StatusOK
-	if d.From != "" {
+	if id := q.Get("script"); id != "" { // a saved version
+		yaml, msg, err := s.openVersion(r.Context(), id, q.Get("version"))
+		if err != nil {
+			return err
+		}
+		d.From, d.YAML = id+" v"+q.Get("version"), yaml
+		if msg != "" {
+			d.From, status = "", http.StatusNotFound
+			d.Check.Diagnostics = []diagnostic{{Line: 1, Message: msg}}
+		}
+	} else if d.From != "" {
 		data, err := scripts.Read(d.From)
 		if err != nil || strings.ContainsAny(d.From, "/\\") {
 			d.From, status = "", http.StatusNotFound

@@ -101,7 +101,7 @@ func TestScriptListAndCheck(t *testing.T) {
 			t.Errorf("sales GET %s: %d", p, r.status)
 		}
 	}
-	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save"} {
+	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save", "/scripts/versions"} {
 		if r := sales.do("POST", p, url.Values{"yaml": {src}}); r.status != http.StatusForbidden {
 			t.Errorf("sales POST %s: %d", p, r.status)
 		}
@@ -357,5 +357,105 @@ func TestAssetBudget(t *testing.T) {
 	}
 	if total > 200<<10 {
 		t.Errorf("the UI ships %d KB of JS and CSS gzipped: the budget is 200 KB", total>>10)
+	}
+}
+
+// TestScriptSaveVersions: "Save as new version" numbers each version after
+// the last one (and after the shipped template's), opens it in the editor,
+// and the scripts page lists the versions with the campaigns pinned to each.
+func TestScriptSaveVersions(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	if r := mkt.do("GET", "/scripts/edit?from=bant-en", nil); !strings.Contains(r.body, `formaction="/scripts/versions"`) || !strings.Contains(r.body, "Save as new version") {
+		t.Fatalf("no save-as-new-version button: %s", r.body)
+	}
+	// bant-en v2 ships: the first saved version is 3, then 4 (htmx: a
+	// redirect to the saved version in the editor), then 5 (a plain form).
+	save := func(yaml string, htmx bool) reply {
+		t.Helper()
+		if htmx {
+			return mkt.do("POST", "/scripts/versions", url.Values{"yaml": {yaml}}, "HX-Request", "true")
+		}
+		return mkt.do("POST", "/scripts/versions", url.Values{"yaml": {yaml}})
+	}
+	edited := strings.Replace(src, "Goodbye.", "Bye now.", 1)
+	r := save(edited, true)
+	if r.status != http.StatusNoContent || r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=3" {
+		t.Fatalf("save as new version: %d %q %s", r.status, r.header.Get("HX-Redirect"), r.body)
+	}
+	v3, err := s.st.ScriptVersionText(ctx, "bant-en", 3)
+	if err != nil || v3.YAML != strings.Replace(edited, "version: 2", "version: 3", 1) || v3.CreatedBy != "mkt@example.com" || v3.SHA256 != store.ScriptSHA256(v3.YAML) {
+		t.Fatalf("v3 saved: %+v %v", v3, err)
+	}
+	r = mkt.do("GET", "/scripts/edit?script=bant-en&version=3", nil)
+	if r.status != 200 || !strings.Contains(r.body, "Saved bant-en v3.") || !strings.Contains(r.body, "version: 3\n") || !strings.Contains(r.body, "Bye now.") ||
+		!strings.Contains(html.UnescapeString(r.body), "ok: bant-en v3, 6 questions") {
+		t.Errorf("the saved version in the editor: %d %s", r.status, r.body)
+	}
+	if r := save(v3.YAML, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=4" {
+		t.Errorf("save again: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	if r := save(v3.YAML, false); r.status != http.StatusSeeOther || r.location != "/scripts/edit?script=bant-en&version=5" {
+		t.Errorf("save without htmx: %d %q", r.status, r.location)
+	}
+	// A version number typed past the last one is kept.
+	if r := save(strings.Replace(v3.YAML, "version: 3", "version: 9", 1), true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=9" {
+		t.Errorf("save v9: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	// A new script starts at its own version; errors save nothing.
+	fresh := strings.Replace(src, "id: bant-en", "id: fresh", 1)
+	if r := save(fresh, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=fresh&version=2" {
+		t.Errorf("a new script: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	if r := save(bad, true); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") || strings.Contains(r.body, "<html") {
+		t.Errorf("save a script with errors: %d %s", r.status, r.body)
+	}
+	if n, _ := s.st.NextScriptVersion(ctx, "bant-en"); n != 10 {
+		t.Errorf("next version %d after 3, 4, 5 and 9", n)
+	}
+
+	// Campaigns pinned to v3 and to the shipped v2; the list shows them.
+	for name, text := range map[string]string{"spring": v3.YAML, "legacy": src} {
+		c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.st.StartCampaign(ctx, c.ID, ivr.MustParse(name, []byte(text)), []byte(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = mkt.do("GET", "/scripts", nil)
+	row := func(id string) string {
+		i := strings.Index(r.body, `<tr id="`+id+`">`)
+		if i < 0 {
+			t.Fatalf("no row %s: %s", id, r.body)
+		}
+		return r.body[i : i+strings.Index(r.body[i:], "</tr>")]
+	}
+	if v := row("version-bant-en-3"); !strings.Contains(v, ">spring</a>") || !strings.Contains(v, "by mkt@example.com") ||
+		!strings.Contains(v, v3.SHA256[:12]) || !strings.Contains(v, `href="/scripts/edit?script=bant-en&amp;version=3"`) {
+		t.Errorf("v3's row: %s", v)
+	}
+	if v := row("version-bant-en-2"); !strings.Contains(v, ">legacy</a>") || !strings.Contains(v, "not saved here") {
+		t.Errorf("v2's row: %s", v)
+	}
+	if v := row("version-bant-en-4"); !strings.Contains(v, "none") {
+		t.Errorf("v4's row: %s", v)
+	}
+	if v := row("script-bant-en"); !strings.Contains(v, "Start from this template") {
+		t.Errorf("the template's row: %s", v)
+	}
+	// The pinned-only v2 opens from the campaign's copy; unknown versions are not found.
+	if r := mkt.do("GET", "/scripts/edit?script=bant-en&version=2", nil); r.status != 200 || !strings.Contains(r.body, "version: 2\n") {
+		t.Errorf("open v2: %d", r.status)
+	}
+	for _, q := range []string{"script=bant-en&version=7", "script=bant-en&version=x", "script=nope&version=1"} {
+		if r := mkt.do("GET", "/scripts/edit?"+q, nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "no such version") {
+			t.Errorf("open %s: %d", q, r.status)
+		}
 	}
 }
