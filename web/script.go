@@ -47,6 +47,7 @@ func (s *Server) scriptRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /scripts/simulate", s.role(s.scriptSimulate, mkt...))
 	mux.Handle("POST /scripts/save", s.role(s.scriptSave, mkt...))
 	mux.Handle("POST /scripts/versions", s.role(s.scriptSaveVersion, mkt...))
+	mux.Handle("POST /scripts/testcall", s.role(s.scriptTestCall, mkt...))
 }
 
 // shippedScript is one script of the templates list.
@@ -64,6 +65,9 @@ type editorData struct {
 	Sim        simData
 	Campaigns  []*store.Campaign
 	Save       saveData
+	// TestCall shows the test-call panel (Config.TestCall is set).
+	TestCall bool
+	Call     testCallData
 }
 
 type saveData struct {
@@ -158,7 +162,8 @@ func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.U
 // style-src 'self' alone.
 func (s *Server) renderEditor(w http.ResponseWriter, r *http.Request, status int, u *store.User, d editorData) {
 	var b [18]byte
-	_, _ = rand.Read(b[:])                                    // never fails (crypto/rand)
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	d.TestCall = s.cfg.TestCall != nil
 	d.StyleNonce = base64.RawURLEncoding.EncodeToString(b[:]) // nothing for HTML to escape
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(d.StyleNonce))
 	s.renderStatus(w, r, status, "script", u, d)

@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"html"
 	"io/fs"
 	"net/http"
@@ -12,13 +14,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
+	"github.com/qualdial/qualdial/web"
 )
 
 func bantEN(t *testing.T) string {
@@ -101,7 +106,7 @@ func TestScriptListAndCheck(t *testing.T) {
 			t.Errorf("sales GET %s: %d", p, r.status)
 		}
 	}
-	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save", "/scripts/versions"} {
+	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save", "/scripts/versions", "/scripts/testcall"} {
 		if r := sales.do("POST", p, url.Values{"yaml": {src}}); r.status != http.StatusForbidden {
 			t.Errorf("sales POST %s: %d", p, r.status)
 		}
@@ -457,5 +462,81 @@ func TestScriptSaveVersions(t *testing.T) {
 		if r := mkt.do("GET", "/scripts/edit?"+q, nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "no such version") {
 			t.Errorf("open %s: %d", q, r.status)
 		}
+	}
+}
+
+// TestScriptTestCall: the "Test call to my phone" button shows where a
+// trunk is configured (Config.TestCall); numbers must be E.164 and
+// callable, and each user places one test call a minute.
+func TestScriptTestCall(t *testing.T) {
+	t.Parallel()
+	if r := newSite(t).user(t, store.RoleMarketing, "mkt@example.com"); true {
+		if p := r.do("GET", "/scripts/edit?from=bant-en", nil); strings.Contains(p.body, `id="testcall"`) {
+			t.Errorf("a test-call button without a trunk")
+		}
+		if p := r.do("POST", "/scripts/testcall", url.Values{"yaml": {bantEN(t)}, "phone": {"+12125550123"}}); p.status != http.StatusNotFound {
+			t.Errorf("test call without a trunk: %d", p.status)
+		}
+	}
+	type call struct {
+		phone, yaml string
+	}
+	var mu sync.Mutex
+	var calls []call
+	s := newSiteWith(t, func(c *web.Config) {
+		c.TestCall = func(ctx context.Context, phone string, yaml []byte) (string, error) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("a test call without a deadline")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, call{phone, string(yaml)})
+			if strings.HasSuffix(phone, "99") {
+				return "", errors.New("the trunk said 403 Forbidden")
+			}
+			return fmt.Sprintf("call %d queued", len(calls)), nil
+		}
+	})
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	if p := mkt.do("GET", "/scripts/edit?from=bant-en", nil); !strings.Contains(p.body, `id="testcall"`) || !strings.Contains(p.body, "Test call to my phone") {
+		t.Fatalf("no test-call button: %s", p.body)
+	}
+	testCall := func(b *browser, phone, yaml string) reply {
+		t.Helper()
+		r := b.do("POST", "/scripts/testcall", url.Values{"yaml": {yaml}, "phone": {phone}}, "HX-Request", "true")
+		r.body = html.UnescapeString(r.body)
+		return r
+	}
+	placed := func() []call {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(calls)
+	}
+	for phone, want := range map[string]string{"2125550123": "international format", "+1 911": "emergency", "+12": "not a number qualdial can call", "": "international format"} {
+		if r := testCall(mkt, phone, src); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, want) {
+			t.Errorf("phone %q: %d %s", phone, r.status, r.body)
+		}
+	}
+	if r := testCall(mkt, "+12125550123", strings.Replace(src, "next: authority", "next: authorty", 1)); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") {
+		t.Errorf("a script with errors: %d %s", r.status, r.body)
+	}
+	r := testCall(mkt, "+1 (212) 555-0123", src)
+	if r.status != 200 || !strings.Contains(r.body, "Calling +12125550123 with bant-en v2: call 1 queued") || strings.Contains(r.body, "<html") {
+		t.Fatalf("test call: %d %s", r.status, r.body)
+	}
+	if c := placed(); len(c) != 1 || c[0].phone != "+12125550123" || c[0].yaml != src {
+		t.Errorf("calls %+v", c)
+	}
+	// Once a minute per user: the next is refused, another user may call.
+	if r := testCall(mkt, "+12125550123", src); r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "One test call a minute") || r.header.Get("Retry-After") == "" {
+		t.Errorf("a second test call: %d %s", r.status, r.body)
+	}
+	admin := s.user(t, store.RoleAdmin, "admin@example.com")
+	if r := testCall(admin, "+12125550199", src); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "The test call failed: the trunk said 403 Forbidden") {
+		t.Errorf("a failed test call: %d %s", r.status, r.body)
+	}
+	if c := placed(); len(c) != 2 {
+		t.Errorf("%d calls placed", len(c))
 	}
 }

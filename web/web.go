@@ -71,6 +71,15 @@ type Config struct {
 	// settings: a subscription is checked the same way from either).
 	WebhookAllowHTTP bool
 	WebhookAllowNets []netip.Prefix
+	// TestCall places a test call of a script (the script editor's "Test
+	// call to my phone"): phone is E.164, scriptYAML a script without
+	// errors. It returns a line for the user (what was placed: a call id,
+	// a queued job) once the call is placed, not when it ends; ctx ends
+	// after 30 s. Nil hides the button: set it where a trunk is
+	// configured. Each user may place one test call a minute. (cmd does
+	// not set it yet: it needs a driver outside a campaign, as `qualdial
+	// call` builds one.)
+	TestCall func(ctx context.Context, phone string, scriptYAML []byte) (string, error)
 }
 
 // Dialer is what the pages need of the dialing queue.
@@ -105,6 +114,8 @@ type Server struct {
 	sessions *scs.SessionManager
 	pages    map[string]*template.Template
 	handler  http.Handler
+	// testCalls limits each user's test calls.
+	testCalls callLimiter
 	// stop ends the live streams (Close).
 	stop     chan struct{}
 	stopOnce sync.Once

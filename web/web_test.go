@@ -30,9 +30,19 @@ type site struct {
 
 func newSite(t testing.TB) *site {
 	t.Helper()
+	return newSiteWith(t, nil)
+}
+
+// newSiteWith is newSite with the UI's configuration changed by set.
+func newSiteWith(t testing.TB, set func(*web.Config)) *site {
+	t.Helper()
 	// Cheap password hashes: the tests log in often, under -race too.
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock(), PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
-	w, err := web.New(web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	cfg := web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	if set != nil {
+		set(&cfg)
+	}
+	w, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
