@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -31,7 +31,11 @@ func TestScriptVersions(t *testing.T) {
 	// A campaign started on bant-en v2 (from the shipped file): v2 is
 	// pinned, not saved; the next is 3.
 	sc := script(t)
-	src := mustRead(t)
+	b, err := scripts.Read("bant-en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
 	live, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "live", ScriptID: "bant-en", CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +134,4 @@ func TestScriptVersions(t *testing.T) {
 	if v, err := s.ScriptVersionText(ctx, "bant-en", 3); err != nil || v.CreatedBy != "" {
 		t.Errorf("v3 after its author went: %+v %v", v, err)
 	}
-}
-
-func mustRead(t *testing.T) string {
-	t.Helper()
-	src, err := os.ReadFile("../scripts/bant-en.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(src)
 }

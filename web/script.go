@@ -652,6 +652,13 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 			s.cfg.Logger.Info("campaign script saved", "campaign_id", c.ID, "script", sc.String(), "user_id", u.ID)
 		}
 	}
+	return s.answerSave(w, r, u, status, sv)
+}
+
+// answerSave answers a save with the save panel (htmx) or the whole
+// editor page, the posted script and lead fields in it.
+func (s *Server) answerSave(w http.ResponseWriter, r *http.Request, u *store.User, status int, sv saveData) error {
+	yaml := r.PostForm.Get("yaml")
 	d := editorData{YAML: yaml, Lead: r.PostForm.Get("lead"), Save: sv}
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err

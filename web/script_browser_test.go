@@ -109,6 +109,25 @@ func TestBrowserScriptEditor(t *testing.T) {
 		t.Errorf("transcript %q", tr)
 	}
 	screenshot(t, ctx, "script-simulator")
+
+	// Save as new version: the page opens the saved v3 (its version line
+	// renumbered), and the scripts page lists it.
+	do(t, ctx, "save as a new version", chromedp.Click(`button.save-version`), chromedp.WaitVisible(`.flash`))
+	if f := text(t, ctx, `.flash`); !strings.Contains(f, "Saved bant-en v3.") {
+		t.Errorf("flash %q", f)
+	}
+	present(t, ctx, `.yaml-editor .cm-content`)
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#yaml').editorView.state.doc.toString().includes('\nversion: 3\n')`)); err != nil || !v {
+		t.Errorf("the editor does not hold v3: %v", err)
+	}
+	if v, err := s.st.ScriptVersionText(context.Background(), "bant-en", 3); err != nil || !strings.Contains(v.YAML, "next: authority") {
+		t.Errorf("v3 in the database: %v", err)
+	}
+	do(t, ctx, "see the versions", chromedp.Navigate(s.srv.URL+"/scripts"), chromedp.WaitVisible(`#version-bant-en-3`))
+	if row := text(t, ctx, `#version-bant-en-3`); !strings.Contains(row, "by mkt@example.com") {
+		t.Errorf("v3's row %q", row)
+	}
+	screenshot(t, ctx, "scripts")
 }
 
 // present waits until an element matches sel (or, given "not", none

@@ -145,17 +145,7 @@ func (s *Server) scriptSaveVersion(w http.ResponseWriter, r *http.Request, u *st
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil
 	}
-	d := editorData{YAML: yaml, Lead: r.PostForm.Get("lead"), Save: saveData{Error: msg}}
-	if err := s.draftCampaigns(r, &d); err != nil {
-		return err
-	}
-	if r.Header.Get("HX-Request") == "true" {
-		s.renderBlock(w, r, status, "script", "save", d)
-		return nil
-	}
-	d.Check, _ = checkScript([]byte(yaml))
-	s.renderEditor(w, r, status, u, d)
-	return nil
+	return s.answerSave(w, r, u, status, saveData{Error: msg})
 }
 
 // openVersion reads a saved (or pinned) version for the editor; the
