@@ -36,8 +36,11 @@ async function diagnosticsOf(view) {
   } catch (e) {
     return []; // offline: the checks panel says nothing new either
   }
-  if (!res.ok) {
+  if (!res.ok) { // 413: too large; the message says so
     return [{from: 0, to: 0, severity: "error", message: "The script could not be checked (" + res.status + "): " + (await res.text()).trim()}];
+  }
+  if (!(res.headers.get("Content-Type") || "").startsWith("application/json")) { // the login page: the session ended
+    return [{from: 0, to: 0, severity: "warning", message: "The script could not be checked: your session may have ended (reload the page to log in again)."}];
   }
   const doc = view.state.doc;
   return (await res.json()).map(d => {
