@@ -21,9 +21,11 @@ import (
 )
 
 // The script editor (issue 13, screen 5): the shipped scripts as
-// templates, an editor that checks the YAML as it is typed, a simulator
-// that runs the pure ivr engine turn by turn, and saving to a draft
-// campaign.
+// templates, an editor that checks the YAML as it is typed (CodeMirror
+// over a textarea that works alone, web/assets/src/editor.js: the linter
+// asks /scripts/check for JSON), a simulator that runs the pure ivr engine
+// turn by turn, saving as a new version (scriptversions.go) or to a draft
+// campaign, and a test call (testcall.go).
 
 const (
 	// maxScriptBody bounds a form carrying a script: URL encoding may triple
