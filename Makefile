@@ -4,7 +4,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 60s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-private test-clocks lint fuzz bench run clean
+.PHONY: all build test test-private test-clocks lint fuzz bench run clean editor-bundle
 
 all: lint test build
 
@@ -56,6 +56,11 @@ bench:
 ## run: qualdial serve on its defaults (private PostgreSQL, 127.0.0.1:8080)
 run:
 	$(GO) run ./cmd/qualdial serve
+
+## editor-bundle: rebuild the script editor's CodeMirror bundle (needs Node
+## and npm; the result is committed, see web/assets/src/README.md)
+editor-bundle:
+	sh web/assets/src/build.sh
 
 clean:
 	rm -rf bin

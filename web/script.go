@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,9 +21,11 @@ import (
 )
 
 // The script editor (issue 13, screen 5): the shipped scripts as
-// templates, an editor that checks the YAML as it is typed, a simulator
-// that runs the pure ivr engine turn by turn, and saving to a draft
-// campaign.
+// templates, an editor that checks the YAML as it is typed (CodeMirror
+// over a textarea that works alone, web/assets/src/editor.js: the linter
+// asks /scripts/check for JSON), a simulator that runs the pure ivr engine
+// turn by turn, saving as a new version (scriptversions.go) or to a draft
+// campaign, and a test call (testcall.go).
 
 const (
 	// maxScriptBody bounds a form carrying a script: URL encoding may triple
@@ -44,6 +48,8 @@ func (s *Server) scriptRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /scripts/check", s.role(s.scriptCheck, mkt...))
 	mux.Handle("POST /scripts/simulate", s.role(s.scriptSimulate, mkt...))
 	mux.Handle("POST /scripts/save", s.role(s.scriptSave, mkt...))
+	mux.Handle("POST /scripts/versions", s.role(s.scriptSaveVersion, mkt...))
+	mux.Handle("POST /scripts/testcall", s.role(s.scriptTestCall, mkt...))
 }
 
 // shippedScript is one script of the templates list.
@@ -51,31 +57,19 @@ type shippedScript struct {
 	*ivr.Script
 }
 
-func (s *Server) scriptsPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	var list []shippedScript
-	for _, name := range scripts.Names() {
-		data, err := scripts.Read(name)
-		if err != nil {
-			return err
-		}
-		sc, ds := ivr.Parse(name, data)
-		if sc == nil {
-			return fmt.Errorf("shipped script %s: %w", name, ds.Err())
-		}
-		list = append(list, shippedScript{sc})
-	}
-	s.render(w, r, "scripts", u, list)
-	return nil
-}
-
 // editorData is the editor page; its parts are also htmx fragments.
 type editorData struct {
 	YAML, Lead string
 	From       string
+	// StyleNonce admits CodeMirror's <style> elements (see renderEditor).
+	StyleNonce string
 	Check      checkData
 	Sim        simData
 	Campaigns  []*store.Campaign
 	Save       saveData
+	// TestCall shows the test-call panel (Config.TestCall is set).
+	TestCall bool
+	Call     testCallData
 }
 
 type saveData struct {
@@ -129,9 +123,20 @@ type flowProfile struct {
 }
 
 func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	d := editorData{From: r.URL.Query().Get("from"), Check: checkData{Empty: true}}
+	q := r.URL.Query()
+	d := editorData{From: q.Get("from"), Check: checkData{Empty: true}}
 	status := http.StatusOK
-	if d.From != "" {
+	if id := q.Get("script"); id != "" { // a saved version
+		yaml, msg, err := s.openVersion(r.Context(), id, q.Get("version"))
+		if err != nil {
+			return err
+		}
+		d.From, d.YAML = id+" v"+q.Get("version"), yaml
+		if msg != "" {
+			d.From, status = "", http.StatusNotFound
+			d.Check.Diagnostics = []diagnostic{{Line: 1, Message: msg}}
+		}
+	} else if d.From != "" {
 		data, err := scripts.Read(d.From)
 		if err != nil || strings.ContainsAny(d.From, "/\\") {
 			d.From, status = "", http.StatusNotFound
@@ -149,8 +154,21 @@ func (s *Server) scriptEditor(w http.ResponseWriter, r *http.Request, u *store.U
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
 	}
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
+}
+
+// renderEditor writes the whole editor page with a fresh style nonce in
+// its Content-Security-Policy: CodeMirror injects its styles as <style>
+// elements, which carry the nonce (EditorView.cspNonce); other pages keep
+// style-src 'self' alone.
+func (s *Server) renderEditor(w http.ResponseWriter, r *http.Request, status int, u *store.User, d editorData) {
+	var b [18]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	d.TestCall = s.cfg.TestCall != nil
+	d.StyleNonce = base64.RawURLEncoding.EncodeToString(b[:]) // nothing for HTML to escape
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(d.StyleNonce))
+	s.renderStatus(w, r, status, "script", u, d)
 }
 
 func (s *Server) draftCampaigns(r *http.Request, d *editorData) error {
@@ -178,14 +196,47 @@ func scriptForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// scriptCheck answers the diagnostics panel as the script is typed.
+// scriptCheck answers the diagnostics panel as the script is typed, or,
+// for Accept: application/json (the editor's linter), the diagnostics as
+// a JSON array of jsonDiagnostic.
 func (s *Server) scriptCheck(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	if !scriptForm(w, r) {
 		return nil
 	}
 	d, _ := checkScript([]byte(r.PostForm.Get("yaml")))
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		out := make([]jsonDiagnostic, 0, len(d.Diagnostics))
+		for _, x := range d.Diagnostics {
+			out = append(out, x.json())
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return fmt.Errorf("script check: %w", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(b)
+		return nil
+	}
 	s.renderBlock(w, r, http.StatusOK, "script", "diagnostics", d)
 	return nil
+}
+
+// jsonDiagnostic is one diagnostic for the editor's linter: where it is
+// (column 1 when the validator names a line only) and what it says.
+type jsonDiagnostic struct {
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"` // error or warning
+	Message  string `json:"message"`
+}
+
+func (d diagnostic) json() jsonDiagnostic {
+	j := jsonDiagnostic{Line: max(d.Line, 1), Column: 1, Severity: "error", Message: d.Message}
+	if d.Warning {
+		j.Severity = "warning"
+	}
+	return j
 }
 
 // checkScript parses a script for the diagnostics panel; the script is nil
@@ -370,7 +421,7 @@ func (s *Server) scriptSimulate(w http.ResponseWriter, r *http.Request, u *store
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
 	}
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
 }
 
@@ -603,6 +654,13 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 			s.cfg.Logger.Info("campaign script saved", "campaign_id", c.ID, "script", sc.String(), "user_id", u.ID)
 		}
 	}
+	return s.answerSave(w, r, u, status, sv)
+}
+
+// answerSave answers a save with the save panel (htmx) or the whole
+// editor page, the posted script and lead fields in it.
+func (s *Server) answerSave(w http.ResponseWriter, r *http.Request, u *store.User, status int, sv saveData) error {
+	yaml := r.PostForm.Get("yaml")
 	d := editorData{YAML: yaml, Lead: r.PostForm.Get("lead"), Save: sv}
 	if err := s.draftCampaigns(r, &d); err != nil {
 		return err
@@ -612,6 +670,6 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 		return nil
 	}
 	d.Check, _ = checkScript([]byte(yaml))
-	s.renderStatus(w, r, status, "script", u, d)
+	s.renderEditor(w, r, status, u, d)
 	return nil
 }

@@ -1,19 +1,29 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"html"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
+	"github.com/qualdial/qualdial/web"
 )
 
 func bantEN(t *testing.T) string {
@@ -96,7 +106,7 @@ func TestScriptListAndCheck(t *testing.T) {
 			t.Errorf("sales GET %s: %d", p, r.status)
 		}
 	}
-	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save"} {
+	for _, p := range []string{"/scripts/check", "/scripts/simulate", "/scripts/save", "/scripts/versions", "/scripts/testcall"} {
 		if r := sales.do("POST", p, url.Values{"yaml": {src}}); r.status != http.StatusForbidden {
 			t.Errorf("sales POST %s: %d", p, r.status)
 		}
@@ -257,5 +267,276 @@ func TestScriptSaveToDraft(t *testing.T) {
 	// Without htmx: the page, with the message.
 	if r := mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(active.ID, 10)}}); r.status != http.StatusConflict || !strings.Contains(r.body, "<textarea") {
 		t.Errorf("plain save: %d", r.status)
+	}
+}
+
+// TestScriptCheckJSON: the editor's linter asks for the diagnostics as
+// JSON, each at its line; the editor page alone admits CodeMirror's styles
+// by a nonce of its own.
+func TestScriptCheckJSON(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	bad = strings.Replace(bad, "dimensions: [budget", "dimensions: [budget, spare", 1) // a warning: unused dimension
+	r := mkt.do("POST", "/scripts/check", url.Values{"yaml": {bad}}, "Accept", "application/json")
+	var ds []struct {
+		Line     int    `json:"line"`
+		Column   int    `json:"column"`
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &ds); r.status != 200 || err != nil || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("check as JSON: %d %v %s", r.status, err, r.body)
+	}
+	_, want := ivr.Parse("x", []byte(bad))
+	if len(ds) == 0 || len(ds) != len(want) {
+		t.Fatalf("diagnostics %+v, ivr says %v", ds, want)
+	}
+	if d := ds[0]; d.Line != lineOf(bad, "next: authorty") || d.Column != 1 || d.Severity != "error" || !strings.Contains(d.Message, `did you mean "authority"`) {
+		t.Errorf("the typo's diagnostic: %+v", d)
+	}
+	for _, d := range ds {
+		if d.Severity != "error" && d.Severity != "warning" || d.Line < 1 {
+			t.Errorf("diagnostic %+v", d)
+		}
+	}
+	if r := mkt.do("POST", "/scripts/check", url.Values{"yaml": {src}}, "Accept", "application/json"); r.status != 200 || strings.TrimSpace(r.body) != "[]" {
+		t.Errorf("a clean script: %d %s", r.status, r.body)
+	}
+
+	// The editor's page: a nonce in style-src, the same on the textarea
+	// for CodeMirror; no 'unsafe-inline'; other pages have no nonce.
+	r = mkt.do("GET", "/scripts/edit?from=bant-en", nil)
+	csp := r.header.Get("Content-Security-Policy")
+	m := regexp.MustCompile(`style-src 'self' 'nonce-([A-Za-z0-9_-]{24})';`).FindStringSubmatch(csp)
+	if m == nil || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "script-src 'self';") ||
+		!strings.Contains(r.body, `data-editor="yaml" data-style-nonce="`+m[1]+`"`) {
+		t.Fatalf("editor CSP %q", csp)
+	}
+	if again := mkt.do("GET", "/scripts/edit", nil).header.Get("Content-Security-Policy"); again == csp {
+		t.Errorf("the nonce is the same twice: %q", csp)
+	}
+	if csp := mkt.do("GET", "/scripts", nil).header.Get("Content-Security-Policy"); strings.Contains(csp, "nonce") || !strings.Contains(csp, "style-src 'self';") {
+		t.Errorf("scripts page CSP %q", csp)
+	}
+	bundle := regexp.MustCompile(`<script src="(/assets/vendor/codemirror-[0-9.]+/)editor.min.js" defer>`).FindStringSubmatch(r.body)
+	if bundle == nil {
+		t.Fatalf("no editor bundle on the page")
+	}
+	if r := mkt.do("GET", bundle[1]+"editor.min.js", nil); r.status != 200 || !strings.Contains(r.body, "cm-lintRange") {
+		t.Errorf("the editor bundle: %d", r.status)
+	}
+	if r := mkt.do("GET", bundle[1]+"LICENSES.txt", nil); r.status != 200 || !strings.Contains(r.body, "@codemirror/view") || !strings.Contains(r.body, "MIT") {
+		t.Errorf("the editor's licences: %d", r.status)
+	}
+	if r := mkt.do("GET", "/assets/src/editor.js", nil); r.status != http.StatusNotFound {
+		t.Errorf("the bundle's source is served: %d", r.status)
+	}
+}
+
+// TestAssetBudget: the JavaScript and CSS the UI ships stay under 200 KB
+// gzipped in total (DESIGN.md, issue 13).
+func TestAssetBudget(t *testing.T) {
+	t.Parallel()
+	var total int
+	err := filepath.WalkDir("assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, filepath.Join("assets", "src")) || !(strings.HasSuffix(p, ".js") || strings.HasSuffix(p, ".css")) {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_, _ = zw.Write(data)
+		_ = zw.Close()
+		total += b.Len()
+		t.Logf("%s: %d bytes, %d gzipped", p, len(data), b.Len())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total > 200<<10 {
+		t.Errorf("the UI ships %d KB of JS and CSS gzipped: the budget is 200 KB", total>>10)
+	}
+}
+
+// TestScriptSaveVersions: "Save as new version" numbers each version after
+// the last one (and after the shipped template's), opens it in the editor,
+// and the scripts page lists the versions with the campaigns pinned to each.
+func TestScriptSaveVersions(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	if r := mkt.do("GET", "/scripts/edit?from=bant-en", nil); !strings.Contains(r.body, `formaction="/scripts/versions"`) || !strings.Contains(r.body, "Save as new version") {
+		t.Fatalf("no save-as-new-version button: %s", r.body)
+	}
+	// bant-en v2 ships: the first saved version is 3, then 4 (htmx: a
+	// redirect to the saved version in the editor), then 5 (a plain form).
+	save := func(yaml string, htmx bool) reply {
+		t.Helper()
+		if htmx {
+			return mkt.do("POST", "/scripts/versions", url.Values{"yaml": {yaml}}, "HX-Request", "true")
+		}
+		return mkt.do("POST", "/scripts/versions", url.Values{"yaml": {yaml}})
+	}
+	edited := strings.Replace(src, "Goodbye.", "Bye now.", 1)
+	r := save(edited, true)
+	if r.status != http.StatusNoContent || r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=3" {
+		t.Fatalf("save as new version: %d %q %s", r.status, r.header.Get("HX-Redirect"), r.body)
+	}
+	v3, err := s.st.ScriptVersionText(ctx, "bant-en", 3)
+	if err != nil || v3.YAML != strings.Replace(edited, "version: 2", "version: 3", 1) || v3.CreatedBy != "mkt@example.com" || v3.SHA256 != store.ScriptSHA256(v3.YAML) {
+		t.Fatalf("v3 saved: %+v %v", v3, err)
+	}
+	r = mkt.do("GET", "/scripts/edit?script=bant-en&version=3", nil)
+	if r.status != 200 || !strings.Contains(r.body, "Saved bant-en v3.") || !strings.Contains(r.body, "version: 3\n") || !strings.Contains(r.body, "Bye now.") ||
+		!strings.Contains(html.UnescapeString(r.body), "ok: bant-en v3, 6 questions") {
+		t.Errorf("the saved version in the editor: %d %s", r.status, r.body)
+	}
+	if r := save(v3.YAML, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=4" {
+		t.Errorf("save again: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	if r := save(v3.YAML, false); r.status != http.StatusSeeOther || r.location != "/scripts/edit?script=bant-en&version=5" {
+		t.Errorf("save without htmx: %d %q", r.status, r.location)
+	}
+	// A version number typed past the last one is kept.
+	if r := save(strings.Replace(v3.YAML, "version: 3", "version: 9", 1), true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=9" {
+		t.Errorf("save v9: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	// A new script starts at its own version; errors save nothing.
+	fresh := strings.Replace(src, "id: bant-en", "id: fresh", 1)
+	if r := save(fresh, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=fresh&version=2" {
+		t.Errorf("a new script: %d %q", r.status, r.header.Get("HX-Redirect"))
+	}
+	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
+	if r := save(bad, true); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") || strings.Contains(r.body, "<html") {
+		t.Errorf("save a script with errors: %d %s", r.status, r.body)
+	}
+	if n, _ := s.st.NextScriptVersion(ctx, "bant-en"); n != 10 {
+		t.Errorf("next version %d after 3, 4, 5 and 9", n)
+	}
+
+	// Campaigns pinned to v3 and to the shipped v2; the list shows them.
+	for name, text := range map[string]string{"spring": v3.YAML, "legacy": src} {
+		c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.st.StartCampaign(ctx, c.ID, ivr.MustParse(name, []byte(text)), []byte(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = mkt.do("GET", "/scripts", nil)
+	row := func(id string) string {
+		i := strings.Index(r.body, `<tr id="`+id+`">`)
+		if i < 0 {
+			t.Fatalf("no row %s: %s", id, r.body)
+		}
+		return r.body[i : i+strings.Index(r.body[i:], "</tr>")]
+	}
+	if v := row("version-bant-en-3"); !strings.Contains(v, ">spring</a>") || !strings.Contains(v, "by mkt@example.com") ||
+		!strings.Contains(v, v3.SHA256[:12]) || !strings.Contains(v, `href="/scripts/edit?script=bant-en&amp;version=3"`) {
+		t.Errorf("v3's row: %s", v)
+	}
+	if v := row("version-bant-en-2"); !strings.Contains(v, ">legacy</a>") || !strings.Contains(v, "not saved here") {
+		t.Errorf("v2's row: %s", v)
+	}
+	if v := row("version-bant-en-4"); !strings.Contains(v, "none") {
+		t.Errorf("v4's row: %s", v)
+	}
+	if v := row("script-bant-en"); !strings.Contains(v, "Start from this template") {
+		t.Errorf("the template's row: %s", v)
+	}
+	// The pinned-only v2 opens from the campaign's copy; unknown versions are not found.
+	if r := mkt.do("GET", "/scripts/edit?script=bant-en&version=2", nil); r.status != 200 || !strings.Contains(r.body, "version: 2\n") {
+		t.Errorf("open v2: %d", r.status)
+	}
+	for _, q := range []string{"script=bant-en&version=7", "script=bant-en&version=x", "script=nope&version=1"} {
+		if r := mkt.do("GET", "/scripts/edit?"+q, nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "no such version") {
+			t.Errorf("open %s: %d", q, r.status)
+		}
+	}
+}
+
+// TestScriptTestCall: the "Test call to my phone" button shows where a
+// trunk is configured (Config.TestCall); numbers must be E.164 and
+// callable, and each user places one test call a minute.
+func TestScriptTestCall(t *testing.T) {
+	t.Parallel()
+	if r := newSite(t).user(t, store.RoleMarketing, "mkt@example.com"); true {
+		if p := r.do("GET", "/scripts/edit?from=bant-en", nil); strings.Contains(p.body, `id="testcall"`) {
+			t.Errorf("a test-call button without a trunk")
+		}
+		if p := r.do("POST", "/scripts/testcall", url.Values{"yaml": {bantEN(t)}, "phone": {"+12125550123"}}); p.status != http.StatusNotFound {
+			t.Errorf("test call without a trunk: %d", p.status)
+		}
+	}
+	type call struct {
+		phone, yaml string
+	}
+	var mu sync.Mutex
+	var calls []call
+	s := newSite(t, func(c *web.Config) {
+		c.TestCall = func(ctx context.Context, phone string, yaml []byte) (string, error) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("a test call without a deadline")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, call{phone, string(yaml)})
+			if strings.HasSuffix(phone, "99") {
+				return "", errors.New("the trunk said 403 Forbidden")
+			}
+			return fmt.Sprintf("call %d queued", len(calls)), nil
+		}
+	})
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	src := bantEN(t)
+	if p := mkt.do("GET", "/scripts/edit?from=bant-en", nil); !strings.Contains(p.body, `id="testcall"`) || !strings.Contains(p.body, "Test call to my phone") {
+		t.Fatalf("no test-call button: %s", p.body)
+	}
+	testCall := func(b *browser, phone, yaml string) reply {
+		t.Helper()
+		r := b.do("POST", "/scripts/testcall", url.Values{"yaml": {yaml}, "phone": {phone}}, "HX-Request", "true")
+		r.body = html.UnescapeString(r.body)
+		return r
+	}
+	placed := func() []call {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(calls)
+	}
+	for phone, want := range map[string]string{"2125550123": "international format", "+1 911": "emergency", "+12": "not a number qualdial can call", "": "international format"} {
+		if r := testCall(mkt, phone, src); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, want) {
+			t.Errorf("phone %q: %d %s", phone, r.status, r.body)
+		}
+	}
+	if r := testCall(mkt, "+12125550123", strings.Replace(src, "next: authority", "next: authorty", 1)); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") {
+		t.Errorf("a script with errors: %d %s", r.status, r.body)
+	}
+	r := testCall(mkt, "+1 (212) 555-0123", src)
+	if r.status != 200 || !strings.Contains(r.body, "Calling +12125550123 with bant-en v2: call 1 queued") || strings.Contains(r.body, "<html") {
+		t.Fatalf("test call: %d %s", r.status, r.body)
+	}
+	if c := placed(); len(c) != 1 || c[0].phone != "+12125550123" || c[0].yaml != src {
+		t.Errorf("calls %+v", c)
+	}
+	// Once a minute per user: the next is refused, another user may call.
+	if r := testCall(mkt, "+12125550123", src); r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "One test call a minute") || r.header.Get("Retry-After") == "" {
+		t.Errorf("a second test call: %d %s", r.status, r.body)
+	}
+	admin := s.user(t, store.RoleAdmin, "admin@example.com")
+	if r := testCall(admin, "+12125550199", src); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "The test call failed: the trunk said 403 Forbidden") {
+		t.Errorf("a failed test call: %d %s", r.status, r.body)
+	}
+	if c := placed(); len(c) != 2 {
+		t.Errorf("%d calls placed", len(c))
 	}
 }

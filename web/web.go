@@ -35,7 +35,10 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-//go:embed assets
+// assetFS is what /assets/ serves: the style sheet and the vendored
+// bundles (web/assets/src, the editor bundle's source, is not served).
+//
+//go:embed assets/app.css assets/vendor
 var assetFS embed.FS
 
 // Config configures the web UI.
@@ -74,6 +77,15 @@ type Config struct {
 	// cache's few seconds, as after "qualdial apikey revoke"; so does
 	// this one's when KeyRevoked is nil.
 	KeyRevoked func(keyID int64)
+	// TestCall places a test call of a script (the script editor's "Test
+	// call to my phone"): phone is E.164, scriptYAML a script without
+	// errors. It returns a line for the user (what was placed: a call id,
+	// a queued job) once the call is placed, not when it ends; ctx ends
+	// after 30 s. Nil hides the button: set it where a trunk is
+	// configured. Each user may place one test call a minute. (cmd does
+	// not set it yet: it needs a driver outside a campaign, as `qualdial
+	// call` builds one.)
+	TestCall func(ctx context.Context, phone string, scriptYAML []byte) (string, error)
 }
 
 // Dialer is what the pages need of the dialing queue.
@@ -108,6 +120,8 @@ type Server struct {
 	sessions *scs.SessionManager
 	pages    map[string]*template.Template
 	handler  http.Handler
+	// testCalls limits each user's test calls.
+	testCalls callLimiter
 	// stop ends the live streams (Close).
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -200,12 +214,24 @@ func (s *Server) routes(mux *http.ServeMux) {
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", contentSecurityPolicy(""))
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// contentSecurityPolicy is every page's policy: nothing from elsewhere,
+// no inline script or style. A styleNonce also admits the <style>
+// elements that carry it: the script editor's page alone has one, for the
+// styles CodeMirror injects.
+func contentSecurityPolicy(styleNonce string) string {
+	style := "'self'"
+	if styleNonce != "" {
+		style += " 'nonce-" + styleNonce + "'"
+	}
+	return "default-src 'self'; script-src 'self'; style-src " + style + "; img-src 'self' data:; " +
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // cacheAssets lets browsers keep the embedded assets (their paths carry

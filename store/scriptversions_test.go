@@ -1,0 +1,137 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/qualdial/qualdial/internal/fixture"
+	"github.com/qualdial/qualdial/internal/pgtest"
+	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
+	"github.com/qualdial/qualdial/store"
+)
+
+// TestScriptVersions: saved versions and the campaigns pinned to them,
+// numbered past every saved or pinned version; a version names one text.
+func TestScriptVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock(), PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
+	u, _, err := s.CreateUser(ctx, "mia@example.com", "Mia", store.RoleMarketing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.NextScriptVersion(ctx, "bant-en"); err != nil || n != 1 {
+		t.Fatalf("next of nothing: %d %v", n, err)
+	}
+	// A campaign started on bant-en v2 (from the shipped file): v2 is
+	// pinned, not saved; the next is 3.
+	sc := script(t)
+	b, err := scripts.Read("bant-en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	live, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "live", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartCampaign(ctx, live.ID, sc, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 3 {
+		t.Errorf("next after a pinned v2: %d", n)
+	}
+	// v2 with another text is taken; the same text may be saved.
+	other := strings.Replace(src, "Goodbye.", "Bye.", 1)
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: other, CreatedBy: u.ID}); !errors.Is(err, store.ErrVersionTaken) {
+		t.Errorf("v2 with another text than the pinned one: %v", err)
+	}
+	v2, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: src, CreatedBy: u.ID})
+	if err != nil || !v2.Saved || v2.SHA256 != store.ScriptSHA256(src) || len(v2.SHA256) != 64 || v2.CreatedBy != "mia@example.com" || v2.CreatedAt.IsZero() {
+		t.Fatalf("save v2: %+v %v", v2, err)
+	}
+	v3text := strings.Replace(other, "version: 2", "version: 3", 1)
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: v3text, CreatedBy: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: v3text}); !errors.Is(err, store.ErrVersionTaken) {
+		t.Errorf("v3 twice: %v", err)
+	}
+	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 4 {
+		t.Errorf("next after v3: %d", n)
+	}
+	// Two saves of the same number at once: one wins, the other is told.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 4, YAML: v3text})
+		})
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), store.ErrVersionTaken) {
+		t.Errorf("two saves of v4: %v", errs)
+	}
+	// A campaign pinned to v3; another script; a version only pinned.
+	for _, name := range []string{"autumn", "winter"} {
+		c, err := s.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StartCampaign(ctx, c.ID, ivr.MustParse("x", []byte(v3text)), []byte(v3text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "alpha", Version: 1, YAML: "id: alpha"}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.ScriptVersions(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		line := v.ScriptID + " v" + strconv.Itoa(v.Version)
+		if v.Saved {
+			line += " saved"
+		}
+		for _, c := range v.Campaigns {
+			line += " " + c.Name + ":" + string(c.Status)
+		}
+		got = append(got, line)
+	}
+	want := []string{"alpha v1 saved", "bant-en v4 saved", "bant-en v3 saved autumn:active winter:active", "bant-en v2 saved live:active"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("versions:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The text: saved, else pinned; unknown: not found.
+	if v, err := s.ScriptVersionText(ctx, "bant-en", 3); err != nil || v.YAML != v3text || !v.Saved || v.CreatedBy != "mia@example.com" {
+		t.Errorf("v3's text: %+v %v", v, err)
+	}
+	pinnedOnly, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "api", ScriptID: "gamma", CallerID: "+15550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gamma := strings.Replace(strings.Replace(src, "id: bant-en", "id: gamma", 1), "version: 2", "version: 7", 1)
+	if err := s.StartCampaign(ctx, pinnedOnly.ID, ivr.MustParse("g", []byte(gamma)), []byte(gamma)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.ScriptVersionText(ctx, "gamma", 7); err != nil || v.YAML != gamma || v.Saved {
+		t.Errorf("a pinned version's text: %+v %v", v, err)
+	}
+	if _, err := s.ScriptVersionText(ctx, "gamma", 8); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown version: %v", err)
+	}
+	// A deleted user's versions stay, saved by nobody known.
+	if _, err := s.Pool().Exec(ctx, `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.ScriptVersionText(ctx, "bant-en", 3); err != nil || v.CreatedBy != "" {
+		t.Errorf("v3 after its author went: %+v %v", v, err)
+	}
+}
