@@ -521,6 +521,13 @@ func TestScriptTestCall(t *testing.T) {
 	if r := testCall(mkt, "+12125550123", strings.Replace(src, "next: authority", "next: authorty", 1)); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") {
 		t.Errorf("a script with errors: %d %s", r.status, r.body)
 	}
+	// A number on the do-not-call list is never called, tests included.
+	if _, err := s.st.AddDNC(context.Background(), s.st.Pool(), store.DNCEntry{Phone: "+12125550177", Source: store.DNCManual}); err != nil {
+		t.Fatal(err)
+	}
+	if r := testCall(mkt, "+12125550177", src); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "is on the do-not-call list") {
+		t.Errorf("a number on the DNC list: %d %s", r.status, r.body)
+	}
 	r := testCall(mkt, "+1 (212) 555-0123", src)
 	if r.status != 200 || !strings.Contains(r.body, "Calling +12125550123 with bant-en v2: call 1 queued") || strings.Contains(r.body, "<html") {
 		t.Fatalf("test call: %d %s", r.status, r.body)

@@ -77,6 +77,14 @@ func (s *Server) scriptTestCall(w http.ResponseWriter, r *http.Request, u *store
 	case sc == nil:
 		tc.Error, status = "The script has errors: fix them before a test call.", http.StatusUnprocessableEntity
 	default:
+		onDNC, err := store.OnDNC(r.Context(), s.store.Pool(), phone)
+		if err != nil {
+			return err
+		}
+		if onDNC {
+			tc.Error, status = fmt.Sprintf("%s is on the do-not-call list: qualdial never calls it, test calls included.", phone), http.StatusUnprocessableEntity
+			break
+		}
 		if wait, ok := s.testCalls.allow(u.ID, s.store.Now()); !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", fmt.Sprint(secs))

@@ -82,9 +82,8 @@ type Config struct {
 	// errors. It returns a line for the user (what was placed: a call id,
 	// a queued job) once the call is placed, not when it ends; ctx ends
 	// after 30 s. Nil hides the button: set it where a trunk is
-	// configured. Each user may place one test call a minute. (cmd does
-	// not set it yet: it needs a driver outside a campaign, as `qualdial
-	// call` builds one.)
+	// configured (serve --test-caller-id). Each user may place one test
+	// call a minute; a number on the do-not-call list is refused first.
 	TestCall func(ctx context.Context, phone string, scriptYAML []byte) (string, error)
 }
 

@@ -66,6 +66,9 @@ type appConfig struct {
 	Webhooks webhookFlags
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
+	// TestCallerID, with a SIP trunk, lets the script editor place test
+	// calls to the user's phone, presenting this number (E.164).
+	TestCallerID string
 	// Starting runs once the HTTP port is taken, before the database opens
 	// (the demo says what it starts).
 	Starting func()
@@ -165,6 +168,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 
 	drivers := map[string]dialer.Driver{}
+	var tests *testCalls
 	prompts := e.campaignPrompts(cfg.AudioDir, log.With("component", "prompts"))
 	prompts.Placeholder = cfg.PlaceholderPrompts
 	if cfg.Twilio.sid != "" && (cfg.Twilio.token == "" || cfg.Twilio.publicURL == "") {
@@ -181,6 +185,16 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		}
 		closers = append(closers, func() { drv.Close() })
 		drivers["sip"] = drv
+		if cfg.TestCallerID != "" && cfg.SIP.trunk != "" {
+			tests = newTestCalls(drv, a.apiStore, cfg.TestCallerID, log.With("component", "test_calls"))
+			closers = append(closers, func() { // before the driver closes
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := tests.close(ctx); err != nil {
+					log.Warn("test calls", "error", err)
+				}
+			})
+		}
 		if cfg.SIP.trunk == "" {
 			log.Warn("no --sip-trunk: SIP campaigns cannot call phone numbers; their leads wait, saying so in status_reason, until a process with a trunk dials them")
 		}
@@ -214,7 +228,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		}
 		apiServer = apiHandler
 		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
-			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, KeyRevoked: apiHandler.ForgetAPIKey,
+			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, TestCall: tests.placer(), KeyRevoked: apiHandler.ForgetAPIKey,
 			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ func (l *prefixList) Set(v string) error {
 
 func (l *prefixList) Type() string { return "networks" }
 
+// e164Number is a number as a caller ID is given.
+var e164Number = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
 func (c *appConfig) validate() error {
 	if err := c.DB.validate(); err != nil {
 		return err
@@ -98,6 +102,12 @@ func (c *appConfig) validate() error {
 	}
 	if c.SIPChannels < 0 {
 		return fmt.Errorf("--sip-channels %d (env QUALDIAL_SIP_CHANNELS) must not be negative (0: no limit)", c.SIPChannels)
+	}
+	if c.TestCallerID != "" && !e164Number.MatchString(c.TestCallerID) {
+		return fmt.Errorf("--test-caller-id %q (env QUALDIAL_TEST_CALLER_ID) must be an E.164 number: + and 7 to 15 digits, e.g. +15550100", c.TestCallerID)
+	}
+	if c.TestCallerID != "" && c.SIP.trunk == "" {
+		return fmt.Errorf("--test-caller-id needs --sip-trunk (env QUALDIAL_SIP_TRUNK): test calls go to phone numbers through the trunk")
 	}
 	if c.MaxCalls < 1 {
 		return fmt.Errorf("--max-calls %d (env QUALDIAL_MAX_CALLS) must be at least 1", c.MaxCalls)
@@ -275,6 +285,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "db-conns-workers", "QUALDIAL_DB_CONNS_WORKERS")
 	fl.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure: set it when users reach qualdial over HTTPS (a proxy in front)")
 	e.bindEnv(fl, "secure-cookies", "QUALDIAL_SECURE_COOKIES")
+	fl.StringVar(&cfg.TestCallerID, "test-caller-id", "", "with --sip-trunk: the number (E.164) the script editor's test calls present; enables its \"Test call to my phone\"")
+	e.bindEnv(fl, "test-caller-id", "QUALDIAL_TEST_CALLER_ID")
 	fl.BoolVar(&cfg.Webhooks.AllowHTTP, "webhook-allow-http", false, "allow plain http:// CRM webhook URLs (an on-prem CRM without TLS)")
 	e.bindEnv(fl, "webhook-allow-http", "QUALDIAL_WEBHOOK_ALLOW_HTTP")
 	fl.Var(&cfg.Webhooks.AllowNets, "webhook-allow-net", "networks CRM webhooks may reach although not public, e.g. 10.20.0.0/16 (repeat, or separate with commas)")
