@@ -251,12 +251,12 @@ func (q *Queue) zones(l *store.Lead) ([]*time.Location, error) {
 	return Zones(Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
 }
 
-// firstZone names the first of a lead's zones ("" without one).
-func firstZone(zones []*time.Location) string {
+// firstZone is the first of a lead's zones (nil without one).
+func firstZone(zones []*time.Location) *time.Location {
 	if len(zones) == 0 {
-		return ""
+		return nil
 	}
-	return zones[0].String()
+	return zones[0]
 }
 
 func zoneNames(zones []*time.Location) string {

@@ -72,9 +72,9 @@ type AttemptParams struct {
 	// attempt starts only if the lead is still that job's to call
 	// (ErrDispatchRevoked otherwise).
 	DialJob int64
-	// LocalZone is the lead's time zone (IANA) when it is called, for
-	// reports by the lead's local hour; "" when unknown.
-	LocalZone string
+	// LocalZone is the lead's time zone when it is called, for reports by
+	// the lead's local weekday and hour; nil when unknown.
+	LocalZone *time.Location
 }
 
 // CappedError says that a number had its share of calls in the last 24
@@ -112,14 +112,20 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 		}
 	}
 	a := Attempt{LeadID: p.LeadID, CampaignID: p.CampaignID, State: "dialing", Worker: p.Worker}
+	var weekday, hour any // unknown without a zone
+	if p.LocalZone != nil {
+		local := now.In(p.LocalZone)
+		weekday, hour = (int(local.Weekday())+6)%7+1, local.Hour()
+	}
 	// After its first call a lead is retry work, not a fresh lead.
 	err := tx.QueryRow(ctx, `WITH bumped AS (
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
 				status_reason = 'calling: attempt ' || (attempt_count + 1), next_attempt_at = NULL, priority = 1, updated_at = $7
 			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
-		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at, local_zone)
-		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9 FROM bumped RETURNING id, attempt_no, started_at`,
-		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, nullString(p.LocalZone)).Scan(&a.ID, &a.No, &a.StartedAt)
+		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
+			local_weekday, local_hour)
+		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9, $10 FROM bumped RETURNING id, attempt_no, started_at`,
+		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, weekday, hour).Scan(&a.ID, &a.No, &a.StartedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("start attempt for lead %d: %w", p.LeadID, ErrDispatchRevoked)
 	}

@@ -159,16 +159,13 @@ type HourCell struct {
 }
 
 // AnswerHeatmap counts a campaign's finished calls and answers by the
-// lead's local weekday and hour (the zone recorded with each attempt; UTC
-// for calls placed before zones were recorded), for the day × hour
-// answer-rate heatmap. Hours without calls are left out.
+// lead's local weekday and hour (recorded with each attempt when it was
+// dialled; calls of leads in no known zone are left out), for the day ×
+// hour answer-rate heatmap. Hours without calls are left out.
 func (s *Store) AnswerHeatmap(ctx context.Context, campaignID int64) ([]HourCell, error) {
-	rows, err := s.pool.Query(ctx, `WITH a AS (
-			SELECT a.started_at AT TIME ZONE coalesce(z.name, 'UTC') AS t, a.disposition
-			FROM call_attempts a LEFT JOIN pg_timezone_names z ON z.name = a.local_zone
-			WHERE a.campaign_id = $1 AND a.state = 'finished')
-		SELECT extract(isodow FROM t)::int, extract(hour FROM t)::int, count(*)::int, (count(*) FILTER (WHERE disposition = 'answered'))::int
-		FROM a GROUP BY 1, 2 ORDER BY 1, 2`, campaignID)
+	rows, err := s.pool.Query(ctx, `SELECT local_weekday, local_hour, count(*)::int, (count(*) FILTER (WHERE disposition = 'answered'))::int
+		FROM call_attempts WHERE campaign_id = $1 AND state = 'finished' AND local_weekday IS NOT NULL
+		GROUP BY 1, 2 ORDER BY 1, 2`, campaignID)
 	if err != nil {
 		return nil, fmt.Errorf("answer heatmap: %w", err)
 	}

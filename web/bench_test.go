@@ -37,12 +37,12 @@ func BenchmarkPages(b *testing.B) {
 			FROM generate_series(1, $2) g`, c.ID, rows, s.st.Now()); err != nil {
 			b.Fatal(err)
 		}
-		// One finished call for each lead called, over the past week, in
-		// New York's time: the dispositions and the heatmap count them.
+		// One finished call for each lead called, over the past week, at
+		// every local hour: the dispositions and the heatmap count them.
 		if _, err := s.st.Pool().Exec(ctx, `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, state, disposition,
-				started_at, answered_at, ended_at, local_zone)
+				started_at, answered_at, ended_at, local_weekday, local_hour)
 			SELECT id, campaign_id, 1, 'sip', 'finished', CASE WHEN id % 2 = 0 THEN 'answered' ELSE 'no_answer' END,
-				$2 - (id % 604800) * interval '1 second', CASE WHEN id % 2 = 0 THEN $2 END, $2, 'America/New_York'
+				$2::timestamptz - (id % 604800) * interval '1 second', CASE WHEN id % 2 = 0 THEN $2::timestamptz END, $2::timestamptz, id % 7 + 1, id % 24
 			FROM leads WHERE campaign_id = $1 AND attempt_count > 0`, c.ID, s.st.Now()); err != nil {
 			b.Fatal(err)
 		}

@@ -49,9 +49,11 @@ func TestCampaignPage(t *testing.T) {
 		lead(fmt.Sprintf("+1212556%04d", i))
 	}
 	eng := ivr.NewEngine(sc)
-	// One call in New York's time, one placed before zones were recorded
-	// (UTC): the heatmap puts each at its local hour.
-	zones := []string{"America/New_York", ""}
+	// One lead in New York, one in Tokyo: the heatmap puts each call at
+	// its lead's local weekday and hour.
+	ny, _ := time.LoadLocation("America/New_York")
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	zones := []*time.Location{ny, tokyo}
 	var heat []string
 	for i, keys := range [][]string{{"1", "1", "1", "1", "120#", "1"}, {"1", "1", "2", "2", "5#", "3"}} {
 		id := lead(fmt.Sprintf("+1212557%04d", i))
@@ -64,11 +66,7 @@ func TestCampaignPage(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		loc := time.UTC
-		if zones[i] != "" {
-			loc, _ = time.LoadLocation(zones[i])
-		}
-		at := a.StartedAt.In(loc)
+		at := a.StartedAt.In(zones[i])
 		heat = append(heat, fmt.Sprintf("<title>%s %02d:00 — 1 of 1 calls answered (100%%)</title>", at.Weekday().String()[:3], at.Hour()))
 		st, _ := eng.Start(nil)
 		for _, k := range keys {
