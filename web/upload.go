@@ -423,8 +423,9 @@ func byteSize(n int64) string {
 }
 
 // wizardUpload loads the campaign and the user's upload of the path;
-// nil when either is gone (answered here).
-func (s *Server) wizardUpload(w http.ResponseWriter, r *http.Request, u *store.User) (*store.Campaign, *upload, error) {
+// nil when either is gone, or when mapped is asked for and the upload's
+// columns are not mapped yet (answered here).
+func (s *Server) wizardUpload(w http.ResponseWriter, r *http.Request, u *store.User, mapped bool) (*store.Campaign, *upload, error) {
 	c, err := s.uploadCampaign(w, r)
 	if c == nil {
 		return nil, nil, err
@@ -439,11 +440,15 @@ func (s *Server) wizardUpload(w http.ResponseWriter, r *http.Request, u *store.U
 		s.renderStatus(w, r, http.StatusConflict, "upload", u, uploadData{C: c, Step: "file", Refused: msg})
 		return nil, nil, nil
 	}
+	if mapped && up.choices == nil {
+		http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload/%s", c.ID, up.token), http.StatusSeeOther)
+		return nil, nil, nil
+	}
 	return c, up, nil
 }
 
 func (s *Server) mappingPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, up, err := s.wizardUpload(w, r, u)
+	c, up, err := s.wizardUpload(w, r, u, false)
 	if up == nil {
 		return err
 	}
@@ -505,7 +510,7 @@ func (s *Server) mappingData(c *store.Campaign, up *upload) (uploadData, error) 
 // ignore; no field chosen twice; a phone column) and goes on to the dry
 // run, or shows the mapping again with the errors beside the columns.
 func (s *Server) saveMapping(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, up, err := s.wizardUpload(w, r, u)
+	c, up, err := s.wizardUpload(w, r, u, false)
 	if up == nil {
 		return err
 	}
@@ -614,13 +619,9 @@ func (s *Server) openList(c *store.Campaign, up *upload) (*calllist.List, *os.Fi
 
 // dryRunPage shows what importing the file would do, keeping nothing.
 func (s *Server) dryRunPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, up, err := s.wizardUpload(w, r, u)
+	c, up, err := s.wizardUpload(w, r, u, true)
 	if up == nil {
 		return err
-	}
-	if up.choices == nil {
-		http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload/%s", c.ID, up.token), http.StatusSeeOther)
-		return nil
 	}
 	list, f, err := s.openList(c, up)
 	var fe intake.Errors
@@ -648,13 +649,9 @@ func (s *Server) dryRunPage(w http.ResponseWriter, r *http.Request, u *store.Use
 
 // startImport imports the file in the background and shows its progress.
 func (s *Server) startImport(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, up, err := s.wizardUpload(w, r, u)
+	c, up, err := s.wizardUpload(w, r, u, true)
 	if up == nil {
 		return err
-	}
-	if up.choices == nil {
-		http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload/%s", c.ID, up.token), http.StatusSeeOther)
-		return nil
 	}
 	if !s.uploads.take(up.token) { // a second click
 		http.Redirect(w, r, fmt.Sprintf("/campaigns/%d", c.ID), http.StatusSeeOther)

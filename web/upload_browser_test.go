@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/qualdial/qualdial/store"
 )
@@ -92,19 +93,9 @@ func TestBrowserUploadWizard(t *testing.T) {
 	if got := report(`#result`); got != want {
 		t.Errorf("import %s, want %s", got, want)
 	}
-	rows, err := s.st.Pool().Query(bg, `SELECT phone FROM leads WHERE campaign_id = $1 ORDER BY phone`, c.ID)
+	rows, _ := s.st.Pool().Query(bg, `SELECT phone FROM leads WHERE campaign_id = $1 ORDER BY phone`, c.ID)
+	phones, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		t.Fatal(err)
-	}
-	var phones []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			t.Fatal(err)
-		}
-		phones = append(phones, p)
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(phones, []string{"+12125550101", "+12125550102", "+12125550109"}) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -64,6 +63,21 @@ func uploadCampaign(t testing.TB, s *site, name string) *store.Campaign {
 	return c
 }
 
+// uploadBundle is a site with a campaign for uploads and a user logged in.
+type uploadBundle struct {
+	s    *site
+	c    *store.Campaign
+	b    *browser
+	base string // the wizard's first step
+}
+
+func setupUpload(t *testing.T, role string) *uploadBundle {
+	t.Helper()
+	s := newSite(t)
+	c := uploadCampaign(t, s, "messe")
+	return &uploadBundle{s: s, c: c, b: s.user(t, role, "user@example.com"), base: fmt.Sprintf("/campaigns/%d/upload", c.ID)}
+}
+
 // sendList posts the wizard's first form: a charset and a file (none
 // chosen when filename is "").
 func (b *browser) sendList(path, charset, filename string, content []byte, header ...string) reply {
@@ -76,17 +90,21 @@ func (b *browser) sendList(path, charset, filename string, content []byte, heade
 	_ = mw.Close()
 	req, _ := http.NewRequest("POST", b.site.srv.URL+path, &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+	return b.send(req, header...)
+}
+
+// waitImport polls an import's progress until its result shows.
+func (b *browser) waitImport(path string) reply {
+	b.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := b.do("GET", path+"/progress", nil, "HX-Request", "true")
+		if strings.Contains(r.body, `id="result"`) {
+			return r
+		}
+		if r.status != http.StatusOK || !strings.Contains(r.body, `hx-trigger="every 1s"`) || time.Now().After(deadline) {
+			b.t.Fatalf("progress of %s: %d %s", path, r.status, r.body)
+		}
 	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return reply{res.StatusCode, res.Header.Get("Location"), string(data), res.Header}
 }
 
 // card reads a report card's number.
@@ -114,11 +132,9 @@ func cards(body string) string {
 // and the same report, and the rejected rows as formula-safe CSV.
 func TestUploadWizard(t *testing.T) {
 	t.Parallel()
-	s := newSite(t)
+	u := setupUpload(t, store.RoleMarketing)
+	s, c, b, base := u.s, u.c, u.b, u.base
 	ctx := context.Background()
-	c := uploadCampaign(t, s, "messe")
-	b := s.user(t, store.RoleMarketing, "mkt@example.com")
-	base := fmt.Sprintf("/campaigns/%d/upload", c.ID)
 
 	if r := b.do("GET", fmt.Sprintf("/campaigns/%d", c.ID), nil); !strings.Contains(r.body, `href="`+base+`"`) {
 		t.Errorf("the campaign page does not link to the wizard")
@@ -185,16 +201,7 @@ func TestUploadWizard(t *testing.T) {
 	if again := b.do("POST", mapping+"/import", url.Values{}); again.location != base {
 		t.Errorf("a second click: %d → %q", again.status, again.location)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		r = b.do("GET", done+"/progress", nil, "HX-Request", "true")
-		if strings.Contains(r.body, `id="result"`) {
-			break
-		}
-		if !strings.Contains(r.body, `hx-trigger="every 1s"`) || time.Now().After(deadline) {
-			t.Fatalf("progress: %d %s", r.status, r.body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.waitImport(done)
 	r = b.do("GET", done, nil)
 	if got := cards(r.body); got != want || !strings.Contains(r.body, "rejects.csv") {
 		t.Errorf("import: cards %s, want %s\n%s", got, want, r.body)
@@ -219,10 +226,8 @@ func TestUploadWizard(t *testing.T) {
 // column may be kept as an attribute or ignored.
 func TestUploadAutoMapping(t *testing.T) {
 	t.Parallel()
-	s := newSite(t)
-	c := uploadCampaign(t, s, "auto")
-	b := s.user(t, store.RoleAdmin, "admin@example.com")
-	base := fmt.Sprintf("/campaigns/%d/upload", c.ID)
+	u := setupUpload(t, store.RoleAdmin)
+	s, b, base := u.s, u.b, u.base
 	r := b.sendList(base, "utf-8", "auto.csv", []byte("phone,First Name,tz,State,consent,mobile,note\n+12125550150,Ann,America/New_York,NY,yes,+12125550151,x\n"))
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("upload: %d %s", r.status, r.body)
@@ -256,14 +261,7 @@ func TestUploadAutoMapping(t *testing.T) {
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("import: %d %s", r.status, r.body)
 	}
-	done := r.location
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.body, `id="result"`); {
-		if time.Now().After(deadline) {
-			t.Fatal("the import did not end")
-		}
-		time.Sleep(50 * time.Millisecond)
-		r = b.do("GET", done+"/progress", nil)
-	}
+	b.waitImport(r.location)
 	var attrs, region, consent string
 	if err := s.st.Pool().QueryRow(context.Background(), `SELECT attributes::text, region, consent_text FROM leads WHERE phone = '+12125550150'`).Scan(
 		&attrs, &region, &consent); err != nil {
@@ -279,11 +277,9 @@ func TestUploadAutoMapping(t *testing.T) {
 // and a cross-origin post are all refused.
 func TestUploadRefusals(t *testing.T) {
 	t.Parallel()
-	s := newSite(t)
+	u := setupUpload(t, store.RoleMarketing)
+	s, c, b, base := u.s, u.c, u.b, u.base
 	ctx := context.Background()
-	c := uploadCampaign(t, s, "refusals")
-	b := s.user(t, store.RoleMarketing, "mkt@example.com")
-	base := fmt.Sprintf("/campaigns/%d/upload", c.ID)
 	for _, tc := range []struct {
 		name, charset, filename, content string
 		status                           int

@@ -73,6 +73,12 @@ func (b *browser) do(method, path string, form url.Values, header ...string) rep
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return b.send(req, header...)
+}
+
+// send sends a request as a same-origin one, with the header pairs given.
+func (b *browser) send(req *http.Request, header ...string) reply {
+	b.t.Helper()
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
