@@ -159,7 +159,7 @@ type uploadData struct {
 	C        *store.Campaign
 	Step     string // file, mapping, report, import
 	Token    string
-	Charsets []string
+	Charsets []charsetChoice
 	Charset  string
 	// Refused says why the campaign takes no upload; Error what is wrong
 	// with the step's input.
@@ -178,6 +178,20 @@ type uploadData struct {
 	Report   *store.ImportReport
 	InCamp   int // duplicates already in the campaign
 	Estimate int // the import's rows, roughly, for the progress bar
+}
+
+// charsetChoice is a charset of the first step's select.
+type charsetChoice struct{ Value, Label string }
+
+// charsetChoices are the charsets intake reads, by the name it takes
+// ("utf-16 (with a byte-order mark)" is utf-16).
+func charsetChoices() []charsetChoice {
+	var out []charsetChoice
+	for _, label := range intake.Charsets() {
+		value, _, _ := strings.Cut(label, " (")
+		out = append(out, charsetChoice{Value: value, Label: label})
+	}
+	return out
 }
 
 // uploadColumn is a column of the file with its choice in the mapping.
@@ -237,7 +251,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u *store.Use
 	if c == nil {
 		return err
 	}
-	d := uploadData{C: c, Step: "file", Charsets: intake.Charsets(), Refused: refusal(c)}
+	d := uploadData{C: c, Step: "file", Charsets: charsetChoices(), Refused: refusal(c)}
 	status := http.StatusOK
 	if d.Refused != "" {
 		status = http.StatusConflict
@@ -254,7 +268,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, u *store.Use
 	if c == nil {
 		return err
 	}
-	d := uploadData{C: c, Step: "file", Charsets: intake.Charsets(), Refused: refusal(c)}
+	d := uploadData{C: c, Step: "file", Charsets: charsetChoices(), Refused: refusal(c)}
 	refuse := func(status int, msg string) error {
 		d.Error = msg
 		s.renderStatus(w, r, status, "upload", u, d)

@@ -141,8 +141,14 @@ func TestUploadWizard(t *testing.T) {
 	}
 	r := b.do("GET", base, nil)
 	if r.status != 200 || !strings.Contains(r.body, `name="file" type="file"`) || !strings.Contains(r.body, `accept=".csv,.txt`) ||
-		!strings.Contains(r.body, `<option>windows-1252</option>`) || !strings.Contains(r.body, `aria-current="step">File`) {
+		!strings.Contains(r.body, `<option value="windows-1252">windows-1252</option>`) || !strings.Contains(r.body, `aria-current="step">File`) {
 		t.Fatalf("step 1: %d %s", r.status, r.body)
+	}
+	// Every charset offered is one the import reads.
+	for _, m := range regexp.MustCompile(`<option value="([^"]*)">`).FindAllStringSubmatch(r.body, -1) {
+		if r := b.sendList(base, m[1], "a.csv", []byte("\ufeffphone\n+12125550101\n")); r.status != http.StatusSeeOther {
+			t.Errorf("charset %s: %d %s", m[1], r.status, r.body)
+		}
 	}
 	r = b.sendList(base, "auto", "messe.csv", latin1(t, messyList))
 	if r.status != http.StatusSeeOther || !regexp.MustCompile(`^`+base+`/[0-9a-f]{32}$`).MatchString(r.location) {
