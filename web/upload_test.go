@@ -366,3 +366,45 @@ func TestUploadRefusals(t *testing.T) {
 		t.Error("a finished campaign's page links to the upload")
 	}
 }
+
+// TestUploadImportStopsOnClose: an import still running when the UI
+// closes ends failed, saying why, with nothing of it kept; its page says
+// so.
+func TestUploadImportStopsOnClose(t *testing.T) {
+	t.Parallel()
+	u := setupUpload(t, store.RoleMarketing)
+	s, c, b, base := u.s, u.c, u.b, u.base
+	ctx := context.Background()
+	r := b.sendList(base, "", "list.csv", []byte("phone\n+12125550101\n+12125550102\n"))
+	mapping := r.location
+	if r := b.do("POST", mapping, url.Values{"col0": {"phone"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("mapping: %d %s", r.status, r.body)
+	}
+	// A lead being written with a number of the list holds the import.
+	tx, err := s.st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, _, err := s.st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: "+12125550102"}); err != nil {
+		t.Fatal(err)
+	}
+	r = b.do("POST", mapping+"/import", url.Values{})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	done := r.location
+	if p := b.do("GET", done, nil); !strings.Contains(p.body, `id="import-progress"`) {
+		t.Fatalf("no progress while the import waits: %s", p.body)
+	}
+	s.ui.Close()
+	_ = tx.Rollback(ctx)
+	r = b.do("GET", done, nil)
+	if !strings.Contains(r.body, "failed") || !strings.Contains(r.body, "the server shut down before the import finished") {
+		t.Errorf("after Close: %s", r.body)
+	}
+	var n int
+	if err := s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE campaign_id = $1`, c.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d leads after the stopped import (%v), want the 1 there before", n, err)
+	}
+}

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type site struct {
 	st  *store.Store
 	srv *httptest.Server
+	ui  *web.Server
 }
 
 func newSite(t testing.TB) *site {
@@ -39,7 +40,7 @@ func newSite(t testing.TB) *site {
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	t.Cleanup(w.Close) // before the server's close: the live streams end
-	return &site{st: st, srv: srv}
+	return &site{st: st, srv: srv, ui: w}
 }
 
 // browser is a client with its own cookies that does not follow redirects
