@@ -380,12 +380,15 @@ func (s *Server) spoolFile(up *upload, part *multipart.Part) error {
 	}
 	up.path = f.Name()
 	lc := &lineCounter{w: f}
-	_, err = io.Copy(lc, part)
+	n, err := io.Copy(lc, io.LimitReader(part, s.cfg.MaxUpload+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
+	}
+	if n > s.cfg.MaxUpload {
+		return &http.MaxBytesError{Limit: s.cfg.MaxUpload}
 	}
 	if lc.n == 0 {
 		return errNoFile

@@ -17,6 +17,7 @@ import (
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
+	"github.com/qualdial/qualdial/web"
 )
 
 // messyList is a call list as a German spreadsheet saves it: Windows-1252
@@ -406,5 +407,21 @@ func TestUploadImportStopsOnClose(t *testing.T) {
 	var n int
 	if err := s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM leads WHERE campaign_id = $1`, c.ID).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d leads after the stopped import (%v), want the 1 there before", n, err)
+	}
+}
+
+// TestUploadTooLarge: a file over MaxUpload is refused.
+func TestUploadTooLarge(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, func(c *web.Config) { c.MaxUpload = 1 << 10 })
+	c := uploadCampaign(t, s, "small")
+	b := s.user(t, store.RoleMarketing, "mkt@example.com")
+	big := "phone\n" + strings.Repeat("+12125550101\n", 200)
+	r := b.sendList(fmt.Sprintf("/campaigns/%d/upload", c.ID), "", "big.csv", []byte(big))
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "The file is larger than 1 KB") {
+		t.Errorf("too large: %d %s", r.status, r.body)
+	}
+	if r := b.sendList(fmt.Sprintf("/campaigns/%d/upload", c.ID), "", "small.csv", []byte(big[:1<<10])); r.status != http.StatusSeeOther {
+		t.Errorf("1 KB: %d %s", r.status, r.body)
 	}
 }

@@ -29,11 +29,17 @@ type site struct {
 	ui  *web.Server
 }
 
-func newSite(t testing.TB) *site {
+// newSite serves the UI on a database of its own; configure, if given,
+// changes its configuration first.
+func newSite(t testing.TB, configure ...func(*web.Config)) *site {
 	t.Helper()
 	// Cheap password hashes: the tests log in often, under -race too.
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock(), PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
-	w, err := web.New(web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	cfg := web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	w, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
