@@ -175,12 +175,13 @@ func (l *List) Run(ctx context.Context, st *store.Store, w Waker, id int64) (*st
 
 // DryRun sorts the rows out as Run would and keeps nothing (see
 // store.DryRunImport): the report, with its first rejects rows not
-// taken, is what importing the list now would report.
+// taken, is what importing the list now would report. Options.Progress
+// is told the rows read, as by Run.
 func (l *List) DryRun(ctx context.Context, st *store.Store, rejects int) (*store.ImportReport, error) {
 	var rep *store.ImportReport
 	err := l.rows(ctx, st, func(next func() (store.ImportItem, error)) error {
 		var err error
-		rep, err = st.DryRunImport(ctx, l.Params(), next, rejects)
+		rep, err = st.DryRunImport(ctx, l.Params(), next, rejects, l.o.Progress)
 		return err
 	})
 	return rep, err

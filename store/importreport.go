@@ -63,7 +63,9 @@ var errDryRun = errors.New("dry run")
 // nothing is kept, not even the import row, and the report (with its
 // first rejects rows not taken) is the one an import of the same rows
 // would give. Its Import has no id and its status says "dry run".
-func (s *Store) DryRunImport(ctx context.Context, p ImportParams, next func() (ImportItem, error), rejects int) (*ImportReport, error) {
+// progress, if set, is told the rows read so far.
+func (s *Store) DryRunImport(ctx context.Context, p ImportParams, next func() (ImportItem, error), rejects int,
+	progress func(rows int)) (*ImportReport, error) {
 	var rep *ImportReport
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
 		imp := Import{CampaignID: p.CampaignID, Filename: p.Filename}
@@ -71,7 +73,7 @@ func (s *Store) DryRunImport(ctx context.Context, p ImportParams, next func() (I
 			p.CampaignID, nullString(p.Filename), s.now()).Scan(&imp.ID); err != nil {
 			return fmt.Errorf("record the dry run: %w", err)
 		}
-		if err := s.importRows(ctx, tx, &imp, p, next, nil, nil); err != nil {
+		if err := s.importRows(ctx, tx, &imp, p, next, nil, progress); err != nil {
 			return err
 		}
 		var err error

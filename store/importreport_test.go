@@ -51,7 +51,7 @@ func TestImportDryRunKeepsNothingAndMatches(t *testing.T) {
 	}
 	before := [3]int{count(`SELECT count(*) FROM leads`), count(`SELECT count(*) FROM imports`), count(`SELECT count(*) FROM import_rejects`)}
 	p := store.ImportParams{CampaignID: c.ID, Filename: "messy.csv"}
-	dry, err := s.DryRunImport(ctx, p, items(), 10)
+	dry, err := s.DryRunImport(ctx, p, items(), 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,8 @@ type uploadData struct {
 	// The report (dry run) and the import.
 	Report   *store.ImportReport
 	InCamp   int // duplicates already in the campaign
-	Estimate int // the import's rows, roughly, for the progress bar
+	Estimate int // the file's rows, roughly, for the progress bars
+	DryRows  int // rows the dry run has read
 }
 
 // charsetChoice is a charset of the first step's select.
@@ -344,9 +345,34 @@ func (s *Server) saveMapping(w http.ResponseWriter, r *http.Request, u *store.Us
 		s.renderStatus(w, r, http.StatusUnprocessableEntity, "upload", u, d)
 		return nil
 	}
-	s.uploads.setChoices(up.token, choices)
+	if dry := s.uploads.setChoices(up.token, choices); dry != nil {
+		up.choices = choices
+		s.startDryRun(c, up, dry)
+	}
 	http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload/%s/report", c.ID, up.token), http.StatusSeeOther)
 	return nil
+}
+
+// startDryRun runs the dry run of an upload's mapping in the background
+// (a large file takes a while; a request should not wait for it).
+func (s *Server) startDryRun(c *store.Campaign, up *upload, dry *dryRun) {
+	log := s.cfg.Logger.With("campaign_id", c.ID)
+	done := func(rep *store.ImportReport, err error) {
+		var fe intake.Errors
+		if err != nil && !errors.As(err, &fe) {
+			log.Warn("dry run failed", "error", err)
+		}
+		s.uploads.dryDone(dry, rep, err)
+	}
+	list, f, err := s.openList(c, up, func(rows int) { s.uploads.dryProgress(dry, rows) })
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	s.imports.Go(func(ctx context.Context) {
+		defer f.Close()
+		done(list.DryRun(ctx, s.store, shownRejects))
+	})
 }
 
 // checkChoices marks the columns whose choice is wrong, and the step when
@@ -405,9 +431,9 @@ func listOptions(up *upload, header []string) calllist.Options {
 	return o
 }
 
-// openList opens the upload's file as a call list with its mapping; the
-// caller closes f.
-func (s *Server) openList(c *store.Campaign, up *upload) (*calllist.List, *os.File, error) {
+// openList opens the upload's file as a call list with its mapping;
+// progress, if set, is told the rows read. The caller closes f.
+func (s *Server) openList(c *store.Campaign, up *upload, progress func(rows int)) (*calllist.List, *os.File, error) {
 	f, err := os.Open(up.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the spooled upload: %w", err)
@@ -421,7 +447,9 @@ func (s *Server) openList(c *store.Campaign, up *upload) (*calllist.List, *os.Fi
 		_ = f.Close()
 		return nil, nil, fmt.Errorf("rewind the spooled upload: %w", err)
 	}
-	list, err := calllist.Open(c, listOptions(up, rd.Header()), f)
+	o := listOptions(up, rd.Header())
+	o.Progress = progress
+	list, err := calllist.Open(c, o, f)
 	if err != nil {
 		_ = f.Close()
 		return nil, nil, err
@@ -429,33 +457,35 @@ func (s *Server) openList(c *store.Campaign, up *upload) (*calllist.List, *os.Fi
 	return list, f, nil
 }
 
-// dryRunPage shows what importing the file would do, keeping nothing.
+// dryRunPage shows the dry run of the saved mapping: its progress while
+// it runs (the page polls), then what importing the file would do.
 func (s *Server) dryRunPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	c, up, err := s.wizardUpload(w, r, u, true)
 	if up == nil {
 		return err
 	}
-	list, f, err := s.openList(c, up)
-	var fe intake.Errors
-	if errors.As(err, &fe) { // the file and the mapping disagree: back to it
-		d, derr := s.mappingData(c, up)
-		if derr != nil {
-			return derr
-		}
-		d.Error = fieldMessage(err)
-		s.renderStatus(w, r, http.StatusUnprocessableEntity, "upload", u, d)
+	dry := s.uploads.dryState(up.token)
+	if dry == nil { // taken by its import meanwhile
+		http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload", c.ID), http.StatusSeeOther)
 		return nil
 	}
-	if err != nil {
-		return err
+	d := uploadData{C: c, Step: "report", Token: up.token, Filename: up.filename, Estimate: max(up.lines-1, 1, dry.rows), DryRows: dry.rows}
+	status := http.StatusOK
+	var fe intake.Errors
+	switch {
+	case !dry.done:
+	case errors.As(dry.err, &fe): // the file and the mapping disagree
+		d.Error, status = fieldMessage(dry.err), http.StatusUnprocessableEntity
+	case dry.err != nil:
+		d.Error, status = "something went wrong on our side; it has been logged. Save the mapping again to retry.", http.StatusUnprocessableEntity
+	default:
+		d.Report, d.InCamp = dry.rep, dry.rep.Import.Duplicates-dry.rep.Import.DuplicatesInFile
 	}
-	defer f.Close()
-	rep, err := list.DryRun(r.Context(), s.store, shownRejects)
-	if err != nil {
-		return err
+	if r.Header.Get("HX-Request") == "true" {
+		s.renderBlock(w, r, status, "upload", "report", d)
+		return nil
 	}
-	d := uploadData{C: c, Step: "report", Token: up.token, Filename: up.filename, Report: rep, InCamp: rep.Import.Duplicates - rep.Import.DuplicatesInFile}
-	s.render(w, r, "upload", u, d)
+	s.renderStatus(w, r, status, "upload", u, d)
 	return nil
 }
 
@@ -475,7 +505,7 @@ func (s *Server) startImport(w http.ResponseWriter, r *http.Request, u *store.Us
 			_ = os.Remove(up.path)
 		}
 	}()
-	list, f, err := s.openList(c, up)
+	list, f, err := s.openList(c, up, nil)
 	if err != nil {
 		return err
 	}

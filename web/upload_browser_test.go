@@ -77,18 +77,9 @@ func TestBrowserUploadWizard(t *testing.T) {
 	// A web-form lead with a number of the list is being written: the
 	// import waits for it, and the page shows its progress, polling, until
 	// that lead is rolled back.
-	tx, err := s.st.Pool().Begin(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(bg) }()
-	if _, _, err := s.st.InsertLead(bg, tx, store.LeadParams{CampaignID: c.ID, Phone: "+12125550102"}); err != nil {
-		t.Fatal(err)
-	}
+	release := holdLead(t, s, c.ID, "+12125550102")
 	do(t, ctx, "import", chromedp.Click(`#import`), chromedp.WaitVisible(`#progress[hx-trigger="every 1s"] #import-progress`))
-	if err := tx.Rollback(bg); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	do(t, ctx, "see the import end", chromedp.WaitVisible(`#result`), chromedp.WaitNotPresent(`#progress`))
 	if got := report(`#result`); got != want {
 		t.Errorf("import %s, want %s", got, want)

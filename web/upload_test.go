@@ -79,6 +79,24 @@ func setupUpload(t *testing.T, role string) *uploadBundle {
 	return &uploadBundle{s: s, c: c, b: s.user(t, role, "user@example.com"), base: fmt.Sprintf("/campaigns/%d/upload", c.ID)}
 }
 
+// holdLead writes a web-form lead of the campaign in a transaction left
+// open: an import or dry run of a list with its number waits for it until
+// release rolls it back (called at cleanup too).
+func holdLead(t testing.TB, s *site, campaignID int64, phone string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() { _ = tx.Rollback(ctx) }
+	t.Cleanup(release)
+	if _, _, err := s.st.InsertLead(ctx, tx, store.LeadParams{CampaignID: campaignID, Phone: phone}); err != nil {
+		t.Fatal(err)
+	}
+	return release
+}
+
 // sendList posts the wizard's first form: a charset and a file (none
 // chosen when filename is "").
 func (b *browser) sendList(path, charset, filename string, content []byte, header ...string) reply {
@@ -92,6 +110,21 @@ func (b *browser) sendList(path, charset, filename string, content []byte, heade
 	req, _ := http.NewRequest("POST", b.site.srv.URL+path, &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	return b.send(req, header...)
+}
+
+// waitDryRun polls an upload's dry run until its report (or failure)
+// shows.
+func (b *browser) waitDryRun(path string) reply {
+	b.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := b.do("GET", path+"/report", nil, "HX-Request", "true")
+		if strings.Contains(r.body, `id="dry"`) {
+			return r
+		}
+		if r.status != http.StatusOK || !strings.Contains(r.body, `id="dry-progress"`) || time.Now().After(deadline) {
+			b.t.Fatalf("dry run of %s: %d %s", path, r.status, r.body)
+		}
+	}
 }
 
 // waitImport polls an import's progress until its result shows.
@@ -174,14 +207,26 @@ func TestUploadWizard(t *testing.T) {
 		!strings.Contains(r.body, `&#34;&lt;b&gt;tz&lt;/b&gt;&#34; is not a lead field`) {
 		t.Errorf("bad mapping: %d %s", r.status, r.body)
 	}
+	// The dry run runs in the background: while a web-form lead with a
+	// number of the list is being written, it waits, and the page shows
+	// its progress, polling.
+	release := holdLead(t, s, c.ID, "+12125550102")
 	r = b.do("POST", mapping, messyMapping)
 	if r.status != http.StatusSeeOther || r.location != mapping+"/report" {
 		t.Fatalf("mapping: %d → %q %s", r.status, r.location, r.body)
 	}
 	r = b.do("GET", mapping+"/report", nil)
+	if !strings.Contains(r.body, `<section id="checking" hx-get="`+mapping+`/report" hx-trigger="every 1s"`) || !strings.Contains(r.body, `id="dry-progress" max="8"`) {
+		t.Errorf("the dry run's progress: %d %s", r.status, r.body)
+	}
+	release()
+	r = b.waitDryRun(mapping)
 	const want = "8 2 1 1 1 3 2"
 	if got := cards(r.body); r.status != 200 || got != want {
 		t.Fatalf("dry run: %d cards %s, want %s\n%s", r.status, got, want, r.body)
+	}
+	if r := b.do("GET", mapping+"/report", nil); cards(r.body) != want || !strings.Contains(r.body, `aria-current="step">Dry run`) {
+		t.Errorf("the dry run's page: %d %s", r.status, r.body)
 	}
 	for _, want := range []string{`<th scope="row">duplicate of row …</th><td class="num">1</td>`, "Import 2 leads",
 		`<td class="raw">=1&#43;2;Evil;Formel;Europe/Berlin</td>`} {
@@ -381,15 +426,9 @@ func TestUploadImportStopsOnClose(t *testing.T) {
 	if r := b.do("POST", mapping, url.Values{"col0": {"phone"}}); r.status != http.StatusSeeOther {
 		t.Fatalf("mapping: %d %s", r.status, r.body)
 	}
+	b.waitDryRun(mapping)
 	// A lead being written with a number of the list holds the import.
-	tx, err := s.st.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, _, err := s.st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: "+12125550102"}); err != nil {
-		t.Fatal(err)
-	}
+	release := holdLead(t, s, c.ID, "+12125550102")
 	r = b.do("POST", mapping+"/import", url.Values{})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("import: %d %s", r.status, r.body)
@@ -399,7 +438,7 @@ func TestUploadImportStopsOnClose(t *testing.T) {
 		t.Fatalf("no progress while the import waits: %s", p.body)
 	}
 	s.ui.Close()
-	_ = tx.Rollback(ctx)
+	release()
 	r = b.do("GET", done, nil)
 	if !strings.Contains(r.body, "failed") || !strings.Contains(r.body, "the server shut down before the import finished") {
 		t.Errorf("after Close: %s", r.body)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/store"
 )
 
 // The upload wizard's spooled files: each a temporary file known by a
@@ -32,7 +33,17 @@ type upload struct {
 	// choices are the mapping step's choices, one per column; nil until
 	// the mapping was saved.
 	choices []string
+	// dry is the dry run of the saved mapping (guarded by uploads.mu).
+	dry     *dryRun
 	expires time.Time
+}
+
+// dryRun is an upload's dry run, running in the background until done.
+type dryRun struct {
+	rows int // read so far
+	done bool
+	rep  *store.ImportReport
+	err  error
 }
 
 // uploads are the spooled call lists, and the row estimates of the
@@ -83,13 +94,43 @@ func (us *uploads) get(token string, userID, campaignID int64, now time.Time) *u
 	return &cp
 }
 
-// setChoices saves an upload's mapping.
-func (us *uploads) setChoices(token string, choices []string) {
+// setChoices saves an upload's mapping with a new dry run of it, which
+// it returns (nil when the upload is gone).
+func (us *uploads) setChoices(token string, choices []string) *dryRun {
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	if u := us.m[token]; u != nil {
-		u.choices = choices
+	u := us.m[token]
+	if u == nil {
+		return nil
 	}
+	u.choices, u.dry = choices, &dryRun{}
+	return u.dry
+}
+
+// dryState returns a copy of an upload's dry run, or nil.
+func (us *uploads) dryState(token string) *dryRun {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.m[token]
+	if u == nil || u.dry == nil {
+		return nil
+	}
+	cp := *u.dry
+	return &cp
+}
+
+// dryProgress records the rows a dry run has read.
+func (us *uploads) dryProgress(d *dryRun, rows int) {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	d.rows = rows
+}
+
+// dryDone records a dry run's end.
+func (us *uploads) dryDone(d *dryRun, rep *store.ImportReport, err error) {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	d.done, d.rep, d.err = true, rep, err
 }
 
 // take hands an upload's file over to its import: it is no longer the
