@@ -82,12 +82,18 @@ func (us *uploads) put(u *upload, now time.Time) {
 	us.m[u.token] = u
 }
 
-// get returns a copy of the user's upload into the campaign, or nil.
+// get returns a copy of the user's upload into the campaign, or nil; an
+// expired one is removed.
 func (us *uploads) get(token string, userID, campaignID int64, now time.Time) *upload {
 	us.mu.Lock()
 	defer us.mu.Unlock()
 	u := us.m[token]
-	if u == nil || u.userID != userID || u.campaignID != campaignID || now.After(u.expires) {
+	if u != nil && now.After(u.expires) {
+		delete(us.m, token)
+		_ = os.Remove(u.path)
+		return nil
+	}
+	if u == nil || u.userID != userID || u.campaignID != campaignID {
 		return nil
 	}
 	cp := *u
