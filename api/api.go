@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
@@ -119,7 +120,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.s.imports == nil {
 		return nil
 	}
-	return s.s.imports.close(ctx)
+	return s.s.imports.Close(ctx)
 }
 
 // ForgetAPIKey makes this API refuse a key revoked elsewhere in the process
@@ -158,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &server{cfg: cfg, store: cfg.Store, keys: keyCache{log: cfg.Logger}}
 	if cfg.Store != nil {
-		s.imports = newBackgroundImports(cfg.StreamTimeout)
+		s.imports = calllist.NewRunner(cfg.StreamTimeout)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -173,7 +174,7 @@ type server struct {
 	cfg     Config
 	store   *store.Store
 	keys    keyCache
-	imports *backgroundImports // nil without Store
+	imports *calllist.Runner // nil without Store
 }
 
 func (s *server) routes(mux *http.ServeMux) {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
@@ -155,7 +156,7 @@ func BenchmarkImport1M(b *testing.B) {
 		}()
 		start = time.Now()
 		wake := &timedWake{Queue: q}
-		imp, err := api.ImportCSV(ctx, st, wake, c, "list.csv", f, "", nil, nil)
+		imp, err := calllist.Import(ctx, st, wake, c, calllist.Options{Filename: "list.csv"}, f)
 		importTime := time.Since(start)
 		close(done)
 		f.Close()

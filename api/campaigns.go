@@ -13,19 +13,19 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/internal/csvdownload"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/scoring"
@@ -685,9 +685,9 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if err != nil {
 		return err
 	}
-	mapping, err := ParseMapping(q.str("mapping"))
-	if ae := (*apiError)(nil); errors.As(err, &ae) {
-		q.c.errs = append(q.c.errs, ae.fields...)
+	mapping, err := calllist.ParseMapping(q.str("mapping"))
+	if fe := (intake.Errors)(nil); errors.As(err, &fe) {
+		q.c.errs = append(q.c.errs, fe...)
 	} else if err != nil {
 		return err
 	}
@@ -735,8 +735,8 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 		filename = ""
 	}
 	// The charset's name is checked before the upload is read.
-	if _, err := intake.NewCSV(strings.NewReader("\ufeffphone\n"), charset); err != nil {
-		return invalid(intake.FieldError{Field: "charset", Message: err.Error()})
+	if err := calllist.CheckCharset(charset); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp("", "qualdial-upload-*.csv")
 	if err != nil {
@@ -760,21 +760,21 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool upload: %w", err)
 	}
-	list, err := openCSV(c, importOptions{filename: filename, charset: charset, mapping: mapping, createdBy: key.ID}, f)
+	list, err := calllist.Open(c, calllist.Options{Filename: filename, Charset: charset, Mapping: mapping, CreatedBy: key.ID}, f)
 	if err != nil {
 		return err
 	}
-	imp, err := s.store.StartImport(r.Context(), list.params())
+	imp, err := s.store.StartImport(r.Context(), list.Params())
 	if err != nil {
 		return err
 	}
 	handedOver = true
-	background := s.imports.run(func(ctx context.Context) {
+	background := s.imports.Go(func(ctx context.Context) {
 		defer func() {
 			_ = f.Close()
 			_ = os.Remove(f.Name())
 		}()
-		if _, err := list.run(ctx, s.store, s.cfg.Dialer, imp.ID); err != nil {
+		if _, err := list.Run(ctx, s.store, s.cfg.Dialer, imp.ID); err != nil {
 			s.cfg.Logger.Warn("import failed", "import", imp.ID, "campaign", c.ID, "error", err)
 		}
 	})
@@ -784,279 +784,6 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 	w.Header().Set("Location", fmt.Sprintf("/v1/campaigns/%d/imports/%d", c.ID, imp.ID))
 	writeJSON(w, http.StatusAccepted, imp)
 	return nil
-}
-
-// errShutdown ends the imports still running when the server closes.
-var errShutdown = errors.New("interrupted: the server shut down before the import finished; nothing of it was kept — upload the file again")
-
-// backgroundImports runs the imports the API accepted: Close cancels them
-// (each ends failed, saying why) and waits for them.
-type backgroundImports struct {
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	timeout time.Duration // one import's bound
-	mu      sync.Mutex
-	closed  bool
-	wg      sync.WaitGroup
-}
-
-func newBackgroundImports(timeout time.Duration) *backgroundImports {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	return &backgroundImports{ctx: ctx, cancel: cancel, timeout: timeout}
-}
-
-// run runs an import in the background and says so — or, once closed, at
-// once, where it fails for the shutdown, and says it did not.
-func (b *backgroundImports) run(f func(ctx context.Context)) (background bool) {
-	ctx, cancel := context.WithTimeoutCause(b.ctx, b.timeout,
-		fmt.Errorf("stopped: the import took longer than %s; nothing of it was kept — split the file", b.timeout))
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		defer cancel()
-		f(ctx)
-		return false
-	}
-	b.wg.Go(func() {
-		defer cancel()
-		f(ctx)
-	})
-	b.mu.Unlock()
-	return true
-}
-
-// close cancels the imports still running and waits for them to record
-// their end, until ctx ends.
-func (b *backgroundImports) close(ctx context.Context) error {
-	b.mu.Lock()
-	b.closed = true
-	b.cancel(errShutdown)
-	b.mu.Unlock()
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("imports still running: %w", context.Cause(ctx))
-	}
-}
-
-// ParseMapping reads column renames: "Handy:phone,Vorname:first_name". A
-// target is a lead field (intake.Fields) or one of its aliases (Handy:mobile).
-func ParseMapping(s string) (map[string]string, error) {
-	m := map[string]string{}
-	if s == "" {
-		return m, nil
-	}
-	var c check
-	if !c.text("mapping", s, 16<<10) {
-		return nil, c.err()
-	}
-	for _, pair := range strings.Split(s, ",") {
-		col, field, ok := strings.Cut(pair, ":")
-		col, field = strings.TrimSpace(col), strings.TrimSpace(field)
-		switch {
-		case !ok || col == "" || field == "":
-			c.add("mapping", "%s: use column:field pairs, e.g. Handy:phone,Vorname:first_name", quote(pair))
-		case utf8.RuneCountInString(col) > intake.MaxAttributeNameLen:
-			c.add("mapping", "the column name %s is longer than %d characters", quote(col), intake.MaxAttributeNameLen)
-		case intake.Canonical(field) == "":
-			c.add("mapping", "%s is not a lead field: use %s (or one of their aliases, e.g. mobile)", quote(field),
-				strings.Join(intake.Fields(), ", "))
-		case m[col] != "":
-			c.add("mapping", "the column %s is mapped twice", quote(col))
-		default:
-			m[col] = field
-		}
-	}
-	if err := c.err(); err != nil {
-		return nil, invalid(c.errs...)
-	}
-	return m, nil
-}
-
-// ImportCSV imports a call list into a campaign, the same way for the API
-// and the command line, and waits for the end. progress, if set, is told
-// the rows read so far.
-func ImportCSV(ctx context.Context, st *store.Store, d Dialer, c *store.Campaign, filename string, body io.Reader, charset string,
-	mapping map[string]string, progress func(int)) (*store.Import, error) {
-	list, err := openCSV(c, importOptions{filename: filename, charset: charset, mapping: mapping, progress: progress}, body)
-	if err != nil {
-		return nil, err
-	}
-	imp, err := st.StartImport(ctx, list.params())
-	if err != nil {
-		return nil, err
-	}
-	return list.run(ctx, st, d, imp.ID)
-}
-
-type importOptions struct {
-	filename  string
-	charset   string
-	mapping   map[string]string
-	progress  func(int)
-	createdBy int64 // API key
-}
-
-// csvList is a call list whose header was read and checked.
-type csvList struct {
-	c  *store.Campaign
-	o  importOptions
-	rd *intake.CSV
-}
-
-// openCSV reads a call list's header and checks it against the mapping: a
-// file that cannot be imported at all is refused before an import starts.
-func openCSV(c *store.Campaign, o importOptions, body io.Reader) (*csvList, error) {
-	rd, err := intake.NewCSV(body, o.charset)
-	if err != nil {
-		return nil, invalid(intake.FieldError{Field: "file", Message: err.Error()})
-	}
-	var chk check
-	hasPhone := false
-	for _, h := range rd.Header() {
-		target := h
-		if t, ok := o.mapping[h]; ok {
-			target = t
-		}
-		hasPhone = hasPhone || intake.Canonical(target) == "phone"
-	}
-	for col := range o.mapping {
-		if !slices.Contains(rd.Header(), col) {
-			chk.add("mapping", "the file has no column %s (its columns: %s)", quote(col), quote(strings.Join(rd.Header(), ", ")))
-		}
-	}
-	if !hasPhone {
-		chk.add("file", "no phone column among %s: name it phone (or telephone, mobile…) or pass mapping=<column>:phone", quote(strings.Join(rd.Header(), ", ")))
-	}
-	if err := chk.err(); err != nil {
-		return nil, err
-	}
-	return &csvList{c: c, o: o, rd: rd}, nil
-}
-
-func (l *csvList) params() store.ImportParams {
-	return store.ImportParams{CampaignID: l.c.ID, Filename: l.o.filename, CreatedBy: l.o.createdBy,
-		Charset: func() (string, string) { return l.rd.Charset(), l.rd.CharsetSource() }}
-}
-
-// buildBatchRows is how many rows a worker builds at a time.
-const buildBatchRows = 256
-
-// buildBatch is a run of rows in file order, built by one worker.
-type buildBatch struct {
-	recs  []intake.Record
-	items []store.ImportItem // a row the reader could not read is rejected already
-	done  chan struct{}      // closed when items are built
-}
-
-// run imports the rows of the started import id and waits for its end.
-// Normalising phone numbers with libphonenumber is the costly part: rows
-// are built on every core, in batches, and handed to the COPY in file
-// order; the channels between the reader, the workers and the COPY are
-// bounded, so memory stays flat.
-func (l *csvList) run(ctx context.Context, st *store.Store, d Dialer, id int64) (*store.Import, error) {
-	c, o, rd := l.c, l.o, l.rd
-	delim := string(rd.Delimiter())
-	dest := c.Destinations()
-	now := st.Now()
-	ctx, cancel := context.WithCancel(ctx)
-	var pipeline sync.WaitGroup
-	defer pipeline.Wait()
-	defer cancel()
-	workers := runtime.GOMAXPROCS(0)
-	work := make(chan *buildBatch, 2*workers)
-	ordered := make(chan *buildBatch, 2*workers)
-	var readErr error
-	pipeline.Go(func() {
-		defer close(ordered)
-		defer close(work)
-		b := &buildBatch{done: make(chan struct{})}
-		send := func() bool {
-			for _, ch := range []chan *buildBatch{work, ordered} {
-				select {
-				case ch <- b:
-				case <-ctx.Done():
-					return false
-				}
-			}
-			b = &buildBatch{recs: make([]intake.Record, 0, buildBatchRows), done: make(chan struct{})}
-			return true
-		}
-		for {
-			rec, err := rd.Next()
-			var re *intake.RowError
-			switch {
-			case errors.As(err, &re):
-				rec = intake.Record{Row: re.Row, Raw: rec.Raw}
-				b.items = append(b.items, store.ImportItem{Row: re.Row, Reject: re.Err.Error()})
-			case errors.Is(err, io.EOF):
-				if len(b.recs) > 0 {
-					send()
-				}
-				return
-			case err != nil:
-				readErr = err
-				return
-			default:
-				b.items = append(b.items, store.ImportItem{})
-			}
-			b.recs = append(b.recs, rec)
-			if len(b.recs) == buildBatchRows && !send() {
-				return
-			}
-		}
-	})
-	for range workers {
-		pipeline.Go(func() {
-			opts := intake.BuildOptions{Mapping: o.mapping, Country: c.DefaultCountry, Destinations: &dest, Now: now}
-			for b := range work {
-				for i, rec := range b.recs {
-					it := &b.items[i]
-					it.Row, it.Raw = rec.Row, strings.Join(rec.Raw, delim)
-					if it.Reject != "" {
-						continue
-					}
-					if lead, err := intake.BuildWith(rec.Values, opts); err != nil {
-						it.Reject = err.Error()
-					} else {
-						p := leadParams(c.ID, lead, "import")
-						it.Lead, it.Warnings = &p, lead.Warnings
-					}
-				}
-				b.recs = nil
-				close(b.done)
-			}
-		})
-	}
-	var cur *buildBatch
-	next := func() (store.ImportItem, error) {
-		for cur == nil || len(cur.items) == 0 {
-			b, ok := <-ordered
-			if !ok {
-				if readErr != nil {
-					return store.ImportItem{}, readErr
-				}
-				if err := ctx.Err(); err != nil {
-					return store.ImportItem{}, err
-				}
-				return store.ImportItem{}, io.EOF
-			}
-			select {
-			case <-b.done:
-			case <-ctx.Done():
-				return store.ImportItem{}, ctx.Err()
-			}
-			cur = b
-		}
-		it := cur.items[0]
-		cur.items = cur.items[1:]
-		return it, nil
-	}
-	return st.RunImport(ctx, id, l.params(), next,
-		func(ctx context.Context, tx pgx.Tx, campaignID int64) error { return d.WakeTx(ctx, tx, campaignID) }, o.progress)
 }
 
 func (s *server) getImport(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
@@ -1094,15 +821,7 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 	}
 	// Rejected rows are the file's own text: neutralised like the export,
 	// and aborted, not truncated, when the database fails mid-stream.
-	out := newCSVStream(w, fmt.Sprintf("import-%d-rejects.csv", imp.ID), s.cfg.Logger)
-	err = out.row("row", "reason", "data")
-	if err == nil {
-		err = s.store.ImportRejects(r.Context(), imp.ID, func(rj store.ImportReject) error {
-			return out.row(strconv.Itoa(rj.Row), rj.Reason, rj.Raw)
-		})
-	}
-	if err != nil {
-		err = fmt.Errorf("import %d rejects: %w", imp.ID, err)
-	}
-	return out.finish(err)
+	out := csvdownload.New(w, fmt.Sprintf("import-%d-rejects.csv", imp.ID), s.cfg.Logger)
+	err = calllist.WriteRejects(r.Context(), s.store, imp.ID, out.Row)
+	return out.Finish(err)
 }

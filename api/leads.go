@@ -19,7 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/internal/csvdownload"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/store"
@@ -293,7 +295,7 @@ func (s *server) createLead(w http.ResponseWriter, r *http.Request, key *store.A
 	ctx := r.Context()
 	webFormConsent(&l.Consent, s.store.Now())
 	actor := keyActor(key)
-	params := leadParams(c.ID, l, "web_form")
+	params := calllist.LeadParams(c.ID, l, "web_form")
 	params.Actor = actor
 	var answer store.IdempotentAnswer
 	err = s.store.Tx(ctx, func(tx pgx.Tx) error {
@@ -469,13 +471,6 @@ func dialJSON(d queue.DialStatus) map[string]any {
 		m["next_attempt_at"] = d.Next.UTC()
 	}
 	return m
-}
-
-func leadParams(campaignID int64, l intake.Lead, source string) store.LeadParams {
-	return store.LeadParams{CampaignID: campaignID, Phone: l.Phone, FirstName: l.FirstName, LastName: l.LastName, Email: l.Email,
-		Company: l.Company, TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Source: source, ExternalID: l.ExternalID,
-		Attributes: l.Attributes, Consent: store.Consent{Source: l.Consent.Source, Text: l.Consent.Text, Version: l.Consent.Version,
-			At: l.Consent.At, IP: l.Consent.IP, Page: l.Consent.Page}}
 }
 
 // salesScope is the user a sales key's view is limited to (leads routed to
@@ -820,16 +815,16 @@ func (s *server) exportLeads(w http.ResponseWriter, r *http.Request, key *store.
 	if err := q.c.err(); err != nil {
 		return err
 	}
-	out := newCSVStream(w, "qualified-leads.csv", s.cfg.Logger)
-	err = out.row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
+	out := csvdownload.New(w, "qualified-leads.csv", s.cfg.Logger)
+	err = out.Row("id", "campaign_id", "phone", "first_name", "last_name", "email", "company", "class", "route", "total",
 		"sales_stage", "sla_due_at", "scores", "score", "conversions", "converted_at", "outcome")
 	if err == nil {
-		err = s.store.ExportQualified(r.Context(), route, salesScope(key), func(row []string) error { return out.row(row...) })
+		err = s.store.ExportQualified(r.Context(), route, salesScope(key), func(row []string) error { return out.Row(row...) })
 	}
 	if err != nil {
 		err = fmt.Errorf("export qualified leads: %w", err)
 	}
-	return out.finish(err)
+	return out.Finish(err)
 }
 
 // oneCampaign takes the campaign from the one place that names it — the

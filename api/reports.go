@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/intake"
+	"github.com/qualdial/qualdial/internal/csvdownload"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/store"
@@ -271,7 +272,7 @@ func (rep *calibrationReport) profileRows(eng *ivr.Engine) {
 // writeScoringCSV writes the report as one table; its section column says
 // what each row is (total, answer, profile_rule, score_band, threshold).
 func (s *server) writeScoringCSV(w http.ResponseWriter, rep *calibrationReport) error {
-	out := newCSVStream(w, "scoring-report.csv", s.cfg.Logger)
+	out := csvdownload.New(w, "scoring-report.csv", s.cfg.Logger)
 	rate := func(r *float64) string {
 		if r == nil {
 			return ""
@@ -279,10 +280,10 @@ func (s *server) writeScoringCSV(w http.ResponseWriter, rep *calibrationReport) 
 		return strconv.FormatFloat(*r, 'f', 4, 64)
 	}
 	tally := func(section, name, value, prompt string, t scoring.Tally) error {
-		return out.row(section, name, value, prompt, strconv.Itoa(t.Closed), strconv.Itoa(t.Won), strconv.Itoa(t.Lost), rate(t.WinRate),
+		return out.Row(section, name, value, prompt, strconv.Itoa(t.Closed), strconv.Itoa(t.Won), strconv.Itoa(t.Lost), rate(t.WinRate),
 			"", "", "", "", "")
 	}
-	err := out.row("section", "name", "value", "prompt", "closed", "won", "lost", "win_rate",
+	err := out.Row("section", "name", "value", "prompt", "closed", "won", "lost", "win_rate",
 		"accuracy", "true_positives", "false_positives", "true_negatives", "false_negatives")
 	if err == nil {
 		err = tally("total", "all", rep.Note, "", rep.Tally)
@@ -312,14 +313,14 @@ func (s *server) writeScoringCSV(w http.ResponseWriter, rep *calibrationReport) 
 		if err == nil && t.th != nil {
 			th := t.th
 			won, lost := th.TP+th.FN, th.TN+th.FP
-			err = out.row("threshold", t.name, strconv.Itoa(th.T), "", strconv.Itoa(won+lost), strconv.Itoa(won), strconv.Itoa(lost), "",
+			err = out.Row("threshold", t.name, strconv.Itoa(th.T), "", strconv.Itoa(won+lost), strconv.Itoa(won), strconv.Itoa(lost), "",
 				strconv.FormatFloat(th.Accuracy, 'f', 4, 64), strconv.Itoa(th.TP), strconv.Itoa(th.FP), strconv.Itoa(th.TN), strconv.Itoa(th.FN))
 		}
 	}
 	if err != nil {
 		err = fmt.Errorf("scoring report CSV: %w", err)
 	}
-	return out.finish(err)
+	return out.Finish(err)
 }
 
 // campaignByRef finds a campaign by id or name: an unknown one is a 404, a

@@ -86,13 +86,7 @@ func (c *check) duration(field, v string, min, max time.Duration) time.Duration 
 }
 
 // quote shows a value in a message: quoted, escaped, cut to 40 characters.
-func quote(s string) string {
-	if utf8.RuneCountInString(s) > 40 {
-		r := []rune(s)
-		return strconv.Quote(string(r[:40])) + "…"
-	}
-	return strconv.Quote(s)
-}
+func quote(s string) string { return intake.Quote(s) }
 
 // maxInt53 is the largest id a JSON number carries exactly (2^53 - 1).
 const maxInt53 = 1<<53 - 1

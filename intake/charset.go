@@ -140,7 +140,7 @@ func charsetName(label string) (string, error) {
 	case "utf-16be":
 		return "utf-16be", nil
 	}
-	return "", fmt.Errorf("charset %s is not supported: use %s", quoteShort(label), strings.Join(charsets, ", "))
+	return "", fmt.Errorf("charset %s is not supported: use %s", Quote(label), strings.Join(charsets, ", "))
 }
 
 // guessCharset picks UTF-8 when the bytes hold valid multi-byte UTF-8

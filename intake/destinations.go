@@ -89,11 +89,11 @@ func (e *DestinationError) Error() string { return e.reason }
 // *DestinationError that says why not and what would allow it.
 func (d Destinations) Check(e164 string) error {
 	if !strings.HasPrefix(e164, "+") {
-		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not an E.164 number (+ and country code)", quoteShort(e164))}
+		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not an E.164 number (+ and country code)", Quote(e164))}
 	}
 	num, err := phonenumbers.Parse(e164, "")
 	if err != nil {
-		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not a phone number", quoteShort(e164))}
+		return &DestinationError{Phone: e164, reason: fmt.Sprintf("%s is not a phone number", Quote(e164))}
 	}
 	return d.check(num, e164, false)
 }
@@ -136,7 +136,7 @@ func (d Destinations) check(num *phonenumbers.PhoneNumber, e164 string, valid bo
 		region := phonenumbers.GetRegionCodeForNumber(num)
 		allowed := strings.Join(d.Countries, ", ")
 		if CheckText(allowed, 1024, false) != "" {
-			allowed = quoteShort(allowed)
+			allowed = Quote(allowed)
 		}
 		return &DestinationError{Phone: e164, Type: typ, Country: region, reason: fmt.Sprintf(
 			"%s is a number in %s: this campaign calls only %s unless %s is in allowed_countries", shown(), region, allowed, region)}
@@ -161,13 +161,13 @@ func (d Destinations) Validate() error {
 	valid := NumberTypes()
 	for _, t := range d.Types {
 		if !slices.Contains(valid, t) {
-			errs = append(errs, FieldError{"allowed_number_types", fmt.Sprintf("%s is not a number type: use %s", quoteShort(t), strings.Join(valid, ", "))})
+			errs = append(errs, FieldError{"allowed_number_types", fmt.Sprintf("%s is not a number type: use %s", Quote(t), strings.Join(valid, ", "))})
 		}
 	}
 	for _, c := range d.Countries {
 		if _, ok := slices.BinarySearch(regions(), strings.ToUpper(strings.TrimSpace(c))); !ok {
 			errs = append(errs, FieldError{"allowed_countries", fmt.Sprintf("%s is not a country code: use ISO 3166 alpha-2 codes (or 001 for non-geographic numbers): %s",
-				quoteShort(c), strings.Join(regions(), " "))})
+				Quote(c), strings.Join(regions(), " "))})
 		}
 	}
 	if len(errs) > 0 {

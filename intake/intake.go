@@ -260,7 +260,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 			continue
 		}
 		if msg := CheckText(name, MaxAttributeNameLen, true); msg != "" {
-			errs = append(errs, FieldError{"fields", "the field name " + quoteShort(name) + " " + msg})
+			errs = append(errs, FieldError{"fields", "the field name " + Quote(name) + " " + msg})
 			continue
 		}
 		in := input{name: name, key: normalizeName(name), value: strings.TrimSpace(values[name])}
@@ -343,7 +343,7 @@ func BuildWith(values map[string]string, o BuildOptions) (Lead, error) {
 		l.Warnings = append(l.Warnings, p.warnings...)
 		if p.ext != "" {
 			if old, ok := l.Attributes["phone_extension"]; ok && old != p.ext {
-				l.Warnings = append(l.Warnings, fmt.Sprintf("extension %s in the phone number differs from phone_extension %s; phone_extension is kept", p.ext, quoteShort(old)))
+				l.Warnings = append(l.Warnings, fmt.Sprintf("extension %s in the phone number differs from phone_extension %s; phone_extension is kept", p.ext, Quote(old)))
 			} else {
 				addAttr("phone_extension", p.ext)
 				l.Warnings = append(l.Warnings, fmt.Sprintf("extension %s kept as phone_extension; the dialler calls the main number", p.ext))
@@ -427,8 +427,8 @@ func CheckText(s string, max int, multiline bool) string {
 	return ""
 }
 
-// quoteShort quotes s for a message, escaped and cut to 40 characters.
-func quoteShort(s string) string {
+// Quote quotes s for a message, escaped and cut to 40 characters.
+func Quote(s string) string {
 	if utf8.RuneCountInString(s) > 40 {
 		r := []rune(s)
 		return strconv.Quote(string(r[:40])) + "…"

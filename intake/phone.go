@@ -70,7 +70,7 @@ func parsePhoneRef(raw, country string) (phone, error) {
 		return p, ErrNoPhone
 	}
 	if n := utf8.RuneCountInString(s); n > MaxPhoneLen {
-		return p, fmt.Errorf("%s is longer than %d characters: not a phone number", quoteShort(s), MaxPhoneLen)
+		return p, fmt.Errorf("%s is longer than %d characters: not a phone number", Quote(s), MaxPhoneLen)
 	}
 	country = strings.ToUpper(strings.TrimSpace(country))
 	if m := excelNumber.FindStringSubmatch(s); m != nil {

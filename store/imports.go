@@ -28,17 +28,21 @@ type ImportItem struct {
 // Import is an import's report. Every row is accounted for: TotalRows =
 // Accepted + Duplicates + OnDNC + Rejected.
 type Import struct {
-	ID            int64  `json:"id"`
-	CampaignID    int64  `json:"campaign_id"`
-	Filename      string `json:"filename,omitempty"`
-	Status        string `json:"status"`
-	TotalRows     int    `json:"total_rows"`
-	Accepted      int    `json:"accepted"`
-	Duplicates    int    `json:"duplicates"`
-	OnDNC         int    `json:"on_dnc"`
-	Rejected      int    `json:"rejected"`
-	Charset       string `json:"charset,omitempty"`
-	CharsetSource string `json:"charset_source,omitempty"`
+	ID         int64  `json:"id"`
+	CampaignID int64  `json:"campaign_id"`
+	Filename   string `json:"filename,omitempty"`
+	Status     string `json:"status"`
+	TotalRows  int    `json:"total_rows"`
+	Accepted   int    `json:"accepted"`
+	// Duplicates counts both kinds: DuplicatesInFile repeat an earlier row
+	// of the file (by phone or external id); the others were already in
+	// the campaign.
+	Duplicates       int    `json:"duplicates"`
+	DuplicatesInFile int    `json:"duplicates_in_file"`
+	OnDNC            int    `json:"on_dnc"`
+	Rejected         int    `json:"rejected"`
+	Charset          string `json:"charset,omitempty"`
+	CharsetSource    string `json:"charset_source,omitempty"`
 	// Warnings counts rows read with a warning (an extension kept aside, a
 	// second phone number, a spreadsheet number read with an assumed final
 	// 0); WarningSamples shows the first few.
@@ -58,6 +62,8 @@ const (
 	ImportRunning   = "running"
 	ImportCompleted = "completed"
 	ImportFailed    = "failed"
+	// ImportDryRun is the status of DryRunImport's report: nothing kept.
+	ImportDryRun = "dry run"
 )
 
 // ImportWarning is a row accepted with a warning.
@@ -308,11 +314,11 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 			INSERT INTO import_rejects SELECT $1, row_number, reject, raw FROM d`, &imp.Rejected, []any{imp.ID}},
 		{"duplicates in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
+			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}},
 		{"duplicate external ids in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.external_id = f.external_id AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first) || ' (the same external_id)', min(raw)
-			FROM d GROUP BY row_number`, &imp.Duplicates, []any{imp.ID}},
+			FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}},
 		{"numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
 		{"leads already in the campaign", `WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
@@ -352,7 +358,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 	if err != nil {
 		return fmt.Errorf("insert leads: %w", err)
 	}
-	imp.Duplicates += lost
+	imp.Duplicates += imp.DuplicatesInFile + lost
 	if enqueue != nil && imp.Accepted > 0 {
 		if err := enqueue(ctx, tx, imp.CampaignID); err != nil {
 			return fmt.Errorf("wake the campaign's dialing: %w", err)
@@ -368,8 +374,9 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 	}
 	_, err = tx.Exec(ctx, `UPDATE imports SET status = $13, total_rows = $2, accepted = $3, duplicates = $4, on_dnc = $5,
 		rejected = $6, charset = $7, charset_source = $8, warnings = $9, warning_samples = $10, without_consent = $11,
-		finished_at = $12, updated_at = $12 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected,
-		nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now(), ImportCompleted)
+		finished_at = $12, updated_at = $12, duplicates_in_file = $14 WHERE id = $1`, imp.ID, imp.TotalRows, imp.Accepted, imp.Duplicates,
+		imp.OnDNC, imp.Rejected, nullString(imp.Charset), nullString(imp.CharsetSource), imp.Warnings, sampleJSON, imp.WithoutConsent, s.now(),
+		ImportCompleted, imp.DuplicatesInFile)
 	if err != nil {
 		return fmt.Errorf("finish import: %w", err)
 	}
@@ -384,13 +391,17 @@ func mustQuery(ctx context.Context, db DB, sql string, args ...any) pgx.Rows {
 
 // Import loads an import's report.
 func (s *Store) Import(ctx context.Context, id int64) (*Import, error) {
+	return loadImport(ctx, s.pool, id)
+}
+
+func loadImport(ctx context.Context, db DB, id int64) (*Import, error) {
 	var imp Import
 	var filename, msg, charset, charsetSource *string
 	var samples []byte
-	err := s.pool.QueryRow(ctx, `SELECT id, campaign_id, filename, status, total_rows, accepted, duplicates, on_dnc, rejected, error,
-		charset, charset_source, warnings, warning_samples, without_consent, started_at, finished_at FROM imports WHERE id = $1`, id).Scan(
-		&imp.ID, &imp.CampaignID, &filename, &imp.Status, &imp.TotalRows, &imp.Accepted, &imp.Duplicates, &imp.OnDNC, &imp.Rejected, &msg,
-		&charset, &charsetSource, &imp.Warnings, &samples, &imp.WithoutConsent, &imp.StartedAt, &imp.FinishedAt)
+	err := db.QueryRow(ctx, `SELECT id, campaign_id, filename, status, total_rows, accepted, duplicates, duplicates_in_file, on_dnc,
+		rejected, error, charset, charset_source, warnings, warning_samples, without_consent, started_at, finished_at FROM imports WHERE id = $1`,
+		id).Scan(&imp.ID, &imp.CampaignID, &filename, &imp.Status, &imp.TotalRows, &imp.Accepted, &imp.Duplicates, &imp.DuplicatesInFile,
+		&imp.OnDNC, &imp.Rejected, &msg, &charset, &charsetSource, &imp.Warnings, &samples, &imp.WithoutConsent, &imp.StartedAt, &imp.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -421,7 +432,13 @@ type ImportReject struct {
 
 // ImportRejects streams an import's rejected rows in row order.
 func (s *Store) ImportRejects(ctx context.Context, id int64, each func(ImportReject) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT row_number, reason, raw FROM import_rejects WHERE import_id = $1 ORDER BY row_number`, id)
+	return importRejects(ctx, s.pool, id, 0, each)
+}
+
+// importRejects streams an import's first limit rejected rows (0: all).
+func importRejects(ctx context.Context, db DB, id int64, limit int, each func(ImportReject) error) error {
+	rows, err := db.Query(ctx, `SELECT row_number, reason, raw FROM import_rejects WHERE import_id = $1 ORDER BY row_number
+		LIMIT nullif($2, 0)`, id, limit)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
@@ -124,11 +125,22 @@ type Server struct {
 	// stop ends the live streams (Close).
 	stop     chan struct{}
 	stopOnce sync.Once
+	// uploads are the upload wizard's spooled files; imports run the
+	// imports it started (Close stops them).
+	uploads *uploads
+	imports *calllist.Runner
 }
 
 // Close ends the live streams, so the HTTP server's shutdown does not
-// wait for them; pages reconnect to another process. Idempotent.
-func (s *Server) Close() { s.stopOnce.Do(func() { close(s.stop) }) }
+// wait for them (pages reconnect to another process), stops the imports
+// still running — each ends failed, saying the server shut down, with
+// nothing of it kept — and removes the uploads not imported. Idempotent.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.closeUploads()
+	})
+}
 
 // New builds the web UI.
 func New(cfg Config) (*Server, error) {
@@ -165,7 +177,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger.Error("session", "error", err, "path", r.URL.Path)
 		http.Error(w, "the session store is unavailable: try again", http.StatusServiceUnavailable)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, sessions: sm, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, store: cfg.Store, sessions: sm, stop: make(chan struct{}), uploads: newUploads(),
+		imports: calllist.NewRunner(importTimeout)}
 	var err error
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -205,6 +218,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.leadRoutes(mux)
 	s.dncRoutes(mux)
 	s.adminRoutes(mux)
+	s.uploadRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 

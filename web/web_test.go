@@ -26,6 +26,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type site struct {
 	st  *store.Store
 	srv *httptest.Server
+	ui  *web.Server
 }
 
 // newSite serves the UI on a database of its own; configure, if given,
@@ -45,7 +46,7 @@ func newSite(t testing.TB, configure ...func(*web.Config)) *site {
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	t.Cleanup(w.Close) // before the server's close: the live streams end
-	return &site{st: st, srv: srv}
+	return &site{st: st, srv: srv, ui: w}
 }
 
 // browser is a client with its own cookies that does not follow redirects
@@ -79,6 +80,12 @@ func (b *browser) do(method, path string, form url.Values, header ...string) rep
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return b.send(req, header...)
+}
+
+// send sends a request as a same-origin one, with the header pairs given.
+func (b *browser) send(req *http.Request, header ...string) reply {
+	b.t.Helper()
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qualdial/qualdial/api"
+	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
@@ -276,7 +276,7 @@ rows that cannot be imported are listed with their row number and reason.`,
 			}
 			mapping := map[string]string{}
 			if mapng != "" {
-				if mapping, err = api.ParseMapping(mapng); err != nil {
+				if mapping, err = calllist.ParseMapping(mapng); err != nil {
 					return err
 				}
 			}
@@ -297,7 +297,7 @@ rows that cannot be imported are listed with their row number and reason.`,
 				}
 				fmt.Fprintf(e.stderr, "\r%s: %d rows read (%.0f%%), %.0f rows/s ", filepath.Base(args[0]), rows, pct, float64(rows)/time.Since(start).Seconds())
 			}
-			imp, err := api.ImportCSV(cmd.Context(), st, q, c, filepath.Base(args[0]), f, charset, mapping, progress)
+			imp, err := calllist.Import(cmd.Context(), st, q, c, calllist.Options{Filename: filepath.Base(args[0]), Charset: charset, Mapping: mapping, Progress: progress}, f)
 			fmt.Fprintln(e.stderr)
 			if err != nil {
 				return err

@@ -1249,6 +1249,9 @@ type Import struct {
 	// Duplicates in the file (phone or external_id), already in the campaign, or added by another import meanwhile
 	Duplicates int `json:"duplicates"`
 
+	// DuplicatesInFile of duplicates, those repeating an earlier row of the file (phone or external_id)
+	DuplicatesInFile int `json:"duplicates_in_file"`
+
 	// Error why a failed import failed (nothing of it was kept)
 	Error      *string      `json:"error,omitempty"`
 	Filename   *string      `json:"filename,omitempty"`

@@ -1,4 +1,8 @@
-package api
+// Package csvdownload writes CSV downloads for the API and the web UI:
+// row by row, with every cell a spreadsheet would run as a formula
+// neutralised, and a failure after the first bytes aborting the response
+// instead of ending it as if complete.
+package csvdownload
 
 import (
 	"encoding/csv"
@@ -11,7 +15,7 @@ import (
 // number and nothing else, whatever sign it starts with.
 var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 
-// csvCell neutralises a cell a spreadsheet would run as a formula (CSV or
+// Cell neutralises a cell a spreadsheet would run as a formula (CSV or
 // formula injection, OWASP): one that starts with =, +, -, @, tab or CR gets
 // a leading apostrophe, which spreadsheets show as text and do not display.
 //
@@ -19,7 +23,7 @@ var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 // must get intact) or -10 (a score) cannot call a function, and the worst a
 // spreadsheet does with them is show a number. Anything more in the cell,
 // such as +1+cmd|' /C calc'!A0 or -2+3, is neutralised.
-func csvCell(s string) string {
+func Cell(s string) string {
 	if s == "" {
 		return s
 	}
@@ -33,12 +37,12 @@ func csvCell(s string) string {
 	return s
 }
 
-// csvStream writes a CSV download row by row, with every cell neutralised.
+// Stream writes a CSV download row by row, with every cell neutralised.
 // The status and headers go out with the first bytes, so a failure before
 // that is still an ordinary problem response; a failure after it aborts the
 // response, so the client sees a broken download instead of a complete-
 // looking, truncated file.
-type csvStream struct {
+type Stream struct {
 	w        http.ResponseWriter
 	filename string
 	log      *slog.Logger
@@ -47,14 +51,16 @@ type csvStream struct {
 	cells    []string
 }
 
-func newCSVStream(w http.ResponseWriter, filename string, log *slog.Logger) *csvStream {
-	c := &csvStream{w: w, filename: filename, log: log}
+// New starts a download named filename; log receives a failure after
+// the first bytes.
+func New(w http.ResponseWriter, filename string, log *slog.Logger) *Stream {
+	c := &Stream{w: w, filename: filename, log: log}
 	c.out = csv.NewWriter(c)
 	return c
 }
 
 // Write sends CSV bytes, with the headers before the first ones.
-func (c *csvStream) Write(p []byte) (int, error) {
+func (c *Stream) Write(p []byte) (int, error) {
 	if !c.started {
 		c.started = true
 		h := c.w.Header()
@@ -67,21 +73,21 @@ func (c *csvStream) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// row writes one record, each cell neutralised.
-func (c *csvStream) row(cells ...string) error {
+// Row writes one record, each cell neutralised.
+func (c *Stream) Row(cells ...string) error {
 	c.cells = c.cells[:0]
 	for _, s := range cells {
-		c.cells = append(c.cells, csvCell(s))
+		c.cells = append(c.cells, Cell(s))
 	}
 	return c.out.Write(c.cells)
 }
 
-// finish ends the download. err is the error that stopped the rows, if
+// Finish ends the download. err is the error that stopped the rows, if
 // any. Before anything was sent, it is returned for a problem response.
 // After, the rows so far are flushed and the response is aborted: the
 // chunked body never ends (HTTP/2: the stream is reset), so clients and
 // proxies see an error, not a clean end of file.
-func (c *csvStream) finish(err error) error {
+func (c *Stream) Finish(err error) error {
 	if err == nil {
 		c.out.Flush()
 		if err = c.out.Error(); err == nil {
