@@ -64,6 +64,10 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request, u *store.
 // ("campaigns") at once and every Config.LiveEvery while the page keeps
 // it open (at most 10 minutes; the browser then reconnects). Each event's
 // HTML is split into data lines.
+// keepAliveEvery is how often a live stream without news says it is
+// still there.
+const keepAliveEvery = 20 * time.Second
+
 func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -74,6 +78,12 @@ func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *stor
 	defer cancel()
 	tick := time.NewTicker(s.cfg.LiveEvery)
 	defer tick.Stop()
+	// The table is sent when it changed: a swap of unchanged rows would
+	// take the keyboard focus from their buttons and could swallow a
+	// click. A comment now and then keeps proxies from closing the
+	// stream.
+	var last string
+	quiet := time.Now()
 	for {
 		d, err := s.campaignsData(r)
 		if err != nil {
@@ -87,11 +97,19 @@ func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *stor
 			return err
 		}
 		var ev strings.Builder
-		ev.WriteString("event: campaigns\n")
-		for line := range strings.Lines(b.String()) {
-			ev.WriteString("data: " + strings.TrimRight(line, "\r\n") + "\n")
+		switch {
+		case b.String() != last:
+			last = b.String()
+			quiet = time.Now()
+			ev.WriteString("event: campaigns\n")
+			for line := range strings.Lines(last) {
+				ev.WriteString("data: " + strings.TrimRight(line, "\r\n") + "\n")
+			}
+			ev.WriteString("\n")
+		case time.Since(quiet) >= keepAliveEvery:
+			quiet = time.Now()
+			ev.WriteString(": still here\n\n")
 		}
-		ev.WriteString("\n")
 		if _, err := io.WriteString(w, ev.String()); err != nil {
 			return nil // the page went away
 		}
