@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Funnel is a campaign's leads at each step, as the campaigns list shows
@@ -22,6 +24,9 @@ type Funnel struct {
 	OptedOut  int
 	InCall    int // handed to a dialer or on a call now
 	Breached  int // sales follow-ups past their deadline
+	// NextDue is when the next lead waiting for its calling window or a
+	// retry is due; nil when none waits.
+	NextDue *time.Time
 }
 
 // SQLRate is the share of completed questionnaires classed sql.
@@ -47,15 +52,22 @@ func (s *Store) Funnels(ctx context.Context, campaigns []int64) (map[int64]Funne
 			count(*) FILTER (WHERE attempt_count > 0), count(*) FILTER (WHERE outcome = 'completed'),
 			count(*) FILTER (WHERE class = 'sql'), count(*) FILTER (WHERE class = 'mql'), count(*) FILTER (WHERE class = 'disqualified'),
 			count(*) FILTER (WHERE status = 'opted_out'), count(*) FILTER (WHERE status = 'dialing'),
-			count(*) FILTER (WHERE sla_status = 'breached')
+			count(*) FILTER (WHERE sla_status = 'breached'),
+			min(next_attempt_at) FILTER (WHERE status IN ('scheduled', 'retry_wait'))
 		FROM leads WHERE campaign_id = ANY($1) GROUP BY campaign_id`, campaigns)
 	if err != nil {
 		return nil, fmt.Errorf("funnels: %w", err)
 	}
 	var id int64
 	var f Funnel
+	var due pgtype.Timestamptz
 	if _, err := pgx.ForEachRow(rows, []any{&id, &f.Leads, &f.Dialable, &f.Dialled, &f.Completed, &f.SQL, &f.MQL, &f.Disqual, &f.OptedOut,
-		&f.InCall, &f.Breached}, func() error {
+		&f.InCall, &f.Breached, &due}, func() error {
+		f.NextDue = nil
+		if due.Valid {
+			t := due.Time
+			f.NextDue = &t
+		}
 		out[id] = f
 		return nil
 	}); err != nil {

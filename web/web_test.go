@@ -347,6 +347,18 @@ func TestLiveCampaigns(t *testing.T) {
 	if ev := next(); !strings.Contains(ev, `<td class="num" data-k="leads">1</td>`) {
 		t.Fatalf("the next event is not the new lead's: %s", ev)
 	}
+	// A lead waiting for its window: the list says when the next is due.
+	id, _, err := s.st.InsertLead(ctx, s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550101"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := s.st.Now().Add(3 * time.Hour).Truncate(time.Minute)
+	if err := s.st.SetLeadStatus(ctx, s.st.Pool(), id, "test", store.LeadScheduled, "outside the calling window", &due); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.do("GET", "/campaigns", nil); !strings.Contains(r.body, `<small class="counts" data-k="next-due">next due `+due.UTC().Format("Jan 2 15:04")+` UTC</small>`) {
+		t.Errorf("no next due time on the list: %s", r.body)
+	}
 	// The toggle: its hidden live=off, and live=on when checked.
 	for query, streams := range map[string]bool{"?live=off": false, "?live=off&live=on": true, "": true} {
 		if r := b.do("GET", "/campaigns/rows"+query, nil); r.status != 200 || strings.Contains(r.body, `sse-connect="/campaigns/stream"`) != streams {
