@@ -94,7 +94,10 @@ func (s *Store) Funnels(ctx context.Context, campaigns []int64) (map[int64]Funne
 // why: blocked, scheduled, held below the call threshold, queued —
 // "why not dialled yet" — largest first, at most 20 reasons.
 func (s *Store) WaitingReasons(ctx context.Context, campaignID int64) ([]Count, error) {
-	rows, err := s.pool.Query(ctx, `SELECT status || ': ' || coalesce(regexp_replace(status_reason, '[0-9T:+-]{10,}Z?|[0-9]+', 'N', 'g'), '—'),
+	// Reasons differ by lead only in their times and scores: those are
+	// left out, so alike leads count together ("next call …").
+	rows, err := s.pool.Query(ctx, `SELECT status || ': ' || coalesce(regexp_replace(regexp_replace(status_reason,
+				'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?', '…', 'g'), 'score -?[0-9]+', 'score …', 'g'), '—'),
 			count(*) FROM leads
 		WHERE campaign_id = $1 AND status IN ('new', 'queued', 'scheduled', 'retry_wait', 'blocked')
 		GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`, campaignID)

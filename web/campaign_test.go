@@ -46,7 +46,14 @@ func TestCampaignPage(t *testing.T) {
 		}
 	}
 	for i := range 52 {
-		lead(fmt.Sprintf("+1212556%04d", i))
+		id := lead(fmt.Sprintf("+1212556%04d", i))
+		if i < 2 { // two waiting for their window, each due at its own time
+			due := s.st.Now().Add(time.Duration(i+1) * time.Hour)
+			reason := "outside calling hours (Mon,Tue 09:00-20:00 in America/New_York); next call " + due.UTC().Format(time.RFC3339)
+			if err := s.st.SetLeadStatus(ctx, s.st.Pool(), id, "test", store.LeadScheduled, reason, &due); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	eng := ivr.NewEngine(sc)
 	// One lead in New York, one in Tokyo: the heatmap puts each call at
@@ -86,6 +93,7 @@ func TestCampaignPage(t *testing.T) {
 	for _, want := range []string{
 		`<td class="num" data-k="leads">57</td>`,
 		`<th scope="row">blocked: on the do-not-call list</th><td class="num">3</td>`,
+		`<th scope="row">scheduled: outside calling hours (Mon,Tue 09:00-20:00 in America/New_York); next call …</th><td class="num">2</td>`,
 		`<th scope="row">answered</th><td class="num">2</td>`,
 		"Is there a budget for this project?",                   // the budget question's prompt
 		`<th scope="row">2</th><td>budget &#43;15, → authority`, // budget key 2: its points, then authority
