@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/scripts"
 )
 
 // Campaign actions: what the API's and the web UI's buttons do.
@@ -72,6 +73,31 @@ type ScriptError struct{ Message string }
 
 func (e *ScriptError) Error() string { return e.Message }
 
+// CheckScriptVersion refuses yaml as sc's id and version (a *ScriptError)
+// when that version names another text: saved, shipped or pinned by a
+// campaign.
+func (s *Store) CheckScriptVersion(ctx context.Context, sc *ivr.Script, yaml string) error {
+	taken := func() error {
+		return &ScriptError{fmt.Sprintf("%s is another text already (saved, shipped or run by another campaign): give this one a new version "+
+			"(the editor's Save as new version, or raise its version: line)", sc)}
+	}
+	if shipped, err := scripts.Read(sc.ID); err == nil && string(shipped) != yaml {
+		if t, _ := ivr.Parse(sc.ID+".yaml", shipped); t != nil && t.Version == sc.Version {
+			return taken()
+		}
+	}
+	v, err := s.ScriptVersionText(ctx, sc.ID, sc.Version)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case v.YAML != yaml:
+		return taken()
+	}
+	return nil
+}
+
 // ActOnCampaign starts, pauses, resumes or finishes a campaign, the one way
 // the API and the web UI do: becoming active pins the script (so does
 // finishing a draft); checkPrompts (may be nil) refuses a script whose
@@ -89,6 +115,14 @@ func (s *Store) ActOnCampaign(ctx context.Context, c *Campaign, action string, c
 		var ds ivr.Diagnostics
 		if sc, ds = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); sc == nil {
 			return nil, &ScriptError{ds.Errors().String()}
+		}
+	}
+	// A script's id and version name one text for good: a draft's edited
+	// text under a version saved, shipped or run by another campaign
+	// would make two scripts of one name in the results.
+	if sc != nil && c.Status == CampaignDraft {
+		if err := s.CheckScriptVersion(ctx, sc, c.ScriptYAML); err != nil {
+			return nil, err
 		}
 	}
 	// Real people never hear a placeholder hum.

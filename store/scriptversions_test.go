@@ -135,3 +135,49 @@ func TestScriptVersions(t *testing.T) {
 		t.Errorf("v3 after its author went: %+v %v", v, err)
 	}
 }
+
+// TestStartRefusesAnotherTextUnderATakenVersion: a draft whose edited
+// script keeps the version of the shipped text, of a saved version or of
+// another campaign's pinned one does not start; with its own version it
+// does.
+func TestStartRefusesAnotherTextUnderATakenVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
+	b, _ := scripts.Read("bant-en")
+	shipped := string(b)
+	edited := strings.Replace(shipped, "Four quick questions", "Three quick questions", 1)
+	if edited == shipped {
+		t.Fatal("the edit did not apply")
+	}
+	draft := func(name, yaml string) *store.Campaign {
+		t.Helper()
+		c, err := s.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCampaignScript(ctx, c.ID, yaml); err != nil {
+			t.Fatal(err)
+		}
+		c, _ = s.Campaign(ctx, c.ID)
+		return c
+	}
+	if _, err := s.ActOnCampaign(ctx, draft("shipped", shipped), "start", nil); err != nil {
+		t.Fatalf("the shipped text: %v", err)
+	}
+	var se *store.ScriptError
+	if _, err := s.ActOnCampaign(ctx, draft("edited", edited), "start", nil); !errors.As(err, &se) || !strings.Contains(se.Message, "bant-en v2 is another text already") {
+		t.Fatalf("an edited text as v2: %v", err)
+	}
+	// Its own version starts; that version then names this text.
+	v7 := strings.Replace(edited, "version: 2", "version: 7", 1)
+	if _, err := s.ActOnCampaign(ctx, draft("v7", v7), "start", nil); err != nil {
+		t.Fatalf("an edited text as v7: %v", err)
+	}
+	if _, err := s.ActOnCampaign(ctx, draft("v7-again", v7), "start", nil); err != nil {
+		t.Fatalf("the same v7 text again: %v", err)
+	}
+	if _, err := s.ActOnCampaign(ctx, draft("v7-other", strings.Replace(v7, "Three quick", "Two quick", 1)), "start", nil); !errors.As(err, &se) {
+		t.Fatalf("another text as v7: %v", err)
+	}
+}

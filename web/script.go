@@ -647,6 +647,13 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 		case c.Status != store.CampaignDraft:
 			sv.Error, status = fmt.Sprintf("Campaign %s is %s: only a draft campaign takes a new script (a campaign pins its script when it starts).", c.Name, c.Status), http.StatusConflict
 		default:
+			var se *store.ScriptError
+			if err := s.store.CheckScriptVersion(r.Context(), sc, yaml); errors.As(err, &se) {
+				sv.Error, status = se.Message+".", http.StatusConflict
+				break
+			} else if err != nil {
+				return err
+			}
 			if err := s.store.SetCampaignScript(r.Context(), c.ID, yaml); err != nil {
 				return err
 			}

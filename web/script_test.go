@@ -256,6 +256,13 @@ func TestScriptSaveToDraft(t *testing.T) {
 	if c, _ := s.st.Campaign(ctx, active.ID); c.ScriptYAML != src {
 		t.Errorf("the active campaign's script changed")
 	}
+	// Another text under the shipped version is refused: a version names
+	// one text.
+	reworded := strings.Replace(src, "Four quick questions", "Three quick questions", 1)
+	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {reworded}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "bant-en v2 is another text already") {
+		t.Errorf("another text as v2: %d %s", r.status, r.body)
+	}
 	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
 	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {bad}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") {
