@@ -213,13 +213,25 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request, u *store
 	return s.submitCampaign(w, r, u, nil)
 }
 
+// maxCampaignForm bounds the campaign form's body: its settings take a
+// few hundred bytes.
+const maxCampaignForm = 64 << 10
+
 // submitCampaign creates a campaign (c nil) or changes c's settings with
 // the posted form, through the API's checks; the form comes back with the
 // errors at their fields.
 func (s *Server) submitCampaign(w http.ResponseWriter, r *http.Request, u *store.User, c *store.Campaign) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxCampaignForm)
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form is too large or malformed", http.StatusBadRequest)
+		// The form again, as stored, saying why: nothing of it was read.
+		f, status := newSettingsForm(c), http.StatusBadRequest
+		f.General = append(f.General, "the form could not be read: "+err.Error())
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			f.General[0] = fmt.Sprintf("the form is larger than %d KiB: a field holds far more than a setting takes; nothing was saved", maxCampaignForm>>10)
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.renderStatus(w, r, status, "campaignform", u, f)
 		return nil
 	}
 	f := newSettingsForm(c)

@@ -134,6 +134,13 @@ func TestCampaignForm(t *testing.T) {
 		t.Errorf("too many calls: %d %q", r.status, got)
 	}
 
+	// A huge field: the form comes back saying why, nothing saved.
+	huge := settingsValues("huge")
+	huge.Set("caller_name", strings.Repeat("x", 100<<10))
+	if r := mkt.do("POST", "/campaigns/new", huge); r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "the form is larger than 64 KiB") ||
+		!strings.Contains(r.body, `id="f-caller_id"`) {
+		t.Errorf("a 100 KB field: %d %s", r.status, r.body)
+	}
 	// Sales may not open the settings nor create a campaign; another site
 	// may not post them.
 	rep := s.user(t, store.RoleSales, "rep@example.com")
