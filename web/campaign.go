@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -51,20 +50,11 @@ type answerShare struct {
 const leadsPerPage = 50
 
 func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.notFound(w, r)
-		return nil
-	}
-	ctx := r.Context()
-	c, err := s.store.Campaign(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(w, r)
-		return nil
-	}
-	if err != nil {
+	c, err := s.pathCampaign(w, r)
+	if c == nil || err != nil {
 		return err
 	}
+	ctx := r.Context()
 	d := campaignData{C: c, Window: queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}.String(),
 		Statuses: statusNames()}
 	funnels, err := s.store.Funnels(ctx, []int64{c.ID})

@@ -262,8 +262,9 @@ func (s *Server) submitCampaign(w http.ResponseWriter, r *http.Request, u *store
 	return nil
 }
 
-// formCampaign is the campaign of the path, or a 404 already written.
-func (s *Server) formCampaign(w http.ResponseWriter, r *http.Request) (*store.Campaign, error) {
+// pathCampaign is the campaign of the path ({id}); nil when there is
+// none (answered with 404).
+func (s *Server) pathCampaign(w http.ResponseWriter, r *http.Request) (*store.Campaign, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		s.notFound(w, r)
@@ -278,7 +279,7 @@ func (s *Server) formCampaign(w http.ResponseWriter, r *http.Request) (*store.Ca
 }
 
 func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, err := s.formCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil || err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, u *store.U
 }
 
 func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, err := s.formCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil || err != nil {
 		return err
 	}

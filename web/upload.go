@@ -112,22 +112,6 @@ func (s *Server) uploadRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /campaigns/{id}/uploaded/{import}/rejects.csv", s.role(s.importRejectsCSV, mkt...))
 }
 
-// uploadCampaign loads the campaign of the path; nil when there is none
-// (answered with 404).
-func (s *Server) uploadCampaign(w http.ResponseWriter, r *http.Request) (*store.Campaign, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.notFound(w, r)
-		return nil, nil
-	}
-	c, err := s.store.Campaign(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(w, r)
-		return nil, nil
-	}
-	return c, err
-}
-
 // refusal says why a campaign takes no new leads, or "".
 func refusal(c *store.Campaign) string {
 	if c.Status == store.CampaignFinished {
@@ -137,7 +121,7 @@ func refusal(c *store.Campaign) string {
 }
 
 func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, err := s.uploadCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil {
 		return err
 	}
@@ -154,7 +138,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u *store.Use
 // no database connection), checks its charset and header, and goes on to
 // the mapping.
 func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	c, err := s.uploadCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil {
 		return err
 	}
@@ -239,7 +223,7 @@ func byteSize(n int64) string {
 // nil when either is gone, or when mapped is asked for and the upload's
 // columns are not mapped yet (answered here).
 func (s *Server) wizardUpload(w http.ResponseWriter, r *http.Request, u *store.User, mapped bool) (*store.Campaign, *upload, error) {
-	c, err := s.uploadCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil {
 		return nil, nil, err
 	}
@@ -534,7 +518,7 @@ func (s *Server) startImport(w http.ResponseWriter, r *http.Request, u *store.Us
 // importOf loads the import of the path with its report; nil when it is
 // not the campaign's (answered with 404).
 func (s *Server) importOf(w http.ResponseWriter, r *http.Request) (*uploadData, error) {
-	c, err := s.uploadCampaign(w, r)
+	c, err := s.pathCampaign(w, r)
 	if c == nil {
 		return nil, err
 	}
