@@ -29,9 +29,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 const maxCredential = 256
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+	if !readForm(w, r, 8<<10) {
 		return
 	}
 	email, password, next := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password"), r.PostForm.Get("next")
@@ -83,9 +81,7 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, u *store.U
 }
 
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+	if !readForm(w, r, 8<<10) {
 		return nil
 	}
 	current, next, again := r.PostForm.Get("current"), r.PostForm.Get("next"), r.PostForm.Get("again")

@@ -225,9 +225,23 @@ const smallFormBytes = 16 << 10
 // readSmallForm reads a posted form without a file; false when it has
 // answered (the form was too large or unreadable).
 func readSmallForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, smallFormBytes)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+	return readForm(w, r, smallFormBytes)
+}
+
+// readForm reads a posted form of at most limit bytes; false when it has
+// answered: 413 naming the bound for a form too large (a field pasted far
+// beyond what it takes), 400 for one that cannot be read.
+func readForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := r.ParseForm()
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		http.Error(w, fmt.Sprintf("the form is larger than %d KiB: a field holds far more than it takes; go back, shorten it and send it again",
+			limit>>10), http.StatusRequestEntityTooLarge)
+		return false
+	case err != nil:
+		http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
 		return false
 	}
 	return true

@@ -311,9 +311,7 @@ func (s *Server) saveMapping(w http.ResponseWriter, r *http.Request, u *store.Us
 	if up == nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, uploadFormSlack)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+	if !readForm(w, r, uploadFormSlack) {
 		return nil
 	}
 	d, err := s.mappingData(c, up)

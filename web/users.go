@@ -38,9 +38,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *store.Us
 
 // createUser adds a user and shows their one-time password, once.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+	if !readForm(w, r, 8<<10) {
 		return nil
 	}
 	d := usersData{Email: strings.TrimSpace(r.PostForm.Get("email")), Name: strings.TrimSpace(r.PostForm.Get("name")),

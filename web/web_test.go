@@ -369,3 +369,23 @@ func TestLiveCampaigns(t *testing.T) {
 		t.Errorf("sales stream: %d", r.status)
 	}
 }
+
+// TestHugeFormsNameTheirBound: a field pasted far beyond what it takes
+// gets 413 naming the form's bound, on every small form.
+func TestHugeFormsNameTheirBound(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	admin := s.user(t, store.RoleAdmin, "admin@example.com")
+	huge := strings.Repeat("x", 100<<10)
+	for path, form := range map[string]url.Values{
+		"/login":   {"email": {huge}, "password": {"x"}},
+		"/dnc":     {"phone": {"+12125550123"}, "reason": {huge}},
+		"/users":   {"email": {huge}, "role": {"sales"}},
+		"/apikeys": {"name": {huge}, "role": {"intake"}},
+	} {
+		r := admin.do("POST", path, form)
+		if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "the form is larger than") {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}
