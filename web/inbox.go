@@ -41,8 +41,8 @@ type inboxData struct {
 	CampaignID int64
 	Campaigns  []*store.Campaign
 	Rows       []inboxRow
-	Errors     []string // the filters that are wrong, named
-	Next       string   // the next page's query, "" for none
+	Errors     []string     // the filters that are wrong, named
+	Next       template.URL // the next page's address, "" for none
 	Now        string
 }
 
@@ -201,8 +201,9 @@ func telURL(phone string) template.URL {
 	return template.URL("tel:" + phone)
 }
 
-// nextPage is the query of the page after the one ending with last.
-func nextPage(d inboxData, last *store.Lead) string {
+// nextPage is the address of the page after the one ending with last
+// (made of encoded values only, so safe as a link).
+func nextPage(d inboxData, last *store.Lead) template.URL {
 	v := url.Values{}
 	if d.Show != "" {
 		v.Set("show", d.Show)
@@ -215,7 +216,7 @@ func nextPage(d inboxData, last *store.Lead) string {
 		due = last.SLADueAt.UTC().Format(time.RFC3339Nano)
 	}
 	v.Set("after", due+"_"+strconv.FormatInt(last.ID, 10))
-	return v.Encode()
+	return template.URL("/inbox?" + v.Encode())
 }
 
 // parseAfter reads nextPage's cursor: the last lead's deadline and id.

@@ -333,3 +333,51 @@ func TestInboxLeadActions(t *testing.T) {
 		t.Errorf("unknown action: %d", r.status)
 	}
 }
+
+// TestInboxPages: 50 leads a page, the next page where the first ended; a
+// bad page cursor is named; a sales user is not shown (nor may move) a
+// lead not routed to sales.
+func TestInboxPages(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	c := bantCampaign(t, s, "spring")
+	now := s.st.Now()
+	if _, err := s.st.Pool().Exec(context.Background(), `INSERT INTO leads (campaign_id, phone, status, outcome, class, route, total,
+			sales_stage, sla_due_at, sla_status, created_at, updated_at)
+		SELECT $1::bigint, '+1415555' || lpad(g::text, 4, '0'), 'completed', 'completed', 'sql', 'sales', 90,
+			'open', $2::timestamptz + g * interval '1 minute', 'pending', $2, $2
+		FROM generate_series(1, 51) g`, c.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.user(t, store.RoleSales, "rep@example.com")
+	r := rep.do("GET", "/inbox", nil)
+	first, _ := inboxRows(t, r.body)
+	m := regexp.MustCompile(`href="/inbox\?([^"]+)" id="next-page"`).FindStringSubmatch(r.body)
+	if len(first) != 50 || m == nil {
+		t.Fatalf("first page: %d rows, next %v", len(first), m)
+	}
+	r = rep.do("GET", "/inbox?"+strings.ReplaceAll(m[1], "&amp;", "&"), nil)
+	second, _ := inboxRows(t, r.body)
+	if r.status != http.StatusOK || len(second) != 1 || second[0] <= first[49] || strings.Contains(r.body, `id="next-page"`) {
+		t.Errorf("second page: %d %v", r.status, second)
+	}
+	if r := rep.do("GET", "/inbox?after=yesterday", nil); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `after &#34;yesterday&#34; is not a page`) {
+		t.Errorf("bad cursor: %d", r.status)
+	}
+
+	nurture, _, err := s.st.InsertLead(context.Background(), s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+14155559999"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.do("GET", fmt.Sprintf("/leads/%d", nurture), nil); r.status != http.StatusNotFound {
+		t.Errorf("sales on a lead not routed to sales: %d", r.status)
+	}
+	if r := rep.do("POST", fmt.Sprintf("/leads/%d/contacted", nurture), url.Values{}); r.status != http.StatusNotFound {
+		t.Errorf("sales contacting a lead not routed to sales: %d", r.status)
+	}
+	admin := s.user(t, store.RoleAdmin, "admin@example.com")
+	if r := admin.do("POST", fmt.Sprintf("/leads/%d/contacted", nurture), url.Values{}); r.status != http.StatusConflict ||
+		!strings.Contains(r.body, "from its stage none (not routed to sales)") {
+		t.Errorf("admin contacting a lead not routed to sales: %d", r.status)
+	}
+}

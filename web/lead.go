@@ -114,12 +114,8 @@ func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User)
 // action) above the outcome buttons.
 func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User, id int64, status int, msg string) error {
 	ctx := r.Context()
-	l, err := store.GetLead(ctx, s.store.Pool(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
-		s.notFoundFor(w, r, u)
-		return nil
-	}
-	if err != nil {
+	l, err := s.visibleLead(w, r, u, id)
+	if l == nil {
 		return err
 	}
 	detail, err := s.store.GetLeadDetail(ctx, id)
@@ -154,6 +150,21 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 	d.Sales, d.Message = newSalesPanel(l, u), msg
 	s.renderStatus(w, r, status, "lead", u, d)
 	return nil
+}
+
+// visibleLead loads a lead u may see: a sales user only one routed to
+// sales or claimed by them (the API's rule). For any other it writes the
+// not-found page; a nil lead means the request is answered or err failed.
+func (s *Server) visibleLead(w http.ResponseWriter, r *http.Request, u *store.User, id int64) (*store.Lead, error) {
+	l, err := store.GetLead(r.Context(), s.store.Pool(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
+		s.notFoundFor(w, r, u)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // notFoundFor is the not-found page with the user's navigation.

@@ -53,13 +53,8 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 		s.notFoundFor(w, r, u)
 		return nil
 	}
-	ctx := r.Context()
-	l, err := store.GetLead(ctx, s.store.Pool(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
-		s.notFoundFor(w, r, u)
-		return nil
-	}
-	if err != nil {
+	l, err := s.visibleLead(w, r, u, id)
+	if l == nil {
 		return err
 	}
 	var recall *time.Time
@@ -89,7 +84,7 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 		}
 	}
 	by := store.SalesActor{UserID: u.ID, Admin: u.Role == store.RoleAdmin}
-	after, err := s.store.TransitionWhy(ctx, id, by, action, recall, reason)
+	after, err := s.store.TransitionWhy(r.Context(), id, by, action, recall, reason)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return s.showLead(w, r, u, id, http.StatusConflict, fmt.Sprintf("Cannot %s from its stage %s: that works from %s.",
