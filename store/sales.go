@@ -202,6 +202,14 @@ var transitions = map[string]struct {
 	ActionRelease: {[]SalesStage{StageAccepted}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, EventLeadReleased},
 }
 
+// salesVerbs say what each sales action does, for messages.
+var salesVerbs = map[string]string{ActionContacted: "mark the lead contacted", ActionWon: "mark the lead won",
+	ActionLost: "mark the lead lost", ActionRecycle: "recycle the lead", ActionRelease: "release the lead"}
+
+// SalesActionVerb says what a sales action does ("mark the lead won"),
+// for a message naming a refused one.
+func SalesActionVerb(action string) string { return salesVerbs[action] }
+
 // SalesActionFrom lists the stages a sales action may move a lead from
 // (none for an unknown action).
 func SalesActionFrom(action string) []SalesStage { return transitions[action].from }

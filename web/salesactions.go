@@ -88,7 +88,7 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return s.showLead(w, r, u, id, http.StatusConflict, fmt.Sprintf("Cannot %s from its stage %s: that works from %s.",
-			actionVerb[action], stageName(l.SalesStage), strings.Join(stageNames(store.SalesActionFrom(action)), " or ")))
+			store.SalesActionVerb(action), stageName(l.SalesStage), strings.Join(stageNames(store.SalesActionFrom(action)), " or ")))
 	case errors.Is(err, store.ErrNotYours):
 		return s.showLead(w, r, u, id, http.StatusForbidden, "Another rep claimed this lead: only they (or an admin) may move it.")
 	case errors.Is(err, store.ErrNotFound):
@@ -101,9 +101,6 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 	http.Redirect(w, r, "/leads/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 	return nil
 }
-
-var actionVerb = map[string]string{store.ActionContacted: "mark the lead contacted", store.ActionWon: "mark the lead won",
-	store.ActionLost: "mark the lead lost", store.ActionRecycle: "recycle the lead", store.ActionRelease: "release the lead"}
 
 func stageName(st store.SalesStage) string {
 	if st == "" {
