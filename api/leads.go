@@ -751,10 +751,8 @@ func (s *server) salesAction(action string) handlerFunc {
 // stageConflict is the 409 of a sales action the lead's stage does not
 // allow, naming the stage and the ones that would.
 func (s *server) stageConflict(r *http.Request, id int64, action string) error {
-	verb := map[string]string{store.ActionContacted: "mark the lead contacted", store.ActionWon: "mark the lead won",
-		store.ActionLost: "mark the lead lost", store.ActionRecycle: "recycle the lead", store.ActionRelease: "release the lead"}[action]
 	return &apiError{status: http.StatusConflict, detail: fmt.Sprintf("cannot %s from its stage %s: that works from %s",
-		verb, s.salesStage(r, id), strings.Join(names(store.SalesActionFrom(action)), " or "))}
+		store.SalesActionVerb(action), s.salesStage(r, id), strings.Join(names(store.SalesActionFrom(action)), " or "))}
 }
 
 // salesStage names a lead's sales stage for a message.

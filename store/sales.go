@@ -27,6 +27,11 @@ type LeadFilter struct {
 	Class      string
 	Route      string
 	Stage      string
+	// Stages keeps the leads in any of these sales stages (with Stage,
+	// both apply).
+	Stages []SalesStage
+	// DueBefore keeps the leads whose sales deadline is before it.
+	DueBefore *time.Time
 	// AssignedTo keeps the leads claimed by this user.
 	AssignedTo int64
 	// VisibleTo limits the list to what a sales rep may see: leads routed
@@ -58,6 +63,12 @@ func (s *Store) ListLeads(ctx context.Context, f LeadFilter) ([]*Lead, error) {
 		if c.v != "" {
 			where = append(where, c.col+" = "+arg(c.v)+"::text")
 		}
+	}
+	if len(f.Stages) > 0 {
+		where = append(where, "l.sales_stage = ANY("+arg(f.Stages)+"::text[])")
+	}
+	if f.DueBefore != nil {
+		where = append(where, "l.sla_due_at < "+arg(*f.DueBefore)+"::timestamptz")
 	}
 	if f.AssignedTo != 0 {
 		where = append(where, "l.assigned_to = "+arg(f.AssignedTo)+"::bigint")
@@ -191,6 +202,14 @@ var transitions = map[string]struct {
 	ActionRelease: {[]SalesStage{StageAccepted}, `sales_stage = 'open', assigned_to = NULL, accepted_at = NULL`, EventLeadReleased},
 }
 
+// salesVerbs say what each sales action does, for messages.
+var salesVerbs = map[string]string{ActionContacted: "mark the lead contacted", ActionWon: "mark the lead won",
+	ActionLost: "mark the lead lost", ActionRecycle: "recycle the lead", ActionRelease: "release the lead"}
+
+// SalesActionVerb says what a sales action does ("mark the lead won"),
+// for a message naming a refused one.
+func SalesActionVerb(action string) string { return salesVerbs[action] }
+
 // SalesActionFrom lists the stages a sales action may move a lead from
 // (none for an unknown action).
 func SalesActionFrom(action string) []SalesStage { return transitions[action].from }
@@ -209,6 +228,12 @@ func (a SalesActor) String() string { return fmt.Sprintf("user:%d", a.UserID) }
 // the lead's stage does not allow the action, ErrNotYours when another rep
 // claimed it and by is not an admin.
 func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, action string, recallAt *time.Time) (*Lead, error) {
+	return s.TransitionWhy(ctx, leadID, by, action, recallAt, "")
+}
+
+// TransitionWhy is Transition with the rep's reason (why a lead was lost),
+// kept in the event's data; "" for none.
+func (s *Store) TransitionWhy(ctx context.Context, leadID int64, by SalesActor, action string, recallAt *time.Time, reason string) (*Lead, error) {
 	t, ok := transitions[action]
 	if !ok {
 		return nil, fmt.Errorf("unknown sales action %q", action)
@@ -242,6 +267,9 @@ func (s *Store) Transition(ctx context.Context, leadID int64, by SalesActor, act
 		}
 		if recallAt != nil {
 			data["recall_at"] = recallAt.UTC()
+		}
+		if reason != "" {
+			data["reason"] = reason
 		}
 		return s.AddEvent(ctx, tx, leadID, by.String(), t.kind, data)
 	})

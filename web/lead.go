@@ -41,6 +41,10 @@ type leadData struct {
 	// ScriptNote says when the answers are read with another version of
 	// the script than the one that asked them.
 	ScriptNote string
+	// Sales is the outcome buttons' panel (sales and admin, a lead in a
+	// working sales stage), Message why the last action was refused.
+	Sales   *salesPanel
+	Message string
 }
 
 type zoneTime struct{ Zone, Time string }
@@ -103,13 +107,15 @@ func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User)
 		s.notFoundFor(w, r, u)
 		return nil
 	}
+	return s.showLead(w, r, u, id, http.StatusOK, "")
+}
+
+// showLead writes the lead page with status, and msg (a refused sales
+// action) above the outcome buttons.
+func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User, id int64, status int, msg string) error {
 	ctx := r.Context()
-	l, err := store.GetLead(ctx, s.store.Pool(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
-		s.notFoundFor(w, r, u)
-		return nil
-	}
-	if err != nil {
+	l, err := s.visibleLead(w, r, u, id)
+	if l == nil {
 		return err
 	}
 	detail, err := s.store.GetLeadDetail(ctx, id)
@@ -141,8 +147,24 @@ func (s *Server) leadPage(w http.ResponseWriter, r *http.Request, u *store.User)
 		d.ScriptNote = fmt.Sprintf("The call used %s version %d; its answers are read with the campaign's %s version %d.",
 			detail.ScriptID, detail.ScriptVersion, sc.ID, sc.Version)
 	}
-	s.render(w, r, "lead", u, d)
+	d.Sales, d.Message = newSalesPanel(l, u), msg
+	s.renderStatus(w, r, status, "lead", u, d)
 	return nil
+}
+
+// visibleLead loads a lead u may see: a sales user only one routed to
+// sales or claimed by them (the API's rule). For any other it writes the
+// not-found page; a nil lead means the request is answered or err failed.
+func (s *Server) visibleLead(w http.ResponseWriter, r *http.Request, u *store.User, id int64) (*store.Lead, error) {
+	l, err := store.GetLead(r.Context(), s.store.Pool(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == store.RoleSales && !l.VisibleToRep(u.ID)) {
+		s.notFoundFor(w, r, u)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // notFoundFor is the not-found page with the user's navigation.

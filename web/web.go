@@ -216,6 +216,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.campaignFormRoutes(mux)
 	s.scriptRoutes(mux)
 	s.leadRoutes(mux)
+	s.inboxRoutes(mux)
 	s.dncRoutes(mux)
 	s.adminRoutes(mux)
 	s.uploadRoutes(mux)
@@ -337,6 +338,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, u *store.User) err
 	switch u.Role {
 	case store.RoleAdmin, store.RoleMarketing:
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
+	case store.RoleSales:
+		http.Redirect(w, r, "/inbox", http.StatusSeeOther)
 	default:
 		s.render(w, r, "home", u, nil)
 	}
