@@ -262,7 +262,12 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 			t.Fatal("the uploads did not start")
 		}
 	}
-	time.Sleep(time.Second) // the server has read what was sent
+	// The server has spooled what was sent: each upload has its file (on
+	// a loaded machine the last may take a moment).
+	spooled := func() int { files, _ := filepath.Glob(filepath.Join(tmp, "qualdial-upload-*")); return len(files) }
+	for deadline := time.Now().Add(15 * time.Second); spooled() < 4 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(qctx, "GET", fmt.Sprintf("%s/v1/campaigns/%d", srv.URL, c.ID), nil)
@@ -275,8 +280,8 @@ func TestSlowUploadsHoldNoConnection(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Errorf("GET campaign: %d", res.StatusCode)
 	}
-	if files, _ := filepath.Glob(filepath.Join(tmp, "qualdial-upload-*")); len(files) != 4 {
-		t.Errorf("%d uploads spooled, want 4", len(files))
+	if n := spooled(); n != 4 {
+		t.Errorf("%d uploads spooled, want 4", n)
 	}
 	releaseAll()
 	for range 4 {
