@@ -306,7 +306,7 @@ func (s *Store) AssignLead(ctx context.Context, leadID, toUser int64, by SalesAc
 		if err != nil {
 			return fmt.Errorf("assign lead %d: %w", leadID, err)
 		}
-		if stage == nil || !slices.Contains([]SalesStage{StageOpen, StageAccepted, StageContacted}, *stage) {
+		if stage == nil || !slices.Contains(WorkingStages, *stage) {
 			return ErrConflict
 		}
 		now := s.now()

@@ -63,6 +63,10 @@ const (
 // SalesStages lists every sales stage.
 var SalesStages = []SalesStage{StageOpen, StageAccepted, StageContacted, StageWon, StageLost, StageRecycled}
 
+// WorkingStages are the sales stages a rep still works on: a lead in one
+// may be assigned, and shows in the sales inbox.
+var WorkingStages = []SalesStage{StageOpen, StageAccepted, StageContacted}
+
 // DriverName names the telephony a campaign calls with (campaigns.driver).
 type DriverName string
 

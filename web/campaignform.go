@@ -107,6 +107,7 @@ func newSettingsForm(c *store.Campaign) *settingsForm {
 	return f
 }
 
+// dur writes a duration the way campaigns are configured: 24h, 15m, 7d.
 func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 // read takes the posted form: the values as typed, and the JSON object the

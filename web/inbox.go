@@ -33,9 +33,6 @@ const slaSoon = 4 * time.Hour
 // inboxShows are the inbox's views: what ?show= may say.
 var inboxShows = []string{"", "mine", "unclaimed", "breached"}
 
-// workingStages are the stages a rep still works on.
-var workingStages = []store.SalesStage{store.StageOpen, store.StageAccepted, store.StageContacted}
-
 type inboxData struct {
 	Show       string
 	CampaignID int64
@@ -67,7 +64,7 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User
 	q := r.URL.Query()
 	now := s.store.Now()
 	d := inboxData{Show: q.Get("show"), Now: utc(now)}
-	f := store.LeadFilter{Route: "sales", Stages: workingStages, Limit: inboxPageSize}
+	f := store.LeadFilter{Route: "sales", Stages: store.WorkingStages, Limit: inboxPageSize}
 	if u.Role == store.RoleSales {
 		f.VisibleTo = u.ID
 	}

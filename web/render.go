@@ -10,9 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -36,8 +34,7 @@ var funcs = template.FuncMap{
 	},
 	"actions":  func() []string { return store.CampaignActions },
 	"fullname": func(first, last string) string { return strings.TrimSpace(first + " " + last) },
-	// dur writes a duration the way campaigns are configured: 24h, 15m, 7d.
-	"dur": func(d time.Duration) string { return ivr.Duration(d).String() },
+	"dur":      dur,
 	// barf is a share (0–1) of a bar width px wide.
 	"barf":  func(share float64, px int) string { return fmt.Sprintf("%.1f", share*float64(px)) },
 	"can":   store.CanAct,

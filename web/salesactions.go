@@ -30,7 +30,7 @@ var salesActions = []string{store.ActionContacted, store.ActionWon, store.Action
 // newSalesPanel is the panel for u, nil when u is not sales or admin or
 // the lead is not in a working sales stage.
 func newSalesPanel(l *store.Lead, u *store.User) *salesPanel {
-	if (u.Role != store.RoleSales && u.Role != store.RoleAdmin) || !slices.Contains(workingStages, l.SalesStage) {
+	if (u.Role != store.RoleSales && u.Role != store.RoleAdmin) || !slices.Contains(store.WorkingStages, l.SalesStage) {
 		return nil
 	}
 	p := &salesPanel{Stage: l.SalesStage, Can: map[string]bool{}, Claimed: l.AssignedTo != 0}
