@@ -98,6 +98,7 @@ const (
 	EventLeadLost        EventKind = "lead.lost"
 	EventLeadRecycled    EventKind = "lead.recycled"
 	EventLeadReleased    EventKind = "lead.released"
+	EventLeadNote        EventKind = "lead.note"      // a rep's note: data {"text": …}
 	EventLeadActivity    EventKind = "lead.activity"  // something the lead did, with its points
 	EventLeadConverted   EventKind = "lead.converted" // a known lead submitted a form again
 	EventLeadScored      EventKind = "lead.scored"    // a threshold acted on the lead's score
