@@ -120,6 +120,7 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 	// After its first call a lead is retry work, not a fresh lead.
 	err := tx.QueryRow(ctx, `WITH bumped AS (
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
+				first_dialled_at = coalesce(first_dialled_at, $7),
 				status_reason = 'calling: attempt ' || (attempt_count + 1), next_attempt_at = NULL, priority = 1, updated_at = $7
 			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
@@ -214,6 +215,12 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("finish attempt %d: %w (already finished)", r.AttemptID, ErrNotFound)
+	}
+	if r.Disposition == "answered" { // a person answered: the lead was reached
+		if _, err := db.Exec(ctx, `UPDATE leads SET reached_at = coalesce(reached_at,
+			(SELECT answered_at FROM call_attempts WHERE id = $2), $3) WHERE id = $1`, r.LeadID, r.AttemptID, now); err != nil {
+			return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
+		}
 	}
 	event := map[string]any{"attempt_id": r.AttemptID, "disposition": r.Disposition, "status": r.Status}
 	if r.SIPCode != 0 {
