@@ -201,15 +201,19 @@ type AttemptResult struct {
 // is left alone (ErrNotFound), so a retried write cannot save twice.
 func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
 	now := s.now()
-	var outcome, class any
+	var outcome, class, lastQuestion any
 	if r.Result != nil {
 		outcome, class = string(r.Result.Outcome), r.Result.Class
+		// Where an unfinished call dropped off, for the dashboards.
+		if n := len(r.Result.Answers); n > 0 && r.Disposition == "answered" && r.Result.Outcome != ivr.OutcomeCompleted {
+			lastQuestion = r.Result.Answers[n-1].Question
+		}
 	}
 	tag, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
-		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11
+		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11, last_question = $12
 		WHERE id = $1 AND state <> 'finished'`,
 		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
-		nullString(r.EndedBy), nullString(r.DTMFMethod))
+		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion)
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}

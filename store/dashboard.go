@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,10 +16,17 @@ import (
 
 // DashboardFilter chooses what the dashboards count.
 type DashboardFilter struct {
-	// From and To bound the period: [From, To).
+	// From and To bound the period, [From, To): midnights UTC (the
+	// rollups count whole days).
 	From, To time.Time
 	// Campaigns limits the figures to these campaigns; empty: all.
 	Campaigns []int64
+}
+
+// days are the period's first day and the day after its last, as the
+// rollups' dates (the period's bounds are whole UTC days).
+func (f DashboardFilter) days() (string, string) {
+	return f.From.UTC().Format(time.DateOnly), f.To.UTC().Format(time.DateOnly)
 }
 
 func (f DashboardFilter) campaigns() []int64 {
@@ -57,21 +65,14 @@ type DayLeads struct {
 }
 
 // LeadsByDay counts the funnel of the leads that arrived in the period,
-// and the same per day of arrival (UTC), in one scan.
+// and the same per day of arrival (UTC), from the leads' daily rollup.
 func (s *Store) LeadsByDay(ctx context.Context, f DashboardFilter) (LeadFunnel, []DayLeads, error) {
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('day', created_at AT TIME ZONE 'UTC'), count(*)::int,
-			count(first_dialled_at)::int, count(reached_at)::int,
-			(count(*) FILTER (WHERE outcome = 'completed'))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'))::int,
-			(count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'))::int,
-			(count(*) FILTER (WHERE status = 'opted_out'))::int,
-			(count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL))::int
-		FROM leads WHERE created_at >= $1 AND created_at < $2 AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
-		GROUP BY 1 ORDER BY 1`, f.From, f.To, f.campaigns())
+	from, to := f.days()
+	rows, err := s.pool.Query(ctx, `SELECT day, sum(leads)::int, sum(dialled)::int, sum(reached)::int, sum(completed)::int, sum(sql)::int,
+			sum(accepted)::int, sum(contacted)::int, sum(won)::int, sum(mql)::int, sum(disqualified)::int, sum(opted_out)::int,
+			sum(scored_to_sales)::int
+		FROM lead_day_counts WHERE day >= $1::date AND day < $2::date AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
+		GROUP BY 1 ORDER BY 1`, from, to, f.campaigns())
 	if err != nil {
 		return LeadFunnel{}, nil, fmt.Errorf("leads by day: %w", err)
 	}
@@ -139,59 +140,81 @@ var speedBuckets = []SpeedBucket{
 	{Label: "≥ 24 h", After: 24 * time.Hour},
 }
 
-// SpeedToLead measures web-form leads that arrived in the period.
+// SpeedToLead measures web-form leads that arrived in the period, from
+// their waits' rollup: percentiles are nearest-rank, exact to the
+// rollup's resolution (qualdial_wait_ms: 10 ms under a second, 100 ms
+// under a minute, a second under an hour, a minute beyond).
 func (s *Store) SpeedToLead(ctx context.Context, f DashboardFilter) (SpeedToLead, error) {
-	var out SpeedToLead
-	var dial, touch []*float64
-	err := s.pool.QueryRow(ctx, `WITH w AS (
-			SELECT extract(epoch FROM first_dialled_at - created_at)::float8 AS wait,
-				extract(epoch FROM contacted_at - created_at)::float8 AS touch, sales_stage IS NOT NULL AND outcome = 'completed' AS sql
-			FROM leads WHERE source = 'web_form' AND created_at >= $1 AND created_at < $2 AND ($3::bigint[] IS NULL OR campaign_id = ANY($3)))
-		SELECT count(*)::int, count(wait)::int,
-			percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait),
-			(count(*) FILTER (WHERE wait < 60))::int, (count(*) FILTER (WHERE wait < 300))::int,
-			(count(*) FILTER (WHERE sql))::int, (count(touch) FILTER (WHERE sql))::int,
-			percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY touch) FILTER (WHERE sql)
-		FROM w`, f.From, f.To, f.campaigns()).Scan(&out.WebForms, &out.Dialled, &dial, &out.Under1m, &out.Under5m,
-		&out.SalesReady, &out.Touched, &touch)
+	out := SpeedToLead{Histogram: append([]SpeedBucket(nil), speedBuckets...)}
+	from, to := f.days()
+	rows, err := s.pool.Query(ctx, `SELECT kind, wait_ms, sum(leads)::int FROM speed_day_counts
+		WHERE day >= $1::date AND day < $2::date AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
+		GROUP BY 1, 2 HAVING sum(leads) > 0 ORDER BY 1, 2`, from, to, f.campaigns())
 	if err != nil {
 		return out, fmt.Errorf("speed to lead: %w", err)
 	}
-	seconds := func(v []*float64, i int) time.Duration {
-		if i >= len(v) || v[i] == nil {
-			return 0
+	var calls, touches []waitCount
+	var kind string
+	var w waitCount
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &w.ms, &w.n}, func() error {
+		first := kind == "first_call"
+		switch {
+		case first:
+			out.WebForms += w.n
+		default:
+			out.SalesReady += w.n
 		}
-		return time.Duration(*v[i] * float64(time.Second)).Round(time.Millisecond)
-	}
-	out.P50, out.P90, out.P99 = seconds(dial, 0), seconds(dial, 1), seconds(dial, 2)
-	out.TouchP50, out.TouchP90 = seconds(touch, 0), seconds(touch, 1)
-	out.Histogram = append([]SpeedBucket(nil), speedBuckets...)
-	return out, s.fillHistogram(ctx, f, out.Histogram)
-}
-
-// fillHistogram counts the dialled web-form leads per histogram bar.
-func (s *Store) fillHistogram(ctx context.Context, f DashboardFilter, bars []SpeedBucket) error {
-	bounds := make([]float64, 0, len(bars)-1) // width_bucket: 0 below the first bound
-	for _, b := range bars[1:] {
-		bounds = append(bounds, b.After.Seconds())
-	}
-	rows, err := s.pool.Query(ctx, `SELECT width_bucket(extract(epoch FROM first_dialled_at - created_at)::float8, $4::float8[]), count(*)::int
-		FROM leads WHERE source = 'web_form' AND created_at >= $1 AND created_at < $2 AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
-			AND first_dialled_at IS NOT NULL GROUP BY 1`, f.From, f.To, f.campaigns(), bounds)
-	if err != nil {
-		return fmt.Errorf("speed histogram: %w", err)
-	}
-	var b, n int
-	_, err = pgx.ForEachRow(rows, []any{&b, &n}, func() error {
-		if b >= 0 && b < len(bars) {
-			bars[b].N = n
+		if w.ms < 0 {
+			return nil // not called (touched) yet
+		}
+		if !first {
+			out.Touched += w.n
+			touches = append(touches, w)
+			return nil
+		}
+		out.Dialled += w.n
+		calls = append(calls, w)
+		wait := time.Duration(w.ms) * time.Millisecond
+		if wait < time.Minute {
+			out.Under1m += w.n
+		}
+		if wait < 5*time.Minute {
+			out.Under5m += w.n
+		}
+		for i := range out.Histogram {
+			if b := out.Histogram[i]; wait >= b.After && (b.Before == 0 || wait < b.Before) {
+				out.Histogram[i].N += w.n
+			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("speed histogram: %w", err)
+	}); err != nil {
+		return out, fmt.Errorf("speed to lead: %w", err)
 	}
-	return nil
+	out.P50, out.P90, out.P99 = nearestRank(calls, out.Dialled, 0.5), nearestRank(calls, out.Dialled, 0.9), nearestRank(calls, out.Dialled, 0.99)
+	out.TouchP50, out.TouchP90 = nearestRank(touches, out.Touched, 0.5), nearestRank(touches, out.Touched, 0.9)
+	return out, nil
+}
+
+// waitCount is how many leads waited ms (rounded by the rollup).
+type waitCount struct {
+	ms int64
+	n  int
+}
+
+// nearestRank is the p-quantile of waits (sorted, n in all): the
+// smallest wait at least p of them do not exceed.
+func nearestRank(waits []waitCount, n int, p float64) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(n)))
+	seen := 0
+	for _, w := range waits {
+		if seen += w.n; seen >= rank {
+			return time.Duration(w.ms) * time.Millisecond
+		}
+	}
+	return time.Duration(waits[len(waits)-1].ms) * time.Millisecond
 }
 
 // CallCounts counts calls (attempts) and what came of them.
@@ -257,20 +280,20 @@ type CallRates struct {
 // SalesClass says whether a class of a script version routes to sales.
 type SalesClass func(script ScriptRef, class string) bool
 
-// CallRates counts the calls started in the period in one scan of their
-// attempts, grouped three ways; isSales decides which completed calls were
+// CallRates counts the calls started in the period from the attempts'
+// daily rollup, grouped three ways; isSales decides which completed calls were
 // sales-qualified (called after the scan: it may query).
 func (s *Store) CallRates(ctx context.Context, f DashboardFilter, isSales SalesClass) (*CallRates, error) {
+	from, to := f.days()
 	rows, err := s.pool.Query(ctx, `SELECT GROUPING(campaign_id, script_id, script_version, local_hour, class, outcome)::int AS by_dims,
 			GROUPING(day)::int AS by_day, GROUPING(local_weekday)::int AS by_week,
 			coalesce(campaign_id, 0), coalesce(script_id, ''), coalesce(script_version, 0), coalesce(local_hour, -1),
 			coalesce(class, ''), coalesce(outcome, ''), day, coalesce(local_weekday, 0),
-			count(*)::int, (count(*) FILTER (WHERE disposition = 'answered'))::int, (count(*) FILTER (WHERE state = 'finished'))::int
-		FROM (SELECT campaign_id, script_id, script_version, local_hour, local_weekday, class, outcome, disposition, state,
-				date_trunc('day', started_at AT TIME ZONE 'UTC') AS day
-			FROM call_attempts WHERE started_at >= $1 AND started_at < $2 AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))) a
+			sum(calls)::int, coalesce(sum(calls) FILTER (WHERE answered), 0)::int, coalesce(sum(calls) FILTER (WHERE finished), 0)::int,
+			coalesce(sum(calls) FILTER (WHERE finished AND answered), 0)::int
+		FROM attempt_day_counts WHERE day >= $1::date AND day < $2::date AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
 		GROUP BY GROUPING SETS ((campaign_id, script_id, script_version, local_hour, class, outcome), (day), (local_weekday, local_hour))`,
-		f.From, f.To, f.campaigns())
+		from, to, f.campaigns())
 	if err != nil {
 		return nil, fmt.Errorf("call rates: %w", err)
 	}
@@ -284,19 +307,19 @@ func (s *Store) CallRates(ctx context.Context, f DashboardFilter, isSales SalesC
 	}
 	out := &CallRates{ByCampaign: map[int64]CallCounts{}, ByScript: map[ScriptRef]CallCounts{}, Daily: map[time.Time]CallCounts{}}
 	var grouped []dims
-	var byDims, byDay, byWeek, weekday, finished int
+	var byDims, byDay, byWeek, weekday, finished, finishedAnswered int
 	var d dims
 	var day *time.Time
 	_, err = pgx.ForEachRow(rows, []any{&byDims, &byDay, &byWeek, &d.campaign, &d.script.ID, &d.script.Version, &d.hour, &d.class, &d.outcome,
-		&day, &weekday, &d.c.Calls, &d.c.Answered, &finished}, func() error {
+		&day, &weekday, &d.c.Calls, &d.c.Answered, &finished, &finishedAnswered}, func() error {
 		switch {
 		case byDims == 0:
 			grouped = append(grouped, d)
 		case byDay == 0 && day != nil:
-			out.Daily[time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)] = d.c
+			out.Daily[*day] = d.c
 		case byWeek == 0 && weekday > 0 && d.hour >= 0:
 			// The heatmap counts finished calls, as a campaign's does.
-			out.Heat = append(out.Heat, HourCell{Day: weekday, Hour: d.hour, Calls: finished, Answered: d.c.Answered})
+			out.Heat = append(out.Heat, HourCell{Day: weekday, Hour: d.hour, Calls: finished, Answered: finishedAnswered})
 		}
 		return nil
 	})
@@ -404,10 +427,10 @@ type DropOff struct {
 // answer of calls started in the period, and where the unfinished ones
 // stopped.
 func (s *Store) ScriptAnswers(ctx context.Context, f DashboardFilter) ([]ScriptAnswer, []DropOff, error) {
-	rows, err := s.pool.Query(ctx, `SELECT coalesce(a.script_id, ''), coalesce(a.script_version, 0), an.question, rtrim(an.keys, '#'), count(*)::int
-		FROM answers an JOIN call_attempts a ON a.id = an.attempt_id
-		WHERE a.started_at >= $1 AND a.started_at < $2 AND ($3::bigint[] IS NULL OR a.campaign_id = ANY($3))
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 5 DESC, 4`, f.From, f.To, f.campaigns())
+	from, to := f.days()
+	rows, err := s.pool.Query(ctx, `SELECT script_id, script_version, question, answer, sum(answers)::int
+		FROM answer_day_counts WHERE day >= $1::date AND day < $2::date AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
+		GROUP BY 1, 2, 3, 4 HAVING sum(answers) > 0 ORDER BY 1, 2, 3, 5 DESC, 4`, from, to, f.campaigns())
 	if err != nil {
 		return nil, nil, fmt.Errorf("script answers: %w", err)
 	}
@@ -419,12 +442,10 @@ func (s *Store) ScriptAnswers(ctx context.Context, f DashboardFilter) ([]ScriptA
 	}); err != nil {
 		return nil, nil, fmt.Errorf("script answers: %w", err)
 	}
-	rows, err = s.pool.Query(ctx, `SELECT coalesce(a.script_id, ''), coalesce(a.script_version, 0), coalesce(last.question, ''), count(*)::int
-		FROM call_attempts a LEFT JOIN LATERAL (
-			SELECT question FROM answers an WHERE an.attempt_id = a.id ORDER BY seq DESC LIMIT 1) last ON true
-		WHERE a.started_at >= $1 AND a.started_at < $2 AND ($3::bigint[] IS NULL OR a.campaign_id = ANY($3))
-			AND a.disposition = 'answered' AND a.outcome IS DISTINCT FROM 'completed'
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC, 3`, f.From, f.To, f.campaigns())
+	rows, err = s.pool.Query(ctx, `SELECT script_id, script_version, last_question, sum(calls)::int
+		FROM attempt_day_counts WHERE day >= $1::date AND day < $2::date AND ($3::bigint[] IS NULL OR campaign_id = ANY($3))
+			AND answered AND finished AND outcome <> 'completed'
+		GROUP BY 1, 2, 3 HAVING sum(calls) > 0 ORDER BY 1, 2, 4 DESC, 3`, from, to, f.campaigns())
 	if err != nil {
 		return nil, nil, fmt.Errorf("drop-off: %w", err)
 	}
