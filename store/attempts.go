@@ -237,11 +237,19 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventCallEnded, event)
 	}
 	res := r.Result
-	for i, a := range res.Answers {
-		points, _ := json.Marshal(a.Points)
+	if len(res.Answers) > 0 { // in one statement: the dashboards count them once
+		questions, keys := make([]string, len(res.Answers)), make([]string, len(res.Answers))
+		values, points := make([]*int64, len(res.Answers)), make([]string, len(res.Answers))
+		fromForm := make([]bool, len(res.Answers))
+		for i, a := range res.Answers {
+			p, _ := json.Marshal(a.Points)
+			questions[i], keys[i], values[i], points[i], fromForm[i] = a.Question, a.Keys, a.Value, string(p), a.FromForm
+		}
 		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points, answered_at, from_form)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points, now, a.FromForm); err != nil {
-			return fmt.Errorf("save answer %s: %w", a.Question, err)
+			SELECT $1, a.seq, $2, a.question, a.keys, a.value, a.points::jsonb, $3, a.from_form
+			FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::boolean[]) WITH ORDINALITY AS a(question, keys, value, points, from_form, seq)`,
+			r.AttemptID, r.LeadID, now, questions, keys, values, points, fromForm); err != nil {
+			return fmt.Errorf("save answers: %w", err)
 		}
 	}
 	scores, _ := json.Marshal(res.Scores)

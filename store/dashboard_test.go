@@ -147,3 +147,53 @@ func TestDashboardRollups(t *testing.T) {
 		t.Errorf("funnel %+v over %d days; the leads say %d leads, %d SQL", funnel, len(days), leads, sql)
 	}
 }
+
+// BenchmarkRollupWrites measures what the dashboards' rollup triggers add
+// to the writes a call makes: a lead's status update, an attempt's start,
+// state save and finish, one statement each, with the triggers and
+// without (sub-benchmarks "on" and "off").
+//
+//	go test ./store -run '^$' -bench RollupWrites
+func BenchmarkRollupWrites(b *testing.B) {
+	ctx := context.Background()
+	st := store.New(pgtest.DB(b), store.Config{Now: fixture.Clock()})
+	db := st.Pool()
+	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "bench", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := st.Now()
+	if _, err := db.Exec(ctx, `INSERT INTO leads (campaign_id, phone, source, created_at, updated_at)
+		SELECT $1, '+1555' || lpad(g::text, 7, '0'), 'web_form', $2, $2 FROM generate_series(1, 1000) g`, c.ID, now); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"on", "off"} {
+		b.Run(mode, func(b *testing.B) {
+			if mode == "off" {
+				for _, tbl := range []string{"leads", "call_attempts", "answers"} {
+					if _, err := db.Exec(ctx, `ALTER TABLE `+tbl+` DISABLE TRIGGER USER`); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				id := int64(i%1000) + 1
+				for _, q := range []string{
+					`UPDATE leads SET status = 'dialing', first_dialled_at = coalesce(first_dialled_at, $2::timestamptz), attempt_count = attempt_count + 1 WHERE id = $1`,
+					`INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, started_at)
+						SELECT id, campaign_id, attempt_count, 'sip', $2::timestamptz FROM leads WHERE id = $1`,
+					`UPDATE call_attempts SET engine_state = '{}' WHERE lead_id = $1 AND state <> 'finished' AND $2::timestamptz IS NOT NULL`,
+					`UPDATE call_attempts SET state = 'finished', disposition = 'answered', answered_at = $2::timestamptz, ended_at = $2::timestamptz, outcome = 'completed'
+						WHERE lead_id = $1 AND state <> 'finished'`,
+					`UPDATE leads SET status = 'completed', reached_at = coalesce(reached_at, $2::timestamptz), outcome = 'completed', route = 'nurture' WHERE id = $1`,
+				} {
+					if _, err := db.Exec(ctx, q, id, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@ BEGIN
             contacted = c.contacted + excluded.contacted, won = c.won + excluded.won, mql = c.mql + excluded.mql,
             disqualified = c.disqualified + excluded.disqualified, opted_out = c.opted_out + excluded.opted_out,
             scored_to_sales = c.scored_to_sales + excluded.scored_to_sales
-    $q$, qualdial_changes(TG_OP));
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     EXECUTE format($q$
         INSERT INTO speed_day_counts AS c
         SELECT * FROM (
@@ -90,7 +90,7 @@ BEGIN
             GROUP BY 1, 2, 3, 4, 5) d
         WHERE leads <> 0
         ON CONFLICT (day, campaign_id, shard, kind, wait_ms) DO UPDATE SET leads = c.leads + excluded.leads
-    $q$, qualdial_changes(TG_OP));
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
@@ -125,7 +125,7 @@ BEGIN
         WHERE calls <> 0
         ON CONFLICT (day, campaign_id, shard, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question)
         DO UPDATE SET calls = c.calls + excluded.calls
-    $q$, qualdial_changes(TG_OP));
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
@@ -153,7 +153,7 @@ BEGIN
             FROM (%s) ch JOIN call_attempts a ON a.id = ch.attempt_id GROUP BY 1, 2, 3, 4, 5, 6, 7) d
         WHERE answers <> 0
         ON CONFLICT (day, campaign_id, shard, script_id, script_version, question, answer) DO UPDATE SET answers = c.answers + excluded.answers
-    $q$, qualdial_changes(TG_OP));
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
@@ -198,26 +198,40 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- qualdial_changes is a trigger's rows, signed: new rows +1, old rows -1.
+-- qualdial_changes is a trigger's rows, signed: new rows +1, old rows -1;
+-- a row-level trigger's are its NEW and OLD ($1 and $2).
 -- +goose StatementBegin
-CREATE FUNCTION qualdial_changes(op text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE op
-        WHEN 'INSERT' THEN 'SELECT 1 AS sign, * FROM new_rows'
-        WHEN 'DELETE' THEN 'SELECT -1 AS sign, * FROM old_rows'
+CREATE FUNCTION qualdial_changes(op text, level text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN level = 'ROW' THEN 'SELECT 1 AS sign, ($1).* UNION ALL SELECT -1, ($2).*'
+        WHEN op = 'INSERT' THEN 'SELECT 1 AS sign, * FROM new_rows'
+        WHEN op = 'DELETE' THEN 'SELECT -1 AS sign, * FROM old_rows'
         ELSE 'SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows' END
 $$;
 -- +goose StatementEnd
 
+-- Inserts and deletes are counted per statement (an import of many rows
+-- is one count); an update per row, and only when it changes what is
+-- counted (WHEN): a call's many updates of its state or a lead's status
+-- cost nothing here.
 CREATE TRIGGER leads_count_insert AFTER INSERT ON leads REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
-CREATE TRIGGER leads_count_update AFTER UPDATE ON leads REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
+CREATE TRIGGER leads_count_update AFTER UPDATE ON leads FOR EACH ROW
+    WHEN ((OLD.campaign_id, OLD.created_at, OLD.source, OLD.first_dialled_at, OLD.reached_at IS NULL, OLD.outcome, OLD.route,
+           OLD.sales_stage, OLD.accepted_at IS NULL, OLD.contacted_at, OLD.status = 'opted_out')
+        IS DISTINCT FROM (NEW.campaign_id, NEW.created_at, NEW.source, NEW.first_dialled_at, NEW.reached_at IS NULL, NEW.outcome, NEW.route,
+           NEW.sales_stage, NEW.accepted_at IS NULL, NEW.contacted_at, NEW.status = 'opted_out'))
+    EXECUTE FUNCTION qualdial_count_leads();
 CREATE TRIGGER leads_count_delete AFTER DELETE ON leads REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
 CREATE TRIGGER call_attempts_count_insert AFTER INSERT ON call_attempts REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
-CREATE TRIGGER call_attempts_count_update AFTER UPDATE ON call_attempts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
+CREATE TRIGGER call_attempts_count_update AFTER UPDATE ON call_attempts FOR EACH ROW
+    WHEN ((OLD.campaign_id, OLD.started_at, OLD.script_id, OLD.script_version, OLD.local_weekday, OLD.local_hour, OLD.class, OLD.outcome,
+           OLD.disposition = 'answered', OLD.state = 'finished', OLD.last_question)
+        IS DISTINCT FROM (NEW.campaign_id, NEW.started_at, NEW.script_id, NEW.script_version, NEW.local_weekday, NEW.local_hour, NEW.class,
+           NEW.outcome, NEW.disposition = 'answered', NEW.state = 'finished', NEW.last_question))
+    EXECUTE FUNCTION qualdial_count_attempts();
 CREATE TRIGGER call_attempts_count_delete AFTER DELETE ON call_attempts REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
 CREATE TRIGGER call_attempts_uncount_answers BEFORE DELETE ON call_attempts
@@ -267,7 +281,7 @@ DROP TRIGGER call_attempts_count_insert ON call_attempts;
 DROP TRIGGER leads_count_delete ON leads;
 DROP TRIGGER leads_count_update ON leads;
 DROP TRIGGER leads_count_insert ON leads;
-DROP FUNCTION qualdial_changes(text);
+DROP FUNCTION qualdial_changes(text, text);
 DROP FUNCTION qualdial_wait_ms(interval);
 DROP FUNCTION qualdial_uncount_answers();
 DROP FUNCTION qualdial_count_answers();
