@@ -248,18 +248,24 @@ func (s *Server) loadDashboard(r *http.Request) (*dashboard, error) {
 	d := &dashboard{Filter: f, Campaigns: campaigns, Chosen: map[int64]bool{}, campaignNames: map[int64]string{},
 		scriptsByRef: map[store.ScriptRef]*ivr.Script{}, Definitions: definitions,
 		Days: int(f.To.Sub(f.From).Hours()/24) + 1}
+	pinned := map[store.ScriptRef]string{} // parsed when a figure needs it
 	for _, c := range campaigns {
 		d.campaignNames[c.ID] = c.Name
 		if c.ScriptYAML != "" && c.ScriptVersion > 0 {
-			if sc, err := ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)); err == nil {
-				d.scriptsByRef[store.ScriptRef{ID: c.ScriptID, Version: c.ScriptVersion}] = sc
-			}
+			pinned[store.ScriptRef{ID: c.ScriptID, Version: c.ScriptVersion}] = c.ScriptYAML
 		}
 	}
 	for _, id := range f.Campaigns {
 		d.Chosen[id] = true
 	}
-	d.scriptsLoad = func(ref store.ScriptRef) *ivr.Script { return s.scriptOf(ctx, ref) }
+	d.scriptsLoad = func(ref store.ScriptRef) *ivr.Script {
+		if text, ok := pinned[ref]; ok {
+			if sc, err := ivr.Parse(ref.ID+".yaml", []byte(text)); err == nil {
+				return sc
+			}
+		}
+		return s.scriptOf(ctx, ref)
+	}
 	sf := f.store()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
