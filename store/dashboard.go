@@ -57,6 +57,21 @@ type LeadFunnel struct {
 	ScoredToSales int
 }
 
+func (f *LeadFunnel) add(o LeadFunnel) {
+	f.Leads += o.Leads
+	f.Dialled += o.Dialled
+	f.Reached += o.Reached
+	f.Completed += o.Completed
+	f.SQL += o.SQL
+	f.Accepted += o.Accepted
+	f.Contacted += o.Contacted
+	f.Won += o.Won
+	f.MQL += o.MQL
+	f.Disqualified += o.Disqualified
+	f.OptedOut += o.OptedOut
+	f.ScoredToSales += o.ScoredToSales
+}
+
 // DayLeads is one day (UTC) of the leads that arrived in the period.
 type DayLeads struct {
 	Day                 time.Time
@@ -82,18 +97,7 @@ func (s *Store) LeadsByDay(ctx context.Context, f DashboardFilter) (LeadFunnel, 
 	var d LeadFunnel
 	if _, err := pgx.ForEachRow(rows, []any{&day, &d.Leads, &d.Dialled, &d.Reached, &d.Completed, &d.SQL, &d.Accepted, &d.Contacted,
 		&d.Won, &d.MQL, &d.Disqualified, &d.OptedOut, &d.ScoredToSales}, func() error {
-		total.Leads += d.Leads
-		total.Dialled += d.Dialled
-		total.Reached += d.Reached
-		total.Completed += d.Completed
-		total.SQL += d.SQL
-		total.Accepted += d.Accepted
-		total.Contacted += d.Contacted
-		total.Won += d.Won
-		total.MQL += d.MQL
-		total.Disqualified += d.Disqualified
-		total.OptedOut += d.OptedOut
-		total.ScoredToSales += d.ScoredToSales
+		total.add(d)
 		days = append(days, DayLeads{Day: time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC),
 			Leads: d.Leads, Dialled: d.Dialled, SQL: d.SQL})
 		return nil

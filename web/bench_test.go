@@ -14,23 +14,34 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
+// benchRows is the benchmark's size: QUALDIAL_BENCH_ROWS, else def.
+func benchRows(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("QUALDIAL_BENCH_ROWS")); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchCampaign is a site with a campaign to fill.
+func benchCampaign(b *testing.B) (*site, *store.Campaign) {
+	s := newSite(b)
+	c, err := s.st.CreateCampaign(context.Background(), store.CampaignParams{Name: "big", ScriptID: "bant-en", CallerID: "+15550100"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, c
+}
+
 // BenchmarkPages measures the server time of the marketing pages over a
 // campaign of many leads (200k by default; QUALDIAL_BENCH_ROWS), from the
 // request to the last byte, p50 and max of 20 loads each.
 //
 //	go test ./web -run '^$' -bench Pages -benchtime 1x
 func BenchmarkPages(b *testing.B) {
-	rows := 200_000
-	if v := os.Getenv("QUALDIAL_BENCH_ROWS"); v != "" {
-		rows, _ = strconv.Atoi(v)
-	}
+	rows := benchRows(200_000)
 	for range b.N {
-		s := newSite(b)
+		s, c := benchCampaign(b)
 		ctx := context.Background()
-		c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "big", ScriptID: "bant-en", CallerID: "+15550100"})
-		if err != nil {
-			b.Fatal(err)
-		}
 		if _, err := s.st.Pool().Exec(ctx, `INSERT INTO leads (campaign_id, phone, status, attempt_count, outcome, class, route, created_at, updated_at)
 			SELECT $1, '+1555' || lpad(g::text, 7, '0'), CASE WHEN g % 3 = 0 THEN 'completed' ELSE 'queued' END, g % 3,
 				CASE WHEN g % 3 = 0 THEN 'completed' END, CASE WHEN g % 3 = 0 THEN (ARRAY['sql','mql','disqualified'])[g % 9 / 3 + 1] END,
@@ -83,17 +94,10 @@ func BenchmarkPages(b *testing.B) {
 //
 //	go test ./web -run '^$' -bench Dashboard -benchtime 1x -timeout 30m
 func BenchmarkDashboard(b *testing.B) {
-	rows := 1_000_000
-	if v := os.Getenv("QUALDIAL_BENCH_ROWS"); v != "" {
-		rows, _ = strconv.Atoi(v)
-	}
+	rows := benchRows(1_000_000)
 	for range b.N {
-		s := newSite(b)
+		s, c := benchCampaign(b)
 		ctx := context.Background()
-		c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: "big", ScriptID: "bant-en", CallerID: "+15550100"})
-		if err != nil {
-			b.Fatal(err)
-		}
 		now := s.st.Now()
 		_, password, _ := s.st.CreateUser(ctx, "bench@example.com", "", store.RoleMarketing)
 		rep, _, _ := s.st.CreateUser(ctx, "rep@example.com", "", store.RoleSales)
