@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
@@ -20,11 +22,6 @@ import (
 // whose answers carry labels (the optional key that words them).
 func labelledCampaign(t *testing.T, s *site, name string) *store.Campaign {
 	t.Helper()
-	ctx := context.Background()
-	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, _ := scripts.Read("bant-en")
 	labelled := string(src)
 	for _, r := range [][2]string{
@@ -40,10 +37,7 @@ func labelledCampaign(t *testing.T, s *site, name string) *store.Campaign {
 		}
 		labelled = strings.Replace(labelled, r[0], r[1], 1)
 	}
-	if err := s.st.SetCampaignScript(ctx, c.ID, labelled); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return scriptCampaign(t, s, name, labelled)
 }
 
 // readyLead adds a lead of c that answered bant-en's call (intro, company,
@@ -303,14 +297,9 @@ func TestLeadNotes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
 		}
 		return out
 	}
