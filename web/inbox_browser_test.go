@@ -18,7 +18,8 @@ import (
 // profile, own cookies), open the inbox and click Next lead at the same
 // time, round after round: each gets a lead page, never one the other
 // got — on the pages and in the database. Contacted says the SLA was
-// breached for the lead past its deadline and met for the one within it;
+// breached for a lead past its deadline (set so, or once the store's
+// clock moved a day on) and met for one within it;
 // a note appears on the timeline with its author; a new sales-ready lead
 // appears in an open inbox without a reload, with a browser notification
 // when the rep asked for them; the inbox fits a phone.
@@ -120,7 +121,8 @@ func TestBrowserInbox(t *testing.T) {
 	}
 
 	// Contacted: breached past the deadline, met within it.
-	for name, want := range map[string]string{"Ann": "SLA breached", "Bob": "SLA met"} {
+	contacted := func(name, want string) {
+		t.Helper()
 		p := fmt.Sprintf("/leads/%d", ids[name])
 		ctx := ctxs[owner[p]]
 		do(t, ctx, "open "+name, chromedp.Navigate(s.srv.URL+p), chromedp.WaitVisible(`#act-contacted`))
@@ -129,10 +131,10 @@ func TestBrowserInbox(t *testing.T) {
 		if f := text(t, ctx, `.flash`); !strings.Contains(f, want) {
 			t.Errorf("%s contacted: %q, want %q", name, f, want)
 		}
-		if name == "Bob" {
-			screenshot(t, ctx, "inbox-contacted")
-		}
 	}
+	contacted("Ann", "SLA breached")
+	contacted("Bob", "SLA met")
+	screenshot(t, ctxs[owner[fmt.Sprintf("/leads/%d", ids["Bob"])]], "inbox-contacted")
 
 	// A note, on the timeline with its author.
 	bob := fmt.Sprintf("/leads/%d", ids["Bob"])
@@ -190,5 +192,10 @@ func TestBrowserInbox(t *testing.T) {
 		t.Errorf("notifications: %q", notified)
 	}
 	screenshot(t, ctx, "inbox")
+
+	// A day later by the store's clock, Cleo (due in 20 hours) is past
+	// her deadline: contacted now, the SLA is breached.
+	s.clock.Advance(21 * time.Hour)
+	contacted("Cleo", "SLA breached")
 	fitsPhone(t, ctx, s.srv.URL, "/inbox", bob)
 }
