@@ -46,9 +46,15 @@ func (s *Store) ResultAnswers(ctx context.Context, leadIDs []int64) (map[int64][
 
 // SalesClasses lists the classes of the leads routed to sales in a
 // working stage (WorkingStages), sorted: what the inbox may filter by.
+// It reads the open leads and the claimed ones through their partial
+// indexes, not the whole table (a contacted lead whose rep was deleted
+// is left out).
 func (s *Store) SalesClasses(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT class FROM leads
-		WHERE route = 'sales' AND sales_stage = ANY($1::text[]) AND class IS NOT NULL ORDER BY class`, WorkingStages)
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT class FROM (
+			SELECT class FROM leads WHERE sales_stage = 'open' AND route = 'sales'
+			UNION ALL
+			SELECT class FROM leads WHERE assigned_to IS NOT NULL AND route = 'sales' AND sales_stage = ANY($1::text[])) c
+		WHERE class IS NOT NULL ORDER BY class`, WorkingStages)
 	if err != nil {
 		return nil, fmt.Errorf("sales classes: %w", err)
 	}
