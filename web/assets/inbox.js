@@ -53,9 +53,16 @@
       say("This browser cannot show notifications.");
       return;
     }
-    var asked = granted() ? Promise.resolve("granted") : window.Notification.requestPermission();
-    Promise.resolve(asked).then(function (answer) {
-      var on = answer === "granted";
+    // Older browsers answer requestPermission through a callback only:
+    // the permission is read once it has been asked either way.
+    var asked = granted() ? null : new Promise(function (done) {
+      var p = window.Notification.requestPermission(done);
+      if (p && p.then) {
+        p.then(done, done);
+      }
+    });
+    Promise.resolve(asked).then(function () {
+      var on = granted();
       toggle.checked = on;
       store(on);
       say(on ? "You will be notified of new sales-ready leads while this page is open."
