@@ -55,19 +55,22 @@ var funcs = template.FuncMap{
 }
 
 // parsePages parses every templates/NAME.html but the layout as the page
-// NAME, each with the layout.
+// NAME, each with the layout and the shared parts (templates/_*.html).
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
+	for k, f := range dashboardFuncs {
+		funcs[k] = f
+	}
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
