@@ -20,13 +20,19 @@ import (
 // bantCampaign creates a campaign with the bant-en script pinned.
 func bantCampaign(t *testing.T, s *site, name string) *store.Campaign {
 	t.Helper()
+	src, _ := scripts.Read("bant-en")
+	return scriptCampaign(t, s, name, string(src))
+}
+
+// scriptCampaign creates a campaign with a version of bant-en pinned.
+func scriptCampaign(t *testing.T, s *site, name, yaml string) *store.Campaign {
+	t.Helper()
 	ctx := context.Background()
 	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := scripts.Read("bant-en")
-	if err := s.st.SetCampaignScript(ctx, c.ID, string(src)); err != nil {
+	if err := s.st.SetCampaignScript(ctx, c.ID, yaml); err != nil {
 		t.Fatal(err)
 	}
 	return c
