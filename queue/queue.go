@@ -29,6 +29,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/mailer"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -115,6 +116,14 @@ type Config struct {
 	// checked after DNS; cloud metadata addresses are refused regardless.
 	// The API's Config takes the same list, to accept such URLs.
 	WebhookAllowNets []netip.Prefix
+	// AlertMail sends each SLA watcher run's new breaches as one e-mail
+	// (to the sales managers); zero: no e-mail (the lead.sla_breached
+	// webhook event and the log line remain).
+	AlertMail mailer.Config
+	// PublicURL is the web UI's base URL as users reach it, e.g.
+	// https://qualdial.example.com: alert e-mails link each lead's page
+	// under it. Empty: no links.
+	PublicURL string
 	// Worker names this process in attempts; default host/pid, which lets
 	// a restarted process on the same host see that the owner of an
 	// unfinished attempt is gone.
@@ -186,6 +195,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("queue: trunk channels of %s: %d: must not be negative", d, n)
 		}
 	}
+	if err := c.AlertMail.Validate(); err != nil {
+		return fmt.Errorf("queue: alert e-mail: %w", err)
+	}
+	if err := validatePublicURL(c.PublicURL); err != nil {
+		return err
+	}
 	return c.validateWebhooks()
 }
 
@@ -196,6 +211,7 @@ type Queue struct {
 	store  *store.Store
 	client *river.Client[pgx.Tx]
 	calls  chan struct{} // this process's call slots
+	mail   *mailer.Mailer // nil: no alert e-mails
 
 	mu      sync.Mutex
 	engines map[engineKey]*ivr.Engine // pinned scripts, parsed once
@@ -213,11 +229,18 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	}
 	host, _ := os.Hostname()
 	q := &Queue{cfg: cfg, host: host, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
+	var err error
+	if q.mail, err = mailer.New(cfg.AlertMail); err != nil {
+		return nil, fmt.Errorf("queue: alert e-mail: %w", err)
+	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &dialWorker{q: q}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &slaWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &slaMailWorker{q: q}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &reconcileWorker{q: q}); err != nil {
