@@ -198,8 +198,8 @@ func (c *Config) validate() error {
 	if err := c.AlertMail.Validate(); err != nil {
 		return fmt.Errorf("queue: alert e-mail: %w", err)
 	}
-	if err := validatePublicURL(c.PublicURL); err != nil {
-		return err
+	if err := CheckPublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("queue: %w", err)
 	}
 	return c.validateWebhooks()
 }
@@ -210,7 +210,7 @@ type Queue struct {
 	host   string
 	store  *store.Store
 	client *river.Client[pgx.Tx]
-	calls  chan struct{} // this process's call slots
+	calls  chan struct{}  // this process's call slots
 	mail   *mailer.Mailer // nil: no alert e-mails
 
 	mu      sync.Mutex

@@ -181,14 +181,15 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", h, m)
 }
 
-// validatePublicURL checks the web UI's base URL alert links start with.
-func validatePublicURL(s string) error {
+// CheckPublicURL checks the web UI's base URL that alert links start
+// with (Config.PublicURL).
+func CheckPublicURL(s string) error {
 	if s == "" {
 		return nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("queue: public URL %q must be the web UI's http(s) base URL, like https://qualdial.example.com, without credentials, query or fragment", s)
+		return fmt.Errorf("public URL %q must be the web UI's http(s) base URL as users reach it, like https://qualdial.example.com, without credentials, query or fragment", s)
 	}
 	return nil
 }
