@@ -39,6 +39,9 @@ import (
 const (
 	// QueueWebhooks holds CRM webhook deliveries.
 	QueueWebhooks = "webhooks"
+	// QueueAlerts holds alert e-mails, one at a time: a hanging SMTP
+	// server holds that one worker, never the maintenance jobs.
+	QueueAlerts = "alerts"
 	// Maintenance jobs (SLA watcher, reconciler, recalls, webhook
 	// dispatch) run on River's default queue.
 )
@@ -257,6 +260,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	}
 	queues := map[string]river.QueueConfig{
 		QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
+		QueueAlerts:        {MaxWorkers: 1},
 		river.QueueDefault: {MaxWorkers: 4},
 	}
 	for name := range cfg.Drivers {

@@ -32,9 +32,12 @@ type SLABreachEmailArgs struct {
 // Kind implements river.JobArgs.
 func (SLABreachEmailArgs) Kind() string { return "sla_breach_email" }
 
-// InsertOpts: River's backoff (attempt⁴ seconds) over 12 attempts keeps
-// trying for about half a day before the job is discarded.
-func (SLABreachEmailArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 12} }
+// InsertOpts: the alerts queue; River's backoff (attempt⁴ seconds) over
+// 12 attempts keeps trying for about half a day before the job is
+// discarded.
+func (SLABreachEmailArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueAlerts, MaxAttempts: 12}
+}
 
 const (
 	// maxDigestIDs bounds the lead ids a digest job carries (a backlog
