@@ -31,8 +31,8 @@ import (
 type alertBundle struct {
 	store *store.Store
 	sink  *smtpsink.Sink
-	skew  *atomic.Int64 // moves the store's clock forward
-	logs  *lockedBuffer // everything the queue logged
+	skew  *atomic.Int64       // moves the store's clock forward
+	logs  *fixture.SyncBuffer // everything the queue logged
 }
 
 func startAlerts(t *testing.T) *alertBundle {
@@ -40,7 +40,7 @@ func startAlerts(t *testing.T) *alertBundle {
 	base, skew := fixture.Clock(), new(atomic.Int64)
 	st := store.New(pgtest.DB(t), store.Config{Now: func() time.Time { return base().Add(time.Duration(skew.Load())) }})
 	sink := smtpsink.Start(t)
-	logs := &lockedBuffer{}
+	logs := &fixture.SyncBuffer{}
 	q, err := queue.New(st, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil},
 		SLAWatchInterval: 200 * time.Millisecond, ReconcileInterval: time.Hour,
 		WebhookInterval: 200 * time.Millisecond, WebhookBackoff: 100 * time.Millisecond, WebhookAllowHTTP: true, WebhookAllowNets: loopback,
@@ -56,25 +56,6 @@ func startAlerts(t *testing.T) *alertBundle {
 	}
 	t.Cleanup(func() { _ = q.Stop(context.Background()) })
 	return &alertBundle{store: st, sink: sink, skew: skew, logs: logs}
-}
-
-// lockedBuffer is a log destination the test may read while the queue
-// writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // jobCount counts River jobs of a kind, in the given states (all when

@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 )
 
@@ -368,25 +368,6 @@ func TestAPIKeyListAndRevokeCommands(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while a test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDemo runs "qualdial demo" on a private PostgreSQL as a newcomer
 // would: every persona must end as expected, the table must show the
 // funnel, and then it serves the API with an admin key it prints. A key
@@ -413,7 +394,7 @@ func TestDemo(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut fixture.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"demo", "--http", "127.0.0.1:0"}, getenv, &out, &errOut) }()
 	line := regexp.MustCompile(`(?m)^API +(http://\S+) .*\nadmin key +(qd_\S+)\ntry +curl -H 'Authorization: Bearer qd_\S+' http://\S+/v1/campaigns/\d+/stats\nmore keys +qualdial apikey create --demo`)
