@@ -94,6 +94,52 @@ func TestSend(t *testing.T) {
 	}
 }
 
+// TestSendOverTLS: with STARTTLS (the default) and with implicit TLS, the
+// server's certificate is verified, the login is sent, and the message
+// arrives encrypted; a certificate the roots do not trust gets nothing.
+func TestSendOverTLS(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		sink int
+		tls  string
+	}{
+		{"starttls", smtpsink.OfferSTARTTLS, ""},
+		{"implicit", smtpsink.ImplicitTLS, mailer.TLSImplicit},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sink, roots := smtpsink.StartWith(t, c.sink)
+			cfg := mailer.Config{Addr: sink.Addr(), TLS: c.tls, From: "alerts@example.com", To: []string{"ops@example.com"},
+				Username: "alerts", Password: "secret", RootCAs: roots}
+			m, err := mailer.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			got := sink.WaitMessages(t, 1, 10*time.Second)[0]
+			if !got.TLS || got.Login != "alerts" {
+				t.Fatalf("message over TLS %v, login %q", got.TLS, got.Login)
+			}
+			// The system's roots do not know the test's certificate.
+			cfg.RootCAs = nil
+			if m, err = mailer.New(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err == nil || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("error %v, want an untrusted certificate", err)
+			}
+			if n := len(sink.Messages()); n != 1 {
+				t.Fatalf("%d messages, want 1", n)
+			}
+		})
+	}
+}
+
 // TestStartTLSRequired: in starttls mode, a server that does not offer
 // STARTTLS gets nothing, and the error says why.
 func TestStartTLSRequired(t *testing.T) {

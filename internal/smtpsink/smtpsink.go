@@ -1,17 +1,22 @@
 // Package smtpsink is a real SMTP server on loopback for tests: it accepts
-// mail (no TLS, no authentication) and keeps every message it was given,
-// or refuses transactions with the replies a test queues. It is test code,
-// not product.
+// mail in clear text, with STARTTLS or over implicit TLS, with or without a
+// PLAIN login, and keeps every message it was given, or refuses
+// transactions with the replies a test queues. It is test code, not
+// product.
 package smtpsink
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -23,6 +28,10 @@ type Message struct {
 	To   []string
 	// Data is the message as sent: headers, blank line, body.
 	Data []byte
+	// Login is the user name the client logged in with; "" for none.
+	Login string
+	// TLS says whether the message came over TLS.
+	TLS bool
 }
 
 // Refusal is a reply that refuses a transaction at one step.
@@ -46,8 +55,28 @@ type Sink struct {
 	refused  int
 }
 
-// Start runs a sink on 127.0.0.1 on a free port until the test ends.
+// The sink's TLS modes.
+const (
+	// NoTLS speaks clear text only.
+	NoTLS = iota
+	// OfferSTARTTLS offers STARTTLS.
+	OfferSTARTTLS
+	// ImplicitTLS speaks TLS from the first byte.
+	ImplicitTLS
+)
+
+// Start runs a sink in clear text on 127.0.0.1 on a free port until the
+// test ends.
 func Start(t testing.TB) *Sink {
+	t.Helper()
+	s, _ := StartWith(t, NoTLS)
+	return s
+}
+
+// StartWith runs a sink with the given TLS mode, and returns the roots that
+// trust its certificate (issued to 127.0.0.1). It offers a PLAIN login,
+// which it accepts for any user and password "secret", over TLS only.
+func StartWith(t testing.TB, mode int) (*Sink, *x509.CertPool) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,13 +87,27 @@ func Start(t testing.TB) *Sink {
 	s.srv.Domain = "sink.test"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 30*time.Second, 30*time.Second
 	s.srv.MaxMessageBytes = 1 << 20
+	roots := x509.NewCertPool()
+	if mode != NoTLS {
+		// httptest's certificate for 127.0.0.1, and the roots that trust it.
+		h := httptest.NewTLSServer(nil)
+		cfg := h.TLS.Clone()
+		cfg.NextProtos = nil
+		roots.AddCert(h.Certificate())
+		h.Close()
+		if mode == OfferSTARTTLS {
+			s.srv.TLSConfig = cfg
+		} else {
+			ln = tls.NewListener(ln, cfg)
+		}
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 			t.Errorf("smtp sink: %v", err)
 		}
 	}()
 	t.Cleanup(func() { s.srv.Close() })
-	return s
+	return s, roots
 }
 
 // Addr is the sink's host:port.
@@ -109,15 +152,46 @@ func (s *Sink) WaitMessages(t testing.TB, n int, within time.Duration) []Message
 
 type backend struct{ s *Sink }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &session{s: b.s}, nil
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	_, isTLS := c.TLSConnectionState()
+	return &session{s: b.s, conn: c, tls: isTLS}, nil
 }
 
 // session is one connection's transactions.
 type session struct {
 	s      *Sink
+	conn   *smtp.Conn
+	tls    bool // from the first byte
+	login  string
 	msg    Message
 	refuse *Refusal // this transaction's refusal, taken at MAIL
+}
+
+// overTLS says whether the connection is encrypted now (STARTTLS upgrades
+// it).
+func (se *session) overTLS() bool {
+	_, ok := se.conn.TLSConnectionState()
+	return se.tls || ok
+}
+
+func (se *session) AuthMechanisms() []string {
+	if !se.overTLS() {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (se *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain || !se.overTLS() {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if pass != "secret" {
+			return errors.New("wrong password")
+		}
+		se.login = user
+		return nil
+	}), nil
 }
 
 func (se *session) Reset() { se.msg, se.refuse = Message{}, nil }
@@ -145,7 +219,7 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 		se.refuse = &r
 	}
 	se.s.mu.Unlock()
-	se.msg = Message{From: from}
+	se.msg = Message{From: from, Login: se.login, TLS: se.overTLS()}
 	return se.check("MAIL")
 }
 
