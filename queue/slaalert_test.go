@@ -170,7 +170,18 @@ func TestSLABreachAlerts(t *testing.T) {
 	}
 	// Two hours later, Ann and Bob are late.
 	b.skew.Add(int64(2 * time.Hour))
+	moved := time.Now()
 	m := b.sink.WaitMessages(t, 1, 30*time.Second)[0]
+	// Within one watcher run: no run that started after the clock moved
+	// finished before the one that marked them (and inserted the e-mail).
+	var missed int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job w WHERE w.kind = 'sla_watch' AND w.attempted_at > $1
+		AND w.finalized_at < (SELECT created_at FROM river_job WHERE kind = 'sla_breach_email')`, moved).Scan(&missed); err != nil {
+		t.Fatal(err)
+	}
+	if missed != 0 {
+		t.Errorf("%d watcher runs after the deadline passed went by without marking the breaches", missed)
+	}
 
 	if m.From != "alerts@example.com" || strings.Join(m.To, ",") != "rita@example.com,ops@example.com" {
 		t.Errorf("envelope from %q to %q", m.From, m.To)
