@@ -77,7 +77,7 @@ func (w *slaMailWorker) Work(ctx context.Context, job *river.Job[SLABreachEmailA
 	if err := w.q.mail.Send(ctx, msg); err != nil {
 		// The error is the server's reply or the connection's: it names
 		// addresses of the configuration, never a lead.
-		log.Warn("SLA breach e-mail not sent; will retry", "attempt", job.Attempt, "error", err)
+		log.Warn("SLA breach e-mail not sent", "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "error", err)
 		return err
 	}
 	log.Info("SLA breach e-mail sent", "recipients", w.q.mail.Recipients())

@@ -285,7 +285,7 @@ func TestSLABreachEmailRetried(t *testing.T) {
 	if attempt != 3 || state != "completed" {
 		t.Errorf("e-mail job: attempt %d, state %s; want completed at the third attempt", attempt, state)
 	}
-	if logs := b.logs.String(); !strings.Contains(logs, "will retry") || strings.Contains(logs, "2125550") {
+	if logs := b.logs.String(); !strings.Contains(logs, "SLA breach e-mail not sent") || strings.Contains(logs, "2125550") {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
