@@ -112,13 +112,7 @@ func TestSendOverTLS(t *testing.T) {
 			sink, roots := smtpsink.StartWith(t, c.sink)
 			cfg := mailer.Config{Addr: sink.Addr(), TLS: c.tls, From: "alerts@example.com", To: []string{"ops@example.com"},
 				Username: "alerts", Password: "secret", RootCAs: roots}
-			m, err := mailer.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err != nil {
+			if err := send(t, cfg); err != nil {
 				t.Fatal(err)
 			}
 			got := sink.WaitMessages(t, 1, 10*time.Second)[0]
@@ -127,10 +121,7 @@ func TestSendOverTLS(t *testing.T) {
 			}
 			// The system's roots do not know the test's certificate.
 			cfg.RootCAs = nil
-			if m, err = mailer.New(cfg); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err == nil || !strings.Contains(err.Error(), "certificate") {
+			if err := send(t, cfg); err == nil || !strings.Contains(err.Error(), "certificate") {
 				t.Fatalf("error %v, want an untrusted certificate", err)
 			}
 			if n := len(sink.Messages()); n != 1 {
@@ -145,13 +136,7 @@ func TestSendOverTLS(t *testing.T) {
 func TestStartTLSRequired(t *testing.T) {
 	t.Parallel()
 	sink := smtpsink.Start(t)
-	m, err := mailer.New(mailer.Config{Addr: sink.Addr(), From: "alerts@example.com", To: []string{"ops@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = m.Send(ctx, mailer.Message{Subject: "s", Text: "t"})
+	err := send(t, mailer.Config{Addr: sink.Addr(), From: "alerts@example.com", To: []string{"ops@example.com"}})
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("error %v, want one about STARTTLS", err)
 	}
@@ -165,19 +150,26 @@ func TestSendRefused(t *testing.T) {
 	t.Parallel()
 	sink := smtpsink.Start(t)
 	sink.Refuse(smtpsink.Refusal{At: "RCPT", Code: 451, Message: "greylisted, try later"})
-	m, err := mailer.New(mailer.Config{Addr: sink.Addr(), TLS: mailer.TLSNone, From: "alerts@example.com", To: []string{"ops@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err == nil || !strings.Contains(err.Error(), "greylisted") {
+	cfg := mailer.Config{Addr: sink.Addr(), TLS: mailer.TLSNone, From: "alerts@example.com", To: []string{"ops@example.com"}}
+	if err := send(t, cfg); err == nil || !strings.Contains(err.Error(), "greylisted") {
 		t.Fatalf("error %v, want the server's reply", err)
 	}
-	if err := m.Send(ctx, mailer.Message{Subject: "s", Text: "t"}); err != nil {
+	if err := send(t, cfg); err != nil {
 		t.Fatalf("after the refusal: %v", err)
 	}
 	if n := len(sink.Messages()); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
+}
+
+// send sends a short message with a mailer of cfg.
+func send(t *testing.T, cfg mailer.Config) error {
+	t.Helper()
+	m, err := mailer.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return m.Send(ctx, mailer.Message{Subject: "s", Text: "t"})
 }
