@@ -20,12 +20,18 @@ import (
 // bantCampaign creates a campaign with the bant-en script pinned.
 func bantCampaign(t *testing.T, s *site, name string) *store.Campaign {
 	t.Helper()
+	return scriptCampaign(t, s, name, "bant-en")
+}
+
+// scriptCampaign creates a campaign with a shipped script pinned.
+func scriptCampaign(t *testing.T, s *site, name, script string) *store.Campaign {
+	t.Helper()
 	ctx := context.Background()
-	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: script, CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := scripts.Read("bant-en")
+	src, _ := scripts.Read(script)
 	if err := s.st.SetCampaignScript(ctx, c.ID, string(src)); err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +42,20 @@ func bantCampaign(t *testing.T, s *site, name string) *store.Campaign {
 // keys (a question its fields answer is taken from the form).
 func calledLead(t *testing.T, s *site, c *store.Campaign, p store.LeadParams, keys ...string) int64 {
 	t.Helper()
+	return scriptedLead(t, s, c, "bant-en", p, keys...)
+}
+
+// scriptedLead is calledLead with a campaign of another shipped script.
+func scriptedLead(t *testing.T, s *site, c *store.Campaign, script string, p store.LeadParams, keys ...string) int64 {
+	t.Helper()
 	ctx := context.Background()
 	p.CampaignID = c.ID
 	id, _, err := s.st.InsertLead(ctx, s.st.Pool(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := scripts.Read("bant-en")
-	sc := ivr.MustParse("bant-en.yaml", src)
+	src, _ := scripts.Read(script)
+	sc := ivr.MustParse(script+".yaml", src)
 	eng := ivr.NewEngine(sc)
 	if err := s.st.SetLeadStatus(ctx, s.st.Pool(), id, "test", store.LeadDialing, "test call", nil); err != nil {
 		t.Fatal(err)
