@@ -239,9 +239,9 @@ func TestInboxExport(t *testing.T) {
 
 	// Bad filters: 400, each named.
 	for query, wants := range map[string][]string{
-		"show=everything&campaign=x": {`show "everything" is not a view of the inbox`, `campaign "x" is not a campaign's number`},
-		"campaign=999999":            {`campaign "999999" is not a campaign's number`},
-		"class=bogus":                {`class "bogus" is not a class of any campaign's script: use disqualified, incomplete, mql, not_involved, opted_out, sql`},
+		"show=everything&campaign=x":         {`show "everything" is not a view of the inbox`, `campaign "x" is not a campaign's number`},
+		"campaign=999999":                    {`campaign "999999" is not a campaign's number`},
+		"class=bogus":                        {`class "bogus" is not a class of any campaign's script: use disqualified, incomplete, mql, not_involved, opted_out, sql`},
 		"class=" + strings.Repeat("x", 5000): {"is not a class"},
 	} {
 		r := rep.do("GET", "/inbox/export.csv?"+query, nil)
