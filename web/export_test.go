@@ -295,8 +295,12 @@ func TestCampaignLeadsExport(t *testing.T) {
 	if !slices.Equal(sh.ids, []int64{hot, cold, waiting}) {
 		t.Errorf("leads %v, want %v", sh.ids, []int64{hot, cold, waiting})
 	}
-	if !slices.Contains(sh.header, "score_budget") || !slices.Contains(sh.header, "answer_seats") || slices.Contains(sh.header, "score_urgency") {
-		t.Errorf("header %v", sh.header)
+	// One script: its dimensions and questions in its order (the README's
+	// example).
+	if h := strings.Join(sh.header, ","); h != "id,external_id,campaign_id,campaign,name,company,email,phone,source,status,class,route,total,"+
+		"sales_stage,claimed_by,sla_due_at,contacted_at,sla_met,local_zone,script,score_budget,score_authority,score_need,score_timeline,"+
+		"answer_intro,answer_role,answer_budget,answer_authority,answer_seats,answer_timeline,notes" {
+		t.Errorf("header %s", h)
 	}
 	if row := sh.row(t, cold); row["class"] != "mql" || row["route"] != "nurture" || row["answer_seats"] != "5#: 5, in 0–9; next question timeline; need +5" {
 		t.Errorf("cold lead: %v", row)
