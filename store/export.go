@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ type ExportScript struct {
 	Version    int
 	// ScoreKeys are the dimensions in these leads' scores, sorted.
 	ScoreKeys []string
+	// YAML is the text to read their answers with: the version they
+	// recorded (ScriptVersionText's), else their campaign's script, as
+	// the lead page reads them ("" when the campaign has none).
+	YAML string
 }
 
 // ExportLead is a lead as an export writes it: the lead, its campaign's
@@ -89,6 +94,37 @@ func exportScripts(ctx context.Context, db DB, where string, args []any) ([]Expo
 	return out, rows.Err()
 }
 
+// exportTexts fills the scripts' texts, in db: head then needs no other
+// connection while the export holds one.
+func exportTexts(ctx context.Context, db DB, scripts []ExportScript) error {
+	versions := map[string]string{} // by id and version
+	for i := range scripts {
+		e := &scripts[i]
+		key := fmt.Sprintf("%s\x00%d", e.ScriptID, e.Version)
+		text, ok := versions[key]
+		if !ok && e.ScriptID != "" {
+			v, err := scriptVersionText(ctx, db, e.ScriptID, e.Version)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				text = v.YAML
+			}
+			versions[key] = text
+		}
+		if text == "" {
+			c, err := GetCampaign(ctx, db, e.CampaignID)
+			if err != nil {
+				return err
+			}
+			text = c.ScriptYAML
+		}
+		e.YAML = text
+	}
+	return nil
+}
+
 // ExportLeads streams the leads f selects, for a file with a column per
 // dimension and per question: first head gets the scripts the leads were
 // scored with (what the columns are made of), then each gets the leads
@@ -97,7 +133,8 @@ func exportScripts(ctx context.Context, db DB, where string, args []any) ([]Expo
 // transaction), so no lead has a script head did not get; each lead comes
 // from one query, so memory stays that of one lead whatever their number.
 // f's cursor and limit do not apply. The ExportLead given to each is
-// reused for the next lead: each must not keep it.
+// reused for the next lead: each must not keep it. head and each run while
+// the export holds a connection: they must not wait for another one.
 func (s *Store) ExportLeads(ctx context.Context, f LeadFilter, head func([]ExportScript) error, each func(*ExportLead) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -107,6 +144,9 @@ func (s *Store) ExportLeads(ctx context.Context, f LeadFilter, head func([]Expor
 	where, args := exportWhere(f)
 	scripts, err := exportScripts(ctx, tx, where, args)
 	if err != nil {
+		return fmt.Errorf("export scripts: %w", err)
+	}
+	if err := exportTexts(ctx, tx, scripts); err != nil {
 		return fmt.Errorf("export scripts: %w", err)
 	}
 	if err := head(scripts); err != nil {

@@ -160,14 +160,10 @@ func (s *Server) campaignLeadsExport(w http.ResponseWriter, r *http.Request, u *
 // named filename (made of safe characters only): UTF-8 with a BOM, every
 // cell formula-safe, phone numbers kept as text.
 func (s *Server) exportLeads(w http.ResponseWriter, r *http.Request, f store.LeadFilter, filename string) error {
-	ctx := r.Context()
 	out := csvdownload.New(w, filename, s.cfg.Logger).WithBOM()
 	var sheet *exportSheet
-	err := s.store.ExportLeads(ctx, f, func(scripts []store.ExportScript) error {
-		var err error
-		if sheet, err = s.newExportSheet(ctx, scripts); err != nil {
-			return err
-		}
+	err := s.store.ExportLeads(r.Context(), f, func(scripts []store.ExportScript) error {
+		sheet = newExportSheet(scripts)
 		return out.Row(sheet.header()...)
 	}, func(l *store.ExportLead) error {
 		return out.Row(sheet.row(l)...)
@@ -195,38 +191,20 @@ type scriptOf struct {
 	version  int
 }
 
-// newExportSheet reads the leads' scripts: the version each lead's result
-// recorded, or its campaign's script when that version is not kept (or
-// the lead has no result yet), as the lead page does. The columns are
-// the scripts' dimensions, then any other dimension the scores name
-// (sorted), and the scripts' questions, each in the scripts' order,
+// newExportSheet parses the leads' scripts (the store picked each text:
+// the version the lead's result recorded, else its campaign's script). The
+// columns are the scripts' dimensions, then any other dimension the scores
+// name (sorted), and the scripts' questions, each in the scripts' order,
 // scripts by id and version: the same leads give the same columns.
-func (s *Server) newExportSheet(ctx context.Context, scripts []store.ExportScript) (*exportSheet, error) {
+func newExportSheet(scripts []store.ExportScript) *exportSheet {
 	x := &exportSheet{column: map[string]int{}, scripts: map[scriptOf]*ivr.Script{}}
-	versions := map[scriptOf]*ivr.Script{} // by id and version
+	parsed := map[string]*ivr.Script{} // by text
 	var extra []string
 	for _, e := range scripts {
-		key := scriptOf{id: e.ScriptID, version: e.Version}
-		sc, ok := versions[key]
-		if !ok && e.ScriptID != "" {
-			v, err := s.store.ScriptVersionText(ctx, e.ScriptID, e.Version)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-			case err != nil:
-				return nil, err
-			default:
-				sc, _ = ivr.Parse(e.ScriptID+".yaml", []byte(v.YAML)) // nil when it does not parse
-				versions[key] = sc
-			}
-		}
-		if sc == nil {
-			c, err := s.store.Campaign(ctx, e.CampaignID)
-			if err != nil {
-				return nil, err
-			}
-			if c.ScriptYAML != "" {
-				sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
-			}
+		sc, ok := parsed[e.YAML]
+		if !ok && e.YAML != "" {
+			sc, _ = ivr.Parse("script.yaml", []byte(e.YAML)) // nil when it does not parse: answers keep their keys
+			parsed[e.YAML] = sc
 		}
 		x.scripts[scriptOf{e.CampaignID, e.ScriptID, e.Version}] = sc
 		if sc != nil {
@@ -250,7 +228,7 @@ func (s *Server) newExportSheet(ctx context.Context, scripts []store.ExportScrip
 			x.dims = append(x.dims, d)
 		}
 	}
-	return x, nil
+	return x
 }
 
 // header is the columns' names: score_<dimension>, answer_<question>.

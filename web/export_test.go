@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -328,5 +329,42 @@ func TestCampaignLeadsExport(t *testing.T) {
 	admin := s.user(t, store.RoleAdmin, "admin@example.com")
 	if _, sh := export(t, admin, path); sh == nil || len(sh.ids) != 3 {
 		t.Errorf("admin: %v", sh)
+	}
+}
+
+// TestExportReadsRecordedVersion: answers are read with the script version
+// their result recorded, kept as a saved version, even after the campaign
+// moved to another; a lead without a result gets its campaign's script.
+func TestExportReadsRecordedVersion(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	c := bantCampaign(t, s, "spring")
+	hot := calledLead(t, s, c, store.LeadParams{Phone: "+12125550101", FirstName: "Ann"}, "1", "1", "1", "1", "300#", "1")
+	src, _ := scripts.Read("bant-en")
+	if _, err := s.st.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: string(src)}); err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.ReplaceAll(strings.Replace(string(src), "version: 2", "version: 3", 1), "timeline", "decision")
+	if err := s.st.SetCampaignScript(ctx, c.ID, edited); err != nil {
+		t.Fatal(err)
+	}
+	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
+	path := fmt.Sprintf("/campaigns/%d/leads.csv", c.ID)
+	_, sh := export(t, mkt, path)
+	if sh == nil || slices.Contains(sh.header, "answer_decision") {
+		t.Fatalf("header %v", sh)
+	}
+	if row := sh.row(t, hot); row["answer_timeline"] != "1: ending end; timeline +20" || row["score_timeline"] != "20" {
+		t.Errorf("read with another version: %v", row)
+	}
+	waiting, _, err := s.st.InsertLead(ctx, s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550103", FirstName: "Wes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sh = export(t, mkt, path)
+	if sh == nil || !slices.Contains(sh.header, "answer_decision") || !slices.Contains(sh.header, "answer_timeline") ||
+		!slices.Contains(sh.ids, waiting) {
+		t.Errorf("with a lead without a result: %v", sh)
 	}
 }
