@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/qualdial/qualdial/internal/csvdownload"
 	"github.com/qualdial/qualdial/ivr"
@@ -283,7 +284,28 @@ func (x *exportSheet) row(l *store.ExportLead) []string {
 	for i, n := range l.Notes {
 		notes[i] = utc(n.At) + " " + n.By + ": " + n.Text
 	}
-	return append(x.cells, strings.Join(notes, "\n"))
+	return append(x.cells, fitCell(strings.Join(notes, "\n")))
+}
+
+// maxCell is the most a spreadsheet cell holds: Excel's 32,767
+// characters, counted in UTF-16 (an emoji counts two).
+const maxCell = 32767
+
+// fitCell cuts s to maxCell, ending with a mark that the lead page has the
+// rest.
+func fitCell(s string) string {
+	const more = "… (cut: the rest is on the lead page)"
+	n, cut := 0, -1
+	for i, r := range s {
+		n += utf16.RuneLen(r)
+		if cut < 0 && n > maxCell-len(more) { // len in bytes ≥ in UTF-16: room to spare
+			cut = i
+		}
+		if n > maxCell {
+			return s[:cut] + more
+		}
+	}
+	return s
 }
 
 // answerWords is an answer in one cell, as the lead page shows it: the

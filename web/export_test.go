@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
@@ -283,6 +284,10 @@ func TestCampaignLeadsExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Notes longer than a spreadsheet cell holds.
+	if err := s.st.AddEvent(ctx, s.st.Pool(), hot, "user:1", store.EventLeadNote, map[string]any{"text": strings.Repeat("Ünïcode 😀 ", 4000)}); err != nil {
+		t.Fatal(err)
+	}
 	mkt := s.user(t, store.RoleMarketing, "mkt@example.com")
 	path := fmt.Sprintf("/campaigns/%d/leads.csv", c.ID)
 
@@ -302,6 +307,10 @@ func TestCampaignLeadsExport(t *testing.T) {
 		"sales_stage,claimed_by,sla_due_at,contacted_at,sla_met,local_zone,script,score_budget,score_authority,score_need,score_timeline,"+
 		"answer_intro,answer_role,answer_budget,answer_authority,answer_seats,answer_timeline,notes" {
 		t.Errorf("header %s", h)
+	}
+	if notes := sh.row(t, hot)["notes"]; len(utf16.Encode([]rune(notes))) > 32767 || !strings.HasSuffix(notes, "… (cut: the rest is on the lead page)") ||
+		!strings.Contains(notes, " mkt@example.com: Ünïcode 😀 ") { // user 1 is mkt
+		t.Errorf("a long note: %d UTF-16 units, ends %q", len(utf16.Encode([]rune(notes))), notes[max(0, len(notes)-60):])
 	}
 	if row := sh.row(t, cold); row["class"] != "mql" || row["route"] != "nurture" || row["answer_seats"] != "5#: 5, in 0–9; next question timeline; need +5" {
 		t.Errorf("cold lead: %v", row)
