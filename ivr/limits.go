@@ -21,6 +21,9 @@ const (
 	// MaxDiagnostics is how many diagnostics Parse returns; the rest are
 	// summarised in one more ("…and N more").
 	MaxDiagnostics = 50
+	// MaxLabelLength bounds an answer's label (Action.Label), in
+	// characters: a few words shown beside other answers.
+	MaxLabelLength = 60
 	// maxMessage bounds one diagnostic's message, in bytes: messages quote
 	// names from the script, which may be long.
 	maxMessage = 400

@@ -130,6 +130,11 @@ type Action struct {
 	Next string `yaml:"next"`
 	// Class ends the script with this class (a knock-out answer).
 	Class string `yaml:"class"`
+	// Label optionally says what the answer means, in a few words for the
+	// pages (the lead page, the sales inbox): "budget approved". For a
+	// range, it follows the number entered: "seats" reads "500 seats".
+	// At most MaxLabelLength characters, one line.
+	Label string `yaml:"label"`
 
 	Line int `yaml:"-"`
 }

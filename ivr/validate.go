@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -305,6 +306,9 @@ func validateDigits(c *collector, s *Script, q *Question, dims map[string]bool) 
 }
 
 func validateAction(c *collector, s *Script, q *Question, a *Action, dims map[string]bool, what string) {
+	if n := utf8.RuneCountInString(a.Label); n > MaxLabelLength || strings.ContainsAny(a.Label, "\r\n") {
+		c.errorf(a.Line, "question %q %s: label must be one line of at most %d characters (it has %d): a few words such as \"budget approved\"", q.ID, what, MaxLabelLength, n)
+	}
 	for _, d := range sortedKeys(a.Score) {
 		if !dims[d] {
 			c.errorf(a.Line, "question %q %s: score names unknown dimension %q%s", q.ID, what, d, s.suggest(d, s.Dimensions))

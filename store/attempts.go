@@ -120,6 +120,7 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 	// After its first call a lead is retry work, not a fresh lead.
 	err := tx.QueryRow(ctx, `WITH bumped AS (
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
+				first_dialled_at = coalesce(first_dialled_at, $7),
 				status_reason = 'calling: attempt ' || (attempt_count + 1), next_attempt_at = NULL, priority = 1, updated_at = $7
 			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
@@ -200,20 +201,30 @@ type AttemptResult struct {
 // is left alone (ErrNotFound), so a retried write cannot save twice.
 func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error {
 	now := s.now()
-	var outcome, class any
+	var outcome, class, lastQuestion any
 	if r.Result != nil {
 		outcome, class = string(r.Result.Outcome), r.Result.Class
+		// Where an unfinished call dropped off, for the dashboards.
+		if n := len(r.Result.Answers); n > 0 && r.Disposition == "answered" && r.Result.Outcome != ivr.OutcomeCompleted {
+			lastQuestion = r.Result.Answers[n-1].Question
+		}
 	}
 	tag, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
-		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11
+		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11, last_question = $12
 		WHERE id = $1 AND state <> 'finished'`,
 		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
-		nullString(r.EndedBy), nullString(r.DTMFMethod))
+		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion)
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("finish attempt %d: %w (already finished)", r.AttemptID, ErrNotFound)
+	}
+	if r.Disposition == "answered" { // a person answered: the lead was reached
+		if _, err := db.Exec(ctx, `UPDATE leads SET reached_at = coalesce(reached_at,
+			(SELECT answered_at FROM call_attempts WHERE id = $2), $3) WHERE id = $1`, r.LeadID, r.AttemptID, now); err != nil {
+			return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
+		}
 	}
 	event := map[string]any{"attempt_id": r.AttemptID, "disposition": r.Disposition, "status": r.Status}
 	if r.SIPCode != 0 {
@@ -226,11 +237,19 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventCallEnded, event)
 	}
 	res := r.Result
-	for i, a := range res.Answers {
-		points, _ := json.Marshal(a.Points)
+	if len(res.Answers) > 0 { // in one statement: the dashboards count them once
+		questions, keys := make([]string, len(res.Answers)), make([]string, len(res.Answers))
+		values, points := make([]*int64, len(res.Answers)), make([]string, len(res.Answers))
+		fromForm := make([]bool, len(res.Answers))
+		for i, a := range res.Answers {
+			p, _ := json.Marshal(a.Points)
+			questions[i], keys[i], values[i], points[i], fromForm[i] = a.Question, a.Keys, a.Value, string(p), a.FromForm
+		}
 		if _, err := db.Exec(ctx, `INSERT INTO answers (attempt_id, seq, lead_id, question, keys, value, points, answered_at, from_form)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.AttemptID, i+1, r.LeadID, a.Question, a.Keys, a.Value, points, now, a.FromForm); err != nil {
-			return fmt.Errorf("save answer %s: %w", a.Question, err)
+			SELECT $1, a.seq, $2, a.question, a.keys, a.value, a.points::jsonb, $3, a.from_form
+			FROM unnest($4::text[], $5::text[], $6::bigint[], $7::text[], $8::boolean[]) WITH ORDINALITY AS a(question, keys, value, points, from_form, seq)`,
+			r.AttemptID, r.LeadID, now, questions, keys, values, points, fromForm); err != nil {
+			return fmt.Errorf("save answers: %w", err)
 		}
 	}
 	scores, _ := json.Marshal(res.Scores)

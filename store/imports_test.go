@@ -159,7 +159,7 @@ func TestImportHeartbeatAndWorker(t *testing.T) {
 				}
 			}
 			seen = append(seen, at)
-			clock.advance(time.Minute)
+			clock.Advance(time.Minute)
 		}
 		return next()
 	}, nil, nil)

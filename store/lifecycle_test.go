@@ -18,19 +18,10 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// movableClock is the tests' clock plus a skew the test moves forward.
-type movableClock struct {
-	base func() time.Time
-	skew atomic.Int64
-}
-
-func (c *movableClock) now() time.Time          { return c.base().Add(time.Duration(c.skew.Load())) }
-func (c *movableClock) advance(d time.Duration) { c.skew.Add(int64(d)) }
-
-func newStore(t *testing.T) (*store.Store, *movableClock) {
+func newStore(t *testing.T) (*store.Store, *fixture.MovableClock) {
 	t.Helper()
-	c := &movableClock{base: fixture.Clock()}
-	return store.New(pgtest.DB(t), store.Config{Now: c.now}), c
+	c := fixture.NewMovableClock()
+	return store.New(pgtest.DB(t), store.Config{Now: c.Now}), c
 }
 
 func campaign(t *testing.T, s *store.Store, name string) *store.Campaign {
@@ -96,7 +87,7 @@ func TestNumberCapHoldsUnderConcurrency(t *testing.T) {
 				started.Add(1)
 			case errors.As(err, &ce):
 				capped.Add(1)
-				if ce.Calls != 3 || ce.Until.Sub(clock.now()) < 23*time.Hour {
+				if ce.Calls != 3 || ce.Until.Sub(clock.Now()) < 23*time.Hour {
 					t.Errorf("capped: %+v", ce)
 				}
 			default:
@@ -206,7 +197,7 @@ func TestConsentDefinition(t *testing.T) {
 	t.Parallel()
 	s, clock := newStore(t)
 	c := campaign(t, s, "consent")
-	at := clock.now()
+	at := clock.Now()
 	for i, tc := range []struct {
 		consent store.Consent
 		want    bool
@@ -236,7 +227,7 @@ func TestStatusChangesAreEvents(t *testing.T) {
 	ctx := context.Background()
 	c := campaign(t, s, "status")
 	id := lead(t, s, store.LeadParams{CampaignID: c.ID, Phone: "+12125550999"})
-	next := clock.now().Add(time.Hour)
+	next := clock.Now().Add(time.Hour)
 	for range 3 {
 		if err := s.SetLeadStatus(ctx, s.Pool(), id, "worker:x", "queued", "campaign paused", nil); err != nil {
 			t.Fatal(err)
@@ -268,7 +259,7 @@ func TestDueRecalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recall := clock.now().Add(30 * 24 * time.Hour)
+	recall := clock.Now().Add(30 * 24 * time.Hour)
 	res := ivr.Result{ScriptID: sc.ID, ScriptVersion: sc.Version, Outcome: ivr.OutcomeCompleted, Class: "mql", Route: ivr.RouteNurture,
 		Scores: map[string]int{"budget": 15}, Total: 40}
 	if err := s.FinishAttempt(ctx, s.Pool(), store.AttemptResult{AttemptID: att.ID, LeadID: id, Disposition: "answered", Result: &res,
@@ -289,7 +280,7 @@ func TestDueRecalls(t *testing.T) {
 	if ids := due(); len(ids) != 0 {
 		t.Fatalf("recalled before its time: %v", ids)
 	}
-	clock.advance(31 * 24 * time.Hour)
+	clock.Advance(31 * 24 * time.Hour)
 	if err := s.SetCampaignStatus(ctx, c.ID, "paused"); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,11 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 	if err != nil {
 		return err
 	}
-	d.Questions = questionShares(c, shares)
+	var sc *ivr.Script
+	if c.ScriptYAML != "" {
+		sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
+	}
+	d.Questions = questionShares(sc, shares)
 	cells, err := s.store.AnswerHeatmap(ctx, c.ID)
 	if err != nil {
 		return err
@@ -122,11 +126,8 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 
 // questionShares labels the answer counts with the script's prompts and
 // what each answer meant, in the script's order.
-func questionShares(c *store.Campaign, shares []store.AnswerShare) []questionShare {
-	var sc *ivr.Script
-	if c.ScriptYAML != "" {
-		sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
-	}
+// sc may be nil (the ids are shown).
+func questionShares(sc *ivr.Script, shares []store.AnswerShare) []questionShare {
 	var out []questionShare
 	for _, a := range shares {
 		if len(out) == 0 || out[len(out)-1].ID != a.Question {

@@ -60,15 +60,28 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request, u *store.
 	return nil
 }
 
-// streamCampaigns sends the campaigns table as a server-sent event
-// ("campaigns") at once and every Config.LiveEvery while the page keeps
-// it open (at most 10 minutes; the browser then reconnects). Each event's
-// HTML is split into data lines.
 // keepAliveEvery is how often a live stream without news says it is
 // still there.
 const keepAliveEvery = 20 * time.Second
 
+// streamCampaigns sends the campaigns table as a server-sent event
+// ("campaigns") at once and every Config.LiveEvery while the page keeps
+// it open (liveStream).
 func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	return s.liveStream(w, r, "campaigns", func(b *bytes.Buffer) error {
+		d, err := s.campaignsData(r)
+		if err != nil {
+			return err
+		}
+		return s.pages["campaigns"].ExecuteTemplate(b, "table", page{User: u, Data: d, Path: "/campaigns"})
+	})
+}
+
+// liveStream sends what render writes as a server-sent event named event
+// at once, then every Config.LiveEvery when it changed, while the page
+// keeps it open (at most 10 minutes; the browser then reconnects). Each
+// event's HTML is split into data lines.
+func (s *Server) liveStream(w http.ResponseWriter, r *http.Request, event string, render func(*bytes.Buffer) error) error {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -78,22 +91,18 @@ func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *stor
 	defer cancel()
 	tick := time.NewTicker(s.cfg.LiveEvery)
 	defer tick.Stop()
-	// The table is sent when it changed: a swap of unchanged rows would
+	// The HTML is sent when it changed: a swap of unchanged rows would
 	// take the keyboard focus from their buttons and could swallow a
 	// click. A comment now and then keeps proxies from closing the
 	// stream.
 	var last string
 	quiet := time.Now()
 	for {
-		d, err := s.campaignsData(r)
-		if err != nil {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
-		}
-		var b bytes.Buffer
-		if err := s.pages["campaigns"].ExecuteTemplate(&b, "table", page{User: u, Data: d, Path: "/campaigns"}); err != nil {
 			return err
 		}
 		var ev strings.Builder
@@ -101,7 +110,7 @@ func (s *Server) streamCampaigns(w http.ResponseWriter, r *http.Request, u *stor
 		case b.String() != last:
 			last = b.String()
 			quiet = time.Now()
-			ev.WriteString("event: campaigns\n")
+			ev.WriteString("event: " + event + "\n")
 			for line := range strings.Lines(last) {
 				ev.WriteString("data: " + strings.TrimRight(line, "\r\n") + "\n")
 			}

@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,77 +32,26 @@ var exportColumns = []string{"id", "external_id", "campaign_id", "campaign", "na
 	"class", "route", "total", "sales_stage", "claimed_by", "sla_due_at", "contacted_at", "sla_met", "local_zone", "script"}
 
 // inboxExport writes the leads the inbox lists with the same query, every
-// page of them, as CSV. A filter the inbox would not take is a 400 naming
-// it.
+// page of them, as CSV: the inbox's own filter (inboxFilter). A filter the
+// inbox would not take is a 400 naming it.
 func (s *Server) inboxExport(w http.ResponseWriter, r *http.Request, u *store.User) error {
-	now := s.store.Now()
-	f, problems, err := s.inboxFilter(r.Context(), r.URL.Query(), u, now)
+	d, f, err := s.inboxFilter(r, u)
 	if err != nil {
 		return err
 	}
-	if len(problems) > 0 {
-		http.Error(w, strings.Join(problems, "\n"), http.StatusBadRequest)
+	if len(d.Errors) > 0 {
+		http.Error(w, strings.Join(d.Errors, "\n"), http.StatusBadRequest)
 		return nil
 	}
+	now := s.store.Now()
 	name := "inbox"
-	if show := r.URL.Query().Get("show"); show != "" {
-		name += "-" + show // one of inboxShows: letters only
+	if d.Show != "" {
+		name += "-" + d.Show      // a valid view: letters only
+		if d.Show == "breached" { // as inboxLoad
+			f.DueBefore = &now
+		}
 	}
 	return s.exportLeads(w, r, f, name+"-"+now.UTC().Format("2006-01-02")+".csv")
-}
-
-// inboxFilter reads the inbox's filters from its query as u sees them:
-// the leads routed to sales in a working stage (a rep's scope for a rep),
-// narrowed by show (mine, unclaimed, breached at now), campaign (a
-// campaign's number) and class (one of the campaign's script's classes,
-// or any campaign's). problems name each filter that is wrong.
-func (s *Server) inboxFilter(ctx context.Context, q url.Values, u *store.User, now time.Time) (f store.LeadFilter, problems []string, err error) {
-	f = store.LeadFilter{Route: "sales", Stages: store.WorkingStages}
-	if u.Role == store.RoleSales {
-		f.VisibleTo = u.ID
-	}
-	switch show := q.Get("show"); show {
-	case "mine":
-		f.AssignedTo = u.ID
-	case "unclaimed":
-		f.Stages = []store.SalesStage{store.StageOpen}
-	case "breached": // not touched in time: open or claimed, past due
-		f.Stages = []store.SalesStage{store.StageOpen, store.StageAccepted}
-		f.DueBefore = &now
-	case "":
-	default:
-		problems = append(problems, fmt.Sprintf("show %q is not a view of the inbox: use mine, unclaimed or breached", show))
-	}
-	campaignOK := true
-	if v := q.Get("campaign"); v != "" {
-		f.CampaignID, err = s.campaignNumber(ctx, v)
-		if errors.Is(err, store.ErrNotFound) {
-			problems = append(problems, fmt.Sprintf("campaign %q is not a campaign's number: choose one from the list", v))
-			campaignOK, err = false, nil
-		}
-		if err != nil {
-			return f, nil, err
-		}
-	}
-	if v := q.Get("class"); v != "" && campaignOK {
-		if f.Class, err = s.checkClass(ctx, f.CampaignID, v, &problems); err != nil {
-			return f, nil, err
-		}
-	}
-	return f, problems, nil
-}
-
-// campaignNumber is the campaign a filter's value names by number;
-// ErrNotFound when it names none.
-func (s *Server) campaignNumber(ctx context.Context, v string) (int64, error) {
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, store.ErrNotFound
-	}
-	if _, err := s.store.Campaign(ctx, id); err != nil {
-		return 0, err
-	}
-	return id, nil
 }
 
 // checkClass returns v when it is a class leads of the campaign (0: of any

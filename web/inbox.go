@@ -1,15 +1,19 @@
 package web
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -20,6 +24,7 @@ import (
 func (s *Server) inboxRoutes(mux *http.ServeMux) {
 	sales := []string{store.RoleAdmin, store.RoleSales}
 	mux.Handle("GET /inbox", s.role(s.inboxPage, sales...))
+	mux.Handle("GET /inbox/stream", s.role(s.streamInbox, sales...))
 	mux.Handle("POST /inbox/next", s.role(s.inboxNext, sales...))
 	mux.Handle("POST /leads/{id}/{action}", s.role(s.leadAction, sales...))
 }
@@ -37,10 +42,18 @@ type inboxData struct {
 	Show       string
 	CampaignID int64
 	Campaigns  []*store.Campaign
-	Rows       []inboxRow
-	Errors     []string     // the filters that are wrong, named
-	Next       template.URL // the next page's address, "" for none
-	Now        string
+	// Class is the class filter, Classes the classes of the leads in the
+	// inbox (what it may be).
+	Class   string
+	Classes []string
+	Rows    []inboxRow
+	Errors  []string     // the filters that are wrong, named
+	Next    template.URL // the next page's address, "" for none
+	Now     string
+	// Export is the CSV export of the leads as filtered; Live the stream
+	// that keeps the list current ("" on a later page or with a wrong
+	// filter).
+	Export, Live template.URL
 }
 
 type inboxRow struct {
@@ -55,15 +68,39 @@ type inboxRow struct {
 	Open     bool
 	Tel      template.URL
 	Claimed  string
+	// Answers are the answers that matter, in words: "budget approved",
+	// "500 seats" (inboxAnswers).
+	Answers []string
 }
 
+// inboxAnswersShown is how many answers an inbox row shows.
+const inboxAnswersShown = 3
+
 // inboxPage lists the leads routed to sales in a working stage, most
-// urgent first, filtered by ?show= and ?campaign=.
+// urgent first, filtered by ?show=, ?campaign= and ?class=.
 func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	d, f, err := s.inboxFilter(r, u)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if len(d.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	if err := s.inboxLoad(r.Context(), &d, f); err != nil {
+		return err
+	}
+	s.renderStatus(w, r, status, "inbox", u, d)
+	return nil
+}
+
+// inboxFilter reads the inbox's filters from the request: the view
+// (show), campaign, class and page (after). A wrong one is named in
+// d.Errors and not applied (and the list starts at its first page).
+func (s *Server) inboxFilter(r *http.Request, u *store.User) (inboxData, store.LeadFilter, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	now := s.store.Now()
-	d := inboxData{Show: q.Get("show"), Now: utc(now)}
+	d := inboxData{Show: q.Get("show")}
 	f := store.LeadFilter{Route: "sales", Stages: store.WorkingStages, Limit: inboxPageSize}
 	if u.Role == store.RoleSales {
 		f.VisibleTo = u.ID
@@ -73,9 +110,8 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User
 		f.AssignedTo = u.ID
 	case "unclaimed":
 		f.Stages = []store.SalesStage{store.StageOpen}
-	case "breached": // not touched in time: open or claimed, past due
+	case "breached": // not touched in time: open or claimed, past due (inboxLoad sets when)
 		f.Stages = []store.SalesStage{store.StageOpen, store.StageAccepted}
-		f.DueBefore = &now
 	case "":
 	default:
 		d.Errors = append(d.Errors, fmt.Sprintf("show %q is not a view of the inbox: use mine, unclaimed or breached", d.Show))
@@ -83,7 +119,7 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User
 	}
 	campaigns, err := s.store.Campaigns(ctx, store.CampaignFilter{Limit: 500})
 	if err != nil {
-		return err
+		return d, f, err
 	}
 	d.Campaigns = campaigns
 	names := map[int64]string{}
@@ -98,6 +134,17 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User
 			f.CampaignID, d.CampaignID = id, id
 		}
 	}
+	if d.Classes, err = s.store.SalesClasses(ctx); err != nil {
+		return d, f, err
+	}
+	if v := q.Get("class"); v != "" {
+		if slices.Contains(d.Classes, v) {
+			f.Class, d.Class = v, v
+		} else {
+			d.Errors = append(d.Errors, fmt.Sprintf("class %q is not a class of the leads in the inbox: choose one from the list (%s)",
+				v, strings.Join(d.Classes, ", ")))
+		}
+	}
 	if v := q.Get("after"); v != "" {
 		if due, id, ok := parseAfter(v); ok {
 			f.AfterDue, f.AfterID = due, id
@@ -105,33 +152,76 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request, u *store.User
 			d.Errors = append(d.Errors, fmt.Sprintf("after %q is not a page of the inbox: start from the first page", v))
 		}
 	}
-	status := http.StatusOK
 	if len(d.Errors) > 0 {
-		status = http.StatusUnprocessableEntity
 		f.AfterDue, f.AfterID = nil, 0
+	}
+	filters := d.filterQuery()
+	d.Export = template.URL("/inbox/export.csv")
+	if len(filters) > 0 {
+		d.Export += template.URL("?" + filters.Encode())
+	}
+	if len(d.Errors) == 0 && f.AfterID == 0 {
+		d.Live = template.URL("/inbox/stream")
+		if len(filters) > 0 {
+			d.Live += template.URL("?" + filters.Encode())
+		}
+	}
+	return d, f, nil
+}
+
+// filterQuery is the inbox's filters as a query (made of encoded values
+// only, so safe in a link).
+func (d *inboxData) filterQuery() url.Values {
+	v := url.Values{}
+	if d.Show != "" {
+		v.Set("show", d.Show)
+	}
+	if d.CampaignID != 0 {
+		v.Set("campaign", strconv.FormatInt(d.CampaignID, 10))
+	}
+	if d.Class != "" {
+		v.Set("class", d.Class)
+	}
+	return v
+}
+
+// inboxLoad lists the leads of the filter f now, in words, with the next
+// page's address.
+func (s *Server) inboxLoad(ctx context.Context, d *inboxData, f store.LeadFilter) error {
+	now := s.store.Now()
+	d.Now, d.Rows, d.Next = utc(now), nil, ""
+	if d.Show == "breached" {
+		f.DueBefore = &now
 	}
 	leads, err := s.store.ListLeads(ctx, f)
 	if err != nil {
 		return err
 	}
-	if err := s.inboxRows(r, &d, leads, now); err != nil {
+	if err := s.inboxRows(ctx, d, leads, now); err != nil {
 		return err
 	}
 	if len(leads) == inboxPageSize {
-		d.Next = nextPage(d, leads[len(leads)-1])
+		d.Next = nextPage(*d, leads[len(leads)-1])
 	}
-	s.renderStatus(w, r, status, "inbox", u, d)
 	return nil
 }
 
 // inboxRows writes the leads in words: deadline and countdown, local time
 // and calling window (as on the lead page), who claimed them.
-func (s *Server) inboxRows(r *http.Request, d *inboxData, leads []*store.Lead, now time.Time) error {
-	ctx := r.Context()
+func (s *Server) inboxRows(ctx context.Context, d *inboxData, leads []*store.Lead, now time.Time) error {
 	campaigns := map[int64]*store.Campaign{}
 	for _, c := range d.Campaigns {
 		campaigns[c.ID] = c
 	}
+	ids := make([]int64, len(leads))
+	for i, l := range leads {
+		ids[i] = l.ID
+	}
+	answers, err := s.store.ResultAnswers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	scripts := map[int64]*ivr.Script{} // per campaign; nil when it does not parse
 	emails := map[int64]string{}
 	for _, l := range leads {
 		c := campaigns[l.CampaignID]
@@ -147,6 +237,14 @@ func (s *Server) inboxRows(r *http.Request, d *inboxData, leads []*store.Lead, n
 		row := inboxRow{L: l, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Campaign: c.Name,
 			Local: when.Local, ZoneErr: when.ZoneErr, Open: when.Open, Tel: telURL(l.Phone)}
 		row.Due, row.SLA, row.Left = countdown(l.SLADueAt, now)
+		if as := answers[l.ID]; len(as) > 0 {
+			sc, ok := scripts[c.ID]
+			if !ok && c.ScriptYAML != "" {
+				sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML))
+				scripts[c.ID] = sc
+			}
+			row.Answers = inboxAnswers(sc, as, l.Fields())
+		}
 		if l.AssignedTo != 0 {
 			if _, ok := emails[l.AssignedTo]; !ok {
 				who, err := s.store.UserByID(ctx, l.AssignedTo)
@@ -201,13 +299,7 @@ func telURL(phone string) template.URL {
 // nextPage is the address of the page after the one ending with last
 // (made of encoded values only, so safe as a link).
 func nextPage(d inboxData, last *store.Lead) template.URL {
-	v := url.Values{}
-	if d.Show != "" {
-		v.Set("show", d.Show)
-	}
-	if d.CampaignID != 0 {
-		v.Set("campaign", strconv.FormatInt(d.CampaignID, 10))
-	}
+	v := d.filterQuery()
 	due := "none"
 	if last.SLADueAt != nil {
 		due = last.SLADueAt.UTC().Format(time.RFC3339Nano)
@@ -261,4 +353,60 @@ func (s *Server) inboxNext(w http.ResponseWriter, r *http.Request, u *store.User
 	}
 	http.Redirect(w, r, "/leads/"+strconv.FormatInt(l.ID, 10), http.StatusSeeOther)
 	return nil
+}
+
+// inboxAnswers are the answers that matter on an inbox row, in words
+// (answerOf's, as on the lead page): those of the questions that weigh
+// most in the score — the widest spread between the points of their best
+// and worst answer —, at most inboxAnswersShown, in the order they were
+// asked. Questions that give no points (a greeting, a knock-out) are
+// left out. Without the script (it does not parse) there are none.
+func inboxAnswers(sc *ivr.Script, answers []store.AnswerView, fields map[string]string) []string {
+	if sc == nil {
+		return nil
+	}
+	type pick struct {
+		i, weight int
+	}
+	var picks []pick
+	for i, a := range answers {
+		if q := sc.Question(a.Question); q != nil {
+			if w := questionWeight(q); w > 0 {
+				picks = append(picks, pick{i, w})
+			}
+		}
+	}
+	slices.SortStableFunc(picks, func(a, b pick) int { return cmp.Compare(b.weight, a.weight) })
+	picks = picks[:min(len(picks), inboxAnswersShown)]
+	slices.SortFunc(picks, func(a, b pick) int { return cmp.Compare(a.i, b.i) })
+	var out []string
+	for _, p := range picks {
+		if w := answerOf(answers[p.i], sc, fields).Words; w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// questionWeight is how much a question can move the total: its best
+// answer's points (summed over the dimensions) less its worst's.
+func questionWeight(q *ivr.Question) int {
+	var totals []int
+	add := func(a ivr.Action) {
+		t := 0
+		for _, p := range a.Score {
+			t += p
+		}
+		totals = append(totals, t)
+	}
+	for _, a := range q.Keys {
+		add(a)
+	}
+	for _, rg := range q.Ranges {
+		add(rg.Action)
+	}
+	if len(totals) == 0 {
+		return 0
+	}
+	return slices.Max(totals) - slices.Min(totals)
 }

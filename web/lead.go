@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,6 +19,7 @@ import (
 
 func (s *Server) leadRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /leads/{id}", s.role(s.leadPage, store.RoleAdmin, store.RoleMarketing, store.RoleSales))
+	mux.Handle("POST /leads/{id}/note", s.role(s.addNote, store.RoleAdmin, store.RoleMarketing, store.RoleSales))
 }
 
 // leadData is the lead page: the lead as the API's GET /v1/leads/{id}
@@ -81,10 +83,17 @@ type answerRow struct {
 	Question, Prompt, Keys, Meaning string
 	Points                          []string // "budget +30"
 	FromForm                        bool
+	// Words is the answer in a few words for a list (the sales inbox):
+	// the script's label ("budget approved"), a number with its label or
+	// question ("500 seats"), else the question with its points
+	// ("budget +30"); "" for an opt-out or a question not in the script.
+	Words string
 }
 
 type eventRow struct {
 	At, Actor, Kind, Summary string
+	// Note is a note's text (kind lead.note), shown as written.
+	Note string
 }
 
 // timeFormat is how the page writes instants (UTC, like the users list).
@@ -140,8 +149,21 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 	for _, a := range attempts {
 		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
 	}
+	emails, err := s.actorEmails(ctx, events)
+	if err != nil {
+		return err
+	}
 	for _, e := range events {
-		d.Events = append(d.Events, eventRow{At: utc(e.At), Actor: e.Actor, Kind: e.Kind, Summary: summarise(e)})
+		row := eventRow{At: utc(e.At), Actor: e.Actor, Kind: e.Kind}
+		if email, ok := emails[e.Actor]; ok {
+			row.Actor = email
+		}
+		if text, ok := e.Data["text"].(string); ok && e.Kind == string(store.EventLeadNote) {
+			row.Note = text
+		} else {
+			row.Summary = summarise(e)
+		}
+		d.Events = append(d.Events, row)
 	}
 	if sc != nil && detail.ScriptVersion != 0 && (detail.ScriptID != sc.ID || detail.ScriptVersion != sc.Version) {
 		d.ScriptNote = fmt.Sprintf("The call used %s version %d; its answers are read with the campaign's %s version %d.",
@@ -150,6 +172,23 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 	d.Sales, d.Message = newSalesPanel(l, u), msg
 	s.renderStatus(w, r, status, "lead", u, d)
 	return nil
+}
+
+// actorEmails maps the events' "user:<id>" actors to the users' e-mail
+// addresses (disabled users' too: the timeline is history).
+func (s *Server) actorEmails(ctx context.Context, events []store.EventView) (map[string]string, error) {
+	if !slices.ContainsFunc(events, func(e store.EventView) bool { return strings.HasPrefix(e.Actor, "user:") }) {
+		return nil, nil
+	}
+	users, err := s.store.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(users))
+	for _, u := range users {
+		out["user:"+strconv.FormatInt(u.ID, 10)] = u.Email
+	}
+	return out, nil
 }
 
 // visibleLead loads a lead u may see: a sales user only one routed to
@@ -367,6 +406,14 @@ func answerOf(ans store.AnswerView, sc *ivr.Script, fields map[string]string) an
 		row.Meaning = "stop these calls (opt-out)"
 		return row
 	}
+	switch points := strings.Join(row.Points, ", "); {
+	case points == "":
+		row.Words = q.ID + ": " + ans.Keys
+	case strings.HasPrefix(points, q.ID+" "):
+		row.Words = points // "budget +30"
+	default:
+		row.Words = q.ID + ": " + points // "size: need +20"
+	}
 	if q.Digits != nil {
 		v := ans.Value
 		if v == nil {
@@ -378,8 +425,12 @@ func answerOf(ans store.AnswerView, sc *ivr.Script, fields map[string]string) an
 			row.Meaning = "no number"
 			return row
 		}
+		row.Words = fmt.Sprintf("%d %s", *v, q.ID)
 		for _, rg := range q.Ranges {
 			if *v >= rg.Min && *v <= rg.Max {
+				if rg.Label != "" {
+					row.Words = fmt.Sprintf("%d %s", *v, rg.Label)
+				}
 				row.Meaning = fmt.Sprintf("%d, in %d–%d; %s", *v, rg.Min, rg.Max, actionWords(sc, rg.Action))
 				return row
 			}
@@ -389,6 +440,10 @@ func answerOf(ans store.AnswerView, sc *ivr.Script, fields map[string]string) an
 	}
 	if act, ok := q.Keys[ans.Keys]; ok {
 		row.Meaning = actionWords(sc, act)
+		if act.Label != "" {
+			row.Words = act.Label
+			row.Meaning = act.Label + "; " + row.Meaning
+		}
 	} else {
 		row.Meaning = "not an option of the question"
 	}

@@ -20,19 +20,24 @@ import (
 // bantCampaign creates a campaign with the bant-en script pinned.
 func bantCampaign(t *testing.T, s *site, name string) *store.Campaign {
 	t.Helper()
-	return scriptCampaign(t, s, name, "bant-en")
+	src, _ := scripts.Read("bant-en")
+	return scriptCampaign(t, s, name, string(src))
 }
 
-// scriptCampaign creates a campaign with a shipped script pinned.
-func scriptCampaign(t *testing.T, s *site, name, script string) *store.Campaign {
+// scriptCampaign creates a campaign with a script pinned: a version of
+// bant-en, or another script (its id is the script's).
+func scriptCampaign(t *testing.T, s *site, name, yaml string) *store.Campaign {
 	t.Helper()
 	ctx := context.Background()
-	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: script, CallerID: "+15550100"})
+	id := "bant-en"
+	if sc, _ := ivr.Parse("script.yaml", []byte(yaml)); sc != nil {
+		id = sc.ID
+	}
+	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: id, CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := scripts.Read(script)
-	if err := s.st.SetCampaignScript(ctx, c.ID, string(src)); err != nil {
+	if err := s.st.SetCampaignScript(ctx, c.ID, yaml); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -54,8 +55,12 @@ var funcs = template.FuncMap{
 	"hasPrefix": strings.HasPrefix,
 }
 
+// The dashboards' functions join the others once, before any server
+// parses its pages: servers may start at once (the tests start many).
+func init() { maps.Copy(funcs, dashboardFuncs) }
+
 // parsePages parses every templates/NAME.html but the layout as the page
-// NAME, each with the layout.
+// NAME, each with the layout and the shared parts (templates/_*.html).
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	files, err := fs.Glob(templateFS, "templates/*.html")
@@ -64,10 +69,10 @@ func parsePages() (map[string]*template.Template, error) {
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}

@@ -36,10 +36,10 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// assetFS is what /assets/ serves: the style sheet and the vendored
+// assetFS is what /assets/ serves: the style sheet, the inbox's script and the vendored
 // bundles (web/assets/src, the editor bundle's source, is not served).
 //
-//go:embed assets/app.css assets/vendor
+//go:embed assets/app.css assets/inbox.js assets/vendor
 var assetFS embed.FS
 
 // Config configures the web UI.
@@ -218,6 +218,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.leadRoutes(mux)
 	s.inboxRoutes(mux)
 	s.exportRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.dncRoutes(mux)
 	s.adminRoutes(mux)
 	s.uploadRoutes(mux)

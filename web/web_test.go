@@ -27,6 +27,8 @@ type site struct {
 	st  *store.Store
 	srv *httptest.Server
 	ui  *web.Server
+	// clock is the store's: a test may move it forward.
+	clock *fixture.MovableClock
 }
 
 // newSite serves the UI on a database of its own; configure, if given,
@@ -34,7 +36,8 @@ type site struct {
 func newSite(t testing.TB, configure ...func(*web.Config)) *site {
 	t.Helper()
 	// Cheap password hashes: the tests log in often, under -race too.
-	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock(), PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
+	clock := fixture.NewMovableClock()
+	st := store.New(pgtest.DB(t), store.Config{Now: clock.Now, PasswordHashMemoryKiB: 8 * 1024, PasswordHashPasses: 1})
 	cfg := web.Config{Store: st, LiveEvery: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	for _, c := range configure {
 		c(&cfg)
@@ -46,7 +49,7 @@ func newSite(t testing.TB, configure ...func(*web.Config)) *site {
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	t.Cleanup(w.Close) // before the server's close: the live streams end
-	return &site{st: st, srv: srv, ui: w}
+	return &site{st: st, srv: srv, ui: w, clock: clock}
 }
 
 // browser is a client with its own cookies that does not follow redirects

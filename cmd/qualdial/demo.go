@@ -177,12 +177,18 @@ func (e *env) demo(ctx context.Context, dbCfg databaseConfig, exit bool, httpAdd
 		zone = fixture.DaytimeZone(time.Now())
 		n := 0
 		for _, p := range demoPersonas {
-			for range p.count {
+			for i := range p.count {
 				n++
 				number := fmt.Sprintf("+1%s55501%02d", area, n)
 				personas[number] = p.persona
+				// Every other lead came from a web form: the dashboard's
+				// speed to lead has something to measure.
+				source := "cli"
+				if i%2 == 0 {
+					source = "web_form"
+				}
 				leads = append(leads, store.LeadParams{Phone: number, FirstName: demoFirstNames[n%len(demoFirstNames)],
-					Company: "Demo Co " + p.kind, TimeZone: zone, Source: "cli", Attributes: map[string]string{"persona": p.kind}})
+					Company: "Demo Co " + p.kind, TimeZone: zone, Source: source, Attributes: map[string]string{"persona": p.kind}})
 			}
 		}
 		if phone, err = softphone.Start(softphone.Config{Personas: personas, Logger: log}); err != nil {
@@ -316,6 +322,7 @@ func (e *env) demoCampaign(ctx context.Context, a *app, r demoRun) error {
 		more = "qualdial apikey create --role intake --name my-form (with the same database URL)"
 	}
 	fmt.Fprintf(out, "\nweb UI     %s/login  e-mail %s  password %s (works once: you choose your own)\n", base, email, password)
+	fmt.Fprintf(out, "dashboard  %s/dashboard (funnel, speed to lead, rates, SLA, A/B)\n", base)
 	fmt.Fprintf(out, "API        %s (healthz, readyz, /v1/openapi.yaml); database %s\n", base, redactURL(a.cfg.DB))
 	fmt.Fprintf(out, "admin key  %s\n", token)
 	fmt.Fprintf(out, "try        curl -H 'Authorization: Bearer %s' %s/v1/campaigns/%d/stats\n", token, base, c.ID)

@@ -1,0 +1,296 @@
+-- The dashboards. Their figures are sums over a period of three rollups
+-- kept exact by statement-level triggers, so a period of a million leads
+-- reads a few thousand rows instead of every lead, call and answer:
+--   lead_day_counts    the funnel of the leads that arrived each day (UTC)
+--   attempt_day_counts the calls started each day, by script version,
+--                      local weekday and hour, class and outcome
+--   answer_day_counts  the answers of those calls
+--   speed_day_counts   web-form leads by how long they waited for their
+--                      first call, and (sales-ready ones) for a rep
+-- Each trigger adds its statement's new rows and subtracts its old ones,
+-- grouped; a change that moves no count writes nothing. Rows are split in
+-- 8 shards (by lead or attempt id) so that concurrent calls seldom wait on
+-- the same counter row. No foreign keys: deleting a campaign deletes its
+-- leads, whose triggers then subtract them.
+-- Leads also keep when they were first dialled and first reached (a person
+-- answered), for the funnel and speed to lead.
+
+-- +goose Up
+ALTER TABLE leads ADD COLUMN first_dialled_at timestamptz, ADD COLUMN reached_at timestamptz;
+UPDATE leads l SET first_dialled_at = a.first, reached_at = a.reached
+FROM (SELECT lead_id, min(started_at) AS first, min(answered_at) FILTER (WHERE disposition = 'answered') AS reached
+      FROM call_attempts GROUP BY lead_id) a
+WHERE a.lead_id = l.id;
+-- The last question an unfinished call answered: where it dropped off.
+ALTER TABLE call_attempts ADD COLUMN last_question text;
+UPDATE call_attempts a SET last_question = an.question
+FROM (SELECT DISTINCT ON (attempt_id) attempt_id, question FROM answers ORDER BY attempt_id, seq DESC) an
+WHERE an.attempt_id = a.id AND a.disposition = 'answered' AND a.outcome IS DISTINCT FROM 'completed';
+
+-- The SLA per rep reads its leads directly.
+CREATE INDEX leads_sales_ready ON leads ((coalesce(qualified_at, score_at))) WHERE sales_stage IS NOT NULL;
+
+CREATE TABLE lead_day_counts (
+    campaign_id     bigint NOT NULL,
+    day             date NOT NULL,          -- the day (UTC) the leads arrived
+    shard           smallint NOT NULL,
+    leads           integer NOT NULL,
+    dialled         integer NOT NULL,
+    reached         integer NOT NULL,
+    completed       integer NOT NULL,
+    sql             integer NOT NULL,
+    accepted        integer NOT NULL,
+    contacted       integer NOT NULL,
+    won             integer NOT NULL,
+    mql             integer NOT NULL,
+    disqualified    integer NOT NULL,
+    opted_out       integer NOT NULL,
+    scored_to_sales integer NOT NULL,
+    PRIMARY KEY (day, campaign_id, shard)
+);
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_leads() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        INSERT INTO lead_day_counts AS c
+        SELECT * FROM (
+            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, sum(sign)::int AS leads,
+                coalesce(sum(sign) FILTER (WHERE first_dialled_at IS NOT NULL), 0)::int AS dialled,
+                coalesce(sum(sign) FILTER (WHERE reached_at IS NOT NULL), 0)::int AS reached,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed'), 0)::int AS completed,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL), 0)::int AS sql,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL
+                    AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)), 0)::int AS accepted,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL), 0)::int AS contacted,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'), 0)::int AS won,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'), 0)::int AS mql,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'), 0)::int AS disqualified,
+                coalesce(sum(sign) FILTER (WHERE status = 'opted_out'), 0)::int AS opted_out,
+                coalesce(sum(sign) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL), 0)::int AS scored_to_sales
+            FROM (%s) ch GROUP BY 1, 2, 3) d
+        WHERE (leads, dialled, reached, completed, sql, accepted, contacted, won, mql, disqualified, opted_out, scored_to_sales)
+            <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        ON CONFLICT (day, campaign_id, shard) DO UPDATE SET
+            leads = c.leads + excluded.leads, dialled = c.dialled + excluded.dialled, reached = c.reached + excluded.reached,
+            completed = c.completed + excluded.completed, sql = c.sql + excluded.sql, accepted = c.accepted + excluded.accepted,
+            contacted = c.contacted + excluded.contacted, won = c.won + excluded.won, mql = c.mql + excluded.mql,
+            disqualified = c.disqualified + excluded.disqualified, opted_out = c.opted_out + excluded.opted_out,
+            scored_to_sales = c.scored_to_sales + excluded.scored_to_sales
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
+    EXECUTE format($q$
+        INSERT INTO speed_day_counts AS c
+        SELECT * FROM (
+            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, w.kind, w.wait_ms, sum(sign)::int AS leads
+            FROM (%s) ch CROSS JOIN LATERAL (
+                SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
+                UNION ALL
+                SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
+            WHERE source = 'web_form'
+            GROUP BY 1, 2, 3, 4, 5) d
+        WHERE leads <> 0
+        ON CONFLICT (day, campaign_id, shard, kind, wait_ms) DO UPDATE SET leads = c.leads + excluded.leads
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+CREATE TABLE attempt_day_counts (
+    campaign_id    bigint NOT NULL,
+    day            date NOT NULL,           -- the day (UTC) the calls started
+    shard          smallint NOT NULL,
+    script_id      text NOT NULL,           -- '' and 0: none
+    script_version integer NOT NULL,
+    local_weekday  smallint NOT NULL,       -- 0 and -1: the lead's zone unknown
+    local_hour     smallint NOT NULL,
+    class          text NOT NULL,           -- '': none
+    outcome        text NOT NULL,           -- '': none
+    answered       boolean NOT NULL,        -- disposition answered
+    finished       boolean NOT NULL,
+    last_question  text NOT NULL,           -- answered, not completed: the last question answered ('' before one)
+    calls          integer NOT NULL,
+    PRIMARY KEY (day, campaign_id, shard, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question)
+);
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        INSERT INTO attempt_day_counts AS c
+        SELECT * FROM (
+            SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, coalesce(script_id, ''), coalesce(script_version, 0),
+                coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
+                coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), sum(sign)::int AS calls
+            FROM (%s) ch GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12) d
+        WHERE calls <> 0
+        ON CONFLICT (day, campaign_id, shard, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question)
+        DO UPDATE SET calls = c.calls + excluded.calls
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+CREATE TABLE answer_day_counts (
+    campaign_id    bigint NOT NULL,
+    day            date NOT NULL,           -- the day (UTC) their calls started
+    shard          smallint NOT NULL,
+    script_id      text NOT NULL,
+    script_version integer NOT NULL,
+    question       text NOT NULL,
+    answer         text NOT NULL,           -- the keys without the finish key
+    answers        integer NOT NULL,
+    PRIMARY KEY (day, campaign_id, shard, script_id, script_version, question, answer)
+);
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_answers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        INSERT INTO answer_day_counts AS c
+        SELECT * FROM (
+            SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, (a.id %% 8)::smallint, coalesce(a.script_id, ''),
+                coalesce(a.script_version, 0), ch.question, rtrim(ch.keys, '#'), sum(ch.sign)::int AS answers
+            FROM (%s) ch JOIN call_attempts a ON a.id = ch.attempt_id GROUP BY 1, 2, 3, 4, 5, 6, 7) d
+        WHERE answers <> 0
+        ON CONFLICT (day, campaign_id, shard, script_id, script_version, question, answer) DO UPDATE SET answers = c.answers + excluded.answers
+    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+
+CREATE TABLE speed_day_counts (
+    campaign_id bigint NOT NULL,
+    day         date NOT NULL,              -- the day (UTC) the leads arrived
+    shard       smallint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('first_call', 'first_touch')),
+    wait_ms     bigint NOT NULL,            -- qualdial_wait_ms; -1: not yet
+    leads       integer NOT NULL,
+    PRIMARY KEY (day, campaign_id, shard, kind, wait_ms)
+);
+
+-- qualdial_wait_ms is a wait in milliseconds, rounded down to 10 ms under
+-- a second, 100 ms under a minute, a second under an hour and a minute
+-- beyond: percentiles read from the rollup are exact to that.
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_wait_ms(w interval) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN w IS NULL THEN -1::bigint ELSE (
+        SELECT CASE WHEN ms < 1000 THEN ms / 10 * 10 WHEN ms < 60000 THEN ms / 100 * 100
+            WHEN ms < 3600000 THEN ms / 1000 * 1000 ELSE ms / 60000 * 60000 END
+        FROM (SELECT greatest(floor(extract(epoch FROM w) * 1000), 0)::bigint AS ms) x) END
+$$;
+-- +goose StatementEnd
+
+
+-- A call's answers are counted under its campaign, day and script, which
+-- never change. Deleting a call deletes its answers by cascade, after the
+-- call is gone: its answers are subtracted before, here (the answers'
+-- own trigger then finds no call to subtract them from).
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_uncount_answers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE answer_day_counts c SET answers = c.answers - x.n
+    FROM (SELECT question, rtrim(keys, '#') AS answer, count(*)::int AS n FROM answers WHERE attempt_id = OLD.id GROUP BY 1, 2) x
+    WHERE c.day = (OLD.started_at AT TIME ZONE 'UTC')::date AND c.campaign_id = OLD.campaign_id AND c.shard = (OLD.id % 8)::smallint
+        AND c.script_id = coalesce(OLD.script_id, '') AND c.script_version = coalesce(OLD.script_version, 0)
+        AND c.question = x.question AND c.answer = x.answer;
+    RETURN OLD;
+END $$;
+-- +goose StatementEnd
+
+-- qualdial_changes is a trigger's rows, signed: new rows +1, old rows -1;
+-- a row-level trigger's are its NEW and OLD ($1 and $2).
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_changes(op text, level text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN level = 'ROW' THEN 'SELECT 1 AS sign, ($1).* UNION ALL SELECT -1, ($2).*'
+        WHEN op = 'INSERT' THEN 'SELECT 1 AS sign, * FROM new_rows'
+        WHEN op = 'DELETE' THEN 'SELECT -1 AS sign, * FROM old_rows'
+        ELSE 'SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows' END
+$$;
+-- +goose StatementEnd
+
+-- Inserts and deletes are counted per statement (an import of many rows
+-- is one count); an update per row, and only when it changes what is
+-- counted (WHEN): a call's many updates of its state or a lead's status
+-- cost nothing here.
+CREATE TRIGGER leads_count_insert AFTER INSERT ON leads REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
+CREATE TRIGGER leads_count_update AFTER UPDATE ON leads FOR EACH ROW
+    WHEN ((OLD.campaign_id, OLD.created_at, OLD.source, OLD.first_dialled_at, OLD.reached_at IS NULL, OLD.outcome, OLD.route,
+           OLD.sales_stage, OLD.accepted_at IS NULL, OLD.contacted_at, OLD.status = 'opted_out')
+        IS DISTINCT FROM (NEW.campaign_id, NEW.created_at, NEW.source, NEW.first_dialled_at, NEW.reached_at IS NULL, NEW.outcome, NEW.route,
+           NEW.sales_stage, NEW.accepted_at IS NULL, NEW.contacted_at, NEW.status = 'opted_out'))
+    EXECUTE FUNCTION qualdial_count_leads();
+CREATE TRIGGER leads_count_delete AFTER DELETE ON leads REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
+CREATE TRIGGER call_attempts_count_insert AFTER INSERT ON call_attempts REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
+CREATE TRIGGER call_attempts_count_update AFTER UPDATE ON call_attempts FOR EACH ROW
+    WHEN ((OLD.campaign_id, OLD.started_at, OLD.script_id, OLD.script_version, OLD.local_weekday, OLD.local_hour, OLD.class, OLD.outcome,
+           OLD.disposition = 'answered', OLD.state = 'finished', OLD.last_question)
+        IS DISTINCT FROM (NEW.campaign_id, NEW.started_at, NEW.script_id, NEW.script_version, NEW.local_weekday, NEW.local_hour, NEW.class,
+           NEW.outcome, NEW.disposition = 'answered', NEW.state = 'finished', NEW.last_question))
+    EXECUTE FUNCTION qualdial_count_attempts();
+CREATE TRIGGER call_attempts_count_delete AFTER DELETE ON call_attempts REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
+CREATE TRIGGER call_attempts_uncount_answers BEFORE DELETE ON call_attempts
+    FOR EACH ROW EXECUTE FUNCTION qualdial_uncount_answers();
+CREATE TRIGGER answers_count_insert AFTER INSERT ON answers REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_answers();
+CREATE TRIGGER answers_count_delete AFTER DELETE ON answers REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_answers();
+
+-- The rows there are now.
+INSERT INTO lead_day_counts
+SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, count(*),
+    count(first_dialled_at), count(reached_at), count(*) FILTER (WHERE outcome = 'completed'),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'),
+    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'),
+    count(*) FILTER (WHERE status = 'opted_out'),
+    count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL)
+FROM leads GROUP BY 1, 2, 3;
+INSERT INTO speed_day_counts
+SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, w.kind, w.wait_ms, count(*)
+FROM leads CROSS JOIN LATERAL (
+    SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
+    UNION ALL
+    SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
+WHERE source = 'web_form' GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO attempt_day_counts
+SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, coalesce(script_id, ''), coalesce(script_version, 0),
+    coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
+    coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), count(*)
+FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+INSERT INTO answer_day_counts
+SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, (a.id % 8)::smallint, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
+    an.question, rtrim(an.keys, '#'), count(*)
+FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- +goose Down
+DROP TRIGGER answers_count_delete ON answers;
+DROP TRIGGER call_attempts_uncount_answers ON call_attempts;
+DROP TRIGGER answers_count_insert ON answers;
+DROP TRIGGER call_attempts_count_delete ON call_attempts;
+DROP TRIGGER call_attempts_count_update ON call_attempts;
+DROP TRIGGER call_attempts_count_insert ON call_attempts;
+DROP TRIGGER leads_count_delete ON leads;
+DROP TRIGGER leads_count_update ON leads;
+DROP TRIGGER leads_count_insert ON leads;
+DROP FUNCTION qualdial_changes(text, text);
+DROP FUNCTION qualdial_wait_ms(interval);
+DROP FUNCTION qualdial_uncount_answers();
+DROP FUNCTION qualdial_count_answers();
+DROP FUNCTION qualdial_count_attempts();
+DROP FUNCTION qualdial_count_leads();
+DROP TABLE speed_day_counts;
+DROP TABLE answer_day_counts;
+DROP TABLE attempt_day_counts;
+DROP TABLE lead_day_counts;
+DROP INDEX leads_sales_ready;
+ALTER TABLE call_attempts DROP COLUMN last_question;
+ALTER TABLE leads DROP COLUMN reached_at, DROP COLUMN first_dialled_at;
