@@ -51,6 +51,25 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 	return err
 }
 
+// CompactRollupsArgs is the periodic job that folds the dashboards'
+// rollups (rows of differences appended by triggers) into one row per key.
+type CompactRollupsArgs struct{}
+
+// Kind implements river.JobArgs.
+func (CompactRollupsArgs) Kind() string { return "compact_rollups" }
+
+type compactWorker struct {
+	river.WorkerDefaults[CompactRollupsArgs]
+	q *Queue
+}
+
+// Timeout bounds a run, as for every maintenance job.
+func (w *compactWorker) Timeout(*river.Job[CompactRollupsArgs]) time.Duration { return maintenanceTimeout }
+
+func (w *compactWorker) Work(ctx context.Context, _ *river.Job[CompactRollupsArgs]) error {
+	return w.q.store.CompactRollups(ctx)
+}
+
 // RecallArgs is the periodic job that starts nurture recalls whose time
 // has come: each lead gets a new round of calls, due at once.
 type RecallArgs struct{}

@@ -252,6 +252,9 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, &recallWorker{q: q}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &compactWorker{q: q}); err != nil {
+		return nil, err
+	}
 	if err := river.AddWorkerSafely(workers, &webhookDispatchWorker{q: q}); err != nil {
 		return nil, err
 	}
@@ -284,6 +287,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RecallInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RecallArgs{}, nil }, &river.PeriodicJobOpts{ID: "nurture_recall", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return CompactRollupsArgs{}, nil }, &river.PeriodicJobOpts{ID: "compact_rollups"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return WebhookDispatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "webhook_dispatch", RunOnStart: true}),
 		},

@@ -463,3 +463,12 @@ func (s *Store) ScriptAnswers(ctx context.Context, f DashboardFilter) ([]ScriptA
 	}
 	return answers, drops, nil
 }
+
+// CompactRollups folds the dashboards' rollups into one row per key: the
+// triggers append rows of differences, which the figures sum.
+func (s *Store) CompactRollups(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, `SELECT qualdial_compact_rollups()`); err != nil {
+		return fmt.Errorf("compact the dashboards' rollups: %w", err)
+	}
+	return nil
+}

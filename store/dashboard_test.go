@@ -87,50 +87,73 @@ func TestDashboardRollups(t *testing.T) {
 	exec(`DELETE FROM call_attempts WHERE id % 13 = 0`)
 	exec(`DELETE FROM leads WHERE id % 17 = 0`)
 
-	// Each rollup equals its rows, by every key it has.
-	for _, check := range []struct{ name, rollup, rows string }{
-		{"leads", `SELECT campaign_id, day, sum(leads), sum(dialled), sum(reached), sum(completed), sum(sql), sum(accepted), sum(contacted),
-				sum(won), sum(mql), sum(disqualified), sum(opted_out), sum(scored_to_sales)
-			FROM lead_day_counts GROUP BY 1, 2 HAVING sum(leads) <> 0`,
-			`SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(first_dialled_at), count(reached_at),
-				count(*) FILTER (WHERE outcome = 'completed'), count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL),
-				count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)),
-				count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL),
-				count(*) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'),
-				count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'),
-				count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'),
-				count(*) FILTER (WHERE status = 'opted_out'), count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL)
-			FROM leads GROUP BY 1, 2`},
-		{"attempts", `SELECT campaign_id, day, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question, sum(calls)
-			FROM attempt_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 HAVING sum(calls) <> 0`,
-			`SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, script_version, coalesce(local_weekday, 0), coalesce(local_hour, -1),
-				coalesce(class, ''), coalesce(outcome, ''), disposition IS NOT DISTINCT FROM 'answered', state = 'finished',
-				coalesce(last_question, ''), count(*)
-			FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`},
-		{"answers", `SELECT campaign_id, day, script_version, question, answer, sum(answers) FROM answer_day_counts
-			GROUP BY 1, 2, 3, 4, 5 HAVING sum(answers) <> 0`,
-			`SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, a.script_version, an.question, rtrim(an.keys, '#'), count(*)
-			FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5`},
-		{"speed", `SELECT campaign_id, day, kind, wait_ms, sum(leads) FROM speed_day_counts GROUP BY 1, 2, 3, 4 HAVING sum(leads) <> 0`,
-			`SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, 'first_call', qualdial_wait_ms(first_dialled_at - created_at), count(*)
-			FROM leads WHERE source = 'web_form' GROUP BY 1, 2, 3, 4
-			UNION ALL
-			SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, 'first_touch', qualdial_wait_ms(contacted_at - created_at), count(*)
-			FROM leads WHERE source = 'web_form' AND outcome = 'completed' AND sales_stage IS NOT NULL GROUP BY 1, 2, 3, 4`},
-	} {
-		var diff int
-		if err := db.QueryRow(ctx, `SELECT count(*) FROM ((`+check.rollup+` EXCEPT `+check.rows+`) UNION ALL (`+check.rows+` EXCEPT `+check.rollup+`)) d`).
-			Scan(&diff); err != nil {
-			t.Fatalf("%s: %v", check.name, err)
-		}
-		var n int
-		if err := db.QueryRow(ctx, `SELECT count(*) FROM (`+check.rows+`) r`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if diff != 0 || n < 10 {
-			t.Errorf("%s: %d groups differ between the rollup and the rows (%d groups)", check.name, diff, n)
+	// Each rollup equals its rows, by every key it has — as appended, and
+	// once compacted into fewer rows.
+	check := func(when string) {
+		t.Helper()
+		for _, check := range []struct{ name, rollup, rows string }{
+			{"leads", `SELECT campaign_id, day, sum(leads), sum(dialled), sum(reached), sum(completed), sum(sql), sum(accepted), sum(contacted),
+					sum(won), sum(mql), sum(disqualified), sum(opted_out), sum(scored_to_sales)
+				FROM lead_day_counts GROUP BY 1, 2 HAVING sum(leads) <> 0`,
+				`SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(first_dialled_at), count(reached_at),
+					count(*) FILTER (WHERE outcome = 'completed'), count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL),
+					count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)),
+					count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL),
+					count(*) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'),
+					count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'),
+					count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'),
+					count(*) FILTER (WHERE status = 'opted_out'), count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL)
+				FROM leads GROUP BY 1, 2`},
+			{"attempts", `SELECT campaign_id, day, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question, sum(calls)
+				FROM attempt_day_counts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 HAVING sum(calls) <> 0`,
+				`SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, script_version, coalesce(local_weekday, 0), coalesce(local_hour, -1),
+					coalesce(class, ''), coalesce(outcome, ''), disposition IS NOT DISTINCT FROM 'answered', state = 'finished',
+					coalesce(last_question, ''), count(*)
+				FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`},
+			{"answers", `SELECT campaign_id, day, script_version, question, answer, sum(answers) FROM answer_day_counts
+				GROUP BY 1, 2, 3, 4, 5 HAVING sum(answers) <> 0`,
+				`SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, a.script_version, an.question, rtrim(an.keys, '#'), count(*)
+				FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5`},
+			{"speed", `SELECT campaign_id, day, kind, wait_ms, sum(leads) FROM speed_day_counts GROUP BY 1, 2, 3, 4 HAVING sum(leads) <> 0`,
+				`SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, 'first_call', qualdial_wait_ms(first_dialled_at - created_at), count(*)
+				FROM leads WHERE source = 'web_form' GROUP BY 1, 2, 3, 4
+				UNION ALL
+				SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, 'first_touch', qualdial_wait_ms(contacted_at - created_at), count(*)
+				FROM leads WHERE source = 'web_form' AND outcome = 'completed' AND sales_stage IS NOT NULL GROUP BY 1, 2, 3, 4`},
+		} {
+			var diff int
+			if err := db.QueryRow(ctx, `SELECT count(*) FROM ((`+check.rollup+` EXCEPT `+check.rows+`) UNION ALL (`+check.rows+` EXCEPT `+check.rollup+`)) d`).
+				Scan(&diff); err != nil {
+				t.Fatalf("%s: %v", check.name, err)
+			}
+			var n int
+			if err := db.QueryRow(ctx, `SELECT count(*) FROM (`+check.rows+`) r`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if diff != 0 || n < 10 {
+				t.Errorf("%s, %s: %d groups differ between the rollup and the rows (%d groups)", when, check.name, diff, n)
+			}
 		}
 	}
+	rollupRows := func() int {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM lead_day_counts) + (SELECT count(*) FROM attempt_day_counts) +
+			(SELECT count(*) FROM answer_day_counts) + (SELECT count(*) FROM speed_day_counts)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check("appended")
+	before := rollupRows()
+	if err := st.CompactRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := rollupRows(); after >= before {
+		t.Errorf("compacting left %d rows of %d", after, before)
+	}
+	check("compacted")
+	exec(`UPDATE leads SET reached_at = coalesce(reached_at, created_at + interval '1 minute') WHERE id % 5 = 0`)
+	check("changed after compacting")
 
 	// And the dashboards read them: the funnel over every day is the
 	// leads' own count.

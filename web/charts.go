@@ -174,7 +174,15 @@ func newHistogram(buckets []store.SpeedBucket) histogram {
 // dashboardFuncs are the template functions of the dashboards.
 var dashboardFuncs = map[string]any{
 	// pct1 is a share with one decimal: "12.5%".
-	"pct1":  func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+	"pct1": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+	// pctOf is a share with one decimal, or "–" when its base is nothing.
+	"pctOf": func(f float64, base int) string {
+		if base == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f%%", f*100)
+	},
+	"add":   func(a, b int) int { return a + b },
 	"share": func(n, of int) float64 { return float64(n) / float64(max(of, 1)) },
 	"wait":  wait,
 	"defn":  definitionOf,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,8 +34,12 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 // dashboardDays is the default period: the last 30 days, today included.
 const dashboardDays = 30
 
-// maxDashboardDays bounds a period.
-const maxDashboardDays = 400
+// maxDashboardDays bounds a period, maxDashboardCampaigns the campaigns
+// chosen at once.
+const (
+	maxDashboardDays      = 400
+	maxDashboardCampaigns = 100
+)
 
 // dashboardFilter is the dashboards' query: the period (dates in UTC,
 // both included), the campaigns and the two script versions compared.
@@ -87,7 +92,7 @@ func parseDashboardFilter(q url.Values, now time.Time) dashboardFilter {
 		f.Errors = append(f.Errors, "The period ends before it starts: showing the last 30 days.")
 		f.To, f.From = today, today.AddDate(0, 0, 1-dashboardDays)
 	}
-	if f.To.Sub(f.From) > maxDashboardDays*24*time.Hour {
+	if days := int(f.To.Sub(f.From).Hours()/24) + 1; days > maxDashboardDays {
 		f.Errors = append(f.Errors, fmt.Sprintf("A period is at most %d days: showing the %d days up to %s.", maxDashboardDays, maxDashboardDays, f.To.Format(time.DateOnly)))
 		f.From = f.To.AddDate(0, 0, 1-maxDashboardDays)
 	}
@@ -100,7 +105,11 @@ func parseDashboardFilter(q url.Values, now time.Time) dashboardFilter {
 			f.Errors = append(f.Errors, fmt.Sprintf("%q is not a campaign: left out.", trimTo(v, 40)))
 			continue
 		}
-		if !slices.Contains(f.Campaigns, id) && len(f.Campaigns) < 100 {
+		if len(f.Campaigns) == maxDashboardCampaigns {
+			f.Errors = append(f.Errors, fmt.Sprintf("At most %d campaigns at once: the rest are left out.", maxDashboardCampaigns))
+			break
+		}
+		if !slices.Contains(f.Campaigns, id) {
 			f.Campaigns = append(f.Campaigns, id)
 		}
 	}
@@ -133,7 +142,7 @@ func trimTo(s string, n int) string {
 // dashboard is everything the page shows.
 type dashboard struct {
 	Filter    dashboardFilter
-	Query     string
+	Query     template.URL // the filter, escaped: the CSV links' query
 	Campaigns []*store.Campaign
 	Chosen    map[int64]bool
 	Days      int
@@ -255,9 +264,20 @@ func (s *Server) loadDashboard(r *http.Request) (*dashboard, error) {
 			pinned[store.ScriptRef{ID: c.ScriptID, Version: c.ScriptVersion}] = c.ScriptYAML
 		}
 	}
+	known := f.Campaigns[:0]
 	for _, id := range f.Campaigns {
+		if _, ok := d.campaignNames[id]; !ok && len(campaigns) < 500 { // the list holds the newest 500
+			f.Errors = append(f.Errors, fmt.Sprintf("There is no campaign %d: left out.", id))
+			continue
+		}
+		known = append(known, id)
 		d.Chosen[id] = true
 	}
+	if len(f.Campaigns) > 0 && len(known) == 0 {
+		f.Errors = append(f.Errors, "None of the chosen campaigns exists: showing every campaign.")
+	}
+	f.Campaigns = known
+	d.Filter = f
 	d.scriptsLoad = func(ref store.ScriptRef) *ivr.Script {
 		if text, ok := pinned[ref]; ok {
 			if sc, err := ivr.Parse(ref.ID+".yaml", []byte(text)); err == nil {
@@ -292,7 +312,7 @@ func (s *Server) loadDashboard(r *http.Request) (*dashboard, error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	d.build()
-	d.Query = f.query()
+	d.Query = template.URL(f.query()) // url.Values.Encode: escaped already
 	return d, nil
 }
 
@@ -390,6 +410,11 @@ func (d *dashboard) build() {
 		}
 	}
 	d.Questions = d.questions()
+	for _, ref := range []store.ScriptRef{d.Filter.A, d.Filter.B} {
+		if ref.ID != "" && !slices.Contains(d.Versions, ref) {
+			d.Filter.Errors = append(d.Filter.Errors, fmt.Sprintf("Script %s has no call in this period: choose one of the versions listed under Script A/B.", ref))
+		}
+	}
 	d.AB = d.compare()
 }
 

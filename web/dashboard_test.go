@@ -275,6 +275,24 @@ func TestDashboard(t *testing.T) {
 		!strings.Contains(r.body, `&#34;x&#34; is not a campaign`) || !strings.Contains(r.body, "is not a script version") {
 		t.Errorf("bad filters: %d %s", r.status, r.body)
 	}
+	// The CSV links keep the page's filter; a CSV with a wrong filter is
+	// refused (it could not say what it left out).
+	r = m.do("GET", fmt.Sprintf("/dashboard?from=2020-01-01&to=2020-01-31&campaign=%d", b.ID), nil)
+	if want := fmt.Sprintf(`href="/dashboard/funnel.csv?campaign=%d&amp;from=2020-01-01&amp;to=2020-01-31"`, b.ID); !strings.Contains(r.body, want) {
+		t.Errorf("the funnel's CSV link is not %s", want)
+	}
+	if f := byFirst(get("funnel.csv", fmt.Sprintf("campaign=%d&from=2020-01-01&to=2020-01-31", b.ID))); f["leads"][1] != "0" || f["sql"][3] != "" {
+		t.Errorf("funnel.csv of January 2020: %v", f)
+	}
+	for _, bad := range []string{"campaign=abc", "from=yesterday", "from=2026-02-01&to=2026-01-01", "campaign=999999", "a=nope@1"} {
+		if r := m.do("GET", "/dashboard/rates.csv?"+bad, nil); r.status != http.StatusBadRequest || !strings.Contains(r.body, "The filter is wrong") {
+			t.Errorf("rates.csv?%s: %d %s", bad, r.status, r.body)
+		}
+	}
+	r = m.do("GET", "/dashboard?from=2025-01-01&to=2026-02-05&campaign=999999", nil)
+	if !strings.Contains(r.body, "A period is at most 400 days") || !strings.Contains(r.body, "There is no campaign 999999") || !strings.Contains(r.body, ">400 days,") {
+		t.Errorf("401 days and an unknown campaign: %s", r.body)
+	}
 	if r := m.do("GET", "/dashboard/nothing.csv", nil); r.status != http.StatusNotFound {
 		t.Errorf("unknown chart: %d", r.status)
 	}

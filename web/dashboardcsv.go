@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qualdial/qualdial/internal/csvdownload"
@@ -22,6 +23,10 @@ func (s *Server) dashboardCSV(w http.ResponseWriter, r *http.Request, u *store.U
 	d, err := s.loadDashboard(r)
 	if err != nil {
 		return err
+	}
+	if len(d.Filter.Errors) > 0 { // a file says nothing of what it left out: refuse it
+		http.Error(w, "The filter is wrong:\n"+strings.Join(d.Filter.Errors, "\n"), http.StatusBadRequest)
+		return nil
 	}
 	name := fmt.Sprintf("qualdial-%s-%s-to-%s.csv", chart[:len(chart)-len(".csv")], d.Filter.From.Format(time.DateOnly), d.Filter.To.Format(time.DateOnly))
 	out := csvdownload.New(w, name, s.cfg.Logger)
@@ -42,6 +47,15 @@ var dashboardCSVs = map[string]func(*dashboard, *csvdownload.Stream) error{
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// ifAny is v when there is something (n > 0) to measure it over, else an
+// empty cell: no rate of nothing.
+func ifAny(n int, v string) string {
+	if n == 0 {
+		return ""
+	}
+	return v
+}
+
 // rate is a share with four decimals, as a spreadsheet reads it.
 func rate(f float64) string { return strconv.FormatFloat(f, 'f', 4, 64) }
 
@@ -61,7 +75,7 @@ func funnelCSV(d *dashboard, out *csvdownload.Stream) error {
 		return err
 	}
 	for _, st := range append(append([]funnelStep(nil), d.Funnel...), d.Branch...) {
-		if err := out.Row(st.ID, itoa(st.N), itoa(st.Of), rate(st.Conversion()), st.Definition); err != nil {
+		if err := out.Row(st.ID, itoa(st.N), itoa(st.Of), ifAny(st.Of, rate(st.Conversion())), st.Definition); err != nil {
 			return err
 		}
 	}
@@ -84,10 +98,12 @@ func speedCSV(d *dashboard, out *csvdownload.Stream) error {
 	sp := d.Speed
 	if err := rows(out, []string{"figure", "value"},
 		[]string{"web_form_leads", itoa(sp.WebForms)}, []string{"dialled", itoa(sp.Dialled)},
-		[]string{"p50_seconds", seconds(sp.P50)}, []string{"p90_seconds", seconds(sp.P90)}, []string{"p99_seconds", seconds(sp.P99)},
+		[]string{"p50_seconds", ifAny(sp.Dialled, seconds(sp.P50))}, []string{"p90_seconds", ifAny(sp.Dialled, seconds(sp.P90))},
+		[]string{"p99_seconds", ifAny(sp.Dialled, seconds(sp.P99))},
 		[]string{"under_60s", itoa(sp.Under1m)}, []string{"under_5min", itoa(sp.Under5m)},
 		[]string{"sales_ready", itoa(sp.SalesReady)}, []string{"touched", itoa(sp.Touched)},
-		[]string{"touch_p50_seconds", seconds(sp.TouchP50)}, []string{"touch_p90_seconds", seconds(sp.TouchP90)}); err != nil {
+		[]string{"touch_p50_seconds", ifAny(sp.Touched, seconds(sp.TouchP50))},
+		[]string{"touch_p90_seconds", ifAny(sp.Touched, seconds(sp.TouchP90))}); err != nil {
 		return err
 	}
 	for _, b := range sp.Histogram {
@@ -106,7 +122,8 @@ func ratesCSV(d *dashboard, out *csvdownload.Stream) error {
 	row := func(by string, r rateRow) error {
 		c := r.CallCounts
 		return out.Row(by, r.Key, r.Name, itoa(c.Calls), itoa(c.Answered), itoa(c.Completed), itoa(c.SQL), itoa(c.OptedOut),
-			rate(c.AnswerRate()), rate(c.CompletionRate()), rate(c.SQLRate()), rate(c.OptOutRate()))
+			ifAny(c.Calls, rate(c.AnswerRate())), ifAny(c.Answered, rate(c.CompletionRate())), ifAny(c.Completed, rate(c.SQLRate())),
+			ifAny(c.Answered, rate(c.OptOutRate())))
 	}
 	if err := row("all", rateRow{Key: "all", Name: "all calls", CallCounts: d.Rates.Total}); err != nil {
 		return err
@@ -129,7 +146,14 @@ func slaCSV(d *dashboard, out *csvdownload.Stream) error {
 		return err
 	}
 	row := func(name string, r store.RepSLA) error {
-		return out.Row(name, itoa(r.Leads), itoa(r.Met), itoa(r.Breached), itoa(r.Pending), itoa(r.Contacted), rate(r.MetShare()), seconds(r.MedianTouch))
+		share, median := "", ""
+		if r.Met+r.Breached > 0 {
+			share = rate(r.MetShare())
+		}
+		if r.Contacted > 0 {
+			median = seconds(r.MedianTouch)
+		}
+		return out.Row(name, itoa(r.Leads), itoa(r.Met), itoa(r.Breached), itoa(r.Pending), itoa(r.Contacted), share, median)
 	}
 	for _, r := range d.Reps {
 		name := r.Email
@@ -162,7 +186,7 @@ func answersCSV(d *dashboard, out *csvdownload.Stream) error {
 func abCSV(d *dashboard, out *csvdownload.Stream) error {
 	ab := d.AB
 	if ab == nil {
-		return out.Row("no two versions of a script have calls in this period")
+		return out.Row("figure", "a", "b") // no two versions of a script have calls in this period
 	}
 	a, b := ab.A.String(), ab.B.String()
 	if err := rows(out, []string{"figure", a, b},

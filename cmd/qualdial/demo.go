@@ -26,9 +26,10 @@ import (
 	"github.com/qualdial/qualdial/store"
 )
 
-// demoAreaCode picks a US area code whose fictional numbers (555-0100 to
-// 555-0199, reserved for fiction) no lead of this database has yet: real,
-// valid numbers that reach no one, new for every run.
+// demoAreaCode picks a US area code (not Canada's or the Caribbean's)
+// whose fictional numbers (555-0100 to 555-0199, reserved for fiction) no
+// lead of this database has yet: real, valid numbers that reach no one,
+// new for every run.
 func demoAreaCode(ctx context.Context, st *store.Store) (string, error) {
 	used, err := st.FictionalAreaCodes(ctx)
 	if err != nil {
@@ -39,7 +40,10 @@ func demoAreaCode(ctx context.Context, st *store.Store) (string, error) {
 		if slices.Contains(used, code) {
 			continue
 		}
-		if n, err := phonenumbers.Parse("+1"+code+"5550100", ""); err == nil && phonenumbers.IsValidNumber(n) {
+		// A US number: the demo's campaign calls only the US (+1 is also
+		// Canada's and the Caribbean's).
+		if n, err := phonenumbers.Parse("+1"+code+"5550100", ""); err == nil && phonenumbers.IsValidNumber(n) &&
+			phonenumbers.GetRegionCodeForNumber(n) == "US" {
 			return code, nil
 		}
 	}

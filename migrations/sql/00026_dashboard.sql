@@ -7,11 +7,13 @@
 --   answer_day_counts  the answers of those calls
 --   speed_day_counts   web-form leads by how long they waited for their
 --                      first call, and (sales-ready ones) for a rep
--- Each trigger adds its statement's new rows and subtracts its old ones,
--- grouped; a change that moves no count writes nothing. Rows are split in
--- 8 shards (by lead or attempt id) so that concurrent calls seldom wait on
--- the same counter row. No foreign keys: deleting a campaign deletes its
--- leads, whose triggers then subtract them.
+-- Each trigger appends its change as rows of differences (new rows +1,
+-- old rows -1, grouped; a change that moves no count writes nothing):
+-- appending takes no lock on a shared counter, so concurrent calls never
+-- wait on, or deadlock over, one another's counts. The dashboards sum the
+-- rows; qualdial_compact_rollups(), run every minute, folds them into one
+-- row per key. No foreign keys: deleting a campaign deletes its leads,
+-- whose triggers then subtract them.
 -- Leads also keep when they were first dialled and first reached (a person
 -- answered), for the funnel and speed to lead.
 
@@ -33,7 +35,6 @@ CREATE INDEX leads_sales_ready ON leads ((coalesce(qualified_at, score_at))) WHE
 CREATE TABLE lead_day_counts (
     campaign_id     bigint NOT NULL,
     day             date NOT NULL,          -- the day (UTC) the leads arrived
-    shard           smallint NOT NULL,
     leads           integer NOT NULL,
     dialled         integer NOT NULL,
     reached         integer NOT NULL,
@@ -45,17 +46,17 @@ CREATE TABLE lead_day_counts (
     mql             integer NOT NULL,
     disqualified    integer NOT NULL,
     opted_out       integer NOT NULL,
-    scored_to_sales integer NOT NULL,
-    PRIMARY KEY (day, campaign_id, shard)
+    scored_to_sales integer NOT NULL
 );
+CREATE INDEX lead_day_counts_day ON lead_day_counts (day, campaign_id);
 
 -- +goose StatementBegin
 CREATE FUNCTION qualdial_count_leads() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($q$
-        INSERT INTO lead_day_counts AS c
+        INSERT INTO lead_day_counts
         SELECT * FROM (
-            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, sum(sign)::int AS leads,
+            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, sum(sign)::int AS leads,
                 coalesce(sum(sign) FILTER (WHERE first_dialled_at IS NOT NULL), 0)::int AS dialled,
                 coalesce(sum(sign) FILTER (WHERE reached_at IS NOT NULL), 0)::int AS reached,
                 coalesce(sum(sign) FILTER (WHERE outcome = 'completed'), 0)::int AS completed,
@@ -68,28 +69,21 @@ BEGIN
                 coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'), 0)::int AS disqualified,
                 coalesce(sum(sign) FILTER (WHERE status = 'opted_out'), 0)::int AS opted_out,
                 coalesce(sum(sign) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL), 0)::int AS scored_to_sales
-            FROM (%s) ch GROUP BY 1, 2, 3) d
+            FROM (%s) ch GROUP BY 1, 2) d
         WHERE (leads, dialled, reached, completed, sql, accepted, contacted, won, mql, disqualified, opted_out, scored_to_sales)
             <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        ON CONFLICT (day, campaign_id, shard) DO UPDATE SET
-            leads = c.leads + excluded.leads, dialled = c.dialled + excluded.dialled, reached = c.reached + excluded.reached,
-            completed = c.completed + excluded.completed, sql = c.sql + excluded.sql, accepted = c.accepted + excluded.accepted,
-            contacted = c.contacted + excluded.contacted, won = c.won + excluded.won, mql = c.mql + excluded.mql,
-            disqualified = c.disqualified + excluded.disqualified, opted_out = c.opted_out + excluded.opted_out,
-            scored_to_sales = c.scored_to_sales + excluded.scored_to_sales
     $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     EXECUTE format($q$
-        INSERT INTO speed_day_counts AS c
+        INSERT INTO speed_day_counts
         SELECT * FROM (
-            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, w.kind, w.wait_ms, sum(sign)::int AS leads
+            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, w.kind, w.wait_ms, sum(sign)::int AS leads
             FROM (%s) ch CROSS JOIN LATERAL (
                 SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
                 UNION ALL
                 SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
             WHERE source = 'web_form'
-            GROUP BY 1, 2, 3, 4, 5) d
+            GROUP BY 1, 2, 3, 4) d
         WHERE leads <> 0
-        ON CONFLICT (day, campaign_id, shard, kind, wait_ms) DO UPDATE SET leads = c.leads + excluded.leads
     $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
@@ -98,7 +92,6 @@ END $$;
 CREATE TABLE attempt_day_counts (
     campaign_id    bigint NOT NULL,
     day            date NOT NULL,           -- the day (UTC) the calls started
-    shard          smallint NOT NULL,
     script_id      text NOT NULL,           -- '' and 0: none
     script_version integer NOT NULL,
     local_weekday  smallint NOT NULL,       -- 0 and -1: the lead's zone unknown
@@ -108,23 +101,21 @@ CREATE TABLE attempt_day_counts (
     answered       boolean NOT NULL,        -- disposition answered
     finished       boolean NOT NULL,
     last_question  text NOT NULL,           -- answered, not completed: the last question answered ('' before one)
-    calls          integer NOT NULL,
-    PRIMARY KEY (day, campaign_id, shard, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question)
+    calls          integer NOT NULL
 );
+CREATE INDEX attempt_day_counts_day ON attempt_day_counts (day, campaign_id);
 
 -- +goose StatementBegin
 CREATE FUNCTION qualdial_count_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($q$
-        INSERT INTO attempt_day_counts AS c
+        INSERT INTO attempt_day_counts
         SELECT * FROM (
-            SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, (id %% 8)::smallint, coalesce(script_id, ''), coalesce(script_version, 0),
+            SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, coalesce(script_id, ''), coalesce(script_version, 0),
                 coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
                 coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), sum(sign)::int AS calls
-            FROM (%s) ch GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12) d
+            FROM (%s) ch GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) d
         WHERE calls <> 0
-        ON CONFLICT (day, campaign_id, shard, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question)
-        DO UPDATE SET calls = c.calls + excluded.calls
     $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
@@ -133,26 +124,24 @@ END $$;
 CREATE TABLE answer_day_counts (
     campaign_id    bigint NOT NULL,
     day            date NOT NULL,           -- the day (UTC) their calls started
-    shard          smallint NOT NULL,
     script_id      text NOT NULL,
     script_version integer NOT NULL,
     question       text NOT NULL,
     answer         text NOT NULL,           -- the keys without the finish key
-    answers        integer NOT NULL,
-    PRIMARY KEY (day, campaign_id, shard, script_id, script_version, question, answer)
+    answers        integer NOT NULL
 );
+CREATE INDEX answer_day_counts_day ON answer_day_counts (day, campaign_id);
 
 -- +goose StatementBegin
 CREATE FUNCTION qualdial_count_answers() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($q$
-        INSERT INTO answer_day_counts AS c
+        INSERT INTO answer_day_counts
         SELECT * FROM (
-            SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, (a.id %% 8)::smallint, coalesce(a.script_id, ''),
+            SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''),
                 coalesce(a.script_version, 0), ch.question, rtrim(ch.keys, '#'), sum(ch.sign)::int AS answers
-            FROM (%s) ch JOIN call_attempts a ON a.id = ch.attempt_id GROUP BY 1, 2, 3, 4, 5, 6, 7) d
+            FROM (%s) ch JOIN call_attempts a ON a.id = ch.attempt_id GROUP BY 1, 2, 3, 4, 5, 6) d
         WHERE answers <> 0
-        ON CONFLICT (day, campaign_id, shard, script_id, script_version, question, answer) DO UPDATE SET answers = c.answers + excluded.answers
     $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
     RETURN NULL;
 END $$;
@@ -162,12 +151,11 @@ END $$;
 CREATE TABLE speed_day_counts (
     campaign_id bigint NOT NULL,
     day         date NOT NULL,              -- the day (UTC) the leads arrived
-    shard       smallint NOT NULL,
     kind        text NOT NULL CHECK (kind IN ('first_call', 'first_touch')),
     wait_ms     bigint NOT NULL,            -- qualdial_wait_ms; -1: not yet
-    leads       integer NOT NULL,
-    PRIMARY KEY (day, campaign_id, shard, kind, wait_ms)
+    leads       integer NOT NULL
 );
+CREATE INDEX speed_day_counts_day ON speed_day_counts (day, campaign_id);
 
 -- qualdial_wait_ms is a wait in milliseconds, rounded down to 10 ms under
 -- a second, 100 ms under a minute, a second under an hour and a minute
@@ -189,12 +177,39 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION qualdial_uncount_answers() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE answer_day_counts c SET answers = c.answers - x.n
-    FROM (SELECT question, rtrim(keys, '#') AS answer, count(*)::int AS n FROM answers WHERE attempt_id = OLD.id GROUP BY 1, 2) x
-    WHERE c.day = (OLD.started_at AT TIME ZONE 'UTC')::date AND c.campaign_id = OLD.campaign_id AND c.shard = (OLD.id % 8)::smallint
-        AND c.script_id = coalesce(OLD.script_id, '') AND c.script_version = coalesce(OLD.script_version, 0)
-        AND c.question = x.question AND c.answer = x.answer;
+    INSERT INTO answer_day_counts
+    SELECT OLD.campaign_id, (OLD.started_at AT TIME ZONE 'UTC')::date, coalesce(OLD.script_id, ''), coalesce(OLD.script_version, 0),
+        question, rtrim(keys, '#'), -count(*)::int
+    FROM answers WHERE attempt_id = OLD.id GROUP BY 5, 6;
     RETURN OLD;
+END $$;
+-- +goose StatementEnd
+
+-- qualdial_compact_rollups folds each rollup's rows into one per key (and
+-- drops keys that sum to nothing). Rows appended meanwhile are left for
+-- the next run; a run already going makes this one return at once.
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_compact_rollups() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('qualdial_compact_rollups')) THEN
+        RETURN;
+    END IF;
+    WITH gone AS (DELETE FROM lead_day_counts RETURNING *)
+    INSERT INTO lead_day_counts
+    SELECT campaign_id, day, sum(leads), sum(dialled), sum(reached), sum(completed), sum(sql), sum(accepted), sum(contacted), sum(won),
+        sum(mql), sum(disqualified), sum(opted_out), sum(scored_to_sales)
+    FROM gone GROUP BY 1, 2
+    HAVING (sum(leads), sum(dialled), sum(reached), sum(completed), sum(sql), sum(accepted), sum(contacted), sum(won), sum(mql),
+        sum(disqualified), sum(opted_out), sum(scored_to_sales)) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    WITH gone AS (DELETE FROM speed_day_counts RETURNING *)
+    INSERT INTO speed_day_counts SELECT campaign_id, day, kind, wait_ms, sum(leads) FROM gone GROUP BY 1, 2, 3, 4 HAVING sum(leads) <> 0;
+    WITH gone AS (DELETE FROM attempt_day_counts RETURNING *)
+    INSERT INTO attempt_day_counts
+    SELECT campaign_id, day, script_id, script_version, local_weekday, local_hour, class, outcome, answered, finished, last_question, sum(calls)
+    FROM gone GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 HAVING sum(calls) <> 0;
+    WITH gone AS (DELETE FROM answer_day_counts RETURNING *)
+    INSERT INTO answer_day_counts SELECT campaign_id, day, script_id, script_version, question, answer, sum(answers)
+    FROM gone GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(answers) <> 0;
 END $$;
 -- +goose StatementEnd
 
@@ -243,7 +258,7 @@ CREATE TRIGGER answers_count_delete AFTER DELETE ON answers REFERENCING OLD TABL
 
 -- The rows there are now.
 INSERT INTO lead_day_counts
-SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, count(*),
+SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, count(*),
     count(first_dialled_at), count(reached_at), count(*) FILTER (WHERE outcome = 'completed'),
     count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL),
     count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)),
@@ -253,23 +268,23 @@ SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, c
     count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'),
     count(*) FILTER (WHERE status = 'opted_out'),
     count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL)
-FROM leads GROUP BY 1, 2, 3;
+FROM leads GROUP BY 1, 2;
 INSERT INTO speed_day_counts
-SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, w.kind, w.wait_ms, count(*)
+SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, w.kind, w.wait_ms, count(*)
 FROM leads CROSS JOIN LATERAL (
     SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
     UNION ALL
     SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
-WHERE source = 'web_form' GROUP BY 1, 2, 3, 4, 5;
+WHERE source = 'web_form' GROUP BY 1, 2, 3, 4;
 INSERT INTO attempt_day_counts
-SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, (id % 8)::smallint, coalesce(script_id, ''), coalesce(script_version, 0),
+SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, coalesce(script_id, ''), coalesce(script_version, 0),
     coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
     coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), count(*)
-FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
 INSERT INTO answer_day_counts
-SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, (a.id % 8)::smallint, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
+SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
     an.question, rtrim(an.keys, '#'), count(*)
-FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5, 6, 7;
+FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5, 6;
 
 -- +goose Down
 DROP TRIGGER answers_count_delete ON answers;
@@ -283,6 +298,7 @@ DROP TRIGGER leads_count_update ON leads;
 DROP TRIGGER leads_count_insert ON leads;
 DROP FUNCTION qualdial_changes(text, text);
 DROP FUNCTION qualdial_wait_ms(interval);
+DROP FUNCTION qualdial_compact_rollups();
 DROP FUNCTION qualdial_uncount_answers();
 DROP FUNCTION qualdial_count_answers();
 DROP FUNCTION qualdial_count_attempts();
