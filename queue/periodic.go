@@ -64,7 +64,9 @@ type compactWorker struct {
 }
 
 // Timeout bounds a run, as for every maintenance job.
-func (w *compactWorker) Timeout(*river.Job[CompactRollupsArgs]) time.Duration { return maintenanceTimeout }
+func (w *compactWorker) Timeout(*river.Job[CompactRollupsArgs]) time.Duration {
+	return maintenanceTimeout
+}
 
 func (w *compactWorker) Work(ctx context.Context, _ *river.Job[CompactRollupsArgs]) error {
 	return w.q.store.CompactRollups(ctx)
