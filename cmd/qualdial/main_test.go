@@ -129,7 +129,7 @@ func TestScriptSimulateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.ScriptID != "bant-en" || res.ScriptVersion != 2 || res.Outcome != "completed" || res.Class != "sql" ||
+	if res.ScriptID != "bant-en" || res.ScriptVersion != 3 || res.Outcome != "completed" || res.Class != "sql" ||
 		res.Route != "sales" || res.Total != 90 || res.SLA != "24h" || len(res.Answers) != 6 {
 		t.Fatalf("result: %+v", res)
 	}
