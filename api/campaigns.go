@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -628,42 +626,10 @@ func (s *server) campaignStats(w http.ResponseWriter, r *http.Request, key *stor
 	return nil
 }
 
-// classCache remembers the classes of parsed scripts, by the YAML's hash.
-var classCache = struct {
-	sync.Mutex
-	m map[[32]byte][]string
-}{m: map[[32]byte][]string{}}
-
 // classes lists the classes leads may have: those of the campaign's script
 // (0: of every campaign's), and the reserved opted_out and incomplete.
 func (s *server) classes(r *http.Request, campaignID int64) ([]string, error) {
-	yamls, err := s.store.CampaignScripts(r.Context(), campaignID)
-	if err != nil {
-		return nil, err
-	}
-	set := []string{"incomplete", "opted_out"}
-	for _, y := range yamls {
-		sum := sha256.Sum256([]byte(y))
-		classCache.Lock()
-		names, ok := classCache.m[sum]
-		classCache.Unlock()
-		if !ok {
-			if sc, _ := ivr.Parse("script.yaml", []byte(y)); sc != nil {
-				for _, cl := range sc.Classes {
-					names = append(names, cl.Name)
-				}
-			}
-			classCache.Lock()
-			if len(classCache.m) > 1000 {
-				clear(classCache.m)
-			}
-			classCache.m[sum] = names
-			classCache.Unlock()
-		}
-		set = append(set, names...)
-	}
-	slices.Sort(set)
-	return slices.Compact(set), nil
+	return s.store.CampaignClasses(r.Context(), campaignID)
 }
 
 // importLeads takes a CSV call list as the body (text/csv, with an optional

@@ -16,7 +16,9 @@ import (
 )
 
 // SLAWatchArgs is the periodic job that marks sales-ready leads whose
-// follow-up deadline passed without contact.
+// follow-up deadline passed without contact: each gets a lead.sla_breached
+// event (CRM webhooks deliver it), and, when alert e-mail is configured,
+// the run's breaches get one e-mail job in the same transaction.
 type SLAWatchArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -38,8 +40,10 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 	var ids []int64
 	err := w.q.store.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		ids, err = w.q.store.MarkSLABreaches(ctx, tx)
-		return err
+		if ids, err = w.q.store.MarkSLABreaches(ctx, tx); err != nil {
+			return err
+		}
+		return w.q.enqueueBreachEmailTx(ctx, tx, ids)
 	})
 	if len(ids) > 0 {
 		w.q.cfg.Logger.Warn("sales follow-up SLA breached", "leads", len(ids), "lead_ids", ids)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/mailer"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -38,6 +39,9 @@ import (
 const (
 	// QueueWebhooks holds CRM webhook deliveries.
 	QueueWebhooks = "webhooks"
+	// QueueAlerts holds alert e-mails, one at a time: a hanging SMTP
+	// server holds that one worker, never the maintenance jobs.
+	QueueAlerts = "alerts"
 	// Maintenance jobs (SLA watcher, reconciler, recalls, webhook
 	// dispatch) run on River's default queue.
 )
@@ -115,6 +119,14 @@ type Config struct {
 	// checked after DNS; cloud metadata addresses are refused regardless.
 	// The API's Config takes the same list, to accept such URLs.
 	WebhookAllowNets []netip.Prefix
+	// AlertMail sends each SLA watcher run's new breaches as one e-mail
+	// (to the sales managers); zero: no e-mail (the lead.sla_breached
+	// webhook event and the log line remain).
+	AlertMail mailer.Config
+	// PublicURL is the web UI's base URL as users reach it, e.g.
+	// https://qualdial.example.com: alert e-mails link each lead's page
+	// under it. Empty: no links.
+	PublicURL string
 	// Worker names this process in attempts; default host/pid, which lets
 	// a restarted process on the same host see that the owner of an
 	// unfinished attempt is gone.
@@ -186,6 +198,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("queue: trunk channels of %s: %d: must not be negative", d, n)
 		}
 	}
+	if err := c.AlertMail.Validate(); err != nil {
+		return fmt.Errorf("queue: alert e-mail: %w", err)
+	}
+	if err := CheckPublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
 	return c.validateWebhooks()
 }
 
@@ -195,7 +213,8 @@ type Queue struct {
 	host   string
 	store  *store.Store
 	client *river.Client[pgx.Tx]
-	calls  chan struct{} // this process's call slots
+	calls  chan struct{}  // this process's call slots
+	mail   *mailer.Mailer // nil: no alert e-mails
 
 	mu      sync.Mutex
 	engines map[engineKey]*ivr.Engine // pinned scripts, parsed once
@@ -213,11 +232,18 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	}
 	host, _ := os.Hostname()
 	q := &Queue{cfg: cfg, host: host, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
+	var err error
+	if q.mail, err = mailer.New(cfg.AlertMail); err != nil {
+		return nil, fmt.Errorf("queue: alert e-mail: %w", err)
+	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &dialWorker{q: q}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &slaWorker{q: q}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &slaMailWorker{q: q}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &reconcileWorker{q: q}); err != nil {
@@ -234,6 +260,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	}
 	queues := map[string]river.QueueConfig{
 		QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
+		QueueAlerts:        {MaxWorkers: 1},
 		river.QueueDefault: {MaxWorkers: 4},
 	}
 	for name := range cfg.Drivers {

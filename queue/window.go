@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
@@ -141,7 +142,7 @@ type Place struct {
 //     than four zones) counts only when there is no address.
 func Zones(p Place) ([]*time.Location, error) {
 	if p.TimeZone != "" {
-		loc, err := time.LoadLocation(p.TimeZone)
+		loc, err := loadLocation(p.TimeZone)
 		if err != nil {
 			return nil, fmt.Errorf("time zone %q: %w", p.TimeZone, err)
 		}
@@ -163,7 +164,7 @@ func Zones(p Place) ([]*time.Location, error) {
 			continue
 		}
 		seen[n] = true
-		if loc, err := time.LoadLocation(n); err == nil {
+		if loc, err := loadLocation(n); err == nil {
 			out = append(out, loc)
 		}
 	}
@@ -171,6 +172,25 @@ func Zones(p Place) ([]*time.Location, error) {
 		return nil, fmt.Errorf("no time zone known for %s: give the lead a time_zone", p.Phone)
 	}
 	return out, nil
+}
+
+// locations caches the zones loadLocation loaded, by name: only valid
+// names, so at most the time zone database's.
+var locations sync.Map
+
+// loadLocation is time.LoadLocation, which reads the zone's file on every
+// call (a page or an export of many leads would read one per lead), once
+// per zone.
+func loadLocation(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }
 
 // phoneZones returns the zones libphonenumber gives a number, and whether

@@ -50,32 +50,12 @@ func (s *Store) ListLeads(ctx context.Context, f LeadFilter) ([]*Lead, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	var where []string
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if f.CampaignID != 0 {
-		where = append(where, "l.campaign_id = "+arg(f.CampaignID)+"::bigint")
-	}
-	for _, c := range []struct{ col, v string }{{"l.status", f.Status}, {"l.class", f.Class}, {"l.route", f.Route}, {"l.sales_stage", f.Stage}} {
-		if c.v != "" {
-			where = append(where, c.col+" = "+arg(c.v)+"::text")
-		}
-	}
-	if len(f.Stages) > 0 {
-		where = append(where, "l.sales_stage = ANY("+arg(f.Stages)+"::text[])")
-	}
-	if f.DueBefore != nil {
-		where = append(where, "l.sla_due_at < "+arg(*f.DueBefore)+"::timestamptz")
-	}
-	if f.AssignedTo != 0 {
-		where = append(where, "l.assigned_to = "+arg(f.AssignedTo)+"::bigint")
-	}
-	if f.VisibleTo != 0 {
-		where = append(where, "(l.route = 'sales' OR l.assigned_to = "+arg(f.VisibleTo)+"::bigint)")
-	}
+	where := f.where(arg)
 	if f.AfterID != 0 {
 		var due any
 		if f.AfterDue != nil {
@@ -98,6 +78,33 @@ func (s *Store) ListLeads(ctx context.Context, f LeadFilter) ([]*Lead, error) {
 		return nil, fmt.Errorf("list leads: %w", err)
 	}
 	return leads, nil
+}
+
+// where is the filter's conditions on leads l (all but the cursor), with
+// arg adding a parameter and returning its placeholder.
+func (f LeadFilter) where(arg func(any) string) []string {
+	var where []string
+	if f.CampaignID != 0 {
+		where = append(where, "l.campaign_id = "+arg(f.CampaignID)+"::bigint")
+	}
+	for _, c := range []struct{ col, v string }{{"l.status", f.Status}, {"l.class", f.Class}, {"l.route", f.Route}, {"l.sales_stage", f.Stage}} {
+		if c.v != "" {
+			where = append(where, c.col+" = "+arg(c.v)+"::text")
+		}
+	}
+	if len(f.Stages) > 0 {
+		where = append(where, "l.sales_stage = ANY("+arg(f.Stages)+"::text[])")
+	}
+	if f.DueBefore != nil {
+		where = append(where, "l.sla_due_at < "+arg(*f.DueBefore)+"::timestamptz")
+	}
+	if f.AssignedTo != 0 {
+		where = append(where, "l.assigned_to = "+arg(f.AssignedTo)+"::bigint")
+	}
+	if f.VisibleTo != 0 {
+		where = append(where, "(l.route = 'sales' OR l.assigned_to = "+arg(f.VisibleTo)+"::bigint)")
+	}
+	return where
 }
 
 // VisibleToRep reports whether a sales rep may see a lead: it is routed to

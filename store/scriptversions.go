@@ -145,9 +145,14 @@ func (s *Store) ScriptVersions(ctx context.Context, limit int) ([]*ScriptVersion
 // saved one, else the copy a campaign pinned (Saved false); ErrNotFound
 // when neither has it.
 func (s *Store) ScriptVersionText(ctx context.Context, id string, version int) (*ScriptVersion, error) {
+	return scriptVersionText(ctx, s.pool, id, version)
+}
+
+// scriptVersionText is ScriptVersionText in db.
+func scriptVersionText(ctx context.Context, db DB, id string, version int) (*ScriptVersion, error) {
 	v := ScriptVersion{ScriptID: id, Version: version}
 	var at *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT * FROM (
+	err := db.QueryRow(ctx, `SELECT * FROM (
 			SELECT v.yaml, true AS saved, v.sha256, coalesce(u.email, u.name, ''), v.created_at
 			FROM script_versions v LEFT JOIN users u ON u.id = v.created_by WHERE v.script_id = $1 AND v.version = $2
 			UNION ALL

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -179,5 +181,67 @@ func BenchmarkDashboard(b *testing.B) {
 				return nil
 			})
 		}
+	}
+}
+
+// BenchmarkExport measures a campaign's CSV export over many called leads
+// (50k by default; QUALDIAL_BENCH_ROWS), each with scores, a completed call
+// with its answers and every tenth with a note: the time to the last byte,
+// rows per second, and the bytes the server allocated per row (what one
+// lead costs, whatever their number: the file is streamed).
+//
+//	go test ./web -run '^$' -bench Export -benchtime 1x
+func BenchmarkExport(b *testing.B) {
+	rows := benchRows(50_000)
+	for range b.N {
+		s, c := benchCampaign(b)
+		ctx := context.Background()
+		src, _ := scripts.Read("bant-en")
+		if err := s.st.SetCampaignScript(ctx, c.ID, string(src)); err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO leads (campaign_id, phone, first_name, status, attempt_count, outcome, class, route, total, scores, script_id, script_version,
+				sales_stage, sla_due_at, sla_status, created_at, updated_at)
+			SELECT $1, '+1555' || lpad(g::text, 7, '0'), 'Lead ' || g, 'completed', 1, 'completed', 'sql', 'sales', 95,
+				'{"budget": 30, "authority": 25, "need": 20, "timeline": 20}', 'bant-en', 2, 'open', $3::timestamptz + g * interval '1 second', 'pending', $3, $3
+			FROM generate_series(1, $2) g`,
+			`INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, state, disposition, outcome, class, script_id, script_version,
+				started_at, ended_at)
+			SELECT id, campaign_id, 1, 'sip', 'finished', 'answered', 'completed', 'sql', 'bant-en', 2, $3, $3 FROM leads WHERE campaign_id = $1 AND $2 > 0`,
+			`INSERT INTO answers (attempt_id, seq, lead_id, question, keys, points, answered_at)
+			SELECT a.id, q.seq, a.lead_id, q.question, q.keys, q.points::jsonb, $3 FROM call_attempts a
+			CROSS JOIN (VALUES (1, 'intro', '1', '{}'), (2, 'role', '1', '{}'), (3, 'budget', '1', '{"budget": 30}'),
+				(4, 'authority', '1', '{"authority": 25}'), (5, 'seats', '120#', '{"need": 15}'), (6, 'timeline', '1', '{"timeline": 20}')) q(seq, question, keys, points)
+			WHERE a.campaign_id = $1 AND $2 > 0`,
+			`INSERT INTO lead_events (lead_id, at, actor, kind, data)
+			SELECT id, $3, 'user:1', 'lead.note', '{"text": "Called back, wants a demo on Friday."}' FROM leads WHERE campaign_id = $1 AND id % 10 = 0 AND $2 > 0`,
+		} {
+			if _, err := s.st.Pool().Exec(ctx, q, c.ID, rows, s.st.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, t := range []string{"leads", "call_attempts", "answers", "lead_events"} {
+			_, _ = s.st.Pool().Exec(ctx, `ANALYZE `+t)
+		}
+		_, password, _ := s.st.CreateUser(ctx, "bench@example.com", "", store.RoleMarketing)
+		br := s.browser(b)
+		br.do("POST", "/login", url.Values{"email": {"bench@example.com"}, "password": {password}})
+		br.do("POST", "/password", url.Values{"current": {password}, "next": {"a long new password"}, "again": {"a long new password"}})
+		b.ResetTimer()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		r := br.do("GET", fmt.Sprintf("/campaigns/%d/leads.csv", c.ID), nil)
+		took := time.Since(t0)
+		runtime.ReadMemStats(&after)
+		if r.status != 200 {
+			b.Fatalf("export: %d", r.status)
+		}
+		b.ReportMetric(took.Seconds(), "s")
+		b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+		b.ReportMetric(float64(len(r.body))/float64(rows), "bytes/row")
+		// The client's copy of the body is in the same process: take it out.
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc-uint64(len(r.body)))/float64(rows), "alloc-bytes/row")
 	}
 }

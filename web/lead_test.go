@@ -24,11 +24,16 @@ func bantCampaign(t *testing.T, s *site, name string) *store.Campaign {
 	return scriptCampaign(t, s, name, string(src))
 }
 
-// scriptCampaign creates a campaign with a version of bant-en pinned.
+// scriptCampaign creates a campaign with a script pinned: a version of
+// bant-en, or another script (its id is the script's).
 func scriptCampaign(t *testing.T, s *site, name, yaml string) *store.Campaign {
 	t.Helper()
 	ctx := context.Background()
-	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
+	id := "bant-en"
+	if sc, _ := ivr.Parse("script.yaml", []byte(yaml)); sc != nil {
+		id = sc.ID
+	}
+	c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: id, CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +47,20 @@ func scriptCampaign(t *testing.T, s *site, name, yaml string) *store.Campaign {
 // keys (a question its fields answer is taken from the form).
 func calledLead(t *testing.T, s *site, c *store.Campaign, p store.LeadParams, keys ...string) int64 {
 	t.Helper()
+	return scriptedLead(t, s, c, "bant-en", p, keys...)
+}
+
+// scriptedLead is calledLead with a campaign of another shipped script.
+func scriptedLead(t *testing.T, s *site, c *store.Campaign, script string, p store.LeadParams, keys ...string) int64 {
+	t.Helper()
 	ctx := context.Background()
 	p.CampaignID = c.ID
 	id, _, err := s.st.InsertLead(ctx, s.st.Pool(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := scripts.Read("bant-en")
-	sc := ivr.MustParse("bant-en.yaml", src)
+	src, _ := scripts.Read(script)
+	sc := ivr.MustParse(script+".yaml", src)
 	eng := ivr.NewEngine(sc)
 	if err := s.st.SetLeadStatus(ctx, s.st.Pool(), id, "test", store.LeadDialing, "test call", nil); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -54,13 +55,14 @@ var funcs = template.FuncMap{
 	"hasPrefix": strings.HasPrefix,
 }
 
+// The dashboards' functions join the others once, before any server
+// parses its pages: servers may start at once (the tests start many).
+func init() { maps.Copy(funcs, dashboardFuncs) }
+
 // parsePages parses every templates/NAME.html but the layout as the page
 // NAME, each with the layout and the shared parts (templates/_*.html).
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for k, f := range dashboardFuncs {
-		funcs[k] = f
-	}
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err

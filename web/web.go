@@ -217,6 +217,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.scriptRoutes(mux)
 	s.leadRoutes(mux)
 	s.inboxRoutes(mux)
+	s.exportRoutes(mux)
 	s.dashboardRoutes(mux)
 	s.dncRoutes(mux)
 	s.adminRoutes(mux)

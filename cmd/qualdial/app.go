@@ -18,6 +18,7 @@ import (
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/mailer"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 	"github.com/qualdial/qualdial/web"
@@ -64,6 +65,12 @@ type appConfig struct {
 	// Webhooks says which CRM webhook targets beyond public https ones are
 	// allowed.
 	Webhooks webhookFlags
+	// AlertMail e-mails SLA breaches to the sales managers; zero: no
+	// e-mail.
+	AlertMail mailer.Config
+	// PublicURL is the web UI's base URL as users reach it, for links in
+	// alert e-mails; empty: no links.
+	PublicURL string
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
 	// TestCallerID, with a SIP trunk, lets the script editor place test
@@ -213,7 +220,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
-		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
+		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
 	}

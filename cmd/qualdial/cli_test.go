@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/internal/pgtest"
 )
 
@@ -115,6 +115,7 @@ func TestHelpHidesSecrets(t *testing.T) {
 		"QUALDIAL_TWILIO_ACCOUNT_SID": "AC-s3cret-sid",
 		"QUALDIAL_SIP_PASSWORD":       "sip-s3cret",
 		"QUALDIAL_SIP_USERNAME":       "sip-user-s3cret",
+		"QUALDIAL_SMTP_PASSWORD":      "smtp-s3cret",
 		"QUALDIAL_MAX_CALLS":          "ten", // malformed values do not break help
 	}
 	paths := commandPaths((&env{getenv: func(string) string { return "" }}).rootCommand(), nil)
@@ -133,7 +134,7 @@ func TestHelpHidesSecrets(t *testing.T) {
 		}
 	}
 	_, out, _ := runCLI(t, environ, "serve", "--help")
-	for _, want := range []string{"QUALDIAL_DATABASE_URL is set", "QUALDIAL_TWILIO_AUTH_TOKEN is set", "QUALDIAL_SIP_PASSWORD is set", "(env QUALDIAL_TWILIO_CPS)"} {
+	for _, want := range []string{"QUALDIAL_DATABASE_URL is set", "QUALDIAL_TWILIO_AUTH_TOKEN is set", "QUALDIAL_SIP_PASSWORD is set", "QUALDIAL_SMTP_PASSWORD is set", "(env QUALDIAL_TWILIO_CPS)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve --help lacks %q:\n%s", want, out)
 		}
@@ -187,6 +188,50 @@ func TestMalformedEnvironmentFailsStartup(t *testing.T) {
 	code, _, errOut = runCLI(t, map[string]string{"QUALDIAL_DATABASE_URL": unreachable, "QUALDIAL_MAX_CALLS": "ten"}, "serve", "--max-calls", "0")
 	if code != 1 || strings.Contains(errOut, "QUALDIAL_MAX_CALLS=") || !strings.Contains(errOut, "--max-calls 0") {
 		t.Errorf("flag over a malformed variable: exit %d %s", code, errOut)
+	}
+}
+
+// TestAlertMailConfig: a wrong e-mail alert setting stops serve before it
+// touches the database, saying what to set and where; a right one passes.
+func TestAlertMailConfig(t *testing.T) {
+	t.Parallel()
+	unreachable := "postgres://qualdial@127.0.0.1:1/never?connect_timeout=1"
+	ok := map[string]string{"QUALDIAL_SMTP_ADDR": "smtp.example.com:587", "QUALDIAL_SMTP_FROM": "qualdial <alerts@example.com>",
+		"QUALDIAL_ALERT_EMAIL_TO": "Rita <rita@example.com>, ops@example.com", "QUALDIAL_PUBLIC_URL": "https://qualdial.example.com"}
+	for _, tc := range []struct {
+		variable, value string
+		want            []string // "" : valid
+	}{
+		{"QUALDIAL_SMTP_USER", "alerts", nil},
+		{"QUALDIAL_ALERT_EMAIL_TO", "", []string{"set To to the addresses of the sales managers", "QUALDIAL_ALERT_EMAIL_TO"}},
+		{"QUALDIAL_ALERT_EMAIL_TO", "rita at example", []string{`recipient "rita at example"`}},
+		{"QUALDIAL_SMTP_ADDR", "", []string{"no server address", "QUALDIAL_SMTP_ADDR"}},
+		{"QUALDIAL_SMTP_ADDR", "smtp.example.com", []string{"must be host:port"}},
+		{"QUALDIAL_SMTP_TLS", "ssl", []string{`QUALDIAL_SMTP_TLS="ssl"`, "use starttls, tls or none"}},
+		{"QUALDIAL_SMTP_TLS", "none", []string{"allowed only to a relay on this host"}},
+		{"QUALDIAL_SMTP_TIMEOUT", "30", []string{"expected a duration with a unit"}},
+		{"QUALDIAL_PUBLIC_URL", "qualdial.example.com", []string{"--public-url", "like https://qualdial.example.com"}},
+	} {
+		environ := map[string]string{"QUALDIAL_DATABASE_URL": unreachable}
+		for k, v := range ok {
+			environ[k] = v
+		}
+		environ[tc.variable] = tc.value
+		code, _, errOut := runCLI(t, environ, "serve")
+		if tc.want == nil {
+			if !strings.Contains(errOut, "connect to database") {
+				t.Errorf("%s=%q: exit %d %s; want it valid (then the database is unreachable)", tc.variable, tc.value, code, errOut)
+			}
+			continue
+		}
+		for _, want := range tc.want {
+			if code != 1 || !strings.Contains(errOut, want) {
+				t.Errorf("%s=%q: exit %d %q; want %q", tc.variable, tc.value, code, errOut, want)
+			}
+		}
+		if strings.Contains(errOut, "connect to database") {
+			t.Errorf("%s=%q: serve ran before failing: %s", tc.variable, tc.value, errOut)
+		}
 	}
 }
 
@@ -323,25 +368,6 @@ func TestAPIKeyListAndRevokeCommands(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while a test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDemo runs "qualdial demo" on a private PostgreSQL as a newcomer
 // would: every persona must end as expected, the table must show the
 // funnel, and then it serves the API with an admin key it prints. A key
@@ -368,7 +394,7 @@ func TestDemo(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut fixture.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"demo", "--http", "127.0.0.1:0"}, getenv, &out, &errOut) }()
 	line := regexp.MustCompile(`(?m)^API +(http://\S+) .*\nadmin key +(qd_\S+)\ntry +curl -H 'Authorization: Bearer qd_\S+' http://\S+/v1/campaigns/\d+/stats\nmore keys +qualdial apikey create --demo`)

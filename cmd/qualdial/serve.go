@@ -21,7 +21,9 @@ import (
 	"github.com/qualdial/qualdial/dialer/twilio"
 	"github.com/qualdial/qualdial/internal/pgcluster"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/mailer"
 	"github.com/qualdial/qualdial/migrations"
+	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -118,7 +120,36 @@ func (c *appConfig) validate() error {
 	if c.DBConnsHTTP < 2 || c.DBConnsWorkers < 4 {
 		return fmt.Errorf("--db-conns-http must be at least 2 and --db-conns-workers at least 4 (River needs some of them)")
 	}
+	if err := c.AlertMail.Validate(); err != nil {
+		return fmt.Errorf("e-mail alerts: %w\n(Addr is --smtp-addr or QUALDIAL_SMTP_ADDR; Username and Password --smtp-user, --smtp-password or QUALDIAL_SMTP_USER, QUALDIAL_SMTP_PASSWORD; "+
+			"From --smtp-from or QUALDIAL_SMTP_FROM; To --alert-email-to or QUALDIAL_ALERT_EMAIL_TO; TLS --smtp-tls or QUALDIAL_SMTP_TLS)", err)
+	}
+	if err := queue.CheckPublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("--public-url (env QUALDIAL_PUBLIC_URL): %w", err)
+	}
 	return nil
+}
+
+// alertFlags adds the flags of the SLA breach e-mails.
+func (e *env) alertFlags(cmd *cobra.Command, c *appConfig) {
+	fl := cmd.Flags()
+	fl.StringVar(&c.AlertMail.Addr, "smtp-addr", "", "SMTP server (host:port) that sends SLA breach e-mails, e.g. smtp.example.com:587; empty: no e-mails")
+	e.bindEnv(fl, "smtp-addr", "QUALDIAL_SMTP_ADDR")
+	fl.StringVar(&c.AlertMail.Username, "smtp-user", "", "SMTP login user (empty: no login)")
+	e.bindEnv(fl, "smtp-user", "QUALDIAL_SMTP_USER")
+	fl.StringVar(&c.AlertMail.Password, "smtp-password", "", "SMTP login password (prefer the environment variable)")
+	e.bindEnv(fl, "smtp-password", "QUALDIAL_SMTP_PASSWORD")
+	fl.StringVar(&c.AlertMail.From, "smtp-from", "", `sender of alert e-mails, e.g. "qualdial <alerts@example.com>"`)
+	e.bindEnv(fl, "smtp-from", "QUALDIAL_SMTP_FROM")
+	fl.StringSliceVar(&c.AlertMail.To, "alert-email-to", nil, "recipients of SLA breach e-mails (the sales managers): repeat, or separate with commas")
+	e.bindEnv(fl, "alert-email-to", "QUALDIAL_ALERT_EMAIL_TO")
+	fl.Var(newChoice(&c.AlertMail.TLS, mailer.TLSStartTLS, mailer.TLSModes...), "smtp-tls",
+		"starttls (required STARTTLS, port 587), tls (implicit TLS, port 465) or none (clear text, only to a relay on this host)")
+	e.bindEnv(fl, "smtp-tls", "QUALDIAL_SMTP_TLS")
+	fl.DurationVar(&c.AlertMail.Timeout, "smtp-timeout", 30*time.Second, "bound on connecting to the SMTP server and on each command")
+	e.bindEnv(fl, "smtp-timeout", "QUALDIAL_SMTP_TIMEOUT")
+	fl.StringVar(&c.PublicURL, "public-url", "", "the web UI's base URL as users reach it, e.g. https://qualdial.example.com: alert e-mails link each lead's page")
+	e.bindEnv(fl, "public-url", "QUALDIAL_PUBLIC_URL")
 }
 
 // defaultDataDir is where the private PostgreSQL lives by default: the
@@ -291,6 +322,7 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "webhook-allow-http", "QUALDIAL_WEBHOOK_ALLOW_HTTP")
 	fl.Var(&cfg.Webhooks.AllowNets, "webhook-allow-net", "networks CRM webhooks may reach although not public, e.g. 10.20.0.0/16 (repeat, or separate with commas)")
 	e.bindEnv(fl, "webhook-allow-net", "QUALDIAL_WEBHOOK_ALLOW_NETS")
+	e.alertFlags(cmd, &cfg)
 	e.addSIPFlags(cmd, &cfg.SIP)
 	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", "", "Twilio account SID; enables campaigns with driver twilio")
 	e.bindEnv(fl, "twilio-account-sid", "QUALDIAL_TWILIO_ACCOUNT_SID")

@@ -418,7 +418,7 @@ func TestDemoStopsOnSIGTERMLikeServe(t *testing.T) {
 	url := pgtest.URL(t)
 	cmd := exec.Command(os.Args[0], "demo", "--log-level", "info", "--http", "127.0.0.1:0")
 	cmd.Env = append(cleanEnv(), "QUALDIAL_TEST_RUN_MAIN=1", "QUALDIAL_DEMO_DATABASE_URL="+url)
-	var out, errOut syncBuffer
+	var out, errOut fixture.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,11 @@ package csvdownload
 
 import (
 	"encoding/csv"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 )
 
 // plainNumber is a cell that is only a number: a spreadsheet reads it as that
@@ -24,17 +26,28 @@ var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 // spreadsheet does with them is show a number. Anything more in the cell,
 // such as +1+cmd|' /C calc'!A0 or -2+3, is neutralised.
 func Cell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		if plainNumber.MatchString(s) {
-			return s
-		}
+	if formulaStart(s) && !plainNumber.MatchString(s) {
 		return "'" + s
 	}
 	return s
+}
+
+// Text neutralises a cell as Cell does, plain numbers included: for a value
+// a spreadsheet must keep as text, such as a phone number in E.164, which
+// Excel would otherwise turn into a number (+14155550123 shown as
+// 14155550123, +447911123456 as 4.47911E+11). The apostrophe keeps it text.
+// Stream's rows pass it through unchanged.
+func Text(s string) string {
+	if formulaStart(s) {
+		return "'" + s
+	}
+	return s
+}
+
+// formulaStart reports whether a spreadsheet may read s as a formula: it
+// starts with =, +, -, @, tab or CR.
+func formulaStart(s string) bool {
+	return s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
 }
 
 // Stream writes a CSV download row by row, with every cell neutralised.
@@ -48,8 +61,13 @@ type Stream struct {
 	log      *slog.Logger
 	out      *csv.Writer
 	started  bool
+	bom      bool
 	cells    []string
 }
+
+// bom is UTF-8's byte order mark: Excel reads a CSV file that starts with
+// it as UTF-8 (without it, in the computer's legacy code page).
+const bom = "\uFEFF"
 
 // New starts a download named filename; log receives a failure after
 // the first bytes.
@@ -59,7 +77,17 @@ func New(w http.ResponseWriter, filename string, log *slog.Logger) *Stream {
 	return c
 }
 
-// Write sends CSV bytes, with the headers before the first ones.
+// WithBOM makes the download start with UTF-8's byte order mark, so that
+// Excel opens it as UTF-8 (names with accents, non-Latin scripts). For
+// files meant for spreadsheets; programs reading CSV may not expect it.
+// Call it before the first row.
+func (c *Stream) WithBOM() *Stream {
+	c.bom = true
+	return c
+}
+
+// Write sends CSV bytes, with the headers (and the BOM, if asked for)
+// before the first ones.
 func (c *Stream) Write(p []byte) (int, error) {
 	if !c.started {
 		c.started = true
@@ -69,6 +97,11 @@ func (c *Stream) Write(p []byte) (int, error) {
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		c.w.WriteHeader(http.StatusOK)
+		if c.bom {
+			if _, err := io.WriteString(c.w, bom); err != nil {
+				return 0, err
+			}
+		}
 	}
 	return c.w.Write(p)
 }
