@@ -143,7 +143,7 @@ func TestCampaignWithUnplayablePromptsDoesNotStart(t *testing.T) {
 		c.CheckPrompts = func(ctx context.Context, driver string, sc *ivr.Script) error { return noTTS.Check(ctx, sc) }
 	})
 	src, _ := scripts.Read("bant-en")
-	for name, script := range map[string]string{"shipped": string(src), "reworded": strings.NewReplacer("Four quick questions", "Three quick questions", "version: 2", "version: 3").Replace(string(src))} {
+	for name, script := range map[string]string{"shipped": string(src), "reworded": strings.NewReplacer("Four quick questions", "Three quick questions", "version: 3", "version: 4").Replace(string(src))} {
 		res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", jsonBody(map[string]any{
 			"name": name, "script": script, "caller_id": "+15550100"}))
 		if res.status != http.StatusCreated {

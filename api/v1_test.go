@@ -546,7 +546,7 @@ func TestCampaignsAndDNC(t *testing.T) {
 	path := fmt.Sprintf("/v1/campaigns/%d", id)
 	res := b.do(t, "GET", path, store.RoleSales, "", nil)
 	c := res.json(t)
-	if c["status"] != "active" || c["ring_timeout"] != "30s" || c["sla"] != "4h" || c["retry"].(map[string]any)["busy"] != "5m" || c["script_version"] != 2.0 {
+	if c["status"] != "active" || c["ring_timeout"] != "30s" || c["sla"] != "4h" || c["retry"].(map[string]any)["busy"] != "5m" || c["script_version"] != 3.0 {
 		t.Errorf("campaign %s", res.body)
 	}
 	if res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", jsonBody(map[string]any{"name": "c1", "script_id": "bant-en", "caller_id": "+15550100"})); res.status != 409 {

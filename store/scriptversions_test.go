@@ -28,8 +28,8 @@ func TestScriptVersions(t *testing.T) {
 	if n, err := s.NextScriptVersion(ctx, "bant-en"); err != nil || n != 1 {
 		t.Fatalf("next of nothing: %d %v", n, err)
 	}
-	// A campaign started on bant-en v2 (from the shipped file): v2 is
-	// pinned, not saved; the next is 3.
+	// A campaign started on bant-en v3 (from the shipped file): v3 is
+	// pinned, not saved; the next is 4.
 	sc := script(t)
 	b, err := scripts.Read("bant-en")
 	if err != nil {
@@ -43,47 +43,47 @@ func TestScriptVersions(t *testing.T) {
 	if err := s.StartCampaign(ctx, live.ID, sc, []byte(src)); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 3 {
-		t.Errorf("next after a pinned v2: %d", n)
+	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 4 {
+		t.Errorf("next after a pinned v3: %d", n)
 	}
-	// v2 with another text is taken; the same text may be saved.
+	// v3 with another text is taken; the same text may be saved.
 	other := strings.Replace(src, "Goodbye.", "Bye.", 1)
-	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: other, CreatedBy: u.ID}); !errors.Is(err, store.ErrVersionTaken) {
-		t.Errorf("v2 with another text than the pinned one: %v", err)
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: other, CreatedBy: u.ID}); !errors.Is(err, store.ErrVersionTaken) {
+		t.Errorf("v3 with another text than the pinned one: %v", err)
 	}
-	v2, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: src, CreatedBy: u.ID})
-	if err != nil || !v2.Saved || v2.SHA256 != store.ScriptSHA256(src) || len(v2.SHA256) != 64 || v2.CreatedBy != "mia@example.com" || v2.CreatedAt.IsZero() {
-		t.Fatalf("save v2: %+v %v", v2, err)
+	v3, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: src, CreatedBy: u.ID})
+	if err != nil || !v3.Saved || v3.SHA256 != store.ScriptSHA256(src) || len(v3.SHA256) != 64 || v3.CreatedBy != "mia@example.com" || v3.CreatedAt.IsZero() {
+		t.Fatalf("save v3: %+v %v", v3, err)
 	}
-	v3text := strings.Replace(other, "version: 2", "version: 3", 1)
-	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: v3text, CreatedBy: u.ID}); err != nil {
+	v4text := strings.Replace(other, "version: 3", "version: 4", 1)
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 4, YAML: v4text, CreatedBy: u.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: v3text}); !errors.Is(err, store.ErrVersionTaken) {
-		t.Errorf("v3 twice: %v", err)
+	if _, err := s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 4, YAML: v4text}); !errors.Is(err, store.ErrVersionTaken) {
+		t.Errorf("v4 twice: %v", err)
 	}
-	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 4 {
-		t.Errorf("next after v3: %d", n)
+	if n, _ := s.NextScriptVersion(ctx, "bant-en"); n != 5 {
+		t.Errorf("next after v4: %d", n)
 	}
 	// Two saves of the same number at once: one wins, the other is told.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
 		wg.Go(func() {
-			_, errs[i] = s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 4, YAML: v3text})
+			_, errs[i] = s.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 5, YAML: v4text})
 		})
 	}
 	wg.Wait()
 	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), store.ErrVersionTaken) {
-		t.Errorf("two saves of v4: %v", errs)
+		t.Errorf("two saves of v5: %v", errs)
 	}
-	// A campaign pinned to v3; another script; a version only pinned.
+	// A campaign pinned to v4; another script; a version only pinned.
 	for _, name := range []string{"autumn", "winter"} {
 		c, err := s.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.StartCampaign(ctx, c.ID, ivr.MustParse("x", []byte(v3text)), []byte(v3text)); err != nil {
+		if err := s.StartCampaign(ctx, c.ID, ivr.MustParse("x", []byte(v4text)), []byte(v4text)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,19 +105,19 @@ func TestScriptVersions(t *testing.T) {
 		}
 		got = append(got, line)
 	}
-	want := []string{"alpha v1 saved", "bant-en v4 saved", "bant-en v3 saved autumn:active winter:active", "bant-en v2 saved live:active"}
+	want := []string{"alpha v1 saved", "bant-en v5 saved", "bant-en v4 saved autumn:active winter:active", "bant-en v3 saved live:active"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("versions:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The text: saved, else pinned; unknown: not found.
-	if v, err := s.ScriptVersionText(ctx, "bant-en", 3); err != nil || v.YAML != v3text || !v.Saved || v.CreatedBy != "mia@example.com" {
-		t.Errorf("v3's text: %+v %v", v, err)
+	if v, err := s.ScriptVersionText(ctx, "bant-en", 4); err != nil || v.YAML != v4text || !v.Saved || v.CreatedBy != "mia@example.com" {
+		t.Errorf("v4's text: %+v %v", v, err)
 	}
 	pinnedOnly, err := s.CreateCampaign(ctx, store.CampaignParams{Name: "api", ScriptID: "gamma", CallerID: "+15550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gamma := strings.Replace(strings.Replace(src, "id: bant-en", "id: gamma", 1), "version: 2", "version: 7", 1)
+	gamma := strings.Replace(strings.Replace(src, "id: bant-en", "id: gamma", 1), "version: 3", "version: 7", 1)
 	if err := s.StartCampaign(ctx, pinnedOnly.ID, ivr.MustParse("g", []byte(gamma)), []byte(gamma)); err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +131,8 @@ func TestScriptVersions(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := s.ScriptVersionText(ctx, "bant-en", 3); err != nil || v.CreatedBy != "" {
-		t.Errorf("v3 after its author went: %+v %v", v, err)
+	if v, err := s.ScriptVersionText(ctx, "bant-en", 4); err != nil || v.CreatedBy != "" {
+		t.Errorf("v4 after its author went: %+v %v", v, err)
 	}
 }
 
@@ -166,11 +166,11 @@ func TestStartRefusesAnotherTextUnderATakenVersion(t *testing.T) {
 		t.Fatalf("the shipped text: %v", err)
 	}
 	var se *store.ScriptError
-	if _, err := s.ActOnCampaign(ctx, draft("edited", edited), "start", nil); !errors.As(err, &se) || !strings.Contains(se.Message, "bant-en v2 is another text already") {
-		t.Fatalf("an edited text as v2: %v", err)
+	if _, err := s.ActOnCampaign(ctx, draft("edited", edited), "start", nil); !errors.As(err, &se) || !strings.Contains(se.Message, "bant-en v3 is another text already") {
+		t.Fatalf("an edited text as v3: %v", err)
 	}
 	// Its own version starts; that version then names this text.
-	v7 := strings.Replace(edited, "version: 2", "version: 7", 1)
+	v7 := strings.Replace(edited, "version: 3", "version: 7", 1)
 	if _, err := s.ActOnCampaign(ctx, draft("v7", v7), "start", nil); err != nil {
 		t.Fatalf("an edited text as v7: %v", err)
 	}

@@ -48,7 +48,7 @@ func TestCampaignLeadAttemptLifecycle(t *testing.T) {
 	if err := s.StartCampaign(ctx, c.ID, sc, []byte("yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ = s.Campaign(ctx, c.ID); c.Status != "active" || c.ScriptVersion != 2 || c.ScriptYAML != "yaml" {
+	if c, _ = s.Campaign(ctx, c.ID); c.Status != "active" || c.ScriptVersion != 3 || c.ScriptYAML != "yaml" {
 		t.Fatalf("started campaign %+v", c)
 	}
 

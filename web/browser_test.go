@@ -192,7 +192,7 @@ func TestBrowserMarketingFlow(t *testing.T) {
 	// Start: htmx swaps the row in place.
 	click(t, ctx, row+` button.start`)
 	do(t, ctx, "see it started", chromedp.WaitVisible(row+`[data-status="active"]`))
-	if got, _ := s.st.Campaign(bg, c.ID); got.Status != store.CampaignActive || got.ScriptVersion != 2 {
+	if got, _ := s.st.Campaign(bg, c.ID); got.Status != store.CampaignActive || got.ScriptVersion != 3 {
 		t.Errorf("campaign in the database: %s v%d", got.Status, got.ScriptVersion)
 	}
 	// Live numbers: a lead arriving shows without a reload.

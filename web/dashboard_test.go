@@ -91,11 +91,16 @@ func dashboardLead(t *testing.T, s *site, c *store.Campaign, n int, source strin
 	return id, phone
 }
 
-// bantV3 is bant-en as a version 3 with a new first prompt, pinned by c.
-func bantV3(t *testing.T, s *site, c *store.Campaign) *ivr.Script {
+// bantNext is bant-en as the version after the shipped one (v4 after the
+// shipped v3), pinned by c.
+func bantNext(t *testing.T, s *site, c *store.Campaign) *ivr.Script {
 	t.Helper()
 	src, _ := scripts.Read("bant-en")
-	text := strings.Replace(string(src), "\nversion: 2\n", "\nversion: 3\n", 1)
+	v := ivr.MustParse("bant-en.yaml", src).Version
+	text := strings.Replace(string(src), fmt.Sprintf("\nversion: %d\n", v), fmt.Sprintf("\nversion: %d\n", v+1), 1)
+	if text == string(src) {
+		t.Fatalf("bant-en has no version %d line", v)
+	}
 	if err := s.st.SetCampaignScript(context.Background(), c.ID, text); err != nil {
 		t.Fatal(err)
 	}
@@ -130,15 +135,18 @@ func TestDashboard(t *testing.T) {
 	a := bantCampaign(t, s, "Spring A")
 	b := bantCampaign(t, s, "Spring B")
 	src, _ := scripts.Read("bant-en")
-	v2 := ivr.MustParse("bant-en.yaml", src)
-	v3 := bantV3(t, s, b)
+	v3 := ivr.MustParse("bant-en.yaml", src)
+	v4 := bantNext(t, s, b)
+	if v3.Version != 3 || v4.Version != 4 {
+		t.Fatalf("versions %d and %d, want the shipped 3 and 4", v3.Version, v4.Version)
+	}
 
 	n := 0
 	lead := func(c *store.Campaign, source string) (int64, string) {
 		n++
 		return dashboardLead(t, s, c, n, source)
 	}
-	// Campaign A (v2): 2 SQL from web forms, 1 MQL, 1 disqualified, 1
+	// Campaign A (v3): 2 SQL from web forms, 1 MQL, 1 disqualified, 1
 	// opted out, 1 hung up, 1 never answered, 2 not called yet.
 	var sqlIDs []int64
 	for _, keys := range [][]string{keysSQL, keysSQL, keysMQL, keysDisq, keysOptOut, keysHangsUp, nil} {
@@ -147,17 +155,17 @@ func TestDashboard(t *testing.T) {
 			src = "web_form"
 		}
 		id, phone := lead(a, src)
-		dashboardCall(t, s, a, v2, id, phone, keys...)
+		dashboardCall(t, s, a, v3, id, phone, keys...)
 		if src == "web_form" {
 			sqlIDs = append(sqlIDs, id)
 		}
 	}
 	lead(a, "import")
 	lead(a, "web_form")
-	// Campaign B (v3): 1 SQL, 1 hung up.
+	// Campaign B (v4): 1 SQL, 1 hung up.
 	for _, keys := range [][]string{keysSQL, keysHangsUp} {
 		id, phone := lead(b, "api")
-		dashboardCall(t, s, b, v3, id, phone, keys...)
+		dashboardCall(t, s, b, v4, id, phone, keys...)
 	}
 	// A rep claims and contacts one SQL lead in time; the other is late.
 	repUser, _, err := s.st.CreateUser(ctx, "rep@example.com", "", store.RoleSales)
@@ -193,7 +201,7 @@ func TestDashboard(t *testing.T) {
 	if got := cellText(t, r.body, "speed-dialled", "n"); got != "2" {
 		t.Errorf("web forms dialled = %s, want 2 (of 3)", got)
 	}
-	for _, want := range []string{"Spring A", "Spring B", "bant-en@2", "bant-en@3", "A: bant-en@2", "B: bant-en@3", "rep@example.com",
+	for _, want := range []string{"Spring A", "Spring B", "bant-en@3", "bant-en@4", "A: bant-en@3", "B: bant-en@4", "rep@example.com",
 		`id="heat-caption">9 finished calls`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("the dashboard does not show %q", want)
@@ -244,10 +252,10 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("rates.csv campaign B = %v", campB)
 	}
 	ab := byFirst(get("ab.csv", ""))
-	if got := ab["figure"]; strings.Join(got, ",") != "figure,bant-en@2,bant-en@3" {
+	if got := ab["figure"]; strings.Join(got, ",") != "figure,bant-en@3,bant-en@4" {
 		t.Errorf("ab.csv versions = %v", got)
 	}
-	// v2: the hang-up ended after q2 (its second answer); v3 likewise.
+	// v3: the hang-up ended after q2 (its second answer); v4 likewise.
 	if got := ab["calls"]; strings.Join(got, ",") != "calls,7,2" {
 		t.Errorf("ab.csv calls = %v", got)
 	}

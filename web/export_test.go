@@ -159,14 +159,14 @@ func TestInboxExport(t *testing.T) {
 		"campaign": "spring", "campaign_id": strconv.FormatInt(bant.ID, 10), "status": "completed", "class": "sql", "route": "sales",
 		"total": strconv.Itoa(*hotLead.Total), "sales_stage": "contacted", "claimed_by": "rep@example.com",
 		"sla_due_at": hotLead.SLADueAt.UTC().Format(time.RFC3339), "contacted_at": contactedAt.UTC().Format(time.RFC3339),
-		"sla_met": "yes", "local_zone": "America/New_York", "script": "bant-en v2",
+		"sla_met": "yes", "local_zone": "America/New_York", "script": "bant-en v3",
 		"score_budget": strconv.Itoa(hotScores.Scores["budget"]), "score_authority": strconv.Itoa(hotScores.Scores["authority"]),
 		"score_need": strconv.Itoa(hotScores.Scores["need"]), "score_timeline": strconv.Itoa(hotScores.Scores["timeline"]),
 		"score_urgency": "", "score_money": "",
-		"answer_intro": "1: next question role", "answer_role": "1: next question budget", "answer_budget": "1: next question authority; budget +30",
-		"answer_authority": "1: next question seats; authority +25",
+		"answer_intro": "1: next question role", "answer_role": "1: for a company; next question budget", "answer_budget": "1: budget approved; next question authority; budget +30",
+		"answer_authority": "1: decides; next question seats; authority +25",
 		"answer_seats":     "120#: 120, in 10–249; next question timeline; need +15 (from the form)",
-		"answer_timeline":  "1: ending end; timeline +20", "answer_urgency": "", "answer_need": "", "answer_money": "",
+		"answer_timeline":  "1: deciding this month; ending end; timeline +20", "answer_urgency": "", "answer_need": "", "answer_money": "",
 		"notes": notesAt[0].UTC().Format("2006-01-02 15:04 UTC") + " rep@example.com: Called back, wants a demo on Friday.\n" +
 			notesAt[1].UTC().Format("2006-01-02 15:04 UTC") + " rep@example.com: =SUM(1,2) seats, \"quoted\"\nsecond line",
 	} {
@@ -176,10 +176,10 @@ func TestInboxExport(t *testing.T) {
 	}
 	row = sh.row(t, webinar)
 	for col, v := range map[string]string{
-		"name": "Zoë Ng", "company": "Ünïcode Ltd", "phone": "'+442071838750", "campaign": "webinar", "script": "anum-en v1",
+		"name": "Zoë Ng", "company": "Ünïcode Ltd", "phone": "'+442071838750", "campaign": "webinar", "script": "anum-en v2",
 		"claimed_by": "", "contacted_at": "", "sla_met": "", "sales_stage": "open", "local_zone": "Europe/London",
 		"score_authority": "30", "score_need": "30", "score_urgency": "25", "score_money": "20", "score_budget": "", "score_timeline": "",
-		"answer_authority": "1: next question need; authority +30", "answer_money": "1: ending end; money +20",
+		"answer_authority": "1: decides; next question need; authority +30", "answer_money": "1: can fund a paid plan; ending end; money +20",
 		"answer_budget": "", "answer_role": "", "answer_seats": "", "notes": "",
 	} {
 		if row[col] != v {
@@ -344,8 +344,8 @@ func TestCampaignLeadsExport(t *testing.T) {
 	if _, sh := export(t, admin, path); sh == nil || len(sh.ids) != 3 {
 		t.Errorf("admin: %v", sh)
 	}
-	// A script's labels word the answers.
-	lc := labelledCampaign(t, s, "labelled")
+	// A script's labels word the answers (the shipped bant-en's).
+	lc := bantCampaign(t, s, "labelled")
 	labelled := readyLead(t, s, lc, "Lab", "+12125550109", "300")
 	if _, sh := export(t, mkt, fmt.Sprintf("/campaigns/%d/leads.csv", lc.ID)); sh == nil ||
 		sh.row(t, labelled)["answer_budget"] != "1: budget approved; next question authority; budget +30" ||
@@ -364,10 +364,10 @@ func TestExportReadsRecordedVersion(t *testing.T) {
 	c := bantCampaign(t, s, "spring")
 	hot := calledLead(t, s, c, store.LeadParams{Phone: "+12125550101", FirstName: "Ann"}, "1", "1", "1", "1", "300#", "1")
 	src, _ := scripts.Read("bant-en")
-	if _, err := s.st.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 2, YAML: string(src)}); err != nil {
+	if _, err := s.st.AddScriptVersion(ctx, store.NewScriptVersion{ScriptID: "bant-en", Version: 3, YAML: string(src)}); err != nil {
 		t.Fatal(err)
 	}
-	edited := strings.ReplaceAll(strings.Replace(string(src), "version: 2", "version: 3", 1), "timeline", "decision")
+	edited := strings.ReplaceAll(strings.Replace(string(src), "version: 3", "version: 4", 1), "timeline", "decision")
 	if err := s.st.SetCampaignScript(ctx, c.ID, edited); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestExportReadsRecordedVersion(t *testing.T) {
 	if sh == nil || slices.Contains(sh.header, "answer_decision") {
 		t.Fatalf("header %v", sh)
 	}
-	if row := sh.row(t, hot); row["answer_timeline"] != "1: ending end; timeline +20" || row["score_timeline"] != "20" {
+	if row := sh.row(t, hot); row["answer_timeline"] != "1: deciding this month; ending end; timeline +20" || row["score_timeline"] != "20" {
 		t.Errorf("read with another version: %v", row)
 	}
 	waiting, _, err := s.st.InsertLead(ctx, s.st.Pool(), store.LeadParams{CampaignID: c.ID, Phone: "+12125550103", FirstName: "Wes"})

@@ -28,7 +28,7 @@ func TestBrowserInbox(t *testing.T) {
 	ctxs := []context.Context{browserContext(t), browserContext(t)}
 	s := newSite(t)
 	bg := context.Background()
-	c := labelledCampaign(t, s, "spring-demo")
+	c := bantCampaign(t, s, "spring-demo")
 	now := s.st.Now()
 	names := []string{"Ann", "Bob", "Cleo", "Dev", "Eve", "Finn", "Gia", "Hugo", "Ida"}
 	ids := map[string]int64{}
@@ -58,7 +58,7 @@ func TestBrowserInbox(t *testing.T) {
 	if got := text(t, ctxs[0], `table.inbox tbody tr:first-child .sla`); !strings.HasSuffix(got, "overdue") {
 		t.Errorf("the most urgent lead's countdown: %q", got)
 	}
-	if got := text(t, ctxs[0], fmt.Sprintf(`#lead-%d .answers-words`, ids["Ann"])); got != "budget approved · decides alone · 100 seats" {
+	if got := text(t, ctxs[0], fmt.Sprintf(`#lead-%d .answers-words`, ids["Ann"])); got != "budget approved · decides · 100 seats" {
 		t.Errorf("Ann's answers: %q", got)
 	}
 

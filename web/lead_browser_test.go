@@ -40,7 +40,7 @@ func TestBrowserLeadPage(t *testing.T) {
 		t.Errorf("budget prompt %q", p)
 	}
 	if k, m, pts := text(t, ctx, budget+` .keys`), text(t, ctx, budget+` .meaning`), text(t, ctx, budget+` .points`); k != "1" ||
-		m != "next question authority" || pts != "budget +30" {
+		m != "budget approved; next question authority" || pts != "budget +30" {
 		t.Errorf("budget answer: keys %q, meaning %q, points %q", k, m, pts)
 	}
 	if f := text(t, ctx, `tr.answer[data-question="seats"] .keys`); !strings.Contains(f, "from the form") {

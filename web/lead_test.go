@@ -122,7 +122,8 @@ func TestLeadPage(t *testing.T) {
 		// The call and its answers in words, the prompt filled from the lead.
 		"<dt>Driver</dt><dd>sip</dd>", "<dt>SIP code</dt><dd>200</dd>", "<dt>Ended by</dt><dd>qualdial</dd>", "<dt>Keys sent as</dt><dd>rfc4733</dd>",
 		"Hi Ann. Four quick questions will get you to the right specialist.",
-		"Is there a budget for this project?", "<kbd>1</kbd>", "next question authority", "budget +30",
+		"Is there a budget for this project?", "<kbd>1</kbd>", "budget approved; next question authority", "budget +30",
+		"decides; next question seats", "deciding this month; ending end",
 		`<span class="badge form">from the form</span> <kbd>120#</kbd>`, "120, in 10–249; next question timeline", "need +15",
 		"timeline +20", "ending end",
 		// Events.

@@ -30,7 +30,7 @@ func TestBrowserScriptEditor(t *testing.T) {
 		chromedp.Click(`#script-bant-en a`),
 		chromedp.WaitVisible(`#diagnostics .ok`),
 	)
-	if ok := text(t, ctx, `#diagnostics .ok`); !strings.HasPrefix(ok, "ok: bant-en v2, 6 questions") {
+	if ok := text(t, ctx, `#diagnostics .ok`); !strings.HasPrefix(ok, "ok: bant-en v3, 6 questions") {
 		t.Errorf("ok line %q", ok)
 	}
 	// CodeMirror replaces the textarea (the textarea stays, hidden, in the form).
@@ -120,22 +120,22 @@ func TestBrowserScriptEditor(t *testing.T) {
 	}
 	screenshot(t, ctx, "script-simulator")
 
-	// Save as new version: the page opens the saved v3 (its version line
+	// Save as new version: the page opens the saved v4 (its version line
 	// renumbered), and the scripts page lists it.
 	do(t, ctx, "save as a new version", chromedp.Click(`button.save-version`), chromedp.WaitVisible(`.flash`))
-	if f := text(t, ctx, `.flash`); !strings.Contains(f, "Saved bant-en v3.") {
+	if f := text(t, ctx, `.flash`); !strings.Contains(f, "Saved bant-en v4.") {
 		t.Errorf("flash %q", f)
 	}
 	present(t, ctx, `.yaml-editor .cm-content`)
-	if v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#yaml').editorView.state.doc.toString().includes('\nversion: 3\n')`)); err != nil || !v {
-		t.Errorf("the editor does not hold v3: %v", err)
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#yaml').editorView.state.doc.toString().includes('\nversion: 4\n')`)); err != nil || !v {
+		t.Errorf("the editor does not hold v4: %v", err)
 	}
-	if v, err := s.st.ScriptVersionText(context.Background(), "bant-en", 3); err != nil || !strings.Contains(v.YAML, "next: authority") {
-		t.Errorf("v3 in the database: %v", err)
+	if v, err := s.st.ScriptVersionText(context.Background(), "bant-en", 4); err != nil || !strings.Contains(v.YAML, "next: authority") {
+		t.Errorf("v4 in the database: %v", err)
 	}
-	do(t, ctx, "see the versions", chromedp.Navigate(s.srv.URL+"/scripts"), chromedp.WaitVisible(`#version-bant-en-3`))
-	if row := text(t, ctx, `#version-bant-en-3`); !strings.Contains(row, "by mkt@example.com") {
-		t.Errorf("v3's row %q", row)
+	do(t, ctx, "see the versions", chromedp.Navigate(s.srv.URL+"/scripts"), chromedp.WaitVisible(`#version-bant-en-4`))
+	if row := text(t, ctx, `#version-bant-en-4`); !strings.Contains(row, "by mkt@example.com") {
+		t.Errorf("v4's row %q", row)
 	}
 	screenshot(t, ctx, "scripts")
 }

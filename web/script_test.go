@@ -51,7 +51,7 @@ func TestScriptListAndCheck(t *testing.T) {
 	}
 	r = mkt.do("GET", "/scripts/edit?from=bant-en", nil)
 	if r.status != 200 || !strings.Contains(r.body, `hx-post="/scripts/check" hx-trigger="keyup changed delay:400ms" hx-target="#diagnostics"`) ||
-		!strings.Contains(r.body, "ok: bant-en v2, 6 questions, dimensions budget, authority, need, timeline, classes sql, mql, disqualified") ||
+		!strings.Contains(r.body, "ok: bant-en v3, 6 questions, dimensions budget, authority, need, timeline, classes sql, mql, disqualified") ||
 		!strings.Contains(r.body, "id: bant-en") {
 		t.Fatalf("editor: %d %s", r.status, r.body)
 	}
@@ -74,7 +74,7 @@ func TestScriptListAndCheck(t *testing.T) {
 	}
 	r = mkt.do("POST", "/scripts/check", url.Values{"yaml": {src}}, "HX-Request", "true")
 	r.body = html.UnescapeString(r.body)
-	if r.status != 200 || !strings.Contains(r.body, "ok: bant-en v2, 6 questions") || strings.Contains(r.body, `class="error"`) ||
+	if r.status != 200 || !strings.Contains(r.body, "ok: bant-en v3, 6 questions") || strings.Contains(r.body, `class="error"`) ||
 		!strings.Contains(r.body, `id="q-seats"`) || !strings.Contains(r.body, "250–999999 → +25 need → question timeline") ||
 		!strings.Contains(r.body, "key 2 → class disqualified (knock-out), ending personal") || !strings.Contains(r.body, "route sales (SLA 24h)") {
 		t.Errorf("check bant-en: %d %s", r.status, r.body)
@@ -241,9 +241,9 @@ func TestScriptSaveToDraft(t *testing.T) {
 	if !strings.Contains(r.body, `<option value="`+strconv.FormatInt(draft.ID, 10)+`"`) || strings.Contains(r.body, `<option value="`+strconv.FormatInt(active.ID, 10)+`"`) {
 		t.Errorf("the select lists drafts only: %s", r.body)
 	}
-	edited := strings.Replace(src, "version: 2", "version: 3", 1)
+	edited := strings.Replace(src, "version: 3", "version: 4", 1)
 	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {edited}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
-	if r.status != 200 || !strings.Contains(r.body, "Saved to campaign draft: it runs bant-en v3 once started.") {
+	if r.status != 200 || !strings.Contains(r.body, "Saved to campaign draft: it runs bant-en v4 once started.") {
 		t.Fatalf("save: %d %s", r.status, r.body)
 	}
 	if c, _ := s.st.Campaign(ctx, draft.ID); c.ScriptYAML != edited {
@@ -260,8 +260,8 @@ func TestScriptSaveToDraft(t *testing.T) {
 	// one text.
 	reworded := strings.Replace(src, "Four quick questions", "Three quick questions", 1)
 	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {reworded}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
-	if r.status != http.StatusConflict || !strings.Contains(r.body, "bant-en v2 is another text already") {
-		t.Errorf("another text as v2: %d %s", r.status, r.body)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "bant-en v3 is another text already") {
+		t.Errorf("another text as v3: %d %s", r.status, r.body)
 	}
 	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
 	r = mkt.do("POST", "/scripts/save", url.Values{"yaml": {bad}, "campaign": {strconv.FormatInt(draft.ID, 10)}}, "HX-Request", "true")
@@ -384,8 +384,8 @@ func TestScriptSaveVersions(t *testing.T) {
 	if r := mkt.do("GET", "/scripts/edit?from=bant-en", nil); !strings.Contains(r.body, `formaction="/scripts/versions"`) || !strings.Contains(r.body, "Save as new version") {
 		t.Fatalf("no save-as-new-version button: %s", r.body)
 	}
-	// bant-en v2 ships: the first saved version is 3, then 4 (htmx: a
-	// redirect to the saved version in the editor), then 5 (a plain form).
+	// bant-en v3 ships: the first saved version is 4, then 5 (htmx: a
+	// redirect to the saved version in the editor), then 6 (a plain form).
 	save := func(yaml string, htmx bool) reply {
 		t.Helper()
 		if htmx {
@@ -395,43 +395,43 @@ func TestScriptSaveVersions(t *testing.T) {
 	}
 	edited := strings.Replace(src, "Goodbye.", "Bye now.", 1)
 	r := save(edited, true)
-	if r.status != http.StatusNoContent || r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=3" {
+	if r.status != http.StatusNoContent || r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=4" {
 		t.Fatalf("save as new version: %d %q %s", r.status, r.header.Get("HX-Redirect"), r.body)
 	}
-	v3, err := s.st.ScriptVersionText(ctx, "bant-en", 3)
-	if err != nil || v3.YAML != strings.Replace(edited, "version: 2", "version: 3", 1) || v3.CreatedBy != "mkt@example.com" || v3.SHA256 != store.ScriptSHA256(v3.YAML) {
-		t.Fatalf("v3 saved: %+v %v", v3, err)
+	v4, err := s.st.ScriptVersionText(ctx, "bant-en", 4)
+	if err != nil || v4.YAML != strings.Replace(edited, "version: 3", "version: 4", 1) || v4.CreatedBy != "mkt@example.com" || v4.SHA256 != store.ScriptSHA256(v4.YAML) {
+		t.Fatalf("v4 saved: %+v %v", v4, err)
 	}
-	r = mkt.do("GET", "/scripts/edit?script=bant-en&version=3", nil)
-	if r.status != 200 || !strings.Contains(r.body, "Saved bant-en v3.") || !strings.Contains(r.body, "version: 3\n") || !strings.Contains(r.body, "Bye now.") ||
-		!strings.Contains(html.UnescapeString(r.body), "ok: bant-en v3, 6 questions") {
+	r = mkt.do("GET", "/scripts/edit?script=bant-en&version=4", nil)
+	if r.status != 200 || !strings.Contains(r.body, "Saved bant-en v4.") || !strings.Contains(r.body, "version: 4\n") || !strings.Contains(r.body, "Bye now.") ||
+		!strings.Contains(html.UnescapeString(r.body), "ok: bant-en v4, 6 questions") {
 		t.Errorf("the saved version in the editor: %d %s", r.status, r.body)
 	}
-	if r := save(v3.YAML, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=4" {
+	if r := save(v4.YAML, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=5" {
 		t.Errorf("save again: %d %q", r.status, r.header.Get("HX-Redirect"))
 	}
-	if r := save(v3.YAML, false); r.status != http.StatusSeeOther || r.location != "/scripts/edit?script=bant-en&version=5" {
+	if r := save(v4.YAML, false); r.status != http.StatusSeeOther || r.location != "/scripts/edit?script=bant-en&version=6" {
 		t.Errorf("save without htmx: %d %q", r.status, r.location)
 	}
 	// A version number typed past the last one is kept.
-	if r := save(strings.Replace(v3.YAML, "version: 3", "version: 9", 1), true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=9" {
-		t.Errorf("save v9: %d %q", r.status, r.header.Get("HX-Redirect"))
+	if r := save(strings.Replace(v4.YAML, "version: 4", "version: 10", 1), true); r.header.Get("HX-Redirect") != "/scripts/edit?script=bant-en&version=10" {
+		t.Errorf("save v10: %d %q", r.status, r.header.Get("HX-Redirect"))
 	}
 	// A new script starts at its own version; errors save nothing.
 	fresh := strings.Replace(src, "id: bant-en", "id: fresh", 1)
-	if r := save(fresh, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=fresh&version=2" {
+	if r := save(fresh, true); r.header.Get("HX-Redirect") != "/scripts/edit?script=fresh&version=3" {
 		t.Errorf("a new script: %d %q", r.status, r.header.Get("HX-Redirect"))
 	}
 	bad := strings.Replace(src, "next: authority", "next: authorty", 1)
 	if r := save(bad, true); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "has errors") || strings.Contains(r.body, "<html") {
 		t.Errorf("save a script with errors: %d %s", r.status, r.body)
 	}
-	if n, _ := s.st.NextScriptVersion(ctx, "bant-en"); n != 10 {
-		t.Errorf("next version %d after 3, 4, 5 and 9", n)
+	if n, _ := s.st.NextScriptVersion(ctx, "bant-en"); n != 11 {
+		t.Errorf("next version %d after 4, 5, 6 and 10", n)
 	}
 
-	// Campaigns pinned to v3 and to the shipped v2; the list shows them.
-	for name, text := range map[string]string{"spring": v3.YAML, "legacy": src} {
+	// Campaigns pinned to v4 and to the shipped v3; the list shows them.
+	for name, text := range map[string]string{"spring": v4.YAML, "legacy": src} {
 		c, err := s.st.CreateCampaign(ctx, store.CampaignParams{Name: name, ScriptID: "bant-en", CallerID: "+15550100"})
 		if err != nil {
 			t.Fatal(err)
@@ -448,24 +448,24 @@ func TestScriptSaveVersions(t *testing.T) {
 		}
 		return r.body[i : i+strings.Index(r.body[i:], "</tr>")]
 	}
-	if v := row("version-bant-en-3"); !strings.Contains(v, ">spring</a>") || !strings.Contains(v, "by mkt@example.com") ||
-		!strings.Contains(v, v3.SHA256[:12]) || !strings.Contains(v, `href="/scripts/edit?script=bant-en&amp;version=3"`) {
+	if v := row("version-bant-en-4"); !strings.Contains(v, ">spring</a>") || !strings.Contains(v, "by mkt@example.com") ||
+		!strings.Contains(v, v4.SHA256[:12]) || !strings.Contains(v, `href="/scripts/edit?script=bant-en&amp;version=4"`) {
+		t.Errorf("v4's row: %s", v)
+	}
+	if v := row("version-bant-en-3"); !strings.Contains(v, ">legacy</a>") || !strings.Contains(v, "not saved here") {
 		t.Errorf("v3's row: %s", v)
 	}
-	if v := row("version-bant-en-2"); !strings.Contains(v, ">legacy</a>") || !strings.Contains(v, "not saved here") {
-		t.Errorf("v2's row: %s", v)
-	}
-	if v := row("version-bant-en-4"); !strings.Contains(v, "none") {
-		t.Errorf("v4's row: %s", v)
+	if v := row("version-bant-en-5"); !strings.Contains(v, "none") {
+		t.Errorf("v5's row: %s", v)
 	}
 	if v := row("script-bant-en"); !strings.Contains(v, "Start from this template") {
 		t.Errorf("the template's row: %s", v)
 	}
-	// The pinned-only v2 opens from the campaign's copy; unknown versions are not found.
-	if r := mkt.do("GET", "/scripts/edit?script=bant-en&version=2", nil); r.status != 200 || !strings.Contains(r.body, "version: 2\n") {
-		t.Errorf("open v2: %d", r.status)
+	// The pinned-only v3 opens from the campaign's copy; unknown versions are not found.
+	if r := mkt.do("GET", "/scripts/edit?script=bant-en&version=3", nil); r.status != 200 || !strings.Contains(r.body, "version: 3\n") {
+		t.Errorf("open v3: %d", r.status)
 	}
-	for _, q := range []string{"script=bant-en&version=7", "script=bant-en&version=x", "script=nope&version=1"} {
+	for _, q := range []string{"script=bant-en&version=8", "script=bant-en&version=x", "script=nope&version=1"} {
 		if r := mkt.do("GET", "/scripts/edit?"+q, nil); r.status != http.StatusNotFound || !strings.Contains(r.body, "no such version") {
 			t.Errorf("open %s: %d", q, r.status)
 		}
@@ -536,7 +536,7 @@ func TestScriptTestCall(t *testing.T) {
 		t.Errorf("a number on the DNC list: %d %s", r.status, r.body)
 	}
 	r := testCall(mkt, "+1 (212) 555-0123", src)
-	if r.status != 200 || !strings.Contains(r.body, "Calling +12125550123 with bant-en v2: call 1 queued") || strings.Contains(r.body, "<html") {
+	if r.status != 200 || !strings.Contains(r.body, "Calling +12125550123 with bant-en v3: call 1 queued") || strings.Contains(r.body, "<html") {
 		t.Fatalf("test call: %d %s", r.status, r.body)
 	}
 	if c := placed(); len(c) != 1 || c[0].phone != "+12125550123" || c[0].yaml != src {

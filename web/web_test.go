@@ -231,7 +231,7 @@ func TestRolesAndCrossOrigin(t *testing.T) {
 	}
 	// The same post from the page starts it; htmx gets the row back.
 	r := mkt.do("POST", "/campaigns/1/start", url.Values{}, "HX-Request", "true")
-	if r.status != 200 || !strings.Contains(r.body, `data-status="active"`) || !strings.Contains(r.body, "bant-en@2") {
+	if r.status != 200 || !strings.Contains(r.body, `data-status="active"`) || !strings.Contains(r.body, "bant-en@3") {
 		t.Fatalf("start: %d %s", r.status, r.body)
 	}
 	r = mkt.do("POST", "/campaigns/1/start", url.Values{}, "HX-Request", "true")

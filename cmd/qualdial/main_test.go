@@ -56,7 +56,7 @@ func TestScriptCheck(t *testing.T) {
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "broken.yaml")
 	src, _ := os.ReadFile(filepath.Join("..", "..", "scripts", "bant-en.yaml"))
-	src = bytes.Replace(src, []byte("next: authority}\n      \"2\""), []byte("next: authorty}\n      \"2\""), 1)
+	src = bytes.Replace(src, []byte("next: authority, label: budget approved}"), []byte("next: authorty, label: budget approved}"), 1)
 	src = bytes.Replace(src, []byte(`"1": {score: {timeline: 20}`), []byte(`"1": {score: {timelines: 20}`), 1)
 	if err := os.WriteFile(broken, src, 0o644); err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestScriptSimulateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.ScriptID != "bant-en" || res.ScriptVersion != 2 || res.Outcome != "completed" || res.Class != "sql" ||
+	if res.ScriptID != "bant-en" || res.ScriptVersion != 3 || res.Outcome != "completed" || res.Class != "sql" ||
 		res.Route != "sales" || res.Total != 90 || res.SLA != "24h" || len(res.Answers) != 6 {
 		t.Fatalf("result: %+v", res)
 	}
