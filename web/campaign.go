@@ -32,6 +32,8 @@ type campaignData struct {
 	FilterError string
 	// Next is the URL of the next page ("" on the last).
 	Next template.URL
+	// Export is the leads' CSV, filtered as the table.
+	Export template.URL
 }
 
 // questionShare is one question's answers with their shares.
@@ -105,6 +107,17 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, u *store.U
 		if due, err := time.Parse(time.RFC3339Nano, q.Get("due")); err == nil {
 			d.Filter.AfterDue = &due
 		}
+	}
+	ev := url.Values{}
+	if d.Filter.Status != "" {
+		ev.Set("status", d.Filter.Status)
+	}
+	if d.Filter.Class != "" {
+		ev.Set("class", d.Filter.Class)
+	}
+	d.Export = template.URL(fmt.Sprintf("/campaigns/%d/leads.csv", c.ID))
+	if len(ev) > 0 {
+		d.Export += template.URL("?" + ev.Encode()) // built here from escaped values
 	}
 	leads, err := s.store.ListLeads(ctx, d.Filter)
 	if err != nil {

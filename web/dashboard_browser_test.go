@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"slices"
 	"strconv"
@@ -210,9 +211,28 @@ func TestBrowserDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	funnelCSV = strings.TrimPrefix(funnelCSV, "\uFEFF") // whether or not text() kept the BOM
 	if !strings.HasPrefix(funnelCSV, "step,leads,of_previous,conversion,definition") ||
 		!strings.Contains(funnelCSV, fmt.Sprintf("\nsql,%d,", want["sql"])) {
 		t.Errorf("funnel.csv:\n%s", funnelCSV)
+	}
+	// The campaign's leads export opens with a column per dimension score
+	// and per answer, and has every lead.
+	do(t, ctx, "open the campaign", chromedp.Navigate(fmt.Sprintf("%s/campaigns/%d", s.srv.URL, c.ID)), chromedp.WaitVisible(`a[href$="leads.csv"]`))
+	leadsCSV, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.querySelector('a[href$="leads.csv"]').href).then(r => r.text())`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(leadsCSV, "\uFEFF"))).ReadAll()
+	if err != nil || len(recs) != want["leads"]+1 {
+		t.Fatalf("leads.csv: %d rows, %v", len(recs), err)
+	}
+	header := strings.Join(recs[0], ",")
+	for _, col := range []string{"id,", ",phone,", ",class,", ",score_budget,score_authority,score_need,score_timeline,", ",answer_intro,answer_role,answer_budget,", ",notes"} {
+		if !strings.Contains(header, col) {
+			t.Errorf("leads.csv has no %q in %s", col, header)
+		}
 	}
 	fitsPhone(t, ctx, s.srv.URL, fmt.Sprintf("/dashboard?campaign=%d", c.ID))
 }

@@ -29,7 +29,7 @@ func (s *Server) dashboardCSV(w http.ResponseWriter, r *http.Request, u *store.U
 		return nil
 	}
 	name := fmt.Sprintf("qualdial-%s-%s-to-%s.csv", chart[:len(chart)-len(".csv")], d.Filter.From.Format(time.DateOnly), d.Filter.To.Format(time.DateOnly))
-	out := csvdownload.New(w, name, s.cfg.Logger)
+	out := csvdownload.New(w, name, s.cfg.Logger).WithBOM() // Excel reads it as UTF-8
 	return out.Finish(write(d, out))
 }
 
