@@ -376,7 +376,17 @@ func (r RepSLA) MetShare() float64 { return ratio(r.Met, r.Met+r.Breached) }
 // period per rep, the
 // unclaimed last, and their total.
 func (s *Store) SLAByRep(ctx context.Context, f DashboardFilter) ([]RepSLA, RepSLA, error) {
-	rows, err := s.pool.Query(ctx, `SELECT GROUPING(l.assigned_to)::int, coalesce(l.assigned_to, 0), coalesce(min(u.email), min(u.name), ''),
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, RepSLA{}, fmt.Errorf("sla by rep: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Over many leads the planner costs it high enough to compile (JIT):
+	// hundreds of milliseconds for a query that takes tens.
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return nil, RepSLA{}, fmt.Errorf("sla by rep: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT GROUPING(l.assigned_to)::int, coalesce(l.assigned_to, 0), coalesce(min(u.email), min(u.name), ''),
 			count(*)::int, (count(*) FILTER (WHERE l.sla_status = 'met'))::int, (count(*) FILTER (WHERE l.sla_status = 'breached'))::int,
 			(count(*) FILTER (WHERE l.sla_status = 'pending'))::int, count(l.contacted_at)::int,
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM l.contacted_at - coalesce(l.qualified_at, l.score_at)))

@@ -8,7 +8,7 @@
 --   speed_day_counts   web-form leads by how long they waited for their
 --                      first call, and (sales-ready ones) for a rep
 -- Each trigger appends its change as rows of differences (new rows +1,
--- old rows -1, grouped; a change that moves no count writes nothing):
+-- old rows -1; an update that moves no count writes nothing):
 -- appending takes no lock on a shared counter, so concurrent calls never
 -- wait on, or deadlock over, one another's counts. The dashboards sum the
 -- rows; qualdial_compact_rollups(), run every minute, folds them into one
@@ -29,8 +29,9 @@ UPDATE call_attempts a SET last_question = an.question
 FROM (SELECT DISTINCT ON (attempt_id) attempt_id, question FROM answers ORDER BY attempt_id, seq DESC) an
 WHERE an.attempt_id = a.id AND a.disposition = 'answered' AND a.outcome IS DISTINCT FROM 'completed';
 
--- The SLA per rep reads its leads directly.
-CREATE INDEX leads_sales_ready ON leads ((coalesce(qualified_at, score_at))) WHERE sales_stage IS NOT NULL;
+-- The SLA per rep reads its leads directly, from this index alone.
+CREATE INDEX leads_sales_ready ON leads ((coalesce(qualified_at, score_at)))
+    INCLUDE (campaign_id, assigned_to, sla_status, qualified_at, score_at, contacted_at) WHERE sales_stage IS NOT NULL;
 
 CREATE TABLE lead_day_counts (
     campaign_id     bigint NOT NULL,
@@ -49,46 +50,14 @@ CREATE TABLE lead_day_counts (
     scored_to_sales integer NOT NULL
 );
 CREATE INDEX lead_day_counts_day ON lead_day_counts (day, campaign_id);
-
--- +goose StatementBegin
-CREATE FUNCTION qualdial_count_leads() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format($q$
-        INSERT INTO lead_day_counts
-        SELECT * FROM (
-            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, sum(sign)::int AS leads,
-                coalesce(sum(sign) FILTER (WHERE first_dialled_at IS NOT NULL), 0)::int AS dialled,
-                coalesce(sum(sign) FILTER (WHERE reached_at IS NOT NULL), 0)::int AS reached,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed'), 0)::int AS completed,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL), 0)::int AS sql,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL
-                    AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)), 0)::int AS accepted,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL), 0)::int AS contacted,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'), 0)::int AS won,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'), 0)::int AS mql,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'), 0)::int AS disqualified,
-                coalesce(sum(sign) FILTER (WHERE status = 'opted_out'), 0)::int AS opted_out,
-                coalesce(sum(sign) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL), 0)::int AS scored_to_sales
-            FROM (%s) ch GROUP BY 1, 2) d
-        WHERE (leads, dialled, reached, completed, sql, accepted, contacted, won, mql, disqualified, opted_out, scored_to_sales)
-            <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
-    EXECUTE format($q$
-        INSERT INTO speed_day_counts
-        SELECT * FROM (
-            SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, w.kind, w.wait_ms, sum(sign)::int AS leads
-            FROM (%s) ch CROSS JOIN LATERAL (
-                SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
-                UNION ALL
-                SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
-            WHERE source = 'web_form'
-            GROUP BY 1, 2, 3, 4) d
-        WHERE leads <> 0
-    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
-    RETURN NULL;
-END $$;
--- +goose StatementEnd
-
+CREATE TABLE speed_day_counts (
+    campaign_id bigint NOT NULL,
+    day         date NOT NULL,              -- the day (UTC) the leads arrived
+    kind        text NOT NULL CHECK (kind IN ('first_call', 'first_touch')),
+    wait_ms     bigint NOT NULL,            -- qualdial_wait_ms; -1: not yet
+    leads       integer NOT NULL
+);
+CREATE INDEX speed_day_counts_day ON speed_day_counts (day, campaign_id);
 CREATE TABLE attempt_day_counts (
     campaign_id    bigint NOT NULL,
     day            date NOT NULL,           -- the day (UTC) the calls started
@@ -104,23 +73,6 @@ CREATE TABLE attempt_day_counts (
     calls          integer NOT NULL
 );
 CREATE INDEX attempt_day_counts_day ON attempt_day_counts (day, campaign_id);
-
--- +goose StatementBegin
-CREATE FUNCTION qualdial_count_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format($q$
-        INSERT INTO attempt_day_counts
-        SELECT * FROM (
-            SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, coalesce(script_id, ''), coalesce(script_version, 0),
-                coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
-                coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), sum(sign)::int AS calls
-            FROM (%s) ch GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) d
-        WHERE calls <> 0
-    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
-    RETURN NULL;
-END $$;
--- +goose StatementEnd
-
 CREATE TABLE answer_day_counts (
     campaign_id    bigint NOT NULL,
     day            date NOT NULL,           -- the day (UTC) their calls started
@@ -131,31 +83,6 @@ CREATE TABLE answer_day_counts (
     answers        integer NOT NULL
 );
 CREATE INDEX answer_day_counts_day ON answer_day_counts (day, campaign_id);
-
--- +goose StatementBegin
-CREATE FUNCTION qualdial_count_answers() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format($q$
-        INSERT INTO answer_day_counts
-        SELECT * FROM (
-            SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''),
-                coalesce(a.script_version, 0), ch.question, rtrim(ch.keys, '#'), sum(ch.sign)::int AS answers
-            FROM (%s) ch JOIN call_attempts a ON a.id = ch.attempt_id GROUP BY 1, 2, 3, 4, 5, 6) d
-        WHERE answers <> 0
-    $q$, qualdial_changes(TG_OP, TG_LEVEL)) USING NEW, OLD;
-    RETURN NULL;
-END $$;
--- +goose StatementEnd
-
-
-CREATE TABLE speed_day_counts (
-    campaign_id bigint NOT NULL,
-    day         date NOT NULL,              -- the day (UTC) the leads arrived
-    kind        text NOT NULL CHECK (kind IN ('first_call', 'first_touch')),
-    wait_ms     bigint NOT NULL,            -- qualdial_wait_ms; -1: not yet
-    leads       integer NOT NULL
-);
-CREATE INDEX speed_day_counts_day ON speed_day_counts (day, campaign_id);
 
 -- qualdial_wait_ms is a wait in milliseconds, rounded down to 10 ms under
 -- a second, 100 ms under a minute, a second under an hour and a minute
@@ -169,11 +96,113 @@ CREATE FUNCTION qualdial_wait_ms(w interval) RETURNS bigint LANGUAGE sql IMMUTAB
 $$;
 -- +goose StatementEnd
 
+-- What one lead, one call and one answer count for, times sign (+1 or
+-- -1): the rows the triggers append.
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_lead_counts(l leads, sign integer) RETURNS SETOF lead_day_counts LANGUAGE sql IMMUTABLE AS $$
+    SELECT l.campaign_id, (l.created_at AT TIME ZONE 'UTC')::date, sign,
+        sign * (l.first_dialled_at IS NOT NULL)::int,
+        sign * (l.reached_at IS NOT NULL)::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed')::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NOT NULL)::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NOT NULL
+            AND (l.accepted_at IS NOT NULL OR l.contacted_at IS NOT NULL))::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NOT NULL AND l.contacted_at IS NOT NULL)::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NOT DISTINCT FROM 'won')::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NULL AND l.route IS NOT DISTINCT FROM 'nurture')::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NULL AND l.route IS NOT DISTINCT FROM 'none')::int,
+        sign * (l.status = 'opted_out')::int,
+        sign * (l.outcome IS NOT DISTINCT FROM 'scored' AND l.sales_stage IS NOT NULL)::int
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_lead_waits(l leads, sign integer) RETURNS SETOF speed_day_counts LANGUAGE sql IMMUTABLE AS $$
+    SELECT l.campaign_id, (l.created_at AT TIME ZONE 'UTC')::date, 'first_call', qualdial_wait_ms(l.first_dialled_at - l.created_at), sign
+    WHERE l.source = 'web_form'
+    UNION ALL
+    SELECT l.campaign_id, (l.created_at AT TIME ZONE 'UTC')::date, 'first_touch', qualdial_wait_ms(l.contacted_at - l.created_at), sign
+    WHERE l.source = 'web_form' AND l.outcome IS NOT DISTINCT FROM 'completed' AND l.sales_stage IS NOT NULL
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_attempt_counts(a call_attempts, sign integer) RETURNS SETOF attempt_day_counts LANGUAGE sql IMMUTABLE AS $$
+    SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
+        coalesce(a.local_weekday, 0)::smallint, coalesce(a.local_hour, -1)::smallint, coalesce(a.class, ''), coalesce(a.outcome, ''),
+        coalesce(a.disposition = 'answered', false), a.state = 'finished', coalesce(a.last_question, ''), sign
+$$;
+-- +goose StatementEnd
+
+-- Leads: an import's rows are counted per statement, grouped; an update
+-- per row, and only when it changes what is counted (the trigger's WHEN):
+-- a lead's many status updates cost nothing here.
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_new_leads() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO lead_day_counts
+    SELECT c.campaign_id, c.day, sum(c.leads), sum(c.dialled), sum(c.reached), sum(c.completed), sum(c.sql), sum(c.accepted),
+        sum(c.contacted), sum(c.won), sum(c.mql), sum(c.disqualified), sum(c.opted_out), sum(c.scored_to_sales)
+    FROM new_rows n, qualdial_lead_counts(n, 1) c GROUP BY 1, 2;
+    INSERT INTO speed_day_counts SELECT c.campaign_id, c.day, c.kind, c.wait_ms, sum(c.leads)
+    FROM new_rows n, qualdial_lead_waits(n, 1) c GROUP BY 1, 2, 3, 4;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_old_leads() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO lead_day_counts
+    SELECT c.campaign_id, c.day, sum(c.leads), sum(c.dialled), sum(c.reached), sum(c.completed), sum(c.sql), sum(c.accepted),
+        sum(c.contacted), sum(c.won), sum(c.mql), sum(c.disqualified), sum(c.opted_out), sum(c.scored_to_sales)
+    FROM old_rows o, qualdial_lead_counts(o, -1) c GROUP BY 1, 2;
+    INSERT INTO speed_day_counts SELECT c.campaign_id, c.day, c.kind, c.wait_ms, sum(c.leads)
+    FROM old_rows o, qualdial_lead_waits(o, -1) c GROUP BY 1, 2, 3, 4;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_lead_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO lead_day_counts SELECT * FROM qualdial_lead_counts(NEW, 1) UNION ALL SELECT * FROM qualdial_lead_counts(OLD, -1);
+    INSERT INTO speed_day_counts SELECT * FROM qualdial_lead_waits(NEW, 1) UNION ALL SELECT * FROM qualdial_lead_waits(OLD, -1);
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- Calls and answers: one row each (a call is one insert, its answers one).
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO attempt_day_counts SELECT * FROM qualdial_attempt_counts(NEW, 1);
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO attempt_day_counts SELECT * FROM qualdial_attempt_counts(OLD, -1);
+    END IF;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
 
 -- A call's answers are counted under its campaign, day and script, which
 -- never change. Deleting a call deletes its answers by cascade, after the
--- call is gone: its answers are subtracted before, here (the answers'
--- own trigger then finds no call to subtract them from).
+-- call is gone: its answers are subtracted before, by the call's BEFORE
+-- DELETE trigger (the answers' own trigger then finds no call).
+-- +goose StatementBegin
+CREATE FUNCTION qualdial_count_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ans answers := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+BEGIN
+    INSERT INTO answer_day_counts
+    SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
+        ans.question, rtrim(ans.keys, '#'), CASE WHEN TG_OP = 'DELETE' THEN -1 ELSE 1 END
+    FROM call_attempts a WHERE a.id = ans.attempt_id;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION qualdial_uncount_answers() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -213,99 +242,59 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- qualdial_changes is a trigger's rows, signed: new rows +1, old rows -1;
--- a row-level trigger's are its NEW and OLD ($1 and $2).
--- +goose StatementBegin
-CREATE FUNCTION qualdial_changes(op text, level text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN level = 'ROW' THEN 'SELECT 1 AS sign, ($1).* UNION ALL SELECT -1, ($2).*'
-        WHEN op = 'INSERT' THEN 'SELECT 1 AS sign, * FROM new_rows'
-        WHEN op = 'DELETE' THEN 'SELECT -1 AS sign, * FROM old_rows'
-        ELSE 'SELECT 1 AS sign, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows' END
-$$;
--- +goose StatementEnd
-
--- Inserts and deletes are counted per statement (an import of many rows
--- is one count); an update per row, and only when it changes what is
--- counted (WHEN): a call's many updates of its state or a lead's status
--- cost nothing here.
 CREATE TRIGGER leads_count_insert AFTER INSERT ON leads REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_new_leads();
+CREATE TRIGGER leads_count_delete AFTER DELETE ON leads REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_old_leads();
 CREATE TRIGGER leads_count_update AFTER UPDATE ON leads FOR EACH ROW
     WHEN ((OLD.campaign_id, OLD.created_at, OLD.source, OLD.first_dialled_at, OLD.reached_at IS NULL, OLD.outcome, OLD.route,
            OLD.sales_stage, OLD.accepted_at IS NULL, OLD.contacted_at, OLD.status = 'opted_out')
         IS DISTINCT FROM (NEW.campaign_id, NEW.created_at, NEW.source, NEW.first_dialled_at, NEW.reached_at IS NULL, NEW.outcome, NEW.route,
            NEW.sales_stage, NEW.accepted_at IS NULL, NEW.contacted_at, NEW.status = 'opted_out'))
-    EXECUTE FUNCTION qualdial_count_leads();
-CREATE TRIGGER leads_count_delete AFTER DELETE ON leads REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_leads();
-CREATE TRIGGER call_attempts_count_insert AFTER INSERT ON call_attempts REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
+    EXECUTE FUNCTION qualdial_count_lead_change();
+CREATE TRIGGER call_attempts_count AFTER INSERT OR DELETE ON call_attempts FOR EACH ROW EXECUTE FUNCTION qualdial_count_attempt();
 CREATE TRIGGER call_attempts_count_update AFTER UPDATE ON call_attempts FOR EACH ROW
     WHEN ((OLD.campaign_id, OLD.started_at, OLD.script_id, OLD.script_version, OLD.local_weekday, OLD.local_hour, OLD.class, OLD.outcome,
            OLD.disposition = 'answered', OLD.state = 'finished', OLD.last_question)
         IS DISTINCT FROM (NEW.campaign_id, NEW.started_at, NEW.script_id, NEW.script_version, NEW.local_weekday, NEW.local_hour, NEW.class,
            NEW.outcome, NEW.disposition = 'answered', NEW.state = 'finished', NEW.last_question))
-    EXECUTE FUNCTION qualdial_count_attempts();
-CREATE TRIGGER call_attempts_count_delete AFTER DELETE ON call_attempts REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_attempts();
+    EXECUTE FUNCTION qualdial_count_attempt();
 CREATE TRIGGER call_attempts_uncount_answers BEFORE DELETE ON call_attempts
     FOR EACH ROW EXECUTE FUNCTION qualdial_uncount_answers();
-CREATE TRIGGER answers_count_insert AFTER INSERT ON answers REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_answers();
-CREATE TRIGGER answers_count_delete AFTER DELETE ON answers REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION qualdial_count_answers();
+CREATE TRIGGER answers_count AFTER INSERT OR DELETE ON answers FOR EACH ROW EXECUTE FUNCTION qualdial_count_answer();
 
--- The rows there are now.
-INSERT INTO lead_day_counts
-SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, count(*),
-    count(first_dialled_at), count(reached_at), count(*) FILTER (WHERE outcome = 'completed'),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND (accepted_at IS NOT NULL OR contacted_at IS NOT NULL)),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NOT NULL AND contacted_at IS NOT NULL),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage = 'won'),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'nurture'),
-    count(*) FILTER (WHERE outcome = 'completed' AND sales_stage IS NULL AND route = 'none'),
-    count(*) FILTER (WHERE status = 'opted_out'),
-    count(*) FILTER (WHERE outcome = 'scored' AND sales_stage IS NOT NULL)
-FROM leads GROUP BY 1, 2;
-INSERT INTO speed_day_counts
-SELECT campaign_id, (created_at AT TIME ZONE 'UTC')::date, w.kind, w.wait_ms, count(*)
-FROM leads CROSS JOIN LATERAL (
-    SELECT 'first_call' AS kind, qualdial_wait_ms(first_dialled_at - created_at) AS wait_ms
-    UNION ALL
-    SELECT 'first_touch', qualdial_wait_ms(contacted_at - created_at) WHERE outcome = 'completed' AND sales_stage IS NOT NULL) w
-WHERE source = 'web_form' GROUP BY 1, 2, 3, 4;
-INSERT INTO attempt_day_counts
-SELECT campaign_id, (started_at AT TIME ZONE 'UTC')::date, coalesce(script_id, ''), coalesce(script_version, 0),
-    coalesce(local_weekday, 0), coalesce(local_hour, -1), coalesce(class, ''), coalesce(outcome, ''),
-    coalesce(disposition = 'answered', false), state = 'finished', coalesce(last_question, ''), count(*)
-FROM call_attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
+-- The rows there are now, counted as the triggers count them.
+INSERT INTO lead_day_counts SELECT c.* FROM leads l, qualdial_lead_counts(l, 1) c;
+INSERT INTO speed_day_counts SELECT w.* FROM leads l, qualdial_lead_waits(l, 1) w;
+INSERT INTO attempt_day_counts SELECT c.* FROM call_attempts a, qualdial_attempt_counts(a, 1) c;
 INSERT INTO answer_day_counts
 SELECT a.campaign_id, (a.started_at AT TIME ZONE 'UTC')::date, coalesce(a.script_id, ''), coalesce(a.script_version, 0),
-    an.question, rtrim(an.keys, '#'), count(*)
-FROM answers an JOIN call_attempts a ON a.id = an.attempt_id GROUP BY 1, 2, 3, 4, 5, 6;
+    an.question, rtrim(an.keys, '#'), 1
+FROM answers an JOIN call_attempts a ON a.id = an.attempt_id;
+SELECT qualdial_compact_rollups();
 
 -- +goose Down
-DROP TRIGGER answers_count_delete ON answers;
+DROP TRIGGER answers_count ON answers;
 DROP TRIGGER call_attempts_uncount_answers ON call_attempts;
-DROP TRIGGER answers_count_insert ON answers;
-DROP TRIGGER call_attempts_count_delete ON call_attempts;
 DROP TRIGGER call_attempts_count_update ON call_attempts;
-DROP TRIGGER call_attempts_count_insert ON call_attempts;
-DROP TRIGGER leads_count_delete ON leads;
+DROP TRIGGER call_attempts_count ON call_attempts;
 DROP TRIGGER leads_count_update ON leads;
+DROP TRIGGER leads_count_delete ON leads;
 DROP TRIGGER leads_count_insert ON leads;
-DROP FUNCTION qualdial_changes(text, text);
-DROP FUNCTION qualdial_wait_ms(interval);
 DROP FUNCTION qualdial_compact_rollups();
 DROP FUNCTION qualdial_uncount_answers();
-DROP FUNCTION qualdial_count_answers();
-DROP FUNCTION qualdial_count_attempts();
-DROP FUNCTION qualdial_count_leads();
-DROP TABLE speed_day_counts;
+DROP FUNCTION qualdial_count_answer();
+DROP FUNCTION qualdial_count_attempt();
+DROP FUNCTION qualdial_count_lead_change();
+DROP FUNCTION qualdial_count_old_leads();
+DROP FUNCTION qualdial_count_new_leads();
+DROP FUNCTION qualdial_attempt_counts(call_attempts, integer);
+DROP FUNCTION qualdial_lead_waits(leads, integer);
+DROP FUNCTION qualdial_lead_counts(leads, integer);
+DROP FUNCTION qualdial_wait_ms(interval);
 DROP TABLE answer_day_counts;
 DROP TABLE attempt_day_counts;
+DROP TABLE speed_day_counts;
 DROP TABLE lead_day_counts;
 DROP INDEX leads_sales_ready;
 ALTER TABLE call_attempts DROP COLUMN last_question;
