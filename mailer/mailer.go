@@ -118,6 +118,9 @@ func (c *Config) Validate() error {
 	if tlsMode == TLSNone && !isLoopback(host) {
 		return fmt.Errorf("smtp: TLS mode none sends in clear text, allowed only to a relay on this host (127.0.0.1, ::1 or localhost), not %s: use starttls or tls", host)
 	}
+	if c.Username != "" && c.Password == "" {
+		return errors.New("smtp: a username without a password: set the password too, or neither")
+	}
 	if c.Password != "" && c.Username == "" {
 		return errors.New("smtp: a password without a username: set the username too, or neither")
 	}

@@ -38,7 +38,8 @@ func TestValidate(t *testing.T) {
 		{"too many recipients", func(c *mailer.Config) { c.To = make([]string, mailer.MaxRecipients+1) }, "use a mailing list address"},
 		{"unknown tls mode", func(c *mailer.Config) { c.TLS = "ssl" }, "use starttls, tls or none"},
 		{"clear text to a remote host", func(c *mailer.Config) { c.TLS = "none" }, "allowed only to a relay on this host"},
-		{"login in clear text", func(c *mailer.Config) { c.Addr, c.TLS, c.Username = "127.0.0.1:25", "none", "u" }, "never sent in clear text"},
+		{"login in clear text", func(c *mailer.Config) { c.Addr, c.TLS, c.Username, c.Password = "127.0.0.1:25", "none", "u", "p" }, "never sent in clear text"},
+		{"username alone", func(c *mailer.Config) { c.Username = "u" }, "set the password too"},
 		{"password alone", func(c *mailer.Config) { c.Password = "p" }, "set the username too"},
 		{"negative timeout", func(c *mailer.Config) { c.Timeout = -time.Second }, "must not be negative"},
 	} {

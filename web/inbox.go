@@ -328,6 +328,9 @@ func parseAfter(v string) (*time.Time, int64, bool) {
 // inboxNext claims the most urgent open lead for the user (of the
 // campaign chosen, if any) and opens it; with none left, back to the inbox.
 func (s *Server) inboxNext(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	if !readForm(w, r, salesFormLimit) {
+		return nil
+	}
 	var campaign int64
 	if v := r.PostFormValue("campaign"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)

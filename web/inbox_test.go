@@ -286,6 +286,10 @@ func TestInboxLeadActions(t *testing.T) {
 	if st, _ := leadStage(t, s, late); st != store.StageContacted {
 		t.Errorf("lost without a reason moved the lead: %s", st)
 	}
+	if r := rep.do("POST", path(late, "lost"), url.Values{"reason": {"bad\x01reason"}}); r.status != http.StatusUnprocessableEntity ||
+		!strings.Contains(r.body, "The reason holds control characters") {
+		t.Errorf("lost with a control character: %d", r.status)
+	}
 	if r := rep.do("POST", path(late, "lost"), url.Values{"reason": {"chose a competitor"}}); r.status != http.StatusSeeOther {
 		t.Errorf("lost: %d %s", r.status, r.body)
 	}

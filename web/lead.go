@@ -145,13 +145,14 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 	}
 	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
 	d.when(l, c, s.store.Now())
-	d.boxes(l, detail, dimBars(sc, detail.Scores, resultAttempt(attempts)))
-	for _, a := range attempts {
-		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
-	}
-	emails, err := s.actorEmails(ctx, events)
+	claimer := "user:" + strconv.FormatInt(l.AssignedTo, 10)
+	emails, err := s.actorEmails(ctx, append(slices.Clip(events), store.EventView{Actor: claimer}))
 	if err != nil {
 		return err
+	}
+	d.boxes(l, detail, dimBars(sc, detail.Scores, resultAttempt(attempts)), cmp.Or(emails[claimer], "user "+strconv.FormatInt(l.AssignedTo, 10)))
+	for _, a := range attempts {
+		d.Attempts = append(d.Attempts, attemptOf(a, sc, l))
 	}
 	for _, e := range events {
 		row := eventRow{At: utc(e.At), Actor: e.Actor, Kind: e.Kind}
@@ -232,7 +233,8 @@ func (d *leadData) when(l *store.Lead, c *store.Campaign, now time.Time) {
 }
 
 // boxes lists the lead's contact, status, result and consent.
-func (d *leadData) boxes(l *store.Lead, x *store.LeadDetail, dims []dimBar) {
+// claimedBy names the rep who claimed the lead (their e-mail).
+func (d *leadData) boxes(l *store.Lead, x *store.LeadDetail, dims []dimBar, claimedBy string) {
 	var contact, status, result, consent []field
 	add := func(list *[]field, name, value string) {
 		if value != "" {
@@ -257,7 +259,7 @@ func (d *leadData) boxes(l *store.Lead, x *store.LeadDetail, dims []dimBar) {
 	add(&status, "Called again at", utcPtr(l.RecallAt))
 	add(&status, "Sales stage", string(l.SalesStage))
 	if l.AssignedTo != 0 {
-		add(&status, "Claimed by", "user "+strconv.FormatInt(l.AssignedTo, 10))
+		add(&status, "Claimed by", claimedBy)
 	}
 	add(&status, "Sales deadline", utcPtr(l.SLADueAt))
 

@@ -40,6 +40,10 @@ func newSalesPanel(l *store.Lead, u *store.User) *salesPanel {
 	return p
 }
 
+// salesFormLimit bounds an outcome form's body (a reason of 500
+// characters, a recall time, a campaign): a bigger one is 413.
+const salesFormLimit = 8 << 10
+
 // recallFormat is how the recycle form's datetime-local field writes a
 // time (read as UTC).
 const recallFormat = "2006-01-02T15:04"
@@ -51,6 +55,9 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 	action := r.PathValue("action")
 	if err != nil || id <= 0 || !slices.Contains(salesActions, action) {
 		s.notFoundFor(w, r, u)
+		return nil
+	}
+	if !readForm(w, r, salesFormLimit) {
 		return nil
 	}
 	l, err := s.visibleLead(w, r, u, id)
@@ -68,6 +75,9 @@ func (s *Server) leadAction(w http.ResponseWriter, r *http.Request, u *store.Use
 		}
 		if utf8.RuneCountInString(reason) > 500 {
 			return s.showLead(w, r, u, id, http.StatusUnprocessableEntity, "The reason is longer than 500 characters: shorten it.")
+		}
+		if msg := noteProblem(reason); msg != "" { // the same plain text as a note
+			return s.showLead(w, r, u, id, http.StatusUnprocessableEntity, strings.Replace(msg, "The note", "The reason", 1))
 		}
 	case store.ActionRecycle:
 		if v := strings.TrimSpace(r.PostFormValue("recall")); v != "" {

@@ -385,6 +385,10 @@ func TestHugeFormsNameTheirBound(t *testing.T) {
 		"/dnc":     {"phone": {"+12125550123"}, "reason": {huge}},
 		"/users":   {"email": {huge}, "role": {"sales"}},
 		"/apikeys": {"name": {huge}, "role": {"intake"}},
+		// The sales outcomes and the claim: refused before any lead is read.
+		"/leads/1/lost":    {"reason": {huge}},
+		"/leads/1/recycle": {"recall": {"2030-01-01T10:00"}, "pad": {huge}},
+		"/inbox/next":      {"campaign": {huge}},
 	} {
 		r := admin.do("POST", path, form)
 		if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "the form is larger than") {

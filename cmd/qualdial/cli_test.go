@@ -202,7 +202,7 @@ func TestAlertMailConfig(t *testing.T) {
 		variable, value string
 		want            []string // "" : valid
 	}{
-		{"QUALDIAL_SMTP_USER", "alerts", nil},
+		{"QUALDIAL_SMTP_USER", "alerts", []string{"a username without a password", "QUALDIAL_SMTP_PASSWORD"}},
 		{"QUALDIAL_ALERT_EMAIL_TO", "", []string{"set To to the addresses of the sales managers", "QUALDIAL_ALERT_EMAIL_TO"}},
 		{"QUALDIAL_ALERT_EMAIL_TO", "rita at example", []string{`recipient "rita at example"`}},
 		{"QUALDIAL_SMTP_ADDR", "", []string{"no server address", "QUALDIAL_SMTP_ADDR"}},
