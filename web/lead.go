@@ -145,8 +145,11 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 	}
 	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
 	d.when(l, c, s.store.Now())
-	claimer := "user:" + strconv.FormatInt(l.AssignedTo, 10)
-	emails, err := s.actorEmails(ctx, append(slices.Clip(events), store.EventView{Actor: claimer}))
+	claimer, actors := "user:"+strconv.FormatInt(l.AssignedTo, 10), events
+	if l.AssignedTo != 0 { // the claiming rep by e-mail too; no user lookup for a lead nobody touched
+		actors = append(slices.Clip(events), store.EventView{Actor: claimer})
+	}
+	emails, err := s.actorEmails(ctx, actors)
 	if err != nil {
 		return err
 	}
