@@ -231,7 +231,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
 	defer cancel()
 	if err := s.cfg.DB.Ping(ctx); err != nil {
-		s.cfg.Logger.Warn("not ready: database does not answer", "error", err)
+		s.cfg.Logger.WarnContext(r.Context(), "not ready: database does not answer", "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
 		return
 	}

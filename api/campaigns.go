@@ -741,7 +741,7 @@ func (s *server) importLeads(w http.ResponseWriter, r *http.Request, key *store.
 			_ = os.Remove(f.Name())
 		}()
 		if _, err := list.Run(ctx, s.store, s.cfg.Dialer, imp.ID); err != nil {
-			s.cfg.Logger.Warn("import failed", "import", imp.ID, "campaign", c.ID, "error", err)
+			s.cfg.Logger.WarnContext(r.Context(), "import failed", "import", imp.ID, "campaign", c.ID, "error", err)
 		}
 	})
 	if !background {

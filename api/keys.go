@@ -64,7 +64,7 @@ func (c *keyCache) authenticate(ctx context.Context, st *store.Store, token stri
 	c.mu.Unlock()
 	if touch {
 		if err := st.TouchAPIKey(ctx, key.ID, st.Now()); err != nil && !errors.Is(err, context.Canceled) && c.log != nil {
-			c.log.Warn("cannot record the use of an API key", "key_id", key.ID, "error", err)
+			c.log.WarnContext(ctx, "cannot record the use of an API key", "key_id", key.ID, "error", err)
 		}
 	}
 	return key, nil
@@ -112,7 +112,7 @@ func (s *server) revokeAPIKey(w http.ResponseWriter, r *http.Request, key *store
 		return err
 	}
 	s.keys.forget(id)
-	s.cfg.Logger.Info("API key revoked", "key_id", id, "prefix", revoked.Prefix, "by_key_id", key.ID)
+	s.cfg.Logger.InfoContext(r.Context(), "API key revoked", "key_id", id, "prefix", revoked.Prefix, "by_key_id", key.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

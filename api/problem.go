@@ -74,12 +74,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		p.Status, p.Detail = 499, "the client went away"
 	case databaseUnavailable(err):
-		s.cfg.Logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.cfg.Logger.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		secs := int(s.cfg.RetryAfter.Round(time.Second) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		p.Status, p.Detail = http.StatusServiceUnavailable, fmt.Sprintf("the database is unavailable or busy; retry in %d s", max(secs, 1))
 	default:
-		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.cfg.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error; it has been logged"
 	}
 	p.Title = http.StatusText(p.Status)

@@ -31,6 +31,12 @@ type Waker interface {
 	WakeTx(ctx context.Context, tx pgx.Tx, campaignID int64) error
 }
 
+// RowCounter is a Waker that also counts the rows of finished imports by
+// outcome (the queue does, for the metrics).
+type RowCounter interface {
+	ImportRows(accepted, duplicates, dnc, rejected int)
+}
+
 // MaxMappingLen bounds a mapping given as text (ParseMapping).
 const MaxMappingLen = 16 << 10
 
@@ -170,6 +176,9 @@ func (l *List) Run(ctx context.Context, st *store.Store, w Waker, id int64) (*st
 		imp, err = st.RunImport(ctx, id, l.Params(), next, wake, l.o.Progress)
 		return err
 	})
+	if rc, ok := w.(RowCounter); ok && imp != nil {
+		rc.ImportRows(imp.Accepted, imp.Duplicates, imp.OnDNC, imp.Rejected)
+	}
 	return imp, err
 }
 

@@ -112,8 +112,32 @@ type DTMFReporter interface {
 	DTMFMethod() string
 }
 
+// Timings are the moments of an answered call, as the driver saw them on
+// its own clock (for durations only); a zero time was not seen.
+type Timings struct {
+	// Sent is when the call went out (INVITE sent, or the call created).
+	Sent time.Time
+	// Ringing is the first provisional response (180/183); zero without one.
+	Ringing time.Time
+	// Answered is the answer (200 OK).
+	Answered time.Time
+	// Identify is when the identification's audio started; OptOutOffer
+	// when the first question's did (scripts offer the opt-out key there).
+	Identify, OptOutOffer time.Time
+	// Ended is when the call ended.
+	Ended time.Time
+}
+
+// TimingReporter is a Call that knows when its moments happened.
+type TimingReporter interface {
+	Timings() Timings
+}
+
 // reportCall takes what the call itself knows of how it went.
 func reportCall(call Call, out *Outcome) {
+	if tr, ok := call.(TimingReporter); ok {
+		out.Timings = tr.Timings()
+	}
 	if er, ok := call.(EndReporter); ok {
 		if e := er.EndedBy(); e != "" {
 			out.EndedBy = e

@@ -31,6 +31,8 @@ type Outcome struct {
 	// DTMFMethod is how the call's keys arrived (rfc4733, info, inband, or
 	// none when no key was pressed), where the driver can tell.
 	DTMFMethod string
+	// Timings are the call's moments, where the driver reports them.
+	Timings Timings
 	// Err is a telephony failure mid-call (the state then ends as
 	// incomplete, with the answers given so far).
 	Err error

@@ -374,6 +374,9 @@ func (d *dispatcher) handOver(ctx context.Context, tx pgx.Tx, l *store.Lead, c *
 	if err != nil {
 		return false, err
 	}
+	if check.code != "" {
+		q.cfg.Metrics.PreDialBlocked(check.code)
+	}
 	switch {
 	case check.block != "":
 		if err := q.store.SetLeadStatus(ctx, tx, l.ID, actor, StatusBlocked, check.block, nil); err != nil {

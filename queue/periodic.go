@@ -46,6 +46,7 @@ func (w *slaWorker) Work(ctx context.Context, job *river.Job[SLAWatchArgs]) erro
 		return w.q.enqueueBreachEmailTx(ctx, tx, ids)
 	})
 	if len(ids) > 0 {
+		w.q.cfg.Metrics.SLABreached(len(ids))
 		w.q.cfg.Logger.Warn("sales follow-up SLA breached", "leads", len(ids), "lead_ids", ids)
 	}
 	return err

@@ -26,10 +26,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
 	"github.com/qualdial/qualdial/mailer"
+	"github.com/qualdial/qualdial/metrics"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -133,6 +135,9 @@ type Config struct {
 	Worker string
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Metrics counts calls, dials stopped by a check, webhook deliveries,
+	// SLA breaches and River jobs; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) withDefaults() Config {
@@ -280,6 +285,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 		RescueStuckJobsAfter: 2 * time.Hour,
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 		Logger:               cfg.Logger.With("component", "river"),
+		Middleware:           []rivertype.Middleware{cfg.Metrics.Jobs()},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SLAWatchInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return SLAWatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "sla_watch", RunOnStart: true}),
@@ -317,6 +323,7 @@ func (q *Queue) Start(ctx context.Context) error {
 	if err := q.client.Start(ctx); err != nil {
 		return err
 	}
+	q.cfg.Metrics.SetCallSlots(q.cfg.MaxCalls)
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	q.stopDispatch = cancel
 	for name := range q.cfg.Drivers {
@@ -350,6 +357,12 @@ func (q *Queue) StopAndCancel(ctx context.Context) error {
 
 // Client exposes the River client (for River UI and tests).
 func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
+
+// ImportRows counts a finished import's rows in the metrics (see
+// calllist.RowCounter).
+func (q *Queue) ImportRows(accepted, duplicates, dnc, rejected int) {
+	q.cfg.Metrics.ImportRows(accepted, duplicates, dnc, rejected)
+}
 
 // EnqueueTx puts a new lead in the schedule, due now, in the caller's
 // transaction (the one that inserts it): when it commits, the campaign's

@@ -19,6 +19,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/qualdial/qualdial/metrics"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -201,6 +202,7 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	u, err := w.policy.checkStatic(d.URL)
 	if err != nil {
 		_ = w.q.store.RecordDelivery(ctx, d.ID, 0, "refused: "+err.Error(), false, true)
+		w.q.cfg.Metrics.WebhookDelivery(metrics.WebhookGaveUp)
 		log.Warn("webhook refused", "reason", err)
 		return river.JobCancel(fmt.Errorf("webhook %d refused: %w", d.SubscriptionID, err))
 	}
@@ -235,6 +237,7 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 		// Errors name the URL, which may carry a token: keep only the cause.
 		err = withoutURL(err)
 		_ = w.q.store.RecordDelivery(ctx, d.ID, 0, err.Error(), false, final)
+		w.q.cfg.Metrics.WebhookDelivery(deliveryResult(false, final))
 		log.Warn("webhook delivery failed", "host", u.Host, "error", err)
 		return fmt.Errorf("deliver %s to webhook %d: %w", d.Kind, d.SubscriptionID, err)
 	}
@@ -251,6 +254,7 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 		}
 	}
 	_ = w.q.store.RecordDelivery(ctx, d.ID, res.StatusCode, errMsg, ok, final && !ok)
+	w.q.cfg.Metrics.WebhookDelivery(deliveryResult(ok, final))
 	if !ok {
 		log.Warn("webhook delivery failed", "host", u.Host, "status", res.StatusCode, "error", errMsg)
 		return fmt.Errorf("deliver %s to webhook %d: subscriber answered %d", d.Kind, d.SubscriptionID, res.StatusCode)
@@ -267,4 +271,16 @@ func withoutURL(err error) error {
 		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
 	}
 	return err
+}
+
+// deliveryResult names a delivery attempt's result for the metrics.
+func deliveryResult(ok, final bool) string {
+	switch {
+	case ok:
+		return metrics.WebhookDelivered
+	case final:
+		return metrics.WebhookGaveUp
+	default:
+		return metrics.WebhookFailed
+	}
 }

@@ -197,6 +197,11 @@ type preDialCheck struct {
 	waitUntil time.Time // not before
 	reason    string    // why waiting
 	zones     []*time.Location
+	// code names the check that stopped or delayed the dial, from a
+	// closed set (a metrics label): dnc, no_consent, destination,
+	// time_zone, window_never_open, below_threshold, outside_hours,
+	// number_cap.
+	code string
 }
 
 // preDial runs every compliance check, in one place, right before dialing.
@@ -204,29 +209,29 @@ type preDialCheck struct {
 // waits for a second connection while holding one.
 func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *store.Campaign, now time.Time) (preDialCheck, error) {
 	if on, err := store.OnDNC(ctx, db, lead.Phone); err != nil || on {
-		return preDialCheck{block: "on the do-not-call list"}, err
+		return preDialCheck{block: "on the do-not-call list", code: "dnc"}, err
 	}
 	if c.RequireConsent && !lead.HasConsent {
-		return preDialCheck{block: "no consent captured, and the campaign requires it"}, nil
+		return preDialCheck{block: "no consent captured, and the campaign requires it", code: "no_consent"}, nil
 	}
 	// The campaign's destinations may have changed since the lead came in.
 	if err := c.Destinations().Check(lead.Phone); err != nil {
-		return preDialCheck{block: err.Error()}, nil
+		return preDialCheck{block: err.Error(), code: "destination"}, nil
 	}
 	zones, err := q.zones(lead)
 	if err != nil {
-		return preDialCheck{block: err.Error()}, nil
+		return preDialCheck{block: err.Error(), code: "time_zone"}, nil
 	}
 	if why, err := q.belowCallThreshold(ctx, db, lead, c); err != nil || why != "" {
-		return preDialCheck{hold: why}, err
+		return preDialCheck{hold: why, code: "below_threshold"}, err
 	}
 	w := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
 	next, ok := w.NextOpen(now, zones)
 	if !ok {
-		return preDialCheck{block: fmt.Sprintf("the calling window %s is never open in all of the lead's time zones at once", w)}, nil
+		return preDialCheck{block: fmt.Sprintf("the calling window %s is never open in all of the lead's time zones at once", w), code: "window_never_open"}, nil
 	}
 	if next.After(now) {
-		return preDialCheck{waitUntil: next, zones: zones,
+		return preDialCheck{waitUntil: next, zones: zones, code: "outside_hours",
 			reason: fmt.Sprintf("outside calling hours (%s in %s); next call %s", w, zoneNames(zones), next.UTC().Format(time.RFC3339))}, nil
 	}
 	if q.cfg.NumberCapPer24h > 0 {
@@ -239,7 +244,7 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 			if open, ok := w.NextOpen(until, zones); ok {
 				until = open
 			}
-			return preDialCheck{waitUntil: until, zones: zones,
+			return preDialCheck{waitUntil: until, zones: zones, code: "number_cap",
 				reason: fmt.Sprintf("%d calls to this number in 24 hours across campaigns (the cap); next call %s", len(starts), until.UTC().Format(time.RFC3339))}, nil
 		}
 	}
@@ -280,8 +285,15 @@ const (
 func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, eng *ivr.Engine, script *ivr.Script,
 	lead *store.Lead, c *store.Campaign, zones []*time.Location, a *store.Attempt) error {
 	db := q.store.Pool()
-	log = log.With("attempt", a.No)
+	log = log.With("attempt", a.No, "attempt_id", a.ID)
 	log.Info("dialing")
+	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: q.actor()}
+	driver := string(c.Driver)
+	q.cfg.Metrics.CallStarted(driver, c.ID)
+	defer func() { q.cfg.Metrics.CallEnded(driver, c.ID, res.Disposition) }()
+	if a.No == 1 && !lead.CreatedAt.IsZero() {
+		q.cfg.Metrics.FirstDial(lead.Source, q.store.Now().Sub(lead.CreatedAt))
+	}
 	dtmf := c.DTMF
 	if dtmf == "" || dtmf == dialer.DTMFAuto {
 		dtmf = q.cfg.DTMF // this process's trunk may know better
@@ -293,13 +305,13 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	if err == nil {
 		call, err = drv.Dial(ctx, req)
 	}
-	res := store.AttemptResult{AttemptID: a.ID, LeadID: lead.ID, Actor: q.actor()}
 	var outcome string
 	if err != nil {
 		de := dialer.AsDialError(err)
 		res.Disposition, res.SIPCode, res.Reason, res.Ambiguous, res.ProviderCode = string(de.Disposition), de.SIPCode, de.Reason, de.Ambiguous, de.ProviderCode
 		log.Info("not answered", "disposition", de.Disposition, "sip_code", de.SIPCode)
 	} else {
+		log = log.With("call_id", call.ID())
 		if err := q.store.MarkAnswered(ctx, db, a.ID, call.ID()); err != nil {
 			log.Warn("cannot mark the attempt answered", "error", err)
 		}
@@ -326,6 +338,9 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		res.EndedBy, res.DTMFMethod = out.EndedBy, out.DTMFMethod
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
+		q.cfg.Metrics.CallTimed(driver, out.Timings)
+		q.cfg.Metrics.KeysHeard(out.DTMFMethod, keyPresses(out))
+		q.cfg.Metrics.LeadClassified(c.ID, outcome, out.Result.Class)
 		log.Info("call finished", "outcome", out.Result.Outcome, "class", out.Result.Class, "total", out.Result.Total)
 	}
 	q.decide(&res, c, zones, outcome, lead.RoundAttempts+1)
@@ -480,4 +495,13 @@ func (q *Queue) Explain(ctx context.Context, db store.DB, lead *store.Lead, c *s
 		return DialStatus{Status: StatusScheduled, Reason: check.reason, Next: &next}, nil
 	}
 	return DialStatus{Status: StatusQueued, Reason: "dialing now"}, nil
+}
+
+// keyPresses counts the keys a call heard (120# is four).
+func keyPresses(out dialer.Outcome) int {
+	n := 0
+	for _, k := range out.KeysHeard() {
+		n += len(k)
+	}
+	return n
 }

@@ -117,7 +117,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, u *store.U
 			return fmt.Errorf("require signed requests with key %d: %w", key.ID, err)
 		}
 	}
-	s.cfg.Logger.Info("API key created", "key_id", key.ID, "prefix", key.Prefix, "role", key.Role, "signed", d.Signed, "by_user_id", u.ID)
+	s.cfg.Logger.InfoContext(r.Context(), "API key created", "key_id", key.ID, "prefix", key.Prefix, "role", key.Role, "signed", d.Signed, "by_user_id", u.ID)
 	return s.renderAPIKeys(w, r, u, created, http.StatusCreated)
 }
 
@@ -146,7 +146,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, u *store.U
 	var d apiKeysData
 	if k.RevokedAt.Equal(at) {
 		d.Notice = fmt.Sprintf("The %s key %s (%s) is revoked: the API refuses it from now on (other servers within seconds).", k.Role, k.Name, k.Prefix)
-		s.cfg.Logger.Info("API key revoked", "key_id", k.ID, "prefix", k.Prefix, "by_user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "API key revoked", "key_id", k.ID, "prefix", k.Prefix, "by_user_id", u.ID)
 	} else {
 		d.Notice = fmt.Sprintf("The %s key %s (%s) was already revoked on %s UTC.", k.Role, k.Name, k.Prefix, k.RevokedAt.UTC().Format(listTime))
 	}
@@ -251,7 +251,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, u *store.
 	if err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("webhook subscribed", "webhook_id", sub.ID, "events", events, "by_user_id", u.ID)
+	s.cfg.Logger.InfoContext(r.Context(), "webhook subscribed", "webhook_id", sub.ID, "events", events, "by_user_id", u.ID)
 	return s.renderWebhooks(w, r, u, webhooksData{Created: sub, Events: eventChoices(store.WebhookEvents)}, http.StatusCreated)
 }
 
@@ -272,7 +272,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, u *store.
 		return fmt.Errorf("delete webhook %d: %w", id, err)
 	default:
 		d.Notice = fmt.Sprintf("Webhook %d is deleted, with its delivery log: nothing more is sent to it.", id)
-		s.cfg.Logger.Info("webhook deleted", "webhook_id", id, "by_user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "webhook deleted", "webhook_id", id, "by_user_id", u.ID)
 	}
 	if r.Header.Get("HX-Request") != "true" {
 		s.flash(r, "%s", d.Notice+d.DeleteError)

@@ -44,7 +44,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.store.Login(r.Context(), email, password)
 	if errors.Is(err, store.ErrBadLogin) {
-		s.cfg.Logger.Warn("web login refused", "remote", r.RemoteAddr)
+		s.cfg.Logger.WarnContext(r.Context(), "web login refused", "remote", r.RemoteAddr)
 		data.Error = "Wrong e-mail or password."
 		s.renderStatus(w, r, http.StatusUnauthorized, "login", nil, data)
 		return

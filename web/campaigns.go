@@ -176,7 +176,7 @@ func (s *Server) campaignAction(w http.ResponseWriter, r *http.Request, u *store
 		return err
 	default:
 		row.C, row.Notice = updated, "Campaign "+updated.Name+" is "+string(updated.Status)+"."
-		s.cfg.Logger.Info("campaign action", "campaign_id", c.ID, "action", action, "user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "campaign action", "campaign_id", c.ID, "action", action, "user_id", u.ID)
 	}
 	if r.Header.Get("HX-Request") != "true" {
 		if row.Error != "" {

@@ -327,7 +327,7 @@ func (s *Server) scriptOf(ctx context.Context, ref store.ScriptRef) *ivr.Script 
 		return nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Warn("dashboard: read script", "script", ref.String(), "error", err)
+		s.cfg.Logger.WarnContext(ctx, "dashboard: read script", "script", ref.String(), "error", err)
 		return nil
 	}
 	if b, err := scripts.Read(ref.ID); err == nil {

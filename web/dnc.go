@@ -268,7 +268,7 @@ func (s *Server) addDNC(w http.ResponseWriter, r *http.Request, u *store.User) e
 	status := http.StatusCreated
 	if added {
 		d.AddNotice = phone + " is now on the do-not-call list."
-		s.cfg.Logger.Info("dnc added", "user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "dnc added", "user_id", u.ID)
 	} else {
 		d.AddNotice, status = phone+" is already on the do-not-call list.", http.StatusOK
 	}
@@ -306,7 +306,7 @@ func (s *Server) removeDNC(w http.ResponseWriter, r *http.Request, u *store.User
 		}
 		if removed {
 			d.Notice = phone + " is off the do-not-call list: it may be called again."
-			s.cfg.Logger.Info("dnc removed", "user_id", u.ID)
+			s.cfg.Logger.InfoContext(r.Context(), "dnc removed", "user_id", u.ID)
 		} else {
 			d.RemoveError, status = phone+" is not on the do-not-call list (removed meanwhile?).", http.StatusConflict
 		}
@@ -363,7 +363,7 @@ func (s *Server) uploadDNC(w http.ResponseWriter, r *http.Request, u *store.User
 	if err := s.addDNCMany(r.Context(), u, phones, reason, rep); err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("dnc upload", "user_id", u.ID, "rows", rep.Rows, "added", rep.Added)
+	s.cfg.Logger.InfoContext(r.Context(), "dnc upload", "user_id", u.ID, "rows", rep.Rows, "added", rep.Added)
 	d.Upload = rep
 	return s.renderDNC(w, r, u, d, http.StatusOK)
 }
@@ -513,7 +513,7 @@ func (s *Server) exportDNC(w http.ResponseWriter, r *http.Request, u *store.User
 		}
 		out.Flush()
 		if err := out.Error(); err != nil {
-			s.cfg.Logger.Error("DNC export failed", "user_id", u.ID, "error", err)
+			s.cfg.Logger.ErrorContext(r.Context(), "DNC export failed", "user_id", u.ID, "error", err)
 			panic(http.ErrAbortHandler)
 		}
 		if len(list) < f.Limit {
@@ -523,7 +523,7 @@ func (s *Server) exportDNC(w http.ResponseWriter, r *http.Request, u *store.User
 		f.AfterAt, f.AfterPhone = last.CreatedAt, last.Phone
 		if list, err = s.store.DNCList(r.Context(), f); err != nil {
 			// Half a file must not look whole: abort the response.
-			s.cfg.Logger.Error("DNC export failed after it started; aborting the response", "user_id", u.ID, "error", err)
+			s.cfg.Logger.ErrorContext(r.Context(), "DNC export failed after it started; aborting the response", "user_id", u.ID, "error", err)
 			panic(http.ErrAbortHandler)
 		}
 	}

@@ -22,6 +22,8 @@ type page struct {
 	Data  any
 	// Path is the request's path, for the navigation.
 	Path string
+	// QueueUI says the job queue's UI is served (a link for admins).
+	QueueUI bool
 }
 
 var funcs = template.FuncMap{
@@ -88,7 +90,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, u *
 
 // renderStatus writes a page with a status other than 200.
 func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, u *store.User, data any) {
-	p := page{User: u, Data: data, Path: r.URL.Path, Flash: s.sessions.PopString(r.Context(), sessionFlash)}
+	p := page{User: u, Data: data, Path: r.URL.Path, Flash: s.sessions.PopString(r.Context(), sessionFlash), QueueUI: s.cfg.QueueUI != nil}
 	s.renderBlock(w, r, status, name, "layout.html", p)
 }
 

@@ -658,7 +658,7 @@ func (s *Server) scriptSave(w http.ResponseWriter, r *http.Request, u *store.Use
 				return err
 			}
 			sv.Notice = fmt.Sprintf("Saved to campaign %s: it runs %s once started.", c.Name, sc)
-			s.cfg.Logger.Info("campaign script saved", "campaign_id", c.ID, "script", sc.String(), "user_id", u.ID)
+			s.cfg.Logger.InfoContext(r.Context(), "campaign script saved", "campaign_id", c.ID, "script", sc.String(), "user_id", u.ID)
 		}
 	}
 	return s.answerSave(w, r, u, status, sv)

@@ -134,7 +134,7 @@ func (s *Server) scriptSaveVersion(w http.ResponseWriter, r *http.Request, u *st
 		return err
 	}
 	if saved != nil {
-		s.cfg.Logger.Info("script version saved", "script", saved.ScriptID, "version", saved.Version, "sha256", saved.SHA256, "user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "script version saved", "script", saved.ScriptID, "version", saved.Version, "sha256", saved.SHA256, "user_id", u.ID)
 		s.flash(r, "Saved %s v%d. Campaigns pin it when they start with it.", saved.ScriptID, saved.Version)
 		to := "/scripts/edit?" + url.Values{"script": {saved.ScriptID}, "version": {strconv.Itoa(saved.Version)}}.Encode()
 		if r.Header.Get("HX-Request") == "true" {

@@ -95,11 +95,11 @@ func (s *Server) scriptTestCall(w http.ResponseWriter, r *http.Request, u *store
 		defer cancel()
 		msg, err := s.cfg.TestCall(ctx, phone, []byte(yaml))
 		if err != nil {
-			s.cfg.Logger.Warn("test call failed", "script", sc.String(), "user_id", u.ID, "error", err)
+			s.cfg.Logger.WarnContext(r.Context(), "test call failed", "script", sc.String(), "user_id", u.ID, "error", err)
 			tc.Error, status = fmt.Sprintf("The test call failed: %v.", err), http.StatusUnprocessableEntity
 			break
 		}
-		s.cfg.Logger.Info("test call placed", "script", sc.String(), "user_id", u.ID)
+		s.cfg.Logger.InfoContext(r.Context(), "test call placed", "script", sc.String(), "user_id", u.ID)
 		tc.Notice = fmt.Sprintf("Calling %s with %s: %s", phone, sc, msg)
 	}
 	d := editorData{YAML: yaml, Lead: r.PostForm.Get("lead"), Call: tc, TestCall: true}

@@ -161,7 +161,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, u *store.Use
 	case errors.Is(err, errNoFile):
 		return refuse(http.StatusUnprocessableEntity, "Choose a CSV file to upload.")
 	case err != nil:
-		s.cfg.Logger.Info("upload broke off", "campaign_id", c.ID, "user_id", u.ID, "error", err)
+		s.cfg.Logger.InfoContext(r.Context(), "upload broke off", "campaign_id", c.ID, "user_id", u.ID, "error", err)
 		return refuse(http.StatusBadRequest, "The upload could not be read: choose the file and send the form again.")
 	}
 	d.Charset = up.charset
@@ -190,7 +190,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, u *store.Use
 	up.userID, up.campaignID, up.expires = u.ID, c.ID, s.store.Now().Add(uploadTTL)
 	s.uploads.put(up, s.store.Now())
 	keep = true
-	s.cfg.Logger.Info("call list spooled", "campaign_id", c.ID, "user_id", u.ID, "lines", up.lines)
+	s.cfg.Logger.InfoContext(r.Context(), "call list spooled", "campaign_id", c.ID, "user_id", u.ID, "lines", up.lines)
 	http.Redirect(w, r, fmt.Sprintf("/campaigns/%d/upload/%s", c.ID, up.token), http.StatusSeeOther)
 	return nil
 }
@@ -577,7 +577,7 @@ func (s *Server) closeUploads() {
 	ctx, cancel := context.WithTimeout(context.Background(), uploadCloseWait)
 	defer cancel()
 	if err := s.imports.Close(ctx); err != nil {
-		s.cfg.Logger.Warn("imports did not stop", "error", err)
+		s.cfg.Logger.WarnContext(ctx, "imports did not stop", "error", err)
 	}
 	s.uploads.removeAll()
 }

@@ -63,6 +63,6 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, u *store.Use
 	if err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("user created", "user_id", created.ID, "role", created.Role, "by_user_id", u.ID)
+	s.cfg.Logger.InfoContext(r.Context(), "user created", "user_id", created.ID, "role", created.Role, "by_user_id", u.ID)
 	return s.renderUsers(w, r, u, usersData{Created: created, CreatedPassword: password, Role: store.RoleMarketing}, http.StatusCreated)
 }

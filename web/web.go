@@ -86,6 +86,14 @@ type Config struct {
 	// configured (serve --test-caller-id). Each user may place one test
 	// call a minute; a number on the do-not-call list is refused first.
 	TestCall func(ctx context.Context, phone string, scriptYAML []byte) (string, error)
+	// Metrics serves /metrics (Prometheus) to admins signed in, and to
+	// scrapers that send MetricsToken as a bearer token (when it is set).
+	// Nil: no /metrics on this server.
+	Metrics      http.Handler
+	MetricsToken string
+	// QueueUI is the job queue's UI (River UI, built for the path prefix
+	// /admin/queue), served to admins only. Nil: none.
+	QueueUI http.Handler
 }
 
 // Dialer is what the pages need of the dialing queue.
@@ -222,6 +230,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.dncRoutes(mux)
 	s.adminRoutes(mux)
 	s.uploadRoutes(mux)
+	s.opsRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 
@@ -327,7 +336,7 @@ func safeNext(p string) bool {
 
 // fail answers an unexpected error: logged with its detail, shown without.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	s.cfg.Logger.Error("web request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	s.cfg.Logger.ErrorContext(r.Context(), "web request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	http.Error(w, "something went wrong on our side; it has been logged", http.StatusInternalServerError)
 }
 

@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"riverqueue.com/riverui"
 
 	"github.com/qualdial/qualdial/api"
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/twilio"
+	"github.com/qualdial/qualdial/internal/requestid"
 	"github.com/qualdial/qualdial/mailer"
+	"github.com/qualdial/qualdial/metrics"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 	"github.com/qualdial/qualdial/web"
@@ -71,6 +74,12 @@ type appConfig struct {
 	// PublicURL is the web UI's base URL as users reach it, for links in
 	// alert e-mails; empty: no links.
 	PublicURL string
+	// MetricsAddr serves /metrics (Prometheus) without authentication on a
+	// listener of its own, for a scraper inside the network; empty: none.
+	MetricsAddr string
+	// MetricsToken lets scrapers read /metrics on HTTPAddr with this bearer
+	// token; admins signed in to the web UI can read it there anyway.
+	MetricsToken string
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
 	// TestCallerID, with a SIP trunk, lets the script editor place test
@@ -107,6 +116,8 @@ type app struct {
 	queue *queue.Queue
 	// addr is where the HTTP server listens; nil without one.
 	addr net.Addr
+	// metrics are this process's Prometheus metrics.
+	metrics *metrics.Metrics
 }
 
 // importStaleAfter is how long a running import may go without progress
@@ -142,6 +153,16 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		closers = append(closers, func() { ln.Close() })
 		a.addr = ln.Addr()
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on %s (metrics): %w", cfg.MetricsAddr, err)
+		}
+		closers = append(closers, func() { metricsLn.Close() })
+	}
+	m := metrics.New()
+	a.metrics = m
 	if cfg.Starting != nil {
 		cfg.Starting()
 	}
@@ -160,6 +181,11 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	// the API's share it.
 	a.store = store.New(pools.workers, store.Config{})
 	a.apiStore = store.New(pools.http, store.Config{Now: a.store.Now})
+	healthStore := store.New(pools.health, store.Config{Now: a.store.Now})
+	if err := m.Register(metrics.NewPoolCollector(map[string]*pgxpool.Pool{"api": pools.http, "workers": pools.workers, "health": pools.health}),
+		metrics.NewStateCollector(healthStore.OpsGauges, 5*time.Second)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	// An import whose process died (a crash, a deploy) has nothing kept: say
 	// so instead of "running" forever.
 	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.ProcessGone, importStaleAfter); err != nil {
@@ -219,7 +245,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		twilioHooks = tw.Handler()
 	}
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
-		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
+		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"), Metrics: m,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
@@ -234,7 +260,15 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 			return err
 		}
 		apiServer = apiHandler
-		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
+		queueUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(a.queue.Client(), nil),
+			Logger: log.With("component", "river"), Prefix: "/admin/queue"})
+		if err != nil {
+			return fmt.Errorf("job queue UI: %w", err)
+		}
+		if err := queueUI.Start(ctx); err != nil {
+			return fmt.Errorf("job queue UI: %w", err)
+		}
+		ui, err := web.New(web.Config{Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, QueueUI: queueUI,Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
 			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, TestCall: tests.placer(), KeyRevoked: apiHandler.ForgetAPIKey,
 			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
 		if err != nil {
@@ -242,14 +276,17 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		}
 		// The API (/v1, the probes), Twilio's webhooks and the web UI.
 		mux := http.NewServeMux()
-		for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
-			mux.Handle(p, apiHandler)
+		mux.Handle("/v1/", m.HTTP("api", apiHandler))
+		for _, p := range []string{"/healthz", "/readyz"} {
+			mux.Handle(p, m.HTTP("probes", apiHandler))
 		}
 		if twilioHooks != nil {
-			mux.Handle("/twilio/", twilioHooks)
+			mux.Handle("/twilio/", m.HTTP("twilio", twilioHooks))
 		}
-		mux.Handle("/", ui)
-		var handler http.Handler = mux
+		mux.Handle("/admin/queue/", m.HTTP("queue_ui", ui))
+		mux.Handle("/metrics", m.HTTP("metrics", ui))
+		mux.Handle("/", m.HTTP("web", ui))
+		handler := requestid.Middleware(mux)
 		srv = &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -265,6 +302,15 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 			return fmt.Errorf("start workers: %w", err)
 		}
 		log.Info("dial workers running", "max_calls", cfg.MaxCalls)
+	}
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", m.Handler())
+		metricsSrv = &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = metricsSrv.Serve(metricsLn) }()
+		defer metricsSrv.Close() // last: the drain's figures stay readable
+		log.Info("metrics served", "addr", metricsLn.Addr().String())
 	}
 	errc := make(chan error, 1)
 	if srv != nil {

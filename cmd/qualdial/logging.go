@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+
+	"github.com/qualdial/qualdial/internal/requestid"
 )
 
 // quietRiver is a slog.Handler that lowers River's INFO records to DEBUG.
@@ -46,3 +48,21 @@ func (h quietRiver) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h quietRiver) WithGroup(name string) slog.Handler {
 	return quietRiver{Handler: h.Handler.WithGroup(name), river: h.river}
 }
+
+// requestAttrs is a slog.Handler that adds the request id of the record's
+// context (see internal/requestid) to every line logged while serving a
+// request.
+type requestAttrs struct{ slog.Handler }
+
+func (h requestAttrs) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestid.From(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestAttrs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestAttrs{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestAttrs) WithGroup(name string) slog.Handler { return requestAttrs{h.Handler.WithGroup(name)} }

@@ -99,6 +99,17 @@ func (c *appConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("--http %q (env QUALDIAL_HTTP_ADDR) must be host:port, like 127.0.0.1:8080 or :8080", c.HTTPAddr)
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q (env QUALDIAL_METRICS_ADDR) must be host:port, like :9464 or 10.0.0.5:9464", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.MetricsAddr, ":0") {
+			return fmt.Errorf("--metrics-addr %q is the HTTP address: metrics are served there already (to admins, or with --metrics-token); give another port", c.MetricsAddr)
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return errors.New("--metrics-token (env QUALDIAL_METRICS_TOKEN) must be at least 16 characters: anyone who guesses it reads the metrics")
+	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s (env QUALDIAL_SHUTDOWN_TIMEOUT) must be positive", c.ShutdownTimeout)
 	}
@@ -193,7 +204,8 @@ func (e *env) logFlags(cmd *cobra.Command, format, level *string) {
 }
 
 // newLogger logs to stderr. Libraries' chatter (River's INFO records) is
-// logged at DEBUG.
+// logged at DEBUG; lines logged while serving a request carry its
+// request_id.
 func (e *env) newLogger(format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -202,9 +214,9 @@ func (e *env) newLogger(format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(quietRiver{Handler: slog.NewTextHandler(e.stderr, opts)}), nil
+		return slog.New(quietRiver{Handler: requestAttrs{slog.NewTextHandler(e.stderr, opts)}}), nil
 	case "json":
-		return slog.New(quietRiver{Handler: slog.NewJSONHandler(e.stderr, opts)}), nil
+		return slog.New(quietRiver{Handler: requestAttrs{slog.NewJSONHandler(e.stderr, opts)}}), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
@@ -314,6 +326,10 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "db-conns-http", "QUALDIAL_DB_CONNS_HTTP")
 	fl.IntVar(&cfg.DBConnsWorkers, "db-conns-workers", defaultDBConnsWorkers, "database connections for the dial workers and the job queue")
 	e.bindEnv(fl, "db-conns-workers", "QUALDIAL_DB_CONNS_WORKERS")
+	fl.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) without authentication on this address too, e.g. :9464 inside a private network; empty: none")
+	e.bindEnv(fl, "metrics-addr", "QUALDIAL_METRICS_ADDR")
+	fl.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that lets a scraper read /metrics on the HTTP address (admins signed in always can); prefer the environment variable")
+	e.bindEnv(fl, "metrics-token", "QUALDIAL_METRICS_TOKEN")
 	fl.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure: set it when users reach qualdial over HTTPS (a proxy in front)")
 	e.bindEnv(fl, "secure-cookies", "QUALDIAL_SECURE_COOKIES")
 	fl.StringVar(&cfg.TestCallerID, "test-caller-id", "", "with --sip-trunk: the number (E.164) the script editor's test calls present; enables its \"Test call to my phone\"")

@@ -38,15 +38,39 @@ type call struct {
 
 	endedBy atomic.Pointer[string] // first reason the call ended, for EndedBy
 
+	timingsMu sync.Mutex
+	timings   dialer.Timings // see Timings
+
 	sdpMu sync.Mutex     // serialises offers of the far end
 	local media.LocalSDP // our latest SDP (offer, then answers)
 }
 
 var (
-	_ dialer.Call         = (*call)(nil)
-	_ dialer.EndReporter  = (*call)(nil)
-	_ dialer.DTMFReporter = (*call)(nil)
+	_ dialer.Call           = (*call)(nil)
+	_ dialer.EndReporter    = (*call)(nil)
+	_ dialer.DTMFReporter   = (*call)(nil)
+	_ dialer.TimingReporter = (*call)(nil)
 )
+
+// Timings implements dialer.TimingReporter.
+func (c *call) Timings() dialer.Timings {
+	c.timingsMu.Lock()
+	defer c.timingsMu.Unlock()
+	return c.timings
+}
+
+// notePrompt records when the first identification and the first question
+// started to play.
+func (c *call) notePrompt(kind ivr.PromptKind) {
+	c.timingsMu.Lock()
+	defer c.timingsMu.Unlock()
+	switch {
+	case kind == ivr.PromptIdentify && c.timings.Identify.IsZero():
+		c.timings.Identify = time.Now()
+	case kind == ivr.PromptQuestion && c.timings.OptOutOffer.IsZero():
+		c.timings.OptOutOffer = time.Now()
+	}
+}
 
 func newCall(d *Driver, sess *sipgo.DialogClientSession, m *media.Session, req dialer.DialRequest, log *slog.Logger) *call {
 	maxDur := req.MaxDuration
@@ -129,7 +153,14 @@ func (c *call) takeAnswer(answer []byte) {
 	c.media.Update(media.Update{Remote: remote.Addr, Codec: remote.Codec, SendEventPT: remote.EventPT, Direction: remote.Direction.Answer()})
 }
 
-func (c *call) end() { c.endOnce.Do(func() { close(c.done) }) }
+func (c *call) end() {
+	c.endOnce.Do(func() {
+		c.timingsMu.Lock()
+		c.timings.Ended = time.Now()
+		c.timingsMu.Unlock()
+		close(c.done)
+	})
+}
 
 // remoteHangup is called by the BYE handler.
 func (c *call) remoteHangup() {
@@ -196,6 +227,7 @@ prompts:
 		// The codec may change while the audio is encoded (re-INVITE):
 		// the session transcodes it then.
 		played := c.media.StartPlaybackAs(codec, audio)
+		c.notePrompt(p.Kind)
 		for {
 			var keyCh <-chan byte
 			if !t.Final {

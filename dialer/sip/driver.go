@@ -446,6 +446,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	if d.cfg.OutboundProxy != "" {
 		invite.SetDestination(d.cfg.OutboundProxy)
 	}
+	timings := dialer.Timings{Sent: time.Now()}
 	sess, err := d.dua.WriteInvite(ctx, invite)
 	if err != nil {
 		return nil, &dialer.DialError{Disposition: dialer.Congestion, Err: fmt.Errorf("send INVITE: %w", err)}
@@ -485,6 +486,9 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		Username: d.cfg.Username, Password: d.cfg.Password,
 		OnResponse: func(res *gosip.Response) error {
 			provisional.Do(func() { close(gotResponse) })
+			if res.IsProvisional() && res.StatusCode > 100 && timings.Ringing.IsZero() {
+				timings.Ringing = time.Now()
+			}
 			if res.IsProvisional() && len(res.Body()) > 0 && isSDP(res) {
 				earlySDP = append([]byte(nil), res.Body()...)
 			}
@@ -525,8 +529,10 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
 	}
 	keepConn = true
+	timings.Answered = time.Now()
 	c := newCall(d, sess, msess, req, log)
 	c.local = local
+	c.timings = timings
 	d.mu.Lock()
 	d.calls[sess.ID] = c
 	d.mu.Unlock()
