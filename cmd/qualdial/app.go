@@ -268,9 +268,10 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		if err := queueUI.Start(ctx); err != nil {
 			return fmt.Errorf("job queue UI: %w", err)
 		}
-		ui, err := web.New(web.Config{Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, QueueUI: queueUI,Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
+		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
 			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, TestCall: tests.placer(), KeyRevoked: apiHandler.ForgetAPIKey,
-			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets})
+			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets,
+			Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, QueueUI: queueUI})
 		if err != nil {
 			return err
 		}
