@@ -64,7 +64,7 @@ func (h *hooks) signed(next func(w http.ResponseWriter, r *http.Request, form ur
 			full += "?" + r.URL.RawQuery
 		}
 		if !h.validator.ValidateBody(full, body, r.Header.Get("X-Twilio-Signature")) {
-			h.d.cfg.Logger.Warn("twilio webhook with a bad signature", "path", r.URL.Path, "remote", r.RemoteAddr)
+			h.d.cfg.Logger.WarnContext(r.Context(), "twilio webhook with a bad signature", "path", r.URL.Path, "remote", r.RemoteAddr)
 			problem(w, http.StatusForbidden, "X-Twilio-Signature does not match")
 			return
 		}
@@ -136,7 +136,7 @@ func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn
 	case errors.Is(err, errUnknown) || strings.Contains(err.Error(), "not found"):
 		problem(w, http.StatusNotFound, "unknown call")
 	default:
-		h.d.cfg.Logger.Error("twilio webhook failed", "path", r.URL.Path, "error", err)
+		h.d.cfg.Logger.ErrorContext(r.Context(), "twilio webhook failed", "path", r.URL.Path, "error", err)
 		problem(w, http.StatusInternalServerError, "internal error; it has been logged")
 	}
 	return false
@@ -160,7 +160,7 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 		if s.pressed() {
 			// Keys were pressed: a person, whatever detection says (it can
 			// be wrong, and late) — never hang up on a lead mid-script.
-			h.d.cfg.Logger.Info("machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", ab)
+			h.d.cfg.Logger.InfoContext(r.Context(), "machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", ab)
 			return "", nil
 		}
 		if !strings.HasPrefix(ab, "machine") && ab != "fax" {
@@ -185,7 +185,7 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 		p.SetTwiml(twimlMsg)
 	}
 	if _, err := h.d.rest.Api.UpdateCall(sid, p); err != nil {
-		h.d.cfg.Logger.Warn("cannot act on an answering machine", "call_sid", sid, "answered_by", form.Get("AnsweredBy"), "error", err)
+		h.d.cfg.Logger.WarnContext(r.Context(), "cannot act on an answering machine", "call_sid", sid, "answered_by", form.Get("AnsweredBy"), "error", err)
 	}
 }
 
@@ -260,7 +260,7 @@ func (h *hooks) gather(w http.ResponseWriter, r *http.Request, form url.Values) 
 			// A machine presses no keys: detection was wrong (or the keys
 			// were in flight when it spoke). They count, an opt-out above
 			// all; the call may be ending already.
-			h.d.cfg.Logger.Info("machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", s.AnsweredBy)
+			h.d.cfg.Logger.InfoContext(r.Context(), "machine detection overruled: keys were pressed", "call_sid", s.CallSid, "answered_by", s.AnsweredBy)
 			s.Machine = false
 		}
 		if s.State == nil || !current || s.State.Done() {
