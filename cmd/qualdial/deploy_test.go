@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +154,22 @@ func runDeployed(t *testing.T, bin string, args []string, environ map[string]str
 	mu.Unlock()
 	if _, port, _ := net.SplitHostPort(gotAddr); port != wantPort {
 		t.Errorf("serve listens on %q, want port %s (QUALDIAL_HTTP_ADDR=%s); log:\n%s", gotAddr, wantPort, environ["QUALDIAL_HTTP_ADDR"], logText())
+	}
+	// Prometheus scrapes the metrics listener the file sets, without a
+	// token.
+	if m := environ["QUALDIAL_METRICS_ADDR"]; m == "" {
+		t.Error("the deploy file sets no QUALDIAL_METRICS_ADDR: its Prometheus has nothing to scrape")
+	} else {
+		_, port, _ := net.SplitHostPort(m)
+		res, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+		if err != nil {
+			t.Fatalf("metrics on %s: %v", m, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(string(body), "qualdial_call_slots") {
+			t.Errorf("metrics on %s: %d %.200s", m, res.StatusCode, body)
+		}
 	}
 
 	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
