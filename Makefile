@@ -14,13 +14,15 @@ build:
 
 ## test: every test, with the race detector (the README's test command),
 ## then the phone fast path's differential test on its full 1M+ numbers
-## without it (the race detector makes libphonenumber ~10× slower).
+## without it (the race detector makes libphonenumber ~10× slower), then
+## the deploy files' checks (a module of their own: deploy/check).
 ## Most tests wait on calls and timers, not the CPU: run 6 at once per
 ## package rather than one per core.
 PARALLEL ?= 6
 test:
 	$(GO) test -race -count=1 -parallel $(PARALLEL) $(PKGS)
 	$(GO) test -count=1 -run '^TestFastPhoneDifferential$$' ./intake
+	cd deploy/check && $(GO) test -count=1 ./...
 
 ## test-private: the database tests against a private PostgreSQL started from
 ## the system binaries, as on a machine with no server running
@@ -39,6 +41,7 @@ test-clocks:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd deploy/check && $(GO) vet ./...
 
 ## fuzz: the script loader and engine, RFC 4733, SDP and CSV readers, FUZZTIME each
 fuzz:
