@@ -53,7 +53,7 @@ func callLead(t *testing.T, s *store.Store, c *store.Campaign, leadID int64, pho
 		st, _, _ = eng.Next(st, ivr.Input{Keys: k})
 	}
 	res := eng.Result(st)
-	if _, err := s.Pool().Exec(ctx, `UPDATE call_attempts SET provider_call_id = 'CA0187', engine_state = $2,
+	if _, err := s.Pool().Exec(ctx, `UPDATE call_attempts SET provider_call_id = 'CA0187-' || id, engine_state = $2,
 		reason = 'sip:' || $3 || '@trunk answered' WHERE id = $1`, a.ID, fmt.Sprintf(`{"fields": {"first_name": %q}}`, eraseFirst), phone); err != nil {
 		t.Fatal(err)
 	}
