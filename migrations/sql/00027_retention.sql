@@ -15,8 +15,12 @@
 
 -- +goose Up
 -- +goose StatementBegin
+-- The text's bytes (a number is ASCII) through bytea's input, backslashes
+-- doubled so none is read as an escape: every function here is immutable,
+-- so the planner inlines it (convert_to is only stable), which makes a
+-- scrub of a large import against dnc_hashes several times faster.
 CREATE FUNCTION qualdial_phone_hash(phone text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT sha256(convert_to('qualdial-dnc-v1:' || phone, 'UTF8'))
+    SELECT sha256(('qualdial-dnc-v1:' || replace(phone, '\', '\\'))::bytea)
 $$;
 -- +goose StatementEnd
 
