@@ -193,6 +193,12 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, phone, actor string, er *E
 		WHERE lead_id = ANY($1)`, ids, digitsPattern(phone)); err != nil {
 		return fmt.Errorf("erase: calls: %w", err)
 	}
+	// Their dial jobs' recorded errors may quote the number (River keeps
+	// finished jobs a few days).
+	if _, err := tx.Exec(ctx, `UPDATE river_job SET errors = NULL
+		WHERE kind = 'dial_lead' AND errors IS NOT NULL AND args->>'lead_id' = ANY($1::bigint[]::text[])`, ids); err != nil {
+		return fmt.Errorf("erase: dial jobs: %w", err)
+	}
 	// The events: their data keeps eventKeys with short values.
 	if _, err := tx.Exec(ctx, `UPDATE lead_events e SET data = (
 			SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(e.data) AS x(k, v)

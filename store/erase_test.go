@@ -183,6 +183,12 @@ func TestEraseLead(t *testing.T) {
 	if err != nil || imp.Rejected != 2 {
 		t.Fatalf("import %+v %v", imp, err)
 	}
+	// A failed dial job of the lead's that quotes the number.
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, errors, finalized_at, attempt)
+		VALUES (jsonb_build_object('lead_id', $1::bigint), 'dial_lead', 20, 'dial_sip', 'discarded',
+			ARRAY[jsonb_build_object('error', 'no time zone known for ' || $2::text)], $3, 1)`, id, erasePhone, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if found := databaseTraces(t, s, eraseTraces); len(found) < 10 {
 		t.Fatalf("the person is in too few places before the erasure for the test to mean anything: %v", found)
 	}
