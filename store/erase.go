@@ -71,7 +71,8 @@ var eventKeys = []string{"attempt_id", "attempt", "driver", "disposition", "stat
 // lost (the dashboards' counts do not change). Event data keeps only
 // eventKeys; the leads' webhook deliveries and Twilio sessions, the
 // import rows with the number or e-mail, and the calls' provider ids and
-// saved script state are deleted. The number is put on the do-not-call list
+// saved script state are deleted, and the errors River recorded for their
+// dial jobs cleared. The number is put on the do-not-call list
 // as PhoneHash, its plain entry and the list's history of it replaced by
 // the hash, so the person is never called again. Every erased lead gets a
 // lead.erased event by actor.
