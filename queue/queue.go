@@ -100,6 +100,11 @@ type Config struct {
 	// periodic jobs (SLA breaches, interrupted calls, nurture recalls);
 	// default 1m each.
 	SLAWatchInterval, ReconcileInterval, RecallInterval time.Duration
+	// Retention says how long what qualdial keeps only for a while is
+	// kept (store.Retention; zero: the defaults); RetentionInterval how
+	// often the retention job runs, default 1h.
+	Retention         store.Retention
+	RetentionInterval time.Duration
 	// SoftStopTimeout bounds how long Stop lets calls in progress finish;
 	// default 2m.
 	SoftStopTimeout time.Duration
@@ -166,6 +171,9 @@ func (c *Config) withDefaults() Config {
 	if out.RecallInterval == 0 {
 		out.RecallInterval = time.Minute
 	}
+	if out.RetentionInterval == 0 {
+		out.RetentionInterval = time.Hour
+	}
 	if out.SoftStopTimeout == 0 {
 		out.SoftStopTimeout = 2 * time.Minute
 	}
@@ -205,6 +213,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.AlertMail.Validate(); err != nil {
 		return fmt.Errorf("queue: alert e-mail: %w", err)
+	}
+	if err := c.Retention.Validate(); err != nil {
+		return fmt.Errorf("queue: %w", err)
 	}
 	if err := CheckPublicURL(c.PublicURL); err != nil {
 		return fmt.Errorf("queue: %w", err)
@@ -260,6 +271,9 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, &compactWorker{q: q}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &retentionWorker{q: q}); err != nil {
+		return nil, err
+	}
 	if err := river.AddWorkerSafely(workers, &webhookDispatchWorker{q: q}); err != nil {
 		return nil, err
 	}
@@ -295,6 +309,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return RecallArgs{}, nil }, &river.PeriodicJobOpts{ID: "nurture_recall", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return CompactRollupsArgs{}, nil }, &river.PeriodicJobOpts{ID: "compact_rollups"}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RetentionInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil }, &river.PeriodicJobOpts{ID: "retention"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return WebhookDispatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "webhook_dispatch", RunOnStart: true}),
 		},

@@ -27,17 +27,20 @@ type DNCEntry struct {
 	Actor string
 }
 
-// OnDNC reports whether a number is on the do-not-call list.
+// OnDNC reports whether a number is on the do-not-call list: as itself,
+// or as the hash an erasure left (dnc_hashes).
 func OnDNC(ctx context.Context, db DB, phone string) (bool, error) {
 	var on bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dnc WHERE phone = $1)`, phone).Scan(&on)
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dnc WHERE phone = $1)
+		OR EXISTS (SELECT 1 FROM dnc_hashes WHERE phone_hash = qualdial_phone_hash($1))`, phone).Scan(&on)
 	return on, err
 }
 
 // OnDNCMany says which of phones are on the do-not-call list, in one
 // statement.
 func OnDNCMany(ctx context.Context, db DB, phones []string) (map[string]bool, error) {
-	rows, err := db.Query(ctx, `SELECT phone FROM dnc WHERE phone = ANY($1)`, phones)
+	rows, err := db.Query(ctx, `SELECT phone FROM dnc WHERE phone = ANY($1)
+		UNION SELECT p FROM unnest($1::text[]) p JOIN dnc_hashes h ON h.phone_hash = qualdial_phone_hash(p)`, phones)
 	if err != nil {
 		return nil, fmt.Errorf("do-not-call list: %w", err)
 	}
@@ -68,14 +71,18 @@ func (s *Store) AddDNC(ctx context.Context, db DB, e DNCEntry) (added bool, err 
 	return true, s.dncChanged(ctx, db, e.Phone, "added", e.Source, e.Reason, e.Actor, now)
 }
 
-// RemoveDNC takes a number off the do-not-call list; false if it was not on
-// it. The change is recorded like an addition (dnc.removed events).
+// RemoveDNC takes a number off the do-not-call list (its hash too, when an
+// erasure left one); false if it was not on it. The change is recorded
+// like an addition (dnc.removed events).
 func (s *Store) RemoveDNC(ctx context.Context, db DB, phone, actor, reason string) (bool, error) {
 	if actor == "" {
 		actor = "system"
 	}
-	tag, err := db.Exec(ctx, `DELETE FROM dnc WHERE phone = $1`, phone)
-	if err != nil || tag.RowsAffected() == 0 {
+	var n int
+	err := db.QueryRow(ctx, `WITH d AS (DELETE FROM dnc WHERE phone = $1 RETURNING 1),
+		h AS (DELETE FROM dnc_hashes WHERE phone_hash = qualdial_phone_hash($1) RETURNING 1)
+		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM h)`, phone).Scan(&n)
+	if err != nil || n == 0 {
 		return false, err
 	}
 	return true, s.dncChanged(ctx, db, phone, "removed", "", reason, actor, s.now())

@@ -321,6 +321,9 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 			FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}},
 		{"numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
+		{"erased numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc_hashes h WHERE h.phone_hash = qualdial_phone_hash(s.phone)
+			RETURNING s.row_number, s.raw)
+			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
 		{"leads already in the campaign", `WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
 			RETURNING s.row_number, s.phone, s.raw)
 			INSERT INTO import_rejects SELECT $1, d.row_number,

@@ -82,6 +82,9 @@ type appConfig struct {
 	MetricsToken string
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
+	// Retention is how long serve keeps what it keeps only for a while;
+	// zero: the defaults (the demo's).
+	Retention retentionConfig
 	// TestCallerID, with a SIP trunk, lets the script editor place test
 	// calls to the user's phone, presenting this number (E.164).
 	TestCallerID string
@@ -246,7 +249,8 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"), Metrics: m,
-		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL})
+		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL,
+		Retention: cfg.Retention.Retention, RetentionInterval: cfg.Retention.Interval})
 	if err != nil {
 		return err
 	}

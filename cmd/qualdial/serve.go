@@ -138,7 +138,7 @@ func (c *appConfig) validate() error {
 	if err := queue.CheckPublicURL(c.PublicURL); err != nil {
 		return fmt.Errorf("--public-url (env QUALDIAL_PUBLIC_URL): %w", err)
 	}
-	return nil
+	return c.Retention.validate()
 }
 
 // alertFlags adds the flags of the SLA breach e-mails.
@@ -339,6 +339,7 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	fl.Var(&cfg.Webhooks.AllowNets, "webhook-allow-net", "networks CRM webhooks may reach although not public, e.g. 10.20.0.0/16 (repeat, or separate with commas)")
 	e.bindEnv(fl, "webhook-allow-net", "QUALDIAL_WEBHOOK_ALLOW_NETS")
 	e.alertFlags(cmd, &cfg)
+	e.retentionFlags(cmd, &cfg.Retention)
 	e.addSIPFlags(cmd, &cfg.SIP)
 	fl.StringVar(&cfg.Twilio.sid, "twilio-account-sid", "", "Twilio account SID; enables campaigns with driver twilio")
 	e.bindEnv(fl, "twilio-account-sid", "QUALDIAL_TWILIO_ACCOUNT_SID")

@@ -1318,7 +1318,9 @@ type Lead struct {
 
 	// Outcome scored: routed to sales by its score, without a call
 	Outcome *LeadOutcome `json:"outcome,omitempty"`
-	Phone   string       `json:"phone"`
+
+	// Phone E.164; erased:<id> once the person was erased (DELETE /v1/leads/{id})
+	Phone string `json:"phone"`
 
 	// RecallAt when a nurture lead is called again (a class's recall_after, or a recycle)
 	RecallAt   *time.Time  `json:"recall_at,omitempty"`
@@ -2715,6 +2717,22 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/leads/next (the `ClaimNextLead` operationId).
 	ClaimNextLead(ctx context.Context, params *ClaimNextLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EraseLead Erase the person the lead is (a data-subject erasure); their number stays on the do-not-call list as a hash
+	//
+	// Erases every lead with the lead's number, in every campaign: name, e-mail, company,
+	// address, time zone, external id, attributes, consent IP and page, the number itself,
+	// free text in their events (notes, reasons), their Twilio sessions, webhook deliveries,
+	// idempotency keys and the import rows with the number or e-mail. Each lead keeps its
+	// non-personal facts (status, class, scores, calls and answers, consent source, text,
+	// version and time) with phone `erased:<id>`; leads waiting for a call are blocked and
+	// leads with sales closed lost. The number goes on the do-not-call list as a SHA-256
+	// hash: a lead, form or import row with it is refused like any number on the list.
+	// 204 also when the lead was erased before (nothing changes); 409 while one of the
+	// person's leads is being called (retry after the call).
+	//
+	// Corresponds with DELETE /v1/leads/{id} (the `EraseLead` operationId).
+	EraseLead(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetLead A lead with its attempts, answers, events and why it has not been called yet
 	//
 	// A sales key gets 404 for leads not routed to sales and not its own claims.
@@ -3485,6 +3503,32 @@ func (c *Client) ExportLeads(ctx context.Context, params *ExportLeadsParams, req
 // Corresponds with POST /v1/leads/next (the `ClaimNextLead` operationId).
 func (c *Client) ClaimNextLead(ctx context.Context, params *ClaimNextLeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClaimNextLeadRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseLead Erase the person the lead is (a data-subject erasure); their number stays on the do-not-call list as a hash
+//
+// Erases every lead with the lead's number, in every campaign: name, e-mail, company,
+// address, time zone, external id, attributes, consent IP and page, the number itself,
+// free text in their events (notes, reasons), their Twilio sessions, webhook deliveries,
+// idempotency keys and the import rows with the number or e-mail. Each lead keeps its
+// non-personal facts (status, class, scores, calls and answers, consent source, text,
+// version and time) with phone `erased:<id>`; leads waiting for a call are blocked and
+// leads with sales closed lost. The number goes on the do-not-call list as a SHA-256
+// hash: a lead, form or import row with it is refused like any number on the list.
+// 204 also when the lead was erased before (nothing changes); 409 while one of the
+// person's leads is being called (retry after the call).
+//
+// Corresponds with DELETE /v1/leads/{id} (the `EraseLead` operationId).
+func (c *Client) EraseLead(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseLeadRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5168,6 +5212,40 @@ func NewClaimNextLeadRequest(server string, params *ClaimNextLeadParams) (*http.
 	return req, nil
 }
 
+// NewEraseLeadRequest constructs an http.Request for the EraseLead method
+func NewEraseLeadRequest(server string, id LeadID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetLeadRequest constructs an http.Request for the GetLead method
 func NewGetLeadRequest(server string, id LeadID) (*http.Request, error) {
 	var err error
@@ -6053,6 +6131,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/leads/next (the `ClaimNextLead` operationId).
 	ClaimNextLeadWithResponse(ctx context.Context, params *ClaimNextLeadParams, reqEditors ...RequestEditorFn) (*ClaimNextLeadResponse, error)
+
+	// EraseLeadWithResponse Erase the person the lead is (a data-subject erasure); their number stays on the do-not-call list as a hash
+	//
+	// Erases every lead with the lead's number, in every campaign: name, e-mail, company,
+	// address, time zone, external id, attributes, consent IP and page, the number itself,
+	// free text in their events (notes, reasons), their Twilio sessions, webhook deliveries,
+	// idempotency keys and the import rows with the number or e-mail. Each lead keeps its
+	// non-personal facts (status, class, scores, calls and answers, consent source, text,
+	// version and time) with phone `erased:<id>`; leads waiting for a call are blocked and
+	// leads with sales closed lost. The number goes on the do-not-call list as a SHA-256
+	// hash: a lead, form or import row with it is refused like any number on the list.
+	// 204 also when the lead was erased before (nothing changes); 409 while one of the
+	// person's leads is being called (retry after the call).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/leads/{id} (the `EraseLead` operationId).
+	EraseLeadWithResponse(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*EraseLeadResponse, error)
 
 	// GetLeadWithResponse A lead with its attempts, answers, events and why it has not been called yet
 	//
@@ -7816,6 +7912,75 @@ func (r ClaimNextLeadResponse) ContentType() string {
 	return ""
 }
 
+type EraseLeadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EraseLeadResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EraseLeadResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r EraseLeadResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r EraseLeadResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r EraseLeadResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r EraseLeadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EraseLeadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EraseLeadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EraseLeadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetLeadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9383,6 +9548,30 @@ func (c *ClientWithResponses) ClaimNextLeadWithResponse(ctx context.Context, par
 	return ParseClaimNextLeadResponse(rsp)
 }
 
+// EraseLeadWithResponse Erase the person the lead is (a data-subject erasure); their number stays on the do-not-call list as a hash
+//
+// Erases every lead with the lead's number, in every campaign: name, e-mail, company,
+// address, time zone, external id, attributes, consent IP and page, the number itself,
+// free text in their events (notes, reasons), their Twilio sessions, webhook deliveries,
+// idempotency keys and the import rows with the number or e-mail. Each lead keeps its
+// non-personal facts (status, class, scores, calls and answers, consent source, text,
+// version and time) with phone `erased:<id>`; leads waiting for a call are blocked and
+// leads with sales closed lost. The number goes on the do-not-call list as a SHA-256
+// hash: a lead, form or import row with it is refused like any number on the list.
+// 204 also when the lead was erased before (nothing changes); 409 while one of the
+// person's leads is being called (retry after the call).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/leads/{id} (the `EraseLead` operationId).
+func (c *ClientWithResponses) EraseLeadWithResponse(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*EraseLeadResponse, error) {
+	rsp, err := c.EraseLead(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseLeadResponse(rsp)
+}
+
 // GetLeadWithResponse A lead with its attempts, answers, events and why it has not been called yet
 //
 // A sales key gets 404 for leads not routed to sales and not its own claims.
@@ -10843,6 +11032,63 @@ func ParseClaimNextLeadResponse(rsp *http.Response) (*ClaimNextLeadResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseEraseLeadResponse parses an HTTP response from a EraseLeadWithResponse call
+func ParseEraseLeadResponse(rsp *http.Response) (*EraseLeadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EraseLeadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest Problem
