@@ -236,12 +236,19 @@ func (s *Store) SettleInterruptedImports(ctx context.Context, gone func(worker s
 
 func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p ImportParams, next func() (ImportItem, error), enqueue Enqueuer,
 	progress func(int)) error {
+	// Numbers erased for a data-subject request stay on the DNC list as
+	// hashes: when there are any, each row's number is hashed here, on the
+	// way to the stage, far cheaper than in SQL.
+	var erased bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dnc_hashes)`).Scan(&erased); err != nil {
+		return fmt.Errorf("erased numbers: %w", err)
+	}
 	// Every row goes to the stage, a rejected one with its reason: nothing
 	// is held in memory but the warning samples.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_stage (
 		row_number int, phone text, first_name text, last_name text, email text, company text, time_zone text, region text,
 		postal_code text, external_id text, attributes jsonb, consent_source text, consent_text text, consent_version text,
-		consent_at timestamptz, consent_ip inet, consent_page text, raw text, reject text) ON COMMIT DROP`); err != nil {
+		consent_at timestamptz, consent_ip inet, consent_page text, raw text, reject text, phone_hash bytea) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create the staging table: %w", err)
 	}
 	samples := []ImportWarning{}
@@ -265,7 +272,7 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 			}
 		}
 		if it.Lead == nil {
-			return []any{it.Row, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, it.Raw, cmp.Or(it.Reject, "rejected")}, nil
+			return []any{it.Row, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, it.Raw, cmp.Or(it.Reject, "rejected"), nil}, nil
 		}
 		if len(it.Warnings) > 0 {
 			imp.Warnings++
@@ -278,7 +285,10 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 		if err != nil {
 			return nil, fmt.Errorf("row %d attributes: %w", it.Row, err)
 		}
-		var at, ip any
+		var at, ip, hash any
+		if erased {
+			hash = PhoneHash(l.Phone)
+		}
 		if !l.Consent.At.IsZero() {
 			at = l.Consent.At
 		}
@@ -288,11 +298,11 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 		return []any{it.Row, l.Phone, nullString(l.FirstName), nullString(l.LastName), nullString(l.Email), nullString(l.Company),
 			nullString(l.TimeZone), nullString(l.Region), nullString(l.PostalCode), nullString(l.ExternalID), attrs,
 			nullString(l.Consent.Source), nullString(l.Consent.Text), nullString(l.Consent.Version), at, ip, nullString(l.Consent.Page),
-			it.Raw, nil}, nil
+			it.Raw, nil, hash}, nil
 	})
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_stage"}, []string{"row_number", "phone", "first_name", "last_name", "email",
 		"company", "time_zone", "region", "postal_code", "external_id", "attributes", "consent_source", "consent_text", "consent_version",
-		"consent_at", "consent_ip", "consent_page", "raw", "reject"}, src); err != nil {
+		"consent_at", "consent_ip", "consent_page", "raw", "reject", "phone_hash"}, src); err != nil {
 		return fmt.Errorf("read rows: %w", err)
 	}
 	if progress != nil {
@@ -309,29 +319,33 @@ func (s *Store) importRows(ctx context.Context, tx pgx.Tx, imp *Import, p Import
 		sql    string
 		counts *int
 		args   []any
+		skip   bool
 	}{
 		{"rejected rows", `WITH d AS (DELETE FROM import_stage WHERE reject IS NOT NULL RETURNING row_number, reject, raw)
-			INSERT INTO import_rejects SELECT $1, row_number, reject, raw FROM d`, &imp.Rejected, []any{imp.ID}},
+			INSERT INTO import_rejects SELECT $1, row_number, reject, raw FROM d`, &imp.Rejected, []any{imp.ID}, false},
 		{"duplicates in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.phone = f.phone AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}},
+			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first), min(raw) FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}, false},
 		{"duplicate external ids in the file", `WITH d AS (DELETE FROM import_stage s USING import_stage f WHERE s.external_id = f.external_id AND s.row_number > f.row_number
 			RETURNING s.row_number, f.row_number AS first, s.raw)
 			INSERT INTO import_rejects SELECT $1, row_number, 'duplicate of row ' || min(first) || ' (the same external_id)', min(raw)
-			FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}},
+			FROM d GROUP BY row_number`, &imp.DuplicatesInFile, []any{imp.ID}, false},
 		{"numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc WHERE dnc.phone = s.phone RETURNING s.row_number, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
-		{"erased numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc_hashes h WHERE h.phone_hash = qualdial_phone_hash(s.phone)
+			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}, false},
+		{"erased numbers on the do-not-call list", `WITH d AS (DELETE FROM import_stage s USING dnc_hashes h WHERE h.phone_hash = s.phone_hash
 			RETURNING s.row_number, s.raw)
-			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}},
+			INSERT INTO import_rejects SELECT $1, row_number, 'on the do-not-call list', raw FROM d`, &imp.OnDNC, []any{imp.ID}, !erased},
 		{"leads already in the campaign", `WITH d AS (DELETE FROM import_stage s USING leads l WHERE l.campaign_id = $2 AND (l.phone = s.phone OR l.external_id = s.external_id)
 			RETURNING s.row_number, s.phone, s.raw)
 			INSERT INTO import_rejects SELECT $1, d.row_number,
 				CASE WHEN EXISTS (SELECT 1 FROM leads l WHERE l.campaign_id = $2 AND l.phone = d.phone) THEN 'already in the campaign'
 				ELSE 'already in the campaign (the same external_id)' END, d.raw
-			FROM d`, &imp.Duplicates, []any{imp.ID, imp.CampaignID}},
+			FROM d`, &imp.Duplicates, []any{imp.ID, imp.CampaignID}, false},
 	}
 	for _, st := range steps {
+		if st.skip {
+			continue
+		}
 		tag, err := tx.Exec(ctx, st.sql, st.args...)
 		if err != nil {
 			return fmt.Errorf("sort out %s: %w", st.what, err)
