@@ -40,7 +40,7 @@ func DialQueue(driver string) string { return "dial_" + driver }
 // dispatches the driver's active campaigns; after an error (the database
 // went away) it connects again.
 func (q *Queue) lead(ctx context.Context, driver string) {
-	log := q.cfg.Logger.With("component", "dispatcher", "driver", driver)
+	log := q.cfg.Logger.With("subsystem", "dispatcher", "driver", driver)
 	for ctx.Err() == nil {
 		err := q.dispatchWhileLeader(ctx, log, driver)
 		if ctx.Err() != nil {

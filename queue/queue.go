@@ -298,7 +298,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 		JobTimeout:           -1, // per worker: dial jobs set their own from the campaign
 		RescueStuckJobsAfter: 2 * time.Hour,
 		SoftStopTimeout:      cfg.SoftStopTimeout,
-		Logger:               cfg.Logger.With("component", "river"),
+		Logger:               cfg.Logger.With("subsystem", "river"),
 		Middleware:           []rivertype.Middleware{cfg.Metrics.Jobs()},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SLAWatchInterval),

@@ -25,6 +25,11 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 				// login page.
 				w.Header().Set("WWW-Authenticate", `Bearer realm="qualdial metrics"`)
 				http.Error(w, "wrong or unknown metrics token", http.StatusUnauthorized)
+			case s.sessions.GetInt64(r.Context(), sessionUser) == 0 && !strings.Contains(r.Header.Get("Accept"), "text/html"):
+				// A scraper without the token: 401, not a login page it
+				// would take for the metrics.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="qualdial metrics"`)
+				http.Error(w, "send the metrics token (Authorization: Bearer …), or sign in as an admin", http.StatusUnauthorized)
 			default:
 				admin.ServeHTTP(w, r)
 			}

@@ -89,8 +89,8 @@ func TestBrowserQueueUI(t *testing.T) {
 	for _, tc := range []struct {
 		auth   string
 		status int
-	}{{"", http.StatusSeeOther}, {"Bearer a-token-of-sixteen-plus", http.StatusOK}, {"Bearer a-token-of-sixteen-plu", http.StatusUnauthorized},
-		{"Basic a-token-of-sixteen-plus", http.StatusSeeOther}, {"Bearer ", http.StatusSeeOther}} {
+	}{{"", http.StatusUnauthorized}, {"Bearer a-token-of-sixteen-plus", http.StatusOK}, {"Bearer a-token-of-sixteen-plu", http.StatusUnauthorized},
+		{"Basic a-token-of-sixteen-plus", http.StatusUnauthorized}, {"Bearer ", http.StatusUnauthorized}} {
 		var r reply
 		if tc.auth == "" {
 			r = anon.do("GET", "/metrics", nil)
@@ -100,5 +100,9 @@ func TestBrowserQueueUI(t *testing.T) {
 		if r.status != tc.status {
 			t.Errorf("GET /metrics with %q: %d, want %d", tc.auth, r.status, tc.status)
 		}
+	}
+	// A person's browser is sent to the login page instead.
+	if r := anon.do("GET", "/metrics", nil, "Accept", "text/html,application/xhtml+xml"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/login") {
+		t.Errorf("a browser without a session: %d → %q", r.status, r.location)
 	}
 }

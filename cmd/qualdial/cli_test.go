@@ -279,7 +279,7 @@ func TestQuietRiver(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var buf bytes.Buffer
 		log := slog.New(quietRiver{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level})})
-		river := log.With("component", "queue").With("component", "river").WithGroup("g")
+		river := log.With("component", "queue").With("subsystem", "river").WithGroup("g")
 		river.Info("River client started")
 		river.Info("Job errored", "error", "boom", "job_id", 1)
 		river.Warn("River warns")

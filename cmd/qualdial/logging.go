@@ -8,14 +8,14 @@ import (
 )
 
 // quietRiver is a slog.Handler that lowers River's INFO records to DEBUG.
-// River logs through a logger with component=river (see package queue) and
+// River logs through a logger with subsystem=river (see package queue) and
 // reports producer job counts and each maintenance run at INFO, which
 // drowns a service's log. Records with an error (River reports failed and
 // panicked jobs at INFO, and nothing else logs them), warnings and errors
 // keep their level.
 type quietRiver struct {
 	slog.Handler
-	river bool // this logger carries component=river
+	river bool // this logger carries subsystem=river (or component=river)
 }
 
 func (h quietRiver) Handle(ctx context.Context, r slog.Record) error {
@@ -40,7 +40,7 @@ func hasError(r slog.Record) bool {
 func (h quietRiver) WithAttrs(attrs []slog.Attr) slog.Handler {
 	river := h.river
 	for _, a := range attrs {
-		river = river || (a.Key == "component" && a.Value.String() == "river")
+		river = river || ((a.Key == "component" || a.Key == "subsystem") && a.Value.String() == "river")
 	}
 	return quietRiver{Handler: h.Handler.WithAttrs(attrs), river: river}
 }

@@ -162,7 +162,7 @@ func TestMetricsQueueUIAndRequestIDs(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"anonymous", anon, "", "/metrics", http.StatusSeeOther, ""},
+		{"anonymous", anon, "", "/metrics", http.StatusUnauthorized, "send the metrics token"},
 		{"wrong token", anon, "Bearer not-the-token-at-all", "/metrics", http.StatusUnauthorized, "wrong or unknown metrics token"},
 		{"token", anon, "Bearer " + token, "/metrics", http.StatusOK, "qualdial_calls_started_total"},
 		{"marketing", marketing, "", "/metrics", http.StatusForbidden, ""},

@@ -100,15 +100,19 @@ func (c *appConfig) validate() error {
 		return fmt.Errorf("--http %q (env QUALDIAL_HTTP_ADDR) must be host:port, like 127.0.0.1:8080 or :8080", c.HTTPAddr)
 	}
 	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		_, port, err := net.SplitHostPort(c.MetricsAddr)
+		if err != nil {
 			return fmt.Errorf("--metrics-addr %q (env QUALDIAL_METRICS_ADDR) must be host:port, like :9464 or 10.0.0.5:9464", c.MetricsAddr)
 		}
-		if c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.MetricsAddr, ":0") {
-			return fmt.Errorf("--metrics-addr %q is the HTTP address: metrics are served there already (to admins, or with --metrics-token); give another port", c.MetricsAddr)
+		if _, httpPort, _ := net.SplitHostPort(c.HTTPAddr); port == httpPort && port != "0" {
+			return fmt.Errorf("--metrics-addr %q has the HTTP address's port (--http %q): metrics are served there already (to admins, or with --metrics-token); give another port", c.MetricsAddr, c.HTTPAddr)
 		}
 	}
-	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
-		return errors.New("--metrics-token (env QUALDIAL_METRICS_TOKEN) must be at least 16 characters: anyone who guesses it reads the metrics")
+	// A token read from a file (a Kubernetes Secret) often ends in a
+	// newline that no scraper sends.
+	c.MetricsToken = strings.TrimSpace(c.MetricsToken)
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || strings.ContainsAny(c.MetricsToken, " \t\r\n")) {
+		return errors.New("--metrics-token (env QUALDIAL_METRICS_TOKEN) must be at least 16 characters without spaces: anyone who guesses it reads the metrics")
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s (env QUALDIAL_SHUTDOWN_TIMEOUT) must be positive", c.ShutdownTimeout)

@@ -324,6 +324,37 @@ func TestKubernetesManifests(t *testing.T) {
 	if psc := pod.Spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
 		t.Errorf("pod may run as root")
 	}
+	// Uploads are spooled to the temporary directory: on a read-only root
+	// it must be a volume, or every import fails.
+	if sc := c.SecurityContext; sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+		tmp := ""
+		for _, vm := range c.VolumeMounts {
+			if vm.MountPath == "/tmp" {
+				tmp = vm.Name
+			}
+		}
+		ok := false
+		for _, v := range pod.Spec.Volumes {
+			ok = ok || (v.Name == tmp && v.EmptyDir != nil)
+		}
+		if !ok {
+			t.Errorf("read-only root filesystem without an emptyDir on /tmp: call-list uploads cannot be spooled")
+		}
+	}
+	// The Prometheus Operator names the scrape job after the Service unless
+	// told otherwise: the alert rules and the dashboard say job="qualdial".
+	for _, sm := range m.serviceMonitor {
+		job := ""
+		for _, svc := range m.services {
+			if selects(sm.Spec.Selector.MatchLabels, svc.Labels) {
+				job = svc.Labels[sm.Spec.JobLabel]
+			}
+		}
+		if sm.Spec.JobLabel == "" || job != "qualdial" {
+			t.Errorf("ServiceMonitor %s: jobLabel %q gives job %q: the alert rules and the dashboard select job=\"qualdial\" (without jobLabel the job is the Service's name)",
+				sm.Name, sm.Spec.JobLabel, job)
+		}
+	}
 
 	// The Secret example holds the database URL, and the Deployment reads it.
 	secretNames := map[string]bool{}
@@ -426,6 +457,28 @@ func TestComposeConfig(t *testing.T) {
 		cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME=qualdial-check")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// TestAlertRules checks the alert rules with Prometheus's own tool and
+// runs their unit tests (observability/alerts_test.yml): the alerts fire
+// on the series that should fire them, on Prometheus 2's and 3's bucket
+// labels.
+func TestAlertRules(t *testing.T) {
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed (apt-get install prometheus)")
+		}
+		t.Skip("promtool is not installed (apt-get install prometheus)")
+	}
+	dir := filepath.Join(deployDir, "observability")
+	for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 }
