@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
@@ -110,8 +112,14 @@ func databaseUnavailable(err error) bool {
 		}
 		return false
 	}
+	// A file error (a spool directory that cannot be written) is not the
+	// database's, although its errno looks like a net.Error.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
 	var ce *pgconn.ConnectError
-	var ne net.Error
+	var ne *net.OpError
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
