@@ -71,6 +71,11 @@ type appConfig struct {
 	// PublicURL is the web UI's base URL as users reach it, for links in
 	// alert e-mails; empty: no links.
 	PublicURL string
+	// Heartbeat is how often this process tells the others it is alive;
+	// DeadAfter how long the reconciler waits for another's heartbeat
+	// before it settles its calls; ReconcileInterval how often it looks.
+	// Zero: 10s, 3 heartbeats, 1m.
+	Heartbeat, DeadAfter, ReconcileInterval time.Duration
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
 	// TestCallerID, with a SIP trunk, lets the script editor place test
@@ -160,9 +165,31 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	// the API's share it.
 	a.store = store.New(pools.workers, store.Config{})
 	a.apiStore = store.New(pools.http, store.Config{Now: a.store.Now})
+	// This process, as the others see it: an instance row kept alive by a
+	// heartbeat. Taken for dead by another (heartbeats late), it shuts down.
+	if cfg.DeadAfter == 0 && cfg.Heartbeat > 0 {
+		cfg.DeadAfter = 3 * cfg.Heartbeat
+		a.cfg.DeadAfter = cfg.DeadAfter
+	}
+	fenced := errors.New("taken for dead by another process (heartbeats late): its calls were settled")
+	ctx, cancelFenced := context.WithCancelCause(ctx)
+	defer cancelFenced(nil)
+	inst, err := queue.StartInstance(ctx, a.store, queue.InstanceConfig{Version: buildVersion(), Heartbeat: cfg.Heartbeat,
+		Fenced: func() { cancelFenced(fenced) }, Logger: log.With("component", "instance")})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() { // after the workers and imports stopped
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := inst.Stop(sctx); err != nil {
+			log.Warn("cannot mark this instance stopped", "error", err)
+		}
+	})
+	log.Info("instance registered", "instance", inst.ID())
 	// An import whose process died (a crash, a deploy) has nothing kept: say
 	// so instead of "running" forever.
-	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.ProcessGone, importStaleAfter); err != nil {
+	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.WorkerGone(ctx, a.apiStore, cfg.DeadAfter), importStaleAfter); err != nil {
 		log.Warn("cannot settle interrupted imports", "error", err)
 	} else if n > 0 {
 		log.Warn("settled imports interrupted by a stopped process", "imports", n)
@@ -220,6 +247,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"),
+		Worker: inst.ID(), DeadAfter: cfg.DeadAfter, ReconcileInterval: cfg.ReconcileInterval,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
@@ -283,6 +311,9 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	if serr := a.shutdown(ctx, srv, apiServer); err == nil {
 		err = serr
+	}
+	if err == nil && errors.Is(context.Cause(ctx), fenced) {
+		err = fenced
 	}
 	return err
 }
