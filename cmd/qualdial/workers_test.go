@@ -41,7 +41,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 
 // addCampaign creates another active BANT campaign open all day and week,
 // with its leads in the schedule.
-func addCampaign(t *testing.T, st *store.Store, name string, cp store.CampaignParams, phones []string) map[string]int64 {
+func addCampaign(t testing.TB, st *store.Store, name string, cp store.CampaignParams, phones []string) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
 	cp.Name, cp.ScriptID, cp.CallerID = name, "bant-en", "+15550100"
