@@ -185,6 +185,22 @@ func replicaLoad(b *testing.B, n, cps int) {
 	b.ReportMetric(1000*cpu.Seconds()/calls, "cpu-ms/call")
 	b.ReportMetric(1000*(cpu.Seconds()-idleCPU*run)/calls, "cpu-ms/call-net")
 	b.ReportMetric((talk / time.Duration(len(spans))).Seconds(), "s-on-line/call")
+	// Where the rows written go (the whole run, campaign setup included).
+	tables, err := pool.Query(ctx, `SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables
+		WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY 2 DESC LIMIT 12`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var by []string
+	for tables.Next() {
+		var name string
+		var w int64
+		if err := tables.Scan(&name, &w); err != nil {
+			b.Fatal(err)
+		}
+		by = append(by, fmt.Sprintf("%s %.1f", name, float64(w)/calls))
+	}
+	b.Logf("rows written per call by table: %s", strings.Join(by, ", "))
 	b.Logf("%d calls over 3 replicas in %.0fs, at most %d at once, %d/s allowed; %.0f PostgreSQL transactions (idle: %.1f/s), %d rows written; "+
 		"%s CPU in the replicas (idle: %.0f ms/s)", len(spans), run, peak, cps, xacts, idleXacts, after.written-before.written, cpu, 1000*idleCPU)
 }

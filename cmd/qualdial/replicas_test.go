@@ -131,7 +131,9 @@ func TestKillReplicaMidCampaign(t *testing.T) {
 	url := pgtest.URL(t)
 	st, ids := campaignWithLeads(t, url, store.CampaignParams{MaxConcurrent: 9, CallsPerSecond: cps}, phones)
 	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
-	args := append(fastHeartbeat, "--sip-trunk", farm.addr, "--max-calls", "4")
+	// Small pools: four serve processes at once stay well within the
+	// database's connections, whatever else runs.
+	args := append(fastHeartbeat, "--sip-trunk", farm.addr, "--max-calls", "4", "--db-conns-http", "2", "--db-conns-workers", "8")
 	procs := map[int]*serveProc{}
 	for range 3 {
 		p := startServe(t, env, args...)
