@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/store"
 )
@@ -236,5 +238,33 @@ func TestKillReplicaMidCampaign(t *testing.T) {
 	}
 	if stopped != 1 || running != 3 {
 		t.Errorf("instances: %d stopped, %d running; want the killed one stopped and 3 running", stopped, running)
+	}
+}
+
+// TestFencedReplicaExits: a replica that another took for dead (its
+// heartbeats late: the reconciler stopped its row and settled its calls)
+// learns it at its next heartbeat, takes no more work and exits with an
+// error, for its orchestrator to start it again.
+func TestFencedReplicaExits(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--heartbeat", "200ms")
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tag, err := pool.Exec(ctx, `UPDATE instances SET stopped_at = $1, stop_reason = 'no heartbeat (test)' WHERE stopped_at IS NULL`, time.Now())
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("fenced %d instances: %v", tag.RowsAffected(), err)
+	}
+	select {
+	case <-p.logDone:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the fenced replica still runs:\n%s", p.Log())
+	}
+	if err := p.cmd.Wait(); err == nil || !strings.Contains(p.Log(), "taken for dead") {
+		t.Fatalf("exit %v; want an error saying it was taken for dead:\n%s", err, p.Log())
 	}
 }
