@@ -143,13 +143,15 @@ func TestKillReplicaMidCampaign(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	// Kill a replica while it is on calls, after a third of the leads.
+	// Kill a replica while it is on two calls or more, after a third of the
+	// leads.
 	var victim *serveProc
 	waitUntil(t, 2*time.Minute, "a replica on calls, a third of the way", func() bool {
 		var started int
 		var worker string
 		_ = st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM call_attempts),
-			coalesce((SELECT worker FROM call_attempts WHERE state <> 'finished' GROUP BY worker ORDER BY count(*) DESC LIMIT 1), '')`).
+			coalesce((SELECT worker FROM call_attempts WHERE state <> 'finished' GROUP BY worker HAVING count(*) >= 2
+				ORDER BY count(*) DESC LIMIT 1), '')`).
 			Scan(&started, &worker)
 		victim = procs[instancePID(worker)]
 		return started >= leads/3 && victim != nil
