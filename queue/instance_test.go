@@ -42,6 +42,41 @@ func openAttempt(t *testing.T, b *bundle, phone, worker string) (leadID, attempt
 	return leadID, attemptID
 }
 
+// handedOut puts a lead of b's campaign in the hands of a dial job that
+// worker's River client is running, before it started the call.
+func handedOut(t *testing.T, b *bundle, phone, worker string) (leadID int64) {
+	t.Helper()
+	ctx := context.Background()
+	err := b.store.Tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if leadID, _, err = b.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: b.camp.ID, Phone: phone, TimeZone: fixture.DaytimeZone(b.now())}); err != nil {
+			return err
+		}
+		var job int64
+		if err := tx.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, attempt, attempted_at, attempted_by)
+			VALUES ('{}', 'dial', 1, 'dial_sip', 'running', 1, $1, ARRAY[$2::text]) RETURNING id`, b.now(), worker+"#1").Scan(&job); err != nil {
+			return err
+		}
+		return b.store.Dispatch(ctx, tx, leadID, job, "handed to a dial job")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leadID
+}
+
+// givenBack says whether the reconciler put a dialing lead back in the
+// schedule.
+func givenBack(t *testing.T, b *bundle, leadID int64) bool {
+	t.Helper()
+	var n int
+	if err := b.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM lead_events WHERE lead_id = $1 AND actor LIKE 'reconciler:%'
+		AND kind = 'lead.status' AND data->>'from' = 'dialing' AND data->>'to' = 'queued'`, leadID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 func attemptState(t *testing.T, b *bundle, id int64) (state, reason string) {
 	t.Helper()
 	err := b.store.Pool().QueryRow(context.Background(), `SELECT state, coalesce(reason, '') FROM call_attempts WHERE id = $1`, id).Scan(&state, &reason)
@@ -53,9 +88,9 @@ func attemptState(t *testing.T, b *bundle, id int64) (state, reason string) {
 
 // TestSilentInstanceIsReclaimed: two processes registered; one stops
 // heartbeating (its heartbeat never runs, and the clock moves past the
-// bound). A process that starts then settles the silent one's call — not
-// the live one's — and fences it: its next heartbeat learns it was taken
-// for dead.
+// bound). A process that starts then settles the silent one's call and
+// gives back the lead its dial job had not called yet — not the live
+// one's — and fences it: its next heartbeat learns it was taken for dead.
 func TestSilentInstanceIsReclaimed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -72,6 +107,7 @@ func TestSilentInstanceIsReclaimed(t *testing.T) {
 	}
 	_, liveAttempt := openAttempt(t, b, "+12125550601", live)
 	silentLead, silentAttempt := openAttempt(t, b, "+12125550602", silent)
+	liveHanded, silentHanded := handedOut(t, b, "+12125550603", live), handedOut(t, b, "+12125550604", silent)
 
 	// A minute later only the live one has said it is alive.
 	b.skew.Add(int64(time.Minute))
@@ -106,6 +142,11 @@ func TestSilentInstanceIsReclaimed(t *testing.T) {
 	}
 	if lead.Status == "dialing" {
 		t.Errorf("lead of the silent instance still %s (%s)", lead.Status, lead.StatusReason)
+	}
+	// The lead handed to the silent one's dial job, not called yet, goes
+	// back to the schedule; the live one's stays with its job.
+	if !givenBack(t, b, silentHanded) || givenBack(t, b, liveHanded) {
+		t.Errorf("given back: silent instance's lead %v, live one's %v; want only the silent one's", givenBack(t, b, silentHanded), givenBack(t, b, liveHanded))
 	}
 	in, err := b.store.GetInstance(ctx, silent)
 	if err != nil || in.StoppedAt == nil || !strings.HasPrefix(in.StopReason, "no heartbeat since ") {
