@@ -114,6 +114,10 @@ type app struct {
 	addr net.Addr
 }
 
+// errFenced ends a process that another took for dead: its heartbeats
+// were late, and its calls were settled meanwhile.
+var errFenced = errors.New("taken for dead by another process (heartbeats late): its calls were settled")
+
 // importStaleAfter is how long a running import may go without progress
 // (it records some every few seconds) before it counts as interrupted, for
 // imports of processes on other hosts.
@@ -171,11 +175,10 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		cfg.DeadAfter = 3 * cfg.Heartbeat
 		a.cfg.DeadAfter = cfg.DeadAfter
 	}
-	fenced := errors.New("taken for dead by another process (heartbeats late): its calls were settled")
 	ctx, cancelFenced := context.WithCancelCause(ctx)
 	defer cancelFenced(nil)
 	inst, err := queue.StartInstance(ctx, a.store, queue.InstanceConfig{Version: buildVersion(), Heartbeat: cfg.Heartbeat,
-		Fenced: func() { cancelFenced(fenced) }, Logger: log.With("component", "instance")})
+		Fenced: func() { cancelFenced(errFenced) }, Logger: log.With("component", "instance")})
 	if err != nil {
 		return err
 	}
@@ -312,8 +315,8 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	if serr := a.shutdown(ctx, srv, apiServer); err == nil {
 		err = serr
 	}
-	if err == nil && errors.Is(context.Cause(ctx), fenced) {
-		err = fenced
+	if err == nil && errors.Is(context.Cause(ctx), errFenced) {
+		err = errFenced
 	}
 	return err
 }
@@ -330,7 +333,14 @@ func (a *app) shutdown(ctx context.Context, srv *http.Server, apiServer *api.Ser
 	defer signal.Stop(again)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout+10*time.Second)
 	defer cancel()
-	if a.cfg.Workers {
+	if a.cfg.Workers && errors.Is(context.Cause(ctx), errFenced) {
+		// Its calls were settled by another process: their results cannot
+		// be recorded, and no dial job may start one more.
+		log.Error("hanging up calls in progress: " + errFenced.Error())
+		if err := a.queue.StopAndCancel(sctx); err != nil {
+			log.Warn("workers did not stop cleanly", "error", err)
+		}
+	} else if a.cfg.Workers {
 		stopped := make(chan error, 1)
 		go func() { stopped <- a.queue.Stop(sctx) }()
 		select {

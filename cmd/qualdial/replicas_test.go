@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/qualdial/qualdial/internal/pgtest"
 	"github.com/qualdial/qualdial/store"
 )
@@ -245,19 +243,14 @@ func TestKillReplicaMidCampaign(t *testing.T) {
 
 // TestFencedReplicaExits: a replica that another took for dead (its
 // heartbeats late: the reconciler stopped its row and settled its calls)
-// learns it at its next heartbeat, takes no more work and exits with an
-// error, for its orchestrator to start it again.
+// learns it at its next heartbeat, hangs up its calls (their results can no
+// longer be recorded), and exits with an error, for its orchestrator to
+// start it again.
 func TestFencedReplicaExits(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	p := startServe(t, append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url), "--heartbeat", "200ms")
+	p, phone, st, _, _ := onLongCall(t, "+12125550178")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	tag, err := pool.Exec(ctx, `UPDATE instances SET stopped_at = $1, stop_reason = 'no heartbeat (test)' WHERE stopped_at IS NULL`, time.Now())
+	tag, err := st.Pool().Exec(ctx, `UPDATE instances SET stopped_at = $1, stop_reason = 'no heartbeat (test)' WHERE stopped_at IS NULL`, time.Now())
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("fenced %d instances: %v", tag.RowsAffected(), err)
 	}
@@ -268,5 +261,8 @@ func TestFencedReplicaExits(t *testing.T) {
 	}
 	if err := p.cmd.Wait(); err == nil || !strings.Contains(p.Log(), "taken for dead") {
 		t.Fatalf("exit %v; want an error saying it was taken for dead:\n%s", err, p.Log())
+	}
+	if c := phone.Calls(); len(c) != 1 || c[0].ByeFrom != "caller" {
+		t.Fatalf("calls at the phone %+v; want the one call hung up by the replica", c)
 	}
 }
