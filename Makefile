@@ -4,7 +4,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 60s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-private test-clocks lint fuzz bench run clean editor-bundle
+.PHONY: all build test test-private test-clocks lint fuzz bench bench-replicas run clean editor-bundle
 
 all: lint test build
 
@@ -55,6 +55,14 @@ fuzz:
 ## bench: all benchmarks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-replicas: the load run — three serve replicas on one PostgreSQL,
+## BENCH_CALLS calls at once at up to BENCH_CPS calls/s, against softphone
+## processes: calls/s, PostgreSQL transactions and CPU per call
+BENCH_CALLS ?= 150
+BENCH_CPS   ?= 50
+bench-replicas:
+	QUALDIAL_BENCH_CALLS=$(BENCH_CALLS) QUALDIAL_BENCH_CPS=$(BENCH_CPS) $(GO) test -run '^$$' -bench '^BenchmarkReplicas$$' -benchtime 1x -timeout 30m ./cmd/qualdial
 
 ## run: qualdial serve on its defaults (private PostgreSQL, 127.0.0.1:8080)
 run:

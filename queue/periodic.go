@@ -3,10 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -164,20 +161,32 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	return w.q.reconcileAbandoned(ctx)
 }
 
-// reconcileAbandoned settles unfinished attempts whose process is gone from
-// this host, or that are older than any call can be. Every process runs it
-// when it starts (no leader needed: the dead-process test is local), and the
-// River leader runs it periodically.
+// reconcileAbandoned settles unfinished attempts whose process is gone (its
+// instance stopped, or silent for Config.DeadAfter), or that are older than
+// any call can be. Every process runs it when it starts, and the River
+// leader runs it periodically; it also deletes the rows of instances
+// stopped long ago.
 func (q *Queue) reconcileAbandoned(ctx context.Context) error {
+	if _, err := q.store.PruneInstances(ctx, q.store.Now().Add(-q.cfg.KeepInstances)); err != nil {
+		return err
+	}
 	open, err := store.OpenAttempts(ctx, q.store.Pool())
+	if err != nil {
+		return err
+	}
+	workers := make([]string, len(open))
+	for i, a := range open {
+		workers[i] = a.Worker
+	}
+	gone, err := WorkersGone(ctx, q.store, workers, q.cfg.DeadAfter)
 	if err != nil {
 		return err
 	}
 	cutoff := q.store.Now().Add(-staleAfter)
 	for _, a := range open {
-		// Abandoned: its process is gone from this host, or it is older
-		// than any call can be.
-		if !processGone(a.Worker, q.host) && a.StartedAt.After(cutoff) {
+		// Abandoned: its process is gone, or it is older than any call
+		// can be.
+		if !gone[a.Worker] && a.StartedAt.After(cutoff) {
 			continue
 		}
 		// A Twilio call goes on in the webhooks without its worker: it is
@@ -211,6 +220,16 @@ func (q *Queue) giveBackStranded(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var workers []string
+	for _, d := range stranded {
+		if len(d.AttemptedBy) > 0 {
+			workers = append(workers, clientWorker(d.AttemptedBy[len(d.AttemptedBy)-1]))
+		}
+	}
+	gone, err := WorkersGone(ctx, q.store, workers, q.cfg.DeadAfter)
+	if err != nil {
+		return err
+	}
 	cutoff := q.store.Now().Add(-staleAfter)
 	for _, d := range stranded {
 		var why string
@@ -218,7 +237,7 @@ func (q *Queue) giveBackStranded(ctx context.Context) error {
 		case "", "completed", "cancelled", "discarded":
 			why = "its dial job ended without calling"
 		case "running":
-			if len(d.AttemptedBy) > 0 && processGone(clientWorker(d.AttemptedBy[len(d.AttemptedBy)-1]), q.host) {
+			if len(d.AttemptedBy) > 0 && gone[clientWorker(d.AttemptedBy[len(d.AttemptedBy)-1])] {
 				why = "the process of its dial job stopped before calling"
 			}
 		}
@@ -239,29 +258,8 @@ func (q *Queue) giveBackStranded(ctx context.Context) error {
 	return nil
 }
 
-// clientWorker is the worker name (host/pid) of a River client id.
+// clientWorker is the worker name (the instance id) of a River client id.
 func clientWorker(clientID string) string {
 	w, _, _ := strings.Cut(clientID, "#")
 	return w
-}
-
-// ProcessGone reports whether a worker name ("host/pid", as attempts and
-// imports record the process that runs them) names a process of this host
-// that no longer runs. A process of another host is never known to be gone.
-func ProcessGone(worker string) bool {
-	host, _ := os.Hostname()
-	return processGone(worker, host)
-}
-
-// processGone is ProcessGone for a given host name.
-func processGone(worker, host string) bool {
-	h, p, ok := strings.Cut(worker, "/")
-	if !ok || h != host {
-		return false
-	}
-	pid, err := strconv.Atoi(p)
-	if err != nil || pid <= 0 {
-		return false
-	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -134,10 +133,17 @@ type Config struct {
 	// https://qualdial.example.com: alert e-mails link each lead's page
 	// under it. Empty: no links.
 	PublicURL string
-	// Worker names this process in attempts; default host/pid, which lets
-	// a restarted process on the same host see that the owner of an
-	// unfinished attempt is gone.
+	// Worker names this process in attempts and River: its instance id
+	// (see StartInstance); default store.DefaultWorker().
 	Worker string
+	// DeadAfter is how long a process's instance may go without a
+	// heartbeat before the reconciler takes it for dead and settles its
+	// calls; default DefaultDeadAfter (3 heartbeats of 10s). Every
+	// process must heartbeat well within it.
+	DeadAfter time.Duration
+	// KeepInstances is how long the rows of stopped (or long silent)
+	// instances are kept, for the record; default 7 days.
+	KeepInstances time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Metrics counts calls, dials stopped by a check, webhook deliveries,
@@ -190,8 +196,13 @@ func (c *Config) withDefaults() Config {
 		out.WebhookPerEndpoint = 2
 	}
 	if out.Worker == "" {
-		host, _ := os.Hostname()
-		out.Worker = fmt.Sprintf("%s/%d", host, os.Getpid())
+		out.Worker = store.DefaultWorker()
+	}
+	if out.DeadAfter == 0 {
+		out.DeadAfter = DefaultDeadAfter
+	}
+	if out.KeepInstances == 0 {
+		out.KeepInstances = 7 * 24 * time.Hour
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
@@ -203,7 +214,7 @@ func (c *Config) validate() error {
 	if c.DTMF != "" && !slices.Contains(dialer.DTMFModes, c.DTMF) {
 		return fmt.Errorf("queue: DTMF %q: use %s", c.DTMF, strings.Join(dialer.DTMFModes, ", "))
 	}
-	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.DispatchIdle < 0 || c.WriteRetry < 0 {
+	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.DispatchIdle < 0 || c.WriteRetry < 0 || c.DeadAfter < 0 || c.KeepInstances < 0 {
 		return errors.New("queue: limits must not be negative")
 	}
 	for d, n := range c.TrunkChannels {
@@ -226,7 +237,6 @@ func (c *Config) validate() error {
 // Queue is the dialing machinery of one process.
 type Queue struct {
 	cfg    Config
-	host   string
 	store  *store.Store
 	client *river.Client[pgx.Tx]
 	calls  chan struct{}  // this process's call slots
@@ -246,8 +256,7 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
-	q := &Queue{cfg: cfg, host: host, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
+	q := &Queue{cfg: cfg, store: st, calls: make(chan struct{}, cfg.MaxCalls)}
 	var err error
 	if q.mail, err = mailer.New(cfg.AlertMail); err != nil {
 		return nil, fmt.Errorf("queue: alert e-mail: %w", err)

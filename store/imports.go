@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -85,8 +84,9 @@ type ImportParams struct {
 	Filename   string
 	// CreatedBy is the API key that uploaded the file (0: the command line).
 	CreatedBy int64
-	// Worker names this process (host/pid, the default): an import whose
-	// process is gone is settled as failed by SettleInterruptedImports.
+	// Worker names this process (its instance id, DefaultWorker, by
+	// default): an import whose process is gone is settled as failed by
+	// SettleInterruptedImports.
 	Worker string
 	// Heartbeat is how often a running import says it is alive; default
 	// 10s.
@@ -94,13 +94,6 @@ type ImportParams struct {
 	// Charset, when set, is asked after the last row for the charset the
 	// file was read in and where that came from (given, bom, detected).
 	Charset func() (name, source string)
-}
-
-// DefaultWorker names this process the way the dialer names its workers:
-// host/pid.
-func DefaultWorker() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // ImportLeads imports a call list atomically: StartImport, then

@@ -80,6 +80,11 @@ type appConfig struct {
 	// MetricsToken lets scrapers read /metrics on HTTPAddr with this bearer
 	// token; admins signed in to the web UI can read it there anyway.
 	MetricsToken string
+	// Heartbeat is how often this process tells the others it is alive;
+	// DeadAfter how long the reconciler waits for another's heartbeat
+	// before it settles its calls; ReconcileInterval how often it looks.
+	// Zero: 10s, 3 heartbeats, 1m.
+	Heartbeat, DeadAfter, ReconcileInterval time.Duration
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
 	// Retention is how long serve keeps what it keeps only for a while;
@@ -122,6 +127,10 @@ type app struct {
 	// metrics are this process's Prometheus metrics.
 	metrics *metrics.Metrics
 }
+
+// errFenced ends a process that another took for dead: its heartbeats
+// were late, and its calls were settled meanwhile.
+var errFenced = errors.New("taken for dead by another process (heartbeats late): its calls were settled")
 
 // importStaleAfter is how long a running import may go without progress
 // (it records some every few seconds) before it counts as interrupted, for
@@ -189,9 +198,30 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		metrics.NewStateCollector(healthStore.OpsGauges, 5*time.Second)); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	// This process, as the others see it: an instance row kept alive by a
+	// heartbeat. Taken for dead by another (heartbeats late), it shuts down.
+	if cfg.DeadAfter == 0 && cfg.Heartbeat > 0 {
+		cfg.DeadAfter = 3 * cfg.Heartbeat
+		a.cfg.DeadAfter = cfg.DeadAfter
+	}
+	ctx, cancelFenced := context.WithCancelCause(ctx)
+	defer cancelFenced(nil)
+	inst, err := queue.StartInstance(ctx, a.store, queue.InstanceConfig{Version: buildVersion(), Heartbeat: cfg.Heartbeat,
+		Fenced: func() { cancelFenced(errFenced) }, Logger: log.With("component", "instance")})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() { // after the workers and imports stopped
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := inst.Stop(sctx); err != nil {
+			log.Warn("cannot mark this instance stopped", "error", err)
+		}
+	})
+	log.Info("instance registered", "instance", inst.ID())
 	// An import whose process died (a crash, a deploy) has nothing kept: say
 	// so instead of "running" forever.
-	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.ProcessGone, importStaleAfter); err != nil {
+	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.WorkerGone(ctx, a.apiStore, cfg.DeadAfter), importStaleAfter); err != nil {
 		log.Warn("cannot settle interrupted imports", "error", err)
 	} else if n > 0 {
 		log.Warn("settled imports interrupted by a stopped process", "imports", n)
@@ -249,6 +279,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"), Metrics: m,
+		Worker: inst.ID(), DeadAfter: cfg.DeadAfter, ReconcileInterval: cfg.ReconcileInterval,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL,
 		Retention: cfg.Retention.Retention, RetentionInterval: cfg.Retention.Interval})
 	if err != nil {
@@ -335,6 +366,9 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	if serr := a.shutdown(ctx, srv, apiServer); err == nil {
 		err = serr
 	}
+	if err == nil && errors.Is(context.Cause(ctx), errFenced) {
+		err = errFenced
+	}
 	return err
 }
 
@@ -350,7 +384,14 @@ func (a *app) shutdown(ctx context.Context, srv *http.Server, apiServer *api.Ser
 	defer signal.Stop(again)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout+10*time.Second)
 	defer cancel()
-	if a.cfg.Workers {
+	if a.cfg.Workers && errors.Is(context.Cause(ctx), errFenced) {
+		// Its calls were settled by another process: their results cannot
+		// be recorded, and no dial job may start one more.
+		log.Error("hanging up calls in progress: " + errFenced.Error())
+		if err := a.queue.StopAndCancel(sctx); err != nil {
+			log.Warn("workers did not stop cleanly", "error", err)
+		}
+	} else if a.cfg.Workers {
 		stopped := make(chan error, 1)
 		go func() { stopped <- a.queue.Stop(sctx) }()
 		select {

@@ -207,7 +207,7 @@ func (p *serveProc) Log() string {
 }
 
 // startServe runs "qualdial serve" and waits until it listens.
-func startServe(t *testing.T, environ []string, args ...string) *serveProc {
+func startServe(t testing.TB, environ []string, args ...string) *serveProc {
 	t.Helper()
 	p := &serveProc{logDone: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], append([]string{"serve", "--http", "127.0.0.1:0", "--log-format", "json"}, args...)...)
@@ -258,7 +258,7 @@ func getStatus(t *testing.T, url string) (int, string) {
 }
 
 // stop sends SIGTERM and requires a clean exit.
-func (p *serveProc) stop(t *testing.T) {
+func (p *serveProc) stop(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

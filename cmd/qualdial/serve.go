@@ -132,6 +132,13 @@ func (c *appConfig) validate() error {
 	if c.NumberCap < 1 {
 		return fmt.Errorf("--number-cap %d (env QUALDIAL_NUMBER_CAP) must be at least 1", c.NumberCap)
 	}
+	if c.Heartbeat < 100*time.Millisecond || c.ReconcileInterval < time.Second {
+		return fmt.Errorf("--heartbeat %s must be at least 100ms and --reconcile-interval %s at least 1s", c.Heartbeat, c.ReconcileInterval)
+	}
+	if c.DeadAfter != 0 && c.DeadAfter < 2*c.Heartbeat {
+		return fmt.Errorf("--dead-after %s (env QUALDIAL_DEAD_AFTER) must be at least twice --heartbeat %s, or 0 for 3 heartbeats: a process must not be taken for dead between two heartbeats",
+			c.DeadAfter, c.Heartbeat)
+	}
 	if c.DBConnsHTTP < 2 || c.DBConnsWorkers < 4 {
 		return fmt.Errorf("--db-conns-http must be at least 2 and --db-conns-workers at least 4 (River needs some of them)")
 	}
@@ -314,6 +321,12 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	fl.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 2*time.Minute, "how long calls in progress may take to finish on SIGTERM")
 	e.bindEnv(fl, "shutdown-timeout", "QUALDIAL_SHUTDOWN_TIMEOUT")
 	fl.BoolVar(&cfg.Workers, "workers", true, "run dial workers (false: API only)")
+	fl.DurationVar(&cfg.Heartbeat, "heartbeat", queue.DefaultHeartbeat, "how often this process tells the other replicas it is alive")
+	e.bindEnv(fl, "heartbeat", "QUALDIAL_HEARTBEAT")
+	fl.DurationVar(&cfg.DeadAfter, "dead-after", 0, "how long a replica may go without a heartbeat before its calls are settled and its leads given back (0: 3 heartbeats)")
+	e.bindEnv(fl, "dead-after", "QUALDIAL_DEAD_AFTER")
+	fl.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", time.Minute, "how often the leader looks for calls of dead replicas to settle")
+	e.bindEnv(fl, "reconcile-interval", "QUALDIAL_RECONCILE_INTERVAL")
 	e.bindEnv(fl, "workers", "QUALDIAL_WORKERS")
 	fl.IntVar(&cfg.MaxCalls, "max-calls", 100, "calls this process places at once")
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")

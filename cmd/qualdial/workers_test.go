@@ -41,7 +41,7 @@ func campaignWithLeads(t *testing.T, url string, cp store.CampaignParams, phones
 
 // addCampaign creates another active BANT campaign open all day and week,
 // with its leads in the schedule.
-func addCampaign(t *testing.T, st *store.Store, name string, cp store.CampaignParams, phones []string) map[string]int64 {
+func addCampaign(t testing.TB, st *store.Store, name string, cp store.CampaignParams, phones []string) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
 	cp.Name, cp.ScriptID, cp.CallerID = name, "bant-en", "+15550100"
@@ -104,7 +104,7 @@ func onLongCall(t *testing.T, phoneNumber string) (*serveProc, *softphone.Phone,
 	url := pgtest.URL(t)
 	st, ids := campaignWithLeads(t, url, store.CampaignParams{}, []string{phoneNumber})
 	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
-	p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+	p := startServe(t, env, append(fastHeartbeat, "--sip-trunk", phone.Addr().String())...)
 	waitUntil(t, 30*time.Second, "the call to be answered", func() bool {
 		c := phone.Calls()
 		return len(c) == 1 && c[0].Answered
@@ -135,7 +135,7 @@ func TestCrashMidCallNeverDialsTwice(t *testing.T) {
 		t.Fatalf("no open attempt after the crash: %v", err)
 	}
 
-	b := startServe(t, env, "--sip-trunk", phone.Addr().String())
+	b := startServe(t, env, append(fastHeartbeat, "--sip-trunk", phone.Addr().String())...)
 	defer b.stop(t)
 	waitUntil(t, 20*time.Second, "the attempt to be settled", func() bool {
 		_, err := store.OpenAttempt(ctx, st.Pool(), leadID)
@@ -315,7 +315,7 @@ func TestKillDispatcherMidDispatch(t *testing.T) {
 	env := append(cleanEnv(), "QUALDIAL_DATABASE_URL="+url)
 	procs := map[int]*serveProc{}
 	for range 2 {
-		p := startServe(t, env, "--sip-trunk", phone.Addr().String())
+		p := startServe(t, env, append(fastHeartbeat, "--sip-trunk", phone.Addr().String())...)
 		procs[p.cmd.Process.Pid] = p
 	}
 	defer func() {
@@ -325,14 +325,16 @@ func TestKillDispatcherMidDispatch(t *testing.T) {
 	}()
 	ctx := context.Background()
 	waitUntil(t, 60*time.Second, "a few calls", func() bool { return len(phone.Calls()) >= 6 })
-	// The dispatcher's connection names its process (host/pid).
+	// The dispatcher's connection names its process (host/pid/instance).
 	var app string
 	if err := st.Pool().QueryRow(ctx, `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.classid = 7116 AND l.granted AND a.datname = current_database()`).Scan(&app); err != nil {
 		t.Fatal(err)
 	}
-	_, pidText, _ := strings.Cut(app[strings.LastIndex(app, " ")+1:], "/")
-	pid, _ := strconv.Atoi(pidText)
+	var pid int
+	if parts := strings.Split(app[strings.LastIndex(app, " ")+1:], "/"); len(parts) == 3 {
+		pid, _ = strconv.Atoi(parts[1])
+	}
 	leader := procs[pid]
 	if leader == nil {
 		t.Fatalf("dispatcher %q is none of the processes %v", app, procs)
@@ -343,7 +345,7 @@ func TestKillDispatcherMidDispatch(t *testing.T) {
 	<-leader.logDone
 	_ = leader.cmd.Wait()
 	delete(procs, pid)
-	replacement := startServe(t, env, "--sip-trunk", phone.Addr().String())
+	replacement := startServe(t, env, append(fastHeartbeat, "--sip-trunk", phone.Addr().String())...)
 	defer replacement.stop(t)
 
 	// Every lead called, or its interrupted call settled (retried in a day).
