@@ -99,8 +99,10 @@ func cpuTime() time.Duration {
 // its RTP send jitter and the keys heard against the keys pressed.
 //
 //	go test ./dialer/sip -run '^$' -bench ConcurrentCalls -benchtime 1x
+//
+// One size only: -bench 'ConcurrentCalls/calls=1000$'.
 func BenchmarkConcurrentCalls(b *testing.B) {
-	for _, n := range []int{100, 250, 500} {
+	for _, n := range []int{100, 250, 500, 1000} {
 		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
 			for range b.N {
 				benchCalls(b, n)
