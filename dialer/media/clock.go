@@ -7,14 +7,14 @@ import (
 
 // clockSessions is how many sessions one pacing clock sends for. A clock
 // goroutine sends its sessions' packets one after the other (a few
-// microseconds each), so 128 of them take well under a millisecond of the
+// microseconds each), so 64 of them take a fraction of a millisecond of the
 // 20 ms; with more calls, more clocks share the cores, each on its own
 // phase.
-const clockSessions = 128
+const clockSessions = 64
 
 // pacer is the process's RTP pacing: a set of clocks, each ticking every
 // 20 ms for up to clockSessions sessions and sending their packets itself —
-// one timer and one goroutine wake-up per 128 calls instead of one per call.
+// one timer and one goroutine wake-up per 64 calls instead of one per call.
 type pacer struct {
 	mu     sync.Mutex
 	clocks []*clock

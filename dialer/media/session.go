@@ -67,6 +67,8 @@ type SessionConfig struct {
 	Mute bool
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+
+	pacer *pacer // the clocks that pace the session; nil for the process's
 }
 
 // Session is one call's RTP: a 20 ms frame sent on every tick of the
@@ -176,7 +178,11 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	s.in = newKeyInput(cfg, s.deliver, cfg.Logger)
 	s.done.Add(1)
 	go s.recvLoop()
-	sessionPacer.add(s)
+	p := cfg.pacer
+	if p == nil {
+		p = sessionPacer
+	}
+	p.add(s)
 	return s, nil
 }
 
