@@ -9,9 +9,9 @@ import (
 // goroutine sends its sessions' packets one after the other (a few
 // microseconds each) without giving up its processor, so a round is short
 // and a thread descheduled mid-round delays few calls; with more calls, more
-// clocks share the cores, each on its own phase. Measured at 500 calls on 2
-// loaded cores: 64 per clock gave rounds of 6 ms and a send jitter of 20 ms
-// at p99, 16 per clock rounds of 1.2 ms and a jitter of 4.8 ms.
+// clocks share the cores, each on its own phase. In one run each at 500
+// calls on 2 loaded cores, 64 per clock gave rounds of 6 ms at p99, 16 per
+// clock rounds of 1.2 ms (BENCHMARKS.md).
 const clockSessions = 16
 
 // pacer is the process's RTP pacing: a set of clocks, each ticking every
