@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,12 +67,15 @@ type SessionConfig struct {
 	Mute bool
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+
+	pacer *pacer // the clocks that pace the session; nil for the process's
 }
 
-// Session is one call's RTP: a sender that paces a 20 ms frame every tick
-// (prompt audio, else silence, so NATs stay open and timestamps stay honest)
-// and a receiver that turns telephone-events and in-band tones into keys.
-// Its methods are safe for concurrent use.
+// Session is one call's RTP: a 20 ms frame sent on every tick of the
+// process's pacing clock (prompt audio, else silence, so NATs stay open and
+// timestamps stay honest) and a receiving goroutine that turns
+// telephone-events and in-band tones into keys. Its methods are safe for
+// concurrent use.
 type Session struct {
 	cfg   SessionConfig
 	ssrc  uint32
@@ -80,12 +84,15 @@ type Session struct {
 	stop  chan struct{}
 	done  sync.WaitGroup
 	close sync.Once
+	snd   sender // owned by the session's clock goroutine
 
 	mu          sync.Mutex
-	remote      *net.UDPAddr // where RTP goes
-	sdpRemote   *net.UDPAddr // the address the far end's SDP names
-	source      *net.UDPAddr // the latched source; nil until latched
-	sourceIsSDP bool         // the latched source is sdpRemote
+	closed      bool
+	remote      *net.UDPAddr   // where RTP goes
+	remoteAP    netip.AddrPort // the same, unmapped, for sending
+	sdpRemote   netip.AddrPort // the address the far end's SDP names
+	source      netip.AddrPort // the latched source; invalid until latched
+	sourceIsSDP bool           // the latched source is sdpRemote
 	codec       Codec
 	sendEventPT int
 	dir         Direction     // ours: sendrecv unless the far end holds
@@ -104,7 +111,32 @@ type Session struct {
 	jitter     *JitterStats
 }
 
-// NewSession starts the sender and receiver goroutines.
+// sender is a session's sending state. The clock that paces the session
+// owns it (index only under the clock's lock).
+type sender struct {
+	clock    *clock
+	index    int    // in clock.sessions
+	tick0    int64  // the clock's tick of the first frame
+	ts0      uint32 // RTP timestamp of the first frame
+	seq      uint16
+	eventTS  uint32
+	inEvent  bool
+	marker   bool
+	last     time.Time // when the previous frame was sent
+	failures int64     // sends that failed
+	out      *rtpWriter
+	buf      [512]byte          // the packet
+	pad      [FrameSamples]byte // a last, short frame padded with silence
+}
+
+// unmapped is a's address and port, IPv4-mapped IPv6 turned to IPv4, so that
+// addresses compare equal whatever the socket's family.
+func unmapped(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// NewSession starts the receiving goroutine and puts the session on the
+// process's pacing clock.
 func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Conn == nil || cfg.Remote == nil {
 		return nil, errors.New("media: Conn and Remote are required")
@@ -120,26 +152,37 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	cfg.DTMF = mode
+	out, err := newRTPWriter(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	remote := unmapped(cfg.Remote.AddrPort())
 	s := &Session{
-		cfg:    cfg,
-		ssrc:   rand.Uint32(),
-		keys:   make(chan byte, 64),
-		stop:   make(chan struct{}),
-		remote: cfg.Remote,
-		codec:  cfg.Codec,
-		dir:    SendRecv,
-		holdCh: make(chan struct{}),
+		cfg:      cfg,
+		ssrc:     rand.Uint32(),
+		keys:     make(chan byte, 64),
+		stop:     make(chan struct{}),
+		remote:   cfg.Remote,
+		remoteAP: remote,
+		codec:    cfg.Codec,
+		dir:      SendRecv,
+		holdCh:   make(chan struct{}),
 
-		sdpRemote:   cfg.Remote,
+		sdpRemote:   remote,
 		sendEventPT: cfg.SendEventPT,
 		timedOut:    make(chan struct{}),
 		started:     time.Now().UnixNano(),
 		jitter:      &JitterStats{},
 	}
+	s.snd = sender{out: out, seq: uint16(rand.Uint32()), ts0: rand.Uint32(), marker: true, index: -1}
 	s.in = newKeyInput(cfg, s.deliver, cfg.Logger)
-	s.done.Add(2)
-	go s.sendLoop()
+	s.done.Add(1)
 	go s.recvLoop()
+	p := cfg.pacer
+	if p == nil {
+		p = sessionPacer
+	}
+	p.add(s)
 	return s, nil
 }
 
@@ -239,8 +282,9 @@ func (s *Session) Update(u Update) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.Remote != nil {
-		s.remote, s.sdpRemote = u.Remote, u.Remote
-		s.source, s.sourceIsSDP = nil, false
+		s.remote, s.remoteAP = u.Remote, unmapped(u.Remote.AddrPort())
+		s.sdpRemote = s.remoteAP
+		s.source, s.sourceIsSDP = netip.AddrPort{}, false
 	}
 	if (u.Codec == PCMU || u.Codec == PCMA) && u.Codec != s.codec {
 		if len(s.queue) > 0 {
@@ -343,11 +387,16 @@ func (s *Session) Dropped() int64 {
 // LocalAddr is the RTP socket's address.
 func (s *Session) LocalAddr() *net.UDPAddr { return s.cfg.Conn.LocalAddr().(*net.UDPAddr) }
 
-// Close stops both goroutines and closes the socket. It is idempotent.
+// Close takes the session off the pacing clock, stops the receiving
+// goroutine and closes the socket. It is idempotent.
 func (s *Session) Close() error {
 	var err error
 	s.close.Do(func() {
 		close(s.stop)
+		s.mu.Lock()
+		s.closed = true // no frame is sent from now on
+		s.mu.Unlock()
+		s.snd.clock.remove(s)
 		err = s.cfg.Conn.Close()
 		s.done.Wait()
 		s.mu.Lock()
@@ -381,100 +430,87 @@ func silenceFrame(c Codec) []byte {
 	return silenceFrames[PCMU]
 }
 
-// sendLoop sends one packet every 20 ms against an absolute schedule, so
-// that pacing never drifts over a long prompt and a late wake-up does not
-// cause a burst: ticks missed by more than a frame are skipped.
-func (s *Session) sendLoop() {
-	defer s.done.Done()
-	seq := uint16(rand.Uint32())
-	ts := rand.Uint32()
-	var eventTS uint32
-	inEvent := false
-	marker := true
-
-	buf := make([]byte, 1500)
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var last time.Time
-	for n := int64(0); ; n++ {
-		select {
-		case <-s.stop:
-			return
-		case <-timer.C:
-		}
-		now := time.Now()
-		if !last.IsZero() {
-			s.jitter.Add(now.Sub(last))
-		}
-		last = now
-
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: seq, Timestamp: ts}}
-		s.mu.Lock()
-		remote := s.remote
-		codec := s.codec
-		silence := silenceFrame(codec)
-		sending := s.dir.Sends()
-		switch {
-		case !sending:
-			// On hold: nothing is sent and the prompt waits.
-		case len(s.events) > 0:
-			ev := s.events[0]
-			s.events = s.events[1:]
-			if !inEvent {
-				eventTS, inEvent, pkt.Marker = ts, true, true
-			}
-			pkt.PayloadType = uint8(s.sendEventPT)
-			pkt.Timestamp = eventTS
-			pkt.Payload = ev.AppendTo(buf[1200:1200])
-			if ev.End && (len(s.events) == 0 || !s.events[0].End) {
-				inEvent = false
-			}
-		case len(s.queue) > 0:
-			k := min(FrameSamples, len(s.queue))
-			frame := s.queue[:k]
-			s.queue = s.queue[k:]
-			if k < FrameSamples {
-				frame = append(append(buf[1300:1300], frame...), silence[k:]...)
-			}
-			if len(s.queue) == 0 && s.queueEnd != nil {
-				close(s.queueEnd)
-				s.queueEnd = nil
-			}
-			pkt.PayloadType, pkt.Payload = uint8(codec), frame
-		default:
-			pkt.PayloadType, pkt.Payload = uint8(codec), silence
-		}
-		s.mu.Unlock()
-		switch {
-		case !sending:
-			marker = true // a new talkspurt when sending resumes
-		case marker:
-			pkt.Marker, marker = true, false
-		}
-		if b, err := pkt.Header.MarshalTo(buf); err == nil && sending && !s.cfg.Mute {
-			b += copy(buf[b:], pkt.Payload)
-			if _, err := s.cfg.Conn.WriteToUDP(buf[:b], remote); err != nil && !errors.Is(err, net.ErrClosed) {
-				s.cfg.Logger.Warn("rtp send failed", "error", err)
-			}
-			s.framesSent.Add(1)
-		}
-		if sending {
-			seq++
-		}
-		ts += FrameSamples
-
-		next := start.Add(time.Duration(n+1) * FrameInterval)
-		if behind := time.Since(next); behind > FrameInterval {
-			// Overslept (a stalled machine): skip the missed ticks, keeping
-			// the timestamp in step with real time.
-			skip := int64(behind / FrameInterval)
-			n += skip
-			ts += uint32(skip) * FrameSamples
-			next = start.Add(time.Duration(n+1) * FrameInterval)
-		}
-		timer.Reset(time.Until(next))
+// sendFrame sends the session's frame of the clock's tick. The session's
+// clock calls it; it does not wait for the session: when the session's lock
+// is held elsewhere it returns false at once, unless last, and the frame
+// of this tick is missed (the timestamp follows the tick, so the far end
+// sees a frame lost).
+func (s *Session) sendFrame(tick int64, last bool) bool {
+	if !s.mu.TryLock() {
+		return last
 	}
+	st := &s.snd
+	if s.closed {
+		s.mu.Unlock()
+		return true
+	}
+	now := time.Now()
+	if !st.last.IsZero() {
+		s.jitter.Add(now.Sub(st.last))
+	}
+	st.last = now
+
+	ts := st.ts0 + uint32(tick-st.tick0)*FrameSamples
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: st.seq, Timestamp: ts}}
+	remote := s.remoteAP
+	codec := s.codec
+	silence := silenceFrame(codec)
+	sending := s.dir.Sends()
+	switch {
+	case !sending:
+		// On hold: nothing is sent and the prompt waits.
+	case len(s.events) > 0:
+		ev := s.events[0]
+		s.events = s.events[1:]
+		if !st.inEvent {
+			st.eventTS, st.inEvent, pkt.Marker = ts, true, true
+		}
+		pkt.PayloadType = uint8(s.sendEventPT)
+		pkt.Timestamp = st.eventTS
+		pkt.Payload = ev.AppendTo(st.pad[:0])
+		if ev.End && (len(s.events) == 0 || !s.events[0].End) {
+			st.inEvent = false
+		}
+	case len(s.queue) > 0:
+		k := min(FrameSamples, len(s.queue))
+		frame := s.queue[:k]
+		s.queue = s.queue[k:]
+		if k < FrameSamples {
+			frame = append(append(st.pad[:0], frame...), silence[k:]...)
+		}
+		if len(s.queue) == 0 && s.queueEnd != nil {
+			close(s.queueEnd)
+			s.queueEnd = nil
+		}
+		pkt.PayloadType, pkt.Payload = uint8(codec), frame
+	default:
+		pkt.PayloadType, pkt.Payload = uint8(codec), silence
+	}
+	s.mu.Unlock()
+	switch {
+	case !sending:
+		st.marker = true // a new talkspurt when sending resumes
+		return true
+	case st.marker:
+		pkt.Marker, st.marker = true, false
+	}
+	st.seq++
+	if s.cfg.Mute {
+		return true
+	}
+	n, err := pkt.Header.MarshalTo(st.buf[:])
+	if err == nil {
+		n += copy(st.buf[n:], pkt.Payload)
+		err = st.out.write(st.buf[:n], remote)
+	}
+	s.framesSent.Add(1)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		// Logged once, then every 500 (10 s of one call's packets).
+		if st.failures++; st.failures%500 == 1 {
+			s.cfg.Logger.Warn("rtp send failed", "error", err, "failures", st.failures)
+		}
+	}
+	return true
 }
 
 func (s *Session) recvLoop() {
@@ -490,7 +526,7 @@ func (s *Session) recvLoop() {
 			_ = s.cfg.Conn.SetReadDeadline(now.Add(wait))
 			deadlineSet = now
 		}
-		n, from, err := s.cfg.Conn.ReadFromUDP(buf)
+		n, from, err := s.cfg.Conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -512,7 +548,7 @@ func (s *Session) recvLoop() {
 			s.checkTimeout() // what is not RTP does not keep the call alive
 			continue
 		}
-		sendEventPT, held, ok := s.accept(from)
+		sendEventPT, held, ok := s.accept(unmapped(from))
 		if !ok {
 			s.checkTimeout()
 			continue
@@ -551,7 +587,7 @@ func (s *Session) recvLoop() {
 // accept latches the source of RTP (with Latch) and says whether a packet
 // from it is to be heard; it also returns the far end's telephone-event
 // payload type and whether it holds the call.
-func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, held, ok bool) {
+func (s *Session) accept(from netip.AddrPort) (sendEventPT int, held, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held = s.dir != SendRecv
@@ -559,15 +595,16 @@ func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, held, ok bool) {
 		return s.sendEventPT, held, true
 	}
 	switch {
-	case s.source == nil:
-		s.source, s.remote = from, from
-		s.sourceIsSDP = sameAddr(from, s.sdpRemote)
-	case sameAddr(from, s.source):
-	case !s.sourceIsSDP && sameAddr(from, s.sdpRemote):
+	case !s.source.IsValid():
+		s.source, s.sourceIsSDP = from, from == s.sdpRemote
+		s.sendTo(from)
+	case from == s.source:
+	case !s.sourceIsSDP && from == s.sdpRemote:
 		// The address the SDP names takes over from a stranger who spoke
 		// first; it keeps the latch from then on.
 		s.cfg.Logger.Warn("rtp source re-latched to the SDP address", "dropped_source", s.source.String())
-		s.source, s.remote, s.sourceIsSDP = from, from, true
+		s.source, s.sourceIsSDP = from, true
+		s.sendTo(from)
 	default:
 		s.dropped++
 		if s.dropped == 1 {
@@ -578,8 +615,11 @@ func (s *Session) accept(from *net.UDPAddr) (sendEventPT int, held, ok bool) {
 	return s.sendEventPT, held, true
 }
 
-func sameAddr(a, b *net.UDPAddr) bool {
-	return a != nil && b != nil && a.Port == b.Port && a.IP.Equal(b.IP)
+// sendTo makes to where RTP goes. s.mu is held.
+func (s *Session) sendTo(to netip.AddrPort) {
+	if to != s.remoteAP {
+		s.remote, s.remoteAP = net.UDPAddrFromAddrPort(to), to
+	}
 }
 
 // checkTimeout ends the session when no RTP has come for the media

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func udp(t *testing.T) *net.UDPConn {
+func udp(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -17,7 +17,7 @@ func udp(t *testing.T) *net.UDPConn {
 }
 
 // pair returns two sessions talking to each other on loopback.
-func pair(t *testing.T, a, b SessionConfig) (*Session, *Session) {
+func pair(t testing.TB, a, b SessionConfig) (*Session, *Session) {
 	t.Helper()
 	ca, cb := udp(t), udp(t)
 	a.Conn, a.Remote = ca, cb.LocalAddr().(*net.UDPAddr)

@@ -96,11 +96,14 @@ func cpuTime() time.Duration {
 // BenchmarkConcurrentCalls holds N answered calls at once, each playing
 // prompts continuously while the softphone (another process) presses a
 // key during every prompt, and reports the driver's CPU and memory per call,
-// its RTP send jitter and the keys heard against the keys pressed.
+// its CPU per RTP packet sent (about as many are received), its RTP send
+// jitter and the keys heard against the keys pressed.
 //
 //	go test ./dialer/sip -run '^$' -bench ConcurrentCalls -benchtime 1x
+//
+// One size only: -bench 'ConcurrentCalls/calls=1000$'.
 func BenchmarkConcurrentCalls(b *testing.B) {
-	for _, n := range []int{100, 250, 500} {
+	for _, n := range []int{100, 250, 500, 1000} {
 		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
 			for range b.N {
 				benchCalls(b, n)
@@ -183,6 +186,9 @@ func benchCalls(b *testing.B, n int) {
 	b.ReportMetric(float64(answered.Load()), "answered")
 	b.ReportMetric(elapsed.Seconds(), "call-s")
 	b.ReportMetric(1/coreShare, "calls/core")
+	// CPU per packet sent does not grow when a loaded machine stretches the
+	// calls (calls/core does: the same work over more call-seconds).
+	b.ReportMetric(float64(cpu.Microseconds())/float64(max(j.Count(), 1)), "cpu-us/packet")
 	b.ReportMetric(float64(peakRSS.Load()-baseRSS)/float64(n), "KB-RSS/call")
 	b.ReportMetric(float64(j.Percentile(0.50).Microseconds())/1000, "jitter-p50-ms")
 	b.ReportMetric(float64(j.Percentile(0.99).Microseconds())/1000, "jitter-p99-ms")
