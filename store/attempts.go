@@ -93,7 +93,10 @@ func (e *CappedError) Error() string {
 const numberLock = 7115
 
 // StartAttempt writes the attempt row before the call is placed, in tx. It
-// fails with ErrAttemptOpen when another attempt of the lead is unfinished,
+// fails with ErrDispatchRevoked when the lead is no longer the dial job's,
+// or when p.Worker names an instance marked stopped (a process taken for
+// dead starts no call), with ErrAttemptOpen when another attempt of the
+// lead is unfinished,
 // and with a *CappedError when the number had NumberCap calls in the last 24
 // hours — checked under a lock on the number, so two campaigns can never both
 // take the last call.
@@ -122,7 +125,10 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 			UPDATE leads SET attempt_count = attempt_count + 1, last_attempt_at = $7, status = 'dialing',
 				first_dialled_at = coalesce(first_dialled_at, $7),
 				status_reason = 'calling: attempt ' || (attempt_count + 1), next_attempt_at = NULL, priority = 1, updated_at = $7
-			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint)) RETURNING attempt_count)
+			WHERE id = $1 AND ($8::bigint = 0 OR (status = 'dialing' AND dial_job IS NOT DISTINCT FROM $8::bigint))
+				-- A process another took for dead (fenced) starts no call.
+				AND NOT EXISTS (SELECT 1 FROM instances WHERE id = $4 AND stopped_at IS NOT NULL)
+			RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
 			local_weekday, local_hour)
 		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9, $10 FROM bumped RETURNING id, attempt_no, started_at`,
