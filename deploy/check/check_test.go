@@ -129,6 +129,7 @@ type manifests struct {
 	services       []corev1.Service
 	pdbs           []policyv1.PodDisruptionBudget
 	serviceMonitor []monitoringv1.ServiceMonitor
+	rules          []monitoringv1.PrometheusRule
 	files          map[string]bool // file names holding objects
 }
 
@@ -186,6 +187,8 @@ func loadManifests(t *testing.T) *manifests {
 				decodeInto(t, where, b, &m.pdbs)
 			case "monitoring.coreos.com/v1 ServiceMonitor":
 				decodeInto(t, where, b, &m.serviceMonitor)
+			case "monitoring.coreos.com/v1 PrometheusRule":
+				decodeInto(t, where, b, &m.rules)
 			default:
 				t.Errorf("%s: a kind this check does not know: add it here so it is validated", where)
 			}
@@ -458,6 +461,30 @@ func TestComposeConfig(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// TestPrometheusRuleIsAlertsYml: the Operator's PrometheusRule holds the
+// same groups as deploy/observability/alerts.yml (which promtool tests).
+func TestPrometheusRuleIsAlertsYml(t *testing.T) {
+	m := loadManifests(t)
+	if len(m.rules) != 1 {
+		t.Fatalf("%d PrometheusRules, want 1", len(m.rules))
+	}
+	raw, err := os.ReadFile(filepath.Join(deployDir, "observability", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alerts struct {
+		Groups []monitoringv1.RuleGroup `json:"groups"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &alerts); err != nil {
+		t.Fatalf("alerts.yml: %v", err)
+	}
+	got, _ := json.Marshal(m.rules[0].Spec.Groups)
+	want, _ := json.Marshal(alerts.Groups)
+	if string(got) != string(want) || len(alerts.Groups) == 0 {
+		t.Errorf("deploy/k8s/prometheusrule.yaml and deploy/observability/alerts.yml differ:\n%s\n%s", got, want)
 	}
 }
 
