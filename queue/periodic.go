@@ -170,6 +170,13 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	if _, err := q.store.PruneInstances(ctx, q.store.Now().Add(-q.cfg.KeepInstances)); err != nil {
 		return err
 	}
+	// Every silent process is stopped, with work or without: the table
+	// lists as running only the processes alive.
+	if ids, err := q.store.FenceSilentInstances(ctx, q.store.Now().Add(-q.cfg.DeadAfter)); err != nil {
+		return err
+	} else if len(ids) > 0 {
+		q.cfg.Logger.Warn("processes taken for dead: no heartbeat", "instances", ids, "dead_after", q.cfg.DeadAfter.String())
+	}
 	open, err := store.OpenAttempts(ctx, q.store.Pool())
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
@@ -80,5 +81,12 @@ func (p RetryPolicy) Decide(d dialer.Disposition, outcome string, ambiguous bool
 	if attempts >= p.MaxAttempts {
 		return Verdict{Status: StatusUnreachable, Reason: "no answer after the maximum number of attempts"}
 	}
-	return Verdict{Retry: true, RetryAt: ended.Add(delay), Status: StatusRetryWait, Reason: "retry after " + string(d)}
+	why := string(d)
+	switch {
+	case d == dialer.Answered:
+		why = "answered but not completed"
+	case ambiguous:
+		why += ", and the person may have been reached"
+	}
+	return Verdict{Retry: true, RetryAt: ended.Add(delay), Status: StatusRetryWait, Reason: fmt.Sprintf("%s: called again in %s", why, delay)}
 }

@@ -78,12 +78,17 @@ func (s *Store) RemoveDNC(ctx context.Context, db DB, phone, actor, reason strin
 	if actor == "" {
 		actor = "system"
 	}
-	var n int
+	var plain, hashed int
 	err := db.QueryRow(ctx, `WITH d AS (DELETE FROM dnc WHERE phone = $1 RETURNING 1),
 		h AS (DELETE FROM dnc_hashes WHERE phone_hash = qualdial_phone_hash($1) RETURNING 1)
-		SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM h)`, phone).Scan(&n)
-	if err != nil || n == 0 {
+		SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM h)`, phone).Scan(&plain, &hashed)
+	if err != nil || plain+hashed == 0 {
 		return false, err
+	}
+	if plain == 0 {
+		// Only an erased person's hash was on the list: the history keeps
+		// the hash, as the erasure left it, never the number.
+		phone = hashedPhone(phone)
 	}
 	return true, s.dncChanged(ctx, db, phone, "removed", "", reason, actor, s.now())
 }
@@ -100,6 +105,16 @@ func (s *Store) dncChanged(ctx context.Context, db DB, phone, action, source, re
 		return fmt.Errorf("record DNC change of %s: %w", phone, err)
 	}
 	return nil
+}
+
+// ErasedOnDNC counts the numbers on the do-not-call list as hashes only
+// (their people were erased): they cannot be listed or exported.
+func (s *Store) ErasedOnDNC(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM dnc_hashes`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("erased numbers on the do-not-call list: %w", err)
+	}
+	return n, nil
 }
 
 // DNCRecord is a number on the do-not-call list.

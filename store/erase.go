@@ -30,6 +30,13 @@ func PhoneHash(e164 string) []byte {
 	return h[:]
 }
 
+// Erased reports whether the lead's person was erased (its number reads
+// erased:<id>).
+func (l *Lead) Erased() bool { return strings.HasPrefix(l.Phone, "erased:") }
+
+// hashedPhone is how the do-not-call history names an erased number.
+func hashedPhone(e164 string) string { return fmt.Sprintf("sha256:%x", PhoneHash(e164)) }
+
 // ErrErasureDuringCall is returned by EraseLead while one of the person's
 // leads is being called: erase it once the call has ended.
 var ErrErasureDuringCall = fmt.Errorf("%w: the lead is being called; erase it once the call has ended", ErrConflict)
@@ -145,7 +152,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, phone, actor string, er *E
 	if err != nil {
 		return fmt.Errorf("erase: do-not-call list: %w", err)
 	}
-	hashed := fmt.Sprintf("sha256:%x", PhoneHash(phone))
+	hashed := hashedPhone(phone)
 	if _, err := tx.Exec(ctx, `UPDATE dnc_changes SET phone = $2, reason = NULL WHERE phone = $1`, phone, hashed); err != nil {
 		return fmt.Errorf("erase: do-not-call history: %w", err)
 	}

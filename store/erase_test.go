@@ -271,6 +271,12 @@ func TestEraseLead(t *testing.T) {
 	if on, _ := store.OnDNC(ctx, s.Pool(), erasePhone); on {
 		t.Error("the number is still on the list after its removal")
 	}
+	// ...and its history keeps the hash, never the number again.
+	var plain, hashed int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE phone = $1), count(*) FILTER (WHERE phone LIKE 'sha256:%' AND action = 'removed')
+		FROM dnc_changes`, erasePhone).Scan(&plain, &hashed); err != nil || plain != 0 || hashed != 1 {
+		t.Errorf("DNC history after removing an erased number: %d rows with the number, %d hashed removals (%v)", plain, hashed, err)
+	}
 }
 
 // TestEraseLeadDuringCall: a lead being called is not erased (the call

@@ -117,7 +117,7 @@ func (s *Store) InstanceStates(ctx context.Context, ids []string, staleBefore ti
 		return known, gone, nil
 	}
 	rows, err := s.pool.Query(ctx, `WITH fenced AS (
-			UPDATE instances SET stopped_at = $3, stop_reason = 'no heartbeat since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+			UPDATE instances SET `+fenceSet("$3")+`
 			WHERE id = ANY($1) AND stopped_at IS NULL AND heartbeat_at < $2 RETURNING id)
 		SELECT i.id, i.stopped_at IS NOT NULL OR f.id IS NOT NULL FROM instances i LEFT JOIN fenced f ON f.id = i.id WHERE i.id = ANY($1)`,
 		ids, staleBefore, s.now())
@@ -137,6 +137,28 @@ func (s *Store) InstanceStates(ctx context.Context, ids []string, staleBefore ti
 		return nil, nil, fmt.Errorf("instance states: %w", err)
 	}
 	return known, gone, nil
+}
+
+// fenceSet stops a silent instance at the time in the placeholder now,
+// saying since when it was silent.
+func fenceSet(now string) string {
+	return `stopped_at = ` + now + `, stop_reason = 'no heartbeat since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+}
+
+// FenceSilentInstances stops every running instance without a heartbeat
+// since staleBefore, whether or not it holds work, and returns their ids:
+// the table then lists as running only the processes alive.
+func (s *Store) FenceSilentInstances(ctx context.Context, staleBefore time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE instances SET `+fenceSet("$2")+`
+		WHERE stopped_at IS NULL AND heartbeat_at < $1 RETURNING id`, staleBefore, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("fence silent instances: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("fence silent instances: %w", err)
+	}
+	return ids, nil
 }
 
 // PruneInstances deletes the rows of instances stopped, or silent, since

@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -46,5 +48,40 @@ func TestFencedInstanceStartsNoCall(t *testing.T) {
 	var n int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM call_attempts WHERE worker = 'host-a/1/aaaaaaaa'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("attempts of the fenced instance: %d %v", n, err)
+	}
+}
+
+// TestFenceSilentInstances: a process silent for longer than the bound is
+// stopped although it holds no work; a live one and a stopped one are left.
+func TestFenceSilentInstances(t *testing.T) {
+	t.Parallel()
+	s, clock := newStore(t)
+	ctx := context.Background()
+	now := s.Now()
+	for _, id := range []string{"idle/1/silent00", "live/1/heartbt0", "done/1/stopped0"} {
+		if err := s.RegisterInstance(ctx, store.Instance{ID: id, Host: "h", PID: 1, StartedAt: now, HeartbeatAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.StopInstance(ctx, "done/1/stopped0", "clean stop"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if alive, err := s.InstanceHeartbeat(ctx, "live/1/heartbt0"); err != nil || !alive {
+		t.Fatalf("heartbeat: %v %v", alive, err)
+	}
+	ids, err := s.FenceSilentInstances(ctx, s.Now().Add(-30*time.Second))
+	if err != nil || len(ids) != 1 || ids[0] != "idle/1/silent00" {
+		t.Fatalf("fenced %v %v, want the silent one only", ids, err)
+	}
+	in, err := s.GetInstance(ctx, "idle/1/silent00")
+	if err != nil || in.StoppedAt == nil || !strings.HasPrefix(in.StopReason, "no heartbeat since ") {
+		t.Fatalf("the silent instance: %+v %v", in, err)
+	}
+	if alive, _ := s.InstanceHeartbeat(ctx, "idle/1/silent00"); alive {
+		t.Error("a fenced process is not told at its next heartbeat")
+	}
+	if again, _ := s.FenceSilentInstances(ctx, s.Now().Add(-30*time.Second)); len(again) != 0 {
+		t.Errorf("fenced twice: %v", again)
 	}
 }

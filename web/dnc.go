@@ -44,6 +44,9 @@ var phoneColumns = []string{"phone", "phone_number", "number", "telephone", "mob
 
 // dncData is the DNC page.
 type dncData struct {
+	// Erased counts the numbers kept only as hashes (erased people).
+	Erased int64
+
 	// Search: the number asked about, as typed, and the answer.
 	Query, Country string
 	Searched, On   bool
@@ -199,6 +202,9 @@ func (s *Server) renderDNC(w http.ResponseWriter, r *http.Request, u *store.User
 		return err
 	}
 	d.Entries = list
+	if d.Erased, err = s.store.ErasedOnDNC(r.Context()); err != nil {
+		return err
+	}
 	if len(list) == f.Limit {
 		last := list[len(list)-1]
 		d.Next = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s|%s", last.CreatedAt.UTC().Format(time.RFC3339Nano), last.Phone))

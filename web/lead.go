@@ -219,6 +219,9 @@ func (s *Server) notFoundFor(w http.ResponseWriter, r *http.Request, u *store.Us
 func (d *leadData) when(l *store.Lead, c *store.Campaign, now time.Time) {
 	win := queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
 	d.Window = win.String()
+	if l.Erased() {
+		return // no number, no zone: never called again
+	}
 	zones, err := queue.Zones(queue.Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
 	if err != nil {
 		d.ZoneErr = err.Error()

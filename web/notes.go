@@ -32,6 +32,9 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request, u *store.User) 
 	if l == nil {
 		return err
 	}
+	if l.Erased() {
+		return s.showLead(w, r, u, id, http.StatusConflict, "This person was erased: a note would bring personal data back.")
+	}
 	text := strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n"))
 	if msg := noteProblem(text); msg != "" {
 		return s.showLead(w, r, u, id, http.StatusUnprocessableEntity, msg)

@@ -132,8 +132,11 @@ func (c *appConfig) validate() error {
 	if c.NumberCap < 1 {
 		return fmt.Errorf("--number-cap %d (env QUALDIAL_NUMBER_CAP) must be at least 1", c.NumberCap)
 	}
-	if c.Heartbeat < 100*time.Millisecond || c.ReconcileInterval < time.Second {
-		return fmt.Errorf("--heartbeat %s must be at least 100ms and --reconcile-interval %s at least 1s", c.Heartbeat, c.ReconcileInterval)
+	if c.Heartbeat < 100*time.Millisecond {
+		return fmt.Errorf("--heartbeat %s (env QUALDIAL_HEARTBEAT) must be at least 100ms", c.Heartbeat)
+	}
+	if c.ReconcileInterval < time.Second {
+		return fmt.Errorf("--reconcile-interval %s (env QUALDIAL_RECONCILE_INTERVAL) must be at least 1s", c.ReconcileInterval)
 	}
 	if c.DeadAfter != 0 && c.DeadAfter < 2*c.Heartbeat {
 		return fmt.Errorf("--dead-after %s (env QUALDIAL_DEAD_AFTER) must be at least twice --heartbeat %s, or 0 for 3 heartbeats: a process must not be taken for dead between two heartbeats",
