@@ -121,9 +121,10 @@ type Timings struct {
 	Ringing time.Time
 	// Answered is the answer (200 OK).
 	Answered time.Time
-	// Identify is when the identification's audio started; OptOutOffer
-	// when the first question's did (scripts offer the opt-out key there).
-	Identify, OptOutOffer time.Time
+	// Identify and IdentifyEnd are when the identification's audio started
+	// and ended; OptOutOffer when the first question's started (scripts
+	// offer the opt-out key there).
+	Identify, IdentifyEnd, OptOutOffer time.Time
 	// Ended is when the call ended.
 	Ended time.Time
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -339,6 +340,10 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
 		q.cfg.Metrics.CallTimed(driver, out.Timings)
+		tm := out.Timings
+		res.AnswerToIdentifyMS = msBetween(tm.Answered, tm.Identify)
+		res.IdentifyToOptOutMS = msBetween(tm.IdentifyEnd, tm.OptOutOffer)
+		res.PostDialDelayMS = msBetween(tm.Sent, cmp.Or(tm.Ringing, tm.Answered))
 		q.cfg.Metrics.KeysHeard(out.DTMFMethod, keyPresses(out))
 		q.cfg.Metrics.LeadClassified(c.ID, outcome, out.Result.Class)
 		log.Info("call finished", "outcome", out.Result.Outcome, "class", out.Result.Class, "total", out.Result.Total)
@@ -504,4 +509,14 @@ func keyPresses(out dialer.Outcome) int {
 		n += len(k)
 	}
 	return n
+}
+
+// msBetween is the milliseconds from a to b; nil when either was not seen
+// or b is before a.
+func msBetween(a, b time.Time) *int {
+	if a.IsZero() || b.IsZero() || b.Before(a) {
+		return nil
+	}
+	ms := int(b.Sub(a).Milliseconds())
+	return &ms
 }

@@ -31,7 +31,7 @@ import (
 // request id or the call id.
 func TestMetricsQueueUIAndRequestIDs(t *testing.T) {
 	t.Parallel()
-	hot := "~1,~1,~1,~1,~120#,~1"
+	hot := "1,~1,~1,~1,~120#,~1" // the first key after the prompts: the identification and the opt-out offer play in full
 	phone, err := softphone.Start(softphone.Config{Default: softphone.Persona{Keys: hot}})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +77,30 @@ func TestMetricsQueueUIAndRequestIDs(t *testing.T) {
 		}
 		return done == len(ids)
 	})
+
+	// Each attempt keeps its compliance timings: answer → identification,
+	// identification's end → opt-out offer, post-dial delay — within the
+	// 2-second rule on loopback.
+	rows, err := st.Pool().Query(ctx, `SELECT answer_to_identify_ms, identify_to_opt_out_ms, post_dial_delay_ms, compliance_late
+		FROM call_attempts WHERE campaign_id = $1`, campaignID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := 0
+	for rows.Next() {
+		var toID, toOpt, pdd *int
+		var late bool
+		if err := rows.Scan(&toID, &toOpt, &pdd, &late); err != nil {
+			t.Fatal(err)
+		}
+		if toID == nil || toOpt == nil || pdd == nil || *toID > 2000 || *toOpt > 2000 || late {
+			t.Errorf("attempt timings: answer→identify %v ms, identify→opt-out %v ms, post-dial %v ms, late %v", deref(toID), deref(toOpt), deref(pdd), late)
+		}
+		timed++
+	}
+	if rows.Err() != nil || timed != 2 {
+		t.Errorf("%d attempts timed (%v), want 2", timed, rows.Err())
+	}
 
 	// The figures, from the unauthenticated listener.
 	var fams map[string]*dto.MetricFamily
@@ -315,4 +339,11 @@ func histogramOf(fams map[string]*dto.MetricFamily, name string) *dto.Histogram 
 		return f.GetMetric()[0].Histogram
 	}
 	return nil
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

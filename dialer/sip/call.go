@@ -59,6 +59,15 @@ func (c *call) Timings() dialer.Timings {
 	return c.timings
 }
 
+// noteIdentifyEnd records when the first identification finished playing.
+func (c *call) noteIdentifyEnd() {
+	c.timingsMu.Lock()
+	defer c.timingsMu.Unlock()
+	if c.timings.IdentifyEnd.IsZero() {
+		c.timings.IdentifyEnd = time.Now()
+	}
+}
+
 // notePrompt records when the first identification and the first question
 // started to play.
 func (c *call) notePrompt(kind ivr.PromptKind) {
@@ -235,6 +244,9 @@ prompts:
 			}
 			select {
 			case <-played:
+				if p.Kind == ivr.PromptIdentify {
+					c.noteIdentifyEnd()
+				}
 				continue prompts
 			case k := <-keyCh:
 				c.media.StopPlayback() // barge-in
