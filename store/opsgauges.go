@@ -29,40 +29,38 @@ type OpsGauges struct {
 func (s *Store) OpsGauges(ctx context.Context) (OpsGauges, error) {
 	g := OpsGauges{Jobs: map[[2]string]int64{}}
 	now := s.now()
-	err := func(db DB) error {
-		if err := db.QueryRow(ctx, `
-			SELECT count(*) FILTER (WHERE sla_due_at >= $1), count(*) FILTER (WHERE sla_due_at < $1)
-			FROM leads WHERE sla_status = 'pending'`, now).Scan(&g.SLAPending, &g.SLABreached); err != nil {
-			return err
-		}
-		if err := db.QueryRow(ctx, `SELECT count(*) FROM campaigns WHERE status = 'active'`).Scan(&g.ActiveCampaigns); err != nil {
-			return err
-		}
-		if err := db.QueryRow(ctx, `
-			SELECT count(*) FROM (
-				SELECT 1 FROM leads l JOIN campaigns c ON c.id = l.campaign_id AND c.status = 'active'
-				WHERE l.status IN ('queued', 'scheduled', 'retry_wait') AND l.next_attempt_at <= $1
-				LIMIT $2) due`, now, dueCountCap).Scan(&g.DueLeads); err != nil {
-			return err
-		}
-		rows, err := db.Query(ctx, `
-			SELECT queue, state::text, count(*) FROM river_job
-			WHERE state IN ('available', 'running', 'retryable') GROUP BY 1, 2`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var queue, state string
-			var n int64
-			if err := rows.Scan(&queue, &state, &n); err != nil {
-				return err
-			}
-			g.Jobs[[2]string{queue, state}] = n
-		}
-		return rows.Err()
-	}(s.pool)
+	db := s.pool
+	if err := db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE sla_due_at >= $1), count(*) FILTER (WHERE sla_due_at < $1)
+		FROM leads WHERE sla_status = 'pending'`, now).Scan(&g.SLAPending, &g.SLABreached); err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM campaigns WHERE status = 'active'`).Scan(&g.ActiveCampaigns); err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	if err := db.QueryRow(ctx, `
+		SELECT count(*) FROM (
+			SELECT 1 FROM leads l JOIN campaigns c ON c.id = l.campaign_id AND c.status = 'active'
+			WHERE l.status IN ('queued', 'scheduled', 'retry_wait') AND l.next_attempt_at <= $1
+			LIMIT $2) due`, now, dueCountCap).Scan(&g.DueLeads); err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	rows, err := db.Query(ctx, `
+		SELECT queue, state::text, count(*) FROM river_job
+		WHERE state IN ('available', 'running', 'retryable') GROUP BY 1, 2`)
 	if err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var queue, state string
+		var n int64
+		if err := rows.Scan(&queue, &state, &n); err != nil {
+			return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+		}
+		g.Jobs[[2]string{queue, state}] = n
+	}
+	if err := rows.Err(); err != nil {
 		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
 	}
 	return g, nil
