@@ -28,6 +28,14 @@ type InstanceConfig struct {
 	// Heartbeat is how often the process says it is alive; default 10s.
 	// Keep it well under the reconcilers' Config.DeadAfter.
 	Heartbeat time.Duration
+	// DeadAfter is this process's reconciler's Config.DeadAfter; default 3
+	// heartbeats. It sets the longest gap between two heartbeats that keeps
+	// the process healthy, the larger of 1.5 heartbeats and DeadAfter less
+	// one heartbeat: a database stall shorter than that leaves every
+	// heartbeat younger than DeadAfter, and after a longer one the
+	// reconciler fences nobody until it has been healthy for DeadAfter
+	// again.
+	DeadAfter time.Duration
 	// Fenced is called once if a heartbeat finds the row stopped: another
 	// process's reconciler took this one for dead (its heartbeats did not
 	// reach the database in time) and settled its calls. The process must
@@ -64,11 +72,18 @@ func StartInstance(ctx context.Context, st *store.Store, cfg InstanceConfig) (*I
 	if cfg.Heartbeat < 0 {
 		return nil, fmt.Errorf("instance: heartbeat %s must be positive", cfg.Heartbeat)
 	}
+	if cfg.DeadAfter == 0 {
+		cfg.DeadAfter = 3 * cfg.Heartbeat
+	}
+	if cfg.DeadAfter < 2*cfg.Heartbeat {
+		return nil, fmt.Errorf("instance: dead-after %s must be at least twice the heartbeat %s", cfg.DeadAfter, cfg.Heartbeat)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
-	if err := st.RegisterInstance(ctx, store.Instance{ID: cfg.ID, Host: host, PID: os.Getpid(), Version: cfg.Version}); err != nil {
+	maxGap := max(cfg.Heartbeat*3/2, cfg.DeadAfter-cfg.Heartbeat)
+	if err := st.RegisterInstance(ctx, store.Instance{ID: cfg.ID, Host: host, PID: os.Getpid(), Version: cfg.Version, MaxGap: maxGap}); err != nil {
 		return nil, err
 	}
 	in := &Instance{cfg: cfg, store: st, done: make(chan struct{})}
@@ -131,9 +146,11 @@ func (in *Instance) Stop(ctx context.Context) error {
 // no heartbeat for deadAfter — such a row is stopped now, once for all, so
 // a late process learns it was taken for dead — or, for a worker without a
 // row (a process from before instances), it names a process of this host
-// (host/pid) that no longer runs.
-func WorkersGone(ctx context.Context, st *store.Store, workers []string, deadAfter time.Duration) (map[string]bool, error) {
-	known, gone, err := st.InstanceStates(ctx, workers, st.Now().Add(-deadAfter))
+// (host/pid) that no longer runs. self is the asking process's instance:
+// it takes a silent process for dead only once it has itself been healthy
+// for deadAfter (see store.InstanceStates).
+func WorkersGone(ctx context.Context, st *store.Store, self string, workers []string, deadAfter time.Duration) (map[string]bool, error) {
+	known, gone, err := st.InstanceStates(ctx, self, workers, st.Now().Add(-deadAfter))
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +165,9 @@ func WorkersGone(ctx context.Context, st *store.Store, workers []string, deadAft
 
 // WorkerGone is WorkersGone for one worker, as SettleInterruptedImports
 // asks it; a worker whose state cannot be read is not gone.
-func WorkerGone(ctx context.Context, st *store.Store, deadAfter time.Duration) func(worker string) bool {
+func WorkerGone(ctx context.Context, st *store.Store, self string, deadAfter time.Duration) func(worker string) bool {
 	return func(worker string) bool {
-		gone, err := WorkersGone(ctx, st, []string{worker}, deadAfter)
+		gone, err := WorkersGone(ctx, st, self, []string{worker}, deadAfter)
 		return err == nil && gone[worker]
 	}
 }

@@ -88,9 +88,10 @@ func attemptState(t *testing.T, b *bundle, id int64) (state, reason string) {
 
 // TestSilentInstanceIsReclaimed: two processes registered; one stops
 // heartbeating (its heartbeat never runs, and the clock moves past the
-// bound). A process that starts then settles the silent one's call and
-// gives back the lead its dial job had not called yet — not the live
-// one's — and fences it: its next heartbeat learns it was taken for dead.
+// bound). The live one's reconciler then settles the silent one's call and
+// gives back the lead its dial job had not called yet and fails its import
+// — not the live one's — and fences it: its next heartbeat learns it was
+// taken for dead.
 func TestSilentInstanceIsReclaimed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -108,19 +109,28 @@ func TestSilentInstanceIsReclaimed(t *testing.T) {
 	_, liveAttempt := openAttempt(t, b, "+12125550601", live)
 	silentLead, silentAttempt := openAttempt(t, b, "+12125550602", silent)
 	liveHanded, silentHanded := handedOut(t, b, "+12125550603", live), handedOut(t, b, "+12125550604", silent)
+	imports := map[string]int64{}
+	for _, w := range []string{live, silent} {
+		var id int64
+		if err := b.store.Pool().QueryRow(ctx, `INSERT INTO imports (campaign_id, worker, started_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id`,
+			b.camp.ID, w, b.now()).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		imports[w] = id
+	}
 
 	// A minute later only the live one has said it is alive.
 	b.skew.Add(int64(time.Minute))
 	if ok, err := b.store.InstanceHeartbeat(ctx, live); err != nil || !ok {
 		t.Fatalf("live heartbeat: %v, %v", ok, err)
 	}
-	gone, err := queue.WorkersGone(ctx, b.store, []string{live}, 30*time.Second)
+	gone, err := queue.WorkersGone(ctx, b.store, live, []string{live}, 30*time.Second)
 	if err != nil || gone[live] {
 		t.Fatalf("live instance gone: %v, %v", gone, err)
 	}
 
-	// A process starting now reconciles.
-	q, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, DeadAfter: 30 * time.Second, ReconcileInterval: time.Hour})
+	// The live process (healthy all along) reconciles.
+	q, err := queue.New(b.store, queue.Config{Drivers: map[string]dialer.Driver{"sip": nil}, Worker: live, DeadAfter: 30 * time.Second, ReconcileInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +157,13 @@ func TestSilentInstanceIsReclaimed(t *testing.T) {
 	// back to the schedule; the live one's stays with its job.
 	if !givenBack(t, b, silentHanded) || givenBack(t, b, liveHanded) {
 		t.Errorf("given back: silent instance's lead %v, live one's %v; want only the silent one's", givenBack(t, b, silentHanded), givenBack(t, b, liveHanded))
+	}
+	// Its import is failed (nothing of it was kept); the live one's runs.
+	for w, want := range map[string]string{live: "running", silent: "failed"} {
+		var status string
+		if err := b.store.Pool().QueryRow(ctx, `SELECT status FROM imports WHERE id = $1`, imports[w]).Scan(&status); err != nil || status != want {
+			t.Errorf("import of %s: %s %v; want %s", w, status, err, want)
+		}
 	}
 	in, err := b.store.GetInstance(ctx, silent)
 	if err != nil || in.StoppedAt == nil || !strings.HasPrefix(in.StopReason, "no heartbeat since ") {
@@ -179,7 +196,7 @@ func TestCleanStopMarksInstanceStopped(t *testing.T) {
 		now, err := b.store.GetInstance(ctx, id)
 		return err == nil && now.HeartbeatAt.After(first.HeartbeatAt)
 	})
-	if gone, err := queue.WorkersGone(ctx, b.store, []string{id}, time.Hour); err != nil || gone[id] {
+	if gone, err := queue.WorkersGone(ctx, b.store, id, []string{id}, time.Hour); err != nil || gone[id] {
 		t.Fatalf("running instance gone: %v, %v", gone, err)
 	}
 	if err := in.Stop(ctx); err != nil {
@@ -189,7 +206,7 @@ func TestCleanStopMarksInstanceStopped(t *testing.T) {
 	if err != nil || got.StoppedAt == nil || got.StopReason != "stopped cleanly" || got.PID != os.Getpid() || got.Host != host {
 		t.Fatalf("after Stop: %+v, %v", got, err)
 	}
-	if gone, err := queue.WorkersGone(ctx, b.store, []string{id}, time.Hour); err != nil || !gone[id] {
+	if gone, err := queue.WorkersGone(ctx, b.store, id, []string{id}, time.Hour); err != nil || !gone[id] {
 		t.Fatalf("stopped instance not gone: %v, %v", gone, err)
 	}
 	// Kept a while for the record, then deleted.
@@ -203,8 +220,9 @@ func TestCleanStopMarksInstanceStopped(t *testing.T) {
 
 // TestRestartedContainerSeesPredecessorGone: a container restarts as PID 1
 // on the same host name — here: this very process's host and pid, alive.
-// Its predecessor's instance, silent since, is gone; the new one is not;
-// and an old-style host/pid worker name of a live process is still alive.
+// To a replica healthy all along, its predecessor's instance, silent
+// since, is gone; the new one is not; and an old-style host/pid worker
+// name of a live process is still alive.
 func TestRestartedContainerSeesPredecessorGone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -214,15 +232,21 @@ func TestRestartedContainerSeesPredecessorGone(t *testing.T) {
 	if before == after || !strings.HasPrefix(before, host+"/") {
 		t.Fatalf("instance ids %q and %q", before, after)
 	}
-	if err := b.store.RegisterInstance(ctx, store.Instance{ID: before, Host: host, PID: os.Getpid()}); err != nil {
-		t.Fatal(err)
+	replica := store.NewInstanceID("replica", 1)
+	for _, in := range []store.Instance{{ID: before, Host: host, PID: os.Getpid()}, {ID: replica, Host: "replica", PID: 1, MaxGap: time.Hour}} {
+		if err := b.store.RegisterInstance(ctx, in); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b.skew.Add(int64(time.Minute)) // the restart
 	if err := b.store.RegisterInstance(ctx, store.Instance{ID: after, Host: host, PID: os.Getpid()}); err != nil {
 		t.Fatal(err)
 	}
+	if ok, err := b.store.InstanceHeartbeat(ctx, replica); err != nil || !ok {
+		t.Fatalf("heartbeat: %v, %v", ok, err)
+	}
 	legacy := host + "/" + strings.Split(before, "/")[1]
-	gone, err := queue.WorkersGone(ctx, b.store, []string{before, after, legacy}, 30*time.Second)
+	gone, err := queue.WorkersGone(ctx, b.store, replica, []string{before, after, legacy}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,8 +269,12 @@ func TestFencedInstanceIsTold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Stop(ctx)
-	// Another process finds it silent (its clock a minute ahead).
-	if _, gone, err := b.store.InstanceStates(ctx, []string{in.ID()}, b.now().Add(time.Minute)); err != nil || !gone[in.ID()] {
+	// Another process, healthy, finds it silent (its clock a minute ahead).
+	judge := store.NewInstanceID("judge", 1)
+	if err := b.store.RegisterInstance(ctx, store.Instance{ID: judge, Host: "judge", PID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, gone, err := b.store.InstanceStates(ctx, judge, []string{in.ID()}, b.now().Add(time.Minute)); err != nil || !gone[in.ID()] {
 		t.Fatalf("gone %v, %v", gone, err)
 	}
 	select {

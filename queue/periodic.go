@@ -153,6 +153,11 @@ type reconcileWorker struct {
 // worker (River's default queue runs every maintenance job).
 func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return maintenanceTimeout }
 
+// importStaleAfter is how long a running import may go without progress
+// (it records some every few seconds) before it counts as interrupted, for
+// imports of processes without an instance row (a CLI import).
+const importStaleAfter = 10 * time.Minute
+
 // staleAfter is longer than any call can last (ring + max call length ≤
 // about 1 h) before an unfinished attempt counts as abandoned.
 const staleAfter = 75 * time.Minute
@@ -172,10 +177,21 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	}
 	// Every silent process is stopped, with work or without: the table
 	// lists as running only the processes alive.
-	if ids, err := q.store.FenceSilentInstances(ctx, q.store.Now().Add(-q.cfg.DeadAfter)); err != nil {
+	// It judges only once it has itself been healthy for DeadAfter: after
+	// a database stall every heartbeat is late, the live ones' too.
+	if ids, judged, err := q.store.FenceSilentInstances(ctx, q.cfg.Worker, q.store.Now().Add(-q.cfg.DeadAfter)); err != nil {
 		return err
 	} else if len(ids) > 0 {
 		q.cfg.Logger.Warn("processes taken for dead: no heartbeat", "instances", ids, "dead_after", q.cfg.DeadAfter.String())
+	} else if !judged {
+		q.cfg.Logger.Debug("no process taken for dead yet: this one has not been healthy for dead-after", "dead_after", q.cfg.DeadAfter.String())
+	}
+	// An import whose process died (a crash, a deploy) has nothing kept:
+	// say so instead of "running" forever.
+	if n, err := q.store.SettleInterruptedImports(ctx, WorkerGone(ctx, q.store, q.cfg.Worker, q.cfg.DeadAfter), importStaleAfter); err != nil {
+		return err
+	} else if n > 0 {
+		q.cfg.Logger.Warn("settled imports interrupted by a stopped process", "imports", n)
 	}
 	open, err := store.OpenAttempts(ctx, q.store.Pool())
 	if err != nil {
@@ -185,7 +201,7 @@ func (q *Queue) reconcileAbandoned(ctx context.Context) error {
 	for i, a := range open {
 		workers[i] = a.Worker
 	}
-	gone, err := WorkersGone(ctx, q.store, workers, q.cfg.DeadAfter)
+	gone, err := WorkersGone(ctx, q.store, q.cfg.Worker, workers, q.cfg.DeadAfter)
 	if err != nil {
 		return err
 	}
@@ -233,7 +249,7 @@ func (q *Queue) giveBackStranded(ctx context.Context) error {
 			workers = append(workers, clientWorker(d.AttemptedBy[len(d.AttemptedBy)-1]))
 		}
 	}
-	gone, err := WorkersGone(ctx, q.store, workers, q.cfg.DeadAfter)
+	gone, err := WorkersGone(ctx, q.store, q.cfg.Worker, workers, q.cfg.DeadAfter)
 	if err != nil {
 		return err
 	}

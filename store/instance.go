@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,7 +28,17 @@ type Instance struct {
 	// StoppedAt is nil while it runs; StopReason says who stopped it.
 	StoppedAt  *time.Time
 	StopReason string
+	// MaxGap is the longest gap between two of its heartbeats that keeps
+	// it healthy (default 20s); HealthySince is when its heartbeats last
+	// resumed after a longer one (at first, when it registered). Only a
+	// process healthy for the dead-after bound fences others.
+	MaxGap       time.Duration
+	HealthySince time.Time
 }
+
+// defaultMaxGap is an instance's MaxGap when none is given: two default
+// heartbeats.
+const defaultMaxGap = 20 * time.Second
 
 // NewInstanceID names a process: host/pid/8 random hex digits. Host and pid
 // keep it readable in logs; the random part tells a restarted container
@@ -52,23 +63,33 @@ var processInstance = sync.OnceValue(func() string {
 // for the life of the process.
 func DefaultWorker() string { return processInstance() }
 
-// RegisterInstance records a starting process, alive now.
+// RegisterInstance records a starting process, alive and healthy now;
+// in.MaxGap is kept (zero: 20s), the times are the store's clock's.
 func (s *Store) RegisterInstance(ctx context.Context, in Instance) error {
 	now := s.now()
-	_, err := s.pool.Exec(ctx, `INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-		in.ID, in.Host, in.PID, in.Version, now)
+	gap := cmp.Or(in.MaxGap, defaultMaxGap)
+	if gap < time.Millisecond {
+		return fmt.Errorf("register instance %s: max gap %s must be at least 1ms", in.ID, gap)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, healthy_since, max_gap_ms)
+		VALUES ($1, $2, $3, $4, $5, $5, $5, $6)`,
+		in.ID, in.Host, in.PID, in.Version, now, gap.Milliseconds())
 	if err != nil {
 		return fmt.Errorf("register instance %s: %w", in.ID, err)
 	}
 	return nil
 }
 
-// InstanceHeartbeat says that instance id is alive now. It returns false
-// when its row is stopped (another process's reconciler found its
-// heartbeat too old and settled its calls) or missing: the process must
-// not take new work under that id.
+// InstanceHeartbeat says that instance id is alive now; after a gap
+// longer than its MaxGap since the last one, it is healthy only from now
+// on. It returns false when its row is stopped (another process's
+// reconciler found its heartbeat too old and settled its calls) or
+// missing: the process must not take new work under that id.
 func (s *Store) InstanceHeartbeat(ctx context.Context, id string) (alive bool, err error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE instances SET heartbeat_at = $2 WHERE id = $1 AND stopped_at IS NULL`, id, s.now())
+	// SET reads the row's values from before the update.
+	tag, err := s.pool.Exec(ctx, `UPDATE instances SET heartbeat_at = $2,
+			healthy_since = CASE WHEN $2::timestamptz - heartbeat_at > max_gap_ms * interval '1 millisecond' THEN $2::timestamptz ELSE healthy_since END
+		WHERE id = $1 AND stopped_at IS NULL`, id, s.now())
 	if err != nil {
 		return false, fmt.Errorf("heartbeat of instance %s: %w", id, err)
 	}
@@ -90,8 +111,10 @@ func (s *Store) StopInstance(ctx context.Context, id, reason string) error {
 func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 	var in Instance
 	var reason *string
-	err := s.pool.QueryRow(ctx, `SELECT id, host, pid, version, started_at, heartbeat_at, stopped_at, stop_reason FROM instances WHERE id = $1`, id).
-		Scan(&in.ID, &in.Host, &in.PID, &in.Version, &in.StartedAt, &in.HeartbeatAt, &in.StoppedAt, &reason)
+	var gapMS int64
+	err := s.pool.QueryRow(ctx, `SELECT id, host, pid, version, started_at, heartbeat_at, stopped_at, stop_reason, healthy_since, max_gap_ms
+		FROM instances WHERE id = $1`, id).
+		Scan(&in.ID, &in.Host, &in.PID, &in.Version, &in.StartedAt, &in.HeartbeatAt, &in.StoppedAt, &reason, &in.HealthySince, &gapMS)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -101,6 +124,7 @@ func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 	if reason != nil {
 		in.StopReason = *reason
 	}
+	in.MaxGap = time.Duration(gapMS) * time.Millisecond
 	return &in, nil
 }
 
@@ -111,16 +135,20 @@ func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 // next heartbeat), so that a process is declared gone once and for all
 // before its work is settled. Ids without a row are in neither map (a
 // process from before instances, or one whose row was deleted).
-func (s *Store) InstanceStates(ctx context.Context, ids []string, staleBefore time.Time) (known, gone map[string]bool, err error) {
+//
+// self is the instance asking. It judges a silent row only when it can
+// tell a dead process from a database that stalled for everybody (see
+// canJudge); until then a silent row is neither fenced nor gone.
+func (s *Store) InstanceStates(ctx context.Context, self string, ids []string, staleBefore time.Time) (known, gone map[string]bool, err error) {
 	known, gone = map[string]bool{}, map[string]bool{}
 	if len(ids) == 0 {
 		return known, gone, nil
 	}
 	rows, err := s.pool.Query(ctx, `WITH fenced AS (
 			UPDATE instances SET `+fenceSet("$3")+`
-			WHERE id = ANY($1) AND stopped_at IS NULL AND heartbeat_at < $2 RETURNING id)
+			WHERE id = ANY($1) AND id <> $4 AND stopped_at IS NULL AND heartbeat_at < $2 AND `+canJudge("$4", "$2", "$3")+` RETURNING id)
 		SELECT i.id, i.stopped_at IS NOT NULL OR f.id IS NOT NULL FROM instances i LEFT JOIN fenced f ON f.id = i.id WHERE i.id = ANY($1)`,
-		ids, staleBefore, s.now())
+		ids, staleBefore, s.now(), self)
 	if err != nil {
 		return nil, nil, fmt.Errorf("instance states: %w", err)
 	}
@@ -145,20 +173,32 @@ func fenceSet(now string) string {
 	return `stopped_at = ` + now + `, stop_reason = 'no heartbeat since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
 }
 
+// canJudge is true when instance self may take another for dead: it runs,
+// its own last heartbeat is within its max gap, and it has been healthy
+// (no longer gap) since staleBefore. After a database stall every
+// heartbeat is late; the first reconciler to run would otherwise fence
+// every live process. Waiting until it has itself heartbeaten through the
+// whole dead-after bound gives the others the time to heartbeat too.
+func canJudge(self, staleBefore, now string) string {
+	return `EXISTS (SELECT 1 FROM instances me WHERE me.id = ` + self + ` AND me.stopped_at IS NULL
+		AND me.heartbeat_at >= ` + now + `::timestamptz - me.max_gap_ms * interval '1 millisecond'
+		AND me.healthy_since <= ` + staleBefore + `)`
+}
+
 // FenceSilentInstances stops every running instance without a heartbeat
 // since staleBefore, whether or not it holds work, and returns their ids:
-// the table then lists as running only the processes alive.
-func (s *Store) FenceSilentInstances(ctx context.Context, staleBefore time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE instances SET `+fenceSet("$2")+`
-		WHERE stopped_at IS NULL AND heartbeat_at < $1 RETURNING id`, staleBefore, s.now())
+// the table then lists as running only the processes alive. self is the
+// instance asking; judged is false when it cannot tell yet (canJudge):
+// nothing was fenced.
+func (s *Store) FenceSilentInstances(ctx context.Context, self string, staleBefore time.Time) (ids []string, judged bool, err error) {
+	err = s.pool.QueryRow(ctx, `WITH fenced AS (UPDATE instances SET `+fenceSet("$2")+`
+			WHERE id <> $3 AND stopped_at IS NULL AND heartbeat_at < $1 AND `+canJudge("$3", "$1", "$2")+` RETURNING id)
+		SELECT `+canJudge("$3", "$1", "$2")+`, coalesce((SELECT array_agg(id ORDER BY id) FROM fenced), '{}')`,
+		staleBefore, s.now(), self).Scan(&judged, &ids)
 	if err != nil {
-		return nil, fmt.Errorf("fence silent instances: %w", err)
+		return nil, false, fmt.Errorf("fence silent instances: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("fence silent instances: %w", err)
-	}
-	return ids, nil
+	return ids, judged, nil
 }
 
 // PruneInstances deletes the rows of instances stopped, or silent, since

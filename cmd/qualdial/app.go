@@ -132,11 +132,6 @@ type app struct {
 // were late, and its calls were settled meanwhile.
 var errFenced = errors.New("taken for dead by another process (heartbeats late): its calls were settled")
 
-// importStaleAfter is how long a running import may go without progress
-// (it records some every few seconds) before it counts as interrupted, for
-// imports of processes on other hosts.
-const importStaleAfter = 10 * time.Minute
-
 // runApp wires every component from cfg — database, pools, stores, drivers,
 // the queue and its workers, the API and Twilio's webhooks — runs cfg.Main,
 // serves, and on ctx's end shuts down in order: no new calls; calls in
@@ -206,7 +201,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	}
 	ctx, cancelFenced := context.WithCancelCause(ctx)
 	defer cancelFenced(nil)
-	inst, err := queue.StartInstance(ctx, a.store, queue.InstanceConfig{Version: buildVersion(), Heartbeat: cfg.Heartbeat,
+	inst, err := queue.StartInstance(ctx, a.store, queue.InstanceConfig{Version: buildVersion(), Heartbeat: cfg.Heartbeat, DeadAfter: cfg.DeadAfter,
 		Fenced: func() { cancelFenced(errFenced) }, Logger: log.With("component", "instance")})
 	if err != nil {
 		return err
@@ -219,13 +214,6 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		}
 	})
 	log.Info("instance registered", "instance", inst.ID())
-	// An import whose process died (a crash, a deploy) has nothing kept: say
-	// so instead of "running" forever.
-	if n, err := a.apiStore.SettleInterruptedImports(ctx, queue.WorkerGone(ctx, a.apiStore, cfg.DeadAfter), importStaleAfter); err != nil {
-		log.Warn("cannot settle interrupted imports", "error", err)
-	} else if n > 0 {
-		log.Warn("settled imports interrupted by a stopped process", "imports", n)
-	}
 	if cfg.Prepare != nil {
 		if err := cfg.Prepare(ctx, a); err != nil {
 			return err
