@@ -57,10 +57,16 @@ type DialRequest struct {
 	// goroutine (webhook-driven, see Runner). Others ignore them.
 	Script []byte
 	Lead   map[string]string
-	// MachineDetection is off, hangup (hang up on answering machines) or
-	// message (leave the script's identify line, then hang up), for drivers
-	// that detect machines; empty means the driver's default.
+	// MachineDetection is MachineOff, MachineHangup (hang up on answering
+	// machines) or MachineMessage (leave Voicemail once the greeting is
+	// over, then hang up); empty means the driver's default. A person is
+	// never kept waiting for the verdict: the script starts at the answer.
 	MachineDetection string
+	// Voicemail is the message left on a machine in MachineMessage mode:
+	// the script's voicemail, or identify line, for this lead (see
+	// ivr.Engine.Voicemail). Drivers that run the script themselves take
+	// it from Script.
+	Voicemail ivr.Prompt
 	// DTMF is how keys are taken: DTMFAuto (the default), DTMFRFC4733,
 	// DTMFInfo or DTMFInband. Drivers that cannot choose ignore it.
 	DTMF string
@@ -129,6 +135,43 @@ type Timings struct {
 	Ended time.Time
 }
 
+// Machine detection modes (DialRequest.MachineDetection, a campaign's
+// machine_detection).
+const (
+	MachineOff     = "off"
+	MachineHangup  = "hangup"
+	MachineMessage = "message"
+)
+
+// AMD is what answering-machine detection made of an answered call.
+type AMD struct {
+	// Verdict is human, machine or unsure (no verdict in time: treated as
+	// a person).
+	Verdict string `json:"verdict"`
+	// Cause says what decided it: long_greeting, max_words, long_word,
+	// after_greeting_silence, initial_silence, max_time (SIP), or the
+	// provider's answered_by (Twilio).
+	Cause string `json:"cause"`
+	// AfterMS is how long after the answer the verdict came.
+	AfterMS int64 `json:"after_ms"`
+	// Overruled: a key was pressed, so the call stayed with the script
+	// although the verdict said machine.
+	Overruled bool `json:"overruled,omitempty"`
+	// GreetingEnd says how the end of a machine's greeting was found in
+	// message mode (beep, silence, max_wait); MessageLeft whether the
+	// whole message then played.
+	GreetingEnd string `json:"greeting_end,omitempty"`
+	MessageLeft bool   `json:"message_left,omitempty"`
+}
+
+// IsMachine reports whether the call ended as an answering machine's.
+func (a *AMD) IsMachine() bool { return a != nil && a.Verdict == "machine" && !a.Overruled }
+
+// AMDReporter is a Call that detected machines itself after the answer.
+type AMDReporter interface {
+	AMD() *AMD
+}
+
 // TimingReporter is a Call that knows when its moments happened.
 type TimingReporter interface {
 	Timings() Timings
@@ -146,6 +189,9 @@ func reportCall(call Call, out *Outcome) {
 	}
 	if dr, ok := call.(DTMFReporter); ok {
 		out.DTMFMethod = dr.DTMFMethod()
+	}
+	if ar, ok := call.(AMDReporter); ok {
+		out.AMD = ar.AMD()
 	}
 }
 

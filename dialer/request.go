@@ -94,6 +94,11 @@ func (r DialRequest) Prepared() (DialRequest, error) {
 	case r.MaxDuration < time.Second || r.MaxDuration > LongestCall:
 		return fail("maximum call length %s: give one from 1s up to %s", r.MaxDuration, LongestCall)
 	}
+	switch r.MachineDetection {
+	case "", MachineOff, MachineHangup, MachineMessage:
+	default:
+		return fail("machine detection %q: use %s, %s or %s", r.MachineDetection, MachineOff, MachineHangup, MachineMessage)
+	}
 	switch r.DTMF {
 	case "":
 		r.DTMF = DTMFAuto

@@ -3,6 +3,7 @@ package dialer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/qualdial/qualdial/ivr"
@@ -11,7 +12,7 @@ import (
 // Event is one moment of a call's timeline.
 type Event struct {
 	At time.Time `json:"at"`
-	// Kind: prompt, keys, timeout, hangup, error.
+	// Kind: prompt, keys, timeout, hangup, machine, error.
 	Kind     string `json:"kind"`
 	Question string `json:"question,omitempty"`
 	Text     string `json:"text,omitempty"`
@@ -33,6 +34,11 @@ type Outcome struct {
 	DTMFMethod string
 	// Timings are the call's moments, where the driver reports them.
 	Timings Timings
+	// AMD is machine detection's verdict, where the driver listened after
+	// the answer (nil: it did not). AMD.IsMachine: the call was a
+	// machine's, the script stopped at the verdict (the disposition is
+	// then Machine, not Answered).
+	AMD *AMD
 	// Err is a telephony failure mid-call (the state then ends as
 	// incomplete, with the answers given so far).
 	Err error
@@ -82,6 +88,17 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 		if turn.Final {
 			break
 		}
+		machine := false
+		if ar, ok := call.(AMDReporter); ok && in.Hangup {
+			if a := ar.AMD(); a.IsMachine() {
+				machine = true
+				text := a.Cause
+				if a.GreetingEnd != "" {
+					text += fmt.Sprintf("; greeting over (%s), message left: %v", a.GreetingEnd, a.MessageLeft)
+				}
+				out.Timeline = append(out.Timeline, Event{At: now(), Kind: "machine", Question: turn.Question, Text: text})
+			}
+		}
 		if err != nil {
 			out.Err = err
 			in = ivr.Input{Hangup: true}
@@ -92,6 +109,8 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "error", Question: turn.Question, Text: err.Error()})
 		}
 		switch {
+		case machine && out.Err == nil:
+			out.EndedBy = EndedByQualdial // hung up on the machine
 		case in.Hangup && out.Err == nil:
 			out.EndedBy = EndedByLead
 			out.Timeline = append(out.Timeline, Event{At: now(), Kind: "hangup", Question: turn.Question})

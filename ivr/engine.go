@@ -66,6 +66,8 @@ const (
 	PromptEnding   PromptKind = "ending"
 	PromptOptOut   PromptKind = "opt_out"
 	PromptGoodbye  PromptKind = "goodbye"
+	// PromptVoicemail is the message left on an answering machine.
+	PromptVoicemail PromptKind = "voicemail"
 )
 
 // Prompt is one thing to say.
@@ -184,6 +186,17 @@ func (e *Engine) Start(lead map[string]string) (State, Turn) {
 	st, turn := e.enter(st, s.questions[s.Start])
 	turn.Prompts = append([]Prompt{e.prompt(st, PromptIdentify, s.Identify, "")}, turn.Prompts...)
 	return st, turn
+}
+
+// Voicemail is the message to leave on an answering machine for the run
+// st (its lead's placeholders filled): the script's voicemail, else its
+// identify line.
+func (e *Engine) Voicemail(st State) Prompt {
+	text := e.script.Voicemail
+	if strings.TrimSpace(text) == "" {
+		text = e.script.Identify
+	}
+	return e.prompt(st, PromptVoicemail, text, "")
 }
 
 // enter moves the run to question q: it is asked, unless the lead's form

@@ -26,6 +26,11 @@ type Script struct {
 	Description string `yaml:"description"`
 	// Identify is spoken first on every call: who is calling and why.
 	Identify string `yaml:"identify"`
+	// Voicemail is the message left on an answering machine when the
+	// campaign's machine_detection is message: who called, why, and a
+	// number to call back or to stop the calls. Empty: the identify line.
+	// Never the questionnaire.
+	Voicemail string `yaml:"voicemail"`
 	// OptOut is the key that works at every question and ends the call with
 	// the lead on the do-not-call list.
 	OptOut OptOut `yaml:"opt_out"`
@@ -384,6 +389,7 @@ func (s *Script) Prompts() []Prompt {
 		out = append(out, p)
 	}
 	add(PromptIdentify, s.Identify, "")
+	add(PromptVoicemail, s.Voicemail, "")
 	for _, q := range s.Questions {
 		add(PromptQuestion, q.Say, q.Audio)
 		add(PromptInvalid, q.Invalid, "")
@@ -414,6 +420,7 @@ func (s *Script) Texts() []string {
 		}
 	}
 	add(s.Identify)
+	add(s.Voicemail)
 	for _, q := range s.Questions {
 		add(q.Say)
 		add(q.Invalid)

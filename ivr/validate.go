@@ -399,6 +399,7 @@ func validateTexts(c *collector, s *Script) {
 		}
 	}
 	check(s.line("identify"), "identify", s.Identify)
+	check(s.line("voicemail"), "voicemail", s.Voicemail)
 	check(s.OptOut.Line, "opt_out say", s.OptOut.Say)
 	check(s.Defaults.Line, "defaults invalid", s.Defaults.Invalid)
 	check(s.Defaults.Line, "defaults no_input", s.Defaults.NoInput)

@@ -12,6 +12,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Metrics struct {
 	postDialDelay   *prometheus.HistogramVec
 	callDuration    *prometheus.HistogramVec
 	dtmfKeys        *prometheus.CounterVec
+	amdVerdicts     *prometheus.CounterVec
 	classified      *prometheus.CounterVec
 	speedToDial     *prometheus.HistogramVec
 	preDialBlocks   *prometheus.CounterVec
@@ -76,6 +78,8 @@ func New() *Metrics {
 	m.callDuration = histVec("call_answered_duration_seconds", "Length of answered calls, from the answer to the end.",
 		[]float64{5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600}, "driver")
 	m.dtmfKeys = counterVec("dtmf_keys_total", "Key presses heard, by how they arrived (rfc4733, info, inband).", "method")
+	m.amdVerdicts = counterVec("amd_verdicts_total", "Answering-machine detection's verdicts on answered calls, by driver, verdict (human, machine, unsure, overruled: a machine verdict a key pressed proved wrong) and cause.",
+		"driver", "verdict", "cause")
 	m.classified = counterVec("leads_classified_total", "Calls that ended with a script outcome, by campaign, outcome (completed, opted_out, incomplete) and class.",
 		"campaign_id", "outcome", "class")
 	m.speedToDial = histVec("speed_to_first_dial_seconds", "From a lead's arrival to its first dial, by source (web_form, list, api).",
@@ -91,7 +95,7 @@ func New() *Metrics {
 	m.httpDuration = histVec("http_request_duration_seconds", "HTTP request time to the handler's return, by handler.",
 		[]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "handler")
 	m.reg.MustRegister(m.callsStarted, m.callsEnded, m.callsInProgress, m.callSlots, m.toIdentify, m.toOptOutOffer,
-		m.postDialDelay, m.callDuration, m.dtmfKeys, m.classified, m.speedToDial, m.preDialBlocks, m.slaBreaches,
+		m.postDialDelay, m.callDuration, m.dtmfKeys, m.amdVerdicts, m.classified, m.speedToDial, m.preDialBlocks, m.slaBreaches,
 		m.webhooks, m.importRows, m.jobs, m.jobDuration, m.httpRequests, m.httpDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -168,6 +172,31 @@ func (m *Metrics) CallTimed(driver string, t dialer.Timings) {
 	observe(m.toIdentify, t.Answered, t.Identify)
 	observe(m.toOptOutOffer, t.Answered, t.OptOutOffer)
 	observe(m.callDuration, t.Answered, t.Ended)
+}
+
+// MachineDetected counts machine detection's verdict on an answered call
+// (nil: detection did not listen).
+func (m *Metrics) MachineDetected(driver string, a *dialer.AMD) {
+	if m == nil || a == nil || a.Verdict == "" {
+		return
+	}
+	verdict := a.Verdict
+	if a.Overruled {
+		verdict = "overruled"
+	}
+	m.amdVerdicts.WithLabelValues(driver, verdict, amdCause(a.Cause)).Inc()
+}
+
+// amdCause keeps the cause label to a closed set.
+func amdCause(c string) string {
+	switch c {
+	case "long_greeting", "max_words", "long_word", "after_greeting_silence", "initial_silence", "max_time":
+		return c
+	}
+	if strings.HasPrefix(c, "machine") || c == "human" || c == "fax" || c == "unknown" {
+		return c // Twilio's answered_by
+	}
+	return "other"
 }
 
 // KeysHeard counts key presses that arrived by method.

@@ -299,9 +299,11 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 	if dtmf == "" || dtmf == dialer.DTMFAuto {
 		dtmf = q.cfg.DTMF // this process's trunk may know better
 	}
+	started, _ := eng.Start(lead.Fields())
 	req, err := dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
-		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, DTMF: dtmf, AttemptID: a.ID}.Prepared()
+		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, Voicemail: eng.Voicemail(started),
+		DTMF: dtmf, AttemptID: a.ID}.Prepared()
 	var call dialer.Call
 	if err == nil {
 		call, err = drv.Dial(ctx, req)
@@ -339,6 +341,19 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		res.EndedBy, res.DTMFMethod = out.EndedBy, out.DTMFMethod
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
+		q.cfg.Metrics.MachineDetected(driver, out.AMD)
+		if a := out.AMD; a != nil {
+			res.AMDVerdict, res.AMDCause, res.AMDMS = a.Verdict, a.Cause, &a.AfterMS
+		}
+		if out.AMD.IsMachine() {
+			// An answering machine took the call: no questionnaire, no
+			// outcome; called again as the campaign's machine retry says.
+			res.Disposition, res.Result, outcome, res.SLA = string(dialer.Machine), nil, "", 0
+			res.Reason = "answering machine (" + out.AMD.Cause + ")"
+			if out.AMD.MessageLeft {
+				res.Reason += "; message left after the greeting (" + out.AMD.GreetingEnd + ")"
+			}
+		}
 		q.cfg.Metrics.CallTimed(driver, out.Timings)
 		tm := out.Timings
 		res.AnswerToIdentifyMS = msBetween(tm.Answered, tm.Identify)

@@ -204,6 +204,10 @@ type AttemptResult struct {
 	// → start of the identification, its end → start of the opt-out offer,
 	// and the post-dial delay.
 	AnswerToIdentifyMS, IdentifyToOptOutMS, PostDialDelayMS *int
+	// AMDVerdict (human, machine, unsure), AMDCause and AMDMS are what
+	// machine detection made of an answered call; empty: it did not listen.
+	AMDVerdict, AMDCause string
+	AMDMS                *int64
 }
 
 // FinishAttempt writes an attempt's outcome: the attempt, its answers, the
@@ -222,10 +226,12 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	}
 	tag, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
 		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11, last_question = $12,
-		answer_to_identify_ms = $13, identify_to_opt_out_ms = $14, post_dial_delay_ms = $15
+		answer_to_identify_ms = $13, identify_to_opt_out_ms = $14, post_dial_delay_ms = $15,
+		amd_verdict = $16, amd_cause = $17, amd_ms = $18
 		WHERE id = $1 AND state <> 'finished'`,
 		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
-		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion, r.AnswerToIdentifyMS, r.IdentifyToOptOutMS, r.PostDialDelayMS)
+		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion, r.AnswerToIdentifyMS, r.IdentifyToOptOutMS, r.PostDialDelayMS,
+		nullString(r.AMDVerdict), nullString(r.AMDCause), r.AMDMS)
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Instance is one running qualdial process as the instances table knows
@@ -66,14 +67,13 @@ func DefaultWorker() string { return processInstance() }
 // RegisterInstance records a starting process, alive and healthy now;
 // in.MaxGap is kept (zero: 20s), the times are the store's clock's.
 func (s *Store) RegisterInstance(ctx context.Context, in Instance) error {
-	now := s.now()
 	gap := cmp.Or(in.MaxGap, defaultMaxGap)
 	if gap < time.Millisecond {
 		return fmt.Errorf("register instance %s: max gap %s must be at least 1ms", in.ID, gap)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, healthy_since, max_gap_ms)
+	_, err := s.stamped(ctx, `INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, healthy_since, max_gap_ms)
 		VALUES ($1, $2, $3, $4, $5, $5, $5, $6)`,
-		in.ID, in.Host, in.PID, in.Version, now, gap.Milliseconds())
+		func(now time.Time) []any { return []any{in.ID, in.Host, in.PID, in.Version, now, gap.Milliseconds()} })
 	if err != nil {
 		return fmt.Errorf("register instance %s: %w", in.ID, err)
 	}
@@ -87,13 +87,26 @@ func (s *Store) RegisterInstance(ctx context.Context, in Instance) error {
 // missing: the process must not take new work under that id.
 func (s *Store) InstanceHeartbeat(ctx context.Context, id string) (alive bool, err error) {
 	// SET reads the row's values from before the update.
-	tag, err := s.pool.Exec(ctx, `UPDATE instances SET heartbeat_at = $2,
+	tag, err := s.stamped(ctx, `UPDATE instances SET heartbeat_at = $2,
 			healthy_since = CASE WHEN $2::timestamptz - heartbeat_at > max_gap_ms * interval '1 millisecond' THEN $2::timestamptz ELSE healthy_since END
-		WHERE id = $1 AND stopped_at IS NULL`, id, s.now())
+		WHERE id = $1 AND stopped_at IS NULL`, func(now time.Time) []any { return []any{id, now} })
 	if err != nil {
 		return false, fmt.Errorf("heartbeat of instance %s: %w", id, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// stamped runs a statement that says "alive now" with the time taken once
+// it holds a connection: a new connection can take seconds to open on a
+// loaded host, and a heartbeat stamped before that would land already old
+// — a process just started could be taken for dead at once.
+func (s *Store) stamped(ctx context.Context, sql string, args func(now time.Time) []any) (pgconn.CommandTag, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer conn.Release()
+	return conn.Exec(ctx, sql, args(s.now())...)
 }
 
 // StopInstance marks instance id stopped (a clean shutdown) with the

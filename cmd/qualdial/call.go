@@ -106,7 +106,7 @@ func (e *env) callCommand() *cobra.Command {
 		asJSON                               bool
 		leadKVs                              []string
 		sf                                   sipFlags
-		logLevel, dtmf                       string
+		logLevel, dtmf, machine              string
 	)
 	cmd := &cobra.Command{
 		Use:   "call --to URI --script FILE",
@@ -138,8 +138,10 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			if err := prompts.CanSpeak(cmd.Context(), s.Language, s.Voice); err != nil && !errors.Is(err, prompt.ErrNoTTS) {
 				return fmt.Errorf("%s: %w", file, err) // else every prompt would fail once answered
 			}
+			eng := ivr.NewEngine(s)
+			started, _ := eng.Start(lead)
 			req, err := dialer.DialRequest{To: to, CallerID: callerID, CallerName: callerName, RingTimeout: ring, MaxDuration: maxLen,
-				Language: s.Language, Voice: s.Voice, Logger: log, DTMF: dtmf}.Prepared()
+				Language: s.Language, Voice: s.Voice, Logger: log, DTMF: dtmf, MachineDetection: machine, Voicemail: eng.Voicemail(started)}.Prepared()
 			if err != nil {
 				return err // nothing was dialled: a usage error
 			}
@@ -163,13 +165,17 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				rep.KeysHeard = []string{}
 				return e.report(rep, asJSON)
 			}
-			out := dialer.RunCall(cmd.Context(), call, ivr.NewEngine(s), dialer.RunOptions{Lead: lead})
+			out := dialer.RunCall(cmd.Context(), call, eng, dialer.RunOptions{Lead: lead})
 			rep.Disposition, rep.SIPCode, rep.Reason, rep.CallID = string(dialer.Answered), 200, "OK", call.ID()
 			rep.KeysHeard = out.KeysHeard()
 			if rep.KeysHeard == nil {
 				rep.KeysHeard = []string{}
 			}
-			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod
+			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod, rep.AMD = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod, out.AMD
+			if out.AMD.IsMachine() {
+				// No questionnaire was played: no outcome to report.
+				rep.Disposition, rep.Reason, rep.Result = string(dialer.Machine), "answering machine ("+out.AMD.Cause+")", nil
+			}
 			if out.Err != nil {
 				rep.Error = out.Err.Error()
 			}
@@ -187,6 +193,8 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fl.Var(newChoice(&dtmf, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
 		"how keys are taken: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
+	fl.Var(newChoice(&machine, dialer.MachineOff, dialer.MachineOff, dialer.MachineHangup, dialer.MachineMessage), "machine-detection",
+		"answering-machine detection: off, hangup (hang up on a machine) or message (leave the script's voicemail after the greeting, then hang up); a machine ends with disposition machine")
 	fl.StringArrayVar(&leadKVs, "lead", nil, "a lead field for {{placeholders}}, as name=value (repeatable)")
 	fl.StringVar(&logLevel, "log-level", "warn", "log level on stderr")
 	e.addSIPFlags(cmd, &sf)
@@ -207,6 +215,7 @@ type callReport struct {
 	Timeline    []dialer.Event
 	EndedBy     string
 	DTMFMethod  string
+	AMD         *dialer.AMD
 	Error       string
 }
 
@@ -237,6 +246,9 @@ func (r callReport) MarshalJSON() ([]byte, error) {
 	if r.DTMFMethod != "" {
 		m["dtmf_method"] = r.DTMFMethod
 	}
+	if r.AMD != nil {
+		m["amd"] = r.AMD
+	}
 	if r.Error != "" {
 		m["error"] = r.Error
 	}
@@ -257,6 +269,16 @@ func (e *env) report(r callReport, asJSON bool) error {
 	fmt.Fprintln(w)
 	if r.Error != "" {
 		fmt.Fprintf(w, "error        %s\n", r.Error)
+	}
+	if a := r.AMD; a != nil {
+		fmt.Fprintf(w, "machine      %s (%s after %d ms)", a.Verdict, a.Cause, a.AfterMS)
+		if a.Overruled {
+			fmt.Fprint(w, ", overruled: keys were pressed")
+		}
+		if a.GreetingEnd != "" {
+			fmt.Fprintf(w, "; greeting over by %s, message left: %v", a.GreetingEnd, a.MessageLeft)
+		}
+		fmt.Fprintln(w)
 	}
 	if r.Result == nil {
 		return nil

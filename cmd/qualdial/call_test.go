@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/qualdial/qualdial/dialer/amd/amdcorpus"
+	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/sipptest"
 )
@@ -80,4 +84,66 @@ func TestCallAgainstSipp(t *testing.T) {
 		t.Fatalf("report %+v", res)
 	}
 	peer.Wait(t)
+}
+
+// TestCallMachineDetection: qualdial call --machine-detection against a
+// softphone persona (from a persona file) whose greeting is a voicemail's
+// with a beep: disposition machine in --json, the verdict and the message
+// left after the beep; a person in the same mode answers the questionnaire.
+func TestCallMachineDetection(t *testing.T) {
+	t.Parallel()
+	amdcorpus.Need(t)
+	dir := t.TempDir()
+	greeting, _, err := amdcorpus.Greeting(t.Context(), &prompt.Source{}, "Hello, you have reached the Millers. We are not home, so please leave a message after the beep.", 850, "en-gb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prompt.WriteWAVFile(filepath.Join(dir, "voicemail.wav"), greeting); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "personas.yaml"), []byte("voicemail: {greeting: voicemail.wav}\nhot: {keys: \"~1,~1,~1,~1,~120#,~1\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	personas, err := softphone.LoadPersonas(filepath.Join(dir, "personas.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := softphone.Start(softphone.Config{Personas: personas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	type amdJSON struct {
+		Verdict     string `json:"verdict"`
+		Cause       string `json:"cause"`
+		GreetingEnd string `json:"greeting_end"`
+		MessageLeft bool   `json:"message_left"`
+	}
+	var res struct {
+		callJSON
+		AMD *amdJSON `json:"amd"`
+	}
+	code, out, errOut := runCLI(t, nil, "call", "--to", p.URI("voicemail"), "--script", "bant-en", "--caller-id", "+15550100", "--json",
+		"--machine-detection", "message")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if res.Disposition != "machine" || res.AMD == nil || res.AMD.Verdict != "machine" || res.AMD.GreetingEnd != "beep" || !res.AMD.MessageLeft ||
+		res.Outcome != "" || len(res.KeysHeard) != 0 {
+		t.Fatalf("report %s", out)
+	}
+
+	res.AMD, res.callJSON = nil, callJSON{}
+	code, out, errOut = runCLI(t, nil, "call", "--to", p.URI("hot"), "--script", "bant-en", "--caller-id", "+15550100", "--json",
+		"--machine-detection", "hangup")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if res.Disposition != "answered" || res.Class != "sql" || (res.AMD != nil && res.AMD.Verdict == "machine") {
+		t.Fatalf("a person: %s", out)
+	}
+	if code, _, errOut := runCLI(t, nil, "call", "--to", p.URI("hot"), "--script", "bant-en", "--caller-id", "+15550100",
+		"--machine-detection", "maybe"); code == 0 || !strings.Contains(errOut, "use off, hangup or message") {
+		t.Errorf("a bad mode: exit %d %s", code, errOut)
+	}
 }

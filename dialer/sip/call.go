@@ -43,6 +43,12 @@ type call struct {
 
 	sdpMu sync.Mutex     // serialises offers of the far end
 	local media.LocalSDP // our latest SDP (offer, then answers)
+
+	// Machine detection (nil listen: off). The call's goroutine owns amd
+	// and pressed.
+	listen  *machineListener
+	amd     *dialer.AMD // the verdict, once taken
+	pressed bool        // a key was pressed in this call
 }
 
 var (
@@ -50,6 +56,7 @@ var (
 	_ dialer.EndReporter    = (*call)(nil)
 	_ dialer.DTMFReporter   = (*call)(nil)
 	_ dialer.TimingReporter = (*call)(nil)
+	_ dialer.AMDReporter    = (*call)(nil)
 )
 
 // Timings implements dialer.TimingReporter.
@@ -187,6 +194,7 @@ const (
 	stopMediaTimeout
 	stopTooLong
 	stopCanceled
+	stopMachine
 )
 
 // errCallTooLong ends calls that pass the maximum duration.
@@ -221,6 +229,8 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 		case stopCanceled:
 			c.setEndedBy(dialer.EndedByQualdial)
 			return ivr.Input{}, ctx.Err()
+		case stopMachine:
+			return c.onMachine(ctx, maxTimer.C)
 		}
 		return ivr.Input{Hangup: true}, nil
 	}
@@ -250,8 +260,13 @@ prompts:
 				continue prompts
 			case k := <-keyCh:
 				c.media.StopPlayback() // barge-in
+				c.pressedKey()
 				keys.WriteByte(k)
 				break prompts
+			case r := <-c.verdictC():
+				if c.takeVerdict(r) {
+					return stop(stopMachine)
+				}
 			case <-c.done:
 				return stop(stopHangup)
 			case <-c.media.Timeout():
@@ -276,6 +291,7 @@ prompts:
 		case why != stopNone:
 			return stop(why)
 		}
+		c.pressedKey()
 		keys.WriteByte(k)
 	}
 	return ivr.Input{Keys: keys.String()}, nil
@@ -300,6 +316,10 @@ func (c *call) nextKey(ctx context.Context, timeout time.Duration, tooLong <-cha
 			return k, false, stopNone
 		case <-waitC:
 			return 0, true, stopNone
+		case r := <-c.verdictC():
+			if c.takeVerdict(r) {
+				return 0, false, stopMachine
+			}
 		case <-holdCh:
 			was := held
 			held, holdCh = c.media.Held()

@@ -21,6 +21,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/amd"
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/ivr"
 )
@@ -61,6 +62,12 @@ type Config struct {
 	MaxCallDuration time.Duration
 	// MediaTimeout ends a call when no RTP arrives for this long; default 20s.
 	MediaTimeout time.Duration
+	// MachineDetection tunes answering-machine detection (calls whose
+	// request asks for it); zero: the defaults of package amd.
+	MachineDetection amd.Config
+	// GreetingEnd tunes how the end of a machine's greeting is found before
+	// a message is left; zero: package amd's defaults.
+	GreetingEnd amd.GreetingEndConfig
 	// Prompts renders prompt audio. Required for calls that say anything.
 	Prompts PromptSource
 	// UserAgent is the User-Agent header of our requests (and the Server
@@ -126,6 +133,9 @@ func (c *Config) validate() error {
 	}
 	if c.NoResponseTimeout < 0 || c.MaxCallDuration < 0 || c.MediaTimeout < 0 {
 		return errors.New("sip: timeouts must not be negative")
+	}
+	if err := c.MachineDetection.Validate(); err != nil {
+		return fmt.Errorf("sip: %w", err)
 	}
 	return nil
 }
@@ -517,10 +527,17 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		_ = sess.Close()
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
 	}
+	// Machine detection listens from the answer on, beside the script.
+	var listen *machineListener
+	var onAudio func([]int16)
+	if req.MachineDetection == dialer.MachineHangup || req.MachineDetection == dialer.MachineMessage {
+		listen = newMachineListener(d.cfg.MachineDetection, d.cfg.GreetingEnd, req.MachineDetection == dialer.MachineMessage)
+		onAudio = listen.feed
+	}
 	msess, err := media.NewSession(media.SessionConfig{
 		Conn: rtpConn, Remote: remote.Addr, Latch: true, Codec: remote.Codec,
 		SendEventPT: remote.EventPT, RecvEventPT: media.EventPT, DetectInband: !d.cfg.DisableInband,
-		DTMF: media.DTMFMode(req.DTMF), MediaTimeout: d.cfg.MediaTimeout, Logger: log,
+		DTMF: media.DTMFMode(req.DTMF), MediaTimeout: d.cfg.MediaTimeout, Logger: log, OnAudio: onAudio,
 	})
 	if err != nil {
 		_ = sess.Ack(ctx)
@@ -531,6 +548,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	keepConn = true
 	timings.Answered = time.Now()
 	c := newCall(d, sess, msess, req, log)
+	c.listen = listen
 	c.local = local
 	c.timings = timings
 	d.mu.Lock()

@@ -164,6 +164,9 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 		return fmt.Errorf("answer: %w", err)
 	}
 	p.update(rec, func(r *Record) { r.Answered = true })
+	if len(per.GreetingAudio) > 0 && !per.Silent {
+		ms.StartPlayback(ms.Codec().Encode(nil, per.GreetingAudio))
+	}
 	defer func() {
 		heardPCM := ms.Heard()
 		file := ""
@@ -177,6 +180,9 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 		p.update(rec, func(r *Record) {
 			r.Ended = time.Now()
 			r.Heard = len(heardPCM)
+			if p.cfg.Record {
+				r.Audio = heardPCM
+			}
 			r.File = file
 			if r.ByeFrom == "" {
 				r.ByeFrom = "caller"

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/qualdial/qualdial/dialer/media"
+	"github.com/qualdial/qualdial/dialer/prompt"
 )
 
 // DTMF modes.
@@ -52,6 +56,13 @@ type Persona struct {
 	AnswerAfter int `yaml:"answer_after"`
 	// Silent stops sending RTP after answering (to test media timeouts).
 	Silent bool `yaml:"silent"`
+	// Greeting is a WAV file played from the answer on: an answering
+	// machine's greeting and beep, or a person's "Hello?". Empty: the
+	// phone sends silence.
+	Greeting string `yaml:"greeting"`
+	// GreetingAudio is the greeting as 8 kHz samples (tests); it wins over
+	// Greeting, and LoadPersonas fills it from Greeting.
+	GreetingAudio []int16 `yaml:"-"`
 
 	// Habits of gateways between real leads and us, for keys sent as RFC
 	// 4733 — to test that each press is heard once.
@@ -87,6 +98,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// maxGreeting bounds a greeting: a minute of audio.
+const maxGreeting = 60 * media.SampleRate
+
+// readGreeting reads a greeting WAV file.
+func readGreeting(file string) ([]int16, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pcm, err := prompt.DecodeWAV(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(pcm) > maxGreeting {
+		return nil, fmt.Errorf("%s: %s long; at most a minute", file, time.Duration(len(pcm))*time.Second/media.SampleRate)
+	}
+	return pcm, nil
+}
+
 // LoadPersonas reads a persona file: a YAML mapping of user part → persona,
 // with an optional "default" entry.
 func LoadPersonas(path string) (map[string]Persona, error) {
@@ -101,6 +132,16 @@ func LoadPersonas(path string) (map[string]Persona, error) {
 	for user, p := range m {
 		if err := p.validate(); err != nil {
 			return nil, fmt.Errorf("%s: persona %q: %w", path, user, err)
+		}
+		if p.Greeting != "" && p.GreetingAudio == nil {
+			file := p.Greeting
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(filepath.Dir(path), file)
+			}
+			if p.GreetingAudio, err = readGreeting(file); err != nil {
+				return nil, fmt.Errorf("%s: persona %q: greeting: %w", path, user, err)
+			}
+			m[user] = p
 		}
 	}
 	return m, nil
@@ -139,11 +180,13 @@ type Record struct {
 	// re-INVITEs with (recvonly to a hold, sendrecv to the resume), or
 	// their failure codes.
 	HoldAnswers []string
-	ByeFrom     string    // "caller", "phone" or "" while up
-	Heard       int       // samples of audio heard
-	File        string    // recording, with RecordDir
-	Started     time.Time // INVITE received
-	Ended       time.Time
+	ByeFrom     string // "caller", "phone" or "" while up
+	Heard       int    // samples of audio heard
+	// Audio is what the call heard (8 kHz), with Config.Record.
+	Audio   []int16
+	File    string    // recording, with RecordDir
+	Started time.Time // INVITE received
+	Ended   time.Time
 }
 
 // Phone is a running softphone.

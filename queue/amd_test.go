@@ -1,0 +1,63 @@
+package queue_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qualdial/qualdial/dialer/amd/amdcorpus"
+	"github.com/qualdial/qualdial/dialer/prompt"
+	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/queue"
+	"github.com/qualdial/qualdial/store"
+)
+
+// TestMachineDetectedOnSIP: a campaign with machine_detection hangup calls
+// a voicemail and a person. The voicemail's attempt ends with disposition
+// machine, its verdict stored, no answers, and the lead is called again
+// later by the campaign's machine retry; the person's questionnaire is
+// scored as usual, with a human verdict stored.
+func TestMachineDetectedOnSIP(t *testing.T) {
+	t.Parallel()
+	amdcorpus.Need(t)
+	ctx := context.Background()
+	greeting, _, err := amdcorpus.Greeting(ctx, &prompt.Source{}, "The person you are calling is unavailable. Please leave a message after the tone.", 950, "en-us")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, err := (&prompt.Source{}).Speak(ctx, "Hello?", "en-US", "en-us")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, map[string]softphone.Persona{
+		"+12125550801": {GreetingAudio: greeting},
+		"+12125550802": {GreetingAudio: hello, Keys: "1,1,1,1,120#,1"},
+	}, store.CampaignParams{MachineDetection: "hangup"})
+	ids := b.addLeads(t, store.LeadParams{Phone: "+12125550801"}, store.LeadParams{Phone: "+12125550802"})
+	got := b.waitStatuses(t, ids, map[string]store.LeadStatus{"+12125550801": queue.StatusRetryWait, "+12125550802": queue.StatusCompleted}, time.Minute)
+	if l := got["+12125550801"]; l.NextAttemptAt == nil || l.NextAttemptAt.Sub(b.now()) < time.Hour || !strings.Contains(l.StatusReason, "machine") {
+		t.Errorf("the voicemail's lead: %s next %v (%s); want a retry hours later, for a machine", l.Status, l.NextAttemptAt, l.StatusReason)
+	}
+	if l := got["+12125550802"]; l.Class != "sql" {
+		t.Errorf("the person's lead: class %q", l.Class)
+	}
+	for phone, want := range map[string]struct{ disposition, verdict string }{"+12125550801": {"machine", "machine"}, "+12125550802": {"answered", "human"}} {
+		var disposition, verdict, cause, reason string
+		var ms, answers int
+		if err := b.store.Pool().QueryRow(ctx, `SELECT disposition, coalesce(amd_verdict, ''), coalesce(amd_cause, ''), coalesce(amd_ms, -1), coalesce(reason, ''),
+			(SELECT count(*) FROM answers WHERE lead_id = $1) FROM call_attempts WHERE lead_id = $1`, ids[phone]).
+			Scan(&disposition, &verdict, &cause, &ms, &reason, &answers); err != nil {
+			t.Fatal(err)
+		}
+		if disposition != want.disposition || verdict != want.verdict || cause == "" || ms <= 0 || ms > 5000 {
+			t.Errorf("%s: disposition %s, verdict %s (%s after %d ms); want %s, %s", phone, disposition, verdict, cause, ms, want.disposition, want.verdict)
+		}
+		if want.verdict == "machine" && (answers != 0 || !strings.Contains(reason, "answering machine")) {
+			t.Errorf("%s: %d answers, reason %q", phone, answers, reason)
+		}
+	}
+	if n := len(b.phone.Calls()); n != 2 {
+		t.Errorf("%d calls; want 2", n)
+	}
+}
