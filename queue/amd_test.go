@@ -43,12 +43,15 @@ func TestMachineDetectedOnSIP(t *testing.T) {
 		t.Errorf("the person's lead: class %q", l.Class)
 	}
 	for phone, want := range map[string]struct{ disposition, verdict string }{"+12125550801": {"machine", "machine"}, "+12125550802": {"answered", "human"}} {
-		var disposition, verdict, cause, reason string
+		var disposition, verdict, cause, reason, callerID string
 		var ms, answers int
 		if err := b.store.Pool().QueryRow(ctx, `SELECT disposition, coalesce(amd_verdict, ''), coalesce(amd_cause, ''), coalesce(amd_ms, -1), coalesce(reason, ''),
-			(SELECT count(*) FROM answers WHERE lead_id = $1) FROM call_attempts WHERE lead_id = $1`, ids[phone]).
-			Scan(&disposition, &verdict, &cause, &ms, &reason, &answers); err != nil {
+			(SELECT count(*) FROM answers WHERE lead_id = $1), coalesce(caller_id, '') FROM call_attempts WHERE lead_id = $1`, ids[phone]).
+			Scan(&disposition, &verdict, &cause, &ms, &reason, &answers, &callerID); err != nil {
 			t.Fatal(err)
+		}
+		if callerID != "+15550100" {
+			t.Errorf("%s: caller ID %q kept with the attempt; want the campaign's", phone, callerID)
 		}
 		if disposition != want.disposition || verdict != want.verdict || cause == "" || ms <= 0 || ms > 5000 {
 			t.Errorf("%s: disposition %s, verdict %s (%s after %d ms); want %s, %s", phone, disposition, verdict, cause, ms, want.disposition, want.verdict)

@@ -116,7 +116,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	var attempt *store.Attempt
 	err = q.store.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone,
+		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone, CallerID: camp.CallerID,
 			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h, DialJob: job.ID,
 			LocalZone: firstZone(zones)})
 		return err

@@ -75,6 +75,8 @@ type AttemptParams struct {
 	// LocalZone is the lead's time zone when it is called, for reports by
 	// the lead's local weekday and hour; nil when unknown.
 	LocalZone *time.Location
+	// CallerID is the number the call presents, kept with the attempt.
+	CallerID string
 }
 
 // CappedError says that a number had its share of calls in the last 24
@@ -130,9 +132,9 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 				AND NOT EXISTS (SELECT 1 FROM instances WHERE id = $4 AND stopped_at IS NOT NULL)
 			RETURNING attempt_count)
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
-			local_weekday, local_hour)
-		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9, $10 FROM bumped RETURNING id, attempt_no, started_at`,
-		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, weekday, hour).Scan(&a.ID, &a.No, &a.StartedAt)
+			local_weekday, local_hour, caller_id)
+		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9, $10, $11 FROM bumped RETURNING id, attempt_no, started_at`,
+		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, weekday, hour, nullString(p.CallerID)).Scan(&a.ID, &a.No, &a.StartedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("start attempt for lead %d: %w", p.LeadID, ErrDispatchRevoked)
 	}

@@ -189,13 +189,13 @@ func (h *hooks) amd(w http.ResponseWriter, r *http.Request, form url.Values) {
 	}
 }
 
-// forMachine is the TwiML for an answering machine: in message mode who
-// called (the script's first prompt, the identify line) and a hang-up —
-// the lead is called again later; else just the hang-up.
+// forMachine is the TwiML for an answering machine: in message mode the
+// script's voicemail (else its identify line) and a hang-up — the lead is
+// called again later; else just the hang-up.
 func (h *hooks) forMachine(s *session, e *ivr.Engine) (string, error) {
 	if s.MachineMode == "message" && s.AnsweredBy != "fax" {
-		_, turn := e.Start(s.Lead)
-		return response(h.prompt(s, turn.Prompts[0]), el("Hangup"))
+		st, _ := e.Start(s.Lead)
+		return response(h.prompt(s, e.Voicemail(st)), el("Hangup"))
 	}
 	return response(el("Hangup"))
 }
