@@ -63,6 +63,16 @@ type campaignJSON struct {
 	ActivityPoints scoring.Table `json:"activity_points"`
 	RecallInterval string        `json:"recall_interval"`
 	CreatedAt      time.Time     `json:"created_at"`
+	StatusReason   string        `json:"status_reason,omitempty"`
+	Abandonment    *abandonJSON  `json:"abandonment,omitempty"`
+}
+
+// abandonJSON is a campaign's rolling 30-day abandonment rate.
+type abandonJSON struct {
+	Rate       float64   `json:"rate"`
+	Answered   int       `json:"answered"`
+	Late       int       `json:"late"`
+	ComputedAt time.Time `json:"computed_at"`
 }
 
 type windowJSON struct {
@@ -74,7 +84,11 @@ type windowJSON struct {
 func dur(d time.Duration) string { return ivr.Duration(d).String() }
 
 func toCampaignJSON(c *store.Campaign) campaignJSON {
-	return campaignJSON{ID: c.ID, Name: c.Name, Status: string(c.Status), ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: string(c.Driver),
+	var abandon *abandonJSON
+	if a := c.Abandonment; !a.At.IsZero() {
+		abandon = &abandonJSON{Rate: a.Rate(), Answered: a.Answered, Late: a.Late, ComputedAt: a.At}
+	}
+	return campaignJSON{StatusReason: c.StatusReason, Abandonment: abandon, ID: c.ID, Name: c.Name, Status: string(c.Status), ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: string(c.Driver),
 		MachineDetection: c.MachineDetection, DTMF: c.DTMF, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,

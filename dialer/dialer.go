@@ -149,8 +149,9 @@ type AMD struct {
 	// a person).
 	Verdict string `json:"verdict"`
 	// Cause says what decided it: long_greeting, max_words, long_word,
-	// after_greeting_silence, initial_silence, max_time (SIP), or the
-	// provider's answered_by (Twilio).
+	// after_greeting_silence, initial_silence, max_time, keys (a key
+	// pressed before any verdict) on SIP, or the provider's answered_by
+	// (Twilio).
 	Cause string `json:"cause"`
 	// AfterMS is how long after the answer the verdict came.
 	AfterMS int64 `json:"after_ms"`

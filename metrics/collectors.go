@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,7 +77,7 @@ type StateCollector struct {
 	read    func(ctx context.Context) (store.OpsGauges, error)
 	timeout time.Duration
 
-	up, slaPending, slaBreached, active, due, jobs *prometheus.Desc
+	up, slaPending, slaBreached, active, due, jobs, abandon *prometheus.Desc
 }
 
 // NewStateCollector reads the state with read, at most timeout per scrape
@@ -97,12 +98,14 @@ func NewStateCollector(read func(ctx context.Context) (store.OpsGauges, error), 
 		active:      desc("campaigns_active", "Campaigns that are dialling (same on every replica: use max)."),
 		due:         desc("leads_due", "Leads of active campaigns due to be dialled now (same on every replica: use max)."),
 		jobs:        desc("queue_jobs", "River jobs by queue and state (same on every replica: use max).", "queue", "state"),
+		abandon: desc("campaign_abandonment_ratio", "Each active campaign's rolling 30-day abandonment rate: answered calls without the identification within 2 s, as the abandonment watch last computed it; the rule's limit is 0.03 (same on every replica: use max).",
+			"campaign_id"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.slaPending, c.slaBreached, c.active, c.due, c.jobs} {
+	for _, d := range []*prometheus.Desc{c.up, c.slaPending, c.slaBreached, c.active, c.due, c.jobs, c.abandon} {
 		ch <- d
 	}
 }
@@ -121,6 +124,9 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.slaBreached, prometheus.GaugeValue, float64(s.SLABreached))
 	ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(s.ActiveCampaigns))
 	ch <- prometheus.MustNewConstMetric(c.due, prometheus.GaugeValue, float64(s.DueLeads))
+	for id, rate := range s.Abandonment {
+		ch <- prometheus.MustNewConstMetric(c.abandon, prometheus.GaugeValue, rate, strconv.FormatInt(id, 10))
+	}
 	for k, n := range s.Jobs {
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}

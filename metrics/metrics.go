@@ -190,7 +190,7 @@ func (m *Metrics) MachineDetected(driver string, a *dialer.AMD) {
 // amdCause keeps the cause label to a closed set.
 func amdCause(c string) string {
 	switch c {
-	case "long_greeting", "max_words", "long_word", "after_greeting_silence", "initial_silence", "max_time":
+	case "long_greeting", "max_words", "long_word", "after_greeting_silence", "initial_silence", "max_time", "keys":
 		return c
 	}
 	if strings.HasPrefix(c, "machine") || c == "human" || c == "fax" || c == "unknown" {

@@ -99,6 +99,15 @@ type Config struct {
 	// periodic jobs (SLA breaches, interrupted calls, nurture recalls);
 	// default 1m each.
 	SLAWatchInterval, ReconcileInterval, RecallInterval time.Duration
+	// AbandonPauseAt is the 30-day abandonment rate at which the
+	// abandonment watch pauses a campaign (the rule's limit is 3 %);
+	// default 0.025. AbandonMinCalls is how many answered calls a campaign
+	// needs in the 30 days before it can be paused for its rate (default
+	// 20: one late call of the first few is not a rate);
+	// AbandonWatchInterval how often the rates are computed, default 1m.
+	AbandonPauseAt       float64
+	AbandonMinCalls      int
+	AbandonWatchInterval time.Duration
 	// Retention says how long what qualdial keeps only for a while is
 	// kept (store.Retention; zero: the defaults); RetentionInterval how
 	// often the retention job runs, default 1h.
@@ -177,6 +186,15 @@ func (c *Config) withDefaults() Config {
 	if out.RecallInterval == 0 {
 		out.RecallInterval = time.Minute
 	}
+	if out.AbandonPauseAt == 0 {
+		out.AbandonPauseAt = DefaultAbandonPauseAt
+	}
+	if out.AbandonMinCalls == 0 {
+		out.AbandonMinCalls = 20
+	}
+	if out.AbandonWatchInterval == 0 {
+		out.AbandonWatchInterval = time.Minute
+	}
 	if out.RetentionInterval == 0 {
 		out.RetentionInterval = time.Hour
 	}
@@ -216,6 +234,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.DispatchIdle < 0 || c.WriteRetry < 0 || c.DeadAfter < 0 || c.KeepInstances < 0 {
 		return errors.New("queue: limits must not be negative")
+	}
+	if c.AbandonPauseAt < 0 || c.AbandonPauseAt > 0.03 {
+		return fmt.Errorf("queue: abandonment pause at %.4g: give a rate above 0 and at most 0.03 (the rule's 3 %%)", c.AbandonPauseAt)
+	}
+	if c.AbandonMinCalls < 0 {
+		return errors.New("queue: abandonment minimum calls must not be negative")
 	}
 	for d, n := range c.TrunkChannels {
 		if n < 0 {
@@ -289,6 +313,9 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 	if err := river.AddWorkerSafely(workers, newWebhookWorker(q)); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &abandonWorker{q: q}); err != nil {
+		return nil, err
+	}
 	queues := map[string]river.QueueConfig{
 		QueueWebhooks:      {MaxWorkers: cfg.WebhookWorkers},
 		QueueAlerts:        {MaxWorkers: 1},
@@ -322,6 +349,8 @@ func New(st *store.Store, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil }, &river.PeriodicJobOpts{ID: "retention"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return WebhookDispatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "webhook_dispatch", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.AbandonWatchInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return AbandonWatchArgs{}, nil }, &river.PeriodicJobOpts{ID: "abandon_watch", RunOnStart: true}),
 		},
 	})
 	if err != nil {

@@ -23,11 +23,14 @@ type OpsGauges struct {
 	// Jobs counts River jobs available, running or retryable, by queue and
 	// state.
 	Jobs map[[2]string]int64
+	// Abandonment is each active campaign's 30-day abandonment rate, as
+	// the abandonment watch last computed it, by campaign id.
+	Abandonment map[int64]float64
 }
 
 // OpsGauges reads the gauges: a handful of counts on partial indexes.
 func (s *Store) OpsGauges(ctx context.Context) (OpsGauges, error) {
-	g := OpsGauges{Jobs: map[[2]string]int64{}}
+	g := OpsGauges{Jobs: map[[2]string]int64{}, Abandonment: map[int64]float64{}}
 	now := s.now()
 	db := s.pool
 	if err := db.QueryRow(ctx, `
@@ -43,6 +46,24 @@ func (s *Store) OpsGauges(ctx context.Context) (OpsGauges, error) {
 			SELECT 1 FROM leads l JOIN campaigns c ON c.id = l.campaign_id AND c.status = 'active'
 			WHERE l.status IN ('queued', 'scheduled', 'retry_wait') AND l.next_attempt_at <= $1
 			LIMIT $2) due`, now, dueCountCap).Scan(&g.DueLeads); err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	rates, err := db.Query(ctx, `SELECT id, abandon_late::float8 / abandon_answered FROM campaigns
+		WHERE status = 'active' AND abandon_answered > 0`)
+	if err != nil {
+		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+	}
+	for rates.Next() {
+		var id int64
+		var rate float64
+		if err := rates.Scan(&id, &rate); err != nil {
+			rates.Close()
+			return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
+		}
+		g.Abandonment[id] = rate
+	}
+	rates.Close()
+	if err := rates.Err(); err != nil {
 		return OpsGauges{}, fmt.Errorf("ops gauges: %w", err)
 	}
 	rows, err := db.Query(ctx, `

@@ -123,6 +123,28 @@ type Campaign struct {
 	AllowedCountries   []string
 	Scoring
 	CreatedAt time.Time
+	// StatusReason says why the campaign is in its status when qualdial
+	// moved it (the abandonment watch pauses it); empty otherwise.
+	StatusReason string
+	// Abandonment is the rolling 30-day abandonment rate as last computed.
+	Abandonment Abandonment
+}
+
+// Abandonment is a campaign's rolling 30-day abandonment figures: answered
+// calls whose identification was measured, and those where it started
+// more than 2 s after the answer (or never, qualdial having hung up).
+type Abandonment struct {
+	Answered, Late int
+	// At is when they were computed; zero: never.
+	At time.Time
+}
+
+// Rate is Late / Answered (0 with no answered call).
+func (a Abandonment) Rate() float64 {
+	if a.Answered == 0 {
+		return 0
+	}
+	return float64(a.Late) / float64(a.Answered)
 }
 
 // Scoring is a campaign's lead-score policy: the thresholds that act on the
@@ -207,18 +229,24 @@ const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0
 	retry_busy, retry_no_answer, retry_congestion, retry_incomplete, retry_machine, ring_timeout, max_call_length,
 	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
 	allowed_number_types, allowed_countries, created_at, dtmf,
-	call_threshold, sales_threshold, activity_points, recall_interval`
+	call_threshold, sales_threshold, activity_points, recall_interval,
+	coalesce(status_reason, ''), abandon_answered, abandon_late, abandon_at`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
 	var days []int16
 	var ws, we time.Time
+	var abandonAt *time.Time
 	err := row.Scan(&c.ID, &c.Name, &c.Status, &c.ScriptID, &c.ScriptVersion, &c.ScriptYAML, &c.Driver, &c.CallerID,
 		&c.CallerName, &c.DefaultCountry, &days, &ws, &we, &c.MaxAttempts,
 		&c.RetryBusy, &c.RetryNoAnswer, &c.RetryCongest, &c.RetryIncompl, &c.RetryMachine, &c.RingTimeout, &c.MaxCallLength,
 		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
 		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF,
-		&c.CallThreshold, &c.SalesThreshold, &c.ActivityPoints, &c.RecallInterval)
+		&c.CallThreshold, &c.SalesThreshold, &c.ActivityPoints, &c.RecallInterval,
+		&c.StatusReason, &c.Abandonment.Answered, &c.Abandonment.Late, &abandonAt)
+	if abandonAt != nil {
+		c.Abandonment.At = *abandonAt
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -350,7 +378,7 @@ func (s *Store) StartCampaign(ctx context.Context, id int64, script *ivr.Script,
 
 // SetCampaignStatus pauses, resumes or finishes a campaign.
 func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status CampaignStatus) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $3,
+	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $3, status_reason = NULL,
 		finished_at = CASE WHEN $2 = 'finished' THEN $3 ELSE finished_at END WHERE id = $1`, id, status, s.now())
 	if err != nil {
 		return fmt.Errorf("campaign %d → %s: %w", id, status, err)
@@ -374,7 +402,7 @@ func (s *Store) MoveCampaign(ctx context.Context, id int64, to CampaignStatus, f
 	if script != nil {
 		scriptID, version, text = script.ID, script.Version, string(yaml)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $4,
+	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = $4, status_reason = NULL,
 		script_id = coalesce($5, script_id), script_version = coalesce($6::integer, script_version), script_yaml = coalesce($7, script_yaml),
 		started_at = CASE WHEN $2 = 'active' THEN coalesce(started_at, $4) ELSE started_at END,
 		finished_at = CASE WHEN $2 = 'finished' THEN $4 ELSE finished_at END

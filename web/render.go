@@ -27,7 +27,8 @@ type page struct {
 }
 
 var funcs = template.FuncMap{
-	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"abandonPercent": func(a store.Abandonment) float64 { return 100 * a.Rate() },
+	"pct":            func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	// bar is n of of as a width on a 160-pixel funnel bar.
 	"bar": func(n, of int) string {
 		if of == 0 {

@@ -85,6 +85,11 @@ type appConfig struct {
 	// before it settles its calls; ReconcileInterval how often it looks.
 	// Zero: 10s, 3 heartbeats, 1m.
 	Heartbeat, DeadAfter, ReconcileInterval time.Duration
+	// AbandonPauseAt is the 30-day abandonment rate at which a campaign is
+	// paused (0: 0.025); AbandonMinCalls the answered calls it takes first
+	// (0: 20).
+	AbandonPauseAt  float64
+	AbandonMinCalls int
 	// SecureCookies marks the web UI's session cookie Secure (users reach it over HTTPS).
 	SecureCookies bool
 	// Retention is how long serve keeps what it keeps only for a while;
@@ -268,6 +273,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"), Metrics: m,
 		Worker: inst.ID(), DeadAfter: cfg.DeadAfter, ReconcileInterval: cfg.ReconcileInterval,
+		AbandonPauseAt: cfg.AbandonPauseAt, AbandonMinCalls: cfg.AbandonMinCalls,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets, AlertMail: cfg.AlertMail, PublicURL: cfg.PublicURL,
 		Retention: cfg.Retention.Retention, RetentionInterval: cfg.Retention.Interval})
 	if err != nil {

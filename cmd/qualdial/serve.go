@@ -142,6 +142,12 @@ func (c *appConfig) validate() error {
 		return fmt.Errorf("--dead-after %s (env QUALDIAL_DEAD_AFTER) must be at least twice --heartbeat %s, or 0 for 3 heartbeats: a process must not be taken for dead between two heartbeats",
 			c.DeadAfter, c.Heartbeat)
 	}
+	if c.AbandonPauseAt < 0 || c.AbandonPauseAt > 0.03 {
+		return fmt.Errorf("--abandon-pause-at %g (env QUALDIAL_ABANDON_PAUSE_AT) must be above 0 and at most 0.03: the rule allows 3%% of answered calls per campaign per 30 days", c.AbandonPauseAt)
+	}
+	if c.AbandonMinCalls < 0 {
+		return fmt.Errorf("--abandon-min-calls %d (env QUALDIAL_ABANDON_MIN_CALLS) must be at least 1", c.AbandonMinCalls)
+	}
 	if c.DBConnsHTTP < 2 || c.DBConnsWorkers < 4 {
 		return fmt.Errorf("--db-conns-http must be at least 2 and --db-conns-workers at least 4 (River needs some of them)")
 	}
@@ -330,6 +336,10 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "dead-after", "QUALDIAL_DEAD_AFTER")
 	fl.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", time.Minute, "how often the leader looks for calls of dead replicas to settle")
 	e.bindEnv(fl, "reconcile-interval", "QUALDIAL_RECONCILE_INTERVAL")
+	fl.Float64Var(&cfg.AbandonPauseAt, "abandon-pause-at", queue.DefaultAbandonPauseAt, "30-day abandonment rate at which a campaign is paused (the rule's limit is 0.03)")
+	e.bindEnv(fl, "abandon-pause-at", "QUALDIAL_ABANDON_PAUSE_AT")
+	fl.IntVar(&cfg.AbandonMinCalls, "abandon-min-calls", 20, "answered calls a campaign needs in 30 days before its abandonment rate can pause it")
+	e.bindEnv(fl, "abandon-min-calls", "QUALDIAL_ABANDON_MIN_CALLS")
 	e.bindEnv(fl, "workers", "QUALDIAL_WORKERS")
 	fl.IntVar(&cfg.MaxCalls, "max-calls", 100, "calls this process places at once")
 	e.bindEnv(fl, "max-calls", "QUALDIAL_MAX_CALLS")

@@ -94,8 +94,14 @@ func (c *call) takeVerdict(r amd.Result) (machine bool) {
 // (a machine presses none), and a later machine verdict is overruled.
 func (c *call) pressedKey() {
 	c.pressed = true
-	if c.listen != nil {
-		c.listen.stop()
+	if c.listen == nil {
+		return
+	}
+	c.listen.stop()
+	if c.amd == nil { // before any verdict: a person, by the keys
+		after := time.Since(c.Timings().Answered)
+		c.amd = &dialer.AMD{Verdict: "human", Cause: "keys", AfterMS: after.Milliseconds()}
+		c.log.Info("machine detection", "verdict", "human", "cause", "keys", "after_ms", after.Milliseconds())
 	}
 }
 

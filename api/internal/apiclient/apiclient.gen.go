@@ -917,6 +917,14 @@ type AttemptEndedBy string
 
 // Campaign a campaign as the API shows it (PATCH takes it back; see CampaignUpdate)
 type Campaign struct {
+	// Abandonment the rolling 30-day abandonment rate (47 CFR 64.1200(a)(7)) as last computed for an active campaign: answered SIP calls whose identification started more than 2 s after the answer, or never because qualdial ended the call first; absent before the first computation
+	Abandonment *struct {
+		Answered   int       `json:"answered"`
+		ComputedAt time.Time `json:"computed_at"`
+		Late       int       `json:"late"`
+		Rate       float64   `json:"rate"`
+	} `json:"abandonment,omitempty"`
+
 	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
 	ActivityPoints *ActivityPoints `json:"activity_points"`
 
@@ -949,7 +957,7 @@ type Campaign struct {
 	Dtmf CampaignDtmf `json:"dtmf"`
 	Id   int64        `json:"id"`
 
-	// MachineDetection Twilio: hang up on answering machines, or leave the identify line first
+	// MachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 	MachineDetection CampaignMachineDetection `json:"machine_detection"`
 	MaxAttempts      int                      `json:"max_attempts"`
 
@@ -987,6 +995,9 @@ type Campaign struct {
 	Sla    string         `json:"sla"`
 	Status CampaignStatus `json:"status"`
 
+	// StatusReason why qualdial moved the campaign to its status (the abandonment watch pauses it); absent otherwise
+	StatusReason *string `json:"status_reason,omitempty"`
+
 	// Window the calling window in the lead's local time, within 08:00-21:00
 	Window Window `json:"window"`
 }
@@ -1000,7 +1011,7 @@ type CampaignDriver string
 // CampaignDtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
 type CampaignDtmf string
 
-// CampaignMachineDetection Twilio: hang up on answering machines, or leave the identify line first
+// CampaignMachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 type CampaignMachineDetection string
 
 // CampaignCreate give script_id (a shipped script) or script (your YAML)
@@ -1125,7 +1136,7 @@ type CampaignUpdate struct {
 	Dtmf *CampaignUpdateDtmf `json:"dtmf,omitempty"`
 	Id   *int64              `json:"id,omitempty"`
 
-	// MachineDetection Twilio: hang up on answering machines, or leave the identify line first
+	// MachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 	MachineDetection *CampaignUpdateMachineDetection `json:"machine_detection,omitempty"`
 	MaxAttempts      *int                            `json:"max_attempts,omitempty"`
 
@@ -1174,7 +1185,7 @@ type CampaignUpdateDriver string
 // CampaignUpdateDtmf how keys are taken: RFC 4733 events when the far end sends them, else SIP INFO, else tones (auto), or one method only
 type CampaignUpdateDtmf string
 
-// CampaignUpdateMachineDetection Twilio: hang up on answering machines, or leave the identify line first
+// CampaignUpdateMachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 type CampaignUpdateMachineDetection string
 
 // DNC defines model for DNC.
