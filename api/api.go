@@ -193,6 +193,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	route("GET /v1/leads/export.csv", s.exportLeads, any...)
 	route("POST /v1/leads/next", s.claimNext, sales...)
 	route("GET /v1/leads/{id}", s.getLead, any...)
+	route("GET /v1/leads/{id}/compliance", s.leadCompliance, mkt...)
 	route("DELETE /v1/leads/{id}", s.eraseLead, store.RoleAdmin)
 	route("POST /v1/leads/{id}/assign", s.assignLead, store.RoleAdmin)
 	for _, action := range []string{store.ActionContacted, store.ActionWon, store.ActionLost, store.ActionRecycle, store.ActionRelease} {

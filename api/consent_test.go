@@ -169,3 +169,44 @@ func TestRecheckBlockedLeads(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestCompliancePackOverHTTP: a web form's lead has its consent snapshot in
+// its compliance pack — exact text, IP, page, form hash — as a JSON
+// download for marketing and admins; sales keys are refused, and an
+// unknown lead is 404.
+func TestCompliancePackOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.campaign(t, "pack", nil)
+	form := url.Values{"campaign": {"pack"}, "phone": {"+12125550188"}, "name": {"Dana Ruiz"},
+		"consent_text": {"I agree to be called by Acme about my demo"}, "consent_version": {"v7"}, "consent_ip": {"198.51.100.4"},
+		"page_url": {"https://acme.example/demo"}}
+	res := b.do(t, "POST", "/v1/leads", store.RoleIntake, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if res.status != 202 {
+		t.Fatalf("intake: %d %s", res.status, res.body)
+	}
+	id := strconv.FormatInt(leadID(t, res), 10)
+	res = b.do(t, "GET", "/v1/leads/"+id+"/compliance", store.RoleMarketing, "", nil)
+	if res.status != 200 || !strings.Contains(res.header.Get("Content-Disposition"), "lead-"+id+"-compliance.json") {
+		t.Fatalf("pack: %d %v %s", res.status, res.header, res.body)
+	}
+	m := res.json(t)
+	consent := m["consent"].([]any)
+	if len(consent) != 1 {
+		t.Fatalf("consent %v", consent)
+	}
+	c := consent[0].(map[string]any)
+	if c["text"] != "I agree to be called by Acme about my demo" || c["version"] != "v7" || c["ip"] != "198.51.100.4" ||
+		c["page"] != "https://acme.example/demo" || len(c["form_sha256"].(string)) != 64 {
+		t.Errorf("consent snapshot %v", c)
+	}
+	if m["lead"].(map[string]any)["phone"] != "+12125550188" || m["calls"] == nil || m["events"] == nil {
+		t.Errorf("pack %s", res.body)
+	}
+	if res := b.do(t, "GET", "/v1/leads/"+id+"/compliance", store.RoleSales, "", nil); res.status != 403 {
+		t.Errorf("sales: %d", res.status)
+	}
+	if res := b.do(t, "GET", "/v1/leads/99999999/compliance", store.RoleAdmin, "", nil); res.status != 404 {
+		t.Errorf("unknown lead: %d", res.status)
+	}
+}

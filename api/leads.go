@@ -500,6 +500,29 @@ func (s *server) visibleLead(r *http.Request, key *store.APIKey, id int64) (*sto
 	return lead, nil
 }
 
+// leadCompliance answers a lead's compliance pack: its consent snapshots,
+// the scripts its calls played, each call's caller ID, timings and
+// answers, its do-not-call entry and its events.
+func (s *server) leadCompliance(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if _, err := s.visibleLead(r, key, id); err != nil {
+		return err
+	}
+	pack, err := s.store.CompliancePack(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="lead-%d-compliance.json"`, id))
+	writeJSON(w, http.StatusOK, pack)
+	return nil
+}
+
 func (s *server) getLead(w http.ResponseWriter, r *http.Request, key *store.APIKey) error {
 	if r.PathValue("id") == "next" {
 		// /v1/leads/next is POST only; GET would read "next" as an id.

@@ -74,12 +74,14 @@ func TestAbandonmentWatchPausesBeforeTheLimit(t *testing.T) {
 		answered(few, "sip", ms(late), "qualdial", time.Hour)
 	}
 
+	// The periodic watch may run meanwhile (it runs when the queue
+	// starts): whichever run pauses the campaign, the state is the same.
 	paused, err := b.queue.WatchAbandonment(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paused) != 1 || paused[0] != over {
-		t.Fatalf("paused %v; want only campaign %d", paused, over)
+	if len(paused) > 1 || (len(paused) == 1 && paused[0] != over) {
+		t.Fatalf("paused %v; want at most campaign %d", paused, over)
 	}
 	for id, want := range map[int64]struct {
 		status           store.CampaignStatus
@@ -108,8 +110,11 @@ func TestAbandonmentWatchPausesBeforeTheLimit(t *testing.T) {
 	if c, _ := b.store.Campaign(ctx, over); c.StatusReason != "" {
 		t.Errorf("reason kept after resuming: %q", c.StatusReason)
 	}
-	if paused, err := b.queue.WatchAbandonment(ctx); err != nil || len(paused) != 1 {
-		t.Errorf("second watch paused %v, %v", paused, err)
+	if _, err := b.queue.WatchAbandonment(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.store.Campaign(ctx, over); c.Status != store.CampaignPaused || c.StatusReason == "" {
+		t.Errorf("after resuming over the threshold and another watch: %s (%q); want paused again", c.Status, c.StatusReason)
 	}
 	// A campaign paused meanwhile is not touched.
 	if paused, err := b.queue.WatchAbandonment(ctx); err != nil || len(paused) != 0 {

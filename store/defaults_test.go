@@ -49,7 +49,7 @@ func TestCampaignColumnDefaultsAreTheGoDefaults(t *testing.T) {
 		"recall_interval":      d.RecallInterval,
 	}
 	// Column defaults that are not calling policy.
-	notPolicy := []string{"status", "pace_next_at",
+	notPolicy := []string{"abandon_answered", "abandon_late", "status", "pace_next_at",
 		"activity_points"} // {} stands for scoring.DefaultTable (Scoring.Points)
 
 	rows, err := db.Query(ctx, `SELECT column_name, column_default, udt_name::regtype::text FROM information_schema.columns

@@ -216,6 +216,17 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, phone, actor string, er *E
 		WHERE lead_id = ANY($1)`, ids, eventKeys, digitsPattern(phone)); err != nil {
 		return fmt.Errorf("erase: events: %w", err)
 	}
+	// The consent records keep what was consented to, not the person's
+	// IP and page (the one change their trigger allows, while erasing).
+	if _, err := tx.Exec(ctx, `SET LOCAL qualdial.erasing = 'on'`); err != nil {
+		return fmt.Errorf("erase: consent records: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE consent_records SET ip = NULL, page = NULL WHERE lead_id = ANY($1) AND (ip IS NOT NULL OR page IS NOT NULL)`, ids); err != nil {
+		return fmt.Errorf("erase: consent records: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL qualdial.erasing = 'off'`); err != nil {
+		return fmt.Errorf("erase: consent records: %w", err)
+	}
 	// The leads themselves.
 	if _, err := tx.Exec(ctx, `UPDATE leads SET phone = 'erased:' || id, first_name = NULL, last_name = NULL, email = NULL,
 			company = NULL, time_zone = NULL, region = NULL, postal_code = NULL, external_id = NULL, attributes = '{}',

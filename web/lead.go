@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,6 +21,30 @@ import (
 func (s *Server) leadRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /leads/{id}", s.role(s.leadPage, store.RoleAdmin, store.RoleMarketing, store.RoleSales))
 	mux.Handle("POST /leads/{id}/note", s.role(s.addNote, store.RoleAdmin, store.RoleMarketing, store.RoleSales))
+	mux.Handle("GET /leads/{id}/compliance.json", s.role(s.compliancePack, store.RoleAdmin, store.RoleMarketing))
+}
+
+// compliancePack downloads the lead's compliance pack (the API's GET
+// /v1/leads/{id}/compliance): consent snapshots, scripts played, calls
+// with their caller ID and timings, do-not-call entry, events.
+func (s *Server) compliancePack(w http.ResponseWriter, r *http.Request, u *store.User) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.notFoundFor(w, r, u)
+		return nil
+	}
+	if l, err := s.visibleLead(w, r, u, id); l == nil {
+		return err
+	}
+	pack, err := s.store.CompliancePack(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="lead-%d-compliance.json"`, id))
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(pack)
 }
 
 // leadData is the lead page: the lead as the API's GET /v1/leads/{id}

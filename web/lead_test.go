@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/netip"
@@ -138,6 +139,22 @@ func TestLeadPage(t *testing.T) {
 	}
 	if strings.Contains(r.body, " style=") || strings.Contains(r.body, "<script>") {
 		t.Error("inline style or script on the lead page")
+	}
+
+	// The compliance pack: a JSON download from the lead page, with the
+	// consent as recorded and the call with its timings.
+	if !strings.Contains(r.body, `href="/leads/`+strconv.FormatInt(hot, 10)+`/compliance.json"`) {
+		t.Error("no compliance pack link on the lead page")
+	}
+	pr := mkt.do("GET", "/leads/"+strconv.FormatInt(hot, 10)+"/compliance.json", nil)
+	var pack store.CompliancePack
+	if err := json.Unmarshal([]byte(pr.body), &pack); err != nil || pr.status != http.StatusOK {
+		t.Fatalf("compliance pack: %d %v %s", pr.status, err, pr.body)
+	}
+	if len(pack.Consent) != 1 || pack.Consent[0].Text != "I agree to be called." || pack.Consent[0].IP != "203.0.113.9" ||
+		len(pack.Calls) != 1 || pack.Calls[0].Script != "bant-en v3" || len(pack.Calls[0].Answers) == 0 || len(pack.Scripts) != 1 ||
+		!strings.Contains(pack.Scripts[0].YAML, "identify:") {
+		t.Errorf("compliance pack %+v", pack)
 	}
 
 	// A nurture lead: its class, route and a number entered on the call.

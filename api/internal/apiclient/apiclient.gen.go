@@ -428,6 +428,48 @@ func (e CampaignUpdateMachineDetection) Valid() bool {
 	}
 }
 
+// Defines values for CompliancePackCallsAmdVerdict.
+const (
+	Human   CompliancePackCallsAmdVerdict = "human"
+	Machine CompliancePackCallsAmdVerdict = "machine"
+	Unsure  CompliancePackCallsAmdVerdict = "unsure"
+)
+
+// Valid indicates whether the value is a known member of the CompliancePackCallsAmdVerdict enum.
+func (e CompliancePackCallsAmdVerdict) Valid() bool {
+	switch e {
+	case Human:
+		return true
+	case Machine:
+		return true
+	case Unsure:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompliancePackCallsAttestation.
+const (
+	A CompliancePackCallsAttestation = "A"
+	B CompliancePackCallsAttestation = "B"
+	C CompliancePackCallsAttestation = "C"
+)
+
+// Valid indicates whether the value is a known member of the CompliancePackCallsAttestation enum.
+func (e CompliancePackCallsAttestation) Valid() bool {
+	switch e {
+	case A:
+		return true
+	case B:
+		return true
+	case C:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DNCSource.
 const (
 	DNCSourceApi          DNCSource = "api"
@@ -1187,6 +1229,73 @@ type CampaignUpdateDtmf string
 
 // CampaignUpdateMachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 type CampaignUpdateMachineDetection string
+
+// CompliancePack a lead's compliance pack (see GET /v1/leads/{id}/compliance)
+type CompliancePack struct {
+	Calls []struct {
+		AmdCause           *string                         `json:"amd_cause,omitempty"`
+		AmdVerdict         *CompliancePackCallsAmdVerdict  `json:"amd_verdict,omitempty"`
+		AnswerToIdentifyMs *int                            `json:"answer_to_identify_ms"`
+		AnsweredAt         *time.Time                      `json:"answered_at,omitempty"`
+		Answers            []map[string]interface{}        `json:"answers"`
+		Attempt            int                             `json:"attempt"`
+		Attestation        *CompliancePackCallsAttestation `json:"attestation,omitempty"`
+		CallerId           *string                         `json:"caller_id,omitempty"`
+
+		// ComplianceLate either timing over 2 s
+		ComplianceLate     bool       `json:"compliance_late"`
+		Disposition        *string    `json:"disposition,omitempty"`
+		Driver             string     `json:"driver"`
+		EndedAt            *time.Time `json:"ended_at,omitempty"`
+		EndedBy            *string    `json:"ended_by,omitempty"`
+		IdentifyToOptOutMs *int       `json:"identify_to_opt_out_ms"`
+		Outcome            *string    `json:"outcome,omitempty"`
+
+		// Script Example: bant-en v3
+		Script    string    `json:"script"`
+		StartedAt time.Time `json:"started_at"`
+	} `json:"calls"`
+	Consent []struct {
+		FormSha256 string    `json:"form_sha256"`
+		GivenAt    time.Time `json:"given_at"`
+		Ip         *string   `json:"ip,omitempty"`
+		Page       *string   `json:"page,omitempty"`
+		RecordedAt time.Time `json:"recorded_at"`
+		Source     string    `json:"source"`
+		Text       *string   `json:"text,omitempty"`
+		Version    *string   `json:"version,omitempty"`
+	} `json:"consent"`
+	Dnc *struct {
+		CreatedAt *time.Time `json:"created_at,omitempty"`
+		Reason    *string    `json:"reason,omitempty"`
+		Source    *string    `json:"source,omitempty"`
+	} `json:"dnc"`
+	Events      []map[string]interface{} `json:"events"`
+	GeneratedAt time.Time                `json:"generated_at"`
+	Lead        struct {
+		CampaignId int64      `json:"campaign_id"`
+		CreatedAt  time.Time  `json:"created_at"`
+		ErasedAt   *time.Time `json:"erased_at,omitempty"`
+		HasConsent bool       `json:"has_consent"`
+		Id         int64      `json:"id"`
+		Phone      string     `json:"phone"`
+		Source     string     `json:"source"`
+		Status     string     `json:"status"`
+	} `json:"lead"`
+	Scripts []struct {
+		Id      string `json:"id"`
+		Version int    `json:"version"`
+
+		// Yaml the script's full text; absent when that version was neither saved nor is pinned any more
+		Yaml *string `json:"yaml,omitempty"`
+	} `json:"scripts"`
+}
+
+// CompliancePackCallsAmdVerdict defines model for CompliancePack.Calls.AmdVerdict.
+type CompliancePackCallsAmdVerdict string
+
+// CompliancePackCallsAttestation defines model for CompliancePack.Calls.Attestation.
+type CompliancePackCallsAttestation string
 
 // DNC defines model for DNC.
 type DNC struct {
@@ -2765,6 +2874,19 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/leads/{id}/assign (the `AssignLead` operationId).
 	AssignLead(ctx context.Context, id LeadID, body AssignLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetLeadCompliance The lead's compliance pack, as a JSON download
+	//
+	// Everything that shows how the lead was called: each consent snapshot as recorded
+	// (source, exact text and version, page, IP, when given and recorded, and a SHA-256 of
+	// the form as stored; snapshots cannot be changed, and an erasure only clears their IP
+	// and page), the full text of every script version its calls played, each call with the
+	// caller ID presented, the answer → identification and identification → opt-out offer
+	// timings against the 2-second rule, machine detection's verdict and the answers given,
+	// the number's do-not-call entry, and the lead's events.
+	//
+	// Corresponds with GET /v1/leads/{id}/compliance (the `GetLeadCompliance` operationId).
+	GetLeadCompliance(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// MarkLeadContacted The rep reached the lead (stops the SLA clock; from open or accepted)
 	//
 	// A claim belongs to the rep who took it: another rep gets 403 (admins may act on
@@ -3591,6 +3713,29 @@ func (c *Client) AssignLeadWithBody(ctx context.Context, id LeadID, contentType 
 // Corresponds with POST /v1/leads/{id}/assign (the `AssignLead` operationId).
 func (c *Client) AssignLead(ctx context.Context, id LeadID, body AssignLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAssignLeadRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLeadCompliance The lead's compliance pack, as a JSON download
+//
+// Everything that shows how the lead was called: each consent snapshot as recorded
+// (source, exact text and version, page, IP, when given and recorded, and a SHA-256 of
+// the form as stored; snapshots cannot be changed, and an erasure only clears their IP
+// and page), the full text of every script version its calls played, each call with the
+// caller ID presented, the answer → identification and identification → opt-out offer
+// timings against the 2-second rule, machine detection's verdict and the answers given,
+// the number's do-not-call entry, and the lead's events.
+//
+// Corresponds with GET /v1/leads/{id}/compliance (the `GetLeadCompliance` operationId).
+func (c *Client) GetLeadCompliance(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLeadComplianceRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5338,6 +5483,40 @@ func NewAssignLeadRequestWithBody(server string, id LeadID, contentType string, 
 	return req, nil
 }
 
+// NewGetLeadComplianceRequest constructs an http.Request for the GetLeadCompliance method
+func NewGetLeadComplianceRequest(server string, id LeadID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/compliance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewMarkLeadContactedRequest constructs an http.Request for the MarkLeadContacted method
 func NewMarkLeadContactedRequest(server string, id LeadID) (*http.Request, error) {
 	var err error
@@ -6183,6 +6362,21 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/leads/{id}/assign (the `AssignLead` operationId).
 	AssignLeadWithResponse(ctx context.Context, id LeadID, body AssignLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignLeadResponse, error)
+
+	// GetLeadComplianceWithResponse The lead's compliance pack, as a JSON download
+	//
+	// Everything that shows how the lead was called: each consent snapshot as recorded
+	// (source, exact text and version, page, IP, when given and recorded, and a SHA-256 of
+	// the form as stored; snapshots cannot be changed, and an erasure only clears their IP
+	// and page), the full text of every script version its calls played, each call with the
+	// caller ID presented, the answer → identification and identification → opt-out offer
+	// timings against the 2-second rule, machine detection's verdict and the answers given,
+	// the number's do-not-call entry, and the lead's events.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads/{id}/compliance (the `GetLeadCompliance` operationId).
+	GetLeadComplianceWithResponse(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*GetLeadComplianceResponse, error)
 
 	// MarkLeadContactedWithResponse The rep reached the lead (stops the SLA clock; from open or accepted)
 	//
@@ -8137,6 +8331,68 @@ func (r AssignLeadResponse) ContentType() string {
 	return ""
 }
 
+type GetLeadComplianceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CompliancePack
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLeadComplianceResponse) GetJSON200() *CompliancePack {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetLeadComplianceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetLeadComplianceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetLeadComplianceResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLeadComplianceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLeadComplianceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLeadComplianceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLeadComplianceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type MarkLeadContactedResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9622,6 +9878,27 @@ func (c *ClientWithResponses) AssignLeadWithResponse(ctx context.Context, id Lea
 		return nil, err
 	}
 	return ParseAssignLeadResponse(rsp)
+}
+
+// GetLeadComplianceWithResponse The lead's compliance pack, as a JSON download
+//
+// Everything that shows how the lead was called: each consent snapshot as recorded
+// (source, exact text and version, page, IP, when given and recorded, and a SHA-256 of
+// the form as stored; snapshots cannot be changed, and an erasure only clears their IP
+// and page), the full text of every script version its calls played, each call with the
+// caller ID presented, the answer → identification and identification → opt-out offer
+// timings against the 2-second rule, machine detection's verdict and the answers given,
+// the number's do-not-call entry, and the lead's events.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads/{id}/compliance (the `GetLeadCompliance` operationId).
+func (c *ClientWithResponses) GetLeadComplianceWithResponse(ctx context.Context, id LeadID, reqEditors ...RequestEditorFn) (*GetLeadComplianceResponse, error) {
+	rsp, err := c.GetLeadCompliance(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLeadComplianceResponse(rsp)
 }
 
 // MarkLeadContactedWithResponse The rep reached the lead (stops the SLA clock; from open or accepted)
@@ -11222,6 +11499,53 @@ func ParseAssignLeadResponse(rsp *http.Response) (*AssignLeadResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLeadComplianceResponse parses an HTTP response from a GetLeadComplianceWithResponse call
+func ParseGetLeadComplianceResponse(rsp *http.Response) (*GetLeadComplianceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLeadComplianceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CompliancePack
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
