@@ -34,6 +34,7 @@ func TestTwilioCampaign(t *testing.T) {
 		"+12125550501": {Steps: []string{"1", "1", "1", "1", "120#", "1"}},
 		"+12125550502": {Steps: []string{"9"}},
 		"+12125550503": {Answer: "busy"},
+		"+12125550504": {Answer: "machine"},
 	})
 	var handler http.Handler
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -52,7 +53,7 @@ func TestTwilioCampaign(t *testing.T) {
 	}
 	defer q.Stop(ctx)
 	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
-		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 1})
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 1, MachineDetection: "hangup"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestTwilioCampaign(t *testing.T) {
 	ids := map[string]int64{}
 	zone := fixture.DaytimeZone(st.Now())
 	err = st.Tx(ctx, func(tx pgx.Tx) error {
-		for _, p := range []string{"+12125550501", "+12125550502", "+12125550503"} {
+		for _, p := range []string{"+12125550501", "+12125550502", "+12125550503", "+12125550504"} {
 			id, _, err := st.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: p, TimeZone: zone})
 			if err != nil {
 				return err
@@ -78,7 +79,8 @@ func TestTwilioCampaign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]store.LeadStatus{"+12125550501": queue.StatusCompleted, "+12125550502": queue.StatusOptedOut, "+12125550503": queue.StatusUnreachable}
+	want := map[string]store.LeadStatus{"+12125550501": queue.StatusCompleted, "+12125550502": queue.StatusOptedOut, "+12125550503": queue.StatusUnreachable,
+		"+12125550504": queue.StatusUnreachable}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		done := true
@@ -116,6 +118,13 @@ func TestTwilioCampaign(t *testing.T) {
 		if gap := times[i].Sub(times[i-1]); gap < 500*time.Millisecond {
 			t.Errorf("calls %d and %d sent only %s apart", i-1, i, gap)
 		}
+	}
+	// Twilio's machine detection: the attempt is a machine's, with the
+	// verdict kept as SIP's is.
+	var disposition, verdict, cause string
+	if err := st.Pool().QueryRow(ctx, `SELECT disposition, coalesce(amd_verdict, ''), coalesce(amd_cause, '') FROM call_attempts WHERE lead_id = $1`,
+		ids["+12125550504"]).Scan(&disposition, &verdict, &cause); err != nil || disposition != "machine" || verdict != "machine" || !strings.HasPrefix(cause, "machine") {
+		t.Errorf("the machine's attempt: %s, verdict %q (%q), %v", disposition, verdict, cause, err)
 	}
 	var sid string
 	st.Pool().QueryRow(ctx, `SELECT provider_call_id FROM call_attempts WHERE lead_id = $1`, ids["+12125550501"]).Scan(&sid)

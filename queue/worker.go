@@ -313,6 +313,11 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		de := dialer.AsDialError(err)
 		res.Disposition, res.SIPCode, res.Reason, res.Ambiguous, res.ProviderCode = string(de.Disposition), de.SIPCode, de.Reason, de.Ambiguous, de.ProviderCode
 		log.Info("not answered", "disposition", de.Disposition, "sip_code", de.SIPCode)
+		if de.Disposition == dialer.Machine { // the provider's detection (Twilio) said so before the script ran
+			cause := cmp.Or(de.Reason, "machine")
+			res.AMDVerdict, res.AMDCause = "machine", cause[:min(len(cause), 64)]
+			q.cfg.Metrics.MachineDetected(driver, &dialer.AMD{Verdict: "machine", Cause: cause})
+		}
 	} else {
 		log = log.With("call_id", call.ID())
 		if err := q.store.MarkAnswered(ctx, db, a.ID, call.ID()); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qualdial/qualdial/dialer"
+	"github.com/qualdial/qualdial/dialer/amd"
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/prompt"
 	"github.com/qualdial/qualdial/dialer/sip"
@@ -27,7 +28,7 @@ import (
 // sipFlags are the SIP driver settings shared by commands that call.
 type sipFlags struct {
 	listen, publicHost, trunk, proxy, username, password string
-	rtpMin, rtpMax                                       int
+	rtpMin, rtpMax, amdThreshold                         int
 	codecs                                               string
 }
 
@@ -51,13 +52,18 @@ func (e *env) addSIPFlags(cmd *cobra.Command, f *sipFlags) {
 	e.bindEnv(fl, "rtp-port-max", "QUALDIAL_RTP_PORT_MAX")
 	fl.Var(newCodecs(&f.codecs, "PCMU,PCMA"), "codecs", "codecs to offer, in order")
 	e.bindEnv(fl, "codecs", "QUALDIAL_SIP_CODECS")
+	fl.IntVar(&f.amdThreshold, "amd-silence-threshold", 256, "machine detection: mean sample level (1-32767) below which the far end is silent; raise it on trunks that echo our prompts")
+	e.bindEnv(fl, "amd-silence-threshold", "QUALDIAL_AMD_SILENCE_THRESHOLD")
 }
 
 func (f *sipFlags) config(prompts sip.PromptSource, log *slog.Logger) (sip.Config, error) {
 	cfg := sip.Config{
 		ListenAddr: f.listen, PublicHost: f.publicHost, Trunk: f.trunk, OutboundProxy: f.proxy,
 		Username: f.username, Password: f.password, RTPPortMin: f.rtpMin, RTPPortMax: f.rtpMax,
-		Prompts: prompts, Logger: log,
+		Prompts: prompts, Logger: log, MachineDetection: amd.Config{SilenceThreshold: f.amdThreshold},
+	}
+	if f.amdThreshold < 0 || f.amdThreshold > 32767 {
+		return cfg, fmt.Errorf("--amd-silence-threshold %d (env QUALDIAL_AMD_SILENCE_THRESHOLD): give a mean sample level from 1 to 32767 (default 256)", f.amdThreshold)
 	}
 	for _, c := range strings.Split(f.codecs, ",") {
 		switch strings.ToUpper(strings.TrimSpace(c)) {
