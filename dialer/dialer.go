@@ -131,6 +131,9 @@ type Timings struct {
 	// and ended; OptOutOffer when the first question's started (scripts
 	// offer the opt-out key there).
 	Identify, IdentifyEnd, OptOutOffer time.Time
+	// ReIdentified is when the identification was said again, to a phone
+	// that screened the call (zero: never).
+	ReIdentified time.Time
 	// Ended is when the call ended.
 	Ended time.Time
 }

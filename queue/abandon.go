@@ -47,7 +47,7 @@ func (q *Queue) WatchAbandonment(ctx context.Context) ([]int64, error) {
 	}
 	var paused []int64
 	for id, a := range rates {
-		if a.Answered < q.cfg.AbandonMinCalls || a.Rate() < q.cfg.AbandonPauseAt {
+		if a.Answered < q.cfg.AbandonMinCalls || !(a.Rate() >= q.cfg.AbandonPauseAt) || a.Late == 0 {
 			continue
 		}
 		reason := fmt.Sprintf("paused by qualdial: abandonment rate %.1f%% over 30 days (%d of %d answered calls without the identification within 2 s), at or above %.1f%%; the limit is 3%% (47 CFR 64.1200(a)(7)). Resume once the cause is fixed: the rate falls as late calls leave the 30 days",

@@ -235,7 +235,7 @@ func (c *Config) validate() error {
 	if c.MaxCalls < 0 || c.NumberCapPer24h < 0 || c.DispatchIdle < 0 || c.WriteRetry < 0 || c.DeadAfter < 0 || c.KeepInstances < 0 {
 		return errors.New("queue: limits must not be negative")
 	}
-	if c.AbandonPauseAt < 0 || c.AbandonPauseAt > 0.03 {
+	if !(c.AbandonPauseAt >= 0 && c.AbandonPauseAt <= 0.03) { // NaN too
 		return fmt.Errorf("queue: abandonment pause at %.4g: give a rate above 0 and at most 0.03 (the rule's 3 %%)", c.AbandonPauseAt)
 	}
 	if c.AbandonMinCalls < 0 {

@@ -80,6 +80,7 @@ type ComplianceCall struct {
 	ComplianceLate     bool         `json:"compliance_late"`
 	AMDVerdict         string       `json:"amd_verdict,omitempty"`
 	AMDCause           string       `json:"amd_cause,omitempty"`
+	AMDMS              *int         `json:"amd_ms,omitempty"`
 	Answers            []AnswerView `json:"answers"`
 }
 
@@ -116,7 +117,7 @@ func (s *Store) CompliancePack(ctx context.Context, id int64) (*CompliancePack, 
 	}
 	rows, err = s.pool.Query(ctx, `SELECT a.attempt_no, a.driver, coalesce(a.caller_id, ''), coalesce(a.attestation, ''), a.script_id || ' v' || a.script_version,
 			a.started_at, a.answered_at, a.ended_at, coalesce(a.disposition, ''), coalesce(a.outcome, ''), coalesce(a.ended_by, ''),
-			a.answer_to_identify_ms, a.identify_to_opt_out_ms, a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, '')
+			a.answer_to_identify_ms, a.identify_to_opt_out_ms, a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, ''), a.amd_ms
 		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, id)
 	if err != nil {
 		return nil, fmt.Errorf("compliance pack of lead %d: %w", id, err)
@@ -124,7 +125,7 @@ func (s *Store) CompliancePack(ctx context.Context, id int64) (*CompliancePack, 
 	p.Calls, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ComplianceCall, error) {
 		var c ComplianceCall
 		err := r.Scan(&c.Attempt, &c.Driver, &c.CallerID, &c.Attestation, &c.Script, &c.StartedAt, &c.AnsweredAt, &c.EndedAt, &c.Disposition,
-			&c.Outcome, &c.EndedBy, &c.AnswerToIdentifyMS, &c.IdentifyToOptOutMS, &c.ComplianceLate, &c.AMDVerdict, &c.AMDCause)
+			&c.Outcome, &c.EndedBy, &c.AnswerToIdentifyMS, &c.IdentifyToOptOutMS, &c.ComplianceLate, &c.AMDVerdict, &c.AMDCause, &c.AMDMS)
 		c.Answers = []AnswerView{}
 		return c, err
 	})

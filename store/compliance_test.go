@@ -52,8 +52,13 @@ func TestConsentRecordsProveThemselves(t *testing.T) {
 
 	// Immutable: neither an update nor a delete goes through.
 	for _, sql := range []string{`UPDATE consent_records SET text = 'I agree to anything' WHERE lead_id = $1`,
-		`UPDATE consent_records SET ip = NULL, page = NULL WHERE lead_id = $1`, `DELETE FROM consent_records WHERE lead_id = $1`} {
-		if _, err := s.Pool().Exec(ctx, sql, withConsent); err == nil || !strings.Contains(err.Error(), "kept as given") {
+		`UPDATE consent_records SET ip = NULL, page = NULL WHERE lead_id = $1`, `DELETE FROM consent_records WHERE lead_id = $1`,
+		`TRUNCATE consent_records`} {
+		args := []any{withConsent}
+		if strings.HasPrefix(sql, "TRUNCATE") {
+			args = nil
+		}
+		if _, err := s.Pool().Exec(ctx, sql, args...); err == nil || !strings.Contains(err.Error(), "kept as given") {
 			t.Errorf("%s: %v; want it refused", sql, err)
 		}
 	}

@@ -180,7 +180,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod, rep.AMD = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod, out.AMD
 			if out.AMD.IsMachine() {
 				// No questionnaire was played: no outcome to report.
-				rep.Disposition, rep.Reason, rep.Result = string(dialer.Machine), "answering machine ("+out.AMD.Cause+")", nil
+				rep.Disposition, rep.Result = string(dialer.Machine), nil
 			}
 			if out.Err != nil {
 				rep.Error = out.Err.Error()
@@ -277,7 +277,7 @@ func (e *env) report(r callReport, asJSON bool) error {
 		fmt.Fprintf(w, "error        %s\n", r.Error)
 	}
 	if a := r.AMD; a != nil {
-		fmt.Fprintf(w, "machine      %s (%s after %d ms)", a.Verdict, a.Cause, a.AfterMS)
+		fmt.Fprintf(w, "detection    %s (%s after %d ms)", a.Verdict, a.Cause, a.AfterMS)
 		if a.Overruled {
 			fmt.Fprint(w, ", overruled: keys were pressed")
 		}

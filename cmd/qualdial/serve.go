@@ -142,11 +142,11 @@ func (c *appConfig) validate() error {
 		return fmt.Errorf("--dead-after %s (env QUALDIAL_DEAD_AFTER) must be at least twice --heartbeat %s, or 0 for 3 heartbeats: a process must not be taken for dead between two heartbeats",
 			c.DeadAfter, c.Heartbeat)
 	}
-	if c.AbandonPauseAt < 0 || c.AbandonPauseAt > 0.03 {
-		return fmt.Errorf("--abandon-pause-at %g (env QUALDIAL_ABANDON_PAUSE_AT) must be above 0 and at most 0.03: the rule allows 3%% of answered calls per campaign per 30 days", c.AbandonPauseAt)
+	if !(c.AbandonPauseAt >= 0 && c.AbandonPauseAt <= 0.03) { // NaN too
+		return fmt.Errorf("--abandon-pause-at %g (env QUALDIAL_ABANDON_PAUSE_AT) must be a rate above 0 and at most 0.03 (0: the default 0.025): the rule allows 3%% of answered calls per campaign per 30 days", c.AbandonPauseAt)
 	}
 	if c.AbandonMinCalls < 0 {
-		return fmt.Errorf("--abandon-min-calls %d (env QUALDIAL_ABANDON_MIN_CALLS) must be at least 1", c.AbandonMinCalls)
+		return fmt.Errorf("--abandon-min-calls %d (env QUALDIAL_ABANDON_MIN_CALLS) must be at least 1 (0: the default 20)", c.AbandonMinCalls)
 	}
 	if c.DBConnsHTTP < 2 || c.DBConnsWorkers < 4 {
 		return fmt.Errorf("--db-conns-http must be at least 2 and --db-conns-workers at least 4 (River needs some of them)")

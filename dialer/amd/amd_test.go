@@ -154,3 +154,32 @@ func FuzzDetector(f *testing.F) {
 		}
 	})
 }
+
+func TestUtterance(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		audio []int16
+		at    time.Duration // 0: never
+	}{
+		{"a screening question", signal(word(900*ms), quiet(200*ms), word(900*ms), quiet(2*time.Second)), 2600 * ms},
+		{"hello, then waiting", signal(word(400*ms), quiet(3*time.Second)), 0},
+		{"hello, hello", signal(word(400*ms), quiet(500*ms), word(400*ms), quiet(3*time.Second)), 0},
+		{"too late", signal(quiet(9*time.Second), word(2*time.Second), quiet(2*time.Second)), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := amd.NewUtterance(amd.UtteranceConfig{})
+			var at time.Duration
+			for i := 0; i < len(c.audio); i += 160 {
+				if u.Feed(c.audio[i:min(i+160, len(c.audio))]) {
+					if at != 0 {
+						t.Fatal("fired twice")
+					}
+					at = time.Duration(i+160) * time.Second / amd.SampleRate
+				}
+			}
+			if (c.at == 0) != (at == 0) || (c.at != 0 && (at < c.at-40*ms || at > c.at+40*ms)) {
+				t.Errorf("fired at %s; want %s", at, c.at)
+			}
+		})
+	}
+}

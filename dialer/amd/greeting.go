@@ -164,3 +164,81 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// Utterance tells when the far end has said a sentence and stopped: at
+// least MinSpeech of speech (pauses shorter than Gap do not end it)
+// followed by Silence, within the first Within of audio — a phone that
+// screens the call asking who is calling ("Please say your name and the
+// reason for your call"), not a person's "Hello?". It fires once.
+type Utterance struct {
+	cfg    UtteranceConfig
+	frames framer
+
+	heard, speech, silence time.Duration
+	done, fired            bool
+}
+
+// UtteranceConfig sets Utterance; a zero field takes the default shown.
+type UtteranceConfig struct {
+	MinSpeech time.Duration // default 1.2s
+	Gap       time.Duration // default 300ms
+	Silence   time.Duration // default 600ms
+	Within    time.Duration // default 10s
+	// SilenceThreshold is as in Config (default 256).
+	SilenceThreshold int
+}
+
+// NewUtterance starts listening.
+func NewUtterance(cfg UtteranceConfig) *Utterance {
+	if cfg.MinSpeech <= 0 {
+		cfg.MinSpeech = 1200 * time.Millisecond
+	}
+	if cfg.Gap <= 0 {
+		cfg.Gap = 300 * time.Millisecond
+	}
+	if cfg.Silence <= 0 {
+		cfg.Silence = 600 * time.Millisecond
+	}
+	if cfg.Within <= 0 {
+		cfg.Within = 10 * time.Second
+	}
+	if cfg.SilenceThreshold <= 0 {
+		cfg.SilenceThreshold = 256
+	}
+	return &Utterance{cfg: cfg}
+}
+
+// Feed takes more audio and reports true once, when a sentence has ended.
+func (u *Utterance) Feed(pcm []int16) bool {
+	if u.done {
+		return false
+	}
+	u.frames.feed(pcm, u.frame)
+	if u.fired && !u.done {
+		u.done = true
+		return true
+	}
+	return false
+}
+
+func (u *Utterance) frame(f []int16) bool {
+	u.heard += frameLen
+	if voiced(f, u.cfg.SilenceThreshold) {
+		u.speech += frameLen
+		u.silence = 0
+	} else {
+		u.silence += frameLen
+		if u.silence >= u.cfg.Gap && u.speech < u.cfg.MinSpeech {
+			u.speech = 0 // a word or two, then a pause: not a sentence
+		}
+		if u.speech >= u.cfg.MinSpeech && u.silence >= u.cfg.Silence {
+			u.fired = true
+			return true
+		}
+	}
+	if u.heard >= u.cfg.Within {
+		u.done = true
+		return true
+	}
+	return false
+}

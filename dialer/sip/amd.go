@@ -94,6 +94,9 @@ func (c *call) takeVerdict(r amd.Result) (machine bool) {
 // (a machine presses none), and a later machine verdict is overruled.
 func (c *call) pressedKey() {
 	c.pressed = true
+	if c.screen != nil {
+		c.screen.stopped.Store(true)
+	}
 	if c.listen == nil {
 		return
 	}
@@ -109,16 +112,28 @@ func (c *call) pressedKey() {
 // mode; in message mode once the greeting is over (its beep, or silence),
 // after the voicemail message has been left. The call is hung up by the
 // caller (Run), as after any turn that reports a hang-up.
-func (c *call) onMachine(ctx context.Context, tooLong <-chan time.Time) (ivr.Input, error) {
+func (c *call) onMachine(ctx context.Context, t ivr.Turn, tooLong <-chan time.Time) (ivr.Input, error) {
 	c.media.StopPlayback()
-	c.setEndedBy(dialer.EndedByQualdial)
 	vm := c.req.Voicemail
 	if c.req.MachineDetection != dialer.MachineMessage || (vm.Text == "" && vm.Audio == "") {
+		c.setEndedBy(dialer.EndedByQualdial)
 		return ivr.Input{Hangup: true}, nil
+	}
+	// A key while the greeting plays or the message is left: a person
+	// after all (one who picked up over the machine). The verdict is
+	// overruled, and the identification and the question are said again.
+	overrule := func() (ivr.Input, error) {
+		c.media.StopPlayback()
+		c.amd.Overruled = true
+		c.pressedKey()
+		c.log.Info("machine detection overruled: a key was pressed")
+		return c.reidentify(ctx, t)
 	}
 	select {
 	case cause := <-c.listen.greetingOver:
 		c.amd.GreetingEnd = cause
+	case <-c.media.Keys():
+		return overrule()
 	case <-c.done:
 		return ivr.Input{Hangup: true}, nil
 	case <-c.media.Timeout():
@@ -139,10 +154,65 @@ func (c *call) onMachine(ctx context.Context, tooLong <-chan time.Time) (ivr.Inp
 	case <-played:
 		c.amd.MessageLeft = true
 		c.log.Info("message left on the answering machine", "greeting_end", c.amd.GreetingEnd)
+	case <-c.media.Keys():
+		return overrule()
 	case <-c.done:
 	case <-c.media.Timeout():
 	case <-tooLong:
 	case <-ctx.Done():
 	}
+	c.setEndedBy(dialer.EndedByQualdial)
 	return ivr.Input{Hangup: true}, nil
+}
+
+// screenListener hears a phone that screens the call ("Please say your
+// name and the reason for your call"): a sentence from the far end before
+// any key, in the first seconds. It runs on the receiving goroutine and
+// never blocks there.
+type screenListener struct {
+	u       *amd.Utterance // receiving goroutine only
+	asked   chan struct{}  // closed once the sentence has ended
+	stopped atomic.Bool
+}
+
+func newScreenListener(threshold int) *screenListener {
+	return &screenListener{u: amd.NewUtterance(amd.UtteranceConfig{SilenceThreshold: threshold}), asked: make(chan struct{})}
+}
+
+func (l *screenListener) feed(pcm []int16) {
+	if l.stopped.Load() {
+		return
+	}
+	if l.u.Feed(pcm) {
+		l.stopped.Store(true)
+		close(l.asked)
+	}
+}
+
+// screenC fires when a screening phone has asked who calls, while that
+// still matters: before any key, once per call. Nil otherwise.
+func (c *call) screenC() <-chan struct{} {
+	if c.screen == nil || c.pressed || c.reidentified {
+		return nil
+	}
+	return c.screen.asked
+}
+
+// reidentify answers a screening phone: the identification is said again,
+// then the turn's questions are asked again from the start.
+func (c *call) reidentify(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
+	c.reidentified = true
+	c.media.StopPlayback()
+	c.timingsMu.Lock()
+	c.timings.ReIdentified = time.Now()
+	c.timingsMu.Unlock()
+	c.log.Info("the far end spoke before any key (call screening): the identification is said again")
+	again := t
+	again.Prompts = []ivr.Prompt{c.identify}
+	for _, p := range t.Prompts {
+		if p.Kind != ivr.PromptIdentify {
+			again.Prompts = append(again.Prompts, p)
+		}
+	}
+	return c.Turn(ctx, again)
 }

@@ -28,7 +28,11 @@ var greetings = sync.OnceValues(func() (map[string]greeting, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]greeting{"machine": {machine, beepEnd}, "hello": {hello, len(hello)}}, nil
+	screening, err := src.Speak(ctx, "Please say your name and the reason for your call, and I will see if this person is available.", "en-US", "en-us+f3")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]greeting{"machine": {machine, beepEnd}, "hello": {hello, len(hello)}, "screening": {screening, len(screening)}}, nil
 })
 
 type greeting struct {
@@ -79,6 +83,9 @@ func TestMachineDetectionOverSIP(t *testing.T) {
 		"machine2": {GreetingAudio: machine.pcm},
 		"person":   {GreetingAudio: g["hello"].pcm, Keys: "1,1,1,1,120#,1"},
 		"presser":  {GreetingAudio: machine.pcm, Keys: "~1,~1,~1,~1,~120#,~1"},
+		// Picks up over the machine: a key after the machine verdict (the
+		// first press is taken as the overrule, not as an answer).
+		"pickup": {GreetingAudio: machine.pcm, Keys: "1,1,1,1,1,120#,1"},
 	}})
 	call := func(user, mode string) (dialer.Outcome, softphone.Record) {
 		t.Helper()
@@ -158,4 +165,48 @@ func TestMachineDetectionOverSIP(t *testing.T) {
 			t.Fatalf("AMD %+v, result %+v; want the script completed", out.AMD, out.Result)
 		}
 	})
+
+	t.Run("a key after the machine verdict", func(t *testing.T) {
+		out, _ := call("pickup", dialer.MachineMessage)
+		if out.AMD == nil || out.AMD.Verdict != "machine" || !out.AMD.Overruled || out.AMD.IsMachine() || out.AMD.MessageLeft {
+			t.Fatalf("AMD %+v; want a machine verdict overruled by the key, no message", out.AMD)
+		}
+		if out.Result.Class != "sql" || out.Timings.ReIdentified.IsZero() {
+			t.Errorf("result %+v, identification said again at %v; want the questionnaire from the identification on", out.Result, out.Timings.ReIdentified)
+		}
+	})
+}
+
+// TestCallScreeningIsAnswered: without machine detection, a phone that
+// screens the call ("Please say your name and the reason for your call")
+// gets the identification again once it has asked, and then the question;
+// the person then answers the questionnaire. A person's "Hello?" does not
+// make qualdial repeat itself.
+func TestCallScreeningIsAnswered(t *testing.T) {
+	t.Parallel()
+	g := needGreetings(t)
+	b := setup(t, sip.Config{Prompts: fixture.Hum(time.Second)}, softphone.Config{Personas: map[string]softphone.Persona{
+		"screened": {GreetingAudio: g["screening"].pcm, Keys: "timeout,1,1,1,1,120#,1"},
+		"hello":    {GreetingAudio: g["hello"].pcm, Keys: "1,1,1,1,120#,1"},
+	}})
+	run := func(user string) dialer.Outcome {
+		t.Helper()
+		c, err := b.driver.Dial(t.Context(), dialer.DialRequest{To: b.phone.URI(user), CallerID: "+15550100", RingTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dialer.Run(t.Context(), c, bant(t), dialer.RunOptions{})
+	}
+	out := run("screened")
+	asked := time.Duration(g["screening"].end) * time.Second / 8000
+	tm := out.Timings
+	if tm.ReIdentified.IsZero() || tm.ReIdentified.Sub(tm.Answered) < asked {
+		t.Errorf("identification said again at %v after the answer; want once the screening question (%s) was over", tm.ReIdentified.Sub(tm.Answered), asked)
+	}
+	if out.Result.Class != "sql" {
+		t.Errorf("after the screening: %+v", out.Result)
+	}
+	if out := run("hello"); !out.Timings.ReIdentified.IsZero() || out.Result.Class != "sql" {
+		t.Errorf("a person's Hello?: said again at %v, result %+v", out.Timings.ReIdentified, out.Result)
+	}
 }

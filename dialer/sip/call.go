@@ -49,6 +49,11 @@ type call struct {
 	listen  *machineListener
 	amd     *dialer.AMD // the verdict, once taken
 	pressed bool        // a key was pressed in this call
+
+	// Call screening (nil screen: machine detection listens instead).
+	screen       *screenListener
+	identify     ivr.Prompt // the identification, as first said
+	reidentified bool       // said again to a screening phone
 }
 
 var (
@@ -195,6 +200,7 @@ const (
 	stopTooLong
 	stopCanceled
 	stopMachine
+	stopScreened
 )
 
 // errCallTooLong ends calls that pass the maximum duration.
@@ -230,7 +236,9 @@ func (c *call) Turn(ctx context.Context, t ivr.Turn) (ivr.Input, error) {
 			c.setEndedBy(dialer.EndedByQualdial)
 			return ivr.Input{}, ctx.Err()
 		case stopMachine:
-			return c.onMachine(ctx, maxTimer.C)
+			return c.onMachine(ctx, t, maxTimer.C)
+		case stopScreened:
+			return c.reidentify(ctx, t)
 		}
 		return ivr.Input{Hangup: true}, nil
 	}
@@ -247,6 +255,9 @@ prompts:
 		// the session transcodes it then.
 		played := c.media.StartPlaybackAs(codec, audio)
 		c.notePrompt(p.Kind)
+		if p.Kind == ivr.PromptIdentify && c.identify.Text == "" && c.identify.Audio == "" {
+			c.identify = p
+		}
 		for {
 			var keyCh <-chan byte
 			if !t.Final {
@@ -267,6 +278,8 @@ prompts:
 				if c.takeVerdict(r) {
 					return stop(stopMachine)
 				}
+			case <-c.screenC():
+				return stop(stopScreened)
 			case <-c.done:
 				return stop(stopHangup)
 			case <-c.media.Timeout():
@@ -320,6 +333,8 @@ func (c *call) nextKey(ctx context.Context, timeout time.Duration, tooLong <-cha
 			if c.takeVerdict(r) {
 				return 0, false, stopMachine
 			}
+		case <-c.screenC():
+			return 0, false, stopScreened
 		case <-holdCh:
 			was := held
 			held, holdCh = c.media.Held()

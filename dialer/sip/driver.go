@@ -528,11 +528,17 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: err}
 	}
 	// Machine detection listens from the answer on, beside the script.
+	// Without it, a phone that screens the call is answered: its question
+	// gets the identification again.
 	var listen *machineListener
+	var screen *screenListener
 	var onAudio func([]int16)
 	if req.MachineDetection == dialer.MachineHangup || req.MachineDetection == dialer.MachineMessage {
 		listen = newMachineListener(d.cfg.MachineDetection, d.cfg.GreetingEnd, req.MachineDetection == dialer.MachineMessage)
 		onAudio = listen.feed
+	} else {
+		screen = newScreenListener(d.cfg.MachineDetection.SilenceThreshold)
+		onAudio = screen.feed
 	}
 	msess, err := media.NewSession(media.SessionConfig{
 		Conn: rtpConn, Remote: remote.Addr, Latch: true, Codec: remote.Codec,
@@ -548,7 +554,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	keepConn = true
 	timings.Answered = time.Now()
 	c := newCall(d, sess, msess, req, log)
-	c.listen = listen
+	c.listen, c.screen = listen, screen
 	c.local = local
 	c.timings = timings
 	d.mu.Lock()

@@ -6,8 +6,11 @@
 package softphone
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -108,6 +111,13 @@ func readGreeting(file string) ([]int16, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// A minute of 48 kHz 16-bit stereo, and its header: refused before it
+	// is decoded.
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() || st.Size() > 60*48000*2*2+4096 {
+		return nil, fmt.Errorf("%s: not a regular file of at most a minute of audio (%d bytes)", file, st.Size())
+	}
 	pcm, err := prompt.DecodeWAV(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
@@ -126,7 +136,9 @@ func LoadPersonas(path string) (map[string]Persona, error) {
 		return nil, err
 	}
 	var m map[string]Persona
-	if err := yaml.Unmarshal(b, &m); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true) // a typo ("greting:") is an error, not a persona without it
+	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for user, p := range m {

@@ -55,6 +55,7 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 CREATE TRIGGER consent_records_immutable BEFORE UPDATE OR DELETE ON consent_records FOR EACH ROW EXECUTE FUNCTION consent_records_immutable();
+CREATE TRIGGER consent_records_no_truncate BEFORE TRUNCATE ON consent_records FOR EACH STATEMENT EXECUTE FUNCTION consent_records_immutable();
 
 -- The consent of leads stored before: one record each, recorded now.
 INSERT INTO consent_records (lead_id, campaign_id, source, text, version, page, ip, given_at, recorded_at, form_sha256)

@@ -1233,7 +1233,10 @@ type CampaignUpdateMachineDetection string
 // CompliancePack a lead's compliance pack (see GET /v1/leads/{id}/compliance)
 type CompliancePack struct {
 	Calls []struct {
-		AmdCause           *string                         `json:"amd_cause,omitempty"`
+		AmdCause *string `json:"amd_cause,omitempty"`
+
+		// AmdMs how long after the answer the verdict came
+		AmdMs              *int                            `json:"amd_ms,omitempty"`
 		AmdVerdict         *CompliancePackCallsAmdVerdict  `json:"amd_verdict,omitempty"`
 		AnswerToIdentifyMs *int                            `json:"answer_to_identify_ms"`
 		AnsweredAt         *time.Time                      `json:"answered_at,omitempty"`
