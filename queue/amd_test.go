@@ -60,6 +60,15 @@ func TestMachineDetectedOnSIP(t *testing.T) {
 			t.Errorf("%s: %d answers, reason %q", phone, answers, reason)
 		}
 	}
+	// The lead's history (the API's GET /v1/leads/{id}) shows them too.
+	attempts, _, err := b.store.LeadHistory(ctx, ids["+12125550801"])
+	if err != nil || len(attempts) != 1 || attempts[0].AMDVerdict != "machine" || attempts[0].CallerID != "+15550100" || attempts[0].AMDMS == nil {
+		t.Errorf("history of the voicemail's lead: %+v, %v", attempts, err)
+	}
+	attempts, _, err = b.store.LeadHistory(ctx, ids["+12125550802"])
+	if err != nil || len(attempts) != 1 || attempts[0].AMDVerdict != "human" || attempts[0].AnswerToIdentifyMS == nil {
+		t.Errorf("history of the person's lead: %+v, %v", attempts, err)
+	}
 	if n := len(b.phone.Calls()); n != 2 {
 		t.Errorf("%d calls; want 2", n)
 	}

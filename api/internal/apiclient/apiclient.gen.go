@@ -68,6 +68,27 @@ func (e ActivityResultsResultsStatus) Valid() bool {
 	}
 }
 
+// Defines values for AttemptAmdVerdict.
+const (
+	AttemptAmdVerdictHuman   AttemptAmdVerdict = "human"
+	AttemptAmdVerdictMachine AttemptAmdVerdict = "machine"
+	AttemptAmdVerdictUnsure  AttemptAmdVerdict = "unsure"
+)
+
+// Valid indicates whether the value is a known member of the AttemptAmdVerdict enum.
+func (e AttemptAmdVerdict) Valid() bool {
+	switch e {
+	case AttemptAmdVerdictHuman:
+		return true
+	case AttemptAmdVerdictMachine:
+		return true
+	case AttemptAmdVerdictUnsure:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AttemptDtmfMethod.
 const (
 	AttemptDtmfMethodInband  AttemptDtmfMethod = "inband"
@@ -430,19 +451,19 @@ func (e CampaignUpdateMachineDetection) Valid() bool {
 
 // Defines values for CompliancePackCallsAmdVerdict.
 const (
-	Human   CompliancePackCallsAmdVerdict = "human"
-	Machine CompliancePackCallsAmdVerdict = "machine"
-	Unsure  CompliancePackCallsAmdVerdict = "unsure"
+	CompliancePackCallsAmdVerdictHuman   CompliancePackCallsAmdVerdict = "human"
+	CompliancePackCallsAmdVerdictMachine CompliancePackCallsAmdVerdict = "machine"
+	CompliancePackCallsAmdVerdictUnsure  CompliancePackCallsAmdVerdict = "unsure"
 )
 
 // Valid indicates whether the value is a known member of the CompliancePackCallsAmdVerdict enum.
 func (e CompliancePackCallsAmdVerdict) Valid() bool {
 	switch e {
-	case Human:
+	case CompliancePackCallsAmdVerdictHuman:
 		return true
-	case Machine:
+	case CompliancePackCallsAmdVerdictMachine:
 		return true
-	case Unsure:
+	case CompliancePackCallsAmdVerdictUnsure:
 		return true
 	default:
 		return false
@@ -920,9 +941,19 @@ type AssignInput struct {
 
 // Attempt defines model for Attempt.
 type Attempt struct {
-	Ambiguous  bool       `json:"ambiguous"`
-	AnsweredAt *time.Time `json:"answered_at,omitempty"`
-	Answers    []struct {
+	Ambiguous bool    `json:"ambiguous"`
+	AmdCause  *string `json:"amd_cause,omitempty"`
+
+	// AmdMs how long after the answer the verdict came
+	AmdMs *int `json:"amd_ms,omitempty"`
+
+	// AmdVerdict machine detection's verdict, when it listened
+	AmdVerdict *AttemptAmdVerdict `json:"amd_verdict,omitempty"`
+
+	// AnswerToIdentifyMs answer → start of the identification (SIP; absent: not measured)
+	AnswerToIdentifyMs *int       `json:"answer_to_identify_ms,omitempty"`
+	AnsweredAt         *time.Time `json:"answered_at,omitempty"`
+	Answers            []struct {
 		// FromForm not asked on the call: the answer is the lead's field the question's from names
 		FromForm *bool          `json:"from_form,omitempty"`
 		Keys     string         `json:"keys"`
@@ -930,8 +961,14 @@ type Attempt struct {
 		Question string         `json:"question"`
 		Value    *int64         `json:"value,omitempty"`
 	} `json:"answers"`
-	Attempt int     `json:"attempt"`
-	Class   *string `json:"class,omitempty"`
+	Attempt int `json:"attempt"`
+
+	// CallerId the number the call presented
+	CallerId *string `json:"caller_id,omitempty"`
+	Class    *string `json:"class,omitempty"`
+
+	// ComplianceLate either timing over 2 s (47 CFR 64.1200(b)(3)); absent when false
+	ComplianceLate *bool `json:"compliance_late,omitempty"`
 
 	// DialedAt when the INVITE (or REST call) went out, as the pacing recorded it
 	DialedAt    *time.Time `json:"dialed_at,omitempty"`
@@ -943,13 +980,19 @@ type Attempt struct {
 	EndedAt    *time.Time         `json:"ended_at,omitempty"`
 
 	// EndedBy who ended an answered call
-	EndedBy   *AttemptEndedBy `json:"ended_by,omitempty"`
-	Outcome   *string         `json:"outcome,omitempty"`
-	Reason    *string         `json:"reason,omitempty"`
-	SipCode   *int            `json:"sip_code,omitempty"`
-	StartedAt time.Time       `json:"started_at"`
-	State     string          `json:"state"`
+	EndedBy *AttemptEndedBy `json:"ended_by,omitempty"`
+
+	// IdentifyToOptOutMs end of the identification → start of the opt-out offer (SIP)
+	IdentifyToOptOutMs *int      `json:"identify_to_opt_out_ms,omitempty"`
+	Outcome            *string   `json:"outcome,omitempty"`
+	Reason             *string   `json:"reason,omitempty"`
+	SipCode            *int      `json:"sip_code,omitempty"`
+	StartedAt          time.Time `json:"started_at"`
+	State              string    `json:"state"`
 }
+
+// AttemptAmdVerdict machine detection's verdict, when it listened
+type AttemptAmdVerdict string
 
 // AttemptDtmfMethod how the call's keys arrived
 type AttemptDtmfMethod string
