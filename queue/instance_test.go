@@ -52,9 +52,12 @@ func handedOut(t *testing.T, b *bundle, phone, worker string) (leadID int64) {
 		if leadID, _, err = b.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: b.camp.ID, Phone: phone, TimeZone: fixture.DaytimeZone(b.now())}); err != nil {
 			return err
 		}
+		// River's own clock is the database's: a job attempted at the
+		// test's clock (hours away under QUALDIAL_TEST_CLOCK) would be
+		// rescued as stuck by River, and its lead given back.
 		var job int64
 		if err := tx.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, attempt, attempted_at, attempted_by)
-			VALUES ('{}', 'dial', 1, 'dial_sip', 'running', 1, $1, ARRAY[$2::text]) RETURNING id`, b.now(), worker+"#1").Scan(&job); err != nil {
+			VALUES ('{}', 'dial', 1, 'dial_sip', 'running', 1, now(), ARRAY[$1::text]) RETURNING id`, worker+"#1").Scan(&job); err != nil {
 			return err
 		}
 		return b.store.Dispatch(ctx, tx, leadID, job, "handed to a dial job")
