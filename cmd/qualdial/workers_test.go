@@ -137,7 +137,10 @@ func TestCrashMidCallNeverDialsTwice(t *testing.T) {
 
 	b := startServe(t, env, append(fastHeartbeat, "--sip-trunk", phone.Addr().String())...)
 	defer b.stop(t)
-	waitUntil(t, 20*time.Second, "the attempt to be settled", func() bool {
+	// The new process judges the dead one only once it has itself been
+	// healthy for --dead-after, as River's leader (elected anew: the dead
+	// one led), at its next reconcile.
+	waitUntil(t, 60*time.Second, "the attempt to be settled", func() bool {
 		_, err := store.OpenAttempt(ctx, st.Pool(), leadID)
 		return err == store.ErrNotFound
 	})
