@@ -23,7 +23,7 @@ type CompliancePack struct {
 	Lead        ComplianceLead     `json:"lead"`
 	Consent     []ConsentRecord    `json:"consent"`
 	Scripts     []ComplianceScript `json:"scripts"`
-	Calls       []ComplianceCall   `json:"calls"`
+	Calls       []AttemptView      `json:"calls"`
 	DNC         *ComplianceDNC     `json:"dnc"`
 	Events      []EventView        `json:"events"`
 }
@@ -62,28 +62,6 @@ type ComplianceScript struct {
 	YAML    string `json:"yaml,omitempty"`
 }
 
-// ComplianceCall is one call attempt.
-type ComplianceCall struct {
-	Attempt            int          `json:"attempt"`
-	Driver             string       `json:"driver"`
-	CallerID           string       `json:"caller_id,omitempty"`
-	Attestation        string       `json:"attestation,omitempty"`
-	Script             string       `json:"script"`
-	StartedAt          time.Time    `json:"started_at"`
-	AnsweredAt         *time.Time   `json:"answered_at,omitempty"`
-	EndedAt            *time.Time   `json:"ended_at,omitempty"`
-	Disposition        string       `json:"disposition,omitempty"`
-	Outcome            string       `json:"outcome,omitempty"`
-	EndedBy            string       `json:"ended_by,omitempty"`
-	AnswerToIdentifyMS *int         `json:"answer_to_identify_ms"`
-	IdentifyToOptOutMS *int         `json:"identify_to_opt_out_ms"`
-	ComplianceLate     bool         `json:"compliance_late"`
-	AMDVerdict         string       `json:"amd_verdict,omitempty"`
-	AMDCause           string       `json:"amd_cause,omitempty"`
-	AMDMS              *int         `json:"amd_ms,omitempty"`
-	Answers            []AnswerView `json:"answers"`
-}
-
 // ComplianceDNC is the lead's number on the do-not-call list, if it is.
 type ComplianceDNC struct {
 	Source    string    `json:"source"`
@@ -93,7 +71,7 @@ type ComplianceDNC struct {
 
 // CompliancePack gathers the pack of lead id (ErrNotFound without it).
 func (s *Store) CompliancePack(ctx context.Context, id int64) (*CompliancePack, error) {
-	p := &CompliancePack{GeneratedAt: s.now(), Consent: []ConsentRecord{}, Scripts: []ComplianceScript{}, Calls: []ComplianceCall{}}
+	p := &CompliancePack{GeneratedAt: s.now(), Consent: []ConsentRecord{}, Scripts: []ComplianceScript{}}
 	err := s.pool.QueryRow(ctx, `SELECT id, campaign_id, phone, source, status, has_consent, created_at, erased_at FROM leads WHERE id = $1`, id).
 		Scan(&p.Lead.ID, &p.Lead.CampaignID, &p.Lead.Phone, &p.Lead.Source, &p.Lead.Status, &p.Lead.HasConsent, &p.Lead.CreatedAt, &p.Lead.ErasedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -115,33 +93,15 @@ func (s *Store) CompliancePack(ctx context.Context, id int64) (*CompliancePack, 
 	if err != nil {
 		return nil, fmt.Errorf("compliance pack of lead %d: consent: %w", id, err)
 	}
-	rows, err = s.pool.Query(ctx, `SELECT a.attempt_no, a.driver, coalesce(a.caller_id, ''), coalesce(a.attestation, ''), a.script_id || ' v' || a.script_version,
-			a.started_at, a.answered_at, a.ended_at, coalesce(a.disposition, ''), coalesce(a.outcome, ''), coalesce(a.ended_by, ''),
-			a.answer_to_identify_ms, a.identify_to_opt_out_ms, a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, ''), a.amd_ms
-		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, id)
-	if err != nil {
-		return nil, fmt.Errorf("compliance pack of lead %d: %w", id, err)
-	}
-	p.Calls, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ComplianceCall, error) {
-		var c ComplianceCall
-		err := r.Scan(&c.Attempt, &c.Driver, &c.CallerID, &c.Attestation, &c.Script, &c.StartedAt, &c.AnsweredAt, &c.EndedAt, &c.Disposition,
-			&c.Outcome, &c.EndedBy, &c.AnswerToIdentifyMS, &c.IdentifyToOptOutMS, &c.ComplianceLate, &c.AMDVerdict, &c.AMDCause, &c.AMDMS)
-		c.Answers = []AnswerView{}
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("compliance pack of lead %d: calls: %w", id, err)
-	}
+	// The calls, as the lead's history shows them: caller ID, timings,
+	// machine verdict and answers included.
 	attempts, events, err := s.LeadHistory(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range attempts {
-		for i := range p.Calls {
-			if p.Calls[i].Attempt == a.No && a.Answers != nil {
-				p.Calls[i].Answers = a.Answers
-			}
-		}
+	p.Calls = attempts
+	if p.Calls == nil {
+		p.Calls = []AttemptView{}
 	}
 	p.Events = events
 	if p.Events == nil {

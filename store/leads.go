@@ -311,9 +311,12 @@ type AttemptView struct {
 	AnsweredAt  *time.Time   `json:"answered_at,omitempty"`
 	EndedAt     *time.Time   `json:"ended_at,omitempty"`
 	Answers     []AnswerView `json:"answers"`
-	// The number presented, the compliance timings (ms; nil: not
+	// The script played (id vN), the number presented and its
+	// STIR/SHAKEN attestation, the compliance timings (ms; nil: not
 	// measured) and machine detection's verdict.
+	Script             string `json:"script,omitempty"`
 	CallerID           string `json:"caller_id,omitempty"`
+	Attestation        string `json:"attestation,omitempty"`
 	AnswerToIdentifyMS *int   `json:"answer_to_identify_ms,omitempty"`
 	IdentifyToOptOutMS *int   `json:"identify_to_opt_out_ms,omitempty"`
 	ComplianceLate     bool   `json:"compliance_late,omitempty"`
@@ -344,7 +347,8 @@ type EventView struct {
 func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, []EventView, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.attempt_no, a.driver, a.state, coalesce(a.disposition, ''), a.sip_code, coalesce(a.reason, ''),
 		a.ambiguous, coalesce(a.outcome, ''), coalesce(a.class, ''), coalesce(a.ended_by, ''), coalesce(a.dtmf_method, ''), a.dialed_at,
-		a.started_at, a.answered_at, a.ended_at, coalesce(a.caller_id, ''), a.answer_to_identify_ms, a.identify_to_opt_out_ms,
+		a.started_at, a.answered_at, a.ended_at, a.script_id || ' v' || a.script_version, coalesce(a.caller_id, ''),
+		coalesce(a.attestation, ''), a.answer_to_identify_ms, a.identify_to_opt_out_ms,
 		a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, ''), a.amd_ms
 		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, leadID)
 	if err != nil {
@@ -356,7 +360,7 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 		var a AttemptView
 		var id int64
 		if err := rows.Scan(&id, &a.No, &a.Driver, &a.State, &a.Disposition, &a.SIPCode, &a.Reason, &a.Ambiguous, &a.Outcome, &a.Class,
-			&a.EndedBy, &a.DTMFMethod, &a.DialedAt, &a.StartedAt, &a.AnsweredAt, &a.EndedAt, &a.CallerID, &a.AnswerToIdentifyMS,
+			&a.EndedBy, &a.DTMFMethod, &a.DialedAt, &a.StartedAt, &a.AnsweredAt, &a.EndedAt, &a.Script, &a.CallerID, &a.Attestation, &a.AnswerToIdentifyMS,
 			&a.IdentifyToOptOutMS, &a.ComplianceLate, &a.AMDVerdict, &a.AMDCause, &a.AMDMS); err != nil {
 			rows.Close()
 			return nil, nil, err

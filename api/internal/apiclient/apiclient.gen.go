@@ -70,19 +70,40 @@ func (e ActivityResultsResultsStatus) Valid() bool {
 
 // Defines values for AttemptAmdVerdict.
 const (
-	AttemptAmdVerdictHuman   AttemptAmdVerdict = "human"
-	AttemptAmdVerdictMachine AttemptAmdVerdict = "machine"
-	AttemptAmdVerdictUnsure  AttemptAmdVerdict = "unsure"
+	Human   AttemptAmdVerdict = "human"
+	Machine AttemptAmdVerdict = "machine"
+	Unsure  AttemptAmdVerdict = "unsure"
 )
 
 // Valid indicates whether the value is a known member of the AttemptAmdVerdict enum.
 func (e AttemptAmdVerdict) Valid() bool {
 	switch e {
-	case AttemptAmdVerdictHuman:
+	case Human:
 		return true
-	case AttemptAmdVerdictMachine:
+	case Machine:
 		return true
-	case AttemptAmdVerdictUnsure:
+	case Unsure:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AttemptAttestation.
+const (
+	A AttemptAttestation = "A"
+	B AttemptAttestation = "B"
+	C AttemptAttestation = "C"
+)
+
+// Valid indicates whether the value is a known member of the AttemptAttestation enum.
+func (e AttemptAttestation) Valid() bool {
+	switch e {
+	case A:
+		return true
+	case B:
+		return true
+	case C:
 		return true
 	default:
 		return false
@@ -443,48 +464,6 @@ func (e CampaignUpdateMachineDetection) Valid() bool {
 	case CampaignUpdateMachineDetectionMessage:
 		return true
 	case CampaignUpdateMachineDetectionOff:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for CompliancePackCallsAmdVerdict.
-const (
-	CompliancePackCallsAmdVerdictHuman   CompliancePackCallsAmdVerdict = "human"
-	CompliancePackCallsAmdVerdictMachine CompliancePackCallsAmdVerdict = "machine"
-	CompliancePackCallsAmdVerdictUnsure  CompliancePackCallsAmdVerdict = "unsure"
-)
-
-// Valid indicates whether the value is a known member of the CompliancePackCallsAmdVerdict enum.
-func (e CompliancePackCallsAmdVerdict) Valid() bool {
-	switch e {
-	case CompliancePackCallsAmdVerdictHuman:
-		return true
-	case CompliancePackCallsAmdVerdictMachine:
-		return true
-	case CompliancePackCallsAmdVerdictUnsure:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for CompliancePackCallsAttestation.
-const (
-	A CompliancePackCallsAttestation = "A"
-	B CompliancePackCallsAttestation = "B"
-	C CompliancePackCallsAttestation = "C"
-)
-
-// Valid indicates whether the value is a known member of the CompliancePackCallsAttestation enum.
-func (e CompliancePackCallsAttestation) Valid() bool {
-	switch e {
-	case A:
-		return true
-	case B:
-		return true
-	case C:
 		return true
 	default:
 		return false
@@ -963,6 +942,9 @@ type Attempt struct {
 	} `json:"answers"`
 	Attempt int `json:"attempt"`
 
+	// Attestation the caller ID's STIR/SHAKEN attestation, when the trunk reports it
+	Attestation *AttemptAttestation `json:"attestation,omitempty"`
+
 	// CallerId the number the call presented
 	CallerId *string `json:"caller_id,omitempty"`
 	Class    *string `json:"class,omitempty"`
@@ -983,16 +965,24 @@ type Attempt struct {
 	EndedBy *AttemptEndedBy `json:"ended_by,omitempty"`
 
 	// IdentifyToOptOutMs end of the identification → start of the opt-out offer (SIP)
-	IdentifyToOptOutMs *int      `json:"identify_to_opt_out_ms,omitempty"`
-	Outcome            *string   `json:"outcome,omitempty"`
-	Reason             *string   `json:"reason,omitempty"`
-	SipCode            *int      `json:"sip_code,omitempty"`
-	StartedAt          time.Time `json:"started_at"`
-	State              string    `json:"state"`
+	IdentifyToOptOutMs *int    `json:"identify_to_opt_out_ms,omitempty"`
+	Outcome            *string `json:"outcome,omitempty"`
+	Reason             *string `json:"reason,omitempty"`
+
+	// Script the script played, as id vN
+	//
+	// Example: bant-en v3
+	Script    *string   `json:"script,omitempty"`
+	SipCode   *int      `json:"sip_code,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	State     string    `json:"state"`
 }
 
 // AttemptAmdVerdict machine detection's verdict, when it listened
 type AttemptAmdVerdict string
+
+// AttemptAttestation the caller ID's STIR/SHAKEN attestation, when the trunk reports it
+type AttemptAttestation string
 
 // AttemptDtmfMethod how the call's keys arrived
 type AttemptDtmfMethod string
@@ -1275,32 +1265,8 @@ type CampaignUpdateMachineDetection string
 
 // CompliancePack a lead's compliance pack (see GET /v1/leads/{id}/compliance)
 type CompliancePack struct {
-	Calls []struct {
-		AmdCause *string `json:"amd_cause,omitempty"`
-
-		// AmdMs how long after the answer the verdict came
-		AmdMs              *int                            `json:"amd_ms,omitempty"`
-		AmdVerdict         *CompliancePackCallsAmdVerdict  `json:"amd_verdict,omitempty"`
-		AnswerToIdentifyMs *int                            `json:"answer_to_identify_ms"`
-		AnsweredAt         *time.Time                      `json:"answered_at,omitempty"`
-		Answers            []map[string]interface{}        `json:"answers"`
-		Attempt            int                             `json:"attempt"`
-		Attestation        *CompliancePackCallsAttestation `json:"attestation,omitempty"`
-		CallerId           *string                         `json:"caller_id,omitempty"`
-
-		// ComplianceLate either timing over 2 s
-		ComplianceLate     bool       `json:"compliance_late"`
-		Disposition        *string    `json:"disposition,omitempty"`
-		Driver             string     `json:"driver"`
-		EndedAt            *time.Time `json:"ended_at,omitempty"`
-		EndedBy            *string    `json:"ended_by,omitempty"`
-		IdentifyToOptOutMs *int       `json:"identify_to_opt_out_ms"`
-		Outcome            *string    `json:"outcome,omitempty"`
-
-		// Script Example: bant-en v3
-		Script    string    `json:"script"`
-		StartedAt time.Time `json:"started_at"`
-	} `json:"calls"`
+	// Calls each call, as GET /v1/leads/{id} shows it
+	Calls   []Attempt `json:"calls"`
 	Consent []struct {
 		FormSha256 string    `json:"form_sha256"`
 		GivenAt    time.Time `json:"given_at"`
@@ -1336,12 +1302,6 @@ type CompliancePack struct {
 		Yaml *string `json:"yaml,omitempty"`
 	} `json:"scripts"`
 }
-
-// CompliancePackCallsAmdVerdict defines model for CompliancePack.Calls.AmdVerdict.
-type CompliancePackCallsAmdVerdict string
-
-// CompliancePackCallsAttestation defines model for CompliancePack.Calls.Attestation.
-type CompliancePackCallsAttestation string
 
 // DNC defines model for DNC.
 type DNC struct {
