@@ -25,6 +25,7 @@ import (
 	"github.com/qualdial/qualdial/intake"
 	"github.com/qualdial/qualdial/internal/csvdownload"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/scoring"
 	"github.com/qualdial/qualdial/scripts"
@@ -54,6 +55,7 @@ type campaignJSON struct {
 	CallsPerSecond     float64           `json:"calls_per_second"`
 	SLA                string            `json:"sla"`
 	RequireConsent     bool              `json:"require_consent"`
+	Purpose            string            `json:"purpose"`
 	AllowedNumberTypes []string          `json:"allowed_number_types"`
 	AllowedCountries   []string          `json:"allowed_countries"` // null: the default country only
 	// Scoring: null thresholds are not set; the points table shown is the
@@ -95,7 +97,7 @@ func toCampaignJSON(c *store.Campaign) campaignJSON {
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
 			"incomplete": dur(c.RetryIncompl), "machine": dur(c.RetryMachine)},
 		RingTimeout: dur(c.RingTimeout), MaxCallLength: dur(c.MaxCallLength), MaxConcurrentCalls: c.MaxConcurrent,
-		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent,
+		CallsPerSecond: c.CallsPerSecond, SLA: dur(c.SLA), RequireConsent: c.RequireConsent, Purpose: c.Purpose,
 		AllowedNumberTypes: c.AllowedNumberTypes, AllowedCountries: c.AllowedCountries, CreatedAt: c.CreatedAt,
 		CallThreshold: c.CallThreshold, SalesThreshold: c.SalesThreshold, ActivityPoints: c.Points(), RecallInterval: dur(c.RecallInterval)}
 }
@@ -156,12 +158,19 @@ var (
 	retryKeys  = []string{"busy", "no_answer", "congestion", "incomplete", "machine"}
 	drivers    = []string{"sip", "twilio"}
 	machineDet = []string{"off", "hangup", "message"}
+	purposes   = func() []string {
+		var out []string
+		for _, p := range jurisdiction.Purposes {
+			out = append(out, string(p))
+		}
+		return out
+	}()
 	// campaignReadOnly are fields a GET returns that a PATCH may send back
 	// unchanged, never change.
 	campaignReadOnly = []string{"id", "name", "status", "script_id", "script_version", "created_at"}
 	// campaignWritable are the settings of a campaign's calling policy.
 	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
-		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "allowed_number_types",
+		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "purpose", "allowed_number_types",
 		"allowed_countries", "call_threshold", "sales_threshold", "activity_points", "recall_interval"}
 )
 
@@ -258,6 +267,10 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 	if v, given := str("machine_detection", 16); given {
 		c.oneOf("machine_detection", v, machineDet)
 		p.MachineDetection = v
+	}
+	if v, given := str("purpose", 16); given {
+		c.oneOf("purpose", v, purposes)
+		p.Purpose = v
 	}
 	if v, given := str("dtmf", 16); given {
 		c.oneOf("dtmf", v, dialer.DTMFModes)

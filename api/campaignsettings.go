@@ -101,6 +101,9 @@ func UpdateCampaign(ctx context.Context, st *store.Store, q Requeuer, c *store.C
 	if p.RequireConsent != c.RequireConsent {
 		why = append(why, "require_consent")
 	}
+	if p.Purpose != c.Purpose {
+		why = append(why, "purpose") // consent and the rules that bind
+	}
 	if !slices.Equal(p.WindowDays, c.WindowDays) || p.WindowStart != c.WindowStart || p.WindowEnd != c.WindowEnd {
 		why = append(why, "window")
 	}

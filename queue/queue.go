@@ -29,6 +29,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/mailer"
 	"github.com/qualdial/qualdial/metrics"
 	"github.com/qualdial/qualdial/store"
@@ -81,8 +82,11 @@ type Config struct {
 	// auto.
 	DTMF string
 	// NumberCapPer24h caps attempts to one number in 24 hours across all
-	// campaigns; default 3.
+	// campaigns; default 3. A jurisdiction's lower cap wins.
 	NumberCapPer24h int
+	// Rules are the calling rules by jurisdiction applied at dial time on
+	// top of each campaign's window; default jurisdiction.Default().
+	Rules *jurisdiction.Table
 	// WriteRetry is the first wait before a finished call's result is
 	// written again when the database refused it (doubling, about two
 	// minutes in all by default); default 1s.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -18,7 +20,26 @@ import (
 type Window struct {
 	Days       []int
 	Start, End time.Duration
+	// Law is what the jurisdictions of the lead allow on top (hours per
+	// weekday, holidays); the zero value allows any time.
+	Law jurisdiction.Applied
 }
+
+// CallWindow is when a campaign may call a lead: its window, narrowed by
+// the rules of the table (nil: the project's) that bind the campaign's
+// purpose where the lead may be.
+func CallWindow(rules *jurisdiction.Table, c *store.Campaign, p Place) Window {
+	if rules == nil {
+		rules = defaultRules
+	}
+	var codes []string
+	for _, w := range Jurisdictions(p) {
+		codes = append(codes, w.Code)
+	}
+	return Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd, Law: rules.For(codes, jurisdiction.Purpose(c.Purpose))}
+}
+
+var defaultRules = jurisdiction.Default()
 
 // Legal bounds of any calling window.
 const (
@@ -54,8 +75,17 @@ func Clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
-// String formats the window as "Mon-Sat 09:00-20:00"-like text.
+// String formats the window as "Mon-Sat 09:00-20:00"-like text, and the
+// law's hours when they narrow it.
 func (w Window) String() string {
+	if w.Law.Narrows(w.Days, w.Start, w.End) {
+		return w.campaign() + " and " + w.Law.Hours() + " (" + strings.Join(w.Law.Jurisdictions, ", ") + ")"
+	}
+	return w.campaign()
+}
+
+// campaign formats the campaign's part of the window.
+func (w Window) campaign() string {
 	names := []string{"", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
 	var ds []string
 	for _, d := range w.Days {
@@ -78,7 +108,7 @@ func (w Window) openIn(t time.Time, loc *time.Location) bool {
 	}
 	// Wall clock, not time since midnight: DST days have 23 or 25 hours.
 	since := time.Duration(local.Hour())*time.Hour + time.Duration(local.Minute())*time.Minute + time.Duration(local.Second())*time.Second
-	return since >= w.Start && since < w.End
+	return since >= w.Start && since < w.End && w.Law.Allows(local)
 }
 
 // Open reports whether the window is open at t in every zone: a lead whose
@@ -106,7 +136,12 @@ func (w Window) NextOpen(t time.Time, zones []*time.Location) (time.Time, bool) 
 		local := t.In(z)
 		for day := 0; day <= 8; day++ {
 			y, m, d := local.AddDate(0, 0, day).Date()
-			start := time.Date(y, m, d, int(w.Start.Hours()), int(w.Start.Minutes())%60, 0, 0, z)
+			opens, ok := w.Law.Opening(time.Date(y, m, d, 12, 0, 0, 0, z))
+			if !ok {
+				continue // closed by law that day
+			}
+			opens = max(opens, w.Start)
+			start := time.Date(y, m, d, int(opens.Hours()), int(opens.Minutes())%60, 0, 0, z)
 			if start.After(t) {
 				candidates = append(candidates, start)
 			}
@@ -378,4 +413,64 @@ var regionNames = map[string]string{
 	"ALBERTA": "AB", "BRITISH COLUMBIA": "BC", "MANITOBA": "MB", "NEW BRUNSWICK": "NB", "NEWFOUNDLAND AND LABRADOR": "NL",
 	"NOVA SCOTIA": "NS", "ONTARIO": "ON", "PRINCE EDWARD ISLAND": "PE", "QUEBEC": "QC", "QUÉBEC": "QC", "SASKATCHEWAN": "SK",
 	"YUKON": "YT", "NORTHWEST TERRITORIES": "NT", "NUNAVUT": "NU",
+}
+
+// Where is a jurisdiction a lead may be in, and what says so.
+type Where struct {
+	Code string // ISO 3166: "US", "US-FL", "CA-ON"
+	From string // "state given", "postal code 331", "area code 305", "number"
+}
+
+// Jurisdictions lists every jurisdiction a lead may be in: its country,
+// and the state or province of its address and of its number's area code
+// when known. Both count when they differ (Florida's law presumes a
+// Florida area code is a Florida resident; the address may be newer):
+// the rules of each bind the call.
+func Jurisdictions(p Place) []Where {
+	var out []Where
+	add := func(code, from string) {
+		for _, w := range out {
+			if w.Code == code {
+				return
+			}
+		}
+		out = append(out, Where{code, from})
+	}
+	country := strings.ToUpper(strings.TrimSpace(p.Country))
+	num, err := phonenumbers.Parse(p.Phone, "")
+	numCountry := ""
+	if err == nil {
+		numCountry = phonenumbers.GetRegionCodeForNumber(num)
+	}
+	if country == "" {
+		country = numCountry
+	}
+	if country == "" {
+		return nil
+	}
+	add(country, "number")
+	if country == "US" || country == "CA" {
+		if code := regionCode(country, p.Region); code != "" {
+			add(country+"-"+code, "state given")
+		} else if zip := strings.TrimSpace(p.PostalCode); country == "US" && len(zip) >= 3 && isDigits(zip[:3]) {
+			if z, ok := zip3Zones[zip[:3]]; ok {
+				add("US-"+z.state, "postal code "+zip[:3])
+			}
+		}
+	}
+	if err == nil && (numCountry == "US" || numCountry == "CA") {
+		if geo, _ := phonenumbers.GetGeocodingForNumber(num, "en"); geo != "" {
+			code := ""
+			if _, st, ok := strings.Cut(geo, ", "); ok && len(st) == 2 {
+				code = st
+			} else {
+				code = regionNames[strings.ToUpper(geo)]
+			}
+			if code != "" {
+				nsn := phonenumbers.GetNationalSignificantNumber(num)
+				add(numCountry+"-"+code, "area code "+nsn[:min(3, len(nsn))])
+			}
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -117,7 +119,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	err = q.store.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone, CallerID: camp.CallerID,
-			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.cfg.NumberCapPer24h, DialJob: job.ID,
+			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.numberCap(q.window(camp, lead).Law), DialJob: job.ID,
 			LocalZone: firstZone(zones)})
 		return err
 	})
@@ -126,7 +128,7 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 	case errors.As(err, &capped):
 		// Another campaign took the number's last call meanwhile.
 		until := capped.Until
-		if open, ok := (Window{Days: camp.WindowDays, Start: camp.WindowStart, End: camp.WindowEnd}).NextOpen(until, zones); ok {
+		if open, ok := q.window(camp, lead).NextOpen(until, zones); ok {
 			until = open
 		}
 		return giveBack(StatusScheduled, capped.Error(), &until)
@@ -201,8 +203,39 @@ type preDialCheck struct {
 	// code names the check that stopped or delayed the dial, from a
 	// closed set (a metrics label): dnc, no_consent, destination,
 	// time_zone, window_never_open, below_threshold, outside_hours,
-	// number_cap.
+	// number_cap, jurisdiction_cap.
 	code string
+}
+
+// window is when a campaign may call a lead: its calling window and the
+// rules of the lead's jurisdictions for the campaign's purpose.
+func (q *Queue) window(c *store.Campaign, l *store.Lead) Window {
+	return CallWindow(q.cfg.Rules, c, place(l))
+}
+
+// place is what the lead says of where it is.
+func place(l *store.Lead) Place {
+	return Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone}
+}
+
+// numberCap is the calls a number may get in 24 hours: this process's cap
+// across campaigns, or the law's when lower.
+func (q *Queue) numberCap(law jurisdiction.Applied) int {
+	if law.MaxCallsPer24h > 0 && (q.cfg.NumberCapPer24h == 0 || law.MaxCallsPer24h < q.cfg.NumberCapPer24h) {
+		return law.MaxCallsPer24h
+	}
+	return q.cfg.NumberCapPer24h
+}
+
+// rulesCiting names the rules of law that set field, for a reason.
+func rulesCiting(law jurisdiction.Applied, set func(*jurisdiction.Rule) bool) string {
+	var out []string
+	for _, r := range law.Rules {
+		if set(r) {
+			out = append(out, r.Jurisdiction+": "+r.Source)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // preDial runs every compliance check, in one place, right before dialing.
@@ -215,6 +248,11 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 	if c.RequireConsent && !lead.HasConsent {
 		return preDialCheck{block: "no consent captured, and the campaign requires it", code: "no_consent"}, nil
 	}
+	w := q.window(c, lead)
+	if w.Law.WrittenConsent && !lead.HasConsent {
+		return preDialCheck{block: "no consent captured, and telemarketing calls where the lead may be need prior express written consent (" +
+			rulesCiting(w.Law, func(r *jurisdiction.Rule) bool { return r.WrittenConsent }) + ")", code: "no_consent"}, nil
+	}
 	// The campaign's destinations may have changed since the lead came in.
 	if err := c.Destinations().Check(lead.Phone); err != nil {
 		return preDialCheck{block: err.Error(), code: "destination"}, nil
@@ -226,7 +264,6 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 	if why, err := q.belowCallThreshold(ctx, db, lead, c); err != nil || why != "" {
 		return preDialCheck{hold: why, code: "below_threshold"}, err
 	}
-	w := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
 	next, ok := w.NextOpen(now, zones)
 	if !ok {
 		return preDialCheck{block: fmt.Sprintf("the calling window %s is never open in all of the lead's time zones at once", w), code: "window_never_open"}, nil
@@ -235,18 +272,22 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 		return preDialCheck{waitUntil: next, zones: zones, code: "outside_hours",
 			reason: fmt.Sprintf("outside calling hours (%s in %s); next call %s", w, zoneNames(zones), next.UTC().Format(time.RFC3339))}, nil
 	}
-	if q.cfg.NumberCapPer24h > 0 {
+	if limit := q.numberCap(w.Law); limit > 0 {
 		starts, err := store.AttemptStartsSince(ctx, db, lead.Phone, now.Add(-24*time.Hour))
 		if err != nil {
 			return preDialCheck{}, err
 		}
-		if len(starts) >= q.cfg.NumberCapPer24h {
-			until := starts[len(starts)-q.cfg.NumberCapPer24h].Add(24 * time.Hour)
+		if len(starts) >= limit {
+			until := starts[len(starts)-limit].Add(24 * time.Hour)
 			if open, ok := w.NextOpen(until, zones); ok {
 				until = open
 			}
-			return preDialCheck{waitUntil: until, zones: zones, code: "number_cap",
-				reason: fmt.Sprintf("%d calls to this number in 24 hours across campaigns (the cap); next call %s", len(starts), until.UTC().Format(time.RFC3339))}, nil
+			code, whose := "number_cap", "the cap"
+			if limit < q.cfg.NumberCapPer24h || q.cfg.NumberCapPer24h == 0 {
+				code, whose = "jurisdiction_cap", "the law's cap: "+rulesCiting(w.Law, func(r *jurisdiction.Rule) bool { return r.MaxCallsPer24h == limit })
+			}
+			return preDialCheck{waitUntil: until, zones: zones, code: code,
+				reason: fmt.Sprintf("%d calls to this number in 24 hours across campaigns (%s); next call %s", len(starts), whose, until.UTC().Format(time.RFC3339))}, nil
 		}
 	}
 	return preDialCheck{zones: zones}, nil
@@ -254,7 +295,7 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 
 // zones are the time zones a lead may be in.
 func (q *Queue) zones(l *store.Lead) ([]*time.Location, error) {
-	return Zones(Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
+	return Zones(place(l))
 }
 
 // firstZone is the first of a lead's zones (nil without one).
@@ -368,7 +409,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		q.cfg.Metrics.LeadClassified(c.ID, outcome, out.Result.Class)
 		log.Info("call finished", "outcome", out.Result.Outcome, "class", out.Result.Class, "total", out.Result.Total)
 	}
-	q.decide(&res, c, zones, outcome, lead.RoundAttempts+1)
+	q.decide(&res, c, q.window(c, lead), zones, outcome, lead.RoundAttempts+1)
 	// Write the outcome even when the job's context ended (shutdown), and
 	// retry while the database is away: the answers must not be lost.
 	wctx := context.WithoutCancel(ctx)
@@ -398,7 +439,7 @@ func (q *Queue) optOut(ctx context.Context, lead *store.Lead, c *store.Campaign)
 // decide fills in the lead's status after an attempt: retry (moved into the
 // calling window), done, or a nurture recall. round is the attempt's number
 // in the lead's current round.
-func (q *Queue) decide(res *store.AttemptResult, c *store.Campaign, zones []*time.Location, outcome string, round int) {
+func (q *Queue) decide(res *store.AttemptResult, c *store.Campaign, w Window, zones []*time.Location, outcome string, round int) {
 	if res.SLA == 0 {
 		res.SLA = c.SLA
 	}
@@ -406,7 +447,7 @@ func (q *Queue) decide(res *store.AttemptResult, c *store.Campaign, zones []*tim
 	verdict := policy(c).Decide(dialer.Disposition(res.Disposition), outcome, res.Ambiguous, round, now)
 	res.Status, res.Why = verdict.Status, verdict.Reason
 	if verdict.Retry {
-		next, ok := Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}.NextOpen(verdict.RetryAt, zones)
+		next, ok := w.NextOpen(verdict.RetryAt, zones)
 		if !ok {
 			next = verdict.RetryAt
 		}
@@ -454,7 +495,7 @@ func (q *Queue) reconcile(ctx context.Context, a *store.Attempt, lead *store.Lea
 		}
 	}
 	zones, _ := q.zones(lead)
-	q.decide(&res, c, zones, outcome, lead.RoundAttempts)
+	q.decide(&res, c, q.window(c, lead), zones, outcome, lead.RoundAttempts)
 	if res.Result == nil || res.Result.Outcome == ivr.OutcomeIncomplete {
 		res.Why = "last call was interrupted; " + res.Why
 	}

@@ -37,6 +37,7 @@ func CampaignDefaults() Campaign {
 		CallsPerSecond:     1,
 		SLA:                24 * time.Hour,
 		RequireConsent:     false,
+		Purpose:            "unspecified",
 		MachineDetection:   "off",
 		DTMF:               "auto",
 		AllowedNumberTypes: slices.Clone(intake.DefaultDestinations("").Types),
@@ -59,6 +60,7 @@ func (p CampaignParams) withDefaults() CampaignParams {
 		p.Driver = d.Driver
 	}
 	def(&p.MachineDetection, d.MachineDetection)
+	def(&p.Purpose, d.Purpose)
 	def(&p.DTMF, d.DTMF)
 	if len(p.WindowDays) == 0 {
 		p.WindowDays = d.WindowDays

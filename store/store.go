@@ -110,6 +110,10 @@ type Campaign struct {
 	CallsPerSecond float64
 	SLA            time.Duration
 	RequireConsent bool
+	// Purpose is unspecified, telemarketing or informational: which
+	// jurisdiction rules bind the campaign, and whether written consent
+	// is mandatory (telemarketing, where a rule says so).
+	Purpose string
 	// MachineDetection is off, hangup or message (drivers that detect
 	// answering machines: hang up, or leave the identify line first).
 	MachineDetection string
@@ -214,6 +218,7 @@ type CampaignParams struct {
 	CallsPerSecond   float64
 	SLA              time.Duration
 	RequireConsent   bool
+	Purpose          string // "" means unspecified (on update: unchanged)
 	MachineDetection string
 	DTMF             string // "" means auto
 	// AllowedNumberTypes nil means the default types (intake.NumberTypes'
@@ -230,7 +235,7 @@ const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0
 	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
 	allowed_number_types, allowed_countries, created_at, dtmf,
 	call_threshold, sales_threshold, activity_points, recall_interval,
-	coalesce(status_reason, ''), abandon_answered, abandon_late, abandon_at`
+	coalesce(status_reason, ''), abandon_answered, abandon_late, abandon_at, purpose`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -243,7 +248,7 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
 		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF,
 		&c.CallThreshold, &c.SalesThreshold, &c.ActivityPoints, &c.RecallInterval,
-		&c.StatusReason, &c.Abandonment.Answered, &c.Abandonment.Late, &abandonAt)
+		&c.StatusReason, &c.Abandonment.Answered, &c.Abandonment.Late, &abandonAt, &c.Purpose)
 	if abandonAt != nil {
 		c.Abandonment.At = *abandonAt
 	}
@@ -291,16 +296,16 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
 		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
 		allowed_number_types, allowed_countries, created_at, updated_at, dtmf,
-		call_threshold, sales_threshold, activity_points, recall_interval)
+		call_threshold, sales_threshold, activity_points, recall_interval, purpose)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::smallint[], $8::time, $9::time, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::numeric,
-		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26, $27, $28, $29, $30)
+		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26, $27, $28, $29, $30, $31)
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), p.DefaultCountry, p.Driver,
 		p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), p.MaxAttempts,
 		*p.RetryBusy, *p.RetryNoAnswer, *p.RetryCongest, *p.RetryIncompl,
 		*p.RetryMachine, p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond,
 		p.SLA, p.RequireConsent, p.MachineDetection, p.AllowedNumberTypes, nilSlice(p.AllowedCountries), s.now(),
-		p.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), p.RecallInterval)
+		p.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), p.RecallInterval, p.Purpose)
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -460,12 +465,14 @@ func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignP
 		calls_per_second = $17::numeric, sla = $18, require_consent = $19, driver = $20, machine_detection = $21,
 		allowed_number_types = coalesce($22::text[], $26::text[]),
 		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, $27),
-		call_threshold = $28, sales_threshold = $29, activity_points = $30, recall_interval = coalesce($31, recall_interval) WHERE id = $1`,
+		call_threshold = $28, sales_threshold = $29, activity_points = $30, recall_interval = coalesce($31, recall_interval),
+		purpose = coalesce($32, purpose) WHERE id = $1`,
 		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
 		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF),
-		defaults.AllowedNumberTypes, defaults.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), zeroNull(p.RecallInterval))
+		defaults.AllowedNumberTypes, defaults.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), zeroNull(p.RecallInterval),
+		zeroNull(p.Purpose))
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}

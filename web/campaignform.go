@@ -47,12 +47,13 @@ type settingsForm struct {
 	Drivers   []string
 	Machine   []string
 	DTMFModes []string
+	Purposes  []string
 }
 
 // The form's text fields, by the API's names: each travels to the API's
 // checks as a JSON string, a number or (blank) not at all.
 var (
-	formText    = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "ring_timeout", "max_call_length", "sla", "recall_interval"}
+	formText    = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "purpose", "ring_timeout", "max_call_length", "sla", "recall_interval"}
 	formNumbers = []string{"max_attempts", "max_concurrent_calls", "calls_per_second"}
 	// formNullable are numbers a blank sets to null (not set).
 	formNullable = []string{"call_threshold", "sales_threshold"}
@@ -73,7 +74,8 @@ func newSettingsForm(c *store.Campaign) *settingsForm {
 		ids = append(ids, strings.TrimSuffix(n, ".yaml"))
 	}
 	f := &settingsForm{V: map[string]string{}, Days: map[int]bool{}, Errors: map[string]string{}, Scripts: ids,
-		Drivers: []string{"sip", "twilio"}, Machine: []string{"off", "hangup", "message"}, DTMFModes: dialer.DTMFModes, C: c}
+		Drivers: []string{"sip", "twilio"}, Machine: []string{"off", "hangup", "message"}, DTMFModes: dialer.DTMFModes,
+		Purposes: []string{"unspecified", "telemarketing", "informational"}, C: c}
 	src := c
 	if src == nil {
 		d := store.CampaignDefaults()
@@ -81,7 +83,7 @@ func newSettingsForm(c *store.Campaign) *settingsForm {
 	}
 	v := f.V
 	v["caller_id"], v["caller_name"], v["default_country"] = src.CallerID, src.CallerName, src.DefaultCountry
-	v["driver"], v["machine_detection"], v["dtmf"] = string(src.Driver), src.MachineDetection, src.DTMF
+	v["driver"], v["machine_detection"], v["dtmf"], v["purpose"] = string(src.Driver), src.MachineDetection, src.DTMF, src.Purpose
 	v["ring_timeout"], v["max_call_length"], v["sla"] = dur(src.RingTimeout), dur(src.MaxCallLength), dur(src.SLA)
 	v["recall_interval"] = dur(src.RecallInterval)
 	v["max_attempts"], v["max_concurrent_calls"] = strconv.Itoa(src.MaxAttempts), strconv.Itoa(src.MaxConcurrent)

@@ -233,7 +233,7 @@ func (s *Server) inboxRows(ctx context.Context, d *inboxData, leads []*store.Lea
 			campaigns[c.ID] = c
 		}
 		var when leadData
-		when.when(l, c, now)
+		when.when(s.cfg.Rules, l, c, now)
 		row := inboxRow{L: l, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Campaign: c.Name,
 			Local: when.Local, ZoneErr: when.ZoneErr, Open: when.Open, Tel: telURL(l.Phone)}
 		row.Due, row.SLA, row.Left = countdown(l.SLADueAt, now)

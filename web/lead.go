@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/store"
 )
@@ -169,7 +170,7 @@ func (s *Server) showLead(w http.ResponseWriter, r *http.Request, u *store.User,
 		sc, _ = ivr.Parse(c.ScriptID+".yaml", []byte(c.ScriptYAML)) // nil when it does not parse: ids are shown
 	}
 	d := leadData{L: l, D: detail, C: c, Name: strings.TrimSpace(l.FirstName + " " + l.LastName), Created: utc(l.CreatedAt)}
-	d.when(l, c, s.store.Now())
+	d.when(s.cfg.Rules, l, c, s.store.Now())
 	claimer, actors := "user:"+strconv.FormatInt(l.AssignedTo, 10), events
 	if l.AssignedTo != 0 { // the claiming rep by e-mail too; no user lookup for a lead nobody touched
 		actors = append(slices.Clip(events), store.EventView{Actor: claimer})
@@ -241,13 +242,15 @@ func (s *Server) notFoundFor(w http.ResponseWriter, r *http.Request, u *store.Us
 }
 
 // when fills the lead's local time and its campaign's calling window now.
-func (d *leadData) when(l *store.Lead, c *store.Campaign, now time.Time) {
-	win := queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}
-	d.Window = win.String()
+func (d *leadData) when(rules *jurisdiction.Table, l *store.Lead, c *store.Campaign, now time.Time) {
 	if l.Erased() {
+		d.Window = queue.Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd}.String()
 		return // no number, no zone: never called again
 	}
-	zones, err := queue.Zones(queue.Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone})
+	p := queue.Place{TimeZone: l.TimeZone, Region: l.Region, PostalCode: l.PostalCode, Country: l.Country, Phone: l.Phone}
+	win := queue.CallWindow(rules, c, p)
+	d.Window = win.String()
+	zones, err := queue.Zones(p)
 	if err != nil {
 		d.ZoneErr = err.Error()
 		return

@@ -30,6 +30,7 @@ import (
 
 	"github.com/qualdial/qualdial/calllist"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/store"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	Store *store.Store
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// Rules are the calling rules by jurisdiction the lead pages show
+	// in the calling window (the queue's); default jurisdiction.Default().
+	Rules *jurisdiction.Table
 	// SecureCookies marks the session cookie Secure: set it when users
 	// reach qualdial over HTTPS (a proxy in front).
 	SecureCookies bool

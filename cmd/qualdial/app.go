@@ -52,6 +52,9 @@ type appConfig struct {
 	SIPChannels int
 	// NumberCap caps calls to one number per 24 h across campaigns.
 	NumberCap int
+	// RulesFile is a table of calling rules by jurisdiction replacing the
+	// project's (jurisdiction/rules.yaml); "" keeps the project's.
+	RulesFile string
 	// DTMF is how keys are taken in campaigns that say auto.
 	DTMF string
 	// AudioDir is where the recorded audio of campaign scripts is (their
@@ -270,7 +273,11 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		drivers["twilio"] = tw
 		twilioHooks = tw.Handler()
 	}
-	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
+	rules, err := loadRules(cfg.RulesFile)
+	if err != nil {
+		return err
+	}
+	a.queue, err = queue.New(a.store, queue.Config{Drivers: drivers, Rules: rules, DriverCPS: map[string]float64{"twilio": cfg.Twilio.cps}, MaxCalls: cfg.MaxCalls,
 		TrunkChannels: map[string]int{"sip": cfg.SIPChannels}, NumberCapPer24h: cfg.NumberCap, DTMF: cfg.DTMF, SoftStopTimeout: cfg.ShutdownTimeout, Logger: log.With("component", "queue"), Metrics: m,
 		Worker: inst.ID(), DeadAfter: cfg.DeadAfter, ReconcileInterval: cfg.ReconcileInterval,
 		AbandonPauseAt: cfg.AbandonPauseAt, AbandonMinCalls: cfg.AbandonMinCalls,
@@ -297,7 +304,7 @@ func (e *env) runApp(ctx context.Context, cfg appConfig, log *slog.Logger) error
 		if err := queueUI.Start(ctx); err != nil {
 			return fmt.Errorf("job queue UI: %w", err)
 		}
-		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies,
+		ui, err := web.New(web.Config{Store: a.apiStore, Logger: log.With("component", "web"), SecureCookies: cfg.SecureCookies, Rules: rules,
 			CheckPrompts: promptCheck(prompts, tw), Dialer: a.queue, TestCall: tests.placer(), KeyRevoked: apiHandler.ForgetAPIKey,
 			WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowNets: cfg.Webhooks.AllowNets,
 			Metrics: m.Handler(), MetricsToken: cfg.MetricsToken, QueueUI: queueUI})

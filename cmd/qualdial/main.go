@@ -70,6 +70,6 @@ func (e *env) rootCommand() *cobra.Command {
 	root.SetVersionTemplate("qualdial {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(e.scriptCommand(), e.serveCommand(), e.migrateCommand(), e.callCommand(), e.softphoneCommand(), e.promptsCommand(),
-		e.demoCommand(), e.apikeyCommand(), e.userCommand(), e.leadCommand(), e.importCommand(), e.versionCommand(), e.healthcheckCommand())
+		e.demoCommand(), e.apikeyCommand(), e.userCommand(), e.leadCommand(), e.importCommand(), e.versionCommand(), e.healthcheckCommand(), e.rulesCommand())
 	return root
 }

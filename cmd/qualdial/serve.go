@@ -347,6 +347,8 @@ SIGTERM or Ctrl-C stops taking new calls and lets calls in progress finish (up t
 	e.bindEnv(fl, "sip-channels", "QUALDIAL_SIP_CHANNELS")
 	fl.IntVar(&cfg.NumberCap, "number-cap", store.DefaultNumberCapPer24h, "calls to one number per 24 h across campaigns")
 	e.bindEnv(fl, "number-cap", "QUALDIAL_NUMBER_CAP")
+	fl.StringVar(&cfg.RulesFile, "jurisdiction-rules", "", "YAML table of calling rules by country and state replacing the project's (see qualdial rules)")
+	e.bindEnv(fl, "jurisdiction-rules", "QUALDIAL_JURISDICTION_RULES")
 	fl.Var(newChoice(&cfg.DTMF, dialer.DTMFAuto, dialer.DTMFModes...), "dtmf",
 		"how keys are taken in campaigns that say auto: auto (RFC 4733 events when the far end sends them, else SIP INFO, else tones), rfc4733, info or inband")
 	e.bindEnv(fl, "dtmf", "QUALDIAL_DTMF")

@@ -272,6 +272,27 @@ func (e CampaignMachineDetection) Valid() bool {
 	}
 }
 
+// Defines values for CampaignPurpose.
+const (
+	CampaignPurposeInformational CampaignPurpose = "informational"
+	CampaignPurposeTelemarketing CampaignPurpose = "telemarketing"
+	CampaignPurposeUnspecified   CampaignPurpose = "unspecified"
+)
+
+// Valid indicates whether the value is a known member of the CampaignPurpose enum.
+func (e CampaignPurpose) Valid() bool {
+	switch e {
+	case CampaignPurposeInformational:
+		return true
+	case CampaignPurposeTelemarketing:
+		return true
+	case CampaignPurposeUnspecified:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignCreateDriver.
 const (
 	CampaignCreateDriverSip    CampaignCreateDriver = "sip"
@@ -329,6 +350,27 @@ func (e CampaignCreateMachineDetection) Valid() bool {
 	case CampaignCreateMachineDetectionMessage:
 		return true
 	case CampaignCreateMachineDetectionOff:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignCreatePurpose.
+const (
+	CampaignCreatePurposeInformational CampaignCreatePurpose = "informational"
+	CampaignCreatePurposeTelemarketing CampaignCreatePurpose = "telemarketing"
+	CampaignCreatePurposeUnspecified   CampaignCreatePurpose = "unspecified"
+)
+
+// Valid indicates whether the value is a known member of the CampaignCreatePurpose enum.
+func (e CampaignCreatePurpose) Valid() bool {
+	switch e {
+	case CampaignCreatePurposeInformational:
+		return true
+	case CampaignCreatePurposeTelemarketing:
+		return true
+	case CampaignCreatePurposeUnspecified:
 		return true
 	default:
 		return false
@@ -464,6 +506,27 @@ func (e CampaignUpdateMachineDetection) Valid() bool {
 	case CampaignUpdateMachineDetectionMessage:
 		return true
 	case CampaignUpdateMachineDetectionOff:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignUpdatePurpose.
+const (
+	CampaignUpdatePurposeInformational CampaignUpdatePurpose = "informational"
+	CampaignUpdatePurposeTelemarketing CampaignUpdatePurpose = "telemarketing"
+	CampaignUpdatePurposeUnspecified   CampaignUpdatePurpose = "unspecified"
+)
+
+// Valid indicates whether the value is a known member of the CampaignUpdatePurpose enum.
+func (e CampaignUpdatePurpose) Valid() bool {
+	switch e {
+	case CampaignUpdatePurposeInformational:
+		return true
+	case CampaignUpdatePurposeTelemarketing:
+		return true
+	case CampaignUpdatePurposeUnspecified:
 		return true
 	default:
 		return false
@@ -1043,6 +1106,9 @@ type Campaign struct {
 	MaxConcurrentCalls int    `json:"max_concurrent_calls"`
 	Name               string `json:"name"`
 
+	// Purpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+	Purpose CampaignPurpose `json:"purpose"`
+
 	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
 	//
 	// Example: 7d
@@ -1089,6 +1155,9 @@ type CampaignDtmf string
 // CampaignMachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 type CampaignMachineDetection string
 
+// CampaignPurpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+type CampaignPurpose string
+
 // CampaignCreate give script_id (a shipped script) or script (your YAML)
 type CampaignCreate struct {
 	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
@@ -1117,6 +1186,9 @@ type CampaignCreate struct {
 
 	// Name unique; not only digits; without / ? # %
 	Name string `json:"name"`
+
+	// Purpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+	Purpose *CampaignCreatePurpose `json:"purpose,omitempty"`
 
 	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
 	//
@@ -1154,6 +1226,9 @@ type CampaignCreateDtmf string
 
 // CampaignCreateMachineDetection defines model for CampaignCreate.MachineDetection.
 type CampaignCreateMachineDetection string
+
+// CampaignCreatePurpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+type CampaignCreatePurpose string
 
 // CampaignPage defines model for CampaignPage.
 type CampaignPage struct {
@@ -1222,6 +1297,9 @@ type CampaignUpdate struct {
 	MaxConcurrentCalls *int    `json:"max_concurrent_calls,omitempty"`
 	Name               *string `json:"name,omitempty"`
 
+	// Purpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+	Purpose *CampaignUpdatePurpose `json:"purpose,omitempty"`
+
 	// RecallInterval 1h to 365d: the least time between two calls of a lead a conversion or an activity calls again
 	//
 	// Example: 7d
@@ -1262,6 +1340,9 @@ type CampaignUpdateDtmf string
 
 // CampaignUpdateMachineDetection answering machines (SIP and Twilio): not detected, hung up on, or left the script's voicemail line after the greeting; the attempt ends with disposition machine
 type CampaignUpdateMachineDetection string
+
+// CampaignUpdatePurpose what the campaign calls for: telemarketing makes written consent mandatory where a jurisdiction rule requires it and binds every telemarketing rule; informational only the rules for informational calls; unspecified (the default) applies every rule's hours and caps and leaves consent to require_consent
+type CampaignUpdatePurpose string
 
 // CompliancePack a lead's compliance pack (see GET /v1/leads/{id}/compliance)
 type CompliancePack struct {
@@ -2623,8 +2704,8 @@ type ClientInterface interface {
 	//
 	// Fields left out keep their values; `window` and `retry` merge one level deep.
 	// A GET's body may be sent back as is: its read-only fields are accepted when
-	// unchanged (422 when changed). A change of require_consent, the window or the
-	// destinations re-checks the campaign's blocked leads.
+	// unchanged (422 when changed). A change of require_consent, purpose, the window
+	// or the destinations re-checks the campaign's blocked leads.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2635,8 +2716,8 @@ type ClientInterface interface {
 	//
 	// Fields left out keep their values; `window` and `retry` merge one level deep.
 	// A GET's body may be sent back as is: its read-only fields are accepted when
-	// unchanged (422 when changed). A change of require_consent, the window or the
-	// destinations re-checks the campaign's blocked leads.
+	// unchanged (422 when changed). A change of require_consent, purpose, the window
+	// or the destinations re-checks the campaign's blocked leads.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3202,8 +3283,8 @@ func (c *Client) GetCampaign(ctx context.Context, campaign CampaignRef, reqEdito
 //
 // Fields left out keep their values; `window` and `retry` merge one level deep.
 // A GET's body may be sent back as is: its read-only fields are accepted when
-// unchanged (422 when changed). A change of require_consent, the window or the
-// destinations re-checks the campaign's blocked leads.
+// unchanged (422 when changed). A change of require_consent, purpose, the window
+// or the destinations re-checks the campaign's blocked leads.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3224,8 +3305,8 @@ func (c *Client) UpdateCampaignWithBody(ctx context.Context, campaign CampaignRe
 //
 // Fields left out keep their values; `window` and `retry` merge one level deep.
 // A GET's body may be sent back as is: its read-only fields are accepted when
-// unchanged (422 when changed). A change of require_consent, the window or the
-// destinations re-checks the campaign's blocked leads.
+// unchanged (422 when changed). A change of require_consent, purpose, the window
+// or the destinations re-checks the campaign's blocked leads.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6080,8 +6161,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Fields left out keep their values; `window` and `retry` merge one level deep.
 	// A GET's body may be sent back as is: its read-only fields are accepted when
-	// unchanged (422 when changed). A change of require_consent, the window or the
-	// destinations re-checks the campaign's blocked leads.
+	// unchanged (422 when changed). A change of require_consent, purpose, the window
+	// or the destinations re-checks the campaign's blocked leads.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6092,8 +6173,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Fields left out keep their values; `window` and `retry` merge one level deep.
 	// A GET's body may be sent back as is: its read-only fields are accepted when
-	// unchanged (422 when changed). A change of require_consent, the window or the
-	// destinations re-checks the campaign's blocked leads.
+	// unchanged (422 when changed). A change of require_consent, purpose, the window
+	// or the destinations re-checks the campaign's blocked leads.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9435,8 +9516,8 @@ func (c *ClientWithResponses) GetCampaignWithResponse(ctx context.Context, campa
 //
 // Fields left out keep their values; `window` and `retry` merge one level deep.
 // A GET's body may be sent back as is: its read-only fields are accepted when
-// unchanged (422 when changed). A change of require_consent, the window or the
-// destinations re-checks the campaign's blocked leads.
+// unchanged (422 when changed). A change of require_consent, purpose, the window
+// or the destinations re-checks the campaign's blocked leads.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9453,8 +9534,8 @@ func (c *ClientWithResponses) UpdateCampaignWithBodyWithResponse(ctx context.Con
 //
 // Fields left out keep their values; `window` and `retry` merge one level deep.
 // A GET's body may be sent back as is: its read-only fields are accepted when
-// unchanged (422 when changed). A change of require_consent, the window or the
-// destinations re-checks the campaign's blocked leads.
+// unchanged (422 when changed). A change of require_consent, purpose, the window
+// or the destinations re-checks the campaign's blocked leads.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
