@@ -209,6 +209,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	route("POST /v1/campaigns/{id}/recheck", s.recheckCampaign, mkt...)
 	route("GET /v1/campaigns/{id}/stats", s.campaignStats, mkt...)
 	route("GET /v1/reports/scoring", s.scoringReport, mkt...)
+	route("GET /v1/caller-ids", s.callerIDHealth, mkt...)
 	route("POST /v1/campaigns/{id}/imports", s.importLeads, mkt...)
 	route("GET /v1/campaigns/{id}/imports/{import}", s.getImport, mkt...)
 	route("GET /v1/campaigns/{id}/imports/{import}/rejects.csv", s.importRejects, mkt...)

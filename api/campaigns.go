@@ -44,6 +44,8 @@ type campaignJSON struct {
 	MachineDetection   string            `json:"machine_detection"`
 	DTMF               string            `json:"dtmf"`
 	CallerID           string            `json:"caller_id"`
+	CallerIDs          []string          `json:"caller_ids"`
+	CallerIDDailyCap   int               `json:"caller_id_daily_cap"`
 	CallerName         string            `json:"caller_name"`
 	DefaultCountry     string            `json:"default_country"`
 	Window             windowJSON        `json:"window"`
@@ -91,7 +93,8 @@ func toCampaignJSON(c *store.Campaign) campaignJSON {
 		abandon = &abandonJSON{Rate: a.Rate(), Answered: a.Answered, Late: a.Late, ComputedAt: a.At}
 	}
 	return campaignJSON{StatusReason: c.StatusReason, Abandonment: abandon, ID: c.ID, Name: c.Name, Status: string(c.Status), ScriptID: c.ScriptID, ScriptVersion: c.ScriptVersion, Driver: string(c.Driver),
-		MachineDetection: c.MachineDetection, DTMF: c.DTMF, CallerID: c.CallerID, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
+		MachineDetection: c.MachineDetection, DTMF: c.DTMF, CallerID: c.CallerID, CallerIDs: nonNilList(c.CallerIDPool),
+		CallerIDDailyCap: c.CallerIDDailyCap, CallerName: c.CallerName, DefaultCountry: c.DefaultCountry,
 		Window:      windowJSON{Days: c.WindowDays, Start: queue.Clock(c.WindowStart), End: queue.Clock(c.WindowEnd)},
 		MaxAttempts: c.MaxAttempts,
 		Retry: map[string]string{"busy": dur(c.RetryBusy), "no_answer": dur(c.RetryNoAnswer), "congestion": dur(c.RetryCongest),
@@ -158,6 +161,8 @@ var (
 	retryKeys  = []string{"busy", "no_answer", "congestion", "incomplete", "machine"}
 	drivers    = []string{"sip", "twilio"}
 	machineDet = []string{"off", "hangup", "message"}
+	// maxCallerIDs bounds a campaign's pool of caller IDs (the schema's too).
+	maxCallerIDs = 100
 	purposes   = func() []string {
 		var out []string
 		for _, p := range jurisdiction.Purposes {
@@ -169,7 +174,7 @@ var (
 	// unchanged, never change.
 	campaignReadOnly = []string{"id", "name", "status", "script_id", "script_version", "created_at"}
 	// campaignWritable are the settings of a campaign's calling policy.
-	campaignWritable = []string{"caller_id", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
+	campaignWritable = []string{"caller_id", "caller_ids", "caller_id_daily_cap", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
 		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "purpose", "allowed_number_types",
 		"allowed_countries", "call_threshold", "sales_threshold", "activity_points", "recall_interval"}
 )
@@ -247,6 +252,28 @@ func parseCampaign(o *jsonObject, create bool) (store.CampaignParams, []byte) {
 		c.add("caller_id", "%s is not an E.164 number: + and 7 to 15 digits, e.g. +15550100", quote(callerID))
 	}
 	p.CallerID = callerID
+	var pool []string
+	if given, null := o.get("caller_ids", &pool, true); given {
+		if null {
+			pool = []string{}
+		}
+		if len(pool) > maxCallerIDs {
+			c.add("caller_ids", "at most %d numbers", maxCallerIDs)
+		}
+		for i, n := range pool {
+			if !e164.MatchString(n) {
+				c.add("caller_ids", "item %d: %s is not an E.164 number: + and 7 to 15 digits, e.g. +15550100", i, quote(n))
+			}
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(pool)))) != len(pool) {
+			c.add("caller_ids", "lists a number twice")
+		}
+		p.CallerIDPool = pool
+	}
+	var idCap int64
+	if given, _ := o.get("caller_id_daily_cap", &idCap, false); given && c.intRange("caller_id_daily_cap", idCap, 0, 100000) {
+		p.CallerIDDailyCap = int(idCap)
+	}
 	if name, given := str("caller_name", maxCallerName); given {
 		if strings.ContainsAny(name, "\"\\") {
 			c.add("caller_name", `must not contain " or \ (it is sent as a SIP display name)`)
@@ -817,4 +844,12 @@ func (s *server) importRejects(w http.ResponseWriter, r *http.Request, key *stor
 	out := csvdownload.New(w, fmt.Sprintf("import-%d-rejects.csv", imp.ID), s.cfg.Logger)
 	err = calllist.WriteRejects(r.Context(), s.store, imp.ID, out.Row)
 	return out.Finish(err)
+}
+
+// nonNilList shows an empty list as [] rather than null.
+func nonNilList(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }

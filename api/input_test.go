@@ -116,6 +116,13 @@ func TestCampaignBounds(t *testing.T) {
 		{`, "colour": "red"`, "colour", []string{"unknown"}},
 		{`, "require_consent": "yes"`, "require_consent", []string{"true or false"}},
 		{`, "max_attempts": null`, "max_attempts", []string{"null"}},
+		{`, "purpose": "sales"`, "purpose", []string{"telemarketing", "informational"}},
+		{`, "caller_ids": ["+15550101", "+15550101"]`, "caller_ids", []string{"twice"}},
+		{`, "caller_ids": ["5550101"]`, "caller_ids", []string{"E.164"}},
+		{`, "caller_ids": ["+1555\r\nX: 1"]`, "caller_ids", []string{"E.164"}},
+		{`, "caller_ids": "+15550101"`, "caller_ids", nil},
+		{`, "caller_id_daily_cap": -1`, "caller_id_daily_cap", nil},
+		{`, "caller_id_daily_cap": 1000001`, "caller_id_daily_cap", nil},
 	} {
 		res := b.do(t, "POST", "/v1/campaigns", store.RoleMarketing, "application/json", strings.NewReader(base(tc.extra)))
 		problem(t, tc.extra, res, 422, tc.field, tc.words...)

@@ -120,11 +120,20 @@ func (w *dialWorker) Work(ctx context.Context, job *river.Job[DialArgs]) error {
 		var err error
 		attempt, err = q.store.StartAttempt(ctx, tx, store.AttemptParams{LeadID: lead.ID, CampaignID: camp.ID, Phone: lead.Phone, CallerID: camp.CallerID,
 			Driver: camp.Driver, Worker: q.cfg.Worker, Script: script, NumberCap: q.numberCap(q.window(camp, lead).Law), DialJob: job.ID,
-			LocalZone: firstZone(zones)})
+			LocalZone: firstZone(zones), CallerIDs: camp.CallerIDs(), CallerIDCap: camp.CallerIDDailyCap})
 		return err
 	})
 	var capped *store.CappedError
+	var noCallerID *store.CallerIDsCappedError
 	switch {
+	case errors.As(err, &noCallerID):
+		// Every caller ID made its calls today: the lead waits for one.
+		until := noCallerID.Until
+		if open, ok := q.window(camp, lead).NextOpen(until, zones); ok {
+			until = open
+		}
+		q.cfg.Metrics.PreDialBlocked("caller_id_cap")
+		return giveBack(StatusScheduled, noCallerID.Error(), &until)
 	case errors.As(err, &capped):
 		// Another campaign took the number's last call meanwhile.
 		until := capped.Until
@@ -341,7 +350,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		dtmf = q.cfg.DTMF // this process's trunk may know better
 	}
 	started, _ := eng.Start(lead.Fields())
-	req, err := dialer.DialRequest{To: lead.Phone, CallerID: c.CallerID, CallerName: c.CallerName,
+	req, err := dialer.DialRequest{To: lead.Phone, CallerID: a.CallerID, CallerName: c.CallerName,
 		RingTimeout: c.RingTimeout, MaxDuration: c.MaxCallLength, Language: script.Language, Voice: script.Voice, Logger: log,
 		Script: []byte(c.ScriptYAML), Lead: lead.Fields(), MachineDetection: c.MachineDetection, Voicemail: eng.Voicemail(started),
 		DTMF: dtmf, AttemptID: a.ID}.Prepared()

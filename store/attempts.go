@@ -23,6 +23,8 @@ type Attempt struct {
 	State      string
 	Worker     string
 	StartedAt  time.Time
+	// CallerID is the number the call presents (StartAttempt's choice).
+	CallerID string
 	// EngineState is the script's state as last saved during the call (nil
 	// before the first answer): what a crashed call is settled from.
 	EngineState []byte
@@ -75,8 +77,12 @@ type AttemptParams struct {
 	// LocalZone is the lead's time zone when it is called, for reports by
 	// the lead's local weekday and hour; nil when unknown.
 	LocalZone *time.Location
-	// CallerID is the number the call presents, kept with the attempt.
-	CallerID string
+	// CallerID is the number the call presents, kept with the attempt;
+	// with CallerIDs, the one chosen among them (local presence first,
+	// then the least used) under CallerIDCap calls in 24 hours each.
+	CallerID    string
+	CallerIDs   []string
+	CallerIDCap int
 }
 
 // CappedError says that a number had its share of calls in the last 24
@@ -101,7 +107,8 @@ const numberLock = 7115
 // lead is unfinished,
 // and with a *CappedError when the number had NumberCap calls in the last 24
 // hours — checked under a lock on the number, so two campaigns can never both
-// take the last call.
+// take the last call — or a *CallerIDsCappedError when every caller ID had
+// its CallerIDCap.
 func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*Attempt, error) {
 	now := s.now()
 	if p.NumberCap > 0 {
@@ -116,7 +123,14 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 			return nil, &CappedError{Calls: len(starts), Until: starts[len(starts)-p.NumberCap].Add(24 * time.Hour)}
 		}
 	}
-	a := Attempt{LeadID: p.LeadID, CampaignID: p.CampaignID, State: "dialing", Worker: p.Worker}
+	a := Attempt{LeadID: p.LeadID, CampaignID: p.CampaignID, State: "dialing", Worker: p.Worker, CallerID: p.CallerID}
+	if len(p.CallerIDs) > 0 {
+		n, err := pickCallerID(ctx, tx, p.CallerIDs, p.CallerIDCap, p.Phone, now)
+		if err != nil {
+			return nil, err
+		}
+		a.CallerID = n
+	}
 	var weekday, hour any // unknown without a zone
 	if p.LocalZone != nil {
 		local := now.In(p.LocalZone)
@@ -134,7 +148,7 @@ func (s *Store) StartAttempt(ctx context.Context, tx pgx.Tx, p AttemptParams) (*
 		INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, worker, script_id, script_version, started_at,
 			local_weekday, local_hour, caller_id)
 		SELECT $1, $2, attempt_count, $3, $4, $5, $6, $7, $9, $10, $11 FROM bumped RETURNING id, attempt_no, started_at`,
-		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, weekday, hour, nullString(p.CallerID)).Scan(&a.ID, &a.No, &a.StartedAt)
+		p.LeadID, p.CampaignID, p.Driver, p.Worker, p.Script.ID, p.Script.Version, now, p.DialJob, weekday, hour, nullString(a.CallerID)).Scan(&a.ID, &a.No, &a.StartedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("start attempt for lead %d: %w", p.LeadID, ErrDispatchRevoked)
 	}

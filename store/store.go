@@ -110,6 +110,11 @@ type Campaign struct {
 	CallsPerSecond float64
 	SLA            time.Duration
 	RequireConsent bool
+	// CallerIDPool are more numbers the campaign presents besides
+	// CallerID (rotation, local presence); CallerIDDailyCap caps each
+	// one's calls in any 24 hours (0: no cap).
+	CallerIDPool     []string
+	CallerIDDailyCap int
 	// Purpose is unspecified, telemarketing or informational: which
 	// jurisdiction rules bind the campaign, and whether written consent
 	// is mandatory (telemarketing, where a rule says so).
@@ -219,6 +224,11 @@ type CampaignParams struct {
 	SLA              time.Duration
 	RequireConsent   bool
 	Purpose          string // "" means unspecified (on update: unchanged)
+	// CallerIDPool: more caller IDs (nil: none; on update: unchanged);
+	// CallerIDDailyCap: calls per caller ID in 24 hours (0: none; on
+	// update: set, like every other setting).
+	CallerIDPool     []string
+	CallerIDDailyCap int
 	MachineDetection string
 	DTMF             string // "" means auto
 	// AllowedNumberTypes nil means the default types (intake.NumberTypes'
@@ -235,7 +245,8 @@ const campaignColumns = `id, name, status, script_id, coalesce(script_version, 0
 	max_concurrent_calls, calls_per_second::float8, sla, require_consent, machine_detection,
 	allowed_number_types, allowed_countries, created_at, dtmf,
 	call_threshold, sales_threshold, activity_points, recall_interval,
-	coalesce(status_reason, ''), abandon_answered, abandon_late, abandon_at, purpose`
+	coalesce(status_reason, ''), abandon_answered, abandon_late, abandon_at, purpose,
+	caller_ids, caller_id_daily_cap`
 
 func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
@@ -248,7 +259,8 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 		&c.MaxConcurrent, &c.CallsPerSecond, &c.SLA, &c.RequireConsent, &c.MachineDetection,
 		&c.AllowedNumberTypes, &c.AllowedCountries, &c.CreatedAt, &c.DTMF,
 		&c.CallThreshold, &c.SalesThreshold, &c.ActivityPoints, &c.RecallInterval,
-		&c.StatusReason, &c.Abandonment.Answered, &c.Abandonment.Late, &abandonAt, &c.Purpose)
+		&c.StatusReason, &c.Abandonment.Answered, &c.Abandonment.Late, &abandonAt, &c.Purpose,
+		&c.CallerIDPool, &c.CallerIDDailyCap)
 	if abandonAt != nil {
 		c.Abandonment.At = *abandonAt
 	}
@@ -296,16 +308,17 @@ func (s *Store) CreateCampaign(ctx context.Context, p CampaignParams) (*Campaign
 		window_days, window_start, window_end, max_attempts, retry_busy, retry_no_answer, retry_congestion, retry_incomplete,
 		retry_machine, ring_timeout, max_call_length, max_concurrent_calls, calls_per_second, sla, require_consent, machine_detection,
 		allowed_number_types, allowed_countries, created_at, updated_at, dtmf,
-		call_threshold, sales_threshold, activity_points, recall_interval, purpose)
+		call_threshold, sales_threshold, activity_points, recall_interval, purpose, caller_ids, caller_id_daily_cap)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::smallint[], $8::time, $9::time, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::numeric,
-		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26, $27, $28, $29, $30, $31)
+		$20, $21, $22, $23::text[], $24::text[], $25, $25, $26, $27, $28, $29, $30, $31, $32::text[], $33)
 		RETURNING `+campaignColumns,
 		p.Name, p.ScriptID, p.CallerID, zeroNull(p.CallerName), p.DefaultCountry, p.Driver,
 		p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd), p.MaxAttempts,
 		*p.RetryBusy, *p.RetryNoAnswer, *p.RetryCongest, *p.RetryIncompl,
 		*p.RetryMachine, p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond,
 		p.SLA, p.RequireConsent, p.MachineDetection, p.AllowedNumberTypes, nilSlice(p.AllowedCountries), s.now(),
-		p.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), p.RecallInterval, p.Purpose)
+		p.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), p.RecallInterval, p.Purpose,
+		nonNil(p.CallerIDPool), p.CallerIDDailyCap)
 	c, err := scanCampaign(row)
 	if err != nil {
 		return nil, fmt.Errorf("create campaign %q: %w", p.Name, err)
@@ -466,13 +479,13 @@ func (s *Store) UpdateCampaign(ctx context.Context, db DB, id int64, p CampaignP
 		allowed_number_types = coalesce($22::text[], $26::text[]),
 		allowed_countries = $23::text[], updated_at = $24, dtmf = coalesce($25, $27),
 		call_threshold = $28, sales_threshold = $29, activity_points = $30, recall_interval = coalesce($31, recall_interval),
-		purpose = coalesce($32, purpose) WHERE id = $1`,
+		purpose = coalesce($32, purpose), caller_ids = coalesce($33::text[], caller_ids), caller_id_daily_cap = $34 WHERE id = $1`,
 		id, p.CallerID, nullString(p.CallerName), p.DefaultCountry, p.WindowDays, timeOfDay(p.WindowStart), timeOfDay(p.WindowEnd),
 		p.MaxAttempts, nullDuration(p.RetryBusy), nullDuration(p.RetryNoAnswer), nullDuration(p.RetryCongest), nullDuration(p.RetryIncompl),
 		nullDuration(p.RetryMachine), p.RingTimeout, p.MaxCallLength, p.MaxConcurrent, p.CallsPerSecond, p.SLA, p.RequireConsent,
 		p.Driver, p.MachineDetection, nilSlice(p.AllowedNumberTypes), nilSlice(p.AllowedCountries), s.now(), zeroNull(p.DTMF),
 		defaults.AllowedNumberTypes, defaults.DTMF, p.CallThreshold, p.SalesThreshold, pointsTable(p.ActivityPoints), zeroNull(p.RecallInterval),
-		zeroNull(p.Purpose))
+		zeroNull(p.Purpose), nilSlice(p.CallerIDPool), p.CallerIDDailyCap)
 	if err != nil {
 		return fmt.Errorf("update campaign %d: %w", id, err)
 	}
@@ -496,4 +509,12 @@ func jsonObject(m map[string]any) ([]byte, error) {
 		m = map[string]any{}
 	}
 	return json.Marshal(m)
+}
+
+// nonNil is v, or an empty list for a NOT NULL array column.
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }

@@ -183,6 +183,7 @@ func (p Persona) validate() error {
 // Record is what happened on one call to the softphone.
 type Record struct {
 	User     string   // dialled user part
+	From     string   // the caller's user part: the caller ID presented
 	CallID   string   // SIP Call-ID
 	Invites  int      // INVITEs received for this Call-ID (retransmissions aside)
 	Answered bool     // 200 OK sent
@@ -386,6 +387,9 @@ func (p *Phone) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	if rec == nil {
 		rec = &Record{User: user, CallID: callID, Started: time.Now()}
+		if from := req.From(); from != nil {
+			rec.From = from.Address.User
+		}
 		p.records = append(p.records, rec)
 		p.byUser[user]++
 	}

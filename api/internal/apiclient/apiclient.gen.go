@@ -839,6 +839,27 @@ func (e WebhookInputEvents) Valid() bool {
 	}
 }
 
+// Defines values for GetCallerIDHealth200JSONResponseBodyCallerIdsHealth.
+const (
+	AtCap         GetCallerIDHealth200JSONResponseBodyCallerIdsHealth = "at_cap"
+	LowAnswerRate GetCallerIDHealth200JSONResponseBodyCallerIdsHealth = "low_answer_rate"
+	Ok            GetCallerIDHealth200JSONResponseBodyCallerIdsHealth = "ok"
+)
+
+// Valid indicates whether the value is a known member of the GetCallerIDHealth200JSONResponseBodyCallerIdsHealth enum.
+func (e GetCallerIDHealth200JSONResponseBodyCallerIdsHealth) Valid() bool {
+	switch e {
+	case AtCap:
+		return true
+	case LowAnswerRate:
+		return true
+	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ImportCallListParamsCharset.
 const (
 	ImportCallListParamsCharsetIso88591    ImportCallListParamsCharset = "iso-8859-1"
@@ -1078,6 +1099,12 @@ type Campaign struct {
 	// CallerId the number the leads see (E.164)
 	CallerId string `json:"caller_id"`
 
+	// CallerIdDailyCap calls each caller ID may present in any 24 hours (0: no cap); when all are at their cap the leads wait, saying so
+	CallerIdDailyCap int `json:"caller_id_daily_cap"`
+
+	// CallerIds more numbers the campaign presents besides caller_id: each call takes one in the lead's area code first (local presence), else the least used in the last 24 hours (null or []: none)
+	CallerIds *[]string `json:"caller_ids"`
+
 	// CallerName SIP display name: one line, without double quotes or backslashes
 	CallerName string `json:"caller_name"`
 
@@ -1169,7 +1196,13 @@ type CampaignCreate struct {
 	CallThreshold *int `json:"call_threshold,omitempty"`
 
 	// CallerId the number the leads see (E.164)
-	CallerId       string                `json:"caller_id"`
+	CallerId string `json:"caller_id"`
+
+	// CallerIdDailyCap calls each caller ID may present in any 24 hours (0: no cap); when all are at their cap the leads wait, saying so
+	CallerIdDailyCap *int `json:"caller_id_daily_cap,omitempty"`
+
+	// CallerIds more numbers the campaign presents besides caller_id: each call takes one in the lead's area code first (local presence), else the least used in the last 24 hours (null or []: none)
+	CallerIds      *[]string             `json:"caller_ids,omitempty"`
 	CallerName     *string               `json:"caller_name,omitempty"`
 	CallsPerSecond *float64              `json:"calls_per_second,omitempty"`
 	DefaultCountry *string               `json:"default_country,omitempty"`
@@ -1268,6 +1301,12 @@ type CampaignUpdate struct {
 
 	// CallerId the number the leads see (E.164)
 	CallerId *string `json:"caller_id,omitempty"`
+
+	// CallerIdDailyCap calls each caller ID may present in any 24 hours (0: no cap); when all are at their cap the leads wait, saying so
+	CallerIdDailyCap *int `json:"caller_id_daily_cap,omitempty"`
+
+	// CallerIds more numbers the campaign presents besides caller_id: each call takes one in the lead's area code first (local presence), else the least used in the last 24 hours (null or []: none)
+	CallerIds *[]string `json:"caller_ids,omitempty"`
 
 	// CallerName SIP display name: one line, without double quotes or backslashes
 	CallerName *string `json:"caller_name,omitempty"`
@@ -1774,6 +1813,15 @@ type Limit = int
 
 // Phone defines model for Phone.
 type Phone = string
+
+// GetCallerIDHealthParams defines parameters for GetCallerIDHealth.
+type GetCallerIDHealthParams struct {
+	// Days the period, in days
+	Days *int `form:"days,omitempty" json:"days,omitempty"`
+}
+
+// GetCallerIDHealth200JSONResponseBodyCallerIdsHealth defines parameters for GetCallerIDHealth.
+type GetCallerIDHealth200JSONResponseBodyCallerIdsHealth string
 
 // ListCampaignsParams defines parameters for ListCampaigns.
 type ListCampaignsParams struct {
@@ -2678,6 +2726,18 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/apikeys/{id} (the `RevokeAPIKey` operationId).
 	RevokeAPIKey(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetCallerIDHealth Caller-ID health — calls per day, answer rate and cap of every caller ID
+	//
+	// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
+	// the period (the last `days` UTC days, today included): its calls and answers per day,
+	// its answer rate, its calls in the last 24 hours against the lowest
+	// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+	// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
+	// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+	//
+	// Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
+	GetCallerIDHealth(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListCampaigns Campaigns, newest first
 	//
 	// Corresponds with GET /v1/campaigns (the `ListCampaigns` operationId).
@@ -3207,6 +3267,28 @@ func (c *Client) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn)
 // Corresponds with DELETE /v1/apikeys/{id} (the `RevokeAPIKey` operationId).
 func (c *Client) RevokeAPIKey(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeAPIKeyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCallerIDHealth Caller-ID health — calls per day, answer rate and cap of every caller ID
+//
+// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
+// the period (the last `days` UTC days, today included): its calls and answers per day,
+// its answer rate, its calls in the last 24 hours against the lowest
+// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
+// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+//
+// Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
+func (c *Client) GetCallerIDHealth(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCallerIDHealthRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4238,6 +4320,60 @@ func NewRevokeAPIKeyRequest(server string, id int64) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetCallerIDHealthRequest constructs an http.Request for the GetCallerIDHealth method
+func NewGetCallerIDHealthRequest(server string, params *GetCallerIDHealthParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/caller-ids")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Days != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "days", *params.Days, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6131,6 +6267,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/apikeys/{id} (the `RevokeAPIKey` operationId).
 	RevokeAPIKeyWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*RevokeAPIKeyResponse, error)
 
+	// GetCallerIDHealthWithResponse Caller-ID health — calls per day, answer rate and cap of every caller ID
+	//
+	// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
+	// the period (the last `days` UTC days, today included): its calls and answers per day,
+	// its answer rate, its calls in the last 24 hours against the lowest
+	// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+	// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
+	// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
+	GetCallerIDHealthWithResponse(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*GetCallerIDHealthResponse, error)
+
 	// ListCampaignsWithResponse Campaigns, newest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -6854,6 +7004,102 @@ func (r RevokeAPIKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeAPIKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetCallerIDHealthResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		AnswerRate float64 `json:"answer_rate"`
+		Answered   int     `json:"answered"`
+		CallerIds  []struct {
+			AnswerRate float64 `json:"answer_rate"`
+			Answered   int     `json:"answered"`
+			AtCap      bool    `json:"at_cap"`
+			CallerId   string  `json:"caller_id"`
+			Campaigns  []int64 `json:"campaigns"`
+			DailyCap   int     `json:"daily_cap"`
+			Days       []struct {
+				AnswerRate float64            `json:"answer_rate"`
+				Answered   int                `json:"answered"`
+				Day        openapi_types.Date `json:"day"`
+				Dials      int                `json:"dials"`
+			} `json:"days"`
+			Dials    int                                                 `json:"dials"`
+			Dials24h int                                                 `json:"dials_24h"`
+			Health   GetCallerIDHealth200JSONResponseBodyCallerIdsHealth `json:"health"`
+			Why      string                                              `json:"why"`
+		} `json:"caller_ids"`
+		Days  int       `json:"days"`
+		Dials int       `json:"dials"`
+		Since time.Time `json:"since"`
+	}
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCallerIDHealthResponse) GetJSON200() *struct {
+	AnswerRate float64 `json:"answer_rate"`
+	Answered   int     `json:"answered"`
+	CallerIds  []struct {
+		AnswerRate float64 `json:"answer_rate"`
+		Answered   int     `json:"answered"`
+		AtCap      bool    `json:"at_cap"`
+		CallerId   string  `json:"caller_id"`
+		Campaigns  []int64 `json:"campaigns"`
+		DailyCap   int     `json:"daily_cap"`
+		Days       []struct {
+			AnswerRate float64            `json:"answer_rate"`
+			Answered   int                `json:"answered"`
+			Day        openapi_types.Date `json:"day"`
+			Dials      int                `json:"dials"`
+		} `json:"days"`
+		Dials    int                                                 `json:"dials"`
+		Dials24h int                                                 `json:"dials_24h"`
+		Health   GetCallerIDHealth200JSONResponseBodyCallerIdsHealth `json:"health"`
+		Why      string                                              `json:"why"`
+	} `json:"caller_ids"`
+	Days  int       `json:"days"`
+	Dials int       `json:"dials"`
+	Since time.Time `json:"since"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetCallerIDHealthResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCallerIDHealthResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCallerIDHealthResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCallerIDHealthResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCallerIDHealthResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9462,6 +9708,26 @@ func (c *ClientWithResponses) RevokeAPIKeyWithResponse(ctx context.Context, id i
 	return ParseRevokeAPIKeyResponse(rsp)
 }
 
+// GetCallerIDHealthWithResponse Caller-ID health — calls per day, answer rate and cap of every caller ID
+//
+// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
+// the period (the last `days` UTC days, today included): its calls and answers per day,
+// its answer rate, its calls in the last 24 hours against the lowest
+// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
+// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
+func (c *ClientWithResponses) GetCallerIDHealthWithResponse(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*GetCallerIDHealthResponse, error) {
+	rsp, err := c.GetCallerIDHealth(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCallerIDHealthResponse(rsp)
+}
+
 // ListCampaignsWithResponse Campaigns, newest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -10373,6 +10639,63 @@ func ParseRevokeAPIKeyResponse(rsp *http.Response) (*RevokeAPIKeyResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetCallerIDHealthResponse parses an HTTP response from a GetCallerIDHealthWithResponse call
+func ParseGetCallerIDHealthResponse(rsp *http.Response) (*GetCallerIDHealthResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCallerIDHealthResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			AnswerRate float64 `json:"answer_rate"`
+			Answered   int     `json:"answered"`
+			CallerIds  []struct {
+				AnswerRate float64 `json:"answer_rate"`
+				Answered   int     `json:"answered"`
+				AtCap      bool    `json:"at_cap"`
+				CallerId   string  `json:"caller_id"`
+				Campaigns  []int64 `json:"campaigns"`
+				DailyCap   int     `json:"daily_cap"`
+				Days       []struct {
+					AnswerRate float64            `json:"answer_rate"`
+					Answered   int                `json:"answered"`
+					Day        openapi_types.Date `json:"day"`
+					Dials      int                `json:"dials"`
+				} `json:"days"`
+				Dials    int                                                 `json:"dials"`
+				Dials24h int                                                 `json:"dials_24h"`
+				Health   GetCallerIDHealth200JSONResponseBodyCallerIdsHealth `json:"health"`
+				Why      string                                              `json:"why"`
+			} `json:"caller_ids"`
+			Days  int       `json:"days"`
+			Dials int       `json:"dials"`
+			Since time.Time `json:"since"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
