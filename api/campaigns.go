@@ -163,7 +163,7 @@ var (
 	machineDet = []string{"off", "hangup", "message"}
 	// maxCallerIDs bounds a campaign's pool of caller IDs (the schema's too).
 	maxCallerIDs = 100
-	purposes   = func() []string {
+	purposes     = func() []string {
 		var out []string
 		for _, p := range jurisdiction.Purposes {
 			out = append(out, string(p))

@@ -202,28 +202,28 @@ func (c *Campaign) Destinations() intake.Destinations {
 // CampaignParams creates a campaign. Zero values (nil retry delays) take
 // CampaignDefaults.
 type CampaignParams struct {
-	Name             string
-	ScriptID         string
-	CallerID         string
-	CallerName       string
-	DefaultCountry   string
-	Driver           DriverName
-	WindowDays       []int
-	WindowStart      time.Duration
-	WindowEnd        time.Duration
-	MaxAttempts      int
-	RetryBusy        *time.Duration
-	RetryNoAnswer    *time.Duration
-	RetryCongest     *time.Duration
-	RetryIncompl     *time.Duration
-	RetryMachine     *time.Duration
-	RingTimeout      time.Duration
-	MaxCallLength    time.Duration
-	MaxConcurrent    int
-	CallsPerSecond   float64
-	SLA              time.Duration
-	RequireConsent   bool
-	Purpose          string // "" means unspecified (on update: unchanged)
+	Name           string
+	ScriptID       string
+	CallerID       string
+	CallerName     string
+	DefaultCountry string
+	Driver         DriverName
+	WindowDays     []int
+	WindowStart    time.Duration
+	WindowEnd      time.Duration
+	MaxAttempts    int
+	RetryBusy      *time.Duration
+	RetryNoAnswer  *time.Duration
+	RetryCongest   *time.Duration
+	RetryIncompl   *time.Duration
+	RetryMachine   *time.Duration
+	RingTimeout    time.Duration
+	MaxCallLength  time.Duration
+	MaxConcurrent  int
+	CallsPerSecond float64
+	SLA            time.Duration
+	RequireConsent bool
+	Purpose        string // "" means unspecified (on update: unchanged)
 	// CallerIDPool: more caller IDs (nil: none; on update: unchanged);
 	// CallerIDDailyCap: calls per caller ID in 24 hours (0: none; on
 	// update: set, like every other setting).
