@@ -199,3 +199,25 @@ func TestJurisdictionRulesOverSIP(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// BenchmarkCallWindow measures what the dispatcher adds per lead for the
+// jurisdiction rules: where the lead may be (number, address), the rules
+// that bind, and the next legal moment in its zones.
+func BenchmarkCallWindow(b *testing.B) {
+	c := &store.Campaign{WindowDays: []int{1, 2, 3, 4, 5, 6}, WindowStart: 9 * time.Hour, WindowEnd: 20 * time.Hour, Purpose: "telemarketing"}
+	places := []queue.Place{{Phone: "+13055550100"}, {Phone: "+12145550100", Region: "TX"}, {Phone: "+15045550100", PostalCode: "70112"},
+		{Phone: "+12125550100"}}
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	zones := make([][]*time.Location, len(places))
+	for i, p := range places {
+		zones[i], _ = queue.Zones(p)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		k := i % len(places)
+		w := queue.CallWindow(nil, c, places[k])
+		if _, ok := w.NextOpen(now, zones[k]); !ok {
+			b.Fatal("never open")
+		}
+	}
+}

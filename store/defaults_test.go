@@ -47,6 +47,9 @@ func TestCampaignColumnDefaultsAreTheGoDefaults(t *testing.T) {
 		"dtmf":                 d.DTMF,
 		"allowed_number_types": d.AllowedNumberTypes,
 		"recall_interval":      d.RecallInterval,
+		"purpose":              d.Purpose,
+		"caller_ids":           []string{},
+		"caller_id_daily_cap":  d.CallerIDDailyCap,
 	}
 	// Column defaults that are not calling policy.
 	notPolicy := []string{"abandon_answered", "abandon_late", "status", "pace_next_at",
