@@ -29,7 +29,7 @@ func exposed(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	gauges := store.OpsGauges{Jobs: map[[2]string]int64{{"dial_sip", "available"}: 1}}
+	gauges := store.OpsGauges{Jobs: map[[2]string]int64{{"dial_sip", "available"}: 1}, Abandonment: map[int64]float64{1: 0.01}}
 	if err := m.Register(NewPoolCollector(map[string]*pgxpool.Pool{"api": pool}),
 		NewStateCollector(func(context.Context) (store.OpsGauges, error) { return gauges, nil }, 0)); err != nil {
 		t.Fatal(err)
