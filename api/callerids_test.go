@@ -80,3 +80,27 @@ func TestCallerIDHealth(t *testing.T) {
 	problem(t, "days=0", b.do(t, "GET", "/v1/caller-ids?days=0", store.RoleMarketing, "", nil), 422, "days")
 	problem(t, "sales", b.do(t, "GET", "/v1/caller-ids", store.RoleSales, "", nil), 403, "")
 }
+
+// TestGetBodyPatchesBackAfterAbandonmentComputed: a campaign's GET body,
+// with the figures qualdial computes (status_reason, abandonment), can be
+// sent back as a PATCH with a setting changed, however those figures moved.
+func TestGetBodyPatchesBackAfterAbandonmentComputed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.campaign(t, "watched", nil)
+	if _, err := b.st.Pool().Exec(context.Background(), `UPDATE campaigns SET abandon_answered = 40, abandon_late = 1, abandon_at = $2,
+		status_reason = 'paused by qualdial: abandonment rate' WHERE id = $1`, id, b.st.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res := b.do(t, "GET", path("/v1/campaigns/%d", id), store.RoleMarketing, "", nil)
+	c := res.json(t)
+	if c["abandonment"] == nil || c["status_reason"] == nil {
+		t.Fatalf("GET: %s", res.body)
+	}
+	c["caller_id_daily_cap"] = 25
+	c["abandonment"] = map[string]any{"rate": 0.5, "answered": 2, "late": 1, "computed_at": "2026-01-01T00:00:00Z"}
+	res = b.do(t, "PATCH", path("/v1/campaigns/%d", id), store.RoleMarketing, "application/json", jsonBody(c))
+	if c = res.json(t); res.status != 200 || c["caller_id_daily_cap"] != float64(25) || c["abandonment"].(map[string]any)["answered"] != float64(40) {
+		t.Fatalf("PATCH of the GET body: %d %s", res.status, res.body)
+	}
+}

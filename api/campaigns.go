@@ -173,6 +173,9 @@ var (
 	// campaignReadOnly are fields a GET returns that a PATCH may send back
 	// unchanged, never change.
 	campaignReadOnly = []string{"id", "name", "status", "script_id", "script_version", "created_at"}
+	// campaignComputed are figures qualdial computes, which change between
+	// a GET and the PATCH that sends its body back: accepted and ignored.
+	campaignComputed = []string{"status_reason", "abandonment"}
 	// campaignWritable are the settings of a campaign's calling policy.
 	campaignWritable = []string{"caller_id", "caller_ids", "caller_id_daily_cap", "caller_name", "default_country", "driver", "machine_detection", "dtmf", "window", "max_attempts", "retry",
 		"ring_timeout", "max_call_length", "max_concurrent_calls", "calls_per_second", "sla", "require_consent", "purpose", "allowed_number_types",

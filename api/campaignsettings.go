@@ -71,8 +71,11 @@ func UpdateCampaign(ctx context.Context, st *store.Store, q Requeuer, c *store.C
 		}
 		delete(patch, k)
 	}
-	for _, k := range campaignReadOnly {
+	for _, k := range append(campaignReadOnly, campaignComputed...) {
 		delete(merged, k)
+		if slices.Contains(campaignComputed, k) {
+			delete(patch, k)
+		}
 	}
 	for k, raw := range patch {
 		if k == "window" || k == "retry" {

@@ -221,3 +221,32 @@ func BenchmarkCallWindow(b *testing.B) {
 		}
 	}
 }
+
+// TestJurisdictions: a number's state comes from its area code even where
+// the geocoder lists places only per exchange (555 numbers), the address's
+// state binds beside it, and the ISO form of a state is understood.
+func TestJurisdictions(t *testing.T) {
+	tests := []struct {
+		p    queue.Place
+		want string
+	}{
+		{queue.Place{Phone: "+18015551234"}, "US US-UT"},
+		{queue.Place{Phone: "+12065550100"}, "US US-WA"},
+		{queue.Place{Phone: "+13055550100", Country: "US"}, "US US-FL"},
+		{queue.Place{Phone: "+12145550100", Country: "US", Region: "US-FL"}, "US US-FL US-TX"},
+		{queue.Place{Phone: "+12145550100", Country: "US", PostalCode: "33101"}, "US US-FL US-TX"},
+		{queue.Place{Phone: "+18005550100"}, "US"},
+		{queue.Place{Phone: "+14165550100"}, "CA CA-ON"},
+		{queue.Place{Phone: "+442079460000"}, "GB"},
+		{queue.Place{Phone: "+12125550100", Country: "GB"}, "US GB US-NY"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, w := range queue.Jurisdictions(tt.p) {
+			got = append(got, w.Code)
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("%+v: %v; want %s", tt.p, got, tt.want)
+		}
+	}
+}

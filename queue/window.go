@@ -284,6 +284,9 @@ func isDigits(s string) bool {
 // regionCode turns "tx", "TX" or "Texas" into "TX" for the US and Canada.
 func regionCode(country, region string) string {
 	r := strings.ToUpper(strings.TrimSpace(region))
+	if c, sub, ok := strings.Cut(r, "-"); ok && (c == "US" || c == "CA") && (country == "" || country == c) {
+		r, country = sub, c // the ISO 3166-2 form: US-FL
+	}
 	if r == "" {
 		return ""
 	}
@@ -442,13 +445,18 @@ func Jurisdictions(p Place) []Where {
 	if err == nil {
 		numCountry = phonenumbers.GetRegionCodeForNumber(num)
 	}
+	if numCountry != "" {
+		add(numCountry, "number")
+	}
+	if country != "" {
+		add(country, "country given")
+	}
 	if country == "" {
 		country = numCountry
 	}
 	if country == "" {
-		return nil
+		return out
 	}
-	add(country, "number")
 	if country == "US" || country == "CA" {
 		if code := regionCode(country, p.Region); code != "" {
 			add(country+"-"+code, "state given")
@@ -459,18 +467,53 @@ func Jurisdictions(p Place) []Where {
 		}
 	}
 	if err == nil && (numCountry == "US" || numCountry == "CA") {
-		if geo, _ := phonenumbers.GetGeocodingForNumber(num, "en"); geo != "" {
-			code := ""
-			if _, st, ok := strings.Cut(geo, ", "); ok && len(st) == 2 {
-				code = st
-			} else {
-				code = regionNames[strings.ToUpper(geo)]
-			}
-			if code != "" {
-				nsn := phonenumbers.GetNationalSignificantNumber(num)
-				add(numCountry+"-"+code, "area code "+nsn[:min(3, len(nsn))])
-			}
+		nsn := phonenumbers.GetNationalSignificantNumber(num)
+		code := geoState(num)
+		if code == "" && len(nsn) == 10 {
+			code = areaCodeState(nsn[:3])
+		}
+		if code != "" {
+			add(numCountry+"-"+code, "area code "+nsn[:min(3, len(nsn))])
 		}
 	}
 	return out
+}
+
+// geoState is the state or province libphonenumber's geocoder gives a
+// number ("Miami, FL" or "Florida"), as a code; "" when it says none.
+func geoState(num *phonenumbers.PhoneNumber) string {
+	geo, _ := phonenumbers.GetGeocodingForNumber(num, "en")
+	if _, st, ok := strings.Cut(geo, ", "); ok && len(st) == 2 {
+		return st
+	}
+	return regionNames[strings.ToUpper(geo)]
+}
+
+// areaCodes caches areaCodeState by NPA.
+var areaCodes sync.Map
+
+// areaCodeState is the state of a NANP area code: the one the geocoder
+// gives most of its exchanges (it knows places per exchange, and nothing
+// of exchanges it does not list, such as 555); "" for a non-geographic
+// code.
+func areaCodeState(npa string) string {
+	if v, ok := areaCodes.Load(npa); ok {
+		return v.(string)
+	}
+	votes := map[string]int{}
+	for exch := 200; exch <= 999; exch++ {
+		if num, err := phonenumbers.Parse(fmt.Sprintf("+1%s%03d0000", npa, exch), ""); err == nil {
+			if st := geoState(num); st != "" {
+				votes[st]++
+			}
+		}
+	}
+	best := ""
+	for st, n := range votes {
+		if n > votes[best] || (n == votes[best] && st < best) {
+			best = st
+		}
+	}
+	areaCodes.Store(npa, best)
+	return best
 }

@@ -259,7 +259,7 @@ func (q *Queue) preDial(ctx context.Context, db store.DB, lead *store.Lead, c *s
 	}
 	w := q.window(c, lead)
 	if w.Law.WrittenConsent && !lead.HasConsent {
-		return preDialCheck{block: "no consent captured, and telemarketing calls where the lead may be need prior express written consent (" +
+		return preDialCheck{block: "no consent captured, and the law where the lead may be requires prior express written consent for telemarketing calls (" +
 			rulesCiting(w.Law, func(r *jurisdiction.Rule) bool { return r.WrittenConsent }) + ")", code: "no_consent"}, nil
 	}
 	// The campaign's destinations may have changed since the lead came in.

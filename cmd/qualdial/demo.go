@@ -21,6 +21,7 @@ import (
 	"github.com/qualdial/qualdial/dialer/softphone"
 	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
+	"github.com/qualdial/qualdial/jurisdiction"
 	"github.com/qualdial/qualdial/queue"
 	"github.com/qualdial/qualdial/scripts"
 	"github.com/qualdial/qualdial/store"
@@ -43,11 +44,27 @@ func demoAreaCode(ctx context.Context, st *store.Store) (string, error) {
 		// A US number: the demo's campaign calls only the US (+1 is also
 		// Canada's and the Caribbean's).
 		if n, err := phonenumbers.Parse("+1"+code+"5550100", ""); err == nil && phonenumbers.IsValidNumber(n) &&
-			phonenumbers.GetRegionCodeForNumber(n) == "US" {
+			phonenumbers.GetRegionCodeForNumber(n) == "US" && !stateRules(code) {
 			return code, nil
 		}
 	}
 	return "", errors.New("every area code's demo numbers are used: point the demo at a new database (QUALDIAL_DEMO_DATA_DIR)")
+}
+
+// stateRules reports whether a state rule binds the numbers of a US area
+// code (Sundays or holidays without calls, shorter hours, caps): the demo
+// avoids them, so that it runs the same any day.
+func stateRules(areaCode string) bool {
+	var codes []string
+	for _, w := range queue.Jurisdictions(queue.Place{Phone: "+1" + areaCode + "5550100"}) {
+		codes = append(codes, w.Code)
+	}
+	for _, r := range jurisdiction.Default().For(codes, jurisdiction.Unspecified).Rules {
+		if strings.Contains(r.Jurisdiction, "-") {
+			return true
+		}
+	}
+	return false
 }
 
 // demoPersona is one kind of lead in the demo's call list.

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/cobra"
 
 	"github.com/qualdial/qualdial/intake"
@@ -106,12 +108,21 @@ on top of each campaign's calling window; the stricter wins.`,
 			if err != nil {
 				return fmt.Errorf("%q: %w", args[0], err)
 			}
+			if country == "" {
+				// The number's country, for the address's zones and state.
+				if n, err := phonenumbers.Parse(num, ""); err == nil {
+					country = phonenumbers.GetRegionCodeForNumber(n)
+				}
+			}
 			place := queue.Place{TimeZone: zone, Region: region, PostalCode: postal, Country: country, Phone: num}
 			r := rulesReport{Phone: num, Purpose: string(p), At: when, Holidays: []string{}, Rules: []rulesReportRule{}}
 			var codes []string
 			for _, w := range queue.Jurisdictions(place) {
 				r.Jurisdictions = append(r.Jurisdictions, rulesWhere{w.Code, w.From})
 				codes = append(codes, w.Code)
+			}
+			if strings.TrimSpace(region) != "" && !slices.ContainsFunc(r.Jurisdictions, func(w rulesWhere) bool { return w.From == "state given" }) {
+				return fmt.Errorf("--region %q: not a US state or Canadian province of %s (FL, Florida or US-FL)", clip(region), country)
 			}
 			law := rules.For(codes, p)
 			r.Hours, r.MaxCallsPer24h, r.WrittenConsent = law.Hours(), law.MaxCallsPer24h, law.WrittenConsent
@@ -132,6 +143,9 @@ on top of each campaign's calling window; the stricter wins.`,
 			}
 			// The law alone: a window open all day every day, narrowed by it.
 			zones, zerr := queue.Zones(place)
+			if zerr != nil && zone != "" {
+				return fmt.Errorf("--time-zone: %w", zerr)
+			}
 			for _, z := range zones {
 				r.TimeZones = append(r.TimeZones, z.String())
 			}
@@ -222,6 +236,14 @@ func printRules(w io.Writer, r rulesReport, zoneErr error) {
 func noneIfEmpty(s string) string {
 	if s == "" {
 		return "none"
+	}
+	return s
+}
+
+// clip shortens what a user typed for an error message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
 	}
 	return s
 }

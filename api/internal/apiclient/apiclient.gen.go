@@ -1287,6 +1287,9 @@ type CampaignStatus string
 // CampaignUpdate The calling policy; every field optional. The read-only fields of a GET may be
 // sent back unchanged (a campaign can be read and written back).
 type CampaignUpdate struct {
+	// Abandonment computed by qualdial: accepted and ignored
+	Abandonment *map[string]interface{} `json:"abandonment,omitempty"`
+
 	// ActivityPoints points per activity type (lower-case name), over the default table: a type given here replaces the default one, 0 points turns it off, null (in a PATCH) goes back to the defaults; a GET shows the table in force
 	ActivityPoints *ActivityPoints `json:"activity_points,omitempty"`
 
@@ -1363,6 +1366,9 @@ type CampaignUpdate struct {
 	// Example: 24h
 	Sla    *string         `json:"sla,omitempty"`
 	Status *CampaignStatus `json:"status,omitempty"`
+
+	// StatusReason computed by qualdial: accepted and ignored
+	StatusReason *string `json:"status_reason,omitempty"`
 
 	// Window the calling window in the lead's local time, within 08:00-21:00
 	Window *Window `json:"window,omitempty"`
