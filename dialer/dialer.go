@@ -176,6 +176,47 @@ type AMDReporter interface {
 	AMD() *AMD
 }
 
+// Transferer is a Call that can put its party through to someone else
+// while it is on the line (a live transfer): it calls t.To, says t.Whisper
+// to whoever answers, then connects both until one of them hangs up or ctx
+// ends. It does not play the fallback: Run does, when the result is not
+// TransferConnected.
+type Transferer interface {
+	Transfer(ctx context.Context, t ivr.TransferTurn) TransferResult
+}
+
+// Transfer statuses (TransferResult.Status).
+const (
+	// TransferConnected: the person answered, heard the whisper, and was
+	// put through to the lead.
+	TransferConnected = "connected"
+	// TransferNoAnswer, TransferBusy, TransferFailed: nobody was put
+	// through; the lead heard the fallback.
+	TransferNoAnswer = "no_answer"
+	TransferBusy     = "busy"
+	TransferFailed   = "failed"
+	// TransferLeadHungUp: the lead hung up before being put through.
+	TransferLeadHungUp = "lead_hung_up"
+	// TransferUnsupported: the driver cannot transfer; the lead heard the
+	// fallback.
+	TransferUnsupported = "unsupported"
+)
+
+// TransferResult is how a live transfer went.
+type TransferResult struct {
+	To     string `json:"to"`
+	Status string `json:"status"`
+	// SIPCode and Reason of the other leg's final response, when it failed.
+	SIPCode int    `json:"sip_code,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// WaitMS is from the start of the transfer to the person's answer;
+	// TalkMS how long the lead and the person were connected.
+	WaitMS *int64 `json:"wait_ms,omitempty"`
+	TalkMS *int64 `json:"talk_ms,omitempty"`
+	// EndedBy says who hung up the connected call: lead or agent.
+	EndedBy string `json:"ended_by,omitempty"`
+}
+
 // TimingReporter is a Call that knows when its moments happened.
 type TimingReporter interface {
 	Timings() Timings

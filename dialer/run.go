@@ -12,7 +12,8 @@ import (
 // Event is one moment of a call's timeline.
 type Event struct {
 	At time.Time `json:"at"`
-	// Kind: prompt, keys, timeout, hangup, machine, error.
+	// Kind: prompt, keys, timeout, hangup, machine, error, transfer and
+	// transfer_<status> (TransferConnected…).
 	Kind     string `json:"kind"`
 	Question string `json:"question,omitempty"`
 	Text     string `json:"text,omitempty"`
@@ -39,6 +40,9 @@ type Outcome struct {
 	// machine's, the script stopped at the verdict (the disposition is
 	// then Machine, not Answered).
 	AMD *AMD
+	// Transfer is how the live transfer the script asked for went (nil:
+	// it asked for none, or the call ended before).
+	Transfer *TransferResult
 	// Err is a telephony failure mid-call (the state then ends as
 	// incomplete, with the answers given so far).
 	Err error
@@ -86,6 +90,9 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 		}
 		in, err := call.Turn(ctx, turn)
 		if turn.Final {
+			if turn.Transfer != nil && err == nil && !in.Hangup {
+				transfer(ctx, call, *turn.Transfer, &out, now)
+			}
 			break
 		}
 		machine := false
@@ -154,4 +161,28 @@ func (o Outcome) KeysHeard() []string {
 		}
 	}
 	return keys
+}
+
+// transfer carries out a live transfer at the end of the script: through
+// the call's Transferer, else it is unsupported. A lead not put through
+// hears the fallback (a call back, and the ending).
+func transfer(ctx context.Context, call Call, t ivr.TransferTurn, out *Outcome, now func() time.Time) {
+	out.Timeline = append(out.Timeline, Event{At: now(), Kind: "transfer", Text: t.To})
+	res := TransferResult{To: t.To, Status: TransferUnsupported}
+	if tr, ok := call.(Transferer); ok {
+		res = tr.Transfer(ctx, t)
+	}
+	out.Transfer = &res
+	text := res.Status
+	if res.SIPCode != 0 {
+		text += fmt.Sprintf(" (%d %s)", res.SIPCode, res.Reason)
+	}
+	out.Timeline = append(out.Timeline, Event{At: now(), Kind: "transfer_" + res.Status, Text: text})
+	if res.Status == TransferConnected || res.Status == TransferLeadHungUp {
+		return
+	}
+	for _, p := range t.Fallback {
+		out.Timeline = append(out.Timeline, Event{At: now(), Kind: "prompt", Text: p.Text})
+	}
+	_, _ = call.Turn(ctx, ivr.Turn{Prompts: t.Fallback, Final: true})
 }

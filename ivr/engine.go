@@ -68,6 +68,10 @@ const (
 	PromptGoodbye  PromptKind = "goodbye"
 	// PromptVoicemail is the message left on an answering machine.
 	PromptVoicemail PromptKind = "voicemail"
+	// PromptWhisper is said to the person a lead is transferred to;
+	// PromptFallback to the lead when nobody answered.
+	PromptWhisper  PromptKind = "whisper"
+	PromptFallback PromptKind = "fallback"
 )
 
 // Prompt is one thing to say.
@@ -99,6 +103,20 @@ type Turn struct {
 	Timeout   Duration `json:"timeout,omitempty"`
 	// Final: play the prompts, then hang up.
 	Final bool `json:"final,omitempty"`
+	// Transfer, on a final turn: after the prompts, connect the lead to a
+	// person (see TransferTurn) instead of hanging up.
+	Transfer *TransferTurn `json:"transfer,omitempty"`
+}
+
+// TransferTurn is a live transfer to carry out: call To (ringing at most
+// Timeout), say Whisper to whoever answers, then connect the lead. When
+// that fails, play Fallback to the lead (the fallback line and the
+// ending), then hang up.
+type TransferTurn struct {
+	To       string   `json:"to"`
+	Whisper  Prompt   `json:"whisper"`
+	Timeout  Duration `json:"timeout"`
+	Fallback []Prompt `json:"fallback"`
 }
 
 // Answer is a valid answer to one question.
@@ -287,14 +305,29 @@ func (e *Engine) answer(st State, q *Question, action Action, keys string, value
 	} else {
 		st.Class = e.classify(scores(s, st.Profile, st.Answers)).Name
 	}
-	var prompts []Prompt
-	if cl := s.classes[st.Class]; cl != nil && cl.Say != "" {
+	var prompts, ending []Prompt
+	cl := s.classes[st.Class]
+	if cl != nil && cl.Say != "" {
 		prompts = append(prompts, e.prompt(st, PromptClass, cl.Say, ""))
 	}
 	if end, ok := s.Endings[action.Next]; ok {
-		prompts = append(prompts, e.prompt(st, PromptEnding, end.Say, end.Audio))
+		ending = append(ending, e.prompt(st, PromptEnding, end.Say, end.Audio))
 	}
-	return st, e.final(prompts...)
+	if cl == nil || cl.Transfer == nil {
+		return st, e.final(append(prompts, ending...)...)
+	}
+	// A live transfer: the ending is said only if nobody answers.
+	t := cl.Transfer
+	vars := maps.Clone(st.Vars)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	vars["class"], vars["total"] = cl.Name, strconv.Itoa(total(scores(s, st.Profile, st.Answers)))
+	turn := e.final(prompts...)
+	turn.Transfer = &TransferTurn{To: t.To, Timeout: t.Timeout,
+		Whisper:  Prompt{Kind: PromptWhisper, Text: render(t.Whisper, vars)},
+		Fallback: append([]Prompt{e.prompt(st, PromptFallback, t.FallbackSay, "")}, ending...)}
+	return st, turn
 }
 
 // match finds the action for the keys pressed at q.

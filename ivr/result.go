@@ -27,6 +27,9 @@ type Result struct {
 	Scores      map[string]int `json:"scores"`
 	Answers     []Answer       `json:"answers"`
 	Explanation Explanation    `json:"explanation"`
+	// Transfer is the class's live transfer, when it has one: what the
+	// driver was asked to do (its result is the call's, not the script's).
+	Transfer *Transfer `json:"transfer,omitempty"`
 }
 
 // Explanation tells how the class was reached.
@@ -142,7 +145,7 @@ func (e *Engine) Result(st State) Result {
 		if cl == nil {
 			cl = e.classify(sc)
 		}
-		r.Class, r.Route, r.SLA, r.RecallAfter = cl.Name, cl.Route, cl.SLA, cl.RecallAfter
+		r.Class, r.Route, r.SLA, r.RecallAfter, r.Transfer = cl.Name, cl.Route, cl.SLA, cl.RecallAfter, cl.Transfer
 		if st.KnockOut {
 			last := st.Answers[len(st.Answers)-1]
 			r.Explanation.Reason = fmt.Sprintf("knock-out: key %s at question %s sets class %s", last.Keys, last.Question, cl.Name)

@@ -187,6 +187,9 @@ type Class struct {
 	RecallAfter Duration `yaml:"recall_after"`
 	// Say is spoken to the lead when this class is reached, before the ending.
 	Say string `yaml:"say"`
+	// Transfer hands a lead of this class (route sales) to a person while
+	// it is still on the line; nil: none.
+	Transfer *Transfer `yaml:"transfer"`
 
 	Line int `yaml:"-"`
 
@@ -195,6 +198,36 @@ type Class struct {
 	never      bool        // When is constant false
 	shadowedBy string      // an earlier class that always matches
 }
+
+// Transfer is a class's live transfer: after the class's say, the lead is
+// connected to To, whom Whisper is said to first; when nobody answers
+// within Timeout, the lead hears FallbackSay (and then the ending) and the
+// lead's sales deadline becomes FallbackSLA.
+type Transfer struct {
+	// To is an E.164 number (through the trunk) or a SIP URI.
+	To string `yaml:"to" json:"to"`
+	// Whisper is said to the person answering, before the lead is put
+	// through: who the lead is and why they are hot ({{placeholders}} of
+	// the lead, and {{class}} and {{total}}).
+	Whisper string `yaml:"whisper" json:"whisper"`
+	// Timeout is how long the person's phone rings; default 30s.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Fallback is what happens when nobody answers: callback (the only
+	// one: the lead is told, and sales must call back within FallbackSLA).
+	Fallback string `yaml:"fallback" json:"fallback"`
+	// FallbackSay is said to the lead then; default DefaultFallbackSay.
+	FallbackSay string `yaml:"fallback_say" json:"fallback_say"`
+	// FallbackSLA is the sales deadline then; default 1h.
+	FallbackSLA Duration `yaml:"fallback_sla" json:"fallback_sla"`
+}
+
+// Transfer defaults.
+const (
+	DefaultTransferTimeout = Duration(30 * time.Second)
+	DefaultFallbackSLA     = Duration(time.Hour)
+	DefaultFallbackSay     = "All our specialists are busy right now. A specialist will call you back within the hour."
+	FallbackCallback       = "callback"
+)
 
 // Routes a class may name.
 const (

@@ -177,6 +177,9 @@ func validateClasses(c *collector, s *Script, dims map[string]bool) {
 		if cl.SLA != 0 && cl.Route != RouteSales {
 			c.warnf(cl.Line, "class %q has an sla but route %s: only route sales has a follow-up deadline", cl.Name, cl.Route)
 		}
+		if t := cl.Transfer; t != nil {
+			validateTransfer(c, cl, t)
+		}
 		if strings.TrimSpace(cl.When) == "" {
 			cl.always = true
 		} else {
@@ -428,6 +431,12 @@ func validateTexts(c *collector, s *Script) {
 	}
 	for _, cl := range s.Classes {
 		check(cl.Line, fmt.Sprintf("class %q say", cl.Name), cl.Say)
+		if t := cl.Transfer; t != nil {
+			check(cl.Line, fmt.Sprintf("class %q transfer fallback_say", cl.Name), t.FallbackSay)
+			// The whisper may also name the class and the total.
+			check(cl.Line, fmt.Sprintf("class %q transfer whisper", cl.Name),
+				strings.NewReplacer("{{class}}", "", "{{total}}", "").Replace(t.Whisper))
+		}
 	}
 	s.vars = sortedKeys(vars)
 }
@@ -578,4 +587,59 @@ func validateFrom(c *collector, s *Script) {
 	}
 	slices.Sort(fields)
 	s.fromFields = fields
+}
+
+var (
+	// transferE164 and transferSIP are the destinations a transfer may
+	// name: a number the trunk routes, or a SIP URI without anything that
+	// could reach a header or another parameter.
+	transferE164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	transferSIP  = regexp.MustCompile(`^sips?:[A-Za-z0-9._+\-]{1,64}@[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$`)
+)
+
+// Transfer bounds.
+const (
+	minTransferTimeout = Duration(5 * time.Second)
+	maxTransferTimeout = Duration(2 * time.Minute)
+	maxWhisper         = 500
+)
+
+// validateTransfer checks a class's transfer and fills its defaults.
+func validateTransfer(c *collector, cl *Class, t *Transfer) {
+	if cl.Route != RouteSales {
+		c.errorf(cl.Line, "class %q has a transfer but route %q: only a sales-ready lead is transferred (route sales)", cl.Name, cl.Route)
+	}
+	switch {
+	case t.To == "":
+		c.errorf(cl.Line, "class %q transfer needs to: an E.164 number (+15550100) or a SIP URI (sip:sales@pbx.example.com)", cl.Name)
+	case !transferE164.MatchString(t.To) && !transferSIP.MatchString(t.To):
+		c.errorf(cl.Line, "class %q transfer to %q: use an E.164 number (+15550100) or a SIP URI (sip:sales@pbx.example.com)", cl.Name, t.To)
+	}
+	if t.Timeout == 0 {
+		t.Timeout = DefaultTransferTimeout
+	}
+	if t.Timeout < minTransferTimeout || t.Timeout > maxTransferTimeout {
+		c.errorf(cl.Line, "class %q transfer timeout %s: use %s to %s", cl.Name, t.Timeout, minTransferTimeout, maxTransferTimeout)
+	}
+	if t.Fallback == "" {
+		t.Fallback = FallbackCallback
+	}
+	if t.Fallback != FallbackCallback {
+		c.errorf(cl.Line, "class %q transfer fallback %q: use callback", cl.Name, t.Fallback)
+	}
+	if t.FallbackSay == "" {
+		t.FallbackSay = DefaultFallbackSay
+	}
+	if t.FallbackSLA == 0 {
+		t.FallbackSLA = DefaultFallbackSLA
+	}
+	if t.FallbackSLA < Duration(time.Minute) || t.FallbackSLA > Duration(30*24*time.Hour) {
+		c.errorf(cl.Line, "class %q transfer fallback_sla %s: use 1m to 30d", cl.Name, t.FallbackSLA)
+	}
+	if strings.TrimSpace(t.Whisper) == "" {
+		c.warnf(cl.Line, "class %q transfer has no whisper: the person answering hears nothing of the lead before it is put through", cl.Name)
+	}
+	if len(t.Whisper) > maxWhisper {
+		c.errorf(cl.Line, "class %q transfer whisper is %d characters; keep it under %d (it is said before the lead is put through)", cl.Name, len(t.Whisper), maxWhisper)
+	}
 }

@@ -40,6 +40,7 @@ type Metrics struct {
 	callDuration    *prometheus.HistogramVec
 	dtmfKeys        *prometheus.CounterVec
 	amdVerdicts     *prometheus.CounterVec
+	transfers       *prometheus.CounterVec
 	classified      *prometheus.CounterVec
 	speedToDial     *prometheus.HistogramVec
 	preDialBlocks   *prometheus.CounterVec
@@ -80,6 +81,8 @@ func New() *Metrics {
 	m.dtmfKeys = counterVec("dtmf_keys_total", "Key presses heard, by how they arrived (rfc4733, info, inband).", "method")
 	m.amdVerdicts = counterVec("amd_verdicts_total", "Answering-machine detection's verdicts on answered calls, by driver, verdict (human, machine, unsure, overruled: a machine verdict a key pressed proved wrong) and cause.",
 		"driver", "verdict", "cause")
+	m.transfers = counterVec("transfers_total", "Live transfers of sales-ready leads, by driver and status (connected, no_answer, busy, failed, lead_hung_up, unsupported).",
+		"driver", "status")
 	m.classified = counterVec("leads_classified_total", "Calls that ended with a script outcome, by campaign, outcome (completed, opted_out, incomplete) and class.",
 		"campaign_id", "outcome", "class")
 	m.speedToDial = histVec("speed_to_first_dial_seconds", "From a lead's arrival to its first dial, by source (web_form, list, api).",
@@ -95,7 +98,7 @@ func New() *Metrics {
 	m.httpDuration = histVec("http_request_duration_seconds", "HTTP request time to the handler's return, by handler.",
 		[]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "handler")
 	m.reg.MustRegister(m.callsStarted, m.callsEnded, m.callsInProgress, m.callSlots, m.toIdentify, m.toOptOutOffer,
-		m.postDialDelay, m.callDuration, m.dtmfKeys, m.amdVerdicts, m.classified, m.speedToDial, m.preDialBlocks, m.slaBreaches,
+		m.postDialDelay, m.callDuration, m.dtmfKeys, m.amdVerdicts, m.transfers, m.classified, m.speedToDial, m.preDialBlocks, m.slaBreaches,
 		m.webhooks, m.importRows, m.jobs, m.jobDuration, m.httpRequests, m.httpDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -185,6 +188,19 @@ func (m *Metrics) MachineDetected(driver string, a *dialer.AMD) {
 		verdict = "overruled"
 	}
 	m.amdVerdicts.WithLabelValues(driver, verdict, amdCause(a.Cause)).Inc()
+}
+
+// Transferred counts a live transfer by its status.
+func (m *Metrics) Transferred(driver, status string) {
+	if m == nil {
+		return
+	}
+	switch status {
+	case "connected", "no_answer", "busy", "failed", "lead_hung_up", "unsupported":
+	default:
+		status = "other"
+	}
+	m.transfers.WithLabelValues(driver, status).Inc()
 }
 
 // amdCause keeps the cause label to a closed set.

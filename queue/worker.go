@@ -396,6 +396,15 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 		res.EndedBy, res.DTMFMethod = out.EndedBy, out.DTMFMethod
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
+		if t := out.Result.Transfer; t != nil && out.Result.Outcome == ivr.OutcomeCompleted {
+			res.Transfer = transferOf(out.Transfer, t.To)
+			q.cfg.Metrics.Transferred(driver, res.Transfer.Status)
+			if res.Transfer.Status != dialer.TransferConnected {
+				// Nobody took the lead: it was told a specialist calls back.
+				res.SLA = t.FallbackSLA.Std()
+			}
+			log.Info("transfer", "status", res.Transfer.Status, "to", dialer.MaskPhone(t.To))
+		}
 		q.cfg.Metrics.MachineDetected(driver, out.AMD)
 		if a := out.AMD; a != nil {
 			res.AMDVerdict, res.AMDCause, res.AMDMS = a.Verdict, a.Cause, &a.AfterMS
@@ -589,4 +598,13 @@ func msBetween(a, b time.Time) *int {
 	}
 	ms := int(b.Sub(a).Milliseconds())
 	return &ms
+}
+
+// transferOf is what the attempt records of a live transfer: the call's
+// result, or "lead_hung_up" when the call ended before the transfer began.
+func transferOf(r *dialer.TransferResult, to string) *store.Transfer {
+	if r == nil {
+		return &store.Transfer{To: to, Status: dialer.TransferLeadHungUp}
+	}
+	return &store.Transfer{To: r.To, Status: r.Status, EndedBy: r.EndedBy, WaitMS: r.WaitMS, TalkMS: r.TalkMS}
 }

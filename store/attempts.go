@@ -224,6 +224,16 @@ type AttemptResult struct {
 	// machine detection made of an answered call; empty: it did not listen.
 	AMDVerdict, AMDCause string
 	AMDMS                *int64
+	// Transfer is the live transfer the call tried (nil: none). Connected,
+	// the lead of route sales counts as contacted (the sales deadline is
+	// met by the rep who took it).
+	Transfer *Transfer
+}
+
+// Transfer is how an attempt's live transfer went.
+type Transfer struct {
+	To, Status, EndedBy string
+	WaitMS, TalkMS      *int64
 }
 
 // FinishAttempt writes an attempt's outcome: the attempt, its answers, the
@@ -240,14 +250,22 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 			lastQuestion = r.Result.Answers[n-1].Question
 		}
 	}
+	var tr struct {
+		To, Status, EndedBy any
+		WaitMS, TalkMS      *int64
+	}
+	if t := r.Transfer; t != nil {
+		tr.To, tr.Status, tr.EndedBy, tr.WaitMS, tr.TalkMS = nullString(t.To), nullString(t.Status), nullString(t.EndedBy), t.WaitMS, t.TalkMS
+	}
 	tag, err := db.Exec(ctx, `UPDATE call_attempts SET state = 'finished', disposition = $2, sip_code = $3, reason = $4,
 		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11, last_question = $12,
 		answer_to_identify_ms = $13, identify_to_opt_out_ms = $14, post_dial_delay_ms = $15,
-		amd_verdict = $16, amd_cause = $17, amd_ms = $18
+		amd_verdict = $16, amd_cause = $17, amd_ms = $18,
+		transfer_to = $19, transfer_status = $20, transfer_wait_ms = $21, transfer_talk_ms = $22, transfer_ended_by = $23
 		WHERE id = $1 AND state <> 'finished'`,
 		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
 		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion, r.AnswerToIdentifyMS, r.IdentifyToOptOutMS, r.PostDialDelayMS,
-		nullString(r.AMDVerdict), nullString(r.AMDCause), r.AMDMS)
+		nullString(r.AMDVerdict), nullString(r.AMDCause), r.AMDMS, tr.To, tr.Status, tr.WaitMS, tr.TalkMS, tr.EndedBy)
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}
@@ -326,7 +344,10 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 	}
 	switch {
 	case route == ivr.RouteSales:
-		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadQualified, map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()})
+		if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadQualified, map[string]any{"class": res.Class, "sla_hours": r.SLA.Hours()}); err != nil {
+			return err
+		}
+		return s.transferred(ctx, db, r, now)
 	case res.Outcome == ivr.OutcomeOptedOut:
 		return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadOptedOut, nil)
 	}
@@ -478,3 +499,31 @@ func (s *Store) PassSendGate(ctx context.Context, g SendGate) (wait time.Duratio
 
 // errRollback ends a transaction that decided to change nothing.
 var errRollback = errors.New("rollback")
+
+// transferred records a sales-ready lead's live transfer: the event, and
+// for a lead put through to a rep, the sales stage contacted (the deadline
+// met), as a rep's "contacted" would.
+func (s *Store) transferred(ctx context.Context, db DB, r AttemptResult, now time.Time) error {
+	t := r.Transfer
+	if t == nil {
+		return nil
+	}
+	data := map[string]any{"attempt_id": r.AttemptID, "to": t.To, "status": t.Status}
+	if t.WaitMS != nil {
+		data["wait_ms"] = *t.WaitMS
+	}
+	if t.TalkMS != nil {
+		data["talk_ms"] = *t.TalkMS
+	}
+	if err := s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadTransferred, data); err != nil {
+		return err
+	}
+	if t.Status != "connected" {
+		return nil
+	}
+	if _, err := db.Exec(ctx, `UPDATE leads SET sales_stage = 'contacted', contacted_at = $2, sla_status = 'met', updated_at = $2
+		WHERE id = $1 AND sales_stage = 'open'`, r.LeadID, now); err != nil {
+		return fmt.Errorf("lead %d contacted by transfer: %w", r.LeadID, err)
+	}
+	return s.AddEvent(ctx, db, r.LeadID, r.Actor, EventLeadContacted, map[string]any{"by": "transfer", "to": t.To})
+}

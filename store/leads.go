@@ -323,6 +323,17 @@ type AttemptView struct {
 	AMDVerdict         string `json:"amd_verdict,omitempty"`
 	AMDCause           string `json:"amd_cause,omitempty"`
 	AMDMS              *int   `json:"amd_ms,omitempty"`
+	// Transfer is the call's live transfer (nil: none).
+	Transfer *TransferView `json:"transfer,omitempty"`
+}
+
+// TransferView is how an attempt's live transfer went.
+type TransferView struct {
+	To      string `json:"to"`
+	Status  string `json:"status"`
+	WaitMS  *int   `json:"wait_ms,omitempty"`
+	TalkMS  *int   `json:"talk_ms,omitempty"`
+	EndedBy string `json:"ended_by,omitempty"`
 }
 
 // AnswerView is one answer given on a call.
@@ -349,7 +360,8 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 		a.ambiguous, coalesce(a.outcome, ''), coalesce(a.class, ''), coalesce(a.ended_by, ''), coalesce(a.dtmf_method, ''), a.dialed_at,
 		a.started_at, a.answered_at, a.ended_at, a.script_id || ' v' || a.script_version, coalesce(a.caller_id, ''),
 		coalesce(a.attestation, ''), a.answer_to_identify_ms, a.identify_to_opt_out_ms,
-		a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, ''), a.amd_ms
+		a.compliance_late, coalesce(a.amd_verdict, ''), coalesce(a.amd_cause, ''), a.amd_ms,
+		coalesce(a.transfer_to, ''), coalesce(a.transfer_status, ''), a.transfer_wait_ms, a.transfer_talk_ms, coalesce(a.transfer_ended_by, '')
 		FROM call_attempts a WHERE a.lead_id = $1 ORDER BY a.attempt_no`, leadID)
 	if err != nil {
 		return nil, nil, err
@@ -359,11 +371,16 @@ func (s *Store) LeadHistory(ctx context.Context, leadID int64) ([]AttemptView, [
 	for rows.Next() {
 		var a AttemptView
 		var id int64
+		var t TransferView
 		if err := rows.Scan(&id, &a.No, &a.Driver, &a.State, &a.Disposition, &a.SIPCode, &a.Reason, &a.Ambiguous, &a.Outcome, &a.Class,
 			&a.EndedBy, &a.DTMFMethod, &a.DialedAt, &a.StartedAt, &a.AnsweredAt, &a.EndedAt, &a.Script, &a.CallerID, &a.Attestation, &a.AnswerToIdentifyMS,
-			&a.IdentifyToOptOutMS, &a.ComplianceLate, &a.AMDVerdict, &a.AMDCause, &a.AMDMS); err != nil {
+			&a.IdentifyToOptOutMS, &a.ComplianceLate, &a.AMDVerdict, &a.AMDCause, &a.AMDMS,
+			&t.To, &t.Status, &t.WaitMS, &t.TalkMS, &t.EndedBy); err != nil {
 			rows.Close()
 			return nil, nil, err
+		}
+		if t.Status != "" {
+			a.Transfer = &t
 		}
 		a.Answers = []AnswerView{}
 		attempts = append(attempts, a)

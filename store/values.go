@@ -94,6 +94,7 @@ const (
 	EventLeadSLABreached EventKind = "lead.sla_breached"
 	EventLeadAssigned    EventKind = "lead.assigned"
 	EventLeadContacted   EventKind = "lead.contacted"
+	EventLeadTransferred EventKind = "lead.transferred" // a live transfer: data {to, status, wait_ms, talk_ms}
 	EventLeadWon         EventKind = "lead.won"
 	EventLeadLost        EventKind = "lead.lost"
 	EventLeadRecycled    EventKind = "lead.recycled"

@@ -109,6 +109,8 @@ type Session struct {
 	framesSent atomic.Int64
 	framesRecv atomic.Int64
 	jitter     *JitterStats
+
+	tap atomic.Pointer[func(pcm []int16)] // see SetTap
 }
 
 // sender is a session's sending state. The clock that paces the session
@@ -320,6 +322,42 @@ func (s *Session) held() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dir != SendRecv
+}
+
+// SetTap hands every audio frame received from now on, decoded, to f (nil:
+// none), beside OnAudio: a bridge relays it to another call. f runs on the
+// receiving goroutine and must not block.
+func (s *Session) SetTap(f func(pcm []int16)) {
+	if f == nil {
+		s.tap.Store(nil)
+		return
+	}
+	s.tap.Store(&f)
+}
+
+// maxRelay bounds the audio Relay keeps waiting to be sent: 100 ms, so a
+// bridge whose two legs' clocks drift apart stays close to real time.
+const maxRelay = 5 * FrameSamples
+
+// Relay queues audio received on another call to be sent on this one (a
+// bridge), in this session's codec, after what is already waiting: a
+// prompt playing is stopped, and audio more than 100 ms behind is dropped.
+// It never blocks for long: the receiving goroutine of the other call
+// calls it.
+func (s *Session) Relay(pcm []int16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.queueEnd != nil { // a prompt: its audio may be shared, never append to it
+		close(s.queueEnd)
+		s.queue, s.queueEnd = nil, nil
+	}
+	s.queue = s.codec.Encode(s.queue, pcm)
+	if over := len(s.queue) - maxRelay; over > 0 {
+		s.queue = s.queue[over:]
+	}
 }
 
 // StopPlayback drops the audio not yet sent (barge-in).
@@ -560,7 +598,8 @@ func (s *Session) recvLoop() {
 			(sendEventPT >= 0 && int(pkt.PayloadType) == sendEventPT):
 			in.event(time.Now(), &pkt)
 		case pkt.PayloadType == uint8(PCMU) || pkt.PayloadType == uint8(PCMA):
-			if !in.wantsAudio() && !s.cfg.Record && s.cfg.OnAudio == nil {
+			tap := s.tap.Load()
+			if !in.wantsAudio() && !s.cfg.Record && s.cfg.OnAudio == nil && tap == nil {
 				in.idle(time.Now()) // time passes for the key input
 				continue
 			}
@@ -572,6 +611,9 @@ func (s *Session) recvLoop() {
 			}
 			if s.cfg.OnAudio != nil {
 				s.cfg.OnAudio(pcm)
+			}
+			if tap != nil {
+				(*tap)(pcm)
 			}
 			if s.cfg.Record {
 				s.mu.Lock()

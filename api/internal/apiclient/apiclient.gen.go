@@ -161,6 +161,57 @@ func (e AttemptEndedBy) Valid() bool {
 	}
 }
 
+// Defines values for AttemptTransferEndedBy.
+const (
+	AttemptTransferEndedByAgent    AttemptTransferEndedBy = "agent"
+	AttemptTransferEndedByLead     AttemptTransferEndedBy = "lead"
+	AttemptTransferEndedByQualdial AttemptTransferEndedBy = "qualdial"
+)
+
+// Valid indicates whether the value is a known member of the AttemptTransferEndedBy enum.
+func (e AttemptTransferEndedBy) Valid() bool {
+	switch e {
+	case AttemptTransferEndedByAgent:
+		return true
+	case AttemptTransferEndedByLead:
+		return true
+	case AttemptTransferEndedByQualdial:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AttemptTransferStatus.
+const (
+	AttemptTransferStatusBusy        AttemptTransferStatus = "busy"
+	AttemptTransferStatusConnected   AttemptTransferStatus = "connected"
+	AttemptTransferStatusFailed      AttemptTransferStatus = "failed"
+	AttemptTransferStatusLeadHungUp  AttemptTransferStatus = "lead_hung_up"
+	AttemptTransferStatusNoAnswer    AttemptTransferStatus = "no_answer"
+	AttemptTransferStatusUnsupported AttemptTransferStatus = "unsupported"
+)
+
+// Valid indicates whether the value is a known member of the AttemptTransferStatus enum.
+func (e AttemptTransferStatus) Valid() bool {
+	switch e {
+	case AttemptTransferStatusBusy:
+		return true
+	case AttemptTransferStatusConnected:
+		return true
+	case AttemptTransferStatusFailed:
+		return true
+	case AttemptTransferStatusLeadHungUp:
+		return true
+	case AttemptTransferStatusNoAnswer:
+		return true
+	case AttemptTransferStatusUnsupported:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignAllowedNumberTypes.
 const (
 	CampaignAllowedNumberTypesFixedLine         CampaignAllowedNumberTypes = "fixed_line"
@@ -1060,6 +1111,15 @@ type Attempt struct {
 	SipCode   *int      `json:"sip_code,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	State     string    `json:"state"`
+
+	// Transfer the live transfer the script's class asked for: where to, and how it went (connected, no_answer, busy, failed, lead_hung_up, unsupported); wait_ms from its start to the answer, talk_ms connected, ended_by lead, agent or qualdial
+	Transfer *struct {
+		EndedBy *AttemptTransferEndedBy `json:"ended_by,omitempty"`
+		Status  AttemptTransferStatus   `json:"status"`
+		TalkMs  *int                    `json:"talk_ms,omitempty"`
+		To      string                  `json:"to"`
+		WaitMs  *int                    `json:"wait_ms,omitempty"`
+	} `json:"transfer,omitempty"`
 }
 
 // AttemptAmdVerdict machine detection's verdict, when it listened
@@ -1073,6 +1133,12 @@ type AttemptDtmfMethod string
 
 // AttemptEndedBy who ended an answered call
 type AttemptEndedBy string
+
+// AttemptTransferEndedBy defines model for Attempt.Transfer.EndedBy.
+type AttemptTransferEndedBy string
+
+// AttemptTransferStatus defines model for Attempt.Transfer.Status.
+type AttemptTransferStatus string
 
 // Campaign a campaign as the API shows it (PATCH takes it back; see CampaignUpdate)
 type Campaign struct {
