@@ -59,24 +59,41 @@ type Case struct {
 	Disposition dialer.Disposition
 	// Fields are the lead's fields besides first_name (a form's answers).
 	Fields map[string]string
+	// Transfer is how the live transfer of a "transfer…" script must end
+	// (dialer.TransferConnected…); empty: no transfer.
+	Transfer string
 }
+
+// Reps are the sales reps the transfer scripts put leads through to: a
+// rep who answers, hears the whisper and hangs up, and one who is away.
+var Reps = map[string]Lead{
+	"+12125550320": {Steps: []string{"hangup"}},
+	"+12125550321": {Answer: "no_answer"},
+}
+
+// transferTo are the reps of the transfer scripts.
+var transferTo = map[string]string{"transfer": "+12125550320", "transfer-away": "+12125550321"}
 
 // Cases are the suite's calls.
 var Cases = []Case{
-	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil},
-	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}}, "bant", dialer.Answered, nil},
-	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}}, "bant", dialer.Answered, nil},
-	{"opt-out", "+12125550304", Lead{Steps: []string{"1", "9"}}, "bant", dialer.Answered, nil},
-	{"hang-up midway", "+12125550305", Lead{Steps: []string{"1", "1", "1", "hangup"}}, "bant", dialer.Answered, nil},
-	{"wrong key then right", "+12125550306", Lead{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}, "bant", dialer.Answered, nil},
-	{"no key, then answers", "+12125550307", Lead{Steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}, "bant", dialer.Answered, nil},
-	{"# as an answer", "+12125550310", Lead{Steps: []string{"#", "12#"}}, "hash", dialer.Answered, nil},
-	{"* as an answer, then the opt-out alone", "+12125550311", Lead{Steps: []string{"*", "9#"}}, "hash", dialer.Answered, nil},
-	{"on hold during a question", "+12125550312", Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil},
+	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil, ""},
+	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}}, "bant", dialer.Answered, nil, ""},
+	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}}, "bant", dialer.Answered, nil, ""},
+	{"opt-out", "+12125550304", Lead{Steps: []string{"1", "9"}}, "bant", dialer.Answered, nil, ""},
+	{"hang-up midway", "+12125550305", Lead{Steps: []string{"1", "1", "1", "hangup"}}, "bant", dialer.Answered, nil, ""},
+	{"wrong key then right", "+12125550306", Lead{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}, "bant", dialer.Answered, nil, ""},
+	{"no key, then answers", "+12125550307", Lead{Steps: []string{"1", "timeout", "1", "1", "1", "120#", "3"}}, "bant", dialer.Answered, nil, ""},
+	{"# as an answer", "+12125550310", Lead{Steps: []string{"#", "12#"}}, "hash", dialer.Answered, nil, ""},
+	{"* as an answer, then the opt-out alone", "+12125550311", Lead{Steps: []string{"*", "9#"}}, "hash", dialer.Answered, nil, ""},
+	{"on hold during a question", "+12125550312", Lead{Steps: []string{"1", "hold:1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil, ""},
 	{"seats from the form: not asked", "+12125550313", Lead{Steps: []string{"1", "1", "1", "1", "1"}}, "bant", dialer.Answered,
-		map[string]string{"seats": "120"}},
-	{"busy", "+12125550308", Lead{Answer: "busy"}, "bant", dialer.Busy, nil},
-	{"not answered", "+12125550309", Lead{Answer: "no_answer"}, "bant", dialer.NoAnswer, nil},
+		map[string]string{"seats": "120"}, ""},
+	{"busy", "+12125550308", Lead{Answer: "busy"}, "bant", dialer.Busy, nil, ""},
+	{"not answered", "+12125550309", Lead{Answer: "no_answer"}, "bant", dialer.NoAnswer, nil, ""},
+	{"hot lead put through to a rep", "+12125550314", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "transfer", dialer.Answered, nil,
+		dialer.TransferConnected},
+	{"hot lead, rep away: call back", "+12125550315", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "transfer-away", dialer.Answered,
+		nil, dialer.TransferNoAnswer},
 }
 
 //go:embed testdata/hash.yaml
@@ -99,6 +116,21 @@ func Script(name string) ([]byte, *ivr.Engine, error) {
 		src = bytes.Replace(b, []byte("\n  timeout: 6s\n"), []byte("\n  timeout: 2s\n"), 1)
 	case "hash":
 		src = hashScript
+	case "transfer", "transfer-away":
+		b, _, err := Script("bant")
+		if err != nil {
+			return nil, nil, err
+		}
+		const sql = `  - {name: sql, when: "total >= 70 && budget > 0 && authority > 0", route: sales, sla: 24h, say: "A specialist will call you within one business day."}`
+		if !bytes.Contains(b, []byte(sql)) {
+			return nil, nil, errors.New("bant-en.yaml's sql class changed: update dialertest")
+		}
+		src = bytes.Replace(b, []byte(sql), []byte(`  - name: sql
+    when: "total >= 70 && budget > 0 && authority > 0"
+    route: sales
+    say: "Let me connect you with a specialist."
+    transfer: {to: "`+transferTo[name]+`", timeout: 5s, whisper: "Hot lead {{first_name}}, score {{total}}."}
+`), 1)
 	default:
 		return nil, nil, fmt.Errorf("no script %q", name)
 	}
@@ -155,7 +187,7 @@ var fields = map[string]string{"first_name": "Ann"}
 // Run places every case through the driver the harness starts and checks
 // the disposition, answers, scores, class and route against the engine's.
 func Run(t *testing.T, h Harness) {
-	leads := map[string]Lead{}
+	leads := maps.Clone(Reps)
 	for _, c := range Cases {
 		leads[c.Number] = c.Lead
 	}
@@ -199,6 +231,12 @@ func Run(t *testing.T, h Harness) {
 			}
 			if out.EndedBy != wantEnd {
 				t.Errorf("ended by %q, want %q", out.EndedBy, wantEnd)
+			}
+			switch {
+			case c.Transfer == "" && out.Transfer != nil:
+				t.Errorf("a transfer without one asked for: %+v", out.Transfer)
+			case c.Transfer != "" && (out.Transfer == nil || out.Transfer.Status != c.Transfer || out.Transfer.To != transferTo[c.Script]):
+				t.Errorf("transfer %+v, want %s to %s; timeline %v", out.Transfer, c.Transfer, transferTo[c.Script], out.Timeline)
 			}
 		})
 	}

@@ -199,6 +199,30 @@ type session struct {
 	BeforeHangup *ivr.State `json:"before_hangup,omitempty"`
 	// AttemptID is the caller's attempt (DialRequest.AttemptID), 0 for none.
 	AttemptID int64 `json:"attempt_id,omitempty"`
+	// CallerID is the number the call presents (a transfer presents it
+	// too); TransferAt when the script's transfer began (<Dial>), and
+	// Transfer how it went (Dial's action callback).
+	CallerID   string                 `json:"caller_id,omitempty"`
+	TransferAt time.Time              `json:"transfer_at,omitzero"`
+	Transfer   *dialer.TransferResult `json:"transfer,omitempty"`
+}
+
+// maxTransferTalk bounds a call whose script may transfer the lead: the
+// conversation with the rep is not cut at the campaign's call length.
+const maxTransferTalk = time.Hour
+
+// transfers reports whether a script has a class that transfers the lead.
+func transfers(script []byte) bool {
+	s, _ := ivr.Parse("script.yaml", script)
+	if s == nil {
+		return false
+	}
+	for _, c := range s.Classes {
+		if c.Transfer != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // pressed reports whether a key was heard on the call.
@@ -280,7 +304,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		log.Warn("no Twilio voice speaks the script's language; using the default voice", "language", req.Language, "voice", voice.Voice)
 	}
 	s := &session{Token: newToken(), Status: "queued", Script: string(req.Script), Lead: req.Lead, Language: voice.Language, Voice: voice.Voice,
-		AttemptID: req.AttemptID}
+		AttemptID: req.AttemptID, CallerID: req.CallerID}
 	if amd == "hangup" || amd == "message" {
 		s.MachineMode = amd
 	}
@@ -296,6 +320,9 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	p.SetTo(req.To).SetFrom(req.CallerID).SetUrl(d.hook("voice", s.Token, 0)).SetMethod("POST").
 		SetStatusCallback(d.hook("status", s.Token, 0)).SetStatusCallbackMethod("POST").
 		SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"}).SetTimeout(ring)
+	if transfers(req.Script) {
+		req.MaxDuration = max(req.MaxDuration, maxTransferTalk)
+	}
 	if req.MaxDuration > 0 {
 		p.SetTimeLimit(int(req.MaxDuration.Seconds()))
 	}
@@ -546,6 +573,15 @@ func (c *call) RunScript(ctx context.Context, eng *ivr.Engine, opts dialer.RunOp
 				_ = opts.OnEnd(ctx, st)
 			}
 			out.State, out.Result, out.Timeline = st, eng.Result(st), s.Timeline
+			out.Transfer = s.Transfer
+			if out.Transfer == nil && !s.TransferAt.IsZero() {
+				// The call ended before Dial's action came: the lead hung up
+				// while the rep's phone rang.
+				out.Transfer = &dialer.TransferResult{Status: dialer.TransferLeadHungUp}
+				if s.Turn != nil && s.Turn.Transfer != nil {
+					out.Transfer.To = s.Turn.Transfer.To
+				}
+			}
 			return out
 		}
 	}

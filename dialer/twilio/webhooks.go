@@ -34,6 +34,8 @@ func (d *Driver) Handler() http.Handler {
 	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
 	mux.HandleFunc("POST /twilio/status", h.signed(h.status))
 	mux.HandleFunc("POST /twilio/amd", h.signed(h.amd))
+	mux.HandleFunc("POST /twilio/whisper", h.signed(h.whisper))
+	mux.HandleFunc("POST /twilio/dialed", h.signed(h.dialed))
 	mux.HandleFunc("GET /twilio/audio/{path...}", h.serveAudio)
 	return mux
 }
@@ -114,7 +116,9 @@ func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn
 	token := r.URL.Query().Get("s")
 	var out string
 	_, err := h.d.update(r.Context(), token, func(s *session) error {
-		if s.CallSid != "" && form.Get("CallSid") != "" && form.Get("CallSid") != s.CallSid {
+		// The rep's leg of a transfer (whisper) is a child call: its
+		// parent is the session's.
+		if sid := form.Get("CallSid"); s.CallSid != "" && sid != "" && sid != s.CallSid && form.Get("ParentCallSid") != s.CallSid {
 			return errUnknown
 		}
 		e, err := h.engine(s.Script)
@@ -344,7 +348,68 @@ func (h *hooks) serve(s *session, st ivr.State, turn ivr.Turn) (string, error) {
 	for _, p := range turn.Prompts {
 		s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "prompt", Question: turn.Question, Text: p.Text})
 	}
+	if turn.Final && turn.Transfer != nil {
+		s.TransferAt = now
+		s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "transfer", Text: turn.Transfer.To})
+	}
 	return h.render(s)
+}
+
+// whisper is the TwiML the rep's leg of a transfer runs when the rep
+// answers (<Number url>), before it is connected to the lead: the whisper.
+func (h *hooks) whisper(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.Turn == nil || s.Turn.Transfer == nil {
+			return response(el("Hangup")) // no transfer asked for: do not connect
+		}
+		return response(h.prompt(s, s.Turn.Transfer.Whisper))
+	})
+}
+
+// dialed is Dial's action: the rep's leg ended (or never answered). The
+// lead put through is done; otherwise it hears the fallback and the call
+// ends.
+func (h *hooks) dialed(w http.ResponseWriter, r *http.Request, form url.Values) {
+	h.step(w, r, form, func(s *session, e *ivr.Engine) (string, error) {
+		if s.Turn == nil || s.Turn.Transfer == nil {
+			return response(el("Hangup"))
+		}
+		t := s.Turn.Transfer
+		res := &dialer.TransferResult{To: t.To}
+		switch form.Get("DialCallStatus") {
+		case "completed", "answered":
+			res.Status = dialer.TransferConnected
+			if secs, err := strconv.ParseInt(form.Get("DialCallDuration"), 10, 64); err == nil && secs >= 0 {
+				talk := secs * 1000
+				res.TalkMS = &talk
+			}
+		case "busy":
+			res.Status = dialer.TransferBusy
+		case "no-answer", "canceled":
+			res.Status = dialer.TransferNoAnswer
+		default:
+			res.Status = dialer.TransferFailed
+			res.Reason = "DialCallStatus " + strconv.Quote(form.Get("DialCallStatus"))
+		}
+		if s.Transfer == nil { // Twilio may repeat the callback
+			s.Transfer = res
+			now := h.d.cfg.Now()
+			s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "transfer_" + res.Status, Text: res.Status})
+			if res.Status != dialer.TransferConnected {
+				for _, p := range t.Fallback {
+					s.Timeline = append(s.Timeline, dialer.Event{At: now, Kind: "prompt", Text: p.Text})
+				}
+			}
+		}
+		if s.Transfer.Status == dialer.TransferConnected {
+			return response(el("Hangup"))
+		}
+		var says []node
+		for _, p := range t.Fallback {
+			says = append(says, h.prompt(s, p))
+		}
+		return response(append(says, el("Hangup"))...)
+	})
 }
 
 // render is the TwiML of the session's current turn: prompts inside a
@@ -363,6 +428,23 @@ func (h *hooks) render(s *session) (string, error) {
 	var says []node
 	for _, p := range t.Prompts {
 		says = append(says, h.prompt(s, p))
+	}
+	if t.Final && t.Transfer != nil {
+		// A live transfer: Twilio calls the rep (whom the whisper URL
+		// greets), bridges, and reports to dialed.
+		tr := t.Transfer
+		timeout := max(5, int(tr.Timeout.Std().Round(time.Second)/time.Second))
+		dial := el("Dial", "action", h.d.hook("dialed", s.Token, s.Seq), "method", "POST", "timeout", strconv.Itoa(timeout),
+			"timeLimit", strconv.Itoa(int(maxTransferTalk/time.Second)))
+		if s.CallerID != "" {
+			dial.attrs = append(dial.attrs, xml.Attr{Name: xml.Name{Local: "callerId"}, Value: s.CallerID})
+		}
+		leg := "Number"
+		if strings.HasPrefix(tr.To, "sip:") || strings.HasPrefix(tr.To, "sips:") {
+			leg = "Sip"
+		}
+		dial = dial.with(el(leg, "url", h.d.hook("whisper", s.Token, s.Seq), "method", "POST").withText(tr.To))
+		return response(append(says, dial)...)
 	}
 	if t.Final {
 		return response(append(says, el("Hangup"))...)

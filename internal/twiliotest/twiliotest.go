@@ -258,6 +258,80 @@ type twimlDoc struct {
 	Hangup *struct{} `xml:"Hangup"`
 	Says   []say     `xml:"Say"`
 	Plays  []string  `xml:"Play"`
+	Dial   *dial     `xml:"Dial"`
+}
+
+// dial is a <Dial> of one <Number> or <Sip>: the fake calls the persona
+// of the number or URI, runs the leg's url TwiML on it when it answers
+// (the whisper), "connects" them, and calls the action with
+// DialCallStatus, DialCallSid and DialCallDuration.
+type dial struct {
+	Action    string   `xml:"action,attr"`
+	Timeout   string   `xml:"timeout,attr"`
+	TimeLimit string   `xml:"timeLimit,attr"`
+	CallerID  string   `xml:"callerId,attr"`
+	Number    *dialLeg `xml:"Number"`
+	Sip       *dialLeg `xml:"Sip"`
+}
+
+type dialLeg struct {
+	URL string `xml:"url,attr"`
+	To  string `xml:",chardata"`
+}
+
+// TalkSeconds is how long a connected <Dial> lasts, as DialCallDuration.
+const TalkSeconds = 42
+
+// dialed acts out a <Dial> and returns the form of its action callback.
+func (f *Twilio) dialed(c *call, base url.Values, d *dial) (url.Values, error) {
+	leg := d.Number
+	if leg == nil {
+		leg = d.Sip
+	}
+	if leg == nil || (d.Number != nil && d.Sip != nil) {
+		return nil, fmt.Errorf("a Dial needs one Number or Sip noun")
+	}
+	to := strings.TrimSpace(leg.To)
+	if timeout, err := strconv.Atoi(d.Timeout); d.Timeout != "" && (err != nil || timeout < 5 || timeout > 600) {
+		return nil, fmt.Errorf("Dial timeout %q: Twilio takes 5 to 600 seconds", d.Timeout)
+	}
+	if d.Action == "" {
+		return nil, fmt.Errorf("a Dial without an action: the call would go on to the next verb")
+	}
+	if d.Number != nil && !regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`).MatchString(to) {
+		return nil, fmt.Errorf("Dial Number %q is not E.164 (error 13223)", to)
+	}
+	f.event(base.Get("To"), "dial:"+to)
+	p := f.personas[to]
+	form := maps.Clone(base)
+	form.Set("CallStatus", "in-progress")
+	form.Set("DialCallSid", fmt.Sprintf("CA%032d", f.seq.Add(1)))
+	switch p.Answer {
+	case "busy", "no-answer", "failed":
+		form.Set("DialCallStatus", p.Answer)
+		f.event(to, p.Answer)
+		return form, nil
+	}
+	f.event(to, "answered")
+	if leg.URL != "" {
+		child := url.Values{"CallSid": {form.Get("DialCallSid")}, "ParentCallSid": {c.sid}, "AccountSid": {f.SID},
+			"From": {d.CallerID}, "To": {to}, "Direction": {"outbound-dial"}, "CallStatus": {"in-progress"}}
+		body, code := f.post(leg.URL, child)
+		var doc twimlDoc
+		if code != 200 || xml.Unmarshal([]byte(body), &doc) != nil {
+			return nil, fmt.Errorf("the Dial leg's url answered %d: %s", code, body)
+		}
+		f.hear(to, doc.Says, doc.Plays)
+		if doc.Hangup != nil && len(doc.Says) == 0 && len(doc.Plays) == 0 {
+			form.Set("DialCallStatus", "completed")
+			form.Set("DialCallDuration", "0")
+			return form, nil
+		}
+	}
+	f.event(to, "connected")
+	form.Set("DialCallStatus", "completed")
+	form.Set("DialCallDuration", strconv.Itoa(TalkSeconds))
+	return form, nil
 }
 
 // say is a <Say>.
@@ -507,6 +581,15 @@ func (f *Twilio) act(c *call) {
 				body, code = f.post(update.Get("Url"), form)
 				continue
 			}
+		}
+		if doc.Dial != nil {
+			form, err := f.dialed(c, base, doc.Dial)
+			if err != nil {
+				f.t.Errorf("%v: %s", err, body)
+				return
+			}
+			body, code = f.post(doc.Dial.Action, form)
+			continue
 		}
 		if doc.Gather == nil {
 			if doc.Redirect != nil {
