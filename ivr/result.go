@@ -29,7 +29,7 @@ type Result struct {
 	Explanation Explanation    `json:"explanation"`
 	// Transfer is the class's live transfer, when it has one: what the
 	// driver was asked to do (its result is the call's, not the script's).
-	Transfer *Transfer `json:"transfer,omitempty"`
+	Transfer *Transfer `json:"-"`
 }
 
 // Explanation tells how the class was reached.

@@ -178,6 +178,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				rep.KeysHeard = []string{}
 			}
 			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod, rep.AMD = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod, out.AMD
+			rep.Transfer = out.Transfer
 			if out.AMD.IsMachine() {
 				// No questionnaire was played: no outcome to report.
 				rep.Disposition, rep.Result = string(dialer.Machine), nil
@@ -222,6 +223,7 @@ type callReport struct {
 	EndedBy     string
 	DTMFMethod  string
 	AMD         *dialer.AMD
+	Transfer    *dialer.TransferResult
 	Error       string
 }
 
@@ -254,6 +256,9 @@ func (r callReport) MarshalJSON() ([]byte, error) {
 	}
 	if r.AMD != nil {
 		m["amd"] = r.AMD
+	}
+	if r.Transfer != nil {
+		m["transfer"] = r.Transfer
 	}
 	if r.Error != "" {
 		m["error"] = r.Error
