@@ -95,7 +95,13 @@ func TestTransferConnectsTheLead(t *testing.T) {
 		tr.WaitMS == nil || *tr.WaitMS < 900 || tr.TalkMS == nil || *tr.TalkMS < 1000 {
 		t.Fatalf("result %s, transfer %+v, err %v", out.Result.Class, tr, out.Err)
 	}
-	waitFor(t, func() bool { c := agent.Calls(); return len(c) == 1 && c[0].ByeFrom == "caller" })
+	// Both phones have written down their calls (the lead's once its BYE
+	// is through).
+	waitFor(t, func() bool {
+		c := agent.Calls()
+		return len(c) == 1 && c[0].ByeFrom == "caller" && !c[0].Ended.IsZero()
+	})
+	waitFor(t, func() bool { c := b.phone.Calls(); return len(c) == 1 && !c[0].Ended.IsZero() })
 	rep, lead := agent.Calls()[0], b.phone.Calls()[0]
 	if rep.User != "sales" || rep.From != "+15550100" || rep.Invites != 1 || rep.Heard < 2400 {
 		t.Errorf("the rep's phone saw %+v", rep)
@@ -159,7 +165,7 @@ func TestTransferFallsBack(t *testing.T) {
 			if fallback != (tc.status != dialer.TransferLeadHungUp) {
 				t.Errorf("fallback said: %v; timeline %+v", fallback, out.Timeline)
 			}
-			waitFor(t, func() bool { c := agent.Calls(); return len(c) == 1 })
+			waitFor(t, func() bool { c := agent.Calls(); return len(c) == 1 && (tc.rep.Answer != "noanswer" || c[0].Canceled) })
 			rep := agent.Calls()[0]
 			if rep.Answered || (tc.rep.Answer == "noanswer" && !rep.Canceled) {
 				t.Errorf("the rep's phone: %+v", rep)
