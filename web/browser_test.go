@@ -76,6 +76,18 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return strings.TrimSpace(v)
 }
 
+// liveText is text of an element in a region the page refreshes (every
+// 200 ms in tests): read while the region is being replaced, it is empty,
+// so it is read again until it is not, for up to 5 s.
+func liveText(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); got == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = text(t, ctx, sel)
+	}
+	return got
+}
+
 // do runs browser steps, failing the test with what it was doing.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()

@@ -55,10 +55,10 @@ func TestBrowserInbox(t *testing.T) {
 		firstLogin(t, ctx, emails[i], password, "the rep's long password")
 		do(t, ctx, "see the inbox", chromedp.WaitVisible(`table.inbox`))
 	}
-	if got := text(t, ctxs[0], `table.inbox tbody tr:first-child .sla`); !strings.HasSuffix(got, "overdue") {
+	if got := liveText(t, ctxs[0], `table.inbox tbody tr:first-child .sla`); !strings.HasSuffix(got, "overdue") {
 		t.Errorf("the most urgent lead's countdown: %q", got)
 	}
-	if got := text(t, ctxs[0], fmt.Sprintf(`#lead-%d .answers-words`, ids["Ann"])); got != "budget approved · decides · 100 seats" {
+	if got := liveText(t, ctxs[0], fmt.Sprintf(`#lead-%d .answers-words`, ids["Ann"])); got != "budget approved · decides · 100 seats" {
 		t.Errorf("Ann's answers: %q", got)
 	}
 
