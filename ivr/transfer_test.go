@@ -56,7 +56,7 @@ func TestTransferTurn(t *testing.T) {
 	}
 	r := eng.Result(st)
 	if !strings.HasPrefix(tr.Whisper.Text, "Hot lead: Ann, class sql, score ") || tr.Whisper.Kind != ivr.PromptWhisper ||
-		!strings.HasSuffix(tr.Whisper.Text, "score "+itoa(r.Total)+".") {
+		!strings.HasSuffix(tr.Whisper.Text, "score "+strconv.Itoa(r.Total)+".") {
 		t.Errorf("whisper %+v (total %d)", tr.Whisper, r.Total)
 	}
 	// Nobody answers: the fallback line, then the ending.
@@ -76,8 +76,6 @@ func TestTransferTurn(t *testing.T) {
 		t.Errorf("a disqualified lead is transferred: %+v", turn)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestTransferValidation(t *testing.T) {
 	tests := []struct{ transfer, want string }{

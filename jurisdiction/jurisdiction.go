@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -192,14 +193,15 @@ func (t *Table) Rules() []*Rule { return t.rules }
 //go:embed rules.yaml
 var defaultRules []byte
 
-// Default returns the project's table (rules.yaml).
-func Default() *Table {
+// Default returns the project's table (rules.yaml), parsed once. Tables
+// are never changed once parsed: it is shared.
+var Default = sync.OnceValue(func() *Table {
 	t, err := Parse("rules.yaml", defaultRules)
 	if err != nil {
 		panic(err) // the embedded table is tested
 	}
 	return t
-}
+})
 
 // MaxFileSize bounds a rules file.
 const MaxFileSize = 1 << 20

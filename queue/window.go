@@ -30,7 +30,7 @@ type Window struct {
 // purpose where the lead may be.
 func CallWindow(rules *jurisdiction.Table, c *store.Campaign, p Place) Window {
 	if rules == nil {
-		rules = defaultRules
+		rules = jurisdiction.Default()
 	}
 	var codes []string
 	for _, w := range Jurisdictions(p) {
@@ -38,8 +38,6 @@ func CallWindow(rules *jurisdiction.Table, c *store.Campaign, p Place) Window {
 	}
 	return Window{Days: c.WindowDays, Start: c.WindowStart, End: c.WindowEnd, Law: rules.For(codes, jurisdiction.Purpose(c.Purpose))}
 }
-
-var defaultRules = jurisdiction.Default()
 
 // Legal bounds of any calling window.
 const (

@@ -279,6 +279,9 @@ type dialLeg struct {
 	To  string `xml:",chardata"`
 }
 
+// e164 is what Twilio takes in a <Number>.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
 // TalkSeconds is how long a connected <Dial> lasts, as DialCallDuration.
 const TalkSeconds = 42
 
@@ -298,7 +301,7 @@ func (f *Twilio) dialed(c *call, base url.Values, d *dial) (url.Values, error) {
 	if d.Action == "" {
 		return nil, fmt.Errorf("a Dial without an action: the call would go on to the next verb")
 	}
-	if d.Number != nil && !regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`).MatchString(to) {
+	if d.Number != nil && !e164.MatchString(to) {
 		return nil, fmt.Errorf("Dial Number %q is not E.164 (error 13223)", to)
 	}
 	f.event(base.Get("To"), "dial:"+to)
