@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,13 +79,22 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 }
 
 // liveText is text of an element in a region the page refreshes (every
-// 200 ms in tests): read while the region is being replaced, it is empty,
-// so it is read again until it is not, for up to 5 s.
+// 200 ms in tests). The page reads it in one step, so a refresh between
+// finding the node and reading it cannot fail the read; while the region
+// is being replaced the element is missing or empty, so it is read again
+// until it has text, for up to 5 s.
 func liveText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
+	q, err := json.Marshal(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := fmt.Sprintf(`(document.querySelector(%s)?.innerText ?? "").trim()`, q)
 	var got string
 	for deadline := time.Now().Add(5 * time.Second); got == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		got = text(t, ctx, sel)
+		if got, err = chromedp.Run(ctx, chromedp.Evaluate[string](js)); err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
 	}
 	return got
 }
