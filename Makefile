@@ -43,12 +43,13 @@ lint:
 	$(GO) vet $(PKGS)
 	cd deploy/check && $(GO) vet ./...
 
-## fuzz: the script loader and engine, RFC 4733, SDP and CSV readers, FUZZTIME each
+## fuzz: the script loader and engine, RFC 4733, SDP, Identity and CSV readers, FUZZTIME each
 fuzz:
 	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./ivr -run '^$$' -fuzz '^FuzzEngine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./dialer/media -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./dialer/sip -run '^$$' -fuzz '^FuzzPassportAttest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./intake -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./intake -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qualdial/qualdial/store"
@@ -39,6 +40,9 @@ type callerIDJSON struct {
 	Health     string            `json:"health"`
 	Why        string            `json:"why"`
 	Days       []callerIDDayJSON `json:"days"`
+	// Attestations counts the period's calls by the STIR/SHAKEN
+	// attestation the trunk reported for them.
+	Attestations map[string]int `json:"attestations"`
 }
 
 func rate(n, of int) float64 {
@@ -82,7 +86,10 @@ func (s *server) callerIDHealth(w http.ResponseWriter, r *http.Request, _ *store
 	for _, st := range stats {
 		c := callerIDJSON{CallerID: st.CallerID, Campaigns: st.Campaigns, DailyCap: st.DailyCap, Dials24h: st.Dials24h,
 			AtCap: st.DailyCap > 0 && st.Dials24h >= st.DailyCap, Dials: st.Dials, Answered: st.Answered,
-			AnswerRate: st.AnswerRate(), Health: "ok", Days: []callerIDDayJSON{}}
+			AnswerRate: st.AnswerRate(), Health: "ok", Days: []callerIDDayJSON{}, Attestations: st.Attested}
+		if c.Attestations == nil {
+			c.Attestations = map[string]int{"A": 0, "B": 0, "C": 0}
+		}
 		if c.Campaigns == nil {
 			c.Campaigns = []int64{}
 		}
@@ -100,6 +107,11 @@ func (s *server) callerIDHealth(w http.ResponseWriter, r *http.Request, _ *store
 			c.Why = "made its " + strconv.Itoa(c.DailyCap) + " calls in the last 24 hours: the campaign's other caller IDs take the calls"
 		case st.Dials < healthMinDials:
 			c.Why = "fewer than " + strconv.Itoa(healthMinDials) + " calls in the period: too few to judge"
+		}
+		if at := c.Attestations; at["B"]+at["C"] > at["A"] {
+			// Carriers' analytics label partly attested calls sooner.
+			c.Why = strings.TrimPrefix(c.Why+"; ", "; ") + "most calls the trunk reported were signed at attestation B or C, not A: " +
+				"ask the trunk to attest the number fully (it must be assigned to you)"
 		}
 		out = append(out, c)
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,30 +30,35 @@ func TestCallerIDHealth(t *testing.T) {
 	if c = res.json(t); res.status != 200 || len(c["caller_ids"].([]any)) != 2 || c["caller_id_daily_cap"] != float64(30) {
 		t.Fatalf("patched %d: %s", res.status, res.body)
 	}
-	// Calls: New York's answered 12 of 30 today, Miami's 2 of 25
-	// yesterday (labelled as spam?), San Francisco's none.
+	// Calls: New York's answered 12 of 30 today, 20 of them reported
+	// attested A; Miami's 2 of 25 yesterday (labelled as spam?), every one
+	// attested C; San Francisco's none.
 	lead, _, err := b.st.InsertLead(ctx, b.st.Pool(), store.LeadParams{CampaignID: id, Phone: "+16465550100"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := b.st.Now()
 	n := 0
-	calls := func(callerID string, dials, answered int, at time.Time) {
+	calls := func(callerID string, dials, answered int, at time.Time, attested int, level string) {
 		for i := range dials {
 			n++
 			var answeredAt *time.Time
 			if i < answered {
 				answeredAt = &at
 			}
+			var attestation *string
+			if i < attested {
+				attestation = &level
+			}
 			if _, err := b.st.Pool().Exec(ctx, `INSERT INTO call_attempts (lead_id, campaign_id, attempt_no, driver, state, disposition,
-				started_at, ended_at, answered_at, caller_id) VALUES ($1, $2, $3, 'sip', 'finished', 'no_answer', $4, $4, $5, $6)`,
-				lead, id, n, at, answeredAt, callerID); err != nil {
+				started_at, ended_at, answered_at, caller_id, attestation) VALUES ($1, $2, $3, 'sip', 'finished', 'no_answer', $4, $4, $5, $6, $7)`,
+				lead, id, n, at, answeredAt, callerID, attestation); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	calls("+12125550100", 30, 12, now.Add(-time.Minute))
-	calls("+13055550100", 25, 2, now.Add(-26*time.Hour))
+	calls("+12125550100", 30, 12, now.Add(-time.Minute), 20, "A")
+	calls("+13055550100", 25, 2, now.Add(-26*time.Hour), 25, "C")
 	res = b.do(t, "GET", "/v1/caller-ids?days=3", store.RoleMarketing, "", nil)
 	rep := res.json(t)
 	if res.status != 200 || rep["dials"] != float64(55) || rep["answered"] != float64(14) {
@@ -67,14 +73,17 @@ func TestCallerIDHealth(t *testing.T) {
 	if ny == nil || mia == nil || sf == nil {
 		t.Fatalf("caller IDs reported: %s", res.body)
 	}
-	if ny["health"] != "at_cap" || ny["dials_24h"] != float64(30) || ny["at_cap"] != true || ny["answer_rate"] != 0.4 {
+	if ny["health"] != "at_cap" || ny["dials_24h"] != float64(30) || ny["at_cap"] != true || ny["answer_rate"] != 0.4 ||
+		fmt.Sprint(ny["attestations"]) != "map[A:20 B:0 C:0]" || strings.Contains(ny["why"].(string), "attest") {
 		t.Errorf("New York's: %v", ny)
 	}
 	if mia["health"] != "low_answer_rate" || mia["dials_24h"] != float64(0) || !strings.Contains(mia["why"].(string), "spam") ||
-		len(mia["days"].([]any)) != 1 {
+		len(mia["days"].([]any)) != 1 || fmt.Sprint(mia["attestations"]) != "map[A:0 B:0 C:25]" ||
+		!strings.Contains(mia["why"].(string), "; most calls the trunk reported were signed at attestation B or C") {
 		t.Errorf("Miami's: %v", mia)
 	}
-	if sf["health"] != "ok" || sf["dials"] != float64(0) || !strings.Contains(sf["why"].(string), "too few") {
+	if sf["health"] != "ok" || sf["dials"] != float64(0) || !strings.Contains(sf["why"].(string), "too few") ||
+		fmt.Sprint(sf["attestations"]) != "map[A:0 B:0 C:0]" {
 		t.Errorf("San Francisco's: %v", sf)
 	}
 	problem(t, "days=0", b.do(t, "GET", "/v1/caller-ids?days=0", store.RoleMarketing, "", nil), 422, "days")

@@ -238,6 +238,32 @@ func reportCall(call Call, out *Outcome) {
 	if ar, ok := call.(AMDReporter); ok {
 		out.AMD = ar.AMD()
 	}
+	if ar, ok := call.(AttestationReporter); ok {
+		out.Attestation = ar.Attestation()
+	}
+}
+
+// AttestationReporter is a Call whose network reported the STIR/SHAKEN
+// attestation of its caller ID (A, B, C; empty: it did not).
+type AttestationReporter interface {
+	Attestation() string
+}
+
+// Attestation reads a STIR/SHAKEN attestation as networks report it: a
+// level ("A", "b") or a verification status that names one
+// ("TN-Validation-Passed-A"). It returns A, B or C, or "" for anything
+// else — a status without a level included: a level is recorded only when
+// the network stated it.
+func Attestation(s string) string {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if rest, ok := strings.CutPrefix(s, "TN-VALIDATION-PASSED-"); ok {
+		s = rest
+	}
+	switch s {
+	case "A", "B", "C":
+		return s
+	}
+	return ""
 }
 
 // Call is an answered call. Its methods may be called from one goroutine at

@@ -43,6 +43,10 @@ type Outcome struct {
 	// Transfer is how the live transfer the script asked for went (nil:
 	// it asked for none, or the call ended before).
 	Transfer *TransferResult
+	// Attestation is the STIR/SHAKEN attestation of the call's caller ID
+	// (A, B or C) as the trunk or provider reported it; empty: not
+	// reported.
+	Attestation string
 	// Err is a telephony failure mid-call (the state then ends as
 	// incomplete, with the answers given so far).
 	Err error

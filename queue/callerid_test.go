@@ -13,10 +13,14 @@ import (
 // TestCallerIDPoolOverSIP: over SIP, each lead sees the campaign's caller
 // ID of its own area code (local presence) in the INVITE's From, the others
 // the least used; with every caller ID at its daily cap, the remaining lead
-// waits, saying why, and is not called.
+// waits, saying why, and is not called. Each attempt keeps the caller ID
+// it presented and, where the trunk reported it (an Identity header's
+// PASSporT in the 200 OK), its STIR/SHAKEN attestation.
 func TestCallerIDPoolOverSIP(t *testing.T) {
 	t.Parallel()
-	b := setup(t, map[string]softphone.Persona{"default": {Keys: "9"}}, store.CampaignParams{ // caller_id +15550100
+	personas := map[string]softphone.Persona{"default": {Keys: "9"},
+		"+13055550801": {Keys: "9", Attestation: "A"}, "+12125550802": {Keys: "9", Attestation: "C"}}
+	b := setup(t, personas, store.CampaignParams{ // caller_id +15550100
 		CallerIDPool: []string{"+13055550100"}, CallerIDDailyCap: 2, MaxConcurrent: 1})
 	ids := b.addLeads(t, store.LeadParams{Phone: "+13055550801"}, store.LeadParams{Phone: "+12125550802"})
 	b.waitStatuses(t, ids, map[string]store.LeadStatus{"+13055550801": queue.StatusOptedOut, "+12125550802": queue.StatusOptedOut}, time.Minute)
@@ -43,5 +47,17 @@ func TestCallerIDPoolOverSIP(t *testing.T) {
 	}
 	if _, called := from["+13055550805"]; called || len(from) != 4 {
 		t.Errorf("calls: %v", from)
+	}
+	// What the lead's history (its API and page) says of each call.
+	attested := map[string]string{"+13055550801": "A", "+12125550802": "C", "+13055550803": "", "+13125550804": ""}
+	for phone, wantAttest := range attested {
+		id := ids[phone] + more[phone] // each phone is in one of the two
+		attempts, _, err := b.store.LeadHistory(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(attempts) != 1 || attempts[0].CallerID != want[phone] || attempts[0].Attestation != wantAttest {
+			t.Errorf("%s's calls: %+v; want caller ID %s, attestation %q", phone, attempts, want[phone], wantAttest)
+		}
 	}
 }

@@ -393,7 +393,7 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 			log.Warn("call ended with an error", "error", out.Err)
 		}
 		res.Disposition, res.SIPCode, res.Result = string(dialer.Answered), 200, &out.Result
-		res.EndedBy, res.DTMFMethod = out.EndedBy, out.DTMFMethod
+		res.EndedBy, res.DTMFMethod, res.Attestation = out.EndedBy, out.DTMFMethod, out.Attestation
 		outcome = string(out.Result.Outcome)
 		res.SLA = out.Result.SLA.Std()
 		if t := out.Result.Transfer; t != nil && out.Result.Outcome == ivr.OutcomeCompleted {

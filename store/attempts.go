@@ -224,6 +224,9 @@ type AttemptResult struct {
 	// machine detection made of an answered call; empty: it did not listen.
 	AMDVerdict, AMDCause string
 	AMDMS                *int64
+	// Attestation is the caller ID's STIR/SHAKEN attestation (A, B, C) as
+	// the trunk or provider reported it; empty: not reported.
+	Attestation string
 	// Transfer is the live transfer the call tried (nil: none). Connected,
 	// the lead of route sales counts as contacted (the sales deadline is
 	// met by the rep who took it).
@@ -261,11 +264,13 @@ func (s *Store) FinishAttempt(ctx context.Context, db DB, r AttemptResult) error
 		ambiguous = $5, provider_code = $6, outcome = $7, class = $8, ended_at = $9, ended_by = $10, dtmf_method = $11, last_question = $12,
 		answer_to_identify_ms = $13, identify_to_opt_out_ms = $14, post_dial_delay_ms = $15,
 		amd_verdict = $16, amd_cause = $17, amd_ms = $18,
-		transfer_to = $19, transfer_status = $20, transfer_wait_ms = $21, transfer_talk_ms = $22, transfer_ended_by = $23
+		transfer_to = $19, transfer_status = $20, transfer_wait_ms = $21, transfer_talk_ms = $22, transfer_ended_by = $23,
+		attestation = $24
 		WHERE id = $1 AND state <> 'finished'`,
 		r.AttemptID, r.Disposition, zeroNull(r.SIPCode), nullString(r.Reason), r.Ambiguous, zeroNull(r.ProviderCode), outcome, class, now,
 		nullString(r.EndedBy), nullString(r.DTMFMethod), lastQuestion, r.AnswerToIdentifyMS, r.IdentifyToOptOutMS, r.PostDialDelayMS,
-		nullString(r.AMDVerdict), nullString(r.AMDCause), r.AMDMS, tr.To, tr.Status, tr.WaitMS, tr.TalkMS, tr.EndedBy)
+		nullString(r.AMDVerdict), nullString(r.AMDCause), r.AMDMS, tr.To, tr.Status, tr.WaitMS, tr.TalkMS, tr.EndedBy,
+		nullString(r.Attestation))
 	if err != nil {
 		return fmt.Errorf("finish attempt %d: %w", r.AttemptID, err)
 	}

@@ -130,6 +130,10 @@ type CallerIDStats struct {
 	// (days without calls left out).
 	Dials, Answered int
 	Days            []CallerIDDay
+	// Attested counts the period's calls by the STIR/SHAKEN attestation
+	// the trunk reported (A, B, C; calls without a report are not
+	// counted).
+	Attested map[string]int
 }
 
 // AnswerRate is Answered / Dials (0 without dials).
@@ -176,7 +180,8 @@ func CallerIDHealth(ctx context.Context, db DB, since, now time.Time) ([]CallerI
 	}
 	rows, err = db.Query(ctx, `SELECT caller_id, date_trunc('day', started_at AT TIME ZONE 'UTC') AS day, count(*),
 			count(*) FILTER (WHERE answered_at IS NOT NULL),
-			count(*) FILTER (WHERE started_at > $2)
+			count(*) FILTER (WHERE started_at > $2),
+			count(*) FILTER (WHERE attestation = 'A'), count(*) FILTER (WHERE attestation = 'B'), count(*) FILTER (WHERE attestation = 'C')
 		FROM call_attempts WHERE caller_id IS NOT NULL AND started_at >= $1
 		GROUP BY 1, 2 ORDER BY 1, 2`, since, now.Add(-24*time.Hour))
 	if err != nil {
@@ -185,8 +190,8 @@ func CallerIDHealth(ctx context.Context, db DB, since, now time.Time) ([]CallerI
 	for rows.Next() {
 		var n string
 		var d CallerIDDay
-		var last24 int
-		if err := rows.Scan(&n, &d.Day, &d.Dials, &d.Answered, &last24); err != nil {
+		var last24, a, b, c int
+		if err := rows.Scan(&n, &d.Day, &d.Dials, &d.Answered, &last24, &a, &b, &c); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -196,6 +201,12 @@ func CallerIDHealth(ctx context.Context, db DB, since, now time.Time) ([]CallerI
 		s.Dials += d.Dials
 		s.Answered += d.Answered
 		s.Dials24h += last24
+		if s.Attested == nil {
+			s.Attested = map[string]int{"A": 0, "B": 0, "C": 0}
+		}
+		s.Attested["A"] += a
+		s.Attested["B"] += b
+		s.Attested["C"] += c
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

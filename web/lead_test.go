@@ -69,7 +69,8 @@ func scriptedLead(t *testing.T, s *site, c *store.Campaign, script string, p sto
 	var a *store.Attempt
 	err = s.st.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		a, err = s.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: c.ID, Phone: p.Phone, Driver: "sip", Worker: "test", Script: sc})
+		a, err = s.st.StartAttempt(ctx, tx, store.AttemptParams{LeadID: id, CampaignID: c.ID, Phone: p.Phone, Driver: "sip", Worker: "test", Script: sc,
+			CallerID: "+12125550100"})
 		return err
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func scriptedLead(t *testing.T, s *site, c *store.Campaign, script string, p sto
 	}
 	r := eng.Result(st)
 	if err := s.st.FinishAttempt(ctx, s.st.Pool(), store.AttemptResult{AttemptID: a.ID, LeadID: id, Disposition: "answered", SIPCode: 200,
-		Result: &r, Status: store.LeadCompleted, SLA: 24 * time.Hour, EndedBy: "qualdial", DTMFMethod: "rfc4733", Actor: "test"}); err != nil {
+		Result: &r, Status: store.LeadCompleted, SLA: 24 * time.Hour, EndedBy: "qualdial", DTMFMethod: "rfc4733", Attestation: "A", Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -122,6 +123,7 @@ func TestLeadPage(t *testing.T) {
 		`<dt>Has consent</dt><dd data-k="Has consent">yes</dd>`, "I agree to be called.", "203.0.113.9", "https://acme.example/demo", "2026-03-02 15:04 UTC",
 		// The call and its answers in words, the prompt filled from the lead.
 		"<dt>Driver</dt><dd>sip</dd>", "<dt>SIP code</dt><dd>200</dd>", "<dt>Ended by</dt><dd>qualdial</dd>", "<dt>Keys sent as</dt><dd>rfc4733</dd>",
+		`<dd class="caller-id">+12125550100 · STIR/SHAKEN attestation A</dd>`,
 		"Hi Ann. Four quick questions will get you to the right specialist.",
 		"Is there a budget for this project?", "<kbd>1</kbd>", "budget approved; next question authority", "budget +30",
 		"decides; next question seats", "deciding this month; ending end",
@@ -153,6 +155,7 @@ func TestLeadPage(t *testing.T) {
 	}
 	if len(pack.Consent) != 1 || pack.Consent[0].Text != "I agree to be called." || pack.Consent[0].IP != "203.0.113.9" ||
 		len(pack.Calls) != 1 || pack.Calls[0].Script != "bant-en v3" || len(pack.Calls[0].Answers) == 0 || len(pack.Scripts) != 1 ||
+		pack.Calls[0].CallerID != "+12125550100" || pack.Calls[0].Attestation != "A" ||
 		!strings.Contains(pack.Scripts[0].YAML, "identify:") {
 		t.Errorf("compliance pack %+v", pack)
 	}

@@ -178,7 +178,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				rep.KeysHeard = []string{}
 			}
 			rep.Result, rep.Timeline, rep.EndedBy, rep.DTMFMethod, rep.AMD = &out.Result, out.Timeline, out.EndedBy, out.DTMFMethod, out.AMD
-			rep.Transfer = out.Transfer
+			rep.Transfer, rep.Attestation = out.Transfer, out.Attestation
 			if out.AMD.IsMachine() {
 				// No questionnaire was played: no outcome to report.
 				rep.Disposition, rep.Result = string(dialer.Machine), nil
@@ -224,6 +224,9 @@ type callReport struct {
 	DTMFMethod  string
 	AMD         *dialer.AMD
 	Transfer    *dialer.TransferResult
+	// Attestation is the caller ID's STIR/SHAKEN attestation, when the
+	// trunk reported it.
+	Attestation string
 	Error       string
 }
 
@@ -260,6 +263,9 @@ func (r callReport) MarshalJSON() ([]byte, error) {
 	if r.Transfer != nil {
 		m["transfer"] = r.Transfer
 	}
+	if r.Attestation != "" {
+		m["attestation"] = r.Attestation
+	}
 	if r.Error != "" {
 		m["error"] = r.Error
 	}
@@ -280,6 +286,9 @@ func (e *env) report(r callReport, asJSON bool) error {
 	fmt.Fprintln(w)
 	if r.Error != "" {
 		fmt.Fprintf(w, "error        %s\n", r.Error)
+	}
+	if r.Attestation != "" {
+		fmt.Fprintf(w, "attestation  %s (STIR/SHAKEN, as the trunk reported it)\n", r.Attestation)
 	}
 	if a := r.AMD; a != nil {
 		fmt.Fprintf(w, "detection    %s (%s after %d ms)", a.Verdict, a.Cause, a.AfterMS)
@@ -319,6 +328,7 @@ func (e *env) report(r callReport, asJSON bool) error {
 func (e *env) softphoneCommand() *cobra.Command {
 	var (
 		listen, keys, personasFile, dtmf, answer string
+		attestation                              string
 		code                                     int
 		ring                                     time.Duration
 		username, password, recordDir            string
@@ -335,13 +345,14 @@ can be a whole call list:
   "+15550001": {keys: "1,1,1,1,120#,1"}
   "+15550002": {answer: reject, code: 486}
   "+15550003": {answer: noanswer}
+  "+15550004": {keys: "1,2", attestation: B}
   default: {keys: "9"}
 
 It runs until interrupted and prints each call when it ends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := softphone.Config{ListenAddr: listen, Username: username, Password: password, RecordDir: recordDir,
-				Default: softphone.Persona{Answer: answer, Code: code, Keys: keys, DTMF: dtmf, Ring: ring}}
+				Default: softphone.Persona{Answer: answer, Code: code, Keys: keys, DTMF: dtmf, Ring: ring, Attestation: attestation}}
 			if personasFile != "" {
 				ps, err := softphone.LoadPersonas(personasFile)
 				if err != nil {
@@ -366,6 +377,7 @@ It runs until interrupted and prints each call when it ends.`,
 	fl.StringVar(&answer, "answer", "answer", "answer, reject or noanswer")
 	fl.IntVar(&code, "code", 486, "SIP code for --answer reject")
 	fl.DurationVar(&ring, "ring", 500*time.Millisecond, "how long to ring before answering")
+	fl.StringVar(&attestation, "attestation", "", "answer as a trunk that reports STIR/SHAKEN: an Identity header with a PASSporT at A, B or C")
 	fl.StringVar(&username, "username", "", "demand digest auth with this username")
 	fl.StringVar(&password, "password", "", "and this password")
 	fl.StringVar(&recordDir, "record", "", "directory for a WAV file of what each call heard")

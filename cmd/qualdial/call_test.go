@@ -24,6 +24,7 @@ type callJSON struct {
 	Total       int      `json:"total"`
 	EndedBy     string   `json:"ended_by"`
 	DTMFMethod  string   `json:"dtmf_method"`
+	Attestation string   `json:"attestation"`
 }
 
 // TestCallAgainstSoftphone places a real call with the shipped BANT script
@@ -31,7 +32,7 @@ type callJSON struct {
 func TestCallAgainstSoftphone(t *testing.T) {
 	t.Parallel()
 	p, err := softphone.Start(softphone.Config{Personas: map[string]softphone.Persona{
-		"hot":  {Keys: "~1,~1,~1,~1,~120#,~1"},
+		"hot":  {Keys: "~1,~1,~1,~1,~120#,~1", Attestation: "A"},
 		"busy": {Answer: "reject", Code: 486},
 	}})
 	if err != nil {
@@ -44,7 +45,8 @@ func TestCallAgainstSoftphone(t *testing.T) {
 		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
 	if res.Disposition != "answered" || res.SIPCode != 200 || res.Class != "sql" || res.ScriptID != "bant-en" ||
-		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" || res.DTMFMethod != "rfc4733" {
+		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" || res.DTMFMethod != "rfc4733" ||
+		res.Attestation != "A" { // the PASSporT of the phone's 200 OK
 		t.Fatalf("report %+v", res)
 	}
 	// --dtmf takes keys by one method only: SIP INFO hears none of the
@@ -80,7 +82,8 @@ func TestCallAgainstSipp(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
-	if !slices.Equal(res.KeysHeard, []string{"1", "2", "120#"}) || res.Class != "sql" || res.Outcome != "completed" {
+	if !slices.Equal(res.KeysHeard, []string{"1", "2", "120#"}) || res.Class != "sql" || res.Outcome != "completed" ||
+		res.Attestation != "B" { // the scenario's Attestation-Info
 		t.Fatalf("report %+v", res)
 	}
 	peer.Wait(t)

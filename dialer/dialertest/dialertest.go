@@ -38,6 +38,10 @@ type Lead struct {
 	// call on hold during the question and takes it off again before
 	// pressing them ("hold:1"); networks without hold ignore it.
 	Steps []string
+	// Attestation is the STIR/SHAKEN attestation (A, B, C) the network
+	// reports for the call's caller ID, each network its own way; empty:
+	// it reports none, and none may be recorded.
+	Attestation string
 }
 
 // Harness makes leads of Leads on a driver's network.
@@ -76,9 +80,9 @@ var transferTo = map[string]string{"transfer": "+12125550320", "transfer-away": 
 
 // Cases are the suite's calls.
 var Cases = []Case{
-	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}}, "bant", dialer.Answered, nil, ""},
-	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}}, "bant", dialer.Answered, nil, ""},
-	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}}, "bant", dialer.Answered, nil, ""},
+	{"hot lead", "+12125550301", Lead{Steps: []string{"1", "1", "1", "1", "120#", "1"}, Attestation: "A"}, "bant", dialer.Answered, nil, ""},
+	{"warm lead", "+12125550302", Lead{Steps: []string{"1", "1", "2", "2", "40#", "2"}, Attestation: "B"}, "bant", dialer.Answered, nil, ""},
+	{"student knock-out", "+12125550303", Lead{Steps: []string{"1", "2"}, Attestation: "C"}, "bant", dialer.Answered, nil, ""},
 	{"opt-out", "+12125550304", Lead{Steps: []string{"1", "9"}}, "bant", dialer.Answered, nil, ""},
 	{"hang-up midway", "+12125550305", Lead{Steps: []string{"1", "1", "1", "hangup"}}, "bant", dialer.Answered, nil, ""},
 	{"wrong key then right", "+12125550306", Lead{Steps: []string{"1", "1", "7", "1", "1", "500#", "1"}}, "bant", dialer.Answered, nil, ""},
@@ -231,6 +235,9 @@ func Run(t *testing.T, h Harness) {
 			}
 			if out.EndedBy != wantEnd {
 				t.Errorf("ended by %q, want %q", out.EndedBy, wantEnd)
+			}
+			if out.Attestation != c.Lead.Attestation {
+				t.Errorf("attestation %q, want %q", out.Attestation, c.Lead.Attestation)
 			}
 			switch {
 			case c.Transfer == "" && out.Transfer != nil:

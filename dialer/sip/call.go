@@ -54,14 +54,20 @@ type call struct {
 	screen       *screenListener
 	identify     ivr.Prompt // the identification, as first said
 	reidentified bool       // said again to a screening phone
+
+	// attestation is the caller ID's STIR/SHAKEN attestation as the
+	// trunk reported it in its responses to the INVITE (set before the
+	// call is returned, then only read).
+	attestation string
 }
 
 var (
-	_ dialer.Call           = (*call)(nil)
-	_ dialer.EndReporter    = (*call)(nil)
-	_ dialer.DTMFReporter   = (*call)(nil)
-	_ dialer.TimingReporter = (*call)(nil)
-	_ dialer.AMDReporter    = (*call)(nil)
+	_ dialer.Call                = (*call)(nil)
+	_ dialer.EndReporter         = (*call)(nil)
+	_ dialer.DTMFReporter        = (*call)(nil)
+	_ dialer.TimingReporter      = (*call)(nil)
+	_ dialer.AMDReporter         = (*call)(nil)
+	_ dialer.AttestationReporter = (*call)(nil)
 )
 
 // Timings implements dialer.TimingReporter.
@@ -102,6 +108,10 @@ func newCall(d *Driver, sess *sipgo.DialogClientSession, m *media.Session, req d
 }
 
 func (c *call) ID() string { return c.sess.InviteRequest.CallID().Value() }
+
+// Attestation implements dialer.AttestationReporter: the caller ID's
+// STIR/SHAKEN attestation, when the trunk reported it.
+func (c *call) Attestation() string { return c.attestation }
 
 // DTMFMethod implements dialer.DTMFReporter: how the call's keys arrived.
 func (c *call) DTMFMethod() string { return c.media.DTMFMethod() }

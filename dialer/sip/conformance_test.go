@@ -37,6 +37,7 @@ func (sipHarness) Start(t *testing.T, leads map[string]dialertest.Lead) dialer.D
 			steps = append(steps, s)
 		}
 		p.Keys = strings.Join(steps, ",")
+		p.Attestation = l.Attestation // as an Identity header's PASSporT
 		personas[number] = p
 	}
 	phone, err := softphone.Start(softphone.Config{Personas: personas})

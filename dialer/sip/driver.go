@@ -492,6 +492,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	})
 	defer noResponse.Stop()
 	var earlySDP []byte // SDP of a 183 Session Progress, if any
+	attestation := ""   // as a response reported it (see attestationOf)
 	err = sess.WaitAnswer(ringCtx, sipgo.AnswerOptions{
 		Username: d.cfg.Username, Password: d.cfg.Password,
 		OnResponse: func(res *gosip.Response) error {
@@ -501,6 +502,9 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 			}
 			if res.IsProvisional() && len(res.Body()) > 0 && isSDP(res) {
 				earlySDP = append([]byte(nil), res.Body()...)
+			}
+			if a := attestationOf(res, req.CallerID); a != "" {
+				attestation = a
 			}
 			return nil
 		},
@@ -557,6 +561,10 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	c.listen, c.screen = listen, screen
 	c.local = local
 	c.timings = timings
+	c.attestation = attestation
+	if a := attestationOf(sess.InviteResponse, req.CallerID); a != "" {
+		c.attestation = a // the 200 OK's word is the last
+	}
 	d.mu.Lock()
 	d.calls[sess.ID] = c
 	d.mu.Unlock()
@@ -564,7 +572,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 		_ = c.Hangup(context.WithoutCancel(ctx))
 		return nil, &dialer.DialError{Disposition: dialer.Failed, SIPCode: 200, Ambiguous: true, Err: fmt.Errorf("ACK: %w", err)}
 	}
-	log.Info("call answered", "codec", remote.Codec.String(), "rfc4733", remote.EventPT >= 0)
+	log.Info("call answered", "codec", remote.Codec.String(), "rfc4733", remote.EventPT >= 0, "attestation", c.attestation)
 	return c, nil
 }
 

@@ -35,6 +35,9 @@ func TestSippLeadPressesKeys(t *testing.T) {
 	if out.Result.Class != "sql" || out.Result.Total != 65 {
 		t.Fatalf("result %+v", out.Result)
 	}
+	if out.Attestation != "B" { // the 200 OK's Attestation-Info
+		t.Errorf("attestation %q, want B", out.Attestation)
+	}
 	peer.Wait(t)
 }
 

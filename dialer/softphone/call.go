@@ -160,7 +160,15 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 		return err
 	}
 	defer ms.Close()
-	if err := dlg.RespondSDP(answer); err != nil { // waits for the ACK
+	ok := []gosip.Header{gosip.NewHeader("Content-Type", "application/sdp")}
+	if per.Attestation != "" {
+		identity, err := passport(per.Attestation, req.From().Address.User, rec.User)
+		if err != nil {
+			return err
+		}
+		ok = append(ok, gosip.NewHeader("Identity", identity))
+	}
+	if err := dlg.Respond(gosip.StatusOK, "OK", answer, ok...); err != nil { // waits for the ACK
 		return fmt.Errorf("answer: %w", err)
 	}
 	p.update(rec, func(r *Record) { r.Answered = true })

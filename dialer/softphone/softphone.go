@@ -80,6 +80,11 @@ type Persona struct {
 	DropEnd bool `yaml:"drop_end"`
 	// LateEnd sends each press's End packet again during the next press.
 	LateEnd bool `yaml:"late_end"`
+
+	// Attestation (A, B or C) answers as a trunk that signs calls and
+	// says so: the 200 OK carries an Identity header with the SHAKEN
+	// PASSporT of the INVITE's caller ID at that level (RFC 8224/8588).
+	Attestation string `yaml:"attestation"`
 }
 
 // Config configures a softphone.
@@ -160,6 +165,11 @@ func LoadPersonas(path string) (map[string]Persona, error) {
 }
 
 func (p Persona) validate() error {
+	switch p.Attestation {
+	case "", "A", "B", "C":
+	default:
+		return fmt.Errorf("attestation %q: use A, B or C", p.Attestation)
+	}
 	switch p.Answer {
 	case "", "answer", "reject", "noanswer":
 	default:

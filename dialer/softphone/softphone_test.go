@@ -25,10 +25,11 @@ func TestLoadPersonas(t *testing.T) {
 "+15550003": {answer: noanswer}
 "+15550004": {answer: reject, code: 486, answer_after: 1, keys: "1"}
 "+15550005": {keys: "hold:1,~hold:2#", hold_for: 5s}
+"+15550006": {keys: "9", attestation: B}
 default: {keys: "9"}
 `), 0o644)
 	ps, err := softphone.LoadPersonas(good)
-	if err != nil || len(ps) != 6 || ps["+15550002"].Code != 603 || ps["+15550001"].DTMF != "info" || ps["+15550005"].HoldFor != 5*time.Second {
+	if err != nil || len(ps) != 7 || ps["+15550006"].Attestation != "B" || ps["+15550002"].Code != 603 || ps["+15550001"].DTMF != "info" || ps["+15550005"].HoldFor != 5*time.Second {
 		t.Fatalf("%v %+v", err, ps)
 	}
 	for body, want := range map[string]string{
@@ -38,6 +39,7 @@ default: {keys: "9"}
 		`x: {keys: "12x"}`:     `keys item 1 "12x"`,
 		`x: {keys: "1,hold:"}`: `keys item 2`,
 		`x: {code: 200}`:       `code 200`,
+		`x: {attestation: a}`:  `attestation "a": use A, B or C`,
 		`x: [not, a, persona]`: `cannot unmarshal`,
 	} {
 		bad := filepath.Join(dir, "bad.yaml")

@@ -18,7 +18,7 @@ func (twilioHarness) Start(t *testing.T, leads map[string]dialertest.Lead) diale
 	for number, l := range leads {
 		// Every gather webhook comes twice, as Twilio sometimes sends them:
 		// a repeat must never count as a second answer.
-		p := twiliotest.Persona{Retries: true}
+		p := twiliotest.Persona{Retries: true, Attestation: l.Attestation}
 		switch l.Answer {
 		case "busy":
 			p.Answer = "busy"

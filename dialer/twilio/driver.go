@@ -179,9 +179,12 @@ type session struct {
 	CallSid    string `json:"call_sid,omitempty"`
 	Status     string `json:"status"` // Twilio's CallStatus, last seen
 	AnsweredBy string `json:"answered_by,omitempty"`
-	ErrorCode  int    `json:"error_code,omitempty"`
-	Answered   bool   `json:"answered"`
-	Machine    bool   `json:"machine,omitempty"`
+	// Attestation is the STIR/SHAKEN attestation Twilio gave the call
+	// (StirStatus of its ringing and in-progress callbacks).
+	Attestation string `json:"attestation,omitempty"`
+	ErrorCode   int    `json:"error_code,omitempty"`
+	Answered    bool   `json:"answered"`
+	Machine     bool   `json:"machine,omitempty"`
 	// MachineMode is hangup or message: what a machine gets.
 	MachineMode string            `json:"machine_mode,omitempty"`
 	Script      string            `json:"script"`
@@ -573,7 +576,7 @@ func (c *call) RunScript(ctx context.Context, eng *ivr.Engine, opts dialer.RunOp
 				_ = opts.OnEnd(ctx, st)
 			}
 			out.State, out.Result, out.Timeline = st, eng.Result(st), s.Timeline
-			out.Transfer = s.Transfer
+			out.Transfer, out.Attestation = s.Transfer, s.Attestation
 			if out.Transfer == nil && !s.TransferAt.IsZero() {
 				// The call ended before Dial's action came: the lead hung up
 				// while the rep's phone rang.

@@ -322,6 +322,9 @@ func (h *hooks) status(w http.ResponseWriter, r *http.Request, form url.Values) 
 		if ab := form.Get("AnsweredBy"); ab != "" {
 			s.AnsweredBy = ab
 		}
+		if a := dialer.Attestation(form.Get("StirStatus")); a != "" {
+			s.Attestation = a
+		}
 		switch status {
 		case "completed", "busy", "no-answer", "failed", "canceled":
 			s.Done = true

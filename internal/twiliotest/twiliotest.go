@@ -63,6 +63,11 @@ type Persona struct {
 	// Refuse makes Calls.json answer 400 with this Twilio error code (21211:
 	// invalid To number; 21215: geo permissions…): no call is created.
 	Refuse int
+	// Attestation is the STIR/SHAKEN attestation Twilio gives the call
+	// (A, B, C), sent as StirStatus with its ringing and in-progress
+	// status callbacks; empty: not sent, as for numbers Twilio does not
+	// sign.
+	Attestation string
 	// VerdictAfter is how many TwiML documents the call runs before
 	// asynchronous detection reports (default 1: during the first prompt;
 	// a long voicemail greeting outlasts a few).
@@ -494,6 +499,9 @@ func (f *Twilio) act(c *call) {
 	status := func(s string, extra ...string) {
 		form := maps.Clone(base)
 		form.Set("CallStatus", s)
+		if p.Attestation != "" && (s == "ringing" || s == "in-progress") {
+			form.Set("StirStatus", p.Attestation)
+		}
 		for i := 0; i+1 < len(extra); i += 2 {
 			form.Set(extra[i], extra[i+1])
 		}

@@ -2803,9 +2803,11 @@ type ClientInterface interface {
 	// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
 	// the period (the last `days` UTC days, today included): its calls and answers per day,
 	// its answer rate, its calls in the last 24 hours against the lowest
-	// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+	// caller_id_daily_cap of its campaigns, a verdict: `ok`, `at_cap`, or
 	// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
-	// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+	// caller ID together: it may be labelled as spam), and its calls by the STIR/SHAKEN
+	// attestation the trunk reported (`why` says so when most were B or C). Roles: admin,
+	// marketing.
 	//
 	// Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
 	GetCallerIDHealth(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3354,9 +3356,11 @@ func (c *Client) RevokeAPIKey(ctx context.Context, id int64, reqEditors ...Reque
 // Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
 // the period (the last `days` UTC days, today included): its calls and answers per day,
 // its answer rate, its calls in the last 24 hours against the lowest
-// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+// caller_id_daily_cap of its campaigns, a verdict: `ok`, `at_cap`, or
 // `low_answer_rate` (at least 20 calls, answered at under half the rate of every
-// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+// caller ID together: it may be labelled as spam), and its calls by the STIR/SHAKEN
+// attestation the trunk reported (`why` says so when most were B or C). Roles: admin,
+// marketing.
 //
 // Corresponds with GET /v1/caller-ids (the `GetCallerIDHealth` operationId).
 func (c *Client) GetCallerIDHealth(ctx context.Context, params *GetCallerIDHealthParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6344,9 +6348,11 @@ type ClientWithResponsesInterface interface {
 	// Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
 	// the period (the last `days` UTC days, today included): its calls and answers per day,
 	// its answer rate, its calls in the last 24 hours against the lowest
-	// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+	// caller_id_daily_cap of its campaigns, a verdict: `ok`, `at_cap`, or
 	// `low_answer_rate` (at least 20 calls, answered at under half the rate of every
-	// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+	// caller ID together: it may be labelled as spam), and its calls by the STIR/SHAKEN
+	// attestation the trunk reported (`why` says so when most were B or C). Roles: admin,
+	// marketing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7093,10 +7099,17 @@ type GetCallerIDHealthResponse struct {
 			AnswerRate float64 `json:"answer_rate"`
 			Answered   int     `json:"answered"`
 			AtCap      bool    `json:"at_cap"`
-			CallerId   string  `json:"caller_id"`
-			Campaigns  []int64 `json:"campaigns"`
-			DailyCap   int     `json:"daily_cap"`
-			Days       []struct {
+
+			// Attestations the period's calls by the STIR/SHAKEN attestation the trunk reported (calls without a report are not counted)
+			Attestations struct {
+				A int `json:"A"`
+				B int `json:"B"`
+				C int `json:"C"`
+			} `json:"attestations"`
+			CallerId  string  `json:"caller_id"`
+			Campaigns []int64 `json:"campaigns"`
+			DailyCap  int     `json:"daily_cap"`
+			Days      []struct {
 				AnswerRate float64            `json:"answer_rate"`
 				Answered   int                `json:"answered"`
 				Day        openapi_types.Date `json:"day"`
@@ -7123,10 +7136,17 @@ func (r GetCallerIDHealthResponse) GetJSON200() *struct {
 		AnswerRate float64 `json:"answer_rate"`
 		Answered   int     `json:"answered"`
 		AtCap      bool    `json:"at_cap"`
-		CallerId   string  `json:"caller_id"`
-		Campaigns  []int64 `json:"campaigns"`
-		DailyCap   int     `json:"daily_cap"`
-		Days       []struct {
+
+		// Attestations the period's calls by the STIR/SHAKEN attestation the trunk reported (calls without a report are not counted)
+		Attestations struct {
+			A int `json:"A"`
+			B int `json:"B"`
+			C int `json:"C"`
+		} `json:"attestations"`
+		CallerId  string  `json:"caller_id"`
+		Campaigns []int64 `json:"campaigns"`
+		DailyCap  int     `json:"daily_cap"`
+		Days      []struct {
 			AnswerRate float64            `json:"answer_rate"`
 			Answered   int                `json:"answered"`
 			Day        openapi_types.Date `json:"day"`
@@ -9785,9 +9805,11 @@ func (c *ClientWithResponses) RevokeAPIKeyWithResponse(ctx context.Context, id i
 // Every caller ID a campaign presents (caller_id and caller_ids) or that placed calls in
 // the period (the last `days` UTC days, today included): its calls and answers per day,
 // its answer rate, its calls in the last 24 hours against the lowest
-// caller_id_daily_cap of its campaigns, and a verdict: `ok`, `at_cap`, or
+// caller_id_daily_cap of its campaigns, a verdict: `ok`, `at_cap`, or
 // `low_answer_rate` (at least 20 calls, answered at under half the rate of every
-// caller ID together: it may be labelled as spam). Roles: admin, marketing.
+// caller ID together: it may be labelled as spam), and its calls by the STIR/SHAKEN
+// attestation the trunk reported (`why` says so when most were B or C). Roles: admin,
+// marketing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10746,10 +10768,17 @@ func ParseGetCallerIDHealthResponse(rsp *http.Response) (*GetCallerIDHealthRespo
 				AnswerRate float64 `json:"answer_rate"`
 				Answered   int     `json:"answered"`
 				AtCap      bool    `json:"at_cap"`
-				CallerId   string  `json:"caller_id"`
-				Campaigns  []int64 `json:"campaigns"`
-				DailyCap   int     `json:"daily_cap"`
-				Days       []struct {
+
+				// Attestations the period's calls by the STIR/SHAKEN attestation the trunk reported (calls without a report are not counted)
+				Attestations struct {
+					A int `json:"A"`
+					B int `json:"B"`
+					C int `json:"C"`
+				} `json:"attestations"`
+				CallerId  string  `json:"caller_id"`
+				Campaigns []int64 `json:"campaigns"`
+				DailyCap  int     `json:"daily_cap"`
+				Days      []struct {
 					AnswerRate float64            `json:"answer_rate"`
 					Answered   int                `json:"answered"`
 					Day        openapi_types.Date `json:"day"`
