@@ -67,6 +67,11 @@ type RunOptions struct {
 	// mid-call is then settled from it). It runs on the call's goroutine
 	// between turns: keep it short and bounded.
 	OnTurn func(ctx context.Context, st ivr.State)
+	// OnTransfer runs once the script has asked for a live transfer to to,
+	// before the call places its second leg (a trunk that counts channels
+	// must count it from then on). It runs on the call's goroutine, with
+	// the lead waiting: keep it short and bounded.
+	OnTransfer func(ctx context.Context, to string)
 }
 
 // Run plays an engine's script over an answered call, turn by turn, until
@@ -95,6 +100,9 @@ func Run(ctx context.Context, call Call, eng *ivr.Engine, opts RunOptions) Outco
 		in, err := call.Turn(ctx, turn)
 		if turn.Final {
 			if turn.Transfer != nil && err == nil && !in.Hangup {
+				if opts.OnTransfer != nil {
+					opts.OnTransfer(ctx, turn.Transfer.To)
+				}
 				transfer(ctx, call, *turn.Transfer, &out, now)
 			}
 			break

@@ -70,7 +70,8 @@ type Config struct {
 	MaxCalls int
 	// TrunkChannels caps the calls in progress through a driver's trunk or
 	// account across every process and campaign, e.g. {"sip": 30}: a SIP
-	// trunk's channels. Missing or 0: only each campaign's concurrency
+	// trunk's channels, the second legs of live transfers to numbers
+	// included. Missing or 0: only each campaign's concurrency
 	// limits. The dispatcher of the process that holds the driver's
 	// dispatch lock applies its own value: give every process the same.
 	TrunkChannels map[string]int

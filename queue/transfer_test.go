@@ -96,6 +96,12 @@ func TestLiveTransferOverSIP(t *testing.T) {
 		tr.EndedBy == "" {
 		t.Fatalf("transferred lead %s (%s), transfer %+v", connected.Class, connected.StatusReason, tr)
 	}
+	// A rep's own SIP address is called directly: no trunk channel held.
+	var viaTrunk, started bool
+	if err := b.store.Pool().QueryRow(ctx, `SELECT transfer_via_trunk, transfer_started_at IS NOT NULL FROM call_attempts WHERE lead_id = $1`,
+		connected.ID).Scan(&viaTrunk, &started); err != nil || viaTrunk || !started {
+		t.Errorf("the transferred attempt: via trunk %v, start recorded %v (%v)", viaTrunk, started, err)
+	}
 	var stage, sla string
 	_ = b.store.Pool().QueryRow(ctx, `SELECT sales_stage, sla_status FROM leads WHERE id = $1`, connected.ID).Scan(&stage, &sla)
 	if stage != "contacted" || sla != "met" {
@@ -134,4 +140,78 @@ func voice(d time.Duration) []int16 {
 		out[i] = int16(8000 * math.Sin(2*math.Pi*1000*float64(i)/8000))
 	}
 	return out
+}
+
+// TestTransferLegHoldsATrunkChannel: a live transfer to a number goes out
+// through the trunk, so its second leg holds one of the trunk's channels.
+// With two channels, a lead put through to a rep (two channels in use)
+// keeps a lead that arrives meanwhile waiting until the transferred call
+// is over; without the leg counted, it would be called at once.
+func TestTransferLegHoldsATrunkChannel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const repNumber, hot, late = "+12125550960", "+12125550961", "+12125550962"
+	b := setupWith(t, map[string]softphone.Persona{
+		hot:       {Keys: "~1,~1,~1,~1,~250#,~1,timeout,hangup"}, // sales-ready; hangs up once the rep has spoken
+		late:      {Keys: "9"},
+		repNumber: {Ring: time.Second, Keys: "timeout", GreetingAudio: voice(4 * time.Second)},
+	}, store.CampaignParams{}, func(c *queue.Config) { c.TrunkChannels = map[string]int{"sip": 2} })
+	src := hotTransferScript(t, repNumber)
+	c, err := b.store.CreateCampaign(ctx, store.CampaignParams{Name: "through the trunk", ScriptID: "bant-en", CallerID: "+15550100",
+		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 9 * time.Hour, WindowEnd: 20 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.StartCampaign(ctx, c.ID, ivr.MustParse("hot.yaml", src), src); err != nil {
+		t.Fatal(err)
+	}
+	add := func(phone string) int64 {
+		var id int64
+		err := b.store.Tx(ctx, func(tx pgx.Tx) error {
+			var err error
+			if id, _, err = b.store.InsertLead(ctx, tx, store.LeadParams{CampaignID: c.ID, Phone: phone, FirstName: "Ann",
+				TimeZone: fixture.DaytimeZone(b.now())}); err != nil {
+				return err
+			}
+			return b.queue.EnqueueTx(ctx, tx, id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	ids := map[string]int64{hot: add(hot)}
+	// Once the rep has answered (the lead and the rep: two channels), a
+	// new lead arrives.
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		answered := false
+		for _, r := range b.phone.Calls() {
+			answered = answered || (r.User == repNumber && r.Answered)
+		}
+		if answered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rep was never put through; calls %+v", b.phone.Calls())
+		}
+	}
+	ids[late] = add(late)
+	b.waitStatuses(t, ids, map[string]store.LeadStatus{hot: queue.StatusCompleted, late: queue.StatusOptedOut}, 2*time.Minute)
+
+	calls := map[string]softphone.Record{}
+	for _, r := range b.phone.Calls() {
+		calls[r.User] = r
+	}
+	if r := calls[repNumber]; !r.Answered || r.Started.After(calls[hot].Ended) {
+		t.Fatalf("the rep's call %+v, the lead's %+v", r, calls[hot])
+	}
+	if calls[late].Started.Before(calls[hot].Ended) {
+		t.Errorf("the late lead was called at %s, while the transferred call (over at %s) and its rep's leg held both channels",
+			calls[late].Started.Format("15:04:05.000"), calls[hot].Ended.Format("15:04:05.000"))
+	}
+	var viaTrunk, started bool
+	if err := b.store.Pool().QueryRow(ctx, `SELECT transfer_via_trunk, transfer_started_at IS NOT NULL FROM call_attempts WHERE lead_id = $1`,
+		ids[hot]).Scan(&viaTrunk, &started); err != nil || !viaTrunk || !started {
+		t.Errorf("the transferred attempt: via trunk %v, start recorded %v (%v)", viaTrunk, started, err)
+	}
 }

@@ -382,6 +382,15 @@ func (q *Queue) dial(ctx context.Context, log *slog.Logger, drv dialer.Driver, e
 					log.Warn("cannot save the call's progress", "error", err)
 				}
 			},
+			OnTransfer: func(ctx context.Context, to string) {
+				// A number is called through the trunk: that leg holds a
+				// channel the dispatcher must not hand out meanwhile.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+				defer cancel()
+				if err := q.store.MarkTransferStarted(sctx, db, a.ID, dialer.IsE164(to)); err != nil {
+					log.Warn("cannot record the transfer's start", "error", err)
+				}
+			},
 			OnEnd: func(ctx context.Context, st ivr.State) error {
 				if st.Outcome != ivr.OutcomeOptedOut {
 					return nil

@@ -239,6 +239,17 @@ type Transfer struct {
 	WaitMS, TalkMS      *int64
 }
 
+// MarkTransferStarted records that an open attempt's live transfer began
+// and whether its second leg goes out through the trunk: such a leg holds
+// a trunk channel until the attempt finishes (see Dialing).
+func (s *Store) MarkTransferStarted(ctx context.Context, db DB, attemptID int64, viaTrunk bool) error {
+	if _, err := db.Exec(ctx, `UPDATE call_attempts SET transfer_started_at = $2, transfer_via_trunk = $3
+		WHERE id = $1 AND state <> 'finished'`, attemptID, s.now(), viaTrunk); err != nil {
+		return fmt.Errorf("mark transfer of attempt %d: %w", attemptID, err)
+	}
+	return nil
+}
+
 // FinishAttempt writes an attempt's outcome: the attempt, its answers, the
 // lead's status and result (with the sales deadline for sales-ready leads)
 // and the events — in the caller's transaction. An attempt already finished

@@ -95,9 +95,13 @@ func LockCampaignDispatch(ctx context.Context, tx pgx.Tx, campaignID int64) erro
 // Dialing counts the leads being called (handed to a dial job, ringing or
 // talking): of a campaign, and of every campaign that uses its driver —
 // what the campaign's concurrency and the trunk's channels limit, across
-// every process.
+// every process. The trunk's count includes the second legs of live
+// transfers placed through it (MarkTransferStarted), while their attempt
+// is open.
 func Dialing(ctx context.Context, db DB, campaignID int64, driver string) (campaign, trunk int, err error) {
 	err = db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE l.campaign_id = $1), count(*)
+			+ (SELECT count(*) FROM call_attempts a JOIN campaigns ac ON ac.id = a.campaign_id
+				WHERE a.state <> 'finished' AND a.transfer_via_trunk AND ac.driver = $2)
 		FROM leads l JOIN campaigns c ON c.id = l.campaign_id WHERE l.status = 'dialing' AND c.driver = $2`,
 		campaignID, driver).Scan(&campaign, &trunk)
 	if err != nil {
