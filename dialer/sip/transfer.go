@@ -9,9 +9,14 @@ import (
 	"github.com/qualdial/qualdial/ivr"
 )
 
-// maxTransferTalk bounds a transferred conversation: the dial job that owns
-// the call must end before River takes it for stuck.
-const maxTransferTalk = time.Hour
+// maxTransferTalk bounds a transferred conversation, and maxTransferredCall
+// the whole transferred call from its answer, questionnaire included: with
+// its ring, the call ends before its dial job's 75-minute timeout, and
+// before an unfinished attempt is taken for abandoned.
+const (
+	maxTransferTalk    = time.Hour
+	maxTransferredCall = 70 * time.Minute
+)
 
 var _ dialer.Transferer = (*call)(nil)
 
@@ -19,8 +24,9 @@ var _ dialer.Transferer = (*call)(nil)
 // trunk (or to the SIP URI): the person's phone rings up to t.Timeout —
 // cancelled (CANCEL) if the lead hangs up meanwhile —, hears the whisper
 // once it answers, and is then bridged to the lead, audio relayed both
-// ways through qualdial, until one of them hangs up, ctx ends or an hour
-// has passed; then both legs are hung up.
+// ways through qualdial, until one of them hangs up, ctx ends, an hour
+// has passed, or the call has lasted 70 minutes since its answer; then
+// both legs are hung up.
 func (c *call) Transfer(ctx context.Context, t ivr.TransferTurn) dialer.TransferResult {
 	res := dialer.TransferResult{To: t.To}
 	start := time.Now()
@@ -95,7 +101,10 @@ func (c *call) Transfer(ctx context.Context, t ivr.TransferTurn) dialer.Transfer
 	res.Status = dialer.TransferConnected
 	bridged := time.Now()
 	log.Info("transfer connected", "wait_ms", wait)
-	limit := time.NewTimer(maxTransferTalk)
+	c.timingsMu.Lock()
+	answered := c.timings.Answered
+	c.timingsMu.Unlock()
+	limit := time.NewTimer(min(maxTransferTalk, time.Until(answered.Add(maxTransferredCall))))
 	defer limit.Stop()
 	select {
 	case <-c.done:
