@@ -25,13 +25,15 @@ import (
 )
 
 // TestTwilioCampaign: the same campaign machinery, switched to the Twilio
-// driver by configuration alone, qualifies, records opt-outs and retries.
+// driver by configuration alone, qualifies, records opt-outs and retries;
+// its calls present the pool's local caller ID, and keep the attestation
+// Twilio reports.
 func TestTwilioCampaign(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := store.New(pgtest.DB(t), store.Config{Now: fixture.Clock()})
 	fake := twiliotest.New(t, map[string]twiliotest.Persona{
-		"+12125550501": {Steps: []string{"1", "1", "1", "1", "120#", "1"}},
+		"+12125550501": {Steps: []string{"1", "1", "1", "1", "120#", "1"}, Attestation: "A"},
 		"+12125550502": {Steps: []string{"9"}},
 		"+12125550503": {Answer: "busy"},
 		"+12125550504": {Answer: "machine"},
@@ -53,7 +55,8 @@ func TestTwilioCampaign(t *testing.T) {
 	}
 	defer q.Stop(ctx)
 	c, err := st.CreateCampaign(ctx, store.CampaignParams{Name: "tw", ScriptID: "bant-en", CallerID: "+15550100", Driver: "twilio",
-		WindowDays: []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 1, MachineDetection: "hangup"})
+		CallerIDPool: []string{"+13055550100", "+12125550100"},
+		WindowDays:   []int{1, 2, 3, 4, 5, 6, 7}, WindowStart: 8 * time.Hour, WindowEnd: 21 * time.Hour, MaxAttempts: 1, MachineDetection: "hangup"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +128,21 @@ func TestTwilioCampaign(t *testing.T) {
 	if err := st.Pool().QueryRow(ctx, `SELECT disposition, coalesce(amd_verdict, ''), coalesce(amd_cause, '') FROM call_attempts WHERE lead_id = $1`,
 		ids["+12125550504"]).Scan(&disposition, &verdict, &cause); err != nil || disposition != "machine" || verdict != "machine" || !strings.HasPrefix(cause, "machine") {
 		t.Errorf("the machine's attempt: %s, verdict %q (%q), %v", disposition, verdict, cause, err)
+	}
+	// Every lead is in 212: each call presented the pool's New York number
+	// (local presence), and the attempt kept it, with the attestation
+	// Twilio's status callbacks gave (none for the others).
+	for _, form := range fake.Calls() {
+		if form.Get("From") != "+12125550100" {
+			t.Errorf("a call to %s presented %s", form.Get("To"), form.Get("From"))
+		}
+	}
+	for p, want := range map[string]string{"+12125550501": "A", "+12125550502": ""} {
+		var callerID, attestation string
+		if err := st.Pool().QueryRow(ctx, `SELECT caller_id, coalesce(attestation, '') FROM call_attempts WHERE lead_id = $1`,
+			ids[p]).Scan(&callerID, &attestation); err != nil || callerID != "+12125550100" || attestation != want {
+			t.Errorf("%s's attempt: caller ID %s, attestation %q (%v); want +12125550100, %q", p, callerID, attestation, err, want)
+		}
 	}
 	var sid string
 	st.Pool().QueryRow(ctx, `SELECT provider_call_id FROM call_attempts WHERE lead_id = $1`, ids["+12125550501"]).Scan(&sid)
