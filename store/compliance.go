@@ -67,6 +67,9 @@ type ComplianceDNC struct {
 	Source    string    `json:"source"`
 	Reason    string    `json:"reason,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Hashed: the person was erased, and the number is on the list as its
+	// hash (since CreatedAt); the reason is gone with the number.
+	Hashed bool `json:"hashed,omitempty"`
 }
 
 // CompliancePack gathers the pack of lead id (ErrNotFound without it).
@@ -148,6 +151,20 @@ func (s *Store) CompliancePack(ctx context.Context, id int64) (*CompliancePack, 
 		p.DNC = &d
 	case !errors.Is(err, pgx.ErrNoRows):
 		return nil, fmt.Errorf("compliance pack of lead %d: dnc: %w", id, err)
+	case p.Lead.ErasedAt != nil:
+		// An erased number is on the list as its hash, which the
+		// erasure's event names.
+		d = ComplianceDNC{Hashed: true}
+		err = s.pool.QueryRow(ctx, `SELECT h.source, h.listed_at FROM lead_events e
+			JOIN dnc_hashes h ON h.phone_hash = decode(substr(e.data->>'phone_hash', 8), 'hex')
+			WHERE e.lead_id = $1 AND e.kind = $2 AND e.data->>'phone_hash' LIKE 'sha256:%'
+			ORDER BY e.at DESC LIMIT 1`, id, EventLeadErased).Scan(&d.Source, &d.CreatedAt)
+		switch {
+		case err == nil:
+			p.DNC = &d
+		case !errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("compliance pack of lead %d: dnc: %w", id, err)
+		}
 	}
 	return p, nil
 }

@@ -75,6 +75,28 @@ func TestConsentRecordsProveThemselves(t *testing.T) {
 		pack.Consent[0].Text != r.Text || pack.Lead.ErasedAt == nil {
 		t.Errorf("after erasure: %+v, lead %+v", pack.Consent, pack.Lead)
 	}
+	// The number is on the do-not-call list as its hash, since the
+	// erasure (it was not on the list before).
+	if d := pack.DNC; d == nil || !d.Hashed || d.Source != "erasure" || !d.CreatedAt.Equal(*pack.Lead.ErasedAt) {
+		t.Errorf("after erasure, the pack's dnc: %+v", d)
+	}
+	// A number that opted out before its erasure: listed since the opt-out.
+	if _, err := s.AddDNC(ctx, s.Pool(), store.DNCEntry{Phone: "+12125550302", Source: "opt_out", Reason: "pressed 9", LeadID: without, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.CompliancePack(ctx, without)
+	if p.DNC == nil || p.DNC.Hashed || p.DNC.Reason != "pressed 9" {
+		t.Fatalf("on the list before erasure: %+v", p.DNC)
+	}
+	optedOut := p.DNC.CreatedAt
+	clock.Advance(time.Hour)
+	if _, err := s.EraseLead(ctx, without, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.CompliancePack(ctx, without); p.DNC == nil || !p.DNC.Hashed || p.DNC.Source != "opt_out" || p.DNC.Reason != "" ||
+		!p.DNC.CreatedAt.Equal(optedOut) {
+		t.Errorf("opted out, then erased: %+v", p.DNC)
+	}
 	if _, err := s.CompliancePack(ctx, 999999); err != store.ErrNotFound {
 		t.Errorf("no such lead: %v", err)
 	}

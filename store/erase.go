@@ -241,7 +241,9 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, phone, actor string, er *E
 		return fmt.Errorf("erase: leads: %w", err)
 	}
 	for _, id := range ids {
-		if err := s.AddEvent(ctx, tx, id, actor, EventLeadErased, map[string]any{"leads": len(ids)}); err != nil {
+		// The number's hash, as the do-not-call list keeps it: the
+		// lead's compliance pack finds its entry by it.
+		if err := s.AddEvent(ctx, tx, id, actor, EventLeadErased, map[string]any{"leads": len(ids), "phone_hash": hashedPhone(phone)}); err != nil {
 			return err
 		}
 	}

@@ -1471,8 +1471,11 @@ type CompliancePack struct {
 	} `json:"consent"`
 	Dnc *struct {
 		CreatedAt *time.Time `json:"created_at,omitempty"`
-		Reason    *string    `json:"reason,omitempty"`
-		Source    *string    `json:"source,omitempty"`
+
+		// Hashed the person was erased: the number is on the list as its hash (since created_at), without its reason; absent when false
+		Hashed *bool   `json:"hashed,omitempty"`
+		Reason *string `json:"reason,omitempty"`
+		Source *string `json:"source,omitempty"`
 	} `json:"dnc"`
 	Events      []map[string]interface{} `json:"events"`
 	GeneratedAt time.Time                `json:"generated_at"`
