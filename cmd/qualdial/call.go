@@ -160,7 +160,7 @@ Handy to check a trunk, a script's wording, or a softphone persona.`,
 				return err
 			}
 			defer d.Close()
-			rep := callReport{To: to}
+			rep := callReport{To: to, CallerID: req.CallerID}
 			if err := d.CanDial(to); err != nil {
 				return err
 			}
@@ -224,8 +224,9 @@ type callReport struct {
 	DTMFMethod  string
 	AMD         *dialer.AMD
 	Transfer    *dialer.TransferResult
-	// Attestation is the caller ID's STIR/SHAKEN attestation, when the
-	// trunk reported it.
+	// CallerID is the number presented; Attestation its STIR/SHAKEN
+	// attestation, when the trunk reported it.
+	CallerID    string
 	Attestation string
 	Error       string
 }
@@ -263,6 +264,9 @@ func (r callReport) MarshalJSON() ([]byte, error) {
 	if r.Transfer != nil {
 		m["transfer"] = r.Transfer
 	}
+	if r.CallerID != "" {
+		m["caller_id"] = r.CallerID
+	}
 	if r.Attestation != "" {
 		m["attestation"] = r.Attestation
 	}
@@ -288,7 +292,7 @@ func (e *env) report(r callReport, asJSON bool) error {
 		fmt.Fprintf(w, "error        %s\n", r.Error)
 	}
 	if r.Attestation != "" {
-		fmt.Fprintf(w, "attestation  %s (STIR/SHAKEN, as the trunk reported it)\n", r.Attestation)
+		fmt.Fprintf(w, "attestation  %s for caller ID %s (STIR/SHAKEN, as the trunk reported it)\n", r.Attestation, r.CallerID)
 	}
 	if a := r.AMD; a != nil {
 		fmt.Fprintf(w, "detection    %s (%s after %d ms)", a.Verdict, a.Cause, a.AfterMS)
@@ -351,6 +355,11 @@ can be a whole call list:
 It runs until interrupted and prints each call when it ends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch strings.ToUpper(attestation) {
+			case "", "A", "B", "C":
+			default:
+				return fmt.Errorf("--attestation %q: use A, B or C", attestation)
+			}
 			cfg := softphone.Config{ListenAddr: listen, Username: username, Password: password, RecordDir: recordDir,
 				Default: softphone.Persona{Answer: answer, Code: code, Keys: keys, DTMF: dtmf, Ring: ring, Attestation: attestation}}
 			if personasFile != "" {

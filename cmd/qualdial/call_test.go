@@ -25,6 +25,7 @@ type callJSON struct {
 	EndedBy     string   `json:"ended_by"`
 	DTMFMethod  string   `json:"dtmf_method"`
 	Attestation string   `json:"attestation"`
+	CallerID    string   `json:"caller_id"`
 }
 
 // TestCallAgainstSoftphone places a real call with the shipped BANT script
@@ -46,7 +47,7 @@ func TestCallAgainstSoftphone(t *testing.T) {
 	}
 	if res.Disposition != "answered" || res.SIPCode != 200 || res.Class != "sql" || res.ScriptID != "bant-en" ||
 		!slices.Equal(res.KeysHeard, []string{"1", "1", "1", "1", "120#", "1"}) || res.EndedBy != "qualdial" || res.DTMFMethod != "rfc4733" ||
-		res.Attestation != "A" { // the PASSporT of the phone's 200 OK
+		res.Attestation != "A" || res.CallerID != "+15550100" { // the PASSporT of the phone's 200 OK
 		t.Fatalf("report %+v", res)
 	}
 	// --dtmf takes keys by one method only: SIP INFO hears none of the

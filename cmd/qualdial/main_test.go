@@ -518,6 +518,11 @@ func TestCallRefusesWhatItCannotPlace(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s\n%s", tc.name, code, out, errOut)
 		}
 	}
+	// The softphone names its flag when its value is wrong.
+	if code, out, errOut := runCLI(t, nil, "softphone", "--listen", "127.0.0.1:0", "--attestation", "x"); code != 1 ||
+		!strings.Contains(errOut, `--attestation "x": use A, B or C`) || strings.Contains(out, "listening") {
+		t.Errorf("softphone --attestation x: exit %d\n%s\n%s", code, out, errOut)
+	}
 	if _, err := exec.LookPath("espeak-ng"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("espeak-ng is required in CI")

@@ -41,8 +41,11 @@ func (c *call) Transfer(ctx context.Context, t ivr.TransferTurn) dialer.Transfer
 		}
 	}()
 	req, err := dialer.DialRequest{To: t.To, CallerID: c.req.CallerID, CallerName: c.req.CallerName, RingTimeout: t.Timeout.Std(),
-		MaxDuration: maxTransferTalk, Language: c.req.Language, Voice: c.req.Voice, Logger: log, MachineDetection: dialer.MachineOff,
-		DTMF: c.req.DTMF}.Prepared()
+		MaxDuration: maxTransferTalk, Language: c.req.Language, Voice: c.req.Voice, MachineDetection: dialer.MachineOff,
+		// The leg's own to and call_id go in a group of their own: the
+		// lead's call's keys stay as they are, not twice.
+		Logger: c.log.WithGroup("transfer_leg"),
+		DTMF:   c.req.DTMF}.Prepared()
 	if err != nil {
 		res.Status, res.Reason = dialer.TransferFailed, err.Error()
 		return res

@@ -1,9 +1,12 @@
 package sip_test
 
 import (
+	"bytes"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,12 +87,23 @@ func TestTransferConnectsTheLead(t *testing.T) {
 	t.Cleanup(func() { agent.Close() })
 	// The lead answers, waits through "let me connect you", and hangs up
 	// once the rep has spoken.
-	b := setup(t, sip.Config{}, softphone.Config{Default: softphone.Persona{Keys: hotLead + ",timeout,hangup"}, Record: true})
+	var logs lockedBuffer
+	b := setup(t, sip.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))},
+		softphone.Config{Default: softphone.Persona{Keys: hotLead + ",timeout,hangup"}, Record: true})
 	call, err := b.dial(t.Context(), "ann", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := dialer.Run(t.Context(), call, transferring(t, agent.URI("sales"), "10s"), dialer.RunOptions{Lead: map[string]string{"first_name": "Ann"}})
+	// The rep's leg logs its own number and Call-ID in a group of their
+	// own, beside the lead's call's (never the same key twice in a line).
+	legAnswered := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		legAnswered = legAnswered || (strings.Contains(line, `"msg":"call answered"`) && strings.Contains(line, `"transfer_leg":{"to":`))
+	}
+	if !legAnswered {
+		t.Errorf("no \"call answered\" line of the rep's leg with its transfer_leg group:\n%s", logs.String())
+	}
 	tr := out.Transfer
 	if out.Result.Class != "sql" || tr == nil || tr.Status != dialer.TransferConnected || tr.EndedBy != "lead" ||
 		tr.WaitMS == nil || *tr.WaitMS < 900 || tr.TalkMS == nil || *tr.TalkMS < 1000 {
@@ -172,4 +186,22 @@ func TestTransferFallsBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a log destination safe for the call's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

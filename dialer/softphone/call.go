@@ -162,7 +162,7 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 	defer ms.Close()
 	ok := []gosip.Header{gosip.NewHeader("Content-Type", "application/sdp")}
 	if per.Attestation != "" {
-		identity, err := passport(per.Attestation, req.From().Address.User, rec.User)
+		identity, err := passport(strings.ToUpper(per.Attestation), req.From().Address.User, rec.User)
 		if err != nil {
 			return err
 		}

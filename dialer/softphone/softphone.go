@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,9 +82,10 @@ type Persona struct {
 	// LateEnd sends each press's End packet again during the next press.
 	LateEnd bool `yaml:"late_end"`
 
-	// Attestation (A, B or C) answers as a trunk that signs calls and
-	// says so: the 200 OK carries an Identity header with the SHAKEN
-	// PASSporT of the INVITE's caller ID at that level (RFC 8224/8588).
+	// Attestation (A, B or C, in either case) answers as a trunk that
+	// signs calls and says so: the 200 OK carries an Identity header with
+	// the SHAKEN PASSporT of the INVITE's caller ID at that level (RFC
+	// 8224/8588).
 	Attestation string `yaml:"attestation"`
 }
 
@@ -165,7 +167,7 @@ func LoadPersonas(path string) (map[string]Persona, error) {
 }
 
 func (p Persona) validate() error {
-	switch p.Attestation {
+	switch strings.ToUpper(p.Attestation) {
 	case "", "A", "B", "C":
 	default:
 		return fmt.Errorf("attestation %q: use A, B or C", p.Attestation)

@@ -39,7 +39,7 @@ default: {keys: "9"}
 		`x: {keys: "12x"}`:     `keys item 1 "12x"`,
 		`x: {keys: "1,hold:"}`: `keys item 2`,
 		`x: {code: 200}`:       `code 200`,
-		`x: {attestation: a}`:  `attestation "a": use A, B or C`,
+		`x: {attestation: d}`:  `attestation "d": use A, B or C`,
 		`x: [not, a, persona]`: `cannot unmarshal`,
 	} {
 		bad := filepath.Join(dir, "bad.yaml")
