@@ -205,9 +205,16 @@ func TestTransferLegHoldsATrunkChannel(t *testing.T) {
 	if r := calls[repNumber]; !r.Answered || r.Started.After(calls[hot].Ended) {
 		t.Fatalf("the rep's call %+v, the lead's %+v", r, calls[hot])
 	}
-	if calls[late].Started.Before(calls[hot].Ended) {
+	// On what qualdial recorded: the late lead's attempt started once the
+	// transferred one had finished (its channels freed in that commit).
+	var lateStarted, hotEnded time.Time
+	if err := b.store.Pool().QueryRow(ctx, `SELECT (SELECT started_at FROM call_attempts WHERE lead_id = $1),
+		(SELECT ended_at FROM call_attempts WHERE lead_id = $2)`, ids[late], ids[hot]).Scan(&lateStarted, &hotEnded); err != nil {
+		t.Fatal(err)
+	}
+	if lateStarted.Before(hotEnded) {
 		t.Errorf("the late lead was called at %s, while the transferred call (over at %s) and its rep's leg held both channels",
-			calls[late].Started.Format("15:04:05.000"), calls[hot].Ended.Format("15:04:05.000"))
+			lateStarted.Format("15:04:05.000"), hotEnded.Format("15:04:05.000"))
 	}
 	var viaTrunk, started bool
 	if err := b.store.Pool().QueryRow(ctx, `SELECT transfer_via_trunk, transfer_started_at IS NOT NULL FROM call_attempts WHERE lead_id = $1`,
