@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,9 @@ func TestCallerIDPoolOverSIP(t *testing.T) {
 	}
 	// What the lead's history (its API and page) says of each call.
 	attested := map[string]string{"+13055550801": "A", "+12125550802": "C", "+13055550803": "", "+13125550804": ""}
+	maps.Copy(ids, more)
 	for phone, wantAttest := range attested {
-		id := ids[phone] + more[phone] // each phone is in one of the two
-		attempts, _, err := b.store.LeadHistory(t.Context(), id)
+		attempts, _, err := b.store.LeadHistory(t.Context(), ids[phone])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -355,9 +355,7 @@ can be a whole call list:
 It runs until interrupted and prints each call when it ends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch strings.ToUpper(attestation) {
-			case "", "A", "B", "C":
-			default:
+			if attestation != "" && dialer.Attestation(attestation) == "" {
 				return fmt.Errorf("--attestation %q: use A, B or C", attestation)
 			}
 			cfg := softphone.Config{ListenAddr: listen, Username: username, Password: password, RecordDir: recordDir,

@@ -1,18 +1,17 @@
 package sip_test
 
 import (
-	"bytes"
 	"log/slog"
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/sip"
 	"github.com/qualdial/qualdial/dialer/softphone"
+	"github.com/qualdial/qualdial/internal/fixture"
 	"github.com/qualdial/qualdial/ivr"
 )
 
@@ -87,7 +86,7 @@ func TestTransferConnectsTheLead(t *testing.T) {
 	t.Cleanup(func() { agent.Close() })
 	// The lead answers, waits through "let me connect you", and hangs up
 	// once the rep has spoken.
-	var logs lockedBuffer
+	var logs fixture.SyncBuffer
 	b := setup(t, sip.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))},
 		softphone.Config{Default: softphone.Persona{Keys: hotLead + ",timeout,hangup"}, Record: true})
 	call, err := b.dial(t.Context(), "ann", 5*time.Second)
@@ -186,22 +185,4 @@ func TestTransferFallsBack(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a log destination safe for the call's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/prompt"
 )
@@ -162,7 +163,7 @@ func (p *Phone) answer(dlg *sipgo.DialogServerSession, req *gosip.Request, per P
 	defer ms.Close()
 	ok := []gosip.Header{gosip.NewHeader("Content-Type", "application/sdp")}
 	if per.Attestation != "" {
-		identity, err := passport(strings.ToUpper(per.Attestation), req.From().Address.User, rec.User)
+		identity, err := passport(dialer.Attestation(per.Attestation), req.From().Address.User, rec.User)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/icholy/digest"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/qualdial/qualdial/dialer"
 	"github.com/qualdial/qualdial/dialer/media"
 	"github.com/qualdial/qualdial/dialer/prompt"
 )
@@ -167,9 +167,7 @@ func LoadPersonas(path string) (map[string]Persona, error) {
 }
 
 func (p Persona) validate() error {
-	switch strings.ToUpper(p.Attestation) {
-	case "", "A", "B", "C":
-	default:
+	if p.Attestation != "" && dialer.Attestation(p.Attestation) == "" {
 		return fmt.Errorf("attestation %q: use A, B or C", p.Attestation)
 	}
 	switch p.Answer {

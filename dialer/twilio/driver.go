@@ -111,6 +111,9 @@ type Driver struct {
 	rest     *twilio.RestClient
 	public   string
 	audioKey []byte
+
+	engMu   sync.Mutex
+	engines map[string]*ivr.Engine // by script text: Dial's and the webhooks'
 }
 
 var _ dialer.Driver = (*Driver)(nil)
@@ -214,13 +217,33 @@ type session struct {
 // conversation with the rep is not cut at the campaign's call length.
 const maxTransferTalk = time.Hour
 
-// transfers reports whether a script has a class that transfers the lead.
-func transfers(script []byte) bool {
-	s, _ := ivr.Parse("script.yaml", script)
+// engine is the engine of a script's text, parsed once (Dial and every
+// webhook of its calls ask for it).
+func (d *Driver) engine(script string) (*ivr.Engine, error) {
+	d.engMu.Lock()
+	defer d.engMu.Unlock()
+	if e, ok := d.engines[script]; ok {
+		return e, nil
+	}
+	s, ds := ivr.Parse("script.yaml", []byte(script))
 	if s == nil {
+		return nil, ds.Err()
+	}
+	e := ivr.NewEngine(s)
+	if d.engines == nil || len(d.engines) > 256 {
+		d.engines = map[string]*ivr.Engine{}
+	}
+	d.engines[script] = e
+	return e, nil
+}
+
+// transfers reports whether a script has a class that transfers the lead.
+func (d *Driver) transfers(script []byte) bool {
+	e, err := d.engine(string(script))
+	if err != nil {
 		return false
 	}
-	for _, c := range s.Classes {
+	for _, c := range e.Script().Classes {
 		if c.Transfer != nil {
 			return true
 		}
@@ -323,7 +346,7 @@ func (d *Driver) Dial(ctx context.Context, req dialer.DialRequest) (dialer.Call,
 	p.SetTo(req.To).SetFrom(req.CallerID).SetUrl(d.hook("voice", s.Token, 0)).SetMethod("POST").
 		SetStatusCallback(d.hook("status", s.Token, 0)).SetStatusCallbackMethod("POST").
 		SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"}).SetTimeout(ring)
-	if transfers(req.Script) {
+	if d.transfers(req.Script) {
 		req.MaxDuration = max(req.MaxDuration, maxTransferTalk)
 	}
 	if req.MaxDuration > 0 {

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
@@ -28,7 +27,7 @@ import (
 // expiring URLs. Webhook requests must carry a valid X-Twilio-Signature for the
 // configured public URL (403 otherwise) and a known session (404).
 func (d *Driver) Handler() http.Handler {
-	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken), engines: map[string]*ivr.Engine{}}
+	h := &hooks{d: d, validator: twclient.NewRequestValidator(d.cfg.AuthToken)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /twilio/voice", h.signed(h.voice))
 	mux.HandleFunc("POST /twilio/gather", h.signed(h.gather))
@@ -43,9 +42,6 @@ func (d *Driver) Handler() http.Handler {
 type hooks struct {
 	d         *Driver
 	validator twclient.RequestValidator
-
-	mu      sync.Mutex
-	engines map[string]*ivr.Engine // by script text
 }
 
 // signed checks the signature against the URL Twilio called (the public
@@ -86,24 +82,6 @@ func problem(w http.ResponseWriter, status int, detail string) {
 	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`, http.StatusText(status), status, detail)
 }
 
-func (h *hooks) engine(script string) (*ivr.Engine, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e, ok := h.engines[script]; ok {
-		return e, nil
-	}
-	s, ds := ivr.Parse("script.yaml", []byte(script))
-	if s == nil {
-		return nil, ds.Err()
-	}
-	e := ivr.NewEngine(s)
-	if len(h.engines) > 256 {
-		clear(h.engines)
-	}
-	h.engines[script] = e
-	return e, nil
-}
-
 // validDigits are the keys a Gather can report.
 var validDigits = regexp.MustCompile(`^[0-9*#]{0,64}$`)
 
@@ -121,7 +99,7 @@ func (h *hooks) step(w http.ResponseWriter, r *http.Request, form url.Values, fn
 		if sid := form.Get("CallSid"); s.CallSid != "" && sid != "" && sid != s.CallSid && form.Get("ParentCallSid") != s.CallSid {
 			return errUnknown
 		}
-		e, err := h.engine(s.Script)
+		e, err := h.d.engine(s.Script)
 		if err != nil {
 			return err
 		}
