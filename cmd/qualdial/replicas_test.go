@@ -21,8 +21,10 @@ import (
 
 // fastHeartbeat makes a serve process of a test say it is alive twice a
 // second and look for dead replicas every second, so that a killed one is
-// reclaimed in seconds rather than a minute.
-var fastHeartbeat = []string{"--heartbeat", "500ms", "--reconcile-interval", "1s"}
+// reclaimed in seconds rather than a minute. It is taken for dead after 5 s
+// without a heartbeat, not the default 3 heartbeats (1.5 s): on CI's loaded
+// machine a replica just started once missed that, and was fenced.
+var fastHeartbeat = []string{"--heartbeat", "500ms", "--dead-after", "5s", "--reconcile-interval", "1s"}
 
 // softphoneProc is "qualdial softphone" running as a process of its own: a
 // farm of leads that prints each call when it ends.
